@@ -1,0 +1,46 @@
+// The one event model shared by both APIs, the log and the views.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tally {
+
+// Milliseconds since the Unix epoch, UTC.
+using Millis = int64_t;
+
+inline constexpr Millis kMillisPerHour = 3'600'000;
+// API.md: timestamps from the epoch up to the last millisecond of year 9999.
+inline constexpr Millis kMaxTimestampMillis = 253'402'300'799'999;
+
+inline constexpr int64_t HourOf(Millis timestamp) { return timestamp / kMillisPerHour; }
+
+struct Event {
+  std::string type;     // "click", "impression", "ArticleAddedToCart", ...
+  std::string user_id;  // 1..256 bytes
+  Millis timestamp = 0;
+  std::string event_id;  // empty: the client gave none
+  uint32_t version = 1;
+  std::string session_id;       // empty: absent
+  std::string product_id;       // empty: absent
+  std::string store_id;         // empty: absent
+  std::string properties_json;  // empty: absent; otherwise a JSON object kept verbatim
+  Millis received_at = 0;       // server clock when the event was taken in
+
+  bool operator==(const Event&) const = default;
+};
+
+// Input that was refused, kept in the log with the reason so nothing a client sent is silently lost.
+struct RejectedInput {
+  Millis received_at = 0;
+  std::string source;  // which endpoint: "/analytics", "/v1/events"
+  std::string reason;  // "timestamp: not an integer"
+  std::string raw;     // what the client sent, truncated to kMaxRejectedRawBytes
+  std::string key_name;  // the API key's name, when keys are configured
+
+  bool operator==(const RejectedInput&) const = default;
+};
+
+inline constexpr size_t kMaxRejectedRawBytes = 4096;
+
+}  // namespace tally

@@ -1,0 +1,311 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "http/worker.h"
+
+namespace tally {
+namespace {
+
+constexpr int kListenBacklog = 4096;
+constexpr int kMaxAcceptsPerWakeup = 64;
+
+Result<int> BindListener(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string where = host + ":" + std::to_string(port);
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    return Status::InvalidArgument("listen", where + ": " + gai_strerror(rc));
+  }
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ::freeaddrinfo(found);
+    return Status::FromErrno("listen " + where, errno);
+  }
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  // No SO_REUSEPORT: a second server on the same port must fail here, not share the port silently.
+  int rc = ::bind(fd, found->ai_addr, found->ai_addrlen);
+  int saved = errno;
+  ::freeaddrinfo(found);
+  if (rc != 0 || ::listen(fd, kListenBacklog) != 0) {
+    if (rc == 0) saved = errno;
+    ::close(fd);
+    return Status::FromErrno("listen " + where, saved);
+  }
+  return fd;
+}
+
+uint16_t BoundPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+}
+
+}  // namespace
+
+// ---- replies ----
+
+void Reply(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
+  req->res.status = status;
+  req->res.reason = "";  // h2o fills the standard reason phrase for known codes
+  if (!content_type.empty()) {
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, nullptr, content_type.data(),
+                   content_type.size());
+  }
+  req->res.content_length = body.size();
+  h2o_send_inline(req, body.data(), body.size());
+}
+
+void ReplyTextError(h2o_req_t* req, int status, std::string_view line) {
+  std::string body(line);
+  body.push_back('\n');
+  Reply(req, status, "text/plain; charset=utf-8", body);
+}
+
+void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow) {
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, nullptr, allow.data(), allow.size());
+  ReplyTextError(req, 405, "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " +
+                               std::string(allow) + ")");
+}
+
+// ---- the worker's batch ----
+
+void Worker::IngestThenReply(h2o_req_t* req, Event event) {
+  batch_.Add(std::move(event));
+  waiting_for_commit_.push_back(PendingReply{req, 204, {}, 0});
+}
+
+void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status, std::string line) {
+  batch_.Add(std::move(rejected));
+  ReplyTextError(req, status, line);
+}
+
+uint64_t Worker::CommitBatch() {
+  if (batch_.empty()) return 0;
+  auto committed = engine_->Commit(batch_);
+  batch_.Clear();
+  std::vector<PendingReply> replies;
+  replies.swap(waiting_for_commit_);  // replying may start the next pipelined request, which adds here
+  if (!committed.ok()) {
+    spdlog::error("log append failed: {}", committed.status().message());
+    for (PendingReply& reply : replies) {
+      h2o_add_header(&reply.req->pool, &reply.req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
+      ReplyTextError(reply.req, 503, "log: the event could not be written; retry");
+    }
+    return 0;
+  }
+  if (!wait_for_fsync_) {
+    for (PendingReply& reply : replies) Reply(reply.req, reply.status, {}, reply.body);
+    return 0;
+  }
+  for (PendingReply& reply : replies) {
+    reply.lsn = *committed;
+    waiting_for_fsync_.push_back(std::move(reply));
+  }
+  return *committed;
+}
+
+void Worker::ReplyDurable(uint64_t durable_lsn, bool log_failed) {
+  while (!waiting_for_fsync_.empty()) {
+    PendingReply& reply = waiting_for_fsync_.front();
+    if (reply.lsn <= durable_lsn) {
+      Reply(reply.req, reply.status, {}, reply.body);
+    } else if (log_failed) {
+      ReplyTextError(reply.req, 503, "log: the event could not be made durable; retry");
+    } else {
+      break;
+    }
+    waiting_for_fsync_.pop_front();
+  }
+}
+
+// ---- the server ----
+
+namespace {
+
+struct LoopThread;
+
+// h2o hands handlers the h2o_context_t; it is the first member, so the loop thread can be found from it.
+struct LoopContext {
+  h2o_context_t h2o;
+  LoopThread* thread;
+};
+static_assert(std::is_standard_layout_v<LoopContext>);
+
+struct LoopThread {
+  Server::Impl* server = nullptr;
+  std::unique_ptr<Worker> worker;
+  h2o_evloop_t* loop = nullptr;
+  LoopContext context{};
+  h2o_accept_ctx_t accept_context{};
+  h2o_socket_t* listener = nullptr;
+  h2o_multithread_queue_t* wake_queue = nullptr;
+  h2o_multithread_receiver_t wake_receiver{};
+  std::thread thread;
+};
+
+struct RootHandler {
+  h2o_handler_t super;
+};
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(Engine* engine, ServerOptions options, int listen_fd)
+      : engine_(engine), options_(std::move(options)), listen_fd_(listen_fd), port_(BoundPort(listen_fd)) {}
+
+  ~Impl() {
+    Shutdown();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+
+  void Start() {
+    h2o_config_init(&config_);
+    config_.server_name = h2o_iovec_init(H2O_STRLIT("tally"));
+    config_.max_request_entity_size = options_.max_body_bytes;
+    config_.http1.req_timeout = static_cast<uint64_t>(options_.idle_timeout.count());
+    config_.http2.idle_timeout = static_cast<uint64_t>(options_.idle_timeout.count());
+    h2o_hostconf_t* host = h2o_config_register_host(&config_, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t* path = h2o_config_register_path(host, "/", 0);
+    auto* handler = reinterpret_cast<RootHandler*>(h2o_create_handler(path, sizeof(RootHandler)));
+    handler->super.on_req = &Impl::OnRequest;
+
+    // Answers go out only after the log holds the events, so the syncer must be running first.
+    syncer_ = std::make_unique<LogSyncer>(&engine_->log(), options_.sync_mode, options_.sync_interval,
+                                          [this](uint64_t) { WakeAll(); });
+    threads_.resize(static_cast<size_t>(options_.threads));
+    for (auto& slot : threads_) {
+      slot = std::make_unique<LoopThread>();
+      LoopThread* loop_thread = slot.get();
+      loop_thread->server = this;
+      loop_thread->worker = std::make_unique<Worker>(engine_, options_.sync_mode == SyncMode::kAlways);
+      loop_thread->loop = h2o_evloop_create();
+      h2o_context_init(&loop_thread->context.h2o, loop_thread->loop, &config_);
+      loop_thread->context.thread = loop_thread;
+      loop_thread->accept_context.ctx = &loop_thread->context.h2o;
+      loop_thread->accept_context.hosts = config_.hosts;
+      loop_thread->wake_queue = h2o_multithread_create_queue(loop_thread->loop);
+      h2o_multithread_register_receiver(loop_thread->wake_queue, &loop_thread->wake_receiver,
+                                        [](h2o_multithread_receiver_t*, h2o_linklist_t*) {});
+      // Each loop owns a duplicate of the one listening socket, so closing its own leaves the others.
+      loop_thread->listener = h2o_evloop_socket_create(loop_thread->loop, ::dup(listen_fd_), H2O_SOCKET_FLAG_DONT_READ);
+      loop_thread->listener->data = loop_thread;
+      h2o_socket_read_start(loop_thread->listener, &Impl::OnAccept);
+    }
+    for (auto& slot : threads_) {
+      LoopThread* loop_thread = slot.get();
+      loop_thread->thread = std::thread([this, loop_thread] { RunLoop(loop_thread); });
+    }
+  }
+
+  uint16_t port() const { return port_; }
+
+  void Shutdown() {
+    if (shut_down_) return;
+    shut_down_ = true;
+    stop_requested_.store(true, std::memory_order_release);
+    WakeAll();
+    for (auto& slot : threads_) {
+      if (slot && slot->thread.joinable()) slot->thread.join();
+    }
+    syncer_.reset();  // a last fsync
+    Status synced = engine_->log().Sync();
+    if (!synced.ok()) spdlog::error("final fsync failed: {}", synced.message());
+  }
+
+ private:
+  static void OnAccept(h2o_socket_t* listener, const char* error) {
+    if (error != nullptr) return;
+    auto* loop_thread = static_cast<LoopThread*>(listener->data);
+    for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+      h2o_socket_t* connection = h2o_evloop_socket_accept(listener);
+      if (connection == nullptr) return;
+      h2o_accept(&loop_thread->accept_context, connection);
+    }
+  }
+
+  static int OnRequest(h2o_handler_t*, h2o_req_t* req) {
+    auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
+    Worker& worker = *context->thread->worker;
+    std::string_view path(req->path_normalized.base, req->path_normalized.len);
+    if (!RouteTakeHome(worker, req, path)) ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
+    return 0;
+  }
+
+  void WakeAll() {
+    for (auto& slot : threads_) {
+      if (slot && slot->wake_queue != nullptr) h2o_multithread_send_message(&slot->wake_receiver, nullptr);
+    }
+  }
+
+  void RunLoop(LoopThread* loop_thread) {
+    Worker& worker = *loop_thread->worker;
+    bool stopping = false;
+    std::chrono::steady_clock::time_point give_up_at;
+    while (true) {
+      h2o_evloop_run(loop_thread->loop, stopping ? 20 : INT32_MAX);
+      if (worker.CommitBatch() != 0) syncer_->RequestSync();
+      worker.ReplyDurable(engine_->log().durable_lsn(), engine_->log().failed());
+      if (!stopping && stop_requested_.load(std::memory_order_acquire)) {
+        stopping = true;
+        give_up_at = std::chrono::steady_clock::now() + options_.shutdown_grace;
+        h2o_socket_read_stop(loop_thread->listener);
+        h2o_socket_close(loop_thread->listener);
+        loop_thread->listener = nullptr;
+        // Keep-alive connections close after their current response; idle ones close now.
+        h2o_context_request_shutdown(&loop_thread->context.h2o);
+      }
+      if (stopping) {
+        const bool drained = !worker.has_waiting_replies() && h2o_linklist_is_empty(&loop_thread->context.h2o.http1._conns);
+        if (drained || std::chrono::steady_clock::now() >= give_up_at) break;
+      }
+    }
+  }
+
+  Engine* const engine_;
+  const ServerOptions options_;
+  int listen_fd_;
+  const uint16_t port_;
+  h2o_globalconf_t config_{};
+  std::unique_ptr<LogSyncer> syncer_;
+  std::vector<std::unique_ptr<LoopThread>> threads_;
+  std::atomic<bool> stop_requested_{false};
+  bool shut_down_ = false;
+};
+
+Result<std::unique_ptr<Server>> Server::Start(Engine* engine, const ServerOptions& options) {
+  if (options.threads < 1) return Status::InvalidArgument("threads", "must be at least 1");
+  auto fd = BindListener(options.host, options.port);
+  if (!fd.ok()) return fd.status();
+  auto impl = std::make_unique<Impl>(engine, options, *fd);
+  impl->Start();
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+uint16_t Server::port() const { return impl_->port(); }
+void Server::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace tally

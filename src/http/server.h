@@ -1,0 +1,46 @@
+// The HTTP edge: h2o event loops (one per thread) in front of one Engine.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "log/log_syncer.h"
+#include "tally/status.h"
+
+namespace tally {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see Server::port())
+  int threads = 1;
+  SyncMode sync_mode = SyncMode::kInterval;
+  std::chrono::milliseconds sync_interval{200};
+  size_t max_body_bytes = 8u << 20;
+  std::chrono::milliseconds idle_timeout{10'000};    // a connection silent this long is closed
+  std::chrono::milliseconds shutdown_grace{5'000};   // how long SIGTERM waits for open requests
+};
+
+class Server {
+ public:
+  // Binds the listening socket (a port in use is an error here) and starts the event loops.
+  static Result<std::unique_ptr<Server>> Start(Engine* engine, const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  uint16_t port() const;
+  // Stops accepting, answers every request already received (within the grace period), makes the log
+  // durable, and returns when every loop has ended.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tally

@@ -1,0 +1,84 @@
+#include "ingest/query_string.h"
+
+namespace tally {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded) {
+  decoded->clear();
+  decoded->reserve(encoded.size());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    char c = encoded[i];
+    if (c == '+') {
+      decoded->push_back(' ');
+    } else if (c == '%') {
+      const bool has_two_more = i + 2 < encoded.size();
+      const int high = has_two_more ? HexValue(encoded[i + 1]) : -1;
+      const int low = has_two_more ? HexValue(encoded[i + 2]) : -1;
+      if (high < 0 || low < 0) return Status::InvalidArgument(field, "invalid percent-encoding");
+      decoded->push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    } else {
+      decoded->push_back(c);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<QueryParam>> ParseQueryString(std::string_view query) {
+  std::vector<QueryParam> params;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    QueryParam param;
+    size_t eq = piece.find('=');
+    std::string_view raw_name = piece.substr(0, eq);
+    // Until the name is decoded, the error can only quote what the client wrote.
+    TALLY_RETURN_IF_ERROR(PercentDecode(raw_name, raw_name, &param.name));
+    if (param.name.empty()) return Status::InvalidArgument("query", "parameter without a name");
+    if (eq != std::string_view::npos) {
+      param.has_equals = true;
+      TALLY_RETURN_IF_ERROR(PercentDecode(param.name, piece.substr(eq + 1), &param.value));
+    }
+    params.push_back(std::move(param));
+  }
+  return params;
+}
+
+Result<int64_t> ParseBoundedInteger(std::string_view field, std::string_view text, int64_t min, int64_t max) {
+  if (text.empty()) return Status::InvalidArgument(field, "empty");
+  bool negative = text.front() == '-';
+  std::string_view digits = negative ? text.substr(1) : text;
+  if (digits.empty()) return Status::InvalidArgument(field, "not an integer");
+  for (char c : digits) {
+    if (c < '0' || c > '9') return Status::InvalidArgument(field, "not an integer");
+  }
+  std::string range = "out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")";
+  // Accumulate as a magnitude; anything beyond max's digits is out of range, never wrapped.
+  uint64_t magnitude = 0;
+  for (char c : digits) {
+    if (magnitude > (UINT64_MAX - 9) / 10) return Status::InvalidArgument(field, range);
+    magnitude = magnitude * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (negative) {
+    if (magnitude == 0) return min <= 0 && 0 <= max ? Result<int64_t>(0) : Status::InvalidArgument(field, range);
+    if (min >= 0 || magnitude > static_cast<uint64_t>(-(min + 1)) + 1) return Status::InvalidArgument(field, range);
+    return -static_cast<int64_t>(magnitude - 1) - 1;
+  }
+  if (magnitude > static_cast<uint64_t>(max) || static_cast<int64_t>(magnitude) < min) {
+    return Status::InvalidArgument(field, range);
+  }
+  return static_cast<int64_t>(magnitude);
+}
+
+}  // namespace tally

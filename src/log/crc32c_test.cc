@@ -1,0 +1,36 @@
+#include "log/crc32c.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tally {
+namespace {
+
+TEST(Crc32c, MatchesTheStandardCheckValue) {
+  // The check value from the CRC catalogue for CRC-32C.
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32cPortable("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
+TEST(Crc32c, HardwareAndPortablePathsAgreeOnEveryLengthAndAlignment) {
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len = 0; start + len <= data.size(); len += 7) {
+      std::string_view view(data.data() + start, len);
+      ASSERT_EQ(Crc32c(view), Crc32cPortable(view)) << start << " " << len;
+    }
+  }
+}
+
+TEST(Crc32c, DetectsASingleFlippedBit) {
+  std::string data = "user=alice&event=click";
+  uint32_t before = Crc32c(data);
+  data[5] ^= 0x01;
+  EXPECT_NE(before, Crc32c(data));
+}
+
+}  // namespace
+}  // namespace tally

@@ -1,0 +1,167 @@
+#include "log/record.h"
+
+#include <cstring>
+
+#include "log/crc32c.h"
+
+namespace tally {
+namespace {
+
+void PutVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+void PutBytes(std::string_view bytes, std::string* out) {
+  PutVarint(bytes.size(), out);
+  out->append(bytes);
+}
+
+void PutFixed32(uint32_t value, char* at) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+uint32_t GetFixed32(const char* at) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<uint8_t>(at[i])) << (8 * i);
+  return value;
+}
+
+// Reserves the frame header, lets `write_payload` append the payload, then fills in length and checksum.
+template <typename WritePayload>
+void AppendFrame(RecordKind kind, std::string* out, WritePayload write_payload) {
+  const size_t header_at = out->size();
+  out->append(kFrameHeaderBytes, '\0');
+  const size_t payload_at = out->size();
+  out->push_back(static_cast<char>(kRecordFormatVersion));
+  out->push_back(static_cast<char>(kind));
+  write_payload(out);
+  std::string_view payload(out->data() + payload_at, out->size() - payload_at);
+  PutFixed32(static_cast<uint32_t>(payload.size()), out->data() + header_at);
+  PutFixed32(Crc32c(payload), out->data() + header_at + 4);
+}
+
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string_view bytes) : rest_(bytes) {}
+
+  bool Varint(uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift <= 63; shift += 7) {
+      if (rest_.empty()) return false;
+      auto byte = static_cast<uint8_t>(rest_.front());
+      rest_.remove_prefix(1);
+      result |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool Bytes(std::string* value) {
+    uint64_t length = 0;
+    if (!Varint(&length) || length > rest_.size()) return false;
+    value->assign(rest_.data(), length);
+    rest_.remove_prefix(length);
+    return true;
+  }
+
+  bool AtEnd() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
+Result<LogRecord> DecodeEvent(PayloadReader& reader) {
+  Event event;
+  uint64_t received_at = 0, timestamp = 0, version = 0;
+  bool ok = reader.Varint(&received_at) && reader.Varint(&timestamp) && reader.Varint(&version) &&
+            reader.Bytes(&event.type) && reader.Bytes(&event.user_id) && reader.Bytes(&event.event_id) &&
+            reader.Bytes(&event.session_id) && reader.Bytes(&event.product_id) &&
+            reader.Bytes(&event.store_id) && reader.Bytes(&event.properties_json) && reader.AtEnd();
+  if (!ok) return Status::Corruption("event record: body does not parse");
+  if (timestamp > static_cast<uint64_t>(kMaxTimestampMillis) || version == 0 || version > UINT32_MAX ||
+      event.type.empty() || event.user_id.empty()) {
+    return Status::Corruption("event record: field out of range");
+  }
+  event.received_at = static_cast<Millis>(received_at);
+  event.timestamp = static_cast<Millis>(timestamp);
+  event.version = static_cast<uint32_t>(version);
+  return LogRecord(std::move(event));
+}
+
+Result<LogRecord> DecodeRejected(PayloadReader& reader) {
+  RejectedInput rejected;
+  uint64_t received_at = 0;
+  bool ok = reader.Varint(&received_at) && reader.Bytes(&rejected.source) && reader.Bytes(&rejected.reason) &&
+            reader.Bytes(&rejected.raw) && reader.Bytes(&rejected.key_name) && reader.AtEnd();
+  if (!ok) return Status::Corruption("rejected record: body does not parse");
+  rejected.received_at = static_cast<Millis>(received_at);
+  return LogRecord(std::move(rejected));
+}
+
+}  // namespace
+
+void AppendEventFrame(const Event& event, std::string* out) {
+  AppendFrame(RecordKind::kEvent, out, [&](std::string* payload) {
+    PutVarint(static_cast<uint64_t>(event.received_at), payload);
+    PutVarint(static_cast<uint64_t>(event.timestamp), payload);
+    PutVarint(event.version, payload);
+    PutBytes(event.type, payload);
+    PutBytes(event.user_id, payload);
+    PutBytes(event.event_id, payload);
+    PutBytes(event.session_id, payload);
+    PutBytes(event.product_id, payload);
+    PutBytes(event.store_id, payload);
+    PutBytes(event.properties_json, payload);
+  });
+}
+
+void AppendRejectedFrame(const RejectedInput& rejected, std::string* out) {
+  AppendFrame(RecordKind::kRejected, out, [&](std::string* payload) {
+    PutVarint(static_cast<uint64_t>(rejected.received_at), payload);
+    PutBytes(rejected.source, payload);
+    PutBytes(rejected.reason, payload);
+    PutBytes(rejected.raw.size() > kMaxRejectedRawBytes ? std::string_view(rejected.raw).substr(0, kMaxRejectedRawBytes)
+                                                         : std::string_view(rejected.raw),
+             payload);
+    PutBytes(rejected.key_name, payload);
+  });
+}
+
+Result<LogRecord> DecodePayload(std::string_view payload) {
+  if (payload.size() < kMinPayloadBytes) return Status::Corruption("record shorter than its header");
+  auto format = static_cast<uint8_t>(payload[0]);
+  if (format != kRecordFormatVersion) {
+    return Status::Corruption("record format version " + std::to_string(format) + " is not known");
+  }
+  auto kind = static_cast<RecordKind>(static_cast<uint8_t>(payload[1]));
+  PayloadReader reader(payload.substr(2));
+  switch (kind) {
+    case RecordKind::kEvent:
+      return DecodeEvent(reader);
+    case RecordKind::kRejected:
+      return DecodeRejected(reader);
+  }
+  return Status::Corruption("record kind " + std::to_string(static_cast<int>(payload[1])) + " is not known");
+}
+
+FrameCheck ReadFrame(std::string_view bytes, FrameView* frame) {
+  if (bytes.size() < kFrameHeaderBytes) return FrameCheck::kIncomplete;
+  uint32_t length = GetFixed32(bytes.data());
+  uint32_t checksum = GetFixed32(bytes.data() + 4);
+  if (length < kMinPayloadBytes || length > kMaxPayloadBytes) return FrameCheck::kCorrupt;
+  if (bytes.size() - kFrameHeaderBytes < length) return FrameCheck::kIncomplete;
+  std::string_view payload = bytes.substr(kFrameHeaderBytes, length);
+  if (Crc32c(payload) != checksum) return FrameCheck::kCorrupt;
+  frame->payload = payload;
+  frame->frame_bytes = kFrameHeaderBytes + length;
+  return FrameCheck::kComplete;
+}
+
+}  // namespace tally

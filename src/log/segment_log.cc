@@ -1,0 +1,317 @@
+#include "log/segment_log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+
+#include "log/record.h"
+
+namespace tally {
+namespace {
+
+constexpr char kSegmentMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'L', 'O', 'G'};
+constexpr std::string_view kSegmentSuffix = ".log";
+
+std::string SegmentName(uint64_t first_lsn) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%020" PRIu64 ".log", first_lsn);
+  return name;
+}
+
+std::string SegmentHeader(uint64_t first_lsn) {
+  std::string header(kSegmentMagic, sizeof(kSegmentMagic));
+  for (int i = 0; i < 8; ++i) header.push_back(static_cast<char>((first_lsn >> (8 * i)) & 0xFF));
+  return header;
+}
+
+bool ParseSegmentHeader(std::string_view bytes, uint64_t* first_lsn) {
+  if (bytes.size() < SegmentLog::kSegmentHeaderBytes) return false;
+  if (std::memcmp(bytes.data(), kSegmentMagic, sizeof(kSegmentMagic)) != 0) return false;
+  uint64_t lsn = 0;
+  for (int i = 0; i < 8; ++i) lsn |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
+  *first_lsn = lsn;
+  return true;
+}
+
+Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status SyncDirectory(const std::string& directory) {
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + directory, errno);
+  int rc = ::fsync(fd);
+  int saved = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
+}
+
+Status CreateDirectories(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      partial = path.substr(0, i);
+      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + partial, errno);
+    }
+  }
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return Status::FromErrno("stat " + path, errno);
+  if (!S_ISDIR(info.st_mode)) return Status::IoError(path + " is not a directory");
+  return Status::Ok();
+}
+
+// A read-only view of a whole file, released on destruction.
+class MappedFile {
+ public:
+  static Result<std::unique_ptr<MappedFile>> Open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + path, errno);
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      int saved = errno;
+      ::close(fd);
+      return Status::FromErrno("stat " + path, saved);
+    }
+    auto file = std::unique_ptr<MappedFile>(new MappedFile());
+    file->size_ = static_cast<size_t>(info.st_size);
+    if (file->size_ > 0) {
+      void* data = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (data == MAP_FAILED) {
+        int saved = errno;
+        ::close(fd);
+        return Status::FromErrno("mmap " + path, saved);
+      }
+      ::madvise(data, file->size_, MADV_SEQUENTIAL);
+      file->data_ = static_cast<const char*>(data);
+    }
+    ::close(fd);
+    return file;
+  }
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  std::string_view bytes() const { return {data_, size_}; }
+
+ private:
+  MappedFile() = default;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Keeps the bytes recovery cuts off in a side file, so damage can be inspected and nothing vanishes.
+Status SaveCutBytes(const std::string& path, std::string_view bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  Status status = WriteAll(fd, bytes, path);
+  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  return status;
+}
+
+Status TruncateFile(const std::string& path, uint64_t size) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  Status status;
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) status = Status::FromErrno("truncate " + path, errno);
+  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  return status;
+}
+
+}  // namespace
+
+struct SegmentLog::SegmentFile {
+  std::string path;
+  int fd = -1;
+  uint64_t size = 0;  // bytes in the file, header included
+  ~SegmentFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Result<std::vector<std::string>> SegmentLog::ListSegments(const std::string& directory) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return Status::FromErrno("open " + directory, errno);
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view name(entry->d_name);
+    if (name.size() == 20 + kSegmentSuffix.size() && name.ends_with(kSegmentSuffix) &&
+        std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; })) {
+      names.emplace_back(name);
+    }
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());  // zero-padded, so name order is LSN order
+  return names;
+}
+
+Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, const RecordVisitor& visit,
+                                                     RecoveryReport* report) {
+  TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
+  auto names = ListSegments(options.directory);
+  if (!names.ok()) return names.status();
+
+  uint64_t next_lsn = 0;
+  std::string last_path;
+  uint64_t last_size = 0;
+  for (size_t i = 0; i < names->size(); ++i) {
+    const bool is_last = i + 1 == names->size();
+    const std::string path = options.directory + "/" + (*names)[i];
+    auto file = MappedFile::Open(path);
+    if (!file.ok()) return file.status();
+    std::string_view bytes = (*file)->bytes();
+
+    uint64_t first_lsn = 0;
+    if (!ParseSegmentHeader(bytes, &first_lsn)) {
+      const bool torn_creation = bytes.size() <= kSegmentHeaderBytes ||
+                                 std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == '\0'; });
+      if (!is_last || !torn_creation) return Status::Corruption(path + ": segment header is damaged");
+      // A crash while creating the newest segment: it holds no record yet. Keep its bytes aside.
+      report->cut_bytes = bytes.size();
+      report->cut_saved_to = path + ".damaged-header";
+      report->cut_reason = "segment header incomplete or damaged";
+      TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, bytes));
+      if (::unlink(path.c_str()) != 0) return Status::FromErrno("unlink " + path, errno);
+      break;
+    }
+    if (first_lsn != next_lsn) {
+      return Status::Corruption(path + ": starts at record " + std::to_string(first_lsn) + ", expected " +
+                                std::to_string(next_lsn) + " (a segment is missing)");
+    }
+    ++report->segments;
+
+    size_t offset = kSegmentHeaderBytes;
+    while (offset < bytes.size()) {
+      FrameView frame;
+      FrameCheck check = ReadFrame(bytes.substr(offset), &frame);
+      if (check != FrameCheck::kComplete) {
+        if (!is_last) {
+          return Status::Corruption(path + ": damaged record at byte " + std::to_string(offset) +
+                                    " in a closed segment");
+        }
+        report->cut_bytes = bytes.size() - offset;
+        report->cut_saved_to = path + ".cut-at-" + std::to_string(offset);
+        report->cut_reason = check == FrameCheck::kIncomplete ? "torn record at the end of the log"
+                                                              : "damaged record (bad length or checksum)";
+        TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, bytes.substr(offset)));
+        break;
+      }
+      TALLY_RETURN_IF_ERROR(visit(next_lsn, frame.payload));
+      ++next_lsn;
+      offset += frame.frame_bytes;
+    }
+    if (is_last) {
+      last_path = path;
+      last_size = offset;
+    }
+  }
+  report->records = next_lsn;
+
+  auto active = std::make_shared<SegmentFile>();
+  if (last_path.empty()) {
+    active->path = options.directory + "/" + SegmentName(next_lsn);
+    active->fd = ::open(active->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (active->fd < 0) return Status::FromErrno("create " + active->path, errno);
+    std::string header = SegmentHeader(next_lsn);
+    TALLY_RETURN_IF_ERROR(WriteAll(active->fd, header, active->path));
+    if (::fsync(active->fd) != 0) return Status::FromErrno("fsync " + active->path, errno);
+    TALLY_RETURN_IF_ERROR(SyncDirectory(options.directory));
+    active->size = header.size();
+  } else {
+    if (report->cut_bytes > 0) TALLY_RETURN_IF_ERROR(TruncateFile(last_path, last_size));
+    active->path = last_path;
+    active->fd = ::open(active->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (active->fd < 0) return Status::FromErrno("open " + active->path, errno);
+    active->size = last_size;
+  }
+  return std::unique_ptr<SegmentLog>(new SegmentLog(options, std::move(active), next_lsn));
+}
+
+SegmentLog::SegmentLog(LogOptions options, std::shared_ptr<SegmentFile> active, uint64_t next_lsn)
+    : options_(std::move(options)), active_(std::move(active)), next_lsn_(next_lsn), durable_lsn_(next_lsn) {}
+
+SegmentLog::~SegmentLog() {
+  if (!failed()) (void)Sync();
+}
+
+Status SegmentLog::RollLocked() {
+  // The closing segment must be on disk before a newer one exists: recovery only repairs the newest.
+  if (::fdatasync(active_->fd) != 0) return Status::FromErrno("fsync " + active_->path, errno);
+  const uint64_t first_lsn = next_lsn_.load(std::memory_order_relaxed);
+  auto next = std::make_shared<SegmentFile>();
+  next->path = options_.directory + "/" + SegmentName(first_lsn);
+  next->fd = ::open(next->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (next->fd < 0) return Status::FromErrno("create " + next->path, errno);
+  std::string header = SegmentHeader(first_lsn);
+  TALLY_RETURN_IF_ERROR(WriteAll(next->fd, header, next->path));
+  if (::fdatasync(next->fd) != 0) return Status::FromErrno("fsync " + next->path, errno);
+  TALLY_RETURN_IF_ERROR(SyncDirectory(options_.directory));
+  next->size = header.size();
+  AdvanceDurable(first_lsn);
+  active_ = std::move(next);
+  return Status::Ok();
+}
+
+Result<uint64_t> SegmentLog::Append(std::string_view frames, uint64_t record_count) {
+  std::lock_guard lock(append_mutex_);
+  if (failed()) return Status::Unavailable("the log stopped accepting writes after an I/O error");
+  if (active_->size > kSegmentHeaderBytes && active_->size + frames.size() > options_.segment_bytes) {
+    Status rolled = RollLocked();
+    if (!rolled.ok()) {
+      failed_.store(true, std::memory_order_release);
+      return rolled;
+    }
+  }
+  Status written = WriteAll(active_->fd, frames, active_->path);
+  if (!written.ok()) {
+    // Take back whatever part of the batch reached the file, so no partial record precedes later ones.
+    if (::ftruncate(active_->fd, static_cast<off_t>(active_->size)) != 0) failed_.store(true, std::memory_order_release);
+    return written;
+  }
+  active_->size += frames.size();
+  bytes_appended_.fetch_add(frames.size(), std::memory_order_relaxed);
+  const uint64_t end = next_lsn_.load(std::memory_order_relaxed) + record_count;
+  next_lsn_.store(end, std::memory_order_release);
+  return end;
+}
+
+Status SegmentLog::Sync() {
+  std::shared_ptr<SegmentFile> file;
+  uint64_t target = 0;
+  {
+    std::lock_guard lock(append_mutex_);
+    file = active_;
+    target = next_lsn_.load(std::memory_order_relaxed);
+  }
+  std::lock_guard sync_lock(sync_mutex_);
+  if (durable_lsn() >= target) return Status::Ok();  // a concurrent caller's fsync covered these records
+  if (::fdatasync(file->fd) != 0) {
+    failed_.store(true, std::memory_order_release);
+    return Status::FromErrno("fsync " + file->path, errno);
+  }
+  AdvanceDurable(target);
+  return Status::Ok();
+}
+
+void SegmentLog::AdvanceDurable(uint64_t lsn) {
+  uint64_t current = durable_lsn_.load(std::memory_order_acquire);
+  while (current < lsn && !durable_lsn_.compare_exchange_weak(current, lsn, std::memory_order_acq_rel)) {
+  }
+}
+
+}  // namespace tally

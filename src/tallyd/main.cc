@@ -1,0 +1,117 @@
+// tallyd: the tally server.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/engine.h"
+#include "http/server.h"
+
+namespace {
+
+using tally::Status;
+
+// "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces).
+Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("--listen", "expected HOST:PORT, got '" + text + "'");
+  std::string host_part = text.substr(0, colon);
+  if (host_part.size() >= 2 && host_part.front() == '[' && host_part.back() == ']') {
+    host_part = host_part.substr(1, host_part.size() - 2);
+  }
+  auto port_value = std::string(text.substr(colon + 1));
+  if (port_value.empty() || port_value.size() > 5 || port_value.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port_value) > 65535) {
+    return Status::InvalidArgument("--listen", "port must be a number from 0 to 65535, got '" + port_value + "'");
+  }
+  *host = host_part.empty() ? "0.0.0.0" : host_part;
+  *port = static_cast<uint16_t>(std::stoi(port_value));
+  return Status::Ok();
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tallyd: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tallyd: takes in user-interaction events, keeps every one in an append-only log, and answers "
+               "exact analytics about them over HTTP."};
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./tally-data";
+  std::string sync = "interval";
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int idle_timeout_seconds = 10;
+  size_t max_body_bytes = 8u << 20;
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")->capture_default_str();
+  app.add_option("--sync", sync,
+                 "interval: acked once written to the OS, fsync every 200 ms; always: acked after fsync "
+                 "(group commit)")
+      ->check(CLI::IsMember({"interval", "always"}))
+      ->capture_default_str();
+  app.add_option("--threads", threads, "HTTP event loops (default: one per core)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--idle-timeout", idle_timeout_seconds, "seconds a connection may stay silent")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", max_body_bytes, "largest request body accepted (larger: 413)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    return Fail(error.what());
+  }
+
+  tally::ServerOptions options;
+  if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok()) return Fail(status.message());
+  options.threads = threads;
+  options.sync_mode = sync == "always" ? tally::SyncMode::kAlways : tally::SyncMode::kInterval;
+  options.idle_timeout = std::chrono::seconds(idle_timeout_seconds);
+  options.max_body_bytes = max_body_bytes;
+
+  // Signals are taken by this thread alone (sigwait below); every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto started_at = std::chrono::steady_clock::now();
+  auto engine = tally::Engine::Open(tally::EngineOptions{data_dir});
+  if (!engine.ok()) return Fail(engine.status().message());
+  const tally::RecoveryReport& recovery = (*engine)->recovery();
+  if (recovery.cut_bytes > 0) {
+    spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes, recovery.cut_reason,
+                 recovery.cut_saved_to);
+  }
+  auto server = tally::Server::Start(engine->get(), options);
+  if (!server.ok()) return Fail(server.status().message());
+  auto ready_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
+  spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments, ready_ms);
+  spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s))", options.host, (*server)->port(),
+               data_dir, sync, threads);
+  spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,
+               (*server)->port());
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("signal {} received: no new connections, finishing requests in flight", signal_number);
+  (*server)->Shutdown();
+  server->reset();
+  engine->reset();
+  spdlog::info("stopped cleanly; the log is durable");
+  return 0;
+}

@@ -1,0 +1,28 @@
+// Maps each distinct string (user id, event type) to a dense integer in the order first seen in the log,
+// so user sets can be roaring bitmaps and every server that applies the same log assigns the same numbers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+namespace tally {
+
+class Dictionary {
+ public:
+  // The index of `key`, adding it if new.
+  uint32_t Intern(std::string_view key);
+  std::optional<uint32_t> Find(std::string_view key) const;
+  const std::string& KeyOf(uint32_t index) const { return keys_[index]; }
+  size_t size() const { return keys_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, uint32_t> index_of_;
+  std::vector<std::string> keys_;
+};
+
+}  // namespace tally

@@ -65,12 +65,36 @@ uint16_t BoundPort(int fd) {
 
 // ---- replies ----
 
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
 void Reply(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
   req->res.status = status;
-  req->res.reason = "";  // h2o fills the standard reason phrase for known codes
+  req->res.reason = ReasonPhrase(status);
   if (!content_type.empty()) {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, nullptr, content_type.data(),
                    content_type.size());
+  }
+  if (status == 204) {
+    // HTTP forbids a body and a Content-Length on 204; an empty final send emits neither.
+    static h2o_generator_t no_body_generator = {nullptr, nullptr};
+    h2o_start_response(req, &no_body_generator);
+    h2o_send(req, nullptr, 0, H2O_SEND_STATE_FINAL);
+    return;
   }
   req->res.content_length = body.size();
   h2o_send_inline(req, body.data(), body.size());
@@ -112,10 +136,12 @@ uint64_t Worker::CommitBatch() {
       h2o_add_header(&reply.req->pool, &reply.req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
       ReplyTextError(reply.req, 503, "log: the event could not be written; retry");
     }
+    replied_outside_loop_ = true;
     return 0;
   }
   if (!wait_for_fsync_) {
     for (PendingReply& reply : replies) Reply(reply.req, reply.status, {}, reply.body);
+    replied_outside_loop_ = true;
     return 0;
   }
   for (PendingReply& reply : replies) {
@@ -135,6 +161,7 @@ void Worker::ReplyDurable(uint64_t durable_lsn, bool log_failed) {
     } else {
       break;
     }
+    replied_outside_loop_ = true;
     waiting_for_fsync_.pop_front();
   }
 }
@@ -264,7 +291,8 @@ class Server::Impl {
     bool stopping = false;
     std::chrono::steady_clock::time_point give_up_at;
     while (true) {
-      h2o_evloop_run(loop_thread->loop, stopping ? 20 : INT32_MAX);
+      const int32_t max_wait_ms = worker.TakeRepliedOutsideLoop() ? 0 : stopping ? 20 : INT32_MAX;
+      h2o_evloop_run(loop_thread->loop, max_wait_ms);
       if (worker.CommitBatch() != 0) syncer_->RequestSync();
       worker.ReplyDurable(engine_->log().durable_lsn(), engine_->log().failed());
       if (!stopping && stop_requested_.load(std::memory_order_acquire)) {

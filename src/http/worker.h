@@ -7,6 +7,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -44,6 +45,9 @@ class Worker {
   uint64_t CommitBatch();
   void ReplyDurable(uint64_t durable_lsn, bool log_failed);
   bool has_waiting_replies() const { return !waiting_for_commit_.empty() || !waiting_for_fsync_.empty(); }
+  // True when replies went out since the last call. h2o finishes a write (and so resumes reading a
+  // keep-alive connection) in a callback it runs only after its next poll: the loop must not block then.
+  bool TakeRepliedOutsideLoop() { return std::exchange(replied_outside_loop_, false); }
 
  private:
   struct PendingReply {
@@ -58,6 +62,7 @@ class Worker {
   IngestBatch batch_;
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;
+  bool replied_outside_loop_ = false;
 };
 
 // Routes of the take-home protocol and health checks; each returns false when the path is not its own.

@@ -1,0 +1,137 @@
+#include "tallyd_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace tally::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string UniqueName(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  return (fs::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" + std::to_string(counter++))).string();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  int fd = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(TALLYD_PATH));
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  ::execv(TALLYD_PATH, argv.data());
+  ::_exit(127);
+}
+
+// Waits for `pid` up to `timeout`; returns the exit code, 128 + signal, or -1 if it is still running.
+int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+TempDir::TempDir() : path_(UniqueName("tally-http-test-")) { fs::create_directories(path_); }
+TempDir::~TempDir() { fs::remove_all(path_); }
+
+std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::string>& args, std::string* error) {
+  std::vector<std::string> full_args = args;
+  bool has_listen = false;
+  for (const std::string& arg : args) has_listen |= arg == "--listen";
+  if (!has_listen) {
+    full_args.push_back("--listen");
+    full_args.push_back("127.0.0.1:0");
+  }
+  auto process = std::unique_ptr<TallydProcess>(new TallydProcess());
+  process->log_path_ = UniqueName("tallyd-log-");
+  process->pid_ = Spawn(full_args, process->log_path_);
+
+  const std::string marker = "tallyd listening on ";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = ReadFile(process->log_path_);
+    size_t at = log.find(marker);
+    if (at != std::string::npos) {
+      size_t space = log.find(' ', at + marker.size());
+      std::string address = log.substr(at + marker.size(), space - at - marker.size());
+      process->port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+      return process;
+    }
+    int status = 0;
+    if (::waitpid(process->pid_, &status, WNOHANG) == process->pid_) {
+      process->pid_ = -1;
+      if (error) *error = "tallyd exited before listening:\n" + log;
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (error) *error = "tallyd did not listen in time:\n" + ReadFile(process->log_path_);
+  return nullptr;
+}
+
+TallydProcess::~TallydProcess() {
+  if (pid_ > 0) KillNine();
+  if (!log_path_.empty()) fs::remove(log_path_);
+}
+
+int TallydProcess::Terminate(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int code = WaitFor(pid_, timeout);
+  if (code == -1) {
+    KillNine();
+    return -1;
+  }
+  pid_ = -1;
+  return code;
+}
+
+void TallydProcess::KillNine() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitFor(pid_, std::chrono::seconds(10));
+  pid_ = -1;
+}
+
+std::string TallydProcess::Log() const { return ReadFile(log_path_); }
+
+ExitResult RunTallydToExit(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  std::string output_path = UniqueName("tallyd-run-");
+  pid_t pid = Spawn(args, output_path);
+  ExitResult result;
+  result.exit_code = WaitFor(pid, timeout);
+  if (result.exit_code == -1) {
+    ::kill(pid, SIGKILL);
+    WaitFor(pid, std::chrono::seconds(10));
+  }
+  result.output = ReadFile(output_path);
+  fs::remove(output_path);
+  return result;
+}
+
+}  // namespace tally::testing

@@ -155,6 +155,27 @@ TEST_P(DurabilityTest, SigtermUnderLoadExitsCleanlyAndKeepsEveryAcknowledgedEven
   ExpectEveryAckedEventKept(restarted->port(), load, kClients);
 }
 
+TEST_P(DurabilityTest, ClientsHangingUpBeforeTheirAnswerLeaveTheServerServing) {
+  std::string error;
+  auto server = TallydProcess::Start(Args(), &error);
+  ASSERT_NE(server, nullptr) << error;
+  constexpr int kHangUps = 200;
+  for (int i = 0; i < kHangUps; ++i) {
+    auto connection = HttpConnection::Connect(server->port());
+    ASSERT_NE(connection, nullptr);
+    // A request and then the connection is gone while its answer waits for the log.
+    connection->SendRaw("POST /analytics?timestamp=" + std::to_string(kFirstHour) + "&user=gone-" +
+                        std::to_string(i) + "&click HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  auto response = Fetch(server->port(), "POST", "/analytics?timestamp=" + std::to_string(kFirstHour) + "&user=stays&click");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 204);
+  int kept = ClicksInHour(server->port(), kFirstHour);
+  EXPECT_GE(kept, 1);
+  EXPECT_LE(kept, kHangUps + 1);
+  EXPECT_EQ(server->Terminate(), 0) << server->Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(SyncModes, DurabilityTest, ::testing::Values("interval", "always"));
 
 }  // namespace

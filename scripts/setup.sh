@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what tally needs from Debian's archive (only what is missing), then configures and builds.
+# Usage: scripts/setup.sh [extra Debian packages...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libh2o-evloop-dev libssl-dev zlib1g-dev
+  libroaring-dev libsimdjson-dev libxxhash-dev libabsl-dev
+  libcli11-dev libspdlog-dev libfmt-dev
+  "$@"
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_type="${TALLY_BUILD_TYPE:-Release}"
+build_dir="${TALLY_BUILD_DIR:-build}"
+extra_cmake=()
+[ "${TALLY_SANITIZE:-0}" = "1" ] && extra_cmake+=(-DTALLY_SANITIZE=ON)
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${extra_cmake[@]}" >/dev/null
+cmake --build "$build_dir" --parallel "$(nproc)"

@@ -33,9 +33,9 @@ struct Event {
 // Input that was refused, kept in the log with the reason so nothing a client sent is silently lost.
 struct RejectedInput {
   Millis received_at = 0;
-  std::string source;  // which endpoint: "/analytics", "/v1/events"
-  std::string reason;  // "timestamp: not an integer"
-  std::string raw;     // what the client sent, truncated to kMaxRejectedRawBytes
+  std::string source;    // which endpoint: "/analytics", "/v1/events"
+  std::string reason;    // "timestamp: not an integer"
+  std::string raw;       // what the client sent, truncated to kMaxRejectedRawBytes
   std::string key_name;  // the API key's name, when keys are configured
 
   bool operator==(const RejectedInput&) const = default;

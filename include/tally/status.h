@@ -16,9 +16,9 @@ class Status {
     kOk = 0,
     kInvalidArgument,  // the client sent something the contract does not allow
     kNotFound,
-    kCorruption,       // stored bytes fail their checks
-    kIoError,          // the operating system refused (disk full, permission, ...)
-    kUnavailable,      // temporarily unable; retrying may succeed
+    kCorruption,   // stored bytes fail their checks
+    kIoError,      // the operating system refused (disk full, permission, ...)
+    kUnavailable,  // temporarily unable; retrying may succeed
     kInternal,
   };
 
@@ -86,8 +86,8 @@ class Result {
 
 }  // namespace tally
 
-#define TALLY_RETURN_IF_ERROR(expr)        \
-  do {                                     \
-    ::tally::Status tally_status_ = (expr); \
+#define TALLY_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::tally::Status tally_status_ = (expr);        \
     if (!tally_status_.ok()) return tally_status_; \
   } while (false)

@@ -37,7 +37,8 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int saved = errno;
     ::close(fd);
-    if (saved == EWOULDBLOCK) return Status::Unavailable("data directory " + data_dir + " is in use by another tallyd");
+    if (saved == EWOULDBLOCK)
+      return Status::Unavailable("data directory " + data_dir + " is in use by another tallyd");
     return Status::FromErrno("lock " + lock_path, saved);
   }
   return fd;
@@ -56,7 +57,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       log_options,
       [&views](uint64_t lsn, std::string_view payload) -> Status {
         auto record = DecodePayload(payload);
-        if (!record.ok()) return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
+        if (!record.ok())
+          return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
         views->Apply(*record);
         return Status::Ok();
       },
@@ -65,10 +67,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     ::close(*lock_fd);
     return log.status();
   }
-  return std::unique_ptr<Engine>(new Engine(*lock_fd, std::move(*log), std::move(views), std::move(recovery)));
+  return std::unique_ptr<Engine>(
+      new Engine(*lock_fd, std::move(*log), std::move(views), std::move(recovery)));
 }
 
-Engine::Engine(int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views, RecoveryReport recovery)
+Engine::Engine(int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
+               RecoveryReport recovery)
     : lock_fd_(lock_fd), log_(std::move(log)), views_(std::move(views)), recovery_(std::move(recovery)) {}
 
 Engine::~Engine() {

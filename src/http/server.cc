@@ -67,18 +67,30 @@ uint16_t BoundPort(int fd) {
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -108,8 +120,9 @@ void ReplyTextError(h2o_req_t* req, int status, std::string_view line) {
 
 void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow) {
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, nullptr, allow.data(), allow.size());
-  ReplyTextError(req, 405, "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " +
-                               std::string(allow) + ")");
+  ReplyTextError(
+      req, 405,
+      "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
 // ---- the worker's batch ----
@@ -236,7 +249,8 @@ class Server::Impl {
       h2o_multithread_register_receiver(loop_thread->wake_queue, &loop_thread->wake_receiver,
                                         [](h2o_multithread_receiver_t*, h2o_linklist_t*) {});
       // Each loop owns a duplicate of the one listening socket, so closing its own leaves the others.
-      loop_thread->listener = h2o_evloop_socket_create(loop_thread->loop, ::dup(listen_fd_), H2O_SOCKET_FLAG_DONT_READ);
+      loop_thread->listener =
+          h2o_evloop_socket_create(loop_thread->loop, ::dup(listen_fd_), H2O_SOCKET_FLAG_DONT_READ);
       loop_thread->listener->data = loop_thread;
       h2o_socket_read_start(loop_thread->listener, &Impl::OnAccept);
     }
@@ -276,7 +290,8 @@ class Server::Impl {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
-    if (!RouteTakeHome(worker, req, path)) ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
+    if (!RouteTakeHome(worker, req, path))
+      ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;
   }
 
@@ -305,7 +320,8 @@ class Server::Impl {
         h2o_context_request_shutdown(&loop_thread->context.h2o);
       }
       if (stopping) {
-        const bool drained = !worker.has_waiting_replies() && h2o_linklist_is_empty(&loop_thread->context.h2o.http1._conns);
+        const bool drained =
+            !worker.has_waiting_replies() && h2o_linklist_is_empty(&loop_thread->context.h2o.http1._conns);
         if (drained || std::chrono::steady_clock::now() >= give_up_at) break;
       }
     }

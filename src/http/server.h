@@ -19,8 +19,8 @@ struct ServerOptions {
   SyncMode sync_mode = SyncMode::kInterval;
   std::chrono::milliseconds sync_interval{200};
   size_t max_body_bytes = 8u << 20;
-  std::chrono::milliseconds idle_timeout{10'000};    // a connection silent this long is closed
-  std::chrono::milliseconds shutdown_grace{5'000};   // how long SIGTERM waits for open requests
+  std::chrono::milliseconds idle_timeout{10'000};   // a connection silent this long is closed
+  std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
 };
 
 class Server {

@@ -71,8 +71,10 @@ Result<int64_t> ParseBoundedInteger(std::string_view field, std::string_view tex
     magnitude = magnitude * 10 + static_cast<uint64_t>(c - '0');
   }
   if (negative) {
-    if (magnitude == 0) return min <= 0 && 0 <= max ? Result<int64_t>(0) : Status::InvalidArgument(field, range);
-    if (min >= 0 || magnitude > static_cast<uint64_t>(-(min + 1)) + 1) return Status::InvalidArgument(field, range);
+    if (magnitude == 0)
+      return min <= 0 && 0 <= max ? Result<int64_t>(0) : Status::InvalidArgument(field, range);
+    if (min >= 0 || magnitude > static_cast<uint64_t>(-(min + 1)) + 1)
+      return Status::InvalidArgument(field, range);
     return -static_cast<int64_t>(magnitude - 1) - 1;
   }
   if (magnitude > static_cast<uint64_t>(max) || static_cast<int64_t>(magnitude) < min) {

@@ -11,8 +11,8 @@
 namespace tally {
 
 struct QueryParam {
-  std::string name;   // percent-decoded
-  std::string value;  // percent-decoded; empty for the flag form "name" and for "name="
+  std::string name;         // percent-decoded
+  std::string value;        // percent-decoded; empty for the flag form "name" and for "name="
   bool has_equals = false;  // "name=..." (true) or the bare flag "name" (false)
 };
 

@@ -52,7 +52,8 @@ Result<Event> ParseTakeHomePost(std::string_view query) {
     } else if (param.name == kClickType || param.name == kImpressionType) {
       if (!param.value.empty()) return Status::InvalidArgument(param.name, "a flag takes no value");
       if (flag_type.has_value()) {
-        return Status::InvalidArgument("event", flag_type == param.name ? "repeated" : "both click and impression given");
+        return Status::InvalidArgument(
+            "event", flag_type == param.name ? "repeated" : "both click and impression given");
       }
       flag_type = param.name;
     } else {
@@ -88,7 +89,8 @@ Result<Millis> ParseTakeHomeGet(std::string_view query) {
   if (!params.ok()) return params.status();
   std::optional<std::string> timestamp;
   for (const QueryParam& param : *params) {
-    if (param.name != "timestamp") return Status::InvalidArgument(PrintableName(param.name), "unknown parameter");
+    if (param.name != "timestamp")
+      return Status::InvalidArgument(PrintableName(param.name), "unknown parameter");
     TALLY_RETURN_IF_ERROR(TakeOnce(param, &timestamp));
   }
   return ParseTimestamp(timestamp);

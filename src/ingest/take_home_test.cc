@@ -49,9 +49,11 @@ TEST(TakeHomePost, EveryBadInputNamesTheParameter) {
   EXPECT_EQ(PostError("timestamp=1&event=click"), "user: missing");
   EXPECT_EQ(PostError("timestamp=1&user=&event=click"), "user: empty");
   EXPECT_EQ(PostError("timestamp=1&user=a&user=b&event=click"), "user: repeated");
-  EXPECT_EQ(PostError("timestamp=1&user=" + std::string(257, 'x') + "&event=click"), "user: longer than 256 bytes");
+  EXPECT_EQ(PostError("timestamp=1&user=" + std::string(257, 'x') + "&event=click"),
+            "user: longer than 256 bytes");
   EXPECT_EQ(PostError("timestamp=1&user=%zz&event=click"), "user: invalid percent-encoding");
-  EXPECT_EQ(PostError("timestamp=1&user=a"), "event: missing (event=click|impression or a click/impression flag)");
+  EXPECT_EQ(PostError("timestamp=1&user=a"),
+            "event: missing (event=click|impression or a click/impression flag)");
   EXPECT_EQ(PostError("timestamp=1&user=a&event="), "event: empty");
   EXPECT_EQ(PostError("timestamp=1&user=a&event=purchase"), "event: must be click or impression");
   EXPECT_EQ(PostError("timestamp=1&user=a&event=click&event=click"), "event: repeated");

@@ -6,7 +6,9 @@ namespace tally {
 
 LogSyncer::LogSyncer(SegmentLog* log, SyncMode mode, std::chrono::milliseconds interval,
                      std::function<void(uint64_t)> on_durable)
-    : log_(log), mode_(mode), interval_(interval), on_durable_(std::move(on_durable)), thread_([this] { Run(); }) {}
+    : log_(log), mode_(mode), interval_(interval), on_durable_(std::move(on_durable)), thread_([this] {
+        Run();
+      }) {}
 
 LogSyncer::~LogSyncer() {
   {

@@ -127,8 +127,9 @@ void AppendRejectedFrame(const RejectedInput& rejected, std::string* out) {
     PutVarint(static_cast<uint64_t>(rejected.received_at), payload);
     PutBytes(rejected.source, payload);
     PutBytes(rejected.reason, payload);
-    PutBytes(rejected.raw.size() > kMaxRejectedRawBytes ? std::string_view(rejected.raw).substr(0, kMaxRejectedRawBytes)
-                                                         : std::string_view(rejected.raw),
+    PutBytes(rejected.raw.size() > kMaxRejectedRawBytes
+                 ? std::string_view(rejected.raw).substr(0, kMaxRejectedRawBytes)
+                 : std::string_view(rejected.raw),
              payload);
     PutBytes(rejected.key_name, payload);
   });

@@ -62,7 +62,8 @@ TEST(Record, EveryTruncationIsIncompleteNeverComplete) {
   AppendEventFrame(FullEvent(), &bytes);
   for (size_t length = 0; length < bytes.size(); ++length) {
     FrameView frame;
-    EXPECT_EQ(ReadFrame(std::string_view(bytes).substr(0, length), &frame), FrameCheck::kIncomplete) << length;
+    EXPECT_EQ(ReadFrame(std::string_view(bytes).substr(0, length), &frame), FrameCheck::kIncomplete)
+        << length;
   }
 }
 

@@ -66,7 +66,8 @@ Status CreateDirectories(const std::string& path) {
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || (path[i] == '/' && i > 0)) {
       partial = path.substr(0, i);
-      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + partial, errno);
+      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+        return Status::FromErrno("mkdir " + partial, errno);
     }
   }
   struct stat info {};
@@ -280,7 +281,8 @@ Result<uint64_t> SegmentLog::Append(std::string_view frames, uint64_t record_cou
   Status written = WriteAll(active_->fd, frames, active_->path);
   if (!written.ok()) {
     // Take back whatever part of the batch reached the file, so no partial record precedes later ones.
-    if (::ftruncate(active_->fd, static_cast<off_t>(active_->size)) != 0) failed_.store(true, std::memory_order_release);
+    if (::ftruncate(active_->fd, static_cast<off_t>(active_->size)) != 0)
+      failed_.store(true, std::memory_order_release);
     return written;
   }
   active_->size += frames.size();

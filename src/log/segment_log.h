@@ -19,8 +19,8 @@
 namespace tally {
 
 struct LogOptions {
-  std::string directory;                   // created if missing
-  uint64_t segment_bytes = 128ull << 20;   // a segment is closed once it would grow past this
+  std::string directory;                  // created if missing
+  uint64_t segment_bytes = 128ull << 20;  // a segment is closed once it would grow past this
 };
 
 // What recovery found and what it had to cut.

@@ -5,8 +5,8 @@
 #include <string>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "engine/engine.h"
 #include "http/server.h"
@@ -18,15 +18,17 @@ using tally::Status;
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces).
 Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
   const size_t colon = text.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("--listen", "expected HOST:PORT, got '" + text + "'");
+  if (colon == std::string::npos)
+    return Status::InvalidArgument("--listen", "expected HOST:PORT, got '" + text + "'");
   std::string host_part = text.substr(0, colon);
   if (host_part.size() >= 2 && host_part.front() == '[' && host_part.back() == ']') {
     host_part = host_part.substr(1, host_part.size() - 2);
   }
   auto port_value = std::string(text.substr(colon + 1));
-  if (port_value.empty() || port_value.size() > 5 || port_value.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port_value) > 65535) {
-    return Status::InvalidArgument("--listen", "port must be a number from 0 to 65535, got '" + port_value + "'");
+  if (port_value.empty() || port_value.size() > 5 ||
+      port_value.find_first_not_of("0123456789") != std::string::npos || std::stoi(port_value) > 65535) {
+    return Status::InvalidArgument("--listen",
+                                   "port must be a number from 0 to 65535, got '" + port_value + "'");
   }
   *host = host_part.empty() ? "0.0.0.0" : host_part;
   *port = static_cast<uint16_t>(std::stoi(port_value));
@@ -41,8 +43,9 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tallyd: takes in user-interaction events, keeps every one in an append-only log, and answers "
-               "exact analytics about them over HTTP."};
+  CLI::App app{
+      "tallyd: takes in user-interaction events, keeps every one in an append-only log, and answers "
+      "exact analytics about them over HTTP."};
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./tally-data";
   std::string sync = "interval";
@@ -50,7 +53,8 @@ int main(int argc, char** argv) {
   int idle_timeout_seconds = 10;
   size_t max_body_bytes = 8u << 20;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
-  app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")->capture_default_str();
+  app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
+      ->capture_default_str();
   app.add_option("--sync", sync,
                  "interval: acked once written to the OS, fsync every 200 ms; always: acked after fsync "
                  "(group commit)")
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
   }
 
   tally::ServerOptions options;
-  if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok()) return Fail(status.message());
+  if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok())
+    return Fail(status.message());
   options.threads = threads;
   options.sync_mode = sync == "always" ? tally::SyncMode::kAlways : tally::SyncMode::kInterval;
   options.idle_timeout = std::chrono::seconds(idle_timeout_seconds);
@@ -93,14 +98,16 @@ int main(int argc, char** argv) {
   if (!engine.ok()) return Fail(engine.status().message());
   const tally::RecoveryReport& recovery = (*engine)->recovery();
   if (recovery.cut_bytes > 0) {
-    spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes, recovery.cut_reason,
-                 recovery.cut_saved_to);
+    spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes,
+                 recovery.cut_reason, recovery.cut_saved_to);
   }
   auto server = tally::Server::Start(engine->get(), options);
   if (!server.ok()) return Fail(server.status().message());
   auto ready_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
-  spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments, ready_ms);
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at)
+          .count();
+  spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments,
+               ready_ms);
   spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s))", options.host, (*server)->port(),
                data_dir, sync, threads);
   spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,

@@ -10,7 +10,6 @@ absl::string_view AbslView(std::string_view key) { return {key.data(), key.size(
 
 }  // namespace
 
-
 uint32_t Dictionary::Intern(std::string_view key) {
   auto [it, inserted] = index_of_.try_emplace(AbslView(key), static_cast<uint32_t>(keys_.size()));
   if (inserted) keys_.emplace_back(key);

@@ -11,7 +11,7 @@ namespace tally {
 
 struct HourRollup {
   absl::InlinedVector<uint64_t, 4> events_by_type;  // indexed by type index
-  Roaring users;                                   // user indices
+  Roaring users;                                    // user indices
 
   uint64_t EventsOfType(uint32_t type_index) const {
     return type_index < events_by_type.size() ? events_by_type[type_index] : 0;

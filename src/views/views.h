@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "log/record.h"
-#include "views/hour_rollups.h"
 #include "views/dictionary.h"
+#include "views/hour_rollups.h"
 
 namespace tally {
 

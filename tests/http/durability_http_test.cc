@@ -73,7 +73,8 @@ int ClicksInHour(uint16_t port, int64_t timestamp) {
   if (!response) return -1;
   // "unique_users,N\nclicks,N\nimpressions,N\n"; every event has its own user, so both must agree.
   int users = -1, clicks = -2, impressions = -3;
-  std::sscanf(response->body.c_str(), "unique_users,%d\nclicks,%d\nimpressions,%d", &users, &clicks, &impressions);
+  std::sscanf(response->body.c_str(), "unique_users,%d\nclicks,%d\nimpressions,%d", &users, &clicks,
+              &impressions);
   EXPECT_EQ(users, clicks);
   EXPECT_EQ(impressions, 0);
   return clicks;
@@ -81,7 +82,9 @@ int ClicksInHour(uint16_t port, int64_t timestamp) {
 
 class DurabilityTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::vector<std::string> Args() { return {"--data", dir_.path() + "/data", "--sync", GetParam(), "--threads", "2"}; }
+  std::vector<std::string> Args() {
+    return {"--data", dir_.path() + "/data", "--sync", GetParam(), "--threads", "2"};
+  }
 
   // The log is append-only and recovery keeps a prefix, so a client that had at most one request in
   // flight finds exactly its acked events, plus perhaps that one.
@@ -102,8 +105,8 @@ TEST_P(DurabilityTest, RestartAfterSigtermKeepsEveryEvent) {
   ASSERT_NE(server, nullptr) << error;
   for (int i = 0; i < 50; ++i) {
     auto response = Fetch(server->port(), "POST",
-                          "/analytics?timestamp=" + std::to_string(kFirstHour + i) + "&user=u" + std::to_string(i % 7) +
-                              (i % 2 ? "&click" : "&impression"));
+                          "/analytics?timestamp=" + std::to_string(kFirstHour + i) + "&user=u" +
+                              std::to_string(i % 7) + (i % 2 ? "&click" : "&impression"));
     ASSERT_TRUE(response && response->status == 204);
   }
   auto before = Fetch(server->port(), "GET", "/analytics?timestamp=" + std::to_string(kFirstHour));
@@ -167,7 +170,8 @@ TEST_P(DurabilityTest, ClientsHangingUpBeforeTheirAnswerLeaveTheServerServing) {
     connection->SendRaw("POST /analytics?timestamp=" + std::to_string(kFirstHour) + "&user=gone-" +
                         std::to_string(i) + "&click HTTP/1.1\r\nHost: t\r\n\r\n");
   }
-  auto response = Fetch(server->port(), "POST", "/analytics?timestamp=" + std::to_string(kFirstHour) + "&user=stays&click");
+  auto response = Fetch(server->port(), "POST",
+                        "/analytics?timestamp=" + std::to_string(kFirstHour) + "&user=stays&click");
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status, 204);
   int kept = ClicksInHour(server->port(), kFirstHour);

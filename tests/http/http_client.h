@@ -23,7 +23,8 @@ class HttpConnection {
   ~HttpConnection();
 
   // Sends one request and reads its response; nullopt if the connection failed or closed.
-  std::optional<HttpResponse> Request(std::string_view method, std::string_view target, std::string_view body = {});
+  std::optional<HttpResponse> Request(std::string_view method, std::string_view target,
+                                      std::string_view body = {});
   bool SendRaw(std::string_view bytes);
   std::optional<HttpResponse> ReadResponse(bool head_request = false);
   // True when the server closes the connection within `timeout_ms` (reading and discarding any bytes).

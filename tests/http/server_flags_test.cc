@@ -29,12 +29,9 @@ TEST(ServerFlags, HelpListsEveryFlagAndExitsZero) {
 TEST(ServerFlags, BadFlagsEndWithOneLineAndNonZeroExit) {
   TempDir dir;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--sync", "sometimes"}, "--sync"},
-      {{"--threads", "0"}, "--threads"},
-      {{"--threads", "many"}, "--threads"},
-      {{"--listen", "nowhere"}, "--listen"},
-      {{"--listen", "127.0.0.1:99999"}, "--listen"},
-      {{"--no-such-flag"}, "--no-such-flag"},
+      {{"--sync", "sometimes"}, "--sync"},           {{"--threads", "0"}, "--threads"},
+      {{"--threads", "many"}, "--threads"},          {{"--listen", "nowhere"}, "--listen"},
+      {{"--listen", "127.0.0.1:99999"}, "--listen"}, {{"--no-such-flag"}, "--no-such-flag"},
   };
   for (const auto& [args, mentioned] : cases) {
     std::vector<std::string> full = args;
@@ -52,8 +49,8 @@ TEST(ServerFlags, APortInUseIsAClearError) {
   std::string error;
   auto first = TallydProcess::Start({"--data", first_dir.path()}, &error);
   ASSERT_NE(first, nullptr) << error;
-  ExitResult second =
-      RunTallydToExit({"--data", second_dir.path(), "--listen", "127.0.0.1:" + std::to_string(first->port())});
+  ExitResult second = RunTallydToExit(
+      {"--data", second_dir.path(), "--listen", "127.0.0.1:" + std::to_string(first->port())});
   EXPECT_NE(second.exit_code, 0);
   EXPECT_NE(second.output.find("Address already in use"), std::string::npos) << second.output;
   EXPECT_EQ(ErrorLines(second.output), 1) << second.output;
@@ -62,7 +59,8 @@ TEST(ServerFlags, APortInUseIsAClearError) {
 TEST(ServerFlags, AnUnwritableDataDirectoryIsAClearError) {
   TempDir dir;
   std::ofstream(dir.path() + "/not-a-directory") << "x";
-  ExitResult result = RunTallydToExit({"--data", dir.path() + "/not-a-directory/data", "--listen", "127.0.0.1:0"});
+  ExitResult result =
+      RunTallydToExit({"--data", dir.path() + "/not-a-directory/data", "--listen", "127.0.0.1:0"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.output.find("data directory"), std::string::npos) << result.output;
   EXPECT_EQ(ErrorLines(result.output), 1) << result.output;

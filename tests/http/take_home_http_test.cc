@@ -72,7 +72,8 @@ TEST_F(TakeHomeTest, HourBoundariesBelongToTheirOwnHour) {
 
 TEST_F(TakeHomeTest, OneUserClickingAndViewingIsOneUniqueUser) {
   for (int i = 0; i < 3; ++i) Post("timestamp=" + std::to_string(kHourStart + i) + "&user=alice&event=click");
-  for (int i = 0; i < 4; ++i) Post("timestamp=" + std::to_string(kHourStart + 10 + i) + "&user=alice&impression");
+  for (int i = 0; i < 4; ++i)
+    Post("timestamp=" + std::to_string(kHourStart + 10 + i) + "&user=alice&impression");
   EXPECT_EQ(Hour(kHourStart + 30 * 60 * 1000), Counts(1, 3, 4));
 }
 
@@ -112,11 +113,14 @@ TEST_F(TakeHomeTest, EveryBadInputIs400NamingTheParameterAndChangesNothing) {
       {"timestamp=1793527200000&event=click", "user: missing\n"},
       {"timestamp=1793527200000&user=&event=click", "user: empty\n"},
       {"timestamp=1793527200000&user=a&user=a&event=click", "user: repeated\n"},
-      {"timestamp=1793527200000&user=" + std::string(257, 'x') + "&event=click", "user: longer than 256 bytes\n"},
+      {"timestamp=1793527200000&user=" + std::string(257, 'x') + "&event=click",
+       "user: longer than 256 bytes\n"},
       {"timestamp=1793527200000&user=%G0&event=click", "user: invalid percent-encoding\n"},
       {"timestamp=1793527200000&user=a&event=purchase", "event: must be click or impression\n"},
-      {"timestamp=1793527200000&user=a", "event: missing (event=click|impression or a click/impression flag)\n"},
-      {"timestamp=1793527200000&user=a&event=click&impression", "event: given both as event= and as a flag\n"},
+      {"timestamp=1793527200000&user=a",
+       "event: missing (event=click|impression or a click/impression flag)\n"},
+      {"timestamp=1793527200000&user=a&event=click&impression",
+       "event: given both as event= and as a flag\n"},
       {"timestamp=1793527200000&user=a&click&impression", "event: both click and impression given\n"},
       {"timestamp=1793527200000&user=a&click&extra=1", "extra: unknown parameter\n"},
   };
@@ -255,8 +259,8 @@ TEST_F(TakeHomeTest, EightConcurrentClientsGetExactTotals) {
       ASSERT_NE(connection, nullptr);
       for (int i = 0; i < kEventsPerClient; ++i) {
         // 100 users per client, shared by nobody else; every 4th event an impression.
-        std::string query = "timestamp=" + std::to_string(kHourStart + i) + "&user=c" + std::to_string(c) + "-u" +
-                            std::to_string(i % 100) + (i % 4 == 0 ? "&impression" : "&click");
+        std::string query = "timestamp=" + std::to_string(kHourStart + i) + "&user=c" + std::to_string(c) +
+                            "-u" + std::to_string(i % 100) + (i % 4 == 0 ? "&impression" : "&click");
         auto response = connection->Request("POST", "/analytics?" + query);
         ASSERT_TRUE(response.has_value());
         ASSERT_EQ(response->status, 204);

@@ -1,6 +1,7 @@
 #include "tallyd_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,7 +26,8 @@ std::string ReadFile(const std::string& path) {
 
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
-  return (fs::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" + std::to_string(counter++))).string();
+  return (fs::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+      .string();
 }
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path) {
@@ -59,7 +61,8 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
 TempDir::TempDir() : path_(UniqueName("tally-http-test-")) { fs::create_directories(path_); }
 TempDir::~TempDir() { fs::remove_all(path_); }
 
-std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::string>& args, std::string* error) {
+std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::string>& args,
+                                                    std::string* error) {
   std::vector<std::string> full_args = args;
   bool has_listen = false;
   for (const std::string& arg : args) has_listen |= arg == "--listen";
@@ -96,7 +99,14 @@ std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::strin
 
 TallydProcess::~TallydProcess() {
   if (pid_ > 0) KillNine();
-  if (!log_path_.empty()) fs::remove(log_path_);
+  if (log_path_.empty()) return;
+  // A sanitizer build of tallyd reports into its log; any report fails the test that ran it.
+  const std::string log = Log();
+  for (const char* finding : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+    if (log.find(finding) != std::string::npos)
+      ADD_FAILURE() << "tallyd reported " << finding << ":\n" << log;
+  }
+  fs::remove(log_path_);
 }
 
 int TallydProcess::Terminate(std::chrono::seconds timeout) {

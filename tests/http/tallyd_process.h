@@ -26,7 +26,8 @@ class TallydProcess {
  public:
   // Starts tallyd with `args` (plus "--listen 127.0.0.1:0" unless args choose one) and waits until it
   // listens. Returns null and fills `error` (with its log) if it exits or does not listen in time.
-  static std::unique_ptr<TallydProcess> Start(const std::vector<std::string>& args, std::string* error = nullptr);
+  static std::unique_ptr<TallydProcess> Start(const std::vector<std::string>& args,
+                                              std::string* error = nullptr);
   ~TallydProcess();
 
   uint16_t port() const { return port_; }

@@ -43,4 +43,13 @@ struct RejectedInput {
 
 inline constexpr size_t kMaxRejectedRawBytes = 4096;
 
+// A type's property rules were set (schema_json holds them) or removed (schema_json empty).
+struct SchemaChange {
+  Millis received_at = 0;
+  std::string type;
+  std::string schema_json;
+
+  bool operator==(const SchemaChange&) const = default;
+};
+
 }  // namespace tally

@@ -10,22 +10,42 @@
 namespace tally {
 
 void IngestBatch::Add(Event event) {
+  frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendEventFrame(event, &frames_);
   records_.emplace_back(std::move(event));
 }
 
 void IngestBatch::Add(RejectedInput rejected) {
+  frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendRejectedFrame(rejected, &frames_);
   if (rejected.raw.size() > kMaxRejectedRawBytes) rejected.raw.resize(kMaxRejectedRawBytes);
   records_.emplace_back(std::move(rejected));
 }
 
+void IngestBatch::Add(SchemaChange change) {
+  frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
+  AppendSchemaChangeFrame(change, &frames_);
+  records_.emplace_back(std::move(change));
+}
+
 void IngestBatch::Clear() {
   frames_.clear();
   records_.clear();
+  frame_offsets_.clear();
 }
 
 namespace {
+
+// The materializer's loop body: decode each record and apply it, in log order.
+SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views) {
+  return [views](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
+    auto record = DecodePayload(payload);
+    if (!record.ok())
+      return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
+    views->Apply(*record, position);
+    return Status::Ok();
+  };
+}
 
 Result<int> LockDataDirectory(const std::string& data_dir) {
   if (::mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -53,16 +73,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   auto views = std::make_unique<Views>();
   RecoveryReport recovery;
   LogOptions log_options{options.data_dir + "/log", options.segment_bytes};
-  auto log = SegmentLog::Open(
-      log_options,
-      [&views](uint64_t lsn, std::string_view payload) -> Status {
-        auto record = DecodePayload(payload);
-        if (!record.ok())
-          return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
-        views->Apply(*record);
-        return Status::Ok();
-      },
-      &recovery);
+  auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get()), &recovery);
   if (!log.ok()) {
     ::close(*lock_fd);
     return log.status();
@@ -80,12 +91,24 @@ Engine::~Engine() {
   ::close(lock_fd_);
 }
 
-Result<uint64_t> Engine::Commit(const IngestBatch& batch) {
+Result<Committed> Engine::Commit(const IngestBatch& batch) {
   std::lock_guard lock(mutex_);
-  auto end = log_->Append(batch.frames(), batch.size());
-  if (!end.ok()) return end;
-  for (const LogRecord& record : batch.records()) views_->Apply(record);
-  return end;
+  auto appended = log_->Append(batch.frames(), batch.size());
+  if (!appended.ok()) return appended.status();
+  Committed committed;
+  committed.end_lsn = appended->end_lsn;
+  committed.outcomes.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    LogPosition position{appended->start.segment, appended->start.offset + batch.frame_offsets()[i]};
+    committed.outcomes.push_back(views_->Apply(batch.records()[i], position));
+  }
+  return committed;
+}
+
+Result<LogRecord> Engine::ReadRecord(uint64_t packed_position) const {
+  auto payload = log_->ReadPayload(LogPosition::Unpack(packed_position));
+  if (!payload.ok()) return payload.status();
+  return DecodePayload(*payload);
 }
 
 TakeHomeCounts Engine::TakeHomeHour(int64_t hour) const {
@@ -93,9 +116,21 @@ TakeHomeCounts Engine::TakeHomeHour(int64_t hour) const {
   return views_->TakeHomeHour(hour);
 }
 
-uint64_t Engine::events_applied() const {
+Engine::DigestAt Engine::Digest() const {
   std::lock_guard lock(mutex_);
-  return views_->events_applied();
+  return DigestAt{log_->next_lsn(), views_->Digest()};
+}
+
+Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records) {
+  Views views;
+  SegmentLog::ScanResult scan;
+  Status status = SegmentLog::Scan(data_dir + "/log", ApplyEveryRecordTo(&views), max_records, &scan);
+  if (!status.ok()) return status;
+  ReplayResult result;
+  result.records = scan.records;
+  result.digest = views.Digest();
+  if (!scan.damaged_path.empty()) result.stopped_at = scan.damage + " in " + scan.damaged_path;
+  return result;
 }
 
 }  // namespace tally

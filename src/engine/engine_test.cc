@@ -41,9 +41,9 @@ TEST_F(EngineTest, CommittedEventsAreQueryableAndSurviveAReopen) {
     batch.Add(Make("impression", "a", 1793527200001));
     batch.Add(RejectedInput{1, "/analytics", "user: missing", "POST /analytics?timestamp=1", ""});
     batch.Add(Make("impression", "b", 1793527200002));
-    auto end = (*engine)->Commit(batch);
-    ASSERT_TRUE(end.ok());
-    EXPECT_EQ(*end, 4u);
+    auto committed = (*engine)->Commit(batch);
+    ASSERT_TRUE(committed.ok());
+    EXPECT_EQ(committed->end_lsn, 4u);
     EXPECT_EQ((*engine)->TakeHomeHour(hour), (TakeHomeCounts{2, 1, 2}));
   }
   auto reopened = Engine::Open(EngineOptions{dir_});

@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_writer.h"
 #include "http/worker.h"
 
 namespace tally {
@@ -125,11 +126,67 @@ void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow) {
       "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
+void ReplyJson(h2o_req_t* req, int status, std::string_view body) {
+  Reply(req, status, "application/json", body);
+}
+
+void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
+  JsonWriter json;
+  json.BeginObject().Key("error").String(code).Key("message").String(message).EndObject();
+  ReplyJson(req, status, json.str());
+}
+
+std::string_view HeaderOf(const h2o_req_t* req, const h2o_token_t* token) {
+  ssize_t index = h2o_find_header(&req->headers, token, -1);
+  if (index < 0) return {};
+  const h2o_iovec_t& value = req->headers.entries[index].value;
+  return {value.base, value.len};
+}
+
 // ---- the worker's batch ----
 
 void Worker::IngestThenReply(h2o_req_t* req, Event event) {
   batch_.Add(std::move(event));
-  waiting_for_commit_.push_back(PendingReply{req, 204, {}, 0});
+  waiting_for_commit_.push_back(PendingReply{req});
+}
+
+void Worker::ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array) {
+  PendingReply reply{req, PendingReply::Kind::kEventSummary, 200, std::move(rejected_json_array)};
+  reply.first_slot = first_slot;
+  reply.slot_count = batch_.size() - first_slot;
+  waiting_for_commit_.push_back(std::move(reply));
+}
+
+void Worker::ReplyAfterCommit(h2o_req_t* req, int status, std::string json_body) {
+  waiting_for_commit_.push_back(PendingReply{req, PendingReply::Kind::kJson, status, std::move(json_body)});
+}
+
+void Worker::ResolveBody(PendingReply& reply, const std::vector<ApplyOutcome>& outcomes) {
+  if (reply.kind != PendingReply::Kind::kEventSummary) return;
+  uint64_t accepted = 0, duplicates = 0;
+  for (size_t i = reply.first_slot; i < reply.first_slot + reply.slot_count; ++i) {
+    if (outcomes[i] == ApplyOutcome::kAccepted || outcomes[i] == ApplyOutcome::kCorrection) ++accepted;
+    if (outcomes[i] == ApplyOutcome::kDuplicate) ++duplicates;
+  }
+  JsonWriter json;
+  json.BeginObject()
+      .Key("accepted")
+      .Uint(accepted)
+      .Key("duplicates")
+      .Uint(duplicates)
+      .Key("rejected")
+      .Raw(reply.body);
+  json.EndObject();
+  reply.body = json.Take();
+  reply.kind = PendingReply::Kind::kJson;
+}
+
+void Worker::SendReply(PendingReply& reply) {
+  if (reply.kind == PendingReply::Kind::kNoContent) {
+    Reply(reply.req, 204, {}, {});
+  } else {
+    ReplyJson(reply.req, reply.status, reply.body);
+  }
 }
 
 void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status, std::string line) {
@@ -143,34 +200,42 @@ uint64_t Worker::CommitBatch() {
   batch_.Clear();
   std::vector<PendingReply> replies;
   replies.swap(waiting_for_commit_);  // replying may start the next pipelined request, which adds here
+  if (!replies.empty()) replied_outside_loop_ = true;
   if (!committed.ok()) {
     spdlog::error("log append failed: {}", committed.status().message());
     for (PendingReply& reply : replies) {
       h2o_add_header(&reply.req->pool, &reply.req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
-      ReplyTextError(reply.req, 503, "log: the event could not be written; retry");
+      if (reply.kind == PendingReply::Kind::kNoContent) {
+        ReplyTextError(reply.req, 503, "log: the event could not be written; retry");
+      } else {
+        ReplyJsonError(reply.req, 503, "unavailable", "log: the events could not be written; retry");
+      }
     }
-    replied_outside_loop_ = true;
     return 0;
   }
+  for (PendingReply& reply : replies) ResolveBody(reply, committed->outcomes);
   if (!wait_for_fsync_) {
-    for (PendingReply& reply : replies) Reply(reply.req, reply.status, {}, reply.body);
-    replied_outside_loop_ = true;
+    for (PendingReply& reply : replies) SendReply(reply);
     return 0;
   }
   for (PendingReply& reply : replies) {
-    reply.lsn = *committed;
+    reply.lsn = committed->end_lsn;
     waiting_for_fsync_.push_back(std::move(reply));
   }
-  return *committed;
+  return committed->end_lsn;
 }
 
 void Worker::ReplyDurable(uint64_t durable_lsn, bool log_failed) {
   while (!waiting_for_fsync_.empty()) {
     PendingReply& reply = waiting_for_fsync_.front();
     if (reply.lsn <= durable_lsn) {
-      Reply(reply.req, reply.status, {}, reply.body);
+      SendReply(reply);
     } else if (log_failed) {
-      ReplyTextError(reply.req, 503, "log: the event could not be made durable; retry");
+      if (reply.kind == PendingReply::Kind::kNoContent) {
+        ReplyTextError(reply.req, 503, "log: the event could not be made durable; retry");
+      } else {
+        ReplyJsonError(reply.req, 503, "unavailable", "log: the events could not be made durable; retry");
+      }
     } else {
       break;
     }
@@ -290,6 +355,15 @@ class Server::Impl {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
+    if (path.starts_with("/v1/")) {
+      // Native API paths carry percent-encoded ids: route on the path as sent, before h2o's decoding.
+      const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+      const std::string_view raw_path = RawTargetOf(req).substr(0, path_end);
+      if (!RouteV1(worker, req, raw_path)) {
+        ReplyJsonError(req, 404, "not_found", "path: " + std::string(raw_path) + " is not part of the API");
+      }
+      return 0;
+    }
     if (!RouteTakeHome(worker, req, path))
       ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;

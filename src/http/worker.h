@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,10 @@ void Reply(h2o_req_t* req, int status, std::string_view content_type, std::strin
 // A 4xx/5xx whose body is one line of text naming the field and the reason.
 void ReplyTextError(h2o_req_t* req, int status, std::string_view line);
 void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow);
+void ReplyJson(h2o_req_t* req, int status, std::string_view body);
+// API.md: {"error":"<code>","message":"<sentence naming the field>"}.
+void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::string_view message);
+std::string_view HeaderOf(const h2o_req_t* req, const h2o_token_t* token);
 
 class Worker {
  public:
@@ -37,6 +42,14 @@ class Worker {
   // The event is committed with the rest of this loop iteration's batch; the 204 goes out once it is in
   // the log as the durability mode promises, or a 503 if the log refused it.
   void IngestThenReply(h2o_req_t* req, Event event);
+
+  // Records of one request go into the batch through batch(); then one of these says how to answer it
+  // once they are committed (and durable). `first_slot` is batch().size() before the request added any.
+  void ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array);
+  void ReplyAfterCommit(h2o_req_t* req, int status, std::string json_body);
+  IngestBatch& batch() { return batch_; }
+  // For server-assigned event ids; one generator per loop thread, so nothing is shared.
+  std::mt19937_64& random() { return random_; }
   // The refused input is kept in the log with its reason; the client gets `status` and `line` at once.
   void RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status, std::string line);
 
@@ -51,11 +64,17 @@ class Worker {
 
  private:
   struct PendingReply {
+    enum class Kind { kNoContent, kEventSummary, kJson };
     h2o_req_t* req;
-    int status;        // 204 for an accepted event
-    std::string body;  // the error line otherwise
+    Kind kind = Kind::kNoContent;
+    int status = 204;
+    std::string body;  // kJson: the body; kEventSummary: the JSON array of rejected events
+    size_t first_slot = 0;
+    size_t slot_count = 0;
     uint64_t lsn = 0;  // the log must hold this many records before the reply
   };
+  void SendReply(PendingReply& reply);
+  static void ResolveBody(PendingReply& reply, const std::vector<ApplyOutcome>& outcomes);
 
   Engine* const engine_;
   const bool wait_for_fsync_;
@@ -63,9 +82,12 @@ class Worker {
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;
   bool replied_outside_loop_ = false;
+  std::mt19937_64 random_{std::random_device{}()};
 };
 
 // Routes of the take-home protocol and health checks; each returns false when the path is not its own.
 bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path);
+// Routes of the native API under /v1/.
+bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path);
 
 }  // namespace tally

@@ -1,5 +1,9 @@
 #include "ingest/query_string.h"
 
+#include <algorithm>
+
+#include "ingest/rfc3339.h"
+
 namespace tally {
 namespace {
 
@@ -81,6 +85,43 @@ Result<int64_t> ParseBoundedInteger(std::string_view field, std::string_view tex
     return Status::InvalidArgument(field, range);
   }
   return static_cast<int64_t>(magnitude);
+}
+
+Result<QueryParams> QueryParams::Parse(std::string_view query,
+                                       std::initializer_list<std::string_view> allowed) {
+  auto params = ParseQueryString(query);
+  if (!params.ok()) return params.status();
+  QueryParams result;
+  for (QueryParam& param : *params) {
+    if (std::find(allowed.begin(), allowed.end(), param.name) == allowed.end()) {
+      std::string names;
+      for (std::string_view name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
+      return Status::InvalidArgument(param.name.substr(0, 64), "unknown parameter (known: " + names + ")");
+    }
+    if (result.Get(param.name) != nullptr) return Status::InvalidArgument(param.name, "repeated");
+    result.params_.push_back(std::move(param));
+  }
+  return result;
+}
+
+const std::string* QueryParams::Get(std::string_view name) const {
+  for (const QueryParam& param : params_) {
+    if (param.name == name) return &param.value;
+  }
+  return nullptr;
+}
+
+Result<int64_t> ParseTimeParam(std::string_view field, std::string_view text, int64_t max) {
+  if (!text.empty() && text.find_first_not_of("0123456789-") != std::string_view::npos) {
+    auto parsed = ParseRfc3339Millis(field, text);
+    if (!parsed.ok()) {
+      return Status::InvalidArgument(field, "must be integer milliseconds or an RFC 3339 time with a zone");
+    }
+    if (*parsed > max)
+      return Status::InvalidArgument(field, "out of range (0 to " + std::to_string(max) + ")");
+    return *parsed;
+  }
+  return ParseBoundedInteger(field, text, 0, max);
 }
 
 }  // namespace tally

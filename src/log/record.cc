@@ -105,7 +105,25 @@ Result<LogRecord> DecodeRejected(PayloadReader& reader) {
   return LogRecord(std::move(rejected));
 }
 
+Result<LogRecord> DecodeSchemaChange(PayloadReader& reader) {
+  SchemaChange change;
+  uint64_t received_at = 0;
+  bool ok = reader.Varint(&received_at) && reader.Bytes(&change.type) && reader.Bytes(&change.schema_json) &&
+            reader.AtEnd();
+  if (!ok || change.type.empty()) return Status::Corruption("schema record: body does not parse");
+  change.received_at = static_cast<Millis>(received_at);
+  return LogRecord(std::move(change));
+}
+
 }  // namespace
+
+void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out) {
+  AppendFrame(RecordKind::kSchemaChange, out, [&](std::string* payload) {
+    PutVarint(static_cast<uint64_t>(change.received_at), payload);
+    PutBytes(change.type, payload);
+    PutBytes(change.schema_json, payload);
+  });
+}
 
 void AppendEventFrame(const Event& event, std::string* out) {
   AppendFrame(RecordKind::kEvent, out, [&](std::string* payload) {
@@ -148,6 +166,8 @@ Result<LogRecord> DecodePayload(std::string_view payload) {
       return DecodeEvent(reader);
     case RecordKind::kRejected:
       return DecodeRejected(reader);
+    case RecordKind::kSchemaChange:
+      return DecodeSchemaChange(reader);
   }
   return Status::Corruption("record kind " + std::to_string(static_cast<int>(payload[1])) + " is not known");
 }

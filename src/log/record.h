@@ -28,13 +28,15 @@ inline constexpr uint32_t kMinPayloadBytes = 2;
 enum class RecordKind : uint8_t {
   kEvent = 1,
   kRejected = 2,
+  kSchemaChange = 3,
 };
 
-using LogRecord = std::variant<Event, RejectedInput>;
+using LogRecord = std::variant<Event, RejectedInput, SchemaChange>;
 
 // Append one whole frame to `out`.
 void AppendEventFrame(const Event& event, std::string* out);
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out);
+void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out);
 
 Result<LogRecord> DecodePayload(std::string_view payload);
 

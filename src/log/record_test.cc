@@ -57,6 +57,15 @@ TEST(Record, RejectedInputRoundTripsAndRawIsCappedAt4KiB) {
   EXPECT_EQ(std::get<RejectedInput>(*decoded), rejected);
 }
 
+TEST(Record, SchemaChangeRoundTrips) {
+  SchemaChange change{5, "ArticleAddedToCart", R"({"required":["article_price"]})"};
+  std::string bytes;
+  AppendSchemaChangeFrame(change, &bytes);
+  auto decoded = DecodePayload(SingleFrame(bytes).payload);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::get<SchemaChange>(*decoded), change);
+}
+
 TEST(Record, EveryTruncationIsIncompleteNeverComplete) {
   std::string bytes;
   AppendEventFrame(FullEvent(), &bytes);

@@ -161,18 +161,13 @@ Result<std::vector<std::string>> SegmentLog::ListSegments(const std::string& dir
   return names;
 }
 
-Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, const RecordVisitor& visit,
-                                                     RecoveryReport* report) {
-  TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
-  auto names = ListSegments(options.directory);
+Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
+                        ScanResult* result) {
+  auto names = ListSegments(directory);
   if (!names.ok()) return names.status();
-
-  uint64_t next_lsn = 0;
-  std::string last_path;
-  uint64_t last_size = 0;
   for (size_t i = 0; i < names->size(); ++i) {
     const bool is_last = i + 1 == names->size();
-    const std::string path = options.directory + "/" + (*names)[i];
+    const std::string path = directory + "/" + (*names)[i];
     auto file = MappedFile::Open(path);
     if (!file.ok()) return file.status();
     std::string_view bytes = (*file)->bytes();
@@ -182,22 +177,25 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
       const bool torn_creation = bytes.size() <= kSegmentHeaderBytes ||
                                  std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == '\0'; });
       if (!is_last || !torn_creation) return Status::Corruption(path + ": segment header is damaged");
-      // A crash while creating the newest segment: it holds no record yet. Keep its bytes aside.
-      report->cut_bytes = bytes.size();
-      report->cut_saved_to = path + ".damaged-header";
-      report->cut_reason = "segment header incomplete or damaged";
-      TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, bytes));
-      if (::unlink(path.c_str()) != 0) return Status::FromErrno("unlink " + path, errno);
-      break;
+      // A crash while creating the newest segment: it holds no record yet.
+      result->damaged_path = path;
+      result->damaged_offset = 0;
+      result->damaged_bytes = bytes.size();
+      result->damage = "segment header incomplete or damaged";
+      result->whole_segment_damaged = true;
+      return Status::Ok();
     }
-    if (first_lsn != next_lsn) {
+    if (first_lsn != result->records) {
       return Status::Corruption(path + ": starts at record " + std::to_string(first_lsn) + ", expected " +
-                                std::to_string(next_lsn) + " (a segment is missing)");
+                                std::to_string(result->records) + " (a segment is missing)");
     }
-    ++report->segments;
+    const auto ordinal = static_cast<uint32_t>(result->segment_paths.size());
+    result->segment_paths.push_back(path);
+    result->last_segment_end = kSegmentHeaderBytes;
 
     size_t offset = kSegmentHeaderBytes;
     while (offset < bytes.size()) {
+      if (result->records >= max_records) return Status::Ok();
       FrameView frame;
       FrameCheck check = ReadFrame(bytes.substr(offset), &frame);
       if (check != FrameCheck::kComplete) {
@@ -205,23 +203,51 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
           return Status::Corruption(path + ": damaged record at byte " + std::to_string(offset) +
                                     " in a closed segment");
         }
-        report->cut_bytes = bytes.size() - offset;
-        report->cut_saved_to = path + ".cut-at-" + std::to_string(offset);
-        report->cut_reason = check == FrameCheck::kIncomplete ? "torn record at the end of the log"
-                                                              : "damaged record (bad length or checksum)";
-        TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, bytes.substr(offset)));
-        break;
+        result->damaged_path = path;
+        result->damaged_offset = offset;
+        result->damaged_bytes = bytes.size() - offset;
+        result->damage = check == FrameCheck::kIncomplete ? "torn record at the end of the log"
+                                                          : "damaged record (bad length or checksum)";
+        return Status::Ok();
       }
-      TALLY_RETURN_IF_ERROR(visit(next_lsn, frame.payload));
-      ++next_lsn;
+      TALLY_RETURN_IF_ERROR(
+          visit(result->records, LogPosition{ordinal, static_cast<uint32_t>(offset)}, frame.payload));
+      ++result->records;
       offset += frame.frame_bytes;
-    }
-    if (is_last) {
-      last_path = path;
-      last_size = offset;
+      result->last_segment_end = offset;
     }
   }
-  report->records = next_lsn;
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, const RecordVisitor& visit,
+                                                     RecoveryReport* report) {
+  TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
+  ScanResult scan;
+  TALLY_RETURN_IF_ERROR(Scan(options.directory, visit, UINT64_MAX, &scan));
+  report->records = scan.records;
+  report->segments = scan.segment_paths.size();
+  if (scan.damaged_bytes > 0 || scan.whole_segment_damaged) {
+    // Keep what is cut beside the log, so damage can be inspected and nothing vanishes unseen.
+    auto file = MappedFile::Open(scan.damaged_path);
+    if (!file.ok()) return file.status();
+    report->cut_bytes = scan.damaged_bytes;
+    report->cut_reason = scan.damage;
+    report->cut_saved_to = scan.whole_segment_damaged
+                               ? scan.damaged_path + ".damaged-header"
+                               : scan.damaged_path + ".cut-at-" + std::to_string(scan.damaged_offset);
+    TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, (*file)->bytes().substr(scan.damaged_offset)));
+    if (scan.whole_segment_damaged) {
+      if (::unlink(scan.damaged_path.c_str()) != 0)
+        return Status::FromErrno("unlink " + scan.damaged_path, errno);
+    } else {
+      TALLY_RETURN_IF_ERROR(TruncateFile(scan.damaged_path, scan.damaged_offset));
+    }
+  }
+  const uint64_t next_lsn = scan.records;
+  std::vector<std::string> segment_paths = std::move(scan.segment_paths);
+  const std::string last_path = segment_paths.empty() ? std::string() : segment_paths.back();
+  const uint64_t last_size = scan.last_segment_end;
 
   auto active = std::make_shared<SegmentFile>();
   if (last_path.empty()) {
@@ -233,21 +259,65 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
     if (::fsync(active->fd) != 0) return Status::FromErrno("fsync " + active->path, errno);
     TALLY_RETURN_IF_ERROR(SyncDirectory(options.directory));
     active->size = header.size();
+    segment_paths.push_back(active->path);
   } else {
-    if (report->cut_bytes > 0) TALLY_RETURN_IF_ERROR(TruncateFile(last_path, last_size));
     active->path = last_path;
     active->fd = ::open(active->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (active->fd < 0) return Status::FromErrno("open " + active->path, errno);
     active->size = last_size;
   }
-  return std::unique_ptr<SegmentLog>(new SegmentLog(options, std::move(active), next_lsn));
+  return std::unique_ptr<SegmentLog>(
+      new SegmentLog(options, std::move(segment_paths), std::move(active), next_lsn));
 }
 
-SegmentLog::SegmentLog(LogOptions options, std::shared_ptr<SegmentFile> active, uint64_t next_lsn)
-    : options_(std::move(options)), active_(std::move(active)), next_lsn_(next_lsn), durable_lsn_(next_lsn) {}
+SegmentLog::SegmentLog(LogOptions options, std::vector<std::string> segment_paths,
+                       std::shared_ptr<SegmentFile> active, uint64_t next_lsn)
+    : options_(std::move(options)),
+      active_(std::move(active)),
+      segment_paths_(std::move(segment_paths)),
+      next_lsn_(next_lsn),
+      durable_lsn_(next_lsn) {}
 
 SegmentLog::~SegmentLog() {
   if (!failed()) (void)Sync();
+  for (int fd : reader_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
+  int fd = -1;
+  std::string path;
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (position.segment >= segment_paths_.size())
+      return Status::NotFound("no log segment " + std::to_string(position.segment));
+    if (reader_fds_.size() < segment_paths_.size()) reader_fds_.resize(segment_paths_.size(), -1);
+    path = segment_paths_[position.segment];
+    if (reader_fds_[position.segment] < 0) {
+      reader_fds_[position.segment] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (reader_fds_[position.segment] < 0) return Status::FromErrno("open " + path, errno);
+    }
+    fd = reader_fds_[position.segment];
+  }
+  char header[kFrameHeaderBytes];
+  if (::pread(fd, header, sizeof(header), position.offset) != static_cast<ssize_t>(sizeof(header))) {
+    return Status::Corruption(path + ": no record at byte " + std::to_string(position.offset));
+  }
+  uint32_t length = 0;
+  for (int i = 0; i < 4; ++i) length |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+  if (length < kMinPayloadBytes || length > kMaxPayloadBytes) {
+    return Status::Corruption(path + ": bad record length at byte " + std::to_string(position.offset));
+  }
+  std::string frame(kFrameHeaderBytes + length, '\0');
+  if (::pread(fd, frame.data(), frame.size(), position.offset) != static_cast<ssize_t>(frame.size())) {
+    return Status::Corruption(path + ": short record at byte " + std::to_string(position.offset));
+  }
+  FrameView view;
+  if (ReadFrame(frame, &view) != FrameCheck::kComplete) {
+    return Status::Corruption(path + ": damaged record at byte " + std::to_string(position.offset));
+  }
+  return std::string(view.payload);
 }
 
 Status SegmentLog::RollLocked() {
@@ -264,11 +334,15 @@ Status SegmentLog::RollLocked() {
   TALLY_RETURN_IF_ERROR(SyncDirectory(options_.directory));
   next->size = header.size();
   AdvanceDurable(first_lsn);
+  {
+    std::lock_guard lock(readers_mutex_);
+    segment_paths_.push_back(next->path);
+  }
   active_ = std::move(next);
   return Status::Ok();
 }
 
-Result<uint64_t> SegmentLog::Append(std::string_view frames, uint64_t record_count) {
+Result<SegmentLog::Appended> SegmentLog::Append(std::string_view frames, uint64_t record_count) {
   std::lock_guard lock(append_mutex_);
   if (failed()) return Status::Unavailable("the log stopped accepting writes after an I/O error");
   if (active_->size > kSegmentHeaderBytes && active_->size + frames.size() > options_.segment_bytes) {
@@ -277,6 +351,14 @@ Result<uint64_t> SegmentLog::Append(std::string_view frames, uint64_t record_cou
       failed_.store(true, std::memory_order_release);
       return rolled;
     }
+  }
+  if (active_->size + frames.size() > UINT32_MAX)
+    return Status::InvalidArgument("batch", "larger than a segment can hold");
+  LogPosition start;
+  {
+    std::lock_guard lock(readers_mutex_);
+    start =
+        LogPosition{static_cast<uint32_t>(segment_paths_.size() - 1), static_cast<uint32_t>(active_->size)};
   }
   Status written = WriteAll(active_->fd, frames, active_->path);
   if (!written.ok()) {
@@ -289,7 +371,7 @@ Result<uint64_t> SegmentLog::Append(std::string_view frames, uint64_t record_cou
   bytes_appended_.fetch_add(frames.size(), std::memory_order_relaxed);
   const uint64_t end = next_lsn_.load(std::memory_order_relaxed) + record_count;
   next_lsn_.store(end, std::memory_order_release);
-  return end;
+  return Appended{end, start};
 }
 
 Status SegmentLog::Sync() {

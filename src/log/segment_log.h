@@ -18,6 +18,16 @@
 
 namespace tally {
 
+// Where a record's frame starts: the segment's ordinal (0 = oldest) and the byte offset inside it.
+struct LogPosition {
+  uint32_t segment = 0;
+  uint32_t offset = 0;
+  uint64_t Packed() const { return (static_cast<uint64_t>(segment) << 32) | offset; }
+  static LogPosition Unpack(uint64_t packed) {
+    return {static_cast<uint32_t>(packed >> 32), static_cast<uint32_t>(packed & 0xFFFFFFFFu)};
+  }
+};
+
 struct LogOptions {
   std::string directory;                  // created if missing
   uint64_t segment_bytes = 128ull << 20;  // a segment is closed once it would grow past this
@@ -35,7 +45,23 @@ struct RecoveryReport {
 class SegmentLog {
  public:
   // Called for every intact record during recovery, in log order. A non-OK status stops the open.
-  using RecordVisitor = std::function<Status(uint64_t lsn, std::string_view payload)>;
+  using RecordVisitor = std::function<Status(uint64_t lsn, LogPosition position, std::string_view payload)>;
+
+  // What a read-only scan found: the intact records, and where damage starts if anywhere.
+  struct ScanResult {
+    uint64_t records = 0;
+    std::vector<std::string> segment_paths;  // the intact segments, by ordinal
+    uint64_t last_segment_end = 0;           // end of the last intact record in the last segment
+    std::string damaged_path;                // empty: no damage
+    uint64_t damaged_offset = 0;
+    uint64_t damaged_bytes = 0;
+    bool whole_segment_damaged = false;
+    std::string damage;
+  };
+  // Visits up to `max_records` intact records in order without changing any file (safe on a live log:
+  // a record being written counts as a torn tail). Damage in a closed segment is an error.
+  static Status Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
+                     ScanResult* result);
 
   static Result<std::unique_ptr<SegmentLog>> Open(const LogOptions& options, const RecordVisitor& visit,
                                                   RecoveryReport* report);
@@ -43,10 +69,17 @@ class SegmentLog {
   SegmentLog(const SegmentLog&) = delete;
   SegmentLog& operator=(const SegmentLog&) = delete;
 
-  // Appends whole frames holding `record_count` records with one write. On success the bytes are in the
-  // operating system (a crash of this process cannot lose them) and the LSN after the last record is
-  // returned. On failure nothing of the batch stays in the log.
-  Result<uint64_t> Append(std::string_view frames, uint64_t record_count);
+  struct Appended {
+    uint64_t end_lsn;   // the LSN after the batch's last record
+    LogPosition start;  // where the batch's first frame was written
+  };
+  // Appends whole frames holding `record_count` records with one write (never split across segments).
+  // On success the bytes are in the operating system: a crash of this process cannot lose them. On
+  // failure nothing of the batch stays in the log.
+  Result<Appended> Append(std::string_view frames, uint64_t record_count);
+
+  // The payload of the record whose frame starts at `position` (checksum verified). Safe from any thread.
+  Result<std::string> ReadPayload(LogPosition position) const;
 
   // Makes every record appended before the call durable (fdatasync). Safe to call from any thread while
   // others append; concurrent callers share one fsync.
@@ -64,14 +97,18 @@ class SegmentLog {
 
  private:
   struct SegmentFile;
-  SegmentLog(LogOptions options, std::shared_ptr<SegmentFile> active, uint64_t next_lsn);
+  SegmentLog(LogOptions options, std::vector<std::string> segment_paths, std::shared_ptr<SegmentFile> active,
+             uint64_t next_lsn);
   Status RollLocked();
   void AdvanceDurable(uint64_t lsn);  // never moves backwards
 
   const LogOptions options_;
   std::mutex append_mutex_;
   std::shared_ptr<SegmentFile> active_;  // guarded by append_mutex_
-  std::mutex sync_mutex_;                // one fsync at a time; later callers find their records synced
+  mutable std::mutex readers_mutex_;
+  std::vector<std::string> segment_paths_;  // by ordinal; guarded by readers_mutex_
+  mutable std::vector<int> reader_fds_;     // opened on first read; guarded by readers_mutex_
+  std::mutex sync_mutex_;                   // one fsync at a time; later callers find their records synced
   std::atomic<uint64_t> next_lsn_;
   std::atomic<uint64_t> durable_lsn_;
   std::atomic<bool> failed_{false};

@@ -43,7 +43,7 @@ class SegmentLogTest : public ::testing::Test {
                                                             RecoveryReport* report) {
     return SegmentLog::Open(
         options,
-        [users](uint64_t lsn, std::string_view payload) -> Status {
+        [users](uint64_t lsn, LogPosition, std::string_view payload) -> Status {
           if (lsn != users->size()) return Status::Internal("records out of order");
           auto record = DecodePayload(payload);
           if (!record.ok()) return record.status();
@@ -104,7 +104,7 @@ TEST_F(SegmentLogTest, RollsIntoNewSegmentsAndReadsThemBackInOrder) {
   AppendEventFrame(NumberedEvent(500), &frame);
   auto end = (*log)->Append(frame, 1);
   ASSERT_TRUE(end.ok());
-  EXPECT_EQ(*end, 501u);
+  EXPECT_EQ(end->end_lsn, 501u);
 }
 
 TEST_F(SegmentLogTest, Recovery_CutsTornTailAndKeepsEveryIntactRecord) {
@@ -133,7 +133,7 @@ TEST_F(SegmentLogTest, Recovery_CutsTornTailAndKeepsEveryIntactRecord) {
     AppendEventFrame(NumberedEvent(99), &frame);
     auto end = (*log)->Append(frame, 1);
     ASSERT_TRUE(end.ok());
-    EXPECT_EQ(*end, intact + 1);
+    EXPECT_EQ(end->end_lsn, intact + 1);
   }
 }
 
@@ -233,7 +233,7 @@ TEST_F(SegmentLogTest, ConcurrentAppendersAndSyncersAgreeOnDurability) {
         ASSERT_TRUE(end.ok());
         if (i % 50 == 0) {
           ASSERT_TRUE((*log)->Sync().ok());
-          EXPECT_GE((*log)->durable_lsn(), *end);
+          EXPECT_GE((*log)->durable_lsn(), end->end_lsn);
         }
       }
     });
@@ -246,6 +246,52 @@ TEST_F(SegmentLogTest, ConcurrentAppendersAndSyncersAgreeOnDurability) {
   auto reopened = OpenCollecting(options, &users, &report);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(users.size(), 1200u);
+}
+
+TEST_F(SegmentLogTest, ReadPayloadFindsEveryRecordAtItsPositionAcrossSegments) {
+  LogOptions options{Dir(), 2048};
+  std::vector<std::string> users;
+  RecoveryReport report;
+  auto log = OpenCollecting(options, &users, &report);
+  ASSERT_TRUE(log.ok());
+  std::vector<LogPosition> positions;
+  for (int i = 0; i < 300; ++i) {
+    std::string frame;
+    AppendEventFrame(NumberedEvent(i), &frame);
+    auto appended = (*log)->Append(frame, 1);
+    ASSERT_TRUE(appended.ok());
+    positions.push_back(appended->start);
+  }
+  EXPECT_GT(positions.back().segment, 3u);
+  for (int i = 0; i < 300; ++i) {
+    auto payload = (*log)->ReadPayload(LogPosition::Unpack(positions[i].Packed()));
+    ASSERT_TRUE(payload.ok()) << i << ": " << payload.status().message();
+    EXPECT_EQ(std::get<Event>(*DecodePayload(*payload)), NumberedEvent(i));
+  }
+  EXPECT_FALSE((*log)->ReadPayload(LogPosition{0, 3}).ok());
+  EXPECT_FALSE((*log)->ReadPayload(LogPosition{9999, 16}).ok());
+}
+
+TEST_F(SegmentLogTest, ScanReadsWithoutRepairingATornTail) {
+  LogOptions options{Dir()};
+  const std::vector<uint64_t> ends = WriteEvents(options, 20);
+  const std::string segment = options.directory + "/" + (*SegmentLog::ListSegments(options.directory))[0];
+  ASSERT_EQ(::truncate(segment.c_str(), static_cast<off_t>(ends.back() - 3)), 0);
+  SegmentLog::ScanResult scan;
+  uint64_t visited = 0;
+  auto count = [&](uint64_t, LogPosition, std::string_view) {
+    ++visited;
+    return Status::Ok();
+  };
+  ASSERT_TRUE(SegmentLog::Scan(options.directory, count, UINT64_MAX, &scan).ok());
+  EXPECT_EQ(visited, 19u);
+  EXPECT_EQ(scan.records, 19u);
+  EXPECT_FALSE(scan.damaged_path.empty());
+  EXPECT_EQ(fs::file_size(segment), ends.back() - 3);  // nothing was cut
+  SegmentLog::ScanResult limited;
+  visited = 0;
+  ASSERT_TRUE(SegmentLog::Scan(options.directory, count, 5, &limited).ok());
+  EXPECT_EQ(visited, 5u);
 }
 
 TEST_F(SegmentLogTest, UnwritableDirectoryIsAClearError) {

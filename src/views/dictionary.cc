@@ -1,15 +1,6 @@
 #include "views/dictionary.h"
 
-#include <absl/strings/string_view.h>
-
 namespace tally {
-namespace {
-
-// Debian's Abseil is built with its own string_view type; heterogeneous lookup needs that one.
-absl::string_view AbslView(std::string_view key) { return {key.data(), key.size()}; }
-
-}  // namespace
-
 uint32_t Dictionary::Intern(std::string_view key) {
   auto [it, inserted] = index_of_.try_emplace(AbslView(key), static_cast<uint32_t>(keys_.size()));
   if (inserted) keys_.emplace_back(key);

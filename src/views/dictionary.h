@@ -9,8 +9,12 @@
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/strings/string_view.h>
 
 namespace tally {
+
+// Debian's Abseil is built with its own string_view type; heterogeneous lookups need that one.
+inline absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
 
 class Dictionary {
  public:

@@ -1,0 +1,562 @@
+// The native API, version 1 (API.md §2).
+#include <cinttypes>
+#include <cstdio>
+
+#include "common/clock.h"
+#include "common/json_writer.h"
+#include "http/worker.h"
+#include "ingest/json_events.h"
+#include "ingest/query_string.h"
+#include "ingest/schema.h"
+#include "query/event_json.h"
+#include "query/stats.h"
+
+namespace tally {
+namespace {
+
+constexpr std::string_view kEventsSource = "/v1/events";
+constexpr int64_t kMaxLimit = 1000;
+
+bool IsGetOrHead(std::string_view method) { return method == "GET" || method == "HEAD"; }
+
+void ReplyBadRequest(h2o_req_t* req, const Status& status) {
+  ReplyJsonError(req, 400, "invalid_argument", status.message());
+}
+
+void ReplyNotFound(h2o_req_t* req, std::string_view message) {
+  ReplyJsonError(req, 404, "not_found", message);
+}
+
+void ReplyWrongMethod(h2o_req_t* req, std::string_view allow) {
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, nullptr, allow.data(), allow.size());
+  ReplyJsonError(
+      req, 405, "method_not_allowed",
+      "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
+}
+
+// "/v1/users/a%2Fb/events" -> {"users", "a/b", "events"}.
+Result<std::vector<std::string>> PathSegments(std::string_view path) {
+  std::vector<std::string> segments;
+  path.remove_prefix(std::string_view("/v1/").size());
+  while (true) {
+    const size_t slash = path.find('/');
+    std::string segment;
+    TALLY_RETURN_IF_ERROR(PercentDecode("path", path.substr(0, slash), &segment));
+    segments.push_back(std::move(segment));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+std::string NewUuidV7(Millis now, std::mt19937_64& random) {
+  const uint64_t high = (static_cast<uint64_t>(now) << 16) | 0x7000 | (random() & 0x0FFF);
+  const uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
+  char text[37];
+  std::snprintf(text, sizeof(text), "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+                high >> 32, (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & 0xFFFFFFFFFFFFull);
+  return text;
+}
+
+bool IsValidTypeName(std::string_view type) {
+  if (type.empty() || type.size() > kMaxTypeBytes) return false;
+  for (char c : type) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == ':' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RawBodyOf(const h2o_req_t* req) {
+  return {req->entity.base == nullptr ? "" : req->entity.base, req->entity.len};
+}
+
+// ---- POST /v1/events ----
+
+void HandlePostEvents(Worker& worker, h2o_req_t* req) {
+  const Millis now = WallClockMillis();
+  const std::string_view content_type = HeaderOf(req, H2O_TOKEN_CONTENT_TYPE);
+  const BodyFormat format =
+      content_type.starts_with("application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
+  const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
+  auto inputs = ParseEventsBody(body, format);
+  if (!inputs.ok()) {
+    worker.batch().Add(
+        RejectedInput{now, std::string(kEventsSource), inputs.status().message(), RawBodyOf(req), ""});
+    ReplyBadRequest(req, inputs.status());
+    return;
+  }
+  // Schemas are checked against the catalog as it is now; the decision is then in the log for good.
+  worker.engine().Read([&](const Views& views) {
+    if (views.schemas().empty()) return 0;
+    for (EventInput& input : *inputs) {
+      if (!input.status.ok()) continue;
+      auto schema = views.schemas().find(input.event.type);
+      if (schema != views.schemas().end())
+        input.status = CheckAgainstSchema(input.event, schema->second.schema);
+    }
+    return 0;
+  });
+  const size_t first_slot = worker.batch().size();
+  JsonWriter rejected;
+  rejected.BeginArray();
+  for (size_t index = 0; index < inputs->size(); ++index) {
+    EventInput& input = (*inputs)[index];
+    if (!input.status.ok()) {
+      rejected.BeginObject().Key("index").Uint(index).Key("error").String(input.status.message()).EndObject();
+      worker.batch().Add(
+          RejectedInput{now, std::string(kEventsSource), input.status.message(), std::move(input.raw), ""});
+      continue;
+    }
+    input.event.received_at = now;
+    if (input.event.event_id.empty()) input.event.event_id = NewUuidV7(now, worker.random());
+    worker.batch().Add(std::move(input.event));
+  }
+  rejected.EndArray();
+  worker.ReplyWithEventSummary(req, first_slot, rejected.Take());
+}
+
+// ---- GET /v1/events/{id} ----
+
+const char* StateName(RowState state) {
+  switch (state) {
+    case RowState::kCurrent:
+      return "current";
+    case RowState::kSuperseded:
+      return "superseded";
+    case RowState::kDuplicate:
+      return "duplicate";
+  }
+  return "?";
+}
+
+void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id) {
+  struct Version {
+    uint64_t position;
+    RowState state;
+  };
+  std::vector<Version> versions;
+  worker.engine().Read([&](const Views& views) {
+    if (const IdEntry* entry = views.FindId(event_id)) {
+      for (uint32_t row : entry->rows)
+        versions.push_back({views.rows()[row].position, views.rows()[row].state});
+    }
+    return 0;
+  });
+  if (versions.empty()) {
+    ReplyNotFound(req, "event_id: no event with id '" + event_id + "'");
+    return;
+  }
+  JsonWriter json;
+  JsonWriter current;
+  json.BeginObject().Key("event_id").String(event_id).Key("versions").BeginArray();
+  for (const Version& version : versions) {
+    auto record = worker.engine().ReadRecord(version.position);
+    if (!record.ok()) {
+      ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
+      return;
+    }
+    const Event& event = std::get<Event>(*record);
+    BeginEventJson(event, &json);
+    json.Key("status").String(StateName(version.state)).EndObject();
+    if (version.state == RowState::kCurrent) {
+      BeginEventJson(event, &current);
+      current.EndObject();
+    }
+  }
+  json.EndArray().Key("current").Raw(current.str()).EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+// ---- GET /v1/users/{id}/events ----
+
+Result<size_t> ParseLimit(const QueryParams& params, int64_t default_limit) {
+  const std::string* limit = params.Get("limit");
+  if (limit == nullptr) return static_cast<size_t>(default_limit);
+  auto value = ParseBoundedInteger("limit", *limit, 1, kMaxLimit);
+  if (!value.ok()) return value.status();
+  return static_cast<size_t>(*value);
+}
+
+void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id) {
+  auto params = QueryParams::Parse(QueryOf(req), {"limit", "before", "type"});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  auto limit = ParseLimit(*params, 50);
+  if (!limit.ok()) return ReplyBadRequest(req, limit.status());
+  Millis before = kMaxTimestampMillis + 1;
+  if (const std::string* text = params->Get("before")) {
+    auto value = ParseTimeParam("before", *text, kMaxTimestampMillis + 1);
+    if (!value.ok()) return ReplyBadRequest(req, value.status());
+    before = *value;
+  }
+  const std::string* type_filter = params->Get("type");
+  if (type_filter != nullptr && !IsValidTypeName(*type_filter)) {
+    return ReplyBadRequest(req,
+                           Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
+  }
+  struct Found {
+    uint64_t position;
+    Millis timestamp;
+  };
+  std::vector<Found> found;
+  bool more = false;
+  worker.engine().Read([&](const Views& views) {
+    auto user = views.users().Find(user_id);
+    if (!user) return 0;
+    std::optional<uint32_t> type;
+    if (type_filter != nullptr) {
+      type = views.types().Find(*type_filter);
+      if (!type) return 0;
+    }
+    const std::vector<uint32_t>& timeline = *views.Timeline(*user);
+    auto end = std::lower_bound(timeline.begin(), timeline.end(), before,
+                                [&](uint32_t row, Millis t) { return views.rows()[row].timestamp < t; });
+    for (auto it = end; it != timeline.begin();) {
+      const EventRow& row = views.rows()[*--it];
+      if (type && row.type != *type) continue;
+      if (found.size() == *limit) {
+        more = true;
+        // Paging is by timestamp: a page must not end inside a run of equal timestamps, or the next
+        // page (before = the last one shown) would skip the rest of the run.
+        if (row.timestamp == found.back().timestamp) {
+          const Millis tie = found.back().timestamp;
+          size_t keep = found.size();
+          while (keep > 0 && found[keep - 1].timestamp == tie) --keep;
+          if (keep > 0) found.resize(keep);
+        }
+        break;
+      }
+      found.push_back({row.position, row.timestamp});
+    }
+    return 0;
+  });
+  JsonWriter json;
+  json.BeginObject().Key("user_id").String(user_id).Key("events").BeginArray();
+  for (const Found& item : found) {
+    auto record = worker.engine().ReadRecord(item.position);
+    if (!record.ok()) return ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
+    BeginEventJson(std::get<Event>(*record), &json);
+    json.EndObject();
+  }
+  json.EndArray().Key("next_before");
+  if (more && !found.empty()) {
+    json.Int(found.back().timestamp);
+  } else {
+    json.Null();
+  }
+  json.EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+// ---- GET /v1/stats and /v1/top ----
+
+Status ReadFilter(const QueryParams& params, EventFilter* filter) {
+  if (const std::string* type = params.Get("type")) {
+    if (!IsValidTypeName(*type))
+      return Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -");
+    filter->type = *type;
+  }
+  for (const char* name : {"product_id", "store_id"}) {
+    if (const std::string* value = params.Get(name)) {
+      if (value->empty() || value->size() > kMaxDimensionBytes) {
+        return Status::InvalidArgument(name, "must be 1-256 bytes");
+      }
+      (std::string_view(name) == "product_id" ? filter->product_id : filter->store_id) = *value;
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadRange(const QueryParams& params, Millis* from, Millis* to) {
+  const std::string* from_text = params.Get("from");
+  const std::string* to_text = params.Get("to");
+  if (from_text == nullptr) return Status::InvalidArgument("from", "missing");
+  if (to_text == nullptr) return Status::InvalidArgument("to", "missing");
+  auto from_value = ParseTimeParam("from", *from_text, kMaxTimestampMillis);
+  if (!from_value.ok()) return from_value.status();
+  auto to_value = ParseTimeParam("to", *to_text, kMaxTimestampMillis + 1);
+  if (!to_value.ok()) return to_value.status();
+  if (*to_value <= *from_value) return Status::InvalidArgument("to", "must be after from");
+  *from = *from_value;
+  *to = *to_value;
+  return Status::Ok();
+}
+
+void WriteAggregate(const Aggregate& aggregate, JsonWriter* json) {
+  json->Key("events").Uint(aggregate.events).Key("unique_users").Uint(aggregate.unique_users).Key("by_type");
+  json->BeginObject();
+  for (const auto& [type, events] : aggregate.by_type) json->Key(type).Uint(events);
+  json->EndObject();
+}
+
+void HandleStats(Worker& worker, h2o_req_t* req) {
+  auto params = QueryParams::Parse(QueryOf(req), {"from", "to", "bucket", "type", "product_id", "store_id"});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  StatsRequest request;
+  if (Status status = ReadRange(*params, &request.from, &request.to); !status.ok())
+    return ReplyBadRequest(req, status);
+  if (Status status = ReadFilter(*params, &request.filter); !status.ok()) return ReplyBadRequest(req, status);
+  std::string bucket_name = "hour";
+  if (const std::string* bucket = params->Get("bucket")) {
+    bucket_name = *bucket;
+    if (bucket_name == "hour") {
+      request.bucket = Bucket::kHour;
+    } else if (bucket_name == "day") {
+      request.bucket = Bucket::kDay;
+    } else if (bucket_name == "all") {
+      request.bucket = Bucket::kAll;
+    } else {
+      return ReplyBadRequest(req, Status::InvalidArgument("bucket", "must be hour, day or all"));
+    }
+  }
+  auto result = worker.engine().Read([&](const Views& views) { return ComputeStats(views, request); });
+  if (!result.ok()) return ReplyBadRequest(req, result.status());
+  JsonWriter json;
+  json.BeginObject()
+      .Key("from")
+      .Int(request.from)
+      .Key("to")
+      .Int(request.to)
+      .Key("bucket")
+      .String(bucket_name);
+  json.Key("buckets").BeginArray();
+  for (const StatsBucket& bucket : result->buckets) {
+    json.BeginObject().Key("start").Int(bucket.start).Key("end").Int(bucket.end);
+    WriteAggregate(bucket.aggregate, &json);
+    json.EndObject();
+  }
+  json.EndArray().Key("total").BeginObject();
+  WriteAggregate(result->total, &json);
+  json.EndObject().EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+void HandleTop(Worker& worker, h2o_req_t* req) {
+  auto params = QueryParams::Parse(QueryOf(req), {"by", "from", "to", "hours", "type", "limit"});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  TopRequest request;
+  const std::string* by = params->Get("by");
+  if (by == nullptr)
+    return ReplyBadRequest(req, Status::InvalidArgument("by", "missing (product_id or store_id)"));
+  if (*by == "product_id") {
+    request.by = TopDimension::kProduct;
+  } else if (*by == "store_id") {
+    request.by = TopDimension::kStore;
+  } else {
+    return ReplyBadRequest(req, Status::InvalidArgument("by", "must be product_id or store_id"));
+  }
+  if (const std::string* hours = params->Get("hours")) {
+    if (params->Get("from") != nullptr || params->Get("to") != nullptr) {
+      return ReplyBadRequest(req,
+                             Status::InvalidArgument("hours", "replaces from and to: give one or the other"));
+    }
+    auto count = ParseBoundedInteger("hours", *hours, 1, 24 * 366);
+    if (!count.ok()) return ReplyBadRequest(req, count.status());
+    // The last N hours up to now: the current hour (still going) and the N-1 before it, whole.
+    const int64_t current_hour = HourOf(WallClockMillis());
+    request.from = (current_hour - (*count - 1)) * kMillisPerHour;
+    request.to = (current_hour + 1) * kMillisPerHour;
+  } else if (Status status = ReadRange(*params, &request.from, &request.to); !status.ok()) {
+    return ReplyBadRequest(req, status);
+  }
+  EventFilter filter;
+  if (Status status = ReadFilter(*params, &filter); !status.ok()) return ReplyBadRequest(req, status);
+  request.type = filter.type;
+  auto limit = ParseLimit(*params, 10);
+  if (!limit.ok()) return ReplyBadRequest(req, limit.status());
+  request.limit = *limit;
+  auto top = worker.engine().Read([&](const Views& views) { return ComputeTop(views, request); });
+  JsonWriter json;
+  json.BeginObject().Key("by").String(*by).Key("from").Int(request.from).Key("to").Int(request.to).Key("top");
+  json.BeginArray();
+  for (const TopEntry& entry : top) {
+    json.BeginObject().Key("key").String(entry.key).Key("events").Uint(entry.events);
+    json.Key("unique_users").Uint(entry.unique_users).EndObject();
+  }
+  json.EndArray().EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+// ---- GET /v1/rejected ----
+
+void HandleRejected(Worker& worker, h2o_req_t* req) {
+  auto params = QueryParams::Parse(QueryOf(req), {"limit", "before"});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  auto limit = ParseLimit(*params, 50);
+  if (!limit.ok()) return ReplyBadRequest(req, limit.status());
+  Millis before = INT64_MAX;
+  if (const std::string* text = params->Get("before")) {
+    auto value = ParseTimeParam("before", *text, kMaxTimestampMillis + 1);
+    if (!value.ok()) return ReplyBadRequest(req, value.status());
+    before = *value;
+  }
+  std::vector<uint64_t> positions;
+  worker.engine().Read([&](const Views& views) {
+    const auto& rejected = views.rejected();
+    for (auto it = rejected.rbegin(); it != rejected.rend() && positions.size() < *limit; ++it) {
+      if (it->received_at < before) positions.push_back(it->position);
+    }
+    return 0;
+  });
+  JsonWriter json;
+  json.BeginObject().Key("rejected").BeginArray();
+  for (uint64_t position : positions) {
+    auto record = worker.engine().ReadRecord(position);
+    if (!record.ok()) return ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
+    const auto& rejected = std::get<RejectedInput>(*record);
+    json.BeginObject().Key("received_at").Int(rejected.received_at).Key("source").String(rejected.source);
+    json.Key("reason").String(rejected.reason).Key("raw").String(rejected.raw);
+    json.Key("key_name");
+    if (rejected.key_name.empty()) {
+      json.Null();
+    } else {
+      json.String(rejected.key_name);
+    }
+    json.EndObject();
+  }
+  json.EndArray().EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+// ---- schemas ----
+
+void WriteTypeEntry(const Views& views, std::string_view type, JsonWriter* json) {
+  json->BeginObject().Key("type").String(type);
+  auto index = views.types().Find(type);
+  const TypeStats* stats =
+      index && *index < views.type_stats().size() ? &views.type_stats()[*index] : nullptr;
+  json->Key("events").Uint(stats ? stats->events : 0);
+  json->Key("first_seen");
+  stats && stats->seen ? json->Int(stats->first_seen) : json->Null();
+  json->Key("last_seen");
+  stats && stats->seen ? json->Int(stats->last_seen) : json->Null();
+  json->Key("schema");
+  auto schema = views.schemas().find(std::string(type));
+  if (schema == views.schemas().end()) {
+    json->Null();
+  } else {
+    json->Raw(SchemaToJson(schema->second.schema));
+  }
+  json->EndObject();
+}
+
+bool TypeIsKnown(const Views& views, const std::string& type) {
+  auto index = views.types().Find(type);
+  return views.schemas().count(type) > 0 ||
+         (index && *index < views.type_stats().size() && views.type_stats()[*index].seen);
+}
+
+void HandleSchemaList(Worker& worker, h2o_req_t* req) {
+  auto params = QueryParams::Parse(QueryOf(req), {});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  std::string body = worker.engine().Read([&](const Views& views) {
+    std::vector<std::string> names;
+    for (uint32_t i = 0; i < views.types().size(); ++i) {
+      if (TypeIsKnown(views, views.types().KeyOf(i))) names.push_back(views.types().KeyOf(i));
+    }
+    std::sort(names.begin(), names.end());
+    JsonWriter json;
+    json.BeginObject().Key("types").BeginArray();
+    for (const std::string& name : names) WriteTypeEntry(views, name, &json);
+    json.EndArray().EndObject();
+    return json.Take();
+  });
+  ReplyJson(req, 200, body);
+}
+
+void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
+  const std::string_view method = MethodOf(req);
+  if (!IsValidTypeName(type)) {
+    return ReplyBadRequest(req,
+                           Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
+  }
+  if (IsGetOrHead(method)) {
+    std::string body = worker.engine().Read([&](const Views& views) {
+      if (!TypeIsKnown(views, type)) return std::string();
+      JsonWriter json;
+      WriteTypeEntry(views, type, &json);
+      return json.Take();
+    });
+    if (body.empty()) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
+    return ReplyJson(req, 200, body);
+  }
+  const Millis now = WallClockMillis();
+  if (method == "PUT") {
+    auto schema = ParseSchema(RawBodyOf(req));
+    if (!schema.ok()) return ReplyBadRequest(req, schema.status());
+    const std::string canonical = SchemaToJson(*schema);
+    worker.batch().Add(SchemaChange{now, type, canonical});
+    JsonWriter json;
+    json.BeginObject().Key("type").String(type).Key("schema").Raw(canonical).EndObject();
+    return worker.ReplyAfterCommit(req, 200, json.Take());
+  }
+  if (method == "DELETE") {
+    const bool exists =
+        worker.engine().Read([&](const Views& views) { return views.schemas().count(type) > 0; });
+    if (!exists) return ReplyNotFound(req, "type: '" + type + "' has no schema");
+    worker.batch().Add(SchemaChange{now, type, ""});
+    JsonWriter json;
+    json.BeginObject().Key("type").String(type).Key("deleted").Bool(true).EndObject();
+    return worker.ReplyAfterCommit(req, 200, json.Take());
+  }
+  ReplyWrongMethod(req, "GET, HEAD, PUT, DELETE");
+}
+
+void HandleDigest(Worker& worker, h2o_req_t* req) {
+  Engine::DigestAt digest = worker.engine().Digest();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016" PRIx64, digest.digest);
+  JsonWriter json;
+  json.BeginObject().Key("lsn").Uint(digest.lsn).Key("digest").String(hex).EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+}  // namespace
+
+bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
+  auto parsed = PathSegments(path);
+  if (!parsed.ok()) {
+    ReplyBadRequest(req, parsed.status());
+    return true;
+  }
+  const std::vector<std::string>& segments = *parsed;
+  const std::string_view method = MethodOf(req);
+  const size_t n = segments.size();
+  auto get_only = [&](auto&& handle) {
+    if (IsGetOrHead(method)) {
+      handle();
+    } else {
+      ReplyWrongMethod(req, "GET, HEAD");
+    }
+    return true;
+  };
+  if (n == 1 && segments[0] == "events") {
+    if (method == "POST") {
+      HandlePostEvents(worker, req);
+    } else {
+      ReplyWrongMethod(req, "POST");
+    }
+    return true;
+  }
+  if (n == 2 && segments[0] == "events" && !segments[1].empty()) {
+    return get_only([&] { HandleGetEvent(worker, req, segments[1]); });
+  }
+  if (n == 3 && segments[0] == "users" && !segments[1].empty() && segments[2] == "events") {
+    return get_only([&] { HandleUserEvents(worker, req, segments[1]); });
+  }
+  if (n == 1 && segments[0] == "stats") return get_only([&] { HandleStats(worker, req); });
+  if (n == 1 && segments[0] == "top") return get_only([&] { HandleTop(worker, req); });
+  if (n == 1 && segments[0] == "rejected") return get_only([&] { HandleRejected(worker, req); });
+  if (n == 1 && segments[0] == "schemas") return get_only([&] { HandleSchemaList(worker, req); });
+  if (n == 2 && segments[0] == "schemas") {
+    HandleSchema(worker, req, segments[1]);
+    return true;
+  }
+  if (n == 2 && segments[0] == "admin" && segments[1] == "digest")
+    return get_only([&] { HandleDigest(worker, req); });
+  return false;
+}
+
+}  // namespace tally

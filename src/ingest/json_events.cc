@@ -1,0 +1,275 @@
+#include "ingest/json_events.h"
+
+#include <simdjson.h>
+
+#include <optional>
+
+#include "ingest/rfc3339.h"
+
+namespace tally {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+std::string_view TrimWhitespace(std::string_view text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const size_t last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+// After the top-level value was read: anything left in the document is trailing content.
+bool HasTrailingContent(od::document& document) {
+  const char* where = nullptr;
+  return document.current_location().get(where) == simdjson::SUCCESS;
+}
+
+std::string JsonError(simdjson::error_code error) {
+  return std::string("not valid JSON (") + simdjson::error_message(error) + ")";
+}
+
+bool IsTypeCharacter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+         c == ':' || c == '-';
+}
+
+Status ReadBoundedString(od::value& value, std::string_view field, size_t max_bytes, std::string* out) {
+  std::string_view text;
+  if (value.get_string().get(text) != simdjson::SUCCESS)
+    return Status::InvalidArgument(field, "must be a string");
+  if (text.empty()) return Status::InvalidArgument(field, "empty");
+  if (text.size() > max_bytes) {
+    return Status::InvalidArgument(field, "longer than " + std::to_string(max_bytes) + " bytes");
+  }
+  out->assign(text);
+  return Status::Ok();
+}
+
+Status ReadTimestamp(od::value& value, Millis* out) {
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS)
+    return Status::InvalidArgument("timestamp", "not valid JSON");
+  if (type == od::json_type::string) {
+    std::string_view text;
+    if (value.get_string().get(text) != simdjson::SUCCESS)
+      return Status::InvalidArgument("timestamp", "not valid JSON");
+    auto parsed = ParseRfc3339Millis("timestamp", text);
+    if (!parsed.ok()) return parsed.status();
+    *out = *parsed;
+    return Status::Ok();
+  }
+  if (type != od::json_type::number) {
+    return Status::InvalidArgument("timestamp", "must be integer milliseconds or an RFC 3339 string");
+  }
+  od::number_type number_type;
+  if (value.get_number_type().get(number_type) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("timestamp", "not a number");
+  }
+  int64_t millis = 0;
+  if (number_type != od::number_type::signed_integer || value.get_int64().get(millis) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("timestamp", number_type == od::number_type::unsigned_integer
+                                                    ? "out of range (0 to 253402300799999)"
+                                                    : "not an integer");
+  }
+  if (millis < 0 || millis > kMaxTimestampMillis) {
+    return Status::InvalidArgument("timestamp", "out of range (0 to 253402300799999)");
+  }
+  *out = millis;
+  return Status::Ok();
+}
+
+Status ReadVersion(od::value& value, uint32_t* out) {
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::number) {
+    return Status::InvalidArgument("version", "must be a positive integer");
+  }
+  uint64_t version = 0;
+  od::number_type number_type;
+  if (value.get_number_type().get(number_type) != simdjson::SUCCESS ||
+      number_type == od::number_type::floating_point_number ||
+      value.get_uint64().get(version) != simdjson::SUCCESS || version == 0) {
+    return Status::InvalidArgument("version", "must be a positive integer");
+  }
+  if (version > UINT32_MAX) return Status::InvalidArgument("version", "larger than 4294967295");
+  *out = static_cast<uint32_t>(version);
+  return Status::Ok();
+}
+
+Status ReadProperties(od::value& value, std::string* out) {
+  od::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("properties", "must be a JSON object");
+  }
+  std::string_view raw;
+  if (object.raw_json().get(raw) != simdjson::SUCCESS)
+    return Status::InvalidArgument("properties", "not valid JSON");
+  if (raw.size() > kMaxPropertiesBytes) return Status::InvalidArgument("properties", "larger than 16 KiB");
+  // On-demand skipping checks only the structure; the text kept verbatim must be valid JSON throughout.
+  simdjson::dom::parser validator;
+  simdjson::dom::element parsed;
+  if (auto error = validator.parse(raw.data(), raw.size()).get(parsed)) {
+    return Status::InvalidArgument("properties", JsonError(error));
+  }
+  out->assign(raw);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Event> ParseEventJson(std::string_view json) {
+  od::parser parser;
+  simdjson::padded_string padded(json);
+  od::document document;
+  if (auto error = parser.iterate(padded).get(document))
+    return Status::InvalidArgument("event", JsonError(error));
+  od::object object;
+  if (document.get_object().get(object) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("event", "must be a JSON object");
+  }
+  Event event;
+  bool seen_type = false, seen_user = false, seen_timestamp = false, seen_event_id = false,
+       seen_version = false, seen_session = false, seen_product = false, seen_store = false,
+       seen_properties = false;
+  auto once = [](bool* seen, std::string_view field) {
+    if (*seen) return Status::InvalidArgument(field, "repeated");
+    *seen = true;
+    return Status::Ok();
+  };
+  for (auto field_result : object) {
+    od::field field;
+    if (auto error = std::move(field_result).get(field))
+      return Status::InvalidArgument("event", JsonError(error));
+    std::string_view key;
+    if (auto error = field.unescaped_key().get(key))
+      return Status::InvalidArgument("event", JsonError(error));
+    od::value value = field.value();
+    bool is_null = false;
+    if (auto error = value.is_null().get(is_null)) return Status::InvalidArgument(key, JsonError(error));
+    if (key == "type") {
+      TALLY_RETURN_IF_ERROR(once(&seen_type, key));
+      if (is_null) return Status::InvalidArgument(key, "must be a string");
+      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxTypeBytes, &event.type));
+      for (char c : event.type) {
+        if (!IsTypeCharacter(c)) return Status::InvalidArgument(key, "may hold only A-Z a-z 0-9 _ . : -");
+      }
+    } else if (key == "user_id") {
+      TALLY_RETURN_IF_ERROR(once(&seen_user, key));
+      if (is_null) return Status::InvalidArgument(key, "must be a string");
+      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, 256, &event.user_id));
+    } else if (key == "timestamp") {
+      TALLY_RETURN_IF_ERROR(once(&seen_timestamp, key));
+      TALLY_RETURN_IF_ERROR(ReadTimestamp(value, &event.timestamp));
+    } else if (key == "event_id") {
+      TALLY_RETURN_IF_ERROR(once(&seen_event_id, key));
+      if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxEventIdBytes, &event.event_id));
+    } else if (key == "version") {
+      TALLY_RETURN_IF_ERROR(once(&seen_version, key));
+      if (!is_null) TALLY_RETURN_IF_ERROR(ReadVersion(value, &event.version));
+    } else if (key == "session_id") {
+      TALLY_RETURN_IF_ERROR(once(&seen_session, key));
+      if (!is_null)
+        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.session_id));
+    } else if (key == "product_id") {
+      TALLY_RETURN_IF_ERROR(once(&seen_product, key));
+      if (!is_null)
+        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.product_id));
+    } else if (key == "store_id") {
+      TALLY_RETURN_IF_ERROR(once(&seen_store, key));
+      if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.store_id));
+    } else if (key == "properties") {
+      TALLY_RETURN_IF_ERROR(once(&seen_properties, key));
+      if (!is_null) TALLY_RETURN_IF_ERROR(ReadProperties(value, &event.properties_json));
+    } else {
+      std::string shown(key.substr(0, 64));
+      return Status::InvalidArgument(shown,
+                                     "unknown field (fields: type, user_id, timestamp, event_id, version, "
+                                     "session_id, product_id, store_id, properties)");
+    }
+  }
+  if (HasTrailingContent(document)) return Status::InvalidArgument("event", "text after the JSON object");
+  if (!seen_type) return Status::InvalidArgument("type", "missing");
+  if (!seen_user) return Status::InvalidArgument("user_id", "missing");
+  if (!seen_timestamp) return Status::InvalidArgument("timestamp", "missing");
+  return event;
+}
+
+namespace {
+
+EventInput ParseOne(std::string_view raw) {
+  EventInput input;
+  input.raw.assign(raw);
+  auto event = ParseEventJson(raw);
+  if (event.ok()) {
+    input.event = std::move(*event);
+  } else {
+    input.status = event.status();
+  }
+  return input;
+}
+
+Result<std::vector<EventInput>> ParseJsonBody(std::string_view body) {
+  std::vector<EventInput> inputs;
+  if (body.front() == '{') {
+    inputs.push_back(ParseOne(body));
+    return inputs;
+  }
+  if (body.front() != '[')
+    return Status::InvalidArgument("body", "must be a JSON object or an array of objects");
+  od::parser parser;
+  simdjson::padded_string padded(body);
+  od::document document;
+  od::array array;
+  if (auto error = parser.iterate(padded).get(document))
+    return Status::InvalidArgument("body", JsonError(error));
+  if (auto error = document.get_array().get(array)) return Status::InvalidArgument("body", JsonError(error));
+  for (auto element_result : array) {
+    od::value element;
+    if (auto error = std::move(element_result).get(element))
+      return Status::InvalidArgument("body", JsonError(error));
+    od::json_type type;
+    if (auto error = element.type().get(type)) return Status::InvalidArgument("body", JsonError(error));
+    std::string_view raw;
+    simdjson::error_code error = simdjson::SUCCESS;
+    if (type == od::json_type::object) {
+      od::object object;
+      error = element.get_object().get(object);
+      if (!error) error = object.raw_json().get(raw);
+    } else if (type == od::json_type::array) {
+      od::array nested;
+      error = element.get_array().get(nested);
+      if (!error) error = nested.raw_json().get(raw);
+    } else {
+      raw = element.raw_json_token();
+    }
+    if (error) return Status::InvalidArgument("body", JsonError(error));
+    raw = TrimWhitespace(raw);
+    if (type != od::json_type::object) {
+      EventInput input;
+      input.raw.assign(raw);
+      input.status = Status::InvalidArgument("event", "must be a JSON object");
+      inputs.push_back(std::move(input));
+      continue;
+    }
+    inputs.push_back(ParseOne(raw));
+  }
+  if (HasTrailingContent(document)) return Status::InvalidArgument("body", "text after the JSON array");
+  return inputs;
+}
+
+}  // namespace
+
+Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format) {
+  body = TrimWhitespace(body);
+  if (body.empty()) return Status::InvalidArgument("body", "empty");
+  if (format == BodyFormat::kJson) return ParseJsonBody(body);
+  std::vector<EventInput> inputs;
+  while (!body.empty()) {
+    const size_t newline = body.find('\n');
+    std::string_view line = TrimWhitespace(body.substr(0, newline));
+    body = newline == std::string_view::npos ? std::string_view() : body.substr(newline + 1);
+    if (!line.empty()) inputs.push_back(ParseOne(line));
+  }
+  return inputs;
+}
+
+}  // namespace tally

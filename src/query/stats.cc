@@ -1,0 +1,228 @@
+#include "query/stats.h"
+
+#include <algorithm>
+#include <map>
+
+#include <absl/container/flat_hash_map.h>
+
+namespace tally {
+namespace {
+
+constexpr Millis kMillisPerDay = 24 * kMillisPerHour;
+
+// A filter resolved to dictionary indices; `matches_nothing` when a named value was never seen.
+struct ResolvedFilter {
+  std::optional<uint32_t> type, product, store;
+  bool matches_nothing = false;
+
+  bool Matches(const EventRow& row) const {
+    return (!type || row.type == *type) && (!product || row.product == *product) &&
+           (!store || row.store == *store);
+  }
+};
+
+ResolvedFilter Resolve(const Views& views, const EventFilter& filter) {
+  ResolvedFilter resolved;
+  auto resolve = [&](const std::optional<std::string>& name, const Dictionary& dictionary,
+                     std::optional<uint32_t>* out) {
+    if (!name) return;
+    *out = dictionary.Find(*name);
+    if (!*out) resolved.matches_nothing = true;
+  };
+  resolve(filter.type, views.types(), &resolved.type);
+  resolve(filter.product_id, views.products(), &resolved.product);
+  resolve(filter.store_id, views.stores(), &resolved.store);
+  return resolved;
+}
+
+// Counts by type index and the users, for the events of one hour that fall in the range and match.
+struct Partial {
+  absl::flat_hash_map<uint32_t, uint64_t> events_by_type;
+  Roaring users;
+
+  void AddCell(const Cell& cell, std::optional<uint32_t> type) {
+    if (type) {
+      const uint64_t events = cell.EventsOfType(*type);
+      if (events > 0) events_by_type[*type] += events;
+      if (const Roaring* users_of_type = cell.UsersOfType(*type)) users |= *users_of_type;
+      return;
+    }
+    for (uint32_t t = 0; t < cell.events_by_type.size(); ++t) {
+      if (cell.events_by_type[t] > 0) events_by_type[t] += cell.events_by_type[t];
+    }
+    users |= cell.users;
+  }
+};
+
+bool CoversWholeHour(int64_t hour, Millis from, Millis to) {
+  return hour * kMillisPerHour >= from && (hour + 1) * kMillisPerHour <= to;
+}
+
+// The events of `hour` within [from, to) matching `filter`: from the precomputed cells when the hour is
+// whole and a cell answers the filter, otherwise by scanning the hour's rows (exact either way).
+void AddHour(const Views& views, int64_t hour, const HourData& data, Millis from, Millis to,
+             const ResolvedFilter& filter, Partial* partial) {
+  if (CoversWholeHour(hour, from, to) && !(filter.product && filter.store)) {
+    const Cell* cell = &data.all;
+    if (filter.product || filter.store) {
+      const auto& cells = filter.product ? data.by_product : data.by_store;
+      auto it = cells.find(filter.product ? *filter.product : *filter.store);
+      if (it == cells.end()) return;
+      cell = &it->second;
+    }
+    partial->AddCell(*cell, filter.type);
+    return;
+  }
+  for (uint32_t row_index : data.rows) {
+    const EventRow& row = views.rows()[row_index];
+    if (row.state != RowState::kCurrent || row.timestamp < from || row.timestamp >= to ||
+        !filter.Matches(row))
+      continue;
+    ++partial->events_by_type[row.type];
+    partial->users.add(row.user);
+  }
+}
+
+Aggregate Summarize(const Views& views, const Partial& partial) {
+  Aggregate aggregate;
+  for (const auto& [type, events] : partial.events_by_type) {
+    aggregate.events += events;
+    aggregate.by_type.emplace_back(views.types().KeyOf(type), events);
+  }
+  std::sort(aggregate.by_type.begin(), aggregate.by_type.end());
+  aggregate.unique_users = partial.users.cardinality();
+  return aggregate;
+}
+
+Millis BucketStart(Millis time, Bucket bucket, Millis from) {
+  switch (bucket) {
+    case Bucket::kHour:
+      return time - time % kMillisPerHour;
+    case Bucket::kDay:
+      return time - time % kMillisPerDay;
+    case Bucket::kAll:
+      return from;
+  }
+  return from;
+}
+
+Millis BucketEnd(Millis start, Bucket bucket, Millis to) {
+  switch (bucket) {
+    case Bucket::kHour:
+      return std::min(start + kMillisPerHour, to);
+    case Bucket::kDay:
+      return std::min(start + kMillisPerDay, to);
+    case Bucket::kAll:
+      return to;
+  }
+  return to;
+}
+
+}  // namespace
+
+Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request) {
+  const Millis first_start = BucketStart(request.from, request.bucket, request.from);
+  const Millis width = request.bucket == Bucket::kHour ? kMillisPerHour : kMillisPerDay;
+  if (request.bucket != Bucket::kAll &&
+      (request.to - first_start + width - 1) / width > static_cast<Millis>(kMaxBuckets)) {
+    return Status::InvalidArgument("to", "the range needs more than " + std::to_string(kMaxBuckets) +
+                                             " buckets; use a coarser bucket or a shorter range");
+  }
+  const ResolvedFilter filter = Resolve(views, request.filter);
+  // Buckets by start time; each bucket's partial results are merged as hours are visited in order.
+  std::map<Millis, Partial> partials;
+  Partial total;
+  if (!filter.matches_nothing) {
+    const auto& hours = views.hours();
+    for (auto it = hours.lower_bound(HourOf(request.from));
+         it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
+      Partial hour_partial;
+      AddHour(views, it->first, it->second, request.from, request.to, filter, &hour_partial);
+      if (hour_partial.events_by_type.empty()) continue;
+      Partial& bucket = partials[BucketStart(std::max(it->first * kMillisPerHour, request.from),
+                                             request.bucket, request.from)];
+      for (const auto& [type, events] : hour_partial.events_by_type) {
+        bucket.events_by_type[type] += events;
+        total.events_by_type[type] += events;
+      }
+      bucket.users |= hour_partial.users;
+      total.users |= hour_partial.users;
+    }
+  }
+  StatsResult result;
+  for (Millis start = first_start; start < request.to;) {
+    StatsBucket bucket;
+    bucket.start = std::max(start, request.from);
+    bucket.end = BucketEnd(start, request.bucket, request.to);
+    if (auto it = partials.find(BucketStart(bucket.start, request.bucket, request.from));
+        it != partials.end()) {
+      bucket.aggregate = Summarize(views, it->second);
+    }
+    result.buckets.push_back(std::move(bucket));
+    if (request.bucket == Bucket::kAll) break;
+    start += width;
+  }
+  result.total = Summarize(views, total);
+  return result;
+}
+
+std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
+  const bool by_product = request.by == TopDimension::kProduct;
+  std::optional<uint32_t> type;
+  if (request.type) {
+    type = views.types().Find(*request.type);
+    if (!type) return {};
+  }
+  // Counts first; unique users only for the keys that make the list.
+  absl::flat_hash_map<uint32_t, uint64_t> events;
+  absl::flat_hash_map<uint32_t, Roaring> partial_hour_users;  // from scanned (partial) hours
+  std::vector<const HourData*> whole_hours;
+  const auto& hours = views.hours();
+  for (auto it = hours.lower_bound(HourOf(request.from));
+       it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
+    const HourData& data = it->second;
+    if (CoversWholeHour(it->first, request.from, request.to)) {
+      whole_hours.push_back(&data);
+      for (const auto& [key, cell] : by_product ? data.by_product : data.by_store) {
+        const uint64_t count = type ? cell.EventsOfType(*type) : cell.events();
+        if (count > 0) events[key] += count;
+      }
+      continue;
+    }
+    for (uint32_t row_index : data.rows) {
+      const EventRow& row = views.rows()[row_index];
+      const uint32_t key = by_product ? row.product : row.store;
+      if (row.state != RowState::kCurrent || key == kNoDimension || row.timestamp < request.from ||
+          row.timestamp >= request.to || (type && row.type != *type)) {
+        continue;
+      }
+      ++events[key];
+      partial_hour_users[key].add(row.user);
+    }
+  }
+  const Dictionary& keys = by_product ? views.products() : views.stores();
+  std::vector<std::pair<uint32_t, uint64_t>> ranked(events.begin(), events.end());
+  std::sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : keys.KeyOf(a.first) < keys.KeyOf(b.first);
+  });
+  if (ranked.size() > request.limit) ranked.resize(request.limit);
+  std::vector<TopEntry> top;
+  for (const auto& [key, count] : ranked) {
+    Roaring users;
+    if (auto it = partial_hour_users.find(key); it != partial_hour_users.end()) users = it->second;
+    for (const HourData* data : whole_hours) {
+      const auto& cells = by_product ? data->by_product : data->by_store;
+      auto cell = cells.find(key);
+      if (cell == cells.end()) continue;
+      if (!type) {
+        users |= cell->second.users;
+      } else if (const Roaring* users_of_type = cell->second.UsersOfType(*type)) {
+        users |= *users_of_type;
+      }
+    }
+    top.push_back(TopEntry{keys.KeyOf(key), count, users.cardinality()});
+  }
+  return top;
+}
+
+}  // namespace tally

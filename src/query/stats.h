@@ -1,0 +1,69 @@
+// GET /v1/stats and GET /v1/top, computed from the views: exact counts and exact unique users.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <roaring/roaring.hh>
+
+#include "views/views.h"
+
+namespace tally {
+
+enum class Bucket { kHour, kDay, kAll };
+
+struct EventFilter {
+  std::optional<std::string> type, product_id, store_id;
+};
+
+struct StatsRequest {
+  Millis from = 0;  // inclusive
+  Millis to = 0;    // exclusive
+  Bucket bucket = Bucket::kHour;
+  EventFilter filter;
+};
+
+struct Aggregate {
+  uint64_t events = 0;
+  std::vector<std::pair<std::string, uint64_t>> by_type;  // type name -> events, by name
+  uint64_t unique_users = 0;
+};
+
+struct StatsBucket {
+  Millis start = 0;
+  Millis end = 0;
+  Aggregate aggregate;
+};
+
+struct StatsResult {
+  std::vector<StatsBucket> buckets;  // every bucket of the range, empty ones included
+  Aggregate total;                   // unique_users exact over the whole range
+};
+
+inline constexpr size_t kMaxBuckets = 10'000;
+
+// An error when the range would need more than kMaxBuckets buckets.
+Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request);
+
+enum class TopDimension { kProduct, kStore };
+
+struct TopRequest {
+  TopDimension by = TopDimension::kProduct;
+  Millis from = 0;
+  Millis to = 0;
+  std::optional<std::string> type;
+  size_t limit = 10;
+};
+
+struct TopEntry {
+  std::string key;
+  uint64_t events = 0;
+  uint64_t unique_users = 0;
+};
+
+// The keys with the most events (ties: by key), each with its exact unique users.
+std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request);
+
+}  // namespace tally

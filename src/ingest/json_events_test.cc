@@ -1,0 +1,142 @@
+#include "ingest/json_events.h"
+
+#include <gtest/gtest.h>
+
+#include "ingest/rfc3339.h"
+
+namespace tally {
+namespace {
+
+std::string ErrorOf(std::string_view json) {
+  auto event = ParseEventJson(json);
+  EXPECT_FALSE(event.ok()) << json;
+  return event.ok() ? "" : event.status().message();
+}
+
+TEST(JsonEvent, ReadsEveryFieldOfTheApiExample) {
+  auto event = ParseEventJson(R"({
+    "event_id": "1a2b3c4d-1234-5678-9abc-123456789abc", "type": "ArticleAddedToCart",
+    "user_id": "123e4567-e89b-12d3-a456-426614174000", "timestamp": 1723888800000, "version": 1,
+    "session_id": "s-42", "product_id": "98765", "store_id": "store_1",
+    "properties": {"article_price": 29.99, "currency": "USD"}})");
+  ASSERT_TRUE(event.ok()) << event.status().message();
+  EXPECT_EQ(event->event_id, "1a2b3c4d-1234-5678-9abc-123456789abc");
+  EXPECT_EQ(event->type, "ArticleAddedToCart");
+  EXPECT_EQ(event->timestamp, 1723888800000);
+  EXPECT_EQ(event->version, 1u);
+  EXPECT_EQ(event->session_id, "s-42");
+  EXPECT_EQ(event->product_id, "98765");
+  EXPECT_EQ(event->store_id, "store_1");
+  EXPECT_EQ(event->properties_json, R"({"article_price": 29.99, "currency": "USD"})");
+}
+
+TEST(JsonEvent, TimestampIsIntegerMillisOrRfc3339WithAZone) {
+  EXPECT_EQ(ParseEventJson(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T10:00:00Z"})")->timestamp,
+            1723888800000);
+  EXPECT_EQ(ParseEventJson(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T12:00:00.25+02:00"})")->timestamp,
+            1723888800250);
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T10:00:00"})"),
+            "timestamp: not an RFC 3339 time with a zone (like 2024-08-17T10:00:00Z)");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1.5})"), "timestamp: not an integer");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":-1})"), "timestamp: out of range (0 to 253402300799999)");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":true})"),
+            "timestamp: must be integer milliseconds or an RFC 3339 string");
+}
+
+TEST(JsonEvent, EachFieldRuleNamesTheField) {
+  EXPECT_EQ(ErrorOf(R"({"user_id":"u","timestamp":1})"), "type: missing");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","timestamp":1})"), "user_id: missing");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u"})"), "timestamp: missing");
+  EXPECT_EQ(ErrorOf(R"({"type":"","user_id":"u","timestamp":1})"), "type: empty");
+  EXPECT_EQ(ErrorOf(R"({"type":"a b","user_id":"u","timestamp":1})"), "type: may hold only A-Z a-z 0-9 _ . : -");
+  EXPECT_EQ(ErrorOf(R"({"type":")" + std::string(65, 'a') + R"(","user_id":"u","timestamp":1})"),
+            "type: longer than 64 bytes");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":")" + std::string(257, 'u') + R"(","timestamp":1})"),
+            "user_id: longer than 256 bytes");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":5,"timestamp":1})"), "user_id: must be a string");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"event_id":""})"), "event_id: empty");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":0})"), "version: must be a positive integer");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":1.5})"),
+            "version: must be a positive integer");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":4294967296})"),
+            "version: larger than 4294967295");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":[1]})"),
+            "properties: must be a JSON object");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"x":")" + std::string(17000, 'x') +
+                    R"("}})"),
+            "properties: larger than 16 KiB");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"type":"b"})"), "type: repeated");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"tpye":"b"})").substr(0, 20), "tpye: unknown field ");
+  EXPECT_EQ(ErrorOf(R"([1])"), "event: must be a JSON object");
+}
+
+TEST(JsonEvent, NullOptionalFieldsAreAbsent) {
+  auto event = ParseEventJson(
+      R"({"type":"a","user_id":"u","timestamp":1,"event_id":null,"product_id":null,"properties":null,"version":null})");
+  ASSERT_TRUE(event.ok()) << event.status().message();
+  EXPECT_EQ(event->event_id, "");
+  EXPECT_EQ(event->product_id, "");
+  EXPECT_EQ(event->version, 1u);
+  EXPECT_EQ(ErrorOf(R"({"type":null,"user_id":"u","timestamp":1})"), "type: must be a string");
+}
+
+TEST(JsonEvent, PropertiesMustBeValidJsonThroughout) {
+  // On-demand parsing only skims values it skips; kept-verbatim properties are checked fully.
+  auto event = ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"a":[1,2,{"b":tru}]}})");
+  EXPECT_FALSE(event.ok());
+}
+
+TEST(JsonBody, ObjectArrayAndNdjsonEachStandAlone) {
+  auto single = ParseEventsBody(R"( {"type":"a","user_id":"u","timestamp":1} )", BodyFormat::kJson);
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->size(), 1u);
+  EXPECT_TRUE((*single)[0].status.ok());
+
+  auto array = ParseEventsBody(R"([{"type":"a","user_id":"u","timestamp":1}, {"type":"a"}, "text", [1], null])",
+                               BodyFormat::kJson);
+  ASSERT_TRUE(array.ok()) << array.status().message();
+  ASSERT_EQ(array->size(), 5u);
+  EXPECT_TRUE((*array)[0].status.ok());
+  EXPECT_EQ((*array)[1].status.message(), "user_id: missing");
+  EXPECT_EQ((*array)[1].raw, R"({"type":"a"})");
+  EXPECT_EQ((*array)[2].raw, R"("text")");
+  EXPECT_EQ((*array)[3].status.message(), "event: must be a JSON object");
+  EXPECT_EQ((*array)[4].raw, "null");
+
+  auto lines = ParseEventsBody("{\"type\":\"a\",\"user_id\":\"u\",\"timestamp\":1}\n\n  \ngarbage\r\n{\"type\":\"b\","
+                               "\"user_id\":\"v\",\"timestamp\":2}",
+                               BodyFormat::kNdjson);
+  ASSERT_TRUE(lines.ok());
+  ASSERT_EQ(lines->size(), 3u);
+  EXPECT_TRUE((*lines)[0].status.ok());
+  EXPECT_FALSE((*lines)[1].status.ok());
+  EXPECT_EQ((*lines)[1].raw, "garbage");
+  EXPECT_EQ((*lines)[2].event.type, "b");
+}
+
+TEST(JsonBody, ABodyThatIsNotJsonAtAllIsAnErrorNamingBody) {
+  for (std::string_view body : {"", "   ", "hello", "[{\"type\":\"a\"", "[1,2", "[1] x"}) {
+    auto parsed = ParseEventsBody(body, BodyFormat::kJson);
+    ASSERT_FALSE(parsed.ok()) << body;
+    EXPECT_EQ(parsed.status().field(), "body") << body;
+  }
+  EXPECT_FALSE(ParseEventsBody("\n\n", BodyFormat::kNdjson).ok());
+}
+
+TEST(Rfc3339, ConvertsDatesZonesAndFractions) {
+  EXPECT_EQ(*ParseRfc3339Millis("t", "1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseRfc3339Millis("t", "2000-02-29T23:59:59.999Z"), 951868799999);
+  EXPECT_EQ(*ParseRfc3339Millis("t", "2024-08-17t10:00:00.123456z"), 1723888800123);
+  EXPECT_EQ(*ParseRfc3339Millis("t", "2024-08-17T05:30:00-04:30"), 1723888800000);
+  EXPECT_EQ(*ParseRfc3339Millis("t", "9999-12-31T23:59:59.999Z"), kMaxTimestampMillis);
+  EXPECT_FALSE(ParseRfc3339Millis("t", "1969-12-31T23:59:59Z").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2023-02-29T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2024-13-01T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2024-01-01T24:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2024-01-01T00:00:00.Z").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2024-01-01T00:00:00+0100").ok());
+  EXPECT_FALSE(ParseRfc3339Millis("t", "2024-01-01").ok());
+}
+
+}  // namespace
+}  // namespace tally

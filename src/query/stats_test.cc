@@ -1,0 +1,126 @@
+// The engine's views and queries against the brute-force reference model, over random events with
+// duplicates, late events and corrections.
+#include "query/stats.h"
+
+#include <gtest/gtest.h>
+
+#include "../../tests/support/reference_model.h"
+
+namespace tally {
+namespace {
+
+using testing::ModelAggregate;
+using testing::ModelFilter;
+using testing::RandomEvents;
+using testing::ReferenceModel;
+
+constexpr Millis kBase = 1793527200000;  // an hour boundary
+constexpr int kHours = 5;
+
+void ExpectSame(const Aggregate& actual, const ModelAggregate& expected, const std::string& where) {
+  EXPECT_EQ(actual.events, expected.events) << where;
+  EXPECT_EQ(actual.unique_users, expected.users.size()) << where;
+  std::map<std::string, uint64_t> by_type(actual.by_type.begin(), actual.by_type.end());
+  EXPECT_EQ(by_type, expected.by_type) << where;
+}
+
+class ModelTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
+  const uint64_t users = GetParam() % 2 == 0 ? 40 : 5000;
+  RandomEvents random(GetParam(), users);
+  Views views;
+  ReferenceModel model;
+  for (int i = 0; i < 3000; ++i) {
+    Event event = random.Make(kBase, kHours);
+    const auto expected = model.Apply(event);
+    const ApplyOutcome actual = views.Apply(event, LogPosition{});
+    ASSERT_EQ(actual == ApplyOutcome::kDuplicate, expected == testing::ModelOutcome::kDuplicate) << i;
+    ASSERT_EQ(actual == ApplyOutcome::kCorrection, expected == testing::ModelOutcome::kCorrection) << i;
+  }
+
+  const std::vector<ModelFilter> filters = {
+      {}, {"click", {}, {}}, {{}, "product-3", {}}, {{}, {}, "store-1"}, {"page_view", "product-1", {}},
+      {{}, "product-2", "store-2"}, {"impression", {}, "store-0"}, {"no-such-type", {}, {}}};
+  // Whole hours (served from cells), ranges cutting hours (served by scanning), and every bucket size.
+  const std::vector<std::pair<Millis, Millis>> ranges = {
+      {kBase, kBase + kHours * kMillisPerHour},
+      {kBase + 1234567, kBase + 3 * kMillisPerHour + 999},
+      {kBase - kMillisPerHour, kBase + kMillisPerHour},
+      {kBase + kMillisPerHour, kBase + kMillisPerHour + 1}};
+  for (const auto& [from, to] : ranges) {
+    for (const ModelFilter& filter : filters) {
+      for (Bucket bucket : {Bucket::kHour, Bucket::kDay, Bucket::kAll}) {
+        StatsRequest request{from, to, bucket, EventFilter{filter.type, filter.product_id, filter.store_id}};
+        auto result = ComputeStats(views, request);
+        ASSERT_TRUE(result.ok());
+        const std::string where = std::to_string(from) + ".." + std::to_string(to) + " bucket " +
+                                  std::to_string(static_cast<int>(bucket)) + " type " + filter.type.value_or("*") +
+                                  " product " + filter.product_id.value_or("*") + " store " +
+                                  filter.store_id.value_or("*");
+        ExpectSame(result->total, model.Aggregate(from, to, filter), where + " total");
+        for (const StatsBucket& b : result->buckets) {
+          ExpectSame(b.aggregate, model.Aggregate(b.start, b.end, filter), where + " bucket " + std::to_string(b.start));
+        }
+      }
+    }
+    for (bool by_product : {true, false}) {
+      for (const std::optional<std::string>& type : {std::optional<std::string>(), std::optional<std::string>("click")}) {
+        TopRequest request{by_product ? TopDimension::kProduct : TopDimension::kStore, from, to, type, 5};
+        std::vector<TopEntry> actual = ComputeTop(views, request);
+        auto expected = model.Top(by_product, from, to, type, 5);
+        ASSERT_EQ(actual.size(), expected.size());
+        for (size_t i = 0; i < actual.size(); ++i) {
+          EXPECT_EQ(actual[i].key, expected[i].key);
+          EXPECT_EQ(actual[i].events, expected[i].events) << actual[i].key;
+          EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << actual[i].key;
+        }
+      }
+    }
+  }
+  // Timelines: the same events in the same order (compared by timestamp, type and id).
+  for (int u = 0; u < 60; ++u) {
+    const std::string user = "user-" + std::to_string(u);
+    auto expected = model.Timeline(user, kMaxTimestampMillis + 1, std::nullopt);
+    auto index = views.users().Find(user);
+    if (!index) {
+      EXPECT_TRUE(expected.empty());
+      continue;
+    }
+    const std::vector<uint32_t>& timeline = *views.Timeline(*index);
+    ASSERT_EQ(timeline.size(), expected.size()) << user;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      const EventRow& row = views.rows()[timeline[timeline.size() - 1 - i]];
+      EXPECT_EQ(row.timestamp, expected[i].timestamp) << user << " #" << i;
+      EXPECT_EQ(views.types().KeyOf(row.type), expected[i].type) << user << " #" << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest, ::testing::Range<uint64_t>(1, 21));
+
+TEST(Stats, TooManyBucketsIsAnErrorNamingTo) {
+  Views views;
+  auto result = ComputeStats(views, StatsRequest{0, kMaxTimestampMillis, Bucket::kHour, {}});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().field(), "to");
+  EXPECT_TRUE(ComputeStats(views, StatsRequest{0, kMaxTimestampMillis, Bucket::kAll, {}}).ok());
+}
+
+TEST(Stats, EmptyBucketsAreListedWithZeros) {
+  Views views;
+  Event event;
+  event.type = "click";
+  event.user_id = "a";
+  event.timestamp = kBase + 2 * kMillisPerHour;
+  views.Apply(event, LogPosition{});
+  auto result = ComputeStats(views, StatsRequest{kBase, kBase + 4 * kMillisPerHour, Bucket::kHour, {}});
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->buckets.size(), 4u);
+  EXPECT_EQ(result->buckets[0].aggregate.events, 0u);
+  EXPECT_EQ(result->buckets[2].aggregate.events, 1u);
+  EXPECT_EQ(result->buckets[2].start, kBase + 2 * kMillisPerHour);
+}
+
+}  // namespace
+}  // namespace tally

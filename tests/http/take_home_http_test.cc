@@ -11,7 +11,7 @@ namespace tally::testing {
 namespace {
 
 constexpr int64_t kHour = 3'600'000;
-constexpr int64_t kHourStart = 1793527200000;  // 2026-10-31T10:00:00Z
+constexpr int64_t kHourStart = 1793527200000;  // 2026-11-01T10:00:00Z
 
 std::string Counts(uint64_t users, uint64_t clicks, uint64_t impressions) {
   return "unique_users," + std::to_string(users) + "\nclicks," + std::to_string(clicks) + "\nimpressions," +

@@ -33,12 +33,14 @@ TEST(JsonEvent, ReadsEveryFieldOfTheApiExample) {
 TEST(JsonEvent, TimestampIsIntegerMillisOrRfc3339WithAZone) {
   EXPECT_EQ(ParseEventJson(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T10:00:00Z"})")->timestamp,
             1723888800000);
-  EXPECT_EQ(ParseEventJson(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T12:00:00.25+02:00"})")->timestamp,
-            1723888800250);
+  EXPECT_EQ(
+      ParseEventJson(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T12:00:00.25+02:00"})")->timestamp,
+      1723888800250);
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":"2024-08-17T10:00:00"})"),
             "timestamp: not an RFC 3339 time with a zone (like 2024-08-17T10:00:00Z)");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1.5})"), "timestamp: not an integer");
-  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":-1})"), "timestamp: out of range (0 to 253402300799999)");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":-1})"),
+            "timestamp: out of range (0 to 253402300799999)");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":true})"),
             "timestamp: must be integer milliseconds or an RFC 3339 string");
 }
@@ -48,25 +50,28 @@ TEST(JsonEvent, EachFieldRuleNamesTheField) {
   EXPECT_EQ(ErrorOf(R"({"type":"a","timestamp":1})"), "user_id: missing");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u"})"), "timestamp: missing");
   EXPECT_EQ(ErrorOf(R"({"type":"","user_id":"u","timestamp":1})"), "type: empty");
-  EXPECT_EQ(ErrorOf(R"({"type":"a b","user_id":"u","timestamp":1})"), "type: may hold only A-Z a-z 0-9 _ . : -");
+  EXPECT_EQ(ErrorOf(R"({"type":"a b","user_id":"u","timestamp":1})"),
+            "type: may hold only A-Z a-z 0-9 _ . : -");
   EXPECT_EQ(ErrorOf(R"({"type":")" + std::string(65, 'a') + R"(","user_id":"u","timestamp":1})"),
             "type: longer than 64 bytes");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":")" + std::string(257, 'u') + R"(","timestamp":1})"),
             "user_id: longer than 256 bytes");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":5,"timestamp":1})"), "user_id: must be a string");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"event_id":""})"), "event_id: empty");
-  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":0})"), "version: must be a positive integer");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":0})"),
+            "version: must be a positive integer");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":1.5})"),
             "version: must be a positive integer");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"version":4294967296})"),
             "version: larger than 4294967295");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":[1]})"),
             "properties: must be a JSON object");
-  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"x":")" + std::string(17000, 'x') +
-                    R"("}})"),
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"x":")" +
+                    std::string(17000, 'x') + R"("}})"),
             "properties: larger than 16 KiB");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"type":"b"})"), "type: repeated");
-  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"tpye":"b"})").substr(0, 20), "tpye: unknown field ");
+  EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"tpye":"b"})").substr(0, 20),
+            "tpye: unknown field ");
   EXPECT_EQ(ErrorOf(R"([1])"), "event: must be a JSON object");
 }
 
@@ -82,7 +87,8 @@ TEST(JsonEvent, NullOptionalFieldsAreAbsent) {
 
 TEST(JsonEvent, PropertiesMustBeValidJsonThroughout) {
   // On-demand parsing only skims values it skips; kept-verbatim properties are checked fully.
-  auto event = ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"a":[1,2,{"b":tru}]}})");
+  auto event =
+      ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"a":[1,2,{"b":tru}]}})");
   EXPECT_FALSE(event.ok());
 }
 
@@ -92,8 +98,8 @@ TEST(JsonBody, ObjectArrayAndNdjsonEachStandAlone) {
   ASSERT_EQ(single->size(), 1u);
   EXPECT_TRUE((*single)[0].status.ok());
 
-  auto array = ParseEventsBody(R"([{"type":"a","user_id":"u","timestamp":1}, {"type":"a"}, "text", [1], null])",
-                               BodyFormat::kJson);
+  auto array = ParseEventsBody(
+      R"([{"type":"a","user_id":"u","timestamp":1}, {"type":"a"}, "text", [1], null])", BodyFormat::kJson);
   ASSERT_TRUE(array.ok()) << array.status().message();
   ASSERT_EQ(array->size(), 5u);
   EXPECT_TRUE((*array)[0].status.ok());
@@ -103,9 +109,10 @@ TEST(JsonBody, ObjectArrayAndNdjsonEachStandAlone) {
   EXPECT_EQ((*array)[3].status.message(), "event: must be a JSON object");
   EXPECT_EQ((*array)[4].raw, "null");
 
-  auto lines = ParseEventsBody("{\"type\":\"a\",\"user_id\":\"u\",\"timestamp\":1}\n\n  \ngarbage\r\n{\"type\":\"b\","
-                               "\"user_id\":\"v\",\"timestamp\":2}",
-                               BodyFormat::kNdjson);
+  auto lines = ParseEventsBody(
+      "{\"type\":\"a\",\"user_id\":\"u\",\"timestamp\":1}\n\n  \ngarbage\r\n{\"type\":\"b\","
+      "\"user_id\":\"v\",\"timestamp\":2}",
+      BodyFormat::kNdjson);
   ASSERT_TRUE(lines.ok());
   ASSERT_EQ(lines->size(), 3u);
   EXPECT_TRUE((*lines)[0].status.ok());

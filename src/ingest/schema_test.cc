@@ -19,8 +19,9 @@ TEST(Schema, ParsesTheApiExampleAndPrintsItCanonically) {
       R"({"required":["article_price","currency"],"properties":{"article_price":"number","currency":"string"},"dimensions":["product_id"]})");
   ASSERT_TRUE(schema.ok()) << schema.status().message();
   EXPECT_EQ(schema->required.size(), 2u);
-  EXPECT_EQ(SchemaToJson(*schema),
-            R"({"required":["article_price","currency"],"properties":{"article_price":"number","currency":"string"},"dimensions":["product_id"]})");
+  EXPECT_EQ(
+      SchemaToJson(*schema),
+      R"({"required":["article_price","currency"],"properties":{"article_price":"number","currency":"string"},"dimensions":["product_id"]})");
   EXPECT_EQ(*ParseSchema(SchemaToJson(*schema)), *schema);
 }
 

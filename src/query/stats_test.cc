@@ -39,9 +39,14 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
     ASSERT_EQ(actual == ApplyOutcome::kCorrection, expected == testing::ModelOutcome::kCorrection) << i;
   }
 
-  const std::vector<ModelFilter> filters = {
-      {}, {"click", {}, {}}, {{}, "product-3", {}}, {{}, {}, "store-1"}, {"page_view", "product-1", {}},
-      {{}, "product-2", "store-2"}, {"impression", {}, "store-0"}, {"no-such-type", {}, {}}};
+  const std::vector<ModelFilter> filters = {{},
+                                            {"click", {}, {}},
+                                            {{}, "product-3", {}},
+                                            {{}, {}, "store-1"},
+                                            {"page_view", "product-1", {}},
+                                            {{}, "product-2", "store-2"},
+                                            {"impression", {}, "store-0"},
+                                            {"no-such-type", {}, {}}};
   // Whole hours (served from cells), ranges cutting hours (served by scanning), and every bucket size.
   const std::vector<std::pair<Millis, Millis>> ranges = {
       {kBase, kBase + kHours * kMillisPerHour},
@@ -55,17 +60,19 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
         auto result = ComputeStats(views, request);
         ASSERT_TRUE(result.ok());
         const std::string where = std::to_string(from) + ".." + std::to_string(to) + " bucket " +
-                                  std::to_string(static_cast<int>(bucket)) + " type " + filter.type.value_or("*") +
-                                  " product " + filter.product_id.value_or("*") + " store " +
-                                  filter.store_id.value_or("*");
+                                  std::to_string(static_cast<int>(bucket)) + " type " +
+                                  filter.type.value_or("*") + " product " + filter.product_id.value_or("*") +
+                                  " store " + filter.store_id.value_or("*");
         ExpectSame(result->total, model.Aggregate(from, to, filter), where + " total");
         for (const StatsBucket& b : result->buckets) {
-          ExpectSame(b.aggregate, model.Aggregate(b.start, b.end, filter), where + " bucket " + std::to_string(b.start));
+          ExpectSame(b.aggregate, model.Aggregate(b.start, b.end, filter),
+                     where + " bucket " + std::to_string(b.start));
         }
       }
     }
     for (bool by_product : {true, false}) {
-      for (const std::optional<std::string>& type : {std::optional<std::string>(), std::optional<std::string>("click")}) {
+      for (const std::optional<std::string>& type :
+           {std::optional<std::string>(), std::optional<std::string>("click")}) {
         TopRequest request{by_product ? TopDimension::kProduct : TopDimension::kStore, from, to, type, 5};
         std::vector<TopEntry> actual = ComputeTop(views, request);
         auto expected = model.Top(by_product, from, to, type, 5);

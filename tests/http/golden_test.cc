@@ -73,7 +73,8 @@ TEST_P(GoldenTest, AnswersAsWritten) {
       ++i;
       continue;
     }
-    ASSERT_EQ(line.rfind("request ", 0), 0u) << GetParam() << ":" << i + 1 << ": expected a request, got: " << line;
+    ASSERT_EQ(line.rfind("request ", 0), 0u)
+        << GetParam() << ":" << i + 1 << ": expected a request, got: " << line;
     std::istringstream words(line.substr(8));
     std::string method, target;
     words >> method >> target;
@@ -103,7 +104,8 @@ TEST_P(GoldenTest, AnswersAsWritten) {
     auto connection = HttpConnection::Connect(server->port());
     ASSERT_NE(connection, nullptr);
     std::string raw = method + " " + target + " HTTP/1.1\r\nHost: golden\r\n" + headers;
-    if (!body.empty() || method == "POST" || method == "PUT") raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT")
+      raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     raw += "\r\n" + body;
     ASSERT_TRUE(connection->SendRaw(raw));
     auto response = connection->ReadResponse(method == "HEAD");
@@ -117,7 +119,8 @@ TEST_P(GoldenTest, AnswersAsWritten) {
 INSTANTIATE_TEST_SUITE_P(Scenarios, GoldenTest, ::testing::ValuesIn(GoldenFiles()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string name = info.param.substr(0, info.param.size() - 5);
-                           std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           std::replace_if(
+                               name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
                            return name;
                          });
 

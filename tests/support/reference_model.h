@@ -77,7 +77,8 @@ class ReferenceModel {
     std::map<std::string, std::pair<uint64_t, std::set<std::string>>> groups;
     for (const Event& event : Current()) {
       const std::string& key = by_product ? event.product_id : event.store_id;
-      if (key.empty() || event.timestamp < from || event.timestamp >= to || (type && event.type != *type)) continue;
+      if (key.empty() || event.timestamp < from || event.timestamp >= to || (type && event.type != *type))
+        continue;
       ++groups[key].first;
       groups[key].second.insert(event.user_id);
     }
@@ -91,11 +92,13 @@ class ReferenceModel {
   }
 
   // A user's current events newest first; equal timestamps: the later applied first.
-  std::vector<Event> Timeline(const std::string& user, Millis before, const std::optional<std::string>& type) const {
+  std::vector<Event> Timeline(const std::string& user, Millis before,
+                              const std::optional<std::string>& type) const {
     std::vector<Event> events;
     std::vector<Event> current = Current();
     for (auto it = current.rbegin(); it != current.rend(); ++it) {
-      if (it->user_id == user && it->timestamp < before && (!type || it->type == *type)) events.push_back(*it);
+      if (it->user_id == user && it->timestamp < before && (!type || it->type == *type))
+        events.push_back(*it);
     }
     std::stable_sort(events.begin(), events.end(),
                      [](const Event& a, const Event& b) { return a.timestamp > b.timestamp; });
@@ -123,7 +126,8 @@ class RandomEvents {
  public:
   // `users`: few make dense hours (sets overlap), many make sparse ones (a correction often takes a
   // user's only event out of an hour, which the user sets must notice).
-  explicit RandomEvents(uint64_t seed, uint64_t users = 40) : state_(seed * 0x9E3779B97F4A7C15ull + 1), users_(users) {}
+  explicit RandomEvents(uint64_t seed, uint64_t users = 40)
+      : state_(seed * 0x9E3779B97F4A7C15ull + 1), users_(users) {}
 
   uint64_t Next() {
     state_ ^= state_ << 13;

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("lsn %" PRIu64 "\ndigest %016" PRIx64 "\n", result->records, result->digest);
-    if (!result->stopped_at.empty()) std::fprintf(stderr, "tally replay: stopped at %s\n", result->stopped_at.c_str());
+    if (!result->stopped_at.empty())
+      std::fprintf(stderr, "tally replay: stopped at %s\n", result->stopped_at.c_str());
   }
   return 0;
 }

@@ -59,6 +59,11 @@ bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path) {
     HandleHealth(req);
     return true;
   }
+  if (path == "/readyz") {
+    // The log is recovered and the views rebuilt before the server listens: answering means ready.
+    HandleHealth(req);
+    return true;
+  }
   return false;
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 // Where `row` sits in a timeline ordered by (event time, row).
 std::vector<uint32_t>::iterator TimelinePosition(std::vector<uint32_t>& timeline,
-                                                 const std::vector<EventRow>& rows, uint32_t row) {
+                                                 const ChunkedVector<EventRow>& rows, uint32_t row) {
   return std::lower_bound(timeline.begin(), timeline.end(), row, [&](uint32_t a, uint32_t b) {
     return rows[a].timestamp != rows[b].timestamp ? rows[a].timestamp < rows[b].timestamp : a < b;
   });

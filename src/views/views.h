@@ -20,6 +20,7 @@
 #include "log/record.h"
 #include "log/segment_log.h"
 #include "views/cell.h"
+#include "views/chunked_vector.h"
 #include "views/dictionary.h"
 
 namespace tally {
@@ -47,7 +48,7 @@ struct HourData {
   Cell all;
   absl::flat_hash_map<uint32_t, Cell> by_product;
   absl::flat_hash_map<uint32_t, Cell> by_store;
-  std::vector<uint32_t> rows;  // every row whose event time falls in the hour, in log order (any state)
+  ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
 };
 
 struct IdEntry {
@@ -88,7 +89,7 @@ class Views {
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
   const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
-  const std::vector<EventRow>& rows() const { return rows_; }
+  const ChunkedVector<EventRow>& rows() const { return rows_; }
   const Dictionary& users() const { return users_; }
   const Dictionary& types() const { return types_; }
   const Dictionary& products() const { return products_; }
@@ -112,7 +113,7 @@ class Views {
   void Include(uint32_t row_index, Millis received_at);
   void Retract(uint32_t row_index);
 
-  std::vector<EventRow> rows_;
+  ChunkedVector<EventRow> rows_;
   Dictionary users_, types_, products_, stores_;
   absl::btree_map<int64_t, HourData> hours_;
   std::vector<std::vector<uint32_t>> timelines_;  // by user index

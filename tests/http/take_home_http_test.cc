@@ -165,11 +165,13 @@ TEST_F(TakeHomeTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
   EXPECT_EQ(health_post->headers["allow"], "GET, HEAD");
 }
 
-TEST_F(TakeHomeTest, HealthzAnswersOk) {
-  auto response = Fetch(server_->port(), "GET", "/healthz");
-  ASSERT_TRUE(response.has_value());
-  EXPECT_EQ(response->status, 200);
-  EXPECT_EQ(response->body, "ok\n");
+TEST_F(TakeHomeTest, HealthzAndReadyzAnswerOk) {
+  for (const char* path : {"/healthz", "/readyz"}) {
+    auto response = Fetch(server_->port(), "GET", path);
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200) << path;
+    EXPECT_EQ(response->body, "ok\n") << path;
+  }
 }
 
 TEST_F(TakeHomeTest, KeepAliveAndPipelinedRequestsAreAnsweredInOrder) {

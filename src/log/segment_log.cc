@@ -251,14 +251,9 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
 
   auto active = std::make_shared<SegmentFile>();
   if (last_path.empty()) {
-    active->path = options.directory + "/" + SegmentName(next_lsn);
-    active->fd = ::open(active->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (active->fd < 0) return Status::FromErrno("create " + active->path, errno);
-    std::string header = SegmentHeader(next_lsn);
-    TALLY_RETURN_IF_ERROR(WriteAll(active->fd, header, active->path));
-    if (::fsync(active->fd) != 0) return Status::FromErrno("fsync " + active->path, errno);
-    TALLY_RETURN_IF_ERROR(SyncDirectory(options.directory));
-    active->size = header.size();
+    auto created = CreateSegment(options.directory, next_lsn);
+    if (!created.ok()) return created.status();
+    active = std::move(*created);
     segment_paths.push_back(active->path);
   } else {
     active->path = last_path;
@@ -320,19 +315,28 @@ Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
   return std::string(view.payload);
 }
 
+Result<std::shared_ptr<SegmentLog::SegmentFile>> SegmentLog::CreateSegment(const std::string& directory,
+                                                                           uint64_t first_lsn) {
+  auto segment = std::make_shared<SegmentFile>();
+  segment->path = directory + "/" + SegmentName(first_lsn);
+  segment->fd = ::open(segment->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (segment->fd < 0) return Status::FromErrno("create " + segment->path, errno);
+  std::string header = SegmentHeader(first_lsn);
+  TALLY_RETURN_IF_ERROR(WriteAll(segment->fd, header, segment->path));
+  // The header and the directory entry must be durable before any record is acknowledged in it.
+  if (::fdatasync(segment->fd) != 0) return Status::FromErrno("fsync " + segment->path, errno);
+  TALLY_RETURN_IF_ERROR(SyncDirectory(directory));
+  segment->size = header.size();
+  return segment;
+}
+
 Status SegmentLog::RollLocked() {
   // The closing segment must be on disk before a newer one exists: recovery only repairs the newest.
   if (::fdatasync(active_->fd) != 0) return Status::FromErrno("fsync " + active_->path, errno);
   const uint64_t first_lsn = next_lsn_.load(std::memory_order_relaxed);
-  auto next = std::make_shared<SegmentFile>();
-  next->path = options_.directory + "/" + SegmentName(first_lsn);
-  next->fd = ::open(next->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (next->fd < 0) return Status::FromErrno("create " + next->path, errno);
-  std::string header = SegmentHeader(first_lsn);
-  TALLY_RETURN_IF_ERROR(WriteAll(next->fd, header, next->path));
-  if (::fdatasync(next->fd) != 0) return Status::FromErrno("fsync " + next->path, errno);
-  TALLY_RETURN_IF_ERROR(SyncDirectory(options_.directory));
-  next->size = header.size();
+  auto created = CreateSegment(options_.directory, first_lsn);
+  if (!created.ok()) return created.status();
+  std::shared_ptr<SegmentFile> next = std::move(*created);
   AdvanceDurable(first_lsn);
   {
     std::lock_guard lock(readers_mutex_);

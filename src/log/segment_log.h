@@ -99,6 +99,7 @@ class SegmentLog {
   struct SegmentFile;
   SegmentLog(LogOptions options, std::vector<std::string> segment_paths, std::shared_ptr<SegmentFile> active,
              uint64_t next_lsn);
+  static Result<std::shared_ptr<SegmentFile>> CreateSegment(const std::string& directory, uint64_t first_lsn);
   Status RollLocked();
   void AdvanceDurable(uint64_t lsn);  // never moves backwards
 

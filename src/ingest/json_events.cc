@@ -95,7 +95,7 @@ Status ReadVersion(od::value& value, uint32_t* out) {
   return Status::Ok();
 }
 
-Status ReadProperties(od::value& value, std::string* out) {
+Status ReadProperties(od::value& value, simdjson::dom::parser& validator, std::string* out) {
   od::object object;
   if (value.get_object().get(object) != simdjson::SUCCESS) {
     return Status::InvalidArgument("properties", "must be a JSON object");
@@ -105,7 +105,6 @@ Status ReadProperties(od::value& value, std::string* out) {
     return Status::InvalidArgument("properties", "not valid JSON");
   if (raw.size() > kMaxPropertiesBytes) return Status::InvalidArgument("properties", "larger than 16 KiB");
   // On-demand skipping checks only the structure; the text kept verbatim must be valid JSON throughout.
-  simdjson::dom::parser validator;
   simdjson::dom::element parsed;
   if (auto error = validator.parse(raw.data(), raw.size()).get(parsed)) {
     return Status::InvalidArgument("properties", JsonError(error));
@@ -114,14 +113,19 @@ Status ReadProperties(od::value& value, std::string* out) {
   return Status::Ok();
 }
 
-}  // namespace
+// Parsers reused for every event of a body, so an event costs no allocation of parser state.
+struct EventParsers {
+  od::parser on_demand;
+  simdjson::dom::parser properties;
+};
 
-Result<Event> ParseEventJson(std::string_view json) {
-  od::parser parser;
-  simdjson::padded_string padded(json);
+// Parses the event in [data, data + length); at least SIMDJSON_PADDING readable bytes must follow it
+// (the rest of a padded body does), so events are parsed in place, without a copy each.
+Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t length, size_t capacity) {
   od::document document;
-  if (auto error = parser.iterate(padded).get(document))
+  if (auto error = parsers.on_demand.iterate(data, length, capacity).get(document)) {
     return Status::InvalidArgument("event", JsonError(error));
+  }
   od::object object;
   if (document.get_object().get(object) != simdjson::SUCCESS) {
     return Status::InvalidArgument("event", "must be a JSON object");
@@ -178,7 +182,7 @@ Result<Event> ParseEventJson(std::string_view json) {
       if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.store_id));
     } else if (key == "properties") {
       TALLY_RETURN_IF_ERROR(once(&seen_properties, key));
-      if (!is_null) TALLY_RETURN_IF_ERROR(ReadProperties(value, &event.properties_json));
+      if (!is_null) TALLY_RETURN_IF_ERROR(ReadProperties(value, parsers.properties, &event.properties_json));
     } else {
       std::string shown(key.substr(0, 64));
       return Status::InvalidArgument(shown,
@@ -193,30 +197,31 @@ Result<Event> ParseEventJson(std::string_view json) {
   return event;
 }
 
-namespace {
-
-EventInput ParseOne(std::string_view raw) {
+// `raw` lies inside `padded`, whose padding follows its end.
+EventInput ParseOne(EventParsers& parsers, const simdjson::padded_string& padded, std::string_view raw) {
   EventInput input;
-  input.raw.assign(raw);
-  auto event = ParseEventJson(raw);
+  const size_t capacity =
+      static_cast<size_t>(padded.data() + padded.size() - raw.data()) + simdjson::SIMDJSON_PADDING;
+  auto event = ParseEventInPlace(parsers, raw.data(), raw.size(), capacity);
   if (event.ok()) {
     input.event = std::move(*event);
   } else {
     input.status = event.status();
+    input.raw.assign(raw);  // kept only when rejected
   }
   return input;
 }
 
-Result<std::vector<EventInput>> ParseJsonBody(std::string_view body) {
+Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& padded, EventParsers& parsers) {
   std::vector<EventInput> inputs;
+  const std::string_view body = TrimWhitespace(std::string_view(padded.data(), padded.size()));
   if (body.front() == '{') {
-    inputs.push_back(ParseOne(body));
+    inputs.push_back(ParseOne(parsers, padded, body));
     return inputs;
   }
   if (body.front() != '[')
     return Status::InvalidArgument("body", "must be a JSON object or an array of objects");
   od::parser parser;
-  simdjson::padded_string padded(body);
   od::document document;
   od::array array;
   if (auto error = parser.iterate(padded).get(document))
@@ -250,7 +255,7 @@ Result<std::vector<EventInput>> ParseJsonBody(std::string_view body) {
       inputs.push_back(std::move(input));
       continue;
     }
-    inputs.push_back(ParseOne(raw));
+    inputs.push_back(ParseOne(parsers, padded, raw));
   }
   if (HasTrailingContent(document)) return Status::InvalidArgument("body", "text after the JSON array");
   return inputs;
@@ -258,16 +263,26 @@ Result<std::vector<EventInput>> ParseJsonBody(std::string_view body) {
 
 }  // namespace
 
+Result<Event> ParseEventJson(std::string_view json) {
+  EventParsers parsers;
+  simdjson::padded_string padded(json);
+  return ParseEventInPlace(parsers, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING);
+}
+
 Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format) {
   body = TrimWhitespace(body);
   if (body.empty()) return Status::InvalidArgument("body", "empty");
-  if (format == BodyFormat::kJson) return ParseJsonBody(body);
+  // One padded copy of the body; every event is then parsed in place inside it.
+  const simdjson::padded_string padded(body);
+  EventParsers parsers;
+  if (format == BodyFormat::kJson) return ParseJsonBody(padded, parsers);
+  body = std::string_view(padded.data(), padded.size());
   std::vector<EventInput> inputs;
   while (!body.empty()) {
     const size_t newline = body.find('\n');
     std::string_view line = TrimWhitespace(body.substr(0, newline));
     body = newline == std::string_view::npos ? std::string_view() : body.substr(newline + 1);
-    if (!line.empty()) inputs.push_back(ParseOne(line));
+    if (!line.empty()) inputs.push_back(ParseOne(parsers, padded, line));
   }
   return inputs;
 }

@@ -1,12 +1,36 @@
 // tally: the command line for people at a terminal. Subcommands:
 //   tally replay --data DIR [--upto N]   rebuild all views from the log into a fresh state, print a digest
+//   tally load [--batch N] [...]         send events to a server, report events/s and latency
+//   tally generate --events N --out F    write a deterministic data set as NDJSON
 #include <cinttypes>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/clock.h"
 #include "engine/engine.h"
+#include "tools/tally/load.h"
+
+namespace {
+
+void AddMixOptions(CLI::App* command, tally::EventMixOptions* mix) {
+  command->add_option("--seed", mix->seed, "the data's seed: the same seed sends the same events")
+      ->capture_default_str();
+  command->add_option("--users", mix->users, "distinct users")->capture_default_str();
+  command->add_option("--products", mix->products, "distinct products")->capture_default_str();
+  command->add_option("--stores", mix->stores, "distinct stores")->capture_default_str();
+  command->add_option("--impressions", mix->impression_share, "share of impressions (0..1)")
+      ->capture_default_str();
+  command->add_option("--late", mix->late_share, "share of late events, 1-24 hours old (0..1)")
+      ->capture_default_str();
+  command->add_option("--duplicates", mix->duplicate_share, "share of events repeating an earlier id (0..1)")
+      ->capture_default_str();
+  command->add_option("--spread-hours", mix->spread, "stamp events over this many hours before now (0: now)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tally: the tally command line"};
@@ -21,12 +45,79 @@ int main(int argc, char** argv) {
   replay->add_option("--data", data_dir, "data directory")->capture_default_str();
   replay->add_option("--upto", upto, "replay only the first N records (the lsn a server reported)");
 
+  tally::LoadOptions load_options;
+  CLI::App* load =
+      app.add_subcommand("load", "Send events to a tally server and report events/s and latency");
+  std::string url = "127.0.0.1:8080";
+  load->add_option("--server", url, "HOST:PORT of the server")->capture_default_str();
+  load->add_option("--connections", load_options.connections, "connections, each with one request in flight")
+      ->capture_default_str();
+  load->add_option("--batch", load_options.batch,
+                   "events per POST /v1/events (NDJSON); 0: POST /analytics, one each")
+      ->capture_default_str();
+  load->add_option("--events", load_options.events,
+                   "stop after this many events (default: run for --seconds)");
+  load->add_option("--seconds", load_options.seconds, "how long to run")->capture_default_str();
+  load->add_option("--rate", load_options.rate,
+                   "events per second to aim for (default: as fast as possible)");
+  AddMixOptions(load, &load_options.mix);
+
+  tally::EventMixOptions generate_mix;
+  uint64_t generate_events = 1'000'000;
+  std::string generate_out;
+  CLI::App* generate = app.add_subcommand("generate", "Write a deterministic data set of events as NDJSON");
+  generate->add_option("--events", generate_events, "how many events")->capture_default_str();
+  generate->add_option("--out", generate_out, "the file to write")->required();
+  AddMixOptions(generate, &generate_mix);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
 
+  if (load->parsed() || generate->parsed()) {
+    tally::EventMixOptions& mix = load->parsed() ? load_options.mix : generate_mix;
+    mix.now = tally::WallClockMillis();
+    mix.spread *= tally::kMillisPerHour;  // given in hours
+  }
+  if (load->parsed()) {
+    const size_t colon = url.rfind(':');
+    if (colon == std::string::npos) {
+      std::fprintf(stderr, "tally load: --server must be HOST:PORT\n");
+      return 1;
+    }
+    load_options.host = url.substr(0, colon);
+    load_options.port = static_cast<uint16_t>(std::stoi(url.substr(colon + 1)));
+    tally::LoadReport report;
+    tally::Status status = tally::RunLoad(load_options, &report);
+    if (!status.ok()) {
+      std::fprintf(stderr, "tally load: %s\n", status.message().c_str());
+      return 1;
+    }
+    std::fputs(tally::FormatReport(load_options, report).c_str(), stdout);
+    return report.failures.empty() ? 0 : 1;
+  }
+  if (generate->parsed()) {
+    std::ofstream out(generate_out, std::ios::binary);
+    tally::EventMix mix(generate_mix);
+    std::string chunk;
+    for (uint64_t i = 0; i < generate_events; ++i) {
+      mix.AppendJson(&chunk);
+      chunk.push_back('\n');
+      if (chunk.size() > (1u << 20)) {
+        out << chunk;
+        chunk.clear();
+      }
+    }
+    out << chunk;
+    if (!out) {
+      std::fprintf(stderr, "tally generate: cannot write %s\n", generate_out.c_str());
+      return 1;
+    }
+    std::printf("wrote %" PRIu64 " events to %s\n", generate_events, generate_out.c_str());
+    return 0;
+  }
   if (replay->parsed()) {
     auto result = tally::ReplayLog(data_dir, upto);
     if (!result.ok()) {

@@ -1,0 +1,70 @@
+#include "tools/tally/event_mix.h"
+
+#include <charconv>
+
+namespace tally {
+namespace {
+
+void AppendNumber(uint64_t value, std::string* out) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out->append(digits, end);
+}
+
+}  // namespace
+
+EventMix::EventMix(EventMixOptions options)
+    : options_(options), state_(options.seed * 0x9E3779B97F4A7C15ull | 1) {}
+
+uint64_t EventMix::Next() {
+  // xorshift64*: fast, deterministic, good enough for drawing test data.
+  state_ ^= state_ >> 12;
+  state_ ^= state_ << 25;
+  state_ ^= state_ >> 27;
+  return state_ * 0x2545F4914F6CDD1Dull;
+}
+
+Millis EventMix::Timestamp() {
+  Millis timestamp = options_.now;
+  if (options_.spread > 0) timestamp -= static_cast<Millis>(Next() % static_cast<uint64_t>(options_.spread));
+  if (Unit() < options_.late_share) timestamp -= static_cast<Millis>(1 + Next() % 24) * kMillisPerHour;
+  return timestamp < 0 ? 0 : timestamp;
+}
+
+void EventMix::AppendJson(std::string* out) {
+  const uint64_t sequence = generated_++;
+  // A duplicate repeats the id (and content) of an earlier event: the server must count it once.
+  const bool duplicate = sequence > 0 && Unit() < options_.duplicate_share;
+  const uint64_t id = duplicate ? Next() % sequence : sequence;
+  const double kind = Unit();
+  const char* type = kind < options_.impression_share          ? "impression"
+                     : kind < options_.impression_share + 0.15 ? "click"
+                     : kind < options_.impression_share + 0.25 ? "page_view"
+                                                               : "ArticleAddedToCart";
+  out->append(R"({"event_id":"e)");
+  AppendNumber(options_.seed, out);
+  out->push_back('-');
+  AppendNumber(id, out);
+  out->append(R"(","type":")");
+  out->append(type);
+  out->append(R"(","user_id":"u)");
+  AppendNumber(Next() % options_.users, out);
+  out->append(R"(","timestamp":)");
+  AppendNumber(static_cast<uint64_t>(Timestamp()), out);
+  out->append(R"(,"product_id":"p)");
+  AppendNumber(Next() % options_.products, out);
+  out->append(R"(","store_id":"s)");
+  AppendNumber(Next() % options_.stores, out);
+  out->append(R"("})");
+}
+
+void EventMix::AppendTakeHomeTarget(std::string* out) {
+  ++generated_;
+  out->append("/analytics?timestamp=");
+  AppendNumber(static_cast<uint64_t>(Timestamp()), out);
+  out->append("&user=u");
+  AppendNumber(Next() % options_.users, out);
+  out->append(Unit() < options_.impression_share ? "&event=impression" : "&event=click");
+}
+
+}  // namespace tally

@@ -1,0 +1,45 @@
+// A deterministic stream of events for load tests and data sets: users, types, products and stores drawn
+// from fixed-size populations, a share of late events (hours in the past) and of duplicates (an event id
+// sent again).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tally/event.h"
+
+namespace tally {
+
+struct EventMixOptions {
+  uint64_t seed = 1;
+  uint64_t users = 200'000;
+  uint64_t products = 10'000;
+  uint64_t stores = 100;
+  double impression_share = 0.7;  // the rest: clicks, page views, add-to-cart
+  double late_share = 0.05;       // events stamped 1..24 hours before `now`
+  double duplicate_share = 0.01;  // events that repeat an earlier event id
+  Millis now = 0;                 // the time events are stamped around
+  Millis spread = 0;              // 0: stamped `now`; otherwise uniformly over [now - spread, now]
+};
+
+class EventMix {
+ public:
+  explicit EventMix(EventMixOptions options);
+  // Appends one event as a JSON object (no newline).
+  void AppendJson(std::string* out);
+  // One take-home request target: "/analytics?timestamp=..&user=..&event=.."
+  void AppendTakeHomeTarget(std::string* out);
+  uint64_t generated() const { return generated_; }
+
+ private:
+  uint64_t Next();
+  double Unit() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
+  Millis Timestamp();
+
+  EventMixOptions options_;
+  uint64_t state_;
+  uint64_t generated_ = 0;
+};
+
+}  // namespace tally

@@ -1,0 +1,133 @@
+// Micro-benchmarks of the hot paths. Run with bench/micro.sh (Release build, repetitions, medians).
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ingest/json_events.h"
+#include "ingest/take_home.h"
+#include "log/record.h"
+#include "query/stats.h"
+#include "tools/tally/event_mix.h"
+#include "views/views.h"
+
+namespace tally {
+namespace {
+
+constexpr Millis kNow = 1793527200000 + 1800000;
+
+EventMixOptions Mix(uint64_t users) {
+  EventMixOptions options;
+  options.now = kNow;
+  options.users = users;
+  options.late_share = 0;
+  return options;
+}
+
+std::string NdjsonBody(int events) {
+  EventMix mix(Mix(200'000));
+  std::string body;
+  for (int i = 0; i < events; ++i) {
+    mix.AppendJson(&body);
+    body.push_back('\n');
+  }
+  return body;
+}
+
+std::vector<Event> ParsedEvents(int events, uint64_t users) {
+  EventMix mix(Mix(users));
+  std::string body;
+  for (int i = 0; i < events; ++i) {
+    mix.AppendJson(&body);
+    body.push_back('\n');
+  }
+  auto inputs = ParseEventsBody(body, BodyFormat::kNdjson);
+  std::vector<Event> parsed;
+  for (EventInput& input : *inputs) parsed.push_back(std::move(input.event));
+  return parsed;
+}
+
+void BM_TakeHomePostParse(benchmark::State& state) {
+  const std::string query = "timestamp=1793528100000&user=user-123456&event=click";
+  for (auto _ : state) benchmark::DoNotOptimize(ParseTakeHomePost(query));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TakeHomePostParse);
+
+void BM_JsonBatchParse(benchmark::State& state) {
+  const std::string body = NdjsonBody(1000);
+  for (auto _ : state) benchmark::DoNotOptimize(ParseEventsBody(body, BodyFormat::kNdjson));
+  state.SetItemsProcessed(state.iterations() * 1000);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_JsonBatchParse);
+
+void BM_RecordEncode(benchmark::State& state) {
+  const std::vector<Event> events = ParsedEvents(1000, 200'000);
+  std::string frames;
+  for (auto _ : state) {
+    frames.clear();
+    for (const Event& event : events) AppendEventFrame(event, &frames);
+    benchmark::DoNotOptimize(frames.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(BM_RecordEncode);
+
+// Applying to views that already hold `range(0)` events (the cost grows with what is held).
+void BM_ViewApply(benchmark::State& state) {
+  const std::vector<Event> events = ParsedEvents(100'000, 200'000);
+  auto views = std::make_unique<Views>();
+  size_t next = 0;
+  for (int64_t i = 0; i < state.range(0); ++i) views->Apply(events[next++ % events.size()], LogPosition{});
+  for (auto _ : state) views->Apply(events[next++ % events.size()], LogPosition{});
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ViewApply)->Arg(0)->Arg(1'000'000);
+
+// GET /analytics: one hour holding range(0) events of 200 000 users.
+void BM_HourQuery(benchmark::State& state) {
+  const std::vector<Event> events = ParsedEvents(100'000, 200'000);
+  Views views;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    Event event = events[static_cast<size_t>(i) % events.size()];
+    event.event_id.clear();  // count every application, as take-home events do
+    event.user_id = "u" + std::to_string(i % 200'000);
+    views.Apply(event, LogPosition{});
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(views.TakeHomeHour(HourOf(kNow)));
+  state.counters["events_in_hour"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_HourQuery)->Arg(1'000'000);
+
+// Exact unique users over 24 hours holding range(0) events in all, 1 000 000 users: the union of 24
+// hourly user sets (GET /v1/stats?bucket=all over a day).
+void BM_UniqueUsers24Hours(benchmark::State& state) {
+  static std::unique_ptr<Views> views;
+  static int64_t built_for = -1;
+  if (built_for != state.range(0)) {
+    views = std::make_unique<Views>();
+    Event event;
+    event.type = "impression";
+    uint64_t random = 42;
+    for (int64_t i = 0; i < state.range(0); ++i) {
+      random ^= random << 13;
+      random ^= random >> 7;
+      random ^= random << 17;
+      event.user_id = "u" + std::to_string(random % 1'000'000);
+      event.timestamp = 1793491200000 + (i % 24) * kMillisPerHour + static_cast<Millis>(random % kMillisPerHour);
+      views->Apply(event, LogPosition{});
+    }
+    built_for = state.range(0);
+  }
+  const StatsRequest request{1793491200000, 1793491200000 + 24 * kMillisPerHour, Bucket::kAll, {}};
+  for (auto _ : state) benchmark::DoNotOptimize(ComputeStats(*views, request));
+  state.counters["events"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_UniqueUsers24Hours)->Arg(2'400'000)->Arg(24'000'000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tally
+
+BENCHMARK_MAIN();

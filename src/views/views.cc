@@ -79,7 +79,13 @@ void Views::Include(uint32_t row_index, Millis received_at) {
   if (row.product != kNoDimension) hour.by_product[row.product].Add(row.type, row.user);
   if (row.store != kNoDimension) hour.by_store[row.store].Add(row.type, row.user);
   std::vector<uint32_t>& timeline = timelines_[row.user];
-  timeline.insert(TimelinePosition(timeline, rows_, row_index), row_index);
+  // Most events arrive in time order for their user: one comparison with the newest, instead of a binary
+  // search whose every step is a cache miss into the event table.
+  if (timeline.empty() || rows_[timeline.back()].timestamp <= row.timestamp) {
+    timeline.push_back(row_index);
+  } else {
+    timeline.insert(TimelinePosition(timeline, rows_, row_index), row_index);
+  }
   TypeStats& stats = type_stats_[row.type];
   if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
   if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;

@@ -89,7 +89,8 @@ void BM_ViewApply(benchmark::State& state) {
       mix.AppendJson(&body);
       body.push_back('\n');
     }
-    for (const EventInput& input : *ParseEventsBody(body, BodyFormat::kNdjson)) views->Apply(input.event, LogPosition{});
+    auto inputs = ParseEventsBody(body, BodyFormat::kNdjson);  // kept alive: the loop walks into it
+    for (const EventInput& input : *inputs) views->Apply(input.event, LogPosition{});
   }
   size_t next = 0;
   for (auto _ : state) views->Apply(events[next++], LogPosition{});

@@ -1,5 +1,9 @@
 #include "engine/engine.h"
 
+#include <spdlog/spdlog.h>
+
+#include "engine/checkpoint.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -37,12 +41,13 @@ void IngestBatch::Clear() {
 namespace {
 
 // The materializer's loop body: decode each record and apply it, in log order.
-SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views) {
-  return [views](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
+SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views, uint64_t* applied = nullptr) {
+  return [views, applied](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
     auto record = DecodePayload(payload);
     if (!record.ok())
       return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
     views->Apply(*record, position);
+    if (applied != nullptr) ++*applied;
     return Status::Ok();
   };
 }
@@ -70,25 +75,95 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   auto lock_fd = LockDataDirectory(options.data_dir);
   if (!lock_fd.ok()) return lock_fd.status();
 
-  auto views = std::make_unique<Views>();
-  RecoveryReport recovery;
-  LogOptions log_options{options.data_dir + "/log", options.segment_bytes};
-  auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get()), &recovery);
+  StartReport start;
+  std::unique_ptr<Views> views;
+  for (const CheckpointFile& file : ListCheckpoints(options.data_dir + "/checkpoints")) {
+    auto bytes = ReadCheckpoint(file);
+    auto loaded = bytes.ok() ? Views::Load(*bytes) : Result<std::unique_ptr<Views>>(bytes.status());
+    if (!loaded.ok()) {
+      start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
+      continue;
+    }
+    views = std::move(*loaded);
+    start.checkpoint_lsn = file.lsn;
+    start.checkpoint_path = file.path;
+    break;
+  }
+  if (!views) views = std::make_unique<Views>();
+
+  const LogOptions log_options{options.data_dir + "/log", options.segment_bytes};
+  auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log,
+                              start.checkpoint_lsn);
+  if (log.ok() && (*log)->next_lsn() < start.checkpoint_lsn) {
+    // The checkpoint covers records the log no longer holds (a power loss took the log's unsynced tail
+    // after the checkpoint was written): the log is the truth, so rebuild from it alone.
+    start.checkpoints_skipped.push_back(start.checkpoint_path + ": covers " + std::to_string(start.checkpoint_lsn) +
+                                        " records, the log holds " + std::to_string((*log)->next_lsn()));
+    log->reset();
+    views = std::make_unique<Views>();
+    start.checkpoint_lsn = 0;
+    start.checkpoint_path.clear();
+    start.replayed = 0;
+    start.log = RecoveryReport{};
+    log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log, 0);
+  }
   if (!log.ok()) {
     ::close(*lock_fd);
     return log.status();
   }
-  return std::unique_ptr<Engine>(
-      new Engine(*lock_fd, std::move(*log), std::move(views), std::move(recovery)));
+  auto engine = std::unique_ptr<Engine>(
+      new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
+  engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
+  return engine;
 }
 
-Engine::Engine(int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
-               RecoveryReport recovery)
-    : lock_fd_(lock_fd), log_(std::move(log)), views_(std::move(views)), recovery_(std::move(recovery)) {}
+Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
+               StartReport start)
+    : data_dir_(std::move(data_dir)),
+      lock_fd_(lock_fd),
+      log_(std::move(log)),
+      views_(std::move(views)),
+      start_(std::move(start)) {}
 
 Engine::~Engine() {
   log_.reset();  // last fsync before the directory is unlocked
   ::close(lock_fd_);
+}
+
+Status Engine::Checkpoint() {
+  std::lock_guard checkpoint_lock(checkpoint_mutex_);
+  std::string bytes;
+  uint64_t lsn = 0;
+  {
+    std::lock_guard lock(mutex_);
+    lsn = log_->next_lsn();
+    if (lsn == last_checkpoint_lsn()) return Status::Ok();
+    views_->Save(&bytes);
+  }
+  TALLY_RETURN_IF_ERROR(WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes));
+  last_checkpoint_lsn_.store(lsn, std::memory_order_release);
+  return Status::Ok();
+}
+
+Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
+    : engine_(engine), every_records_(every_records), thread_([this] {
+        std::unique_lock lock(mutex_);
+        while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+          if (engine_->log().next_lsn() - engine_->last_checkpoint_lsn() < every_records_) continue;
+          lock.unlock();
+          Status written = engine_->Checkpoint();
+          if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
+          lock.lock();
+        }
+      }) {}
+
+Checkpointer::~Checkpointer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
 }
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {

@@ -2,9 +2,12 @@
 // the views equal to "every log record applied in log order".
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -40,6 +43,15 @@ class IngestBatch {
   std::vector<uint32_t> frame_offsets_;
 };
 
+// How the engine came up: what the log's recovery found, and which checkpoint it started from.
+struct StartReport {
+  RecoveryReport log;
+  uint64_t checkpoint_lsn = 0;       // records covered by the checkpoint loaded (0: none)
+  std::string checkpoint_path;
+  std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
+  uint64_t replayed = 0;             // records applied from the log after the checkpoint
+};
+
 struct Committed {
   uint64_t end_lsn = 0;                // the LSN after the batch's last record
   std::vector<ApplyOutcome> outcomes;  // one per record, in batch order
@@ -47,7 +59,8 @@ struct Committed {
 
 class Engine {
  public:
-  // Locks the data directory (one server per directory), recovers the log and rebuilds the views from it.
+  // Locks the data directory (one server per directory), recovers the log, loads the newest usable
+  // checkpoint and applies the log's records after it.
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -68,6 +81,11 @@ class Engine {
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
+  // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out under
+  // the lock (writers wait for that copy), the file is written outside it.
+  Status Checkpoint();
+  uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
+
   struct DigestAt {
     uint64_t lsn;
     uint64_t digest;
@@ -75,16 +93,38 @@ class Engine {
   DigestAt Digest() const;
 
   SegmentLog& log() { return *log_; }
-  const RecoveryReport& recovery() const { return recovery_; }
+  const StartReport& start_report() const { return start_; }
 
  private:
-  Engine(int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views, RecoveryReport recovery);
+  Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
+         StartReport start);
 
+  const std::string data_dir_;
   const int lock_fd_;
   std::unique_ptr<SegmentLog> log_;
   mutable std::mutex mutex_;  // orders commits (log order == apply order) and guards views_
   std::unique_ptr<Views> views_;
-  RecoveryReport recovery_;
+  StartReport start_;
+  std::mutex checkpoint_mutex_;  // one checkpoint written at a time
+  std::atomic<uint64_t> last_checkpoint_lsn_{0};
+};
+
+// Writes a checkpoint whenever `every_records` records were added since the last one (checked once a
+// second), on its own thread.
+class Checkpointer {
+ public:
+  Checkpointer(Engine* engine, uint64_t every_records);
+  ~Checkpointer();
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+ private:
+  Engine* const engine_;
+  const uint64_t every_records_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // Rebuilds views from the log in `data_dir` without changing it (safe while a server runs): up to

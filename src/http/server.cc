@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
+#include <latch>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -296,33 +298,31 @@ class Server::Impl {
     auto* handler = reinterpret_cast<RootHandler*>(h2o_create_handler(path, sizeof(RootHandler)));
     handler->super.on_req = &Impl::OnRequest;
 
-    // Answers go out only after the log holds the events, so the syncer must be running first.
-    syncer_ = std::make_unique<LogSyncer>(&engine_->log(), options_.sync_mode, options_.sync_interval,
-                                          [this](uint64_t) { WakeAll(); });
+    // h2o keeps per-thread state (its socket buffer pools are thread-local), so each loop, its context,
+    // wake-up queue and listener are created on the thread that runs them. Creating them here, on the
+    // starting thread, made every loop allocate from this thread's pool at once: a data race that
+    // corrupted h2o's free list under load.
     threads_.resize(static_cast<size_t>(options_.threads));
+    loops_set_up_ = std::make_unique<std::latch>(options_.threads);
+    std::shared_future<void> run = run_loops_.get_future().share();
     for (auto& slot : threads_) {
       slot = std::make_unique<LoopThread>();
       LoopThread* loop_thread = slot.get();
       loop_thread->server = this;
       loop_thread->worker = std::make_unique<Worker>(engine_, options_.sync_mode == SyncMode::kAlways);
-      loop_thread->loop = h2o_evloop_create();
-      h2o_context_init(&loop_thread->context.h2o, loop_thread->loop, &config_);
-      loop_thread->context.thread = loop_thread;
-      loop_thread->accept_context.ctx = &loop_thread->context.h2o;
-      loop_thread->accept_context.hosts = config_.hosts;
-      loop_thread->wake_queue = h2o_multithread_create_queue(loop_thread->loop);
-      h2o_multithread_register_receiver(loop_thread->wake_queue, &loop_thread->wake_receiver,
-                                        [](h2o_multithread_receiver_t*, h2o_linklist_t*) {});
-      // Each loop owns a duplicate of the one listening socket, so closing its own leaves the others.
-      loop_thread->listener =
-          h2o_evloop_socket_create(loop_thread->loop, ::dup(listen_fd_), H2O_SOCKET_FLAG_DONT_READ);
-      loop_thread->listener->data = loop_thread;
-      h2o_socket_read_start(loop_thread->listener, &Impl::OnAccept);
+      loop_thread->thread = std::thread([this, loop_thread, run] {
+        SetUpLoop(loop_thread);
+        loops_set_up_->count_down();
+        run.wait();
+        RunLoop(loop_thread);
+      });
     }
-    for (auto& slot : threads_) {
-      LoopThread* loop_thread = slot.get();
-      loop_thread->thread = std::thread([this, loop_thread] { RunLoop(loop_thread); });
-    }
+    loops_set_up_->wait();
+    // The syncer wakes the loops after each fsync, so it starts once their queues exist; the loops ask it
+    // for fsyncs, so they run once it exists.
+    syncer_ = std::make_unique<LogSyncer>(&engine_->log(), options_.sync_mode, options_.sync_interval,
+                                          [this](uint64_t) { WakeAll(); });
+    run_loops_.set_value();
   }
 
   uint16_t port() const { return port_; }
@@ -341,6 +341,22 @@ class Server::Impl {
   }
 
  private:
+  void SetUpLoop(LoopThread* loop_thread) {
+    loop_thread->loop = h2o_evloop_create();
+    h2o_context_init(&loop_thread->context.h2o, loop_thread->loop, &config_);
+    loop_thread->context.thread = loop_thread;
+    loop_thread->accept_context.ctx = &loop_thread->context.h2o;
+    loop_thread->accept_context.hosts = config_.hosts;
+    loop_thread->wake_queue = h2o_multithread_create_queue(loop_thread->loop);
+    h2o_multithread_register_receiver(loop_thread->wake_queue, &loop_thread->wake_receiver,
+                                      [](h2o_multithread_receiver_t*, h2o_linklist_t*) {});
+    // Each loop owns a duplicate of the one listening socket, so closing its own leaves the others.
+    loop_thread->listener =
+        h2o_evloop_socket_create(loop_thread->loop, ::dup(listen_fd_), H2O_SOCKET_FLAG_DONT_READ);
+    loop_thread->listener->data = loop_thread;
+    h2o_socket_read_start(loop_thread->listener, &Impl::OnAccept);
+  }
+
   static void OnAccept(h2o_socket_t* listener, const char* error) {
     if (error != nullptr) return;
     auto* loop_thread = static_cast<LoopThread*>(listener->data);
@@ -408,6 +424,8 @@ class Server::Impl {
   h2o_globalconf_t config_{};
   std::unique_ptr<LogSyncer> syncer_;
   std::vector<std::unique_ptr<LoopThread>> threads_;
+  std::unique_ptr<std::latch> loops_set_up_;
+  std::promise<void> run_loops_;
   std::atomic<bool> stop_requested_{false};
   bool shut_down_ = false;
 };

@@ -162,12 +162,20 @@ Result<std::vector<std::string>> SegmentLog::ListSegments(const std::string& dir
 }
 
 Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
-                        ScanResult* result) {
+                        ScanResult* result, uint64_t first_visited) {
   auto names = ListSegments(directory);
   if (!names.ok()) return names.status();
   for (size_t i = 0; i < names->size(); ++i) {
     const bool is_last = i + 1 == names->size();
     const std::string path = directory + "/" + (*names)[i];
+    // A closed segment wholly before the first record to visit is not read: the next one's name says
+    // where it ends (segment names are the number of their first record).
+    const uint64_t next_first = is_last ? 0 : std::stoull((*names)[i + 1].substr(0, 20));
+    if (!is_last && next_first <= first_visited && std::stoull((*names)[i].substr(0, 20)) == result->records) {
+      result->segment_paths.push_back(path);
+      result->records = next_first;
+      continue;
+    }
     auto file = MappedFile::Open(path);
     if (!file.ok()) return file.status();
     std::string_view bytes = (*file)->bytes();
@@ -210,8 +218,10 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
                                                           : "damaged record (bad length or checksum)";
         return Status::Ok();
       }
-      TALLY_RETURN_IF_ERROR(
-          visit(result->records, LogPosition{ordinal, static_cast<uint32_t>(offset)}, frame.payload));
+      if (result->records >= first_visited) {
+        TALLY_RETURN_IF_ERROR(
+            visit(result->records, LogPosition{ordinal, static_cast<uint32_t>(offset)}, frame.payload));
+      }
       ++result->records;
       offset += frame.frame_bytes;
       result->last_segment_end = offset;
@@ -221,10 +231,10 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
 }
 
 Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, const RecordVisitor& visit,
-                                                     RecoveryReport* report) {
+                                                     RecoveryReport* report, uint64_t first_visited) {
   TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
   ScanResult scan;
-  TALLY_RETURN_IF_ERROR(Scan(options.directory, visit, UINT64_MAX, &scan));
+  TALLY_RETURN_IF_ERROR(Scan(options.directory, visit, UINT64_MAX, &scan, first_visited));
   report->records = scan.records;
   report->segments = scan.segment_paths.size();
   if (scan.damaged_bytes > 0 || scan.whole_segment_damaged) {

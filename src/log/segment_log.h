@@ -59,12 +59,14 @@ class SegmentLog {
     std::string damage;
   };
   // Visits up to `max_records` intact records in order without changing any file (safe on a live log:
-  // a record being written counts as a torn tail). Damage in a closed segment is an error.
+  // a record being written counts as a torn tail). Damage in a closed segment is an error. Records
+  // before `first_visited` are not visited, and closed segments holding only such records are not read.
   static Status Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
-                     ScanResult* result);
+                     ScanResult* result, uint64_t first_visited = 0);
 
+  // Recovers the log, visiting records from `first_visited` on (a checkpoint covers the ones before).
   static Result<std::unique_ptr<SegmentLog>> Open(const LogOptions& options, const RecordVisitor& visit,
-                                                  RecoveryReport* report);
+                                                  RecoveryReport* report, uint64_t first_visited = 0);
   ~SegmentLog();
   SegmentLog(const SegmentLog&) = delete;
   SegmentLog& operator=(const SegmentLog&) = delete;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,6 +104,10 @@ class Views {
   const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
   uint64_t events_applied() const { return rows_.size(); }
+
+  // The whole state, for a checkpoint; Load refuses bytes that do not parse or whose indices do not fit.
+  void Save(std::string* out) const;
+  static Result<std::unique_ptr<Views>> Load(std::string_view bytes);
 
   // A hash of everything queries can see (not of where records sit in the log), to compare two servers
   // or a server with a replay of its log.

@@ -1,0 +1,133 @@
+#include "engine/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "log/crc32c.h"
+
+namespace tally {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
+
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+template <typename T>
+T Get(const char* at) {
+  T value;
+  std::memcpy(&value, at, sizeof(value));
+  return value;
+}
+
+std::string FileName(uint64_t lsn) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "views-%020" PRIu64 ".snap", lsn);
+  return name;
+}
+
+Status WriteFileDurably(const std::string& path, std::string_view header, std::string_view payload) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + path, errno);
+  Status status;
+  for (std::string_view part : {header, payload}) {
+    while (status.ok() && !part.empty()) {
+      ssize_t n = ::write(fd, part.data(), part.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = Status::FromErrno("write " + path, errno);
+        break;
+      }
+      part.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  return status;
+}
+
+Status SyncDirectory(const std::string& directory) {
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + directory, errno);
+  int rc = ::fsync(fd);
+  int saved = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
+}
+
+}  // namespace
+
+Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes, size_t keep) {
+  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + directory, errno);
+  std::string header(kMagic, sizeof(kMagic));
+  Put<uint32_t>(&header, kFormatVersion);
+  Put<uint32_t>(&header, Crc32c(views_bytes));
+  Put<uint64_t>(&header, lsn);
+  Put<uint64_t>(&header, views_bytes.size());
+  const std::string path = directory + "/" + FileName(lsn);
+  const std::string temporary = path + ".tmp";
+  TALLY_RETURN_IF_ERROR(WriteFileDurably(temporary, header, views_bytes));
+  if (::rename(temporary.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + temporary, errno);
+  TALLY_RETURN_IF_ERROR(SyncDirectory(directory));
+  std::vector<CheckpointFile> files = ListCheckpoints(directory);
+  for (size_t i = keep; i < files.size(); ++i) ::unlink(files[i].path.c_str());
+  return Status::Ok();
+}
+
+std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
+  std::vector<CheckpointFile> files;
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return files;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view name(entry->d_name);
+    if (name.starts_with("views-") && name.ends_with(".snap.tmp")) {
+      ::unlink((directory + "/" + std::string(name)).c_str());
+      continue;
+    }
+    uint64_t lsn = 0;
+    if (name.size() == 6 + 20 + 5 && name.starts_with("views-") && name.ends_with(".snap") &&
+        std::sscanf(entry->d_name + 6, "%20" SCNu64, &lsn) == 1) {
+      files.push_back({lsn, directory + "/" + std::string(name)});
+    }
+  }
+  ::closedir(dir);
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.lsn > b.lsn; });
+  return files;
+}
+
+Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
+  std::ifstream in(file.path, std::ios::binary);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  std::string bytes = contents.str();
+  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return Status::Corruption(file.path + ": not a checkpoint");
+  }
+  if (Get<uint32_t>(bytes.data() + 8) != kFormatVersion) {
+    return Status::Corruption(file.path + ": checkpoint format version not known");
+  }
+  const auto checksum = Get<uint32_t>(bytes.data() + 12);
+  const auto lsn = Get<uint64_t>(bytes.data() + 16);
+  const auto length = Get<uint64_t>(bytes.data() + 24);
+  if (lsn != file.lsn || length != bytes.size() - kHeaderBytes) {
+    return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
+  }
+  std::string payload = bytes.substr(kHeaderBytes);
+  if (Crc32c(payload) != checksum) return Status::Corruption(file.path + ": checkpoint checksum does not match");
+  return payload;
+}
+
+}  // namespace tally

@@ -1,0 +1,293 @@
+// Views saved to and loaded from a checkpoint: every structure written field by field (little endian, as
+// the machine is), user sets in CRoaring's portable format. Load refuses anything that does not parse.
+#include <cstring>
+
+#include "views/views.h"
+
+namespace tally {
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  template <typename T>
+  void Value(T value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out_->append(reinterpret_cast<const char*>(&value), sizeof(value));
+  }
+  void Text(std::string_view text) {
+    Value<uint64_t>(text.size());
+    out_->append(text);
+  }
+  void Bitmap(const Roaring& bitmap) {
+    const size_t bytes = bitmap.getSizeInBytes(true);
+    Value<uint64_t>(bytes);
+    const size_t at = out_->size();
+    out_->resize(at + bytes);
+    bitmap.write(out_->data() + at, true);
+  }
+  void Cell(const tally::Cell& cell) {
+    Value<uint64_t>(cell.events_by_type.size());
+    for (uint64_t count : cell.events_by_type) Value(count);
+    Bitmap(cell.users);
+    Value<uint64_t>(cell.users_by_type.size());
+    for (const auto& [type, users] : cell.users_by_type) {
+      Value(type);
+      Bitmap(users);
+    }
+  }
+  void Keys(const Dictionary& dictionary) {
+    Value<uint64_t>(dictionary.size());
+    for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
+  }
+
+ private:
+  std::string* out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : rest_(bytes) {}
+  template <typename T>
+  bool Value(T* value) {
+    if (rest_.size() < sizeof(T)) return false;
+    std::memcpy(value, rest_.data(), sizeof(T));
+    rest_.remove_prefix(sizeof(T));
+    return true;
+  }
+  // A count that cannot exceed what is left (each item takes at least `min_item_bytes`).
+  bool Count(uint64_t* count, size_t min_item_bytes) {
+    return Value(count) && *count <= rest_.size() / std::max<size_t>(min_item_bytes, 1);
+  }
+  bool Text(std::string* text) {
+    uint64_t size = 0;
+    if (!Value(&size) || size > rest_.size()) return false;
+    text->assign(rest_.data(), size);
+    rest_.remove_prefix(size);
+    return true;
+  }
+  bool Bitmap(Roaring* bitmap) {
+    uint64_t size = 0;
+    if (!Value(&size) || size > rest_.size()) return false;
+    roaring_bitmap_t* parsed = roaring_bitmap_portable_deserialize_safe(rest_.data(), size);
+    if (parsed == nullptr) return false;
+    *bitmap = Roaring(parsed);
+    rest_.remove_prefix(size);
+    return true;
+  }
+  bool Cell(tally::Cell* cell) {
+    uint64_t types = 0;
+    if (!Count(&types, sizeof(uint64_t))) return false;
+    cell->events_by_type.resize(types);
+    for (uint64_t& count : cell->events_by_type) {
+      if (!Value(&count)) return false;
+    }
+    uint64_t sets = 0;
+    if (!Bitmap(&cell->users) || !Count(&sets, sizeof(uint32_t))) return false;
+    for (uint64_t i = 0; i < sets; ++i) {
+      uint32_t type = 0;
+      if (!Value(&type) || !Bitmap(&cell->users_by_type[type])) return false;
+    }
+    return true;
+  }
+  bool Keys(Dictionary* dictionary) {
+    uint64_t count = 0;
+    if (!Count(&count, sizeof(uint64_t))) return false;
+    std::string key;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (!Text(&key) || dictionary->Intern(key) != i) return false;
+    }
+    return true;
+  }
+  bool AtEnd() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
+}  // namespace
+
+void Views::Save(std::string* out) const {
+  Writer writer(out);
+  writer.Keys(users_);
+  writer.Keys(types_);
+  writer.Keys(products_);
+  writer.Keys(stores_);
+  writer.Value<uint64_t>(rows_.size());
+  for (const EventRow& row : rows_) {
+    writer.Value(row.timestamp);
+    writer.Value(row.position);
+    writer.Value(row.user);
+    writer.Value(row.type);
+    writer.Value(row.product);
+    writer.Value(row.store);
+    writer.Value(row.version);
+    writer.Value(row.state);
+  }
+  writer.Value<uint64_t>(hours_.size());
+  for (const auto& [hour, data] : hours_) {
+    writer.Value(hour);
+    writer.Cell(data.all);
+    for (const auto* cells : {&data.by_product, &data.by_store}) {
+      writer.Value<uint64_t>(cells->size());
+      for (const auto& [key, cell] : *cells) {
+        writer.Value(key);
+        writer.Cell(cell);
+      }
+    }
+    writer.Value<uint64_t>(data.rows.size());
+    for (uint32_t row : data.rows) writer.Value(row);
+  }
+  writer.Value<uint64_t>(timelines_.size());
+  for (const auto& timeline : timelines_) {
+    writer.Value<uint64_t>(timeline.size());
+    for (uint32_t row : timeline) writer.Value(row);
+  }
+  writer.Value<uint64_t>(ids_.size());
+  for (const auto& [id, entry] : ids_) {
+    writer.Text(id);
+    writer.Value(entry.current);
+    writer.Value<uint64_t>(entry.rows.size());
+    for (uint32_t row : entry.rows) writer.Value(row);
+  }
+  writer.Value<uint64_t>(rejected_.size());
+  for (const RejectedRow& rejected : rejected_) {
+    writer.Value(rejected.received_at);
+    writer.Value(rejected.position);
+  }
+  writer.Value<uint64_t>(schemas_.size());
+  for (const auto& [type, entry] : schemas_) {
+    writer.Text(type);
+    writer.Text(SchemaToJson(entry.schema));
+    writer.Value(entry.updated_at);
+  }
+  writer.Value<uint64_t>(type_stats_.size());
+  for (const TypeStats& stats : type_stats_) {
+    writer.Value(stats.seen);
+    writer.Value(stats.first_seen);
+    writer.Value(stats.last_seen);
+    writer.Value(stats.events);
+  }
+}
+
+Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
+  auto views = std::make_unique<Views>();
+  Reader reader(bytes);
+  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+  if (!reader.Keys(&views->users_) || !reader.Keys(&views->types_) || !reader.Keys(&views->products_) ||
+      !reader.Keys(&views->stores_)) {
+    return damaged;
+  }
+  uint64_t count = 0;
+  if (!reader.Count(&count, 37)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    EventRow row{};
+    if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
+        !reader.Value(&row.type) || !reader.Value(&row.product) || !reader.Value(&row.store) ||
+        !reader.Value(&row.version) || !reader.Value(&row.state)) {
+      return damaged;
+    }
+    views->rows_.push_back(row);
+  }
+  if (!reader.Count(&count, 8)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    int64_t hour = 0;
+    if (!reader.Value(&hour)) return damaged;
+    HourData& data = views->hours_[hour];
+    if (!reader.Cell(&data.all)) return damaged;
+    for (auto* cells : {&data.by_product, &data.by_store}) {
+      uint64_t cell_count = 0;
+      if (!reader.Count(&cell_count, 4)) return damaged;
+      for (uint64_t j = 0; j < cell_count; ++j) {
+        uint32_t key = 0;
+        if (!reader.Value(&key) || !reader.Cell(&(*cells)[key])) return damaged;
+      }
+    }
+    uint64_t rows = 0;
+    if (!reader.Count(&rows, 4)) return damaged;
+    for (uint64_t j = 0; j < rows; ++j) {
+      uint32_t row = 0;
+      if (!reader.Value(&row)) return damaged;
+      data.rows.push_back(row);
+    }
+  }
+  if (!reader.Count(&count, 8)) return damaged;
+  views->timelines_.resize(count);
+  for (auto& timeline : views->timelines_) {
+    uint64_t size = 0;
+    if (!reader.Count(&size, 4)) return damaged;
+    timeline.resize(size);
+    for (uint32_t& row : timeline) {
+      if (!reader.Value(&row)) return damaged;
+    }
+  }
+  if (!reader.Count(&count, 20)) return damaged;
+  views->ids_.reserve(count);
+  std::string id;
+  for (uint64_t i = 0; i < count; ++i) {
+    IdEntry entry;
+    uint64_t rows = 0;
+    if (!reader.Text(&id) || !reader.Value(&entry.current) || !reader.Count(&rows, 4)) return damaged;
+    entry.rows.resize(rows);
+    for (uint32_t& row : entry.rows) {
+      if (!reader.Value(&row)) return damaged;
+    }
+    views->ids_.emplace(id, std::move(entry));
+  }
+  if (!reader.Count(&count, 16)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    RejectedRow rejected{};
+    if (!reader.Value(&rejected.received_at) || !reader.Value(&rejected.position)) return damaged;
+    views->rejected_.push_back(rejected);
+  }
+  if (!reader.Count(&count, 24)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string type, json;
+    SchemaEntry entry;
+    if (!reader.Text(&type) || !reader.Text(&json) || !reader.Value(&entry.updated_at)) return damaged;
+    auto schema = ParseSchema(json);
+    if (!schema.ok()) return damaged;
+    entry.schema = std::move(*schema);
+    views->schemas_.emplace(std::move(type), std::move(entry));
+  }
+  if (!reader.Count(&count, 25)) return damaged;
+  views->type_stats_.resize(count);
+  for (TypeStats& stats : views->type_stats_) {
+    if (!reader.Value(&stats.seen) || !reader.Value(&stats.first_seen) || !reader.Value(&stats.last_seen) ||
+        !reader.Value(&stats.events)) {
+      return damaged;
+    }
+  }
+  // Every index must point inside what was loaded; a snapshot that says otherwise is not used.
+  const uint64_t rows = views->rows_.size();
+  for (const EventRow& row : views->rows_) {
+    if (row.user >= views->users_.size() || row.type >= views->types_.size() ||
+        (row.product != kNoDimension && row.product >= views->products_.size()) ||
+        (row.store != kNoDimension && row.store >= views->stores_.size())) {
+      return damaged;
+    }
+  }
+  for (const auto& timeline : views->timelines_) {
+    for (uint32_t row : timeline) {
+      if (row >= rows) return damaged;
+    }
+  }
+  for (const auto& [hour, data] : views->hours_) {
+    for (uint32_t row : data.rows) {
+      if (row >= rows) return damaged;
+    }
+  }
+  for (const auto& [key, entry] : views->ids_) {
+    if (entry.current >= rows) return damaged;
+    for (uint32_t row : entry.rows) {
+      if (row >= rows) return damaged;
+    }
+  }
+  if (views->timelines_.size() < views->users_.size() || views->type_stats_.size() < views->types_.size() ||
+      !reader.AtEnd()) {
+    return damaged;
+  }
+  return views;
+}
+
+}  // namespace tally

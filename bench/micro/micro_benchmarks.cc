@@ -128,7 +128,8 @@ void BM_UniqueUsers24Hours(benchmark::State& state) {
       random ^= random >> 7;
       random ^= random << 17;
       event.user_id = "u" + std::to_string(random % 1'000'000);
-      event.timestamp = 1793491200000 + (i % 24) * kMillisPerHour + static_cast<Millis>(random % kMillisPerHour);
+      event.timestamp =
+          1793491200000 + (i % 24) * kMillisPerHour + static_cast<Millis>(random % kMillisPerHour);
       views->Apply(event, LogPosition{});
     }
     built_for = state.range(0);

@@ -70,8 +70,10 @@ Status SyncDirectory(const std::string& directory) {
 
 }  // namespace
 
-Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes, size_t keep) {
-  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + directory, errno);
+Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes,
+                       size_t keep) {
+  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::FromErrno("mkdir " + directory, errno);
   std::string header(kMagic, sizeof(kMagic));
   Put<uint32_t>(&header, kFormatVersion);
   Put<uint32_t>(&header, Crc32c(views_bytes));
@@ -126,7 +128,8 @@ Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
   }
   std::string payload = bytes.substr(kHeaderBytes);
-  if (Crc32c(payload) != checksum) return Status::Corruption(file.path + ": checkpoint checksum does not match");
+  if (Crc32c(payload) != checksum)
+    return Status::Corruption(file.path + ": checkpoint checksum does not match");
   return payload;
 }
 

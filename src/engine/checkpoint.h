@@ -20,7 +20,8 @@ struct CheckpointFile {
 };
 
 // Writes a checkpoint of `views_bytes` covering the first `lsn` records; keeps the newest `keep`.
-Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes, size_t keep = 2);
+Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes,
+                       size_t keep = 2);
 // The checkpoints in `directory`, newest first. Leftover .tmp files (a crash while writing) are removed.
 std::vector<CheckpointFile> ListCheckpoints(const std::string& directory);
 // The payload of a checkpoint, after checking its header, length and checksum.

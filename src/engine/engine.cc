@@ -97,8 +97,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (log.ok() && (*log)->next_lsn() < start.checkpoint_lsn) {
     // The checkpoint covers records the log no longer holds (a power loss took the log's unsynced tail
     // after the checkpoint was written): the log is the truth, so rebuild from it alone.
-    start.checkpoints_skipped.push_back(start.checkpoint_path + ": covers " + std::to_string(start.checkpoint_lsn) +
-                                        " records, the log holds " + std::to_string((*log)->next_lsn()));
+    start.checkpoints_skipped.push_back(start.checkpoint_path + ": covers " +
+                                        std::to_string(start.checkpoint_lsn) + " records, the log holds " +
+                                        std::to_string((*log)->next_lsn()));
     log->reset();
     views = std::make_unique<Views>();
     start.checkpoint_lsn = 0;
@@ -117,8 +118,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   return engine;
 }
 
-Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
-               StartReport start)
+Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log,
+               std::unique_ptr<Views> views, StartReport start)
     : data_dir_(std::move(data_dir)),
       lock_fd_(lock_fd),
       log_(std::move(log)),

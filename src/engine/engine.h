@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "log/record.h"
@@ -46,10 +46,10 @@ class IngestBatch {
 // How the engine came up: what the log's recovery found, and which checkpoint it started from.
 struct StartReport {
   RecoveryReport log;
-  uint64_t checkpoint_lsn = 0;       // records covered by the checkpoint loaded (0: none)
+  uint64_t checkpoint_lsn = 0;  // records covered by the checkpoint loaded (0: none)
   std::string checkpoint_path;
   std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
-  uint64_t replayed = 0;             // records applied from the log after the checkpoint
+  uint64_t replayed = 0;                         // records applied from the log after the checkpoint
 };
 
 struct Committed {

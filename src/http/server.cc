@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <future>
-#include <latch>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <future>
+#include <latch>
 #include <thread>
 #include <vector>
 

@@ -171,7 +171,8 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
     // A closed segment wholly before the first record to visit is not read: the next one's name says
     // where it ends (segment names are the number of their first record).
     const uint64_t next_first = is_last ? 0 : std::stoull((*names)[i + 1].substr(0, 20));
-    if (!is_last && next_first <= first_visited && std::stoull((*names)[i].substr(0, 20)) == result->records) {
+    if (!is_last && next_first <= first_visited &&
+        std::stoull((*names)[i].substr(0, 20)) == result->records) {
       result->segment_paths.push_back(path);
       result->records = next_first;
       continue;

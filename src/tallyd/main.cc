@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   if (!engine.ok()) return Fail(engine.status().message());
   const tally::StartReport& start = (*engine)->start_report();
   const tally::RecoveryReport& recovery = start.log;
-  for (const std::string& skipped : start.checkpoints_skipped) spdlog::warn("checkpoint not used: {}", skipped);
+  for (const std::string& skipped : start.checkpoints_skipped)
+    spdlog::warn("checkpoint not used: {}", skipped);
   if (recovery.cut_bytes > 0) {
     spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes,
                  recovery.cut_reason, recovery.cut_saved_to);
@@ -112,8 +113,13 @@ int main(int argc, char** argv) {
   auto ready_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at)
           .count();
-  spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments,
-               ready_ms);
+  if (start.checkpoint_lsn > 0) {
+    spdlog::info("loaded checkpoint {} (records 0..{}), replayed {} records after it; {} records in {} ms",
+                 start.checkpoint_path, start.checkpoint_lsn, start.replayed, recovery.records, ready_ms);
+  } else {
+    spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments,
+                 ready_ms);
+  }
   spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s))", options.host, (*server)->port(),
                data_dir, sync, threads);
   spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,

@@ -61,8 +61,8 @@ TEST(Load, EveryEventSentIsCountedExactly) {
 
   const int64_t hour_start = options.mix.now - options.mix.now % kMillisPerHour;
   auto stats = Fetch(server->port(), "GET",
-                     "/v1/stats?bucket=all&from=" + std::to_string(hour_start) + "&to=" +
-                         std::to_string(hour_start + kMillisPerHour));
+                     "/v1/stats?bucket=all&from=" + std::to_string(hour_start) +
+                         "&to=" + std::to_string(hour_start + kMillisPerHour));
   ASSERT_TRUE(stats.has_value());
   EXPECT_NE(stats->body.find("\"total\":{\"events\":5000,"), std::string::npos) << stats->body;
 
@@ -75,8 +75,8 @@ TEST(Load, EveryEventSentIsCountedExactly) {
   EXPECT_EQ(take_home_report.events, 2000u);
   EXPECT_TRUE(take_home_report.failures.empty());
   stats = Fetch(server->port(), "GET",
-                "/v1/stats?bucket=all&from=" + std::to_string(hour_start) + "&to=" +
-                    std::to_string(hour_start + kMillisPerHour));
+                "/v1/stats?bucket=all&from=" + std::to_string(hour_start) +
+                    "&to=" + std::to_string(hour_start + kMillisPerHour));
   ASSERT_TRUE(stats.has_value());
   EXPECT_NE(stats->body.find("\"total\":{\"events\":7000,"), std::string::npos) << stats->body;
 }

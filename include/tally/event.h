@@ -1,6 +1,7 @@
 // The one event model shared by both APIs, the log and the views.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -12,6 +13,9 @@ using Millis = int64_t;
 inline constexpr Millis kMillisPerHour = 3'600'000;
 // API.md: timestamps from the epoch up to the last millisecond of year 9999.
 inline constexpr Millis kMaxTimestampMillis = 253'402'300'799'999;
+
+// API.md: an event id is 1-128 bytes.
+inline constexpr size_t kMaxEventIdBytes = 128;
 
 inline constexpr int64_t HourOf(Millis timestamp) { return timestamp / kMillisPerHour; }
 

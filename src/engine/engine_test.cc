@@ -75,8 +75,8 @@ class CheckpointTest : public EngineTest {
   static void CommitEvents(Engine& engine, int first, int count) {
     IngestBatch batch;
     for (int i = first; i < first + count; ++i) {
-      Event event =
-          Make(i % 3 ? "click" : "impression", std::string("u").append(std::to_string(i % 17)), 1793527200000 + i * 60'000);
+      Event event = Make(i % 3 ? "click" : "impression", std::string("u").append(std::to_string(i % 17)),
+                         1793527200000 + i * 60'000);
       event.event_id =
           "id-" + std::to_string(i % 150);  // repeats: duplicates and, with versions, corrections
       event.version = static_cast<uint32_t>(1 + i / 150);

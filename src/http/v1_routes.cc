@@ -139,9 +139,8 @@ void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id)
   };
   std::vector<Version> versions;
   worker.engine().Read([&](const Views& views) {
-    if (const IdEntry* entry = views.FindId(event_id)) {
-      for (uint32_t row : entry->rows)
-        versions.push_back({views.rows()[row].position, views.rows()[row].state});
+    for (uint32_t row : views.RowsOfId(event_id)) {
+      versions.push_back({views.rows()[row].position, views.rows()[row].state});
     }
     return 0;
   });

@@ -12,7 +12,6 @@
 namespace tally {
 
 inline constexpr size_t kMaxTypeBytes = 64;
-inline constexpr size_t kMaxEventIdBytes = 128;
 inline constexpr size_t kMaxDimensionBytes = 256;
 inline constexpr size_t kMaxPropertiesBytes = 16 * 1024;
 

@@ -86,7 +86,7 @@ Result<LogRecord> DecodeEvent(PayloadReader& reader) {
             reader.Bytes(&event.store_id) && reader.Bytes(&event.properties_json) && reader.AtEnd();
   if (!ok) return Status::Corruption("event record: body does not parse");
   if (timestamp > static_cast<uint64_t>(kMaxTimestampMillis) || version == 0 || version > UINT32_MAX ||
-      event.type.empty() || event.user_id.empty()) {
+      event.type.empty() || event.user_id.empty() || event.event_id.size() > kMaxEventIdBytes) {
     return Status::Corruption("event record: field out of range");
   }
   event.received_at = static_cast<Millis>(received_at);

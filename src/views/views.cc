@@ -52,19 +52,19 @@ ApplyOutcome Views::ApplyEvent(const Event& event, LogPosition position) {
 
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
-    auto [entry, inserted] = ids_.try_emplace(AbslView(event.event_id));
+    auto [id, inserted] = ids_.FindOrInsert(event.event_id, row_index);
     if (!inserted) {
-      if (event.version <= rows_[entry->second.current].version) {
+      if (event.version <= rows_[ids_.current(id)].version) {
         row.state = RowState::kDuplicate;
         rows_.push_back(row);
-        entry->second.rows.push_back(row_index);
+        ids_.AddRow(id, row_index);
         return ApplyOutcome::kDuplicate;
       }
-      Retract(entry->second.current);
+      Retract(ids_.current(id));
       outcome = ApplyOutcome::kCorrection;
+      ids_.set_current(id, row_index);
+      ids_.AddRow(id, row_index);
     }
-    entry->second.current = row_index;
-    entry->second.rows.push_back(row_index);
   }
   rows_.push_back(row);
   Include(row_index, event.received_at);
@@ -132,9 +132,9 @@ void Views::Retract(uint32_t row_index) {
   row.state = RowState::kSuperseded;
 }
 
-const IdEntry* Views::FindId(std::string_view event_id) const {
-  auto it = ids_.find(AbslView(event_id));
-  return it == ids_.end() ? nullptr : &it->second;
+std::vector<uint32_t> Views::RowsOfId(std::string_view event_id) const {
+  auto id = ids_.Find(event_id);
+  return id ? ids_.Rows(*id) : std::vector<uint32_t>();
 }
 
 TakeHomeCounts Views::TakeHomeHour(int64_t hour) const {
@@ -227,15 +227,13 @@ uint64_t Views::Digest() const {
     hasher.Value(timeline.size());
     for (uint32_t row : timeline) hasher.Value(row);
   }
-  std::vector<std::string_view> ids;
-  ids.reserve(ids_.size());
-  for (const auto& [id, entry] : ids_) ids.push_back(id);
-  std::sort(ids.begin(), ids.end());
-  for (std::string_view id : ids) {
-    const IdEntry& entry = *FindId(id);
-    hasher.Text(id);
-    hasher.Value(entry.current);
-    for (uint32_t row : entry.rows) hasher.Value(row);
+  std::vector<uint32_t> ids(ids_.size());
+  for (uint32_t id = 0; id < ids.size(); ++id) ids[id] = id;
+  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) { return ids_.Text(a) < ids_.Text(b); });
+  for (uint32_t id : ids) {
+    hasher.Text(ids_.Text(id));
+    hasher.Value(ids_.current(id));
+    for (uint32_t row : ids_.Rows(id)) hasher.Value(row);
   }
   for (const RejectedRow& rejected : rejected_) hasher.Value(rejected.received_at);
   for (const auto& [type, entry] : schemas_) {

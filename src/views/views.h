@@ -23,6 +23,7 @@
 #include "views/cell.h"
 #include "views/chunked_vector.h"
 #include "views/dictionary.h"
+#include "views/event_id_index.h"
 
 namespace tally {
 
@@ -50,11 +51,6 @@ struct HourData {
   absl::flat_hash_map<uint32_t, Cell> by_product;
   absl::flat_hash_map<uint32_t, Cell> by_store;
   ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
-};
-
-struct IdEntry {
-  uint32_t current = 0;                   // the row counted now
-  absl::InlinedVector<uint32_t, 1> rows;  // every row with this id, in log order
 };
 
 struct TypeStats {
@@ -99,7 +95,8 @@ class Views {
   const std::vector<uint32_t>* Timeline(uint32_t user) const {
     return user < timelines_.size() ? &timelines_[user] : nullptr;
   }
-  const IdEntry* FindId(std::string_view event_id) const;
+  // Every row carrying this event id, in log order (empty for an unknown id).
+  std::vector<uint32_t> RowsOfId(std::string_view event_id) const;
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
@@ -122,7 +119,7 @@ class Views {
   Dictionary users_, types_, products_, stores_;
   absl::btree_map<int64_t, HourData> hours_;
   std::vector<std::vector<uint32_t>> timelines_;  // by user index
-  absl::flat_hash_map<std::string, IdEntry> ids_;
+  EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
   absl::btree_map<std::string, SchemaEntry> schemas_;
   std::vector<TypeStats> type_stats_;  // by type index

@@ -144,11 +144,12 @@ void Views::Save(std::string* out) const {
     for (uint32_t row : timeline) writer.Value(row);
   }
   writer.Value<uint64_t>(ids_.size());
-  for (const auto& [id, entry] : ids_) {
-    writer.Text(id);
-    writer.Value(entry.current);
-    writer.Value<uint64_t>(entry.rows.size());
-    for (uint32_t row : entry.rows) writer.Value(row);
+  for (uint32_t id = 0; id < ids_.size(); ++id) {
+    writer.Text(ids_.Text(id));
+    writer.Value(ids_.current(id));
+    const std::vector<uint32_t> rows = ids_.Rows(id);
+    writer.Value<uint64_t>(rows.size());
+    for (uint32_t row : rows) writer.Value(row);
   }
   writer.Value<uint64_t>(rejected_.size());
   for (const RejectedRow& rejected : rejected_) {
@@ -222,17 +223,22 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
     }
   }
   if (!reader.Count(&count, 20)) return damaged;
-  views->ids_.reserve(count);
   std::string id;
   for (uint64_t i = 0; i < count; ++i) {
-    IdEntry entry;
+    uint32_t current = 0;
     uint64_t rows = 0;
-    if (!reader.Text(&id) || !reader.Value(&entry.current) || !reader.Count(&rows, 4)) return damaged;
-    entry.rows.resize(rows);
-    for (uint32_t& row : entry.rows) {
-      if (!reader.Value(&row)) return damaged;
+    if (!reader.Text(&id) || id.empty() || id.size() > 255 || !reader.Value(&current) ||
+        !reader.Count(&rows, 4) || rows == 0) {
+      return damaged;
     }
-    views->ids_.emplace(id, std::move(entry));
+    std::vector<uint32_t> row_list(rows);
+    for (uint32_t& row : row_list) {
+      if (!reader.Value(&row) || row >= views->rows_.size()) return damaged;
+    }
+    auto [number, inserted] = views->ids_.FindOrInsert(id, row_list[0]);
+    if (!inserted || number != i || current >= views->rows_.size()) return damaged;
+    views->ids_.set_current(number, current);
+    for (size_t j = 1; j < row_list.size(); ++j) views->ids_.AddRow(number, row_list[j]);
   }
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
@@ -274,12 +280,6 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
   }
   for (const auto& [hour, data] : views->hours_) {
     for (uint32_t row : data.rows) {
-      if (row >= rows) return damaged;
-    }
-  }
-  for (const auto& [key, entry] : views->ids_) {
-    if (entry.current >= rows) return damaged;
-    for (uint32_t row : entry.rows) {
       if (row >= rows) return damaged;
     }
   }

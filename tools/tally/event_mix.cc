@@ -31,31 +31,59 @@ Millis EventMix::Timestamp() {
   return timestamp < 0 ? 0 : timestamp;
 }
 
-void EventMix::AppendJson(std::string* out) {
+EventMix::Drawn EventMix::Draw() {
   const uint64_t sequence = generated_++;
-  // A duplicate repeats the id (and content) of an earlier event: the server must count it once.
+  // A duplicate repeats the id of an earlier event: the server must count it once.
   const bool duplicate = sequence > 0 && Unit() < options_.duplicate_share;
-  const uint64_t id = duplicate ? Next() % sequence : sequence;
+  Drawn drawn{};
+  drawn.id = duplicate ? Next() % sequence : sequence;
   const double kind = Unit();
-  const char* type = kind < options_.impression_share          ? "impression"
-                     : kind < options_.impression_share + 0.15 ? "click"
-                     : kind < options_.impression_share + 0.25 ? "page_view"
-                                                               : "ArticleAddedToCart";
+  drawn.type = kind < options_.impression_share          ? "impression"
+               : kind < options_.impression_share + 0.15 ? "click"
+               : kind < options_.impression_share + 0.25 ? "page_view"
+                                                         : "ArticleAddedToCart";
+  drawn.user = Next() % options_.users;
+  drawn.timestamp = Timestamp();
+  drawn.product = Next() % options_.products;
+  drawn.store = Next() % options_.stores;
+  return drawn;
+}
+
+void EventMix::AppendJson(std::string* out) {
+  const Drawn drawn = Draw();
   out->append(R"({"event_id":"e)");
   AppendNumber(options_.seed, out);
   out->push_back('-');
-  AppendNumber(id, out);
+  AppendNumber(drawn.id, out);
   out->append(R"(","type":")");
-  out->append(type);
+  out->append(drawn.type);
   out->append(R"(","user_id":"u)");
-  AppendNumber(Next() % options_.users, out);
+  AppendNumber(drawn.user, out);
   out->append(R"(","timestamp":)");
-  AppendNumber(static_cast<uint64_t>(Timestamp()), out);
+  AppendNumber(static_cast<uint64_t>(drawn.timestamp), out);
   out->append(R"(,"product_id":"p)");
-  AppendNumber(Next() % options_.products, out);
+  AppendNumber(drawn.product, out);
   out->append(R"(","store_id":"s)");
-  AppendNumber(Next() % options_.stores, out);
+  AppendNumber(drawn.store, out);
   out->append(R"("})");
+}
+
+void EventMix::AppendCsv(std::string* out) {
+  const Drawn drawn = Draw();
+  out->push_back('e');
+  AppendNumber(options_.seed, out);
+  out->push_back('-');
+  AppendNumber(drawn.id, out);
+  out->push_back(',');
+  out->append(drawn.type);
+  out->append(",u");
+  AppendNumber(drawn.user, out);
+  out->push_back(',');
+  AppendNumber(static_cast<uint64_t>(drawn.timestamp), out);
+  out->append(",p");
+  AppendNumber(drawn.product, out);
+  out->append(",s");
+  AppendNumber(drawn.store, out);
 }
 
 void EventMix::AppendTakeHomeTarget(std::string* out) {

@@ -28,6 +28,9 @@ class EventMix {
   explicit EventMix(EventMixOptions options);
   // Appends one event as a JSON object (no newline).
   void AppendJson(std::string* out);
+  // The same event as AppendJson would draw, as a CSV line:
+  // event_id,type,user_id,timestamp,product_id,store_id
+  void AppendCsv(std::string* out);
   // One take-home request target: "/analytics?timestamp=..&user=..&event=.."
   void AppendTakeHomeTarget(std::string* out);
   uint64_t generated() const { return generated_; }
@@ -36,6 +39,12 @@ class EventMix {
   uint64_t Next();
   double Unit() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
   Millis Timestamp();
+  struct Drawn {
+    uint64_t id, user, product, store;
+    const char* type;
+    Millis timestamp;
+  };
+  Drawn Draw();
 
   EventMixOptions options_;
   uint64_t state_;

@@ -28,6 +28,9 @@ void AddMixOptions(CLI::App* command, tally::EventMixOptions* mix) {
   command->add_option("--duplicates", mix->duplicate_share, "share of events repeating an earlier id (0..1)")
       ->capture_default_str();
   command->add_option("--spread-hours", mix->spread, "stamp events over this many hours before now (0: now)");
+  command->add_option("--now", mix->now,
+                      "the time events are stamped around, ms (default: the clock); with it the "
+                      "same options give the same events");
 }
 
 }  // namespace
@@ -65,9 +68,15 @@ int main(int argc, char** argv) {
   tally::EventMixOptions generate_mix;
   uint64_t generate_events = 1'000'000;
   std::string generate_out;
+  std::string generate_format = "ndjson";
   CLI::App* generate = app.add_subcommand("generate", "Write a deterministic data set of events as NDJSON");
   generate->add_option("--events", generate_events, "how many events")->capture_default_str();
   generate->add_option("--out", generate_out, "the file to write")->required();
+  generate
+      ->add_option("--format", generate_format,
+                   "ndjson, or csv: event_id,type,user_id,timestamp,product_id,store_id")
+      ->check(CLI::IsMember({"ndjson", "csv"}))
+      ->capture_default_str();
   AddMixOptions(generate, &generate_mix);
 
   try {
@@ -78,7 +87,7 @@ int main(int argc, char** argv) {
 
   if (load->parsed() || generate->parsed()) {
     tally::EventMixOptions& mix = load->parsed() ? load_options.mix : generate_mix;
-    mix.now = tally::WallClockMillis();
+    if (mix.now == 0) mix.now = tally::WallClockMillis();
     mix.spread *= tally::kMillisPerHour;  // given in hours
   }
   if (load->parsed()) {
@@ -103,7 +112,11 @@ int main(int argc, char** argv) {
     tally::EventMix mix(generate_mix);
     std::string chunk;
     for (uint64_t i = 0; i < generate_events; ++i) {
-      mix.AppendJson(&chunk);
+      if (generate_format == "csv") {
+        mix.AppendCsv(&chunk);
+      } else {
+        mix.AppendJson(&chunk);
+      }
       chunk.push_back('\n');
       if (chunk.size() > (1u << 20)) {
         out << chunk;

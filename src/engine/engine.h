@@ -109,8 +109,8 @@ class Engine {
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
 };
 
-// Writes a checkpoint whenever `every_records` records were added since the last one (checked once a
-// second), on its own thread.
+// Writes a checkpoint, on its own thread, once at least `every_records` records and at least a quarter of
+// what the last checkpoint covered were added since it (checked once a second).
 class Checkpointer {
  public:
   Checkpointer(Engine* engine, uint64_t every_records);

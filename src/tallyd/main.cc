@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--checkpoint-every", checkpoint_every,
-                 "write a checkpoint of the views after this many new log records (0: only at shutdown)")
+                 "write a checkpoint of the views after this many new log records, and at least a quarter of "
+                 "what the last one covered (0: only at shutdown)")
       ->capture_default_str();
   try {
     app.parse(argc, argv);

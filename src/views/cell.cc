@@ -3,7 +3,10 @@
 namespace tally {
 
 void Cell::Add(uint32_t type, uint32_t user) {
-  if (events_by_type.size() <= type) events_by_type.resize(type + 1, 0);
+  if (events_by_type.size() <= type) {
+    events_by_type.resize(type + 1, 0);
+    users_by_type.resize(type + 1);
+  }
   ++events_by_type[type];
   users.add(user);
   users_by_type[type].add(user);
@@ -22,8 +25,7 @@ uint64_t Cell::events() const {
 }
 
 const Roaring* Cell::UsersOfType(uint32_t type) const {
-  auto it = users_by_type.find(type);
-  return it == users_by_type.end() ? nullptr : &it->second;
+  return type < users_by_type.size() && !users_by_type[type].isEmpty() ? &users_by_type[type] : nullptr;
 }
 
 }  // namespace tally

@@ -3,7 +3,8 @@
 
 #include <cstdint>
 
-#include <absl/container/flat_hash_map.h>
+#include <vector>
+
 #include <absl/container/inlined_vector.h>
 #include <roaring/roaring.hh>
 
@@ -12,7 +13,7 @@ namespace tally {
 struct Cell {
   absl::InlinedVector<uint64_t, 4> events_by_type;  // indexed by type index
   Roaring users;                                    // user indices
-  absl::flat_hash_map<uint32_t, Roaring> users_by_type;
+  std::vector<Roaring> users_by_type;  // indexed by type index, like events_by_type (types are few)
 
   void Add(uint32_t type, uint32_t user);
   // Takes one event back. Whether the user stays (with any event, or with one of this type) is decided

@@ -172,12 +172,10 @@ class Hasher {
   void Cells(const Cell& cell) {
     for (uint64_t count : cell.events_by_type) Value(count);
     Bitmap(cell.users);
-    std::vector<uint32_t> types;
-    for (const auto& [type, users] : cell.users_by_type) types.push_back(type);
-    std::sort(types.begin(), types.end());
-    for (uint32_t type : types) {
+    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
+      if (cell.users_by_type[type].isEmpty()) continue;
       Value(type);
-      Bitmap(cell.users_by_type.at(type));
+      Bitmap(cell.users_by_type[type]);
     }
   }
   void CellMap(const absl::flat_hash_map<uint32_t, Cell>& cells) {

@@ -30,10 +30,13 @@ class Writer {
     Value<uint64_t>(cell.events_by_type.size());
     for (uint64_t count : cell.events_by_type) Value(count);
     Bitmap(cell.users);
-    Value<uint64_t>(cell.users_by_type.size());
-    for (const auto& [type, users] : cell.users_by_type) {
+    uint64_t sets = 0;
+    for (const Roaring& users : cell.users_by_type) sets += users.isEmpty() ? 0 : 1;
+    Value(sets);
+    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
+      if (cell.users_by_type[type].isEmpty()) continue;
       Value(type);
-      Bitmap(users);
+      Bitmap(cell.users_by_type[type]);
     }
   }
   void Keys(const Dictionary& dictionary) {
@@ -86,7 +89,10 @@ class Reader {
     if (!Bitmap(&cell->users) || !Count(&sets, sizeof(uint32_t))) return false;
     for (uint64_t i = 0; i < sets; ++i) {
       uint32_t type = 0;
-      if (!Value(&type) || !Bitmap(&cell->users_by_type[type])) return false;
+      if (!Value(&type) || type >= cell->events_by_type.size()) return false;
+      if (cell->users_by_type.size() < cell->events_by_type.size())
+        cell->users_by_type.resize(cell->events_by_type.size());
+      if (!Bitmap(&cell->users_by_type[type])) return false;
     }
     return true;
   }

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test with ctest (unit tests, and HTTP tests against the real tallyd).
+# Sets everything up and runs every test with ctest (unit tests, and HTTP tests against the real tallyd):
+# first on the Release build, then on an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan),
+# whose reports, also those of every tallyd a test starts, fail the tests.
+# TALLY_SKIP_SANITIZERS=1 runs the Release build only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# Sanitizer builds (TALLY_SANITIZE=1 TALLY_BUILD_DIR=build-asan scripts/test.sh) report into each tallyd's
-# log, which the HTTP tests read; h2o's own allocations held until exit are not tally's leaks.
+# h2o's own allocations held until exit are not tally's leaks.
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-cd "${TALLY_BUILD_DIR:-build}"
-ctest --output-on-failure --parallel "$(nproc)" --timeout 600 "$@"
+(cd build && ctest --output-on-failure --parallel "$(nproc)" --timeout 600 "$@")
+if [ "${TALLY_SKIP_SANITIZERS:-0}" != "1" ]; then
+  echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+  TALLY_SANITIZE=1 TALLY_BUILD_TYPE=RelWithDebInfo TALLY_BUILD_DIR=build-asan scripts/setup.sh
+  (cd build-asan && ctest --output-on-failure --parallel "$(nproc)" --timeout 600 "$@")
+fi

@@ -39,23 +39,12 @@ Status PercentDecode(std::string_view field, std::string_view encoded, std::stri
 
 Result<std::vector<QueryParam>> ParseQueryString(std::string_view query) {
   std::vector<QueryParam> params;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view piece = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (piece.empty()) continue;
-    QueryParam param;
-    size_t eq = piece.find('=');
-    std::string_view raw_name = piece.substr(0, eq);
-    // Until the name is decoded, the error can only quote what the client wrote.
-    TALLY_RETURN_IF_ERROR(PercentDecode(raw_name, raw_name, &param.name));
-    if (param.name.empty()) return Status::InvalidArgument("query", "parameter without a name");
-    if (eq != std::string_view::npos) {
-      param.has_equals = true;
-      TALLY_RETURN_IF_ERROR(PercentDecode(param.name, piece.substr(eq + 1), &param.value));
-    }
-    params.push_back(std::move(param));
-  }
+  Status status =
+      ForEachQueryParam(query, [&](std::string_view name, std::string_view value, bool has_equals) {
+        params.push_back(QueryParam{std::string(name), std::string(value), has_equals});
+        return Status::Ok();
+      });
+  if (!status.ok()) return status;
   return params;
 }
 

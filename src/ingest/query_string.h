@@ -20,6 +20,12 @@ struct QueryParam {
 // Decodes %XX escapes and '+' (a space). A '%' not followed by two hex digits is an error naming `field`.
 Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded);
 
+// Calls visit(name, value, has_equals) for each parameter of "a=1&b&c=x%20y" in order, decoded; empty
+// pieces ("a=1&&b") are skipped. The views are valid during the call only. Only pieces holding '%' or '+'
+// are copied to be decoded, so the common request allocates nothing here. Stops at the first error.
+template <typename Visit>
+Status ForEachQueryParam(std::string_view query, Visit&& visit);
+
 // Splits "a=1&b&c=x%20y" into its parameters in order. Empty pieces ("a=1&&b") are skipped.
 Result<std::vector<QueryParam>> ParseQueryString(std::string_view query);
 
@@ -40,5 +46,36 @@ class QueryParams {
 
 // A time parameter: integer milliseconds or an RFC 3339 string, within [0, max].
 Result<int64_t> ParseTimeParam(std::string_view field, std::string_view text, int64_t max);
+
+template <typename Visit>
+Status ForEachQueryParam(std::string_view query, Visit&& visit) {
+  std::string decoded_name, decoded_value;
+  auto decode = [](std::string_view field, std::string_view raw, std::string* buffer,
+                   std::string_view* out) -> Status {
+    if (raw.find_first_of("%+") == std::string_view::npos) {
+      *out = raw;
+      return Status::Ok();
+    }
+    TALLY_RETURN_IF_ERROR(PercentDecode(field, raw, buffer));
+    *out = *buffer;
+    return Status::Ok();
+  };
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    const size_t eq = piece.find('=');
+    const std::string_view raw_name = piece.substr(0, eq);
+    std::string_view name, value;
+    // Until the name is decoded, the error can only quote what the client wrote.
+    TALLY_RETURN_IF_ERROR(decode(raw_name, raw_name, &decoded_name, &name));
+    if (name.empty()) return Status::InvalidArgument("query", "parameter without a name");
+    const bool has_equals = eq != std::string_view::npos;
+    if (has_equals) TALLY_RETURN_IF_ERROR(decode(name, piece.substr(eq + 1), &decoded_value, &value));
+    TALLY_RETURN_IF_ERROR(visit(name, value, has_equals));
+  }
+  return Status::Ok();
+}
 
 }  // namespace tally

@@ -18,9 +18,9 @@ std::string PrintableName(std::string_view name) {
 }
 
 // Records a parameter that may appear once; a second appearance is an error.
-Status TakeOnce(const QueryParam& param, std::optional<std::string>* slot) {
-  if (slot->has_value()) return Status::InvalidArgument(param.name, "repeated");
-  *slot = param.value;
+Status TakeOnce(std::string_view name, std::string_view value, std::optional<std::string>* slot) {
+  if (slot->has_value()) return Status::InvalidArgument(name, "repeated");
+  *slot = value;
   return Status::Ok();
 }
 
@@ -38,28 +38,23 @@ Result<Millis> ParseTimestamp(const std::optional<std::string>& value) {
 }  // namespace
 
 Result<Event> ParseTakeHomePost(std::string_view query) {
-  auto params = ParseQueryString(query);
-  if (!params.ok()) return params.status();
   std::optional<std::string> timestamp, user, event_param;
   std::optional<std::string> flag_type;  // "click" or "impression" from the flag form
-  for (const QueryParam& param : *params) {
-    if (param.name == "timestamp") {
-      TALLY_RETURN_IF_ERROR(TakeOnce(param, &timestamp));
-    } else if (param.name == "user") {
-      TALLY_RETURN_IF_ERROR(TakeOnce(param, &user));
-    } else if (param.name == "event") {
-      TALLY_RETURN_IF_ERROR(TakeOnce(param, &event_param));
-    } else if (param.name == kClickType || param.name == kImpressionType) {
-      if (!param.value.empty()) return Status::InvalidArgument(param.name, "a flag takes no value");
+  TALLY_RETURN_IF_ERROR(ForEachQueryParam(query, [&](std::string_view name, std::string_view value, bool) {
+    if (name == "timestamp") return TakeOnce(name, value, &timestamp);
+    if (name == "user") return TakeOnce(name, value, &user);
+    if (name == "event") return TakeOnce(name, value, &event_param);
+    if (name == kClickType || name == kImpressionType) {
+      if (!value.empty()) return Status::InvalidArgument(name, "a flag takes no value");
       if (flag_type.has_value()) {
-        return Status::InvalidArgument(
-            "event", flag_type == param.name ? "repeated" : "both click and impression given");
+        return Status::InvalidArgument("event",
+                                       *flag_type == name ? "repeated" : "both click and impression given");
       }
-      flag_type = param.name;
-    } else {
-      return Status::InvalidArgument(PrintableName(param.name), "unknown parameter");
+      flag_type = std::string(name);
+      return Status::Ok();
     }
-  }
+    return Status::InvalidArgument(PrintableName(name), "unknown parameter");
+  }));
 
   auto parsed_timestamp = ParseTimestamp(timestamp);
   if (!parsed_timestamp.ok()) return parsed_timestamp.status();
@@ -85,14 +80,11 @@ Result<Event> ParseTakeHomePost(std::string_view query) {
 }
 
 Result<Millis> ParseTakeHomeGet(std::string_view query) {
-  auto params = ParseQueryString(query);
-  if (!params.ok()) return params.status();
   std::optional<std::string> timestamp;
-  for (const QueryParam& param : *params) {
-    if (param.name != "timestamp")
-      return Status::InvalidArgument(PrintableName(param.name), "unknown parameter");
-    TALLY_RETURN_IF_ERROR(TakeOnce(param, &timestamp));
-  }
+  TALLY_RETURN_IF_ERROR(ForEachQueryParam(query, [&](std::string_view name, std::string_view value, bool) {
+    if (name != "timestamp") return Status::InvalidArgument(PrintableName(name), "unknown parameter");
+    return TakeOnce(name, value, &timestamp);
+  }));
   return ParseTimestamp(timestamp);
 }
 

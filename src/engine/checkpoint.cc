@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "log/crc32c.h"
 
 namespace tally {
@@ -39,35 +40,6 @@ std::string FileName(uint64_t lsn) {
   return name;
 }
 
-Status WriteFileDurably(const std::string& path, std::string_view header, std::string_view payload) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("create " + path, errno);
-  Status status;
-  for (std::string_view part : {header, payload}) {
-    while (status.ok() && !part.empty()) {
-      ssize_t n = ::write(fd, part.data(), part.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        status = Status::FromErrno("write " + path, errno);
-        break;
-      }
-      part.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
-  ::close(fd);
-  return status;
-}
-
-Status SyncDirectory(const std::string& directory) {
-  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + directory, errno);
-  int rc = ::fsync(fd);
-  int saved = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
-}
-
 }  // namespace
 
 Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes,
@@ -81,7 +53,7 @@ Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_v
   Put<uint64_t>(&header, views_bytes.size());
   const std::string path = directory + "/" + FileName(lsn);
   const std::string temporary = path + ".tmp";
-  TALLY_RETURN_IF_ERROR(WriteFileDurably(temporary, header, views_bytes));
+  TALLY_RETURN_IF_ERROR(WriteFileDurably(temporary, {header, views_bytes}));
   if (::rename(temporary.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + temporary, errno);
   TALLY_RETURN_IF_ERROR(SyncDirectory(directory));
   std::vector<CheckpointFile> files = ListCheckpoints(directory);

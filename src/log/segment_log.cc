@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <cstring>
 
+#include "common/files.h"
 #include "log/record.h"
 
 namespace tally {
@@ -38,27 +39,6 @@ bool ParseSegmentHeader(std::string_view bytes, uint64_t* first_lsn) {
   for (int i = 0; i < 8; ++i) lsn |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
   *first_lsn = lsn;
   return true;
-}
-
-Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write " + path, errno);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Status SyncDirectory(const std::string& directory) {
-  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + directory, errno);
-  int rc = ::fsync(fd);
-  int saved = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
 }
 
 Status CreateDirectories(const std::string& path) {
@@ -113,16 +93,6 @@ class MappedFile {
   const char* data_ = nullptr;
   size_t size_ = 0;
 };
-
-// Keeps the bytes recovery cuts off in a side file, so damage can be inspected and nothing vanishes.
-Status SaveCutBytes(const std::string& path, std::string_view bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  Status status = WriteAll(fd, bytes, path);
-  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
-  ::close(fd);
-  return status;
-}
 
 Status TruncateFile(const std::string& path, uint64_t size) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -247,7 +217,8 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
     report->cut_saved_to = scan.whole_segment_damaged
                                ? scan.damaged_path + ".damaged-header"
                                : scan.damaged_path + ".cut-at-" + std::to_string(scan.damaged_offset);
-    TALLY_RETURN_IF_ERROR(SaveCutBytes(report->cut_saved_to, (*file)->bytes().substr(scan.damaged_offset)));
+    TALLY_RETURN_IF_ERROR(
+        WriteFileDurably(report->cut_saved_to, {(*file)->bytes().substr(scan.damaged_offset)}));
     if (scan.whole_segment_damaged) {
       if (::unlink(scan.damaged_path.c_str()) != 0)
         return Status::FromErrno("unlink " + scan.damaged_path, errno);

@@ -1,0 +1,43 @@
+#include "common/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace tally {
+
+Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status WriteFileDurably(const std::string& path, std::initializer_list<std::string_view> parts) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + path, errno);
+  Status status;
+  for (std::string_view part : parts) {
+    if (status.ok()) status = WriteAll(fd, part, path);
+  }
+  if (status.ok() && ::fsync(fd) != 0) status = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  return status;
+}
+
+Status SyncDirectory(const std::string& directory) {
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + directory, errno);
+  int rc = ::fsync(fd);
+  int saved = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
+}
+
+}  // namespace tally

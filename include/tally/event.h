@@ -14,6 +14,8 @@ inline constexpr Millis kMillisPerHour = 3'600'000;
 // API.md: timestamps from the epoch up to the last millisecond of year 9999.
 inline constexpr Millis kMaxTimestampMillis = 253'402'300'799'999;
 
+// API.md: a user id is 1-256 bytes (both APIs).
+inline constexpr size_t kMaxUserIdBytes = 256;
 // API.md: an event id is 1-128 bytes.
 inline constexpr size_t kMaxEventIdBytes = 128;
 

@@ -54,19 +54,8 @@ std::string NewUuidV7(Millis now, std::mt19937_64& random) {
   const uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
   char text[37];
   std::snprintf(text, sizeof(text), "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
-                high >> 32, (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & 0xFFFFFFFFFFFFull);
+                high >> 32, (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & uint64_t{0xFFFFFFFFFFFF});
   return text;
-}
-
-bool IsValidTypeName(std::string_view type) {
-  if (type.empty() || type.size() > kMaxTypeBytes) return false;
-  for (char c : type) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '.' || c == ':' || c == '-')) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string RawBodyOf(const h2o_req_t* req) {
@@ -191,7 +180,7 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
     before = *value;
   }
   const std::string* type_filter = params->Get("type");
-  if (type_filter != nullptr && !IsValidTypeName(*type_filter)) {
+  if (type_filter != nullptr && !IsValidEventType(*type_filter)) {
     return ReplyBadRequest(req,
                            Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
   }
@@ -253,7 +242,7 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
 
 Status ReadFilter(const QueryParams& params, EventFilter* filter) {
   if (const std::string* type = params.Get("type")) {
-    if (!IsValidTypeName(*type))
+    if (!IsValidEventType(*type))
       return Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -");
     filter->type = *type;
   }
@@ -467,7 +456,7 @@ void HandleSchemaList(Worker& worker, h2o_req_t* req) {
 
 void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
   const std::string_view method = MethodOf(req);
-  if (!IsValidTypeName(type)) {
+  if (!IsValidEventType(type)) {
     return ReplyBadRequest(req,
                            Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
   }

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "ingest/rfc3339.h"
@@ -153,13 +154,13 @@ Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t 
       TALLY_RETURN_IF_ERROR(once(&seen_type, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
       TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxTypeBytes, &event.type));
-      for (char c : event.type) {
-        if (!IsTypeCharacter(c)) return Status::InvalidArgument(key, "may hold only A-Z a-z 0-9 _ . : -");
-      }
+      // Length and emptiness were reported above with their own reasons; what is left is the characters.
+      if (!IsValidEventType(event.type))
+        return Status::InvalidArgument(key, "may hold only A-Z a-z 0-9 _ . : -");
     } else if (key == "user_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_user, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
-      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, 256, &event.user_id));
+      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxUserIdBytes, &event.user_id));
     } else if (key == "timestamp") {
       TALLY_RETURN_IF_ERROR(once(&seen_timestamp, key));
       TALLY_RETURN_IF_ERROR(ReadTimestamp(value, &event.timestamp));
@@ -262,6 +263,11 @@ Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& pad
 }
 
 }  // namespace
+
+bool IsValidEventType(std::string_view type) {
+  return !type.empty() && type.size() <= kMaxTypeBytes &&
+         std::all_of(type.begin(), type.end(), IsTypeCharacter);
+}
 
 Result<Event> ParseEventJson(std::string_view json) {
   EventParsers parsers;

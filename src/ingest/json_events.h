@@ -15,6 +15,9 @@ inline constexpr size_t kMaxTypeBytes = 64;
 inline constexpr size_t kMaxDimensionBytes = 256;
 inline constexpr size_t kMaxPropertiesBytes = 16 * 1024;
 
+// API.md: an event type is 1-64 bytes of [A-Za-z0-9_.:-].
+bool IsValidEventType(std::string_view type);
+
 enum class BodyFormat { kJson, kNdjson };
 
 struct EventInput {

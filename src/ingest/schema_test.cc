@@ -8,7 +8,7 @@ namespace {
 Event CartEvent(std::string properties, std::string product = "p1") {
   Event event;
   event.type = "ArticleAddedToCart";
-  event.user_id = "u";
+  event.user_id = std::string(1, 'u');
   event.product_id = std::move(product);
   event.properties_json = std::move(properties);
   return event;

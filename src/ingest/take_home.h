@@ -8,7 +8,6 @@
 
 namespace tally {
 
-inline constexpr size_t kMaxUserIdBytes = 256;
 inline constexpr std::string_view kClickType = "click";
 inline constexpr std::string_view kImpressionType = "impression";
 

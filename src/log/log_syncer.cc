@@ -47,7 +47,6 @@ void LogSyncer::Run() {
     }
     if (log_->durable_lsn() >= log_->next_lsn()) continue;
     Status synced = log_->Sync();
-    fsync_count_.fetch_add(1, std::memory_order_relaxed);
     if (!synced.ok()) spdlog::critical("log fsync failed, refusing further writes: {}", synced.message());
     if (on_durable_) on_durable_(log_->durable_lsn());
   }

@@ -29,7 +29,6 @@ class LogSyncer {
   // Asks for an fsync soon (in interval mode it also shortens the wait).
   void RequestSync();
   SyncMode mode() const { return mode_; }
-  uint64_t fsync_count() const { return fsync_count_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
@@ -42,7 +41,6 @@ class LogSyncer {
   std::condition_variable wake_;
   bool requested_ = false;  // guarded by mutex_
   bool stopping_ = false;   // guarded by mutex_
-  std::atomic<uint64_t> fsync_count_{0};
   std::thread thread_;
 };
 

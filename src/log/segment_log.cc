@@ -354,7 +354,6 @@ Result<SegmentLog::Appended> SegmentLog::Append(std::string_view frames, uint64_
     return written;
   }
   active_->size += frames.size();
-  bytes_appended_.fetch_add(frames.size(), std::memory_order_relaxed);
   const uint64_t end = next_lsn_.load(std::memory_order_relaxed) + record_count;
   next_lsn_.store(end, std::memory_order_release);
   return Appended{end, start};

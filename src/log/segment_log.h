@@ -91,7 +91,6 @@ class SegmentLog {
   uint64_t durable_lsn() const { return durable_lsn_.load(std::memory_order_acquire); }
   // After a write or fsync error the log refuses further appends: what reached the disk is unknown.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
-  uint64_t bytes_appended() const { return bytes_appended_.load(std::memory_order_relaxed); }
 
   // The segment files in LSN order (for tests and tools).
   static Result<std::vector<std::string>> ListSegments(const std::string& directory);
@@ -115,7 +114,6 @@ class SegmentLog {
   std::atomic<uint64_t> next_lsn_;
   std::atomic<uint64_t> durable_lsn_;
   std::atomic<bool> failed_{false};
-  std::atomic<uint64_t> bytes_appended_{0};
 };
 
 }  // namespace tally

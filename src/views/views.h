@@ -15,7 +15,6 @@
 
 #include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
-#include <absl/container/inlined_vector.h>
 
 #include "ingest/schema.h"
 #include "log/record.h"

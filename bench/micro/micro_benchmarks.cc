@@ -105,7 +105,7 @@ void BM_HourQuery(benchmark::State& state) {
   for (int64_t i = 0; i < state.range(0); ++i) {
     Event event = events[static_cast<size_t>(i) % events.size()];
     event.event_id.clear();  // count every application, as take-home events do
-    event.user_id = "u" + std::to_string(i % 200'000);
+    event.user_id = std::string("u").append(std::to_string(i % 200'000));
     views.Apply(event, LogPosition{});
   }
   for (auto _ : state) benchmark::DoNotOptimize(views.TakeHomeHour(HourOf(kNow)));
@@ -127,7 +127,7 @@ void BM_UniqueUsers24Hours(benchmark::State& state) {
       random ^= random << 13;
       random ^= random >> 7;
       random ^= random << 17;
-      event.user_id = "u" + std::to_string(random % 1'000'000);
+      event.user_id = std::string("u").append(std::to_string(random % 1'000'000));
       event.timestamp =
           1793491200000 + (i % 24) * kMillisPerHour + static_cast<Millis>(random % kMillisPerHour);
       views->Apply(event, LogPosition{});

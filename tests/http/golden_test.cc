@@ -112,7 +112,9 @@ TEST_P(GoldenTest, AnswersAsWritten) {
     ASSERT_TRUE(response.has_value()) << GetParam() << ":" << request_line << ": no answer";
     const std::string where = GetParam() + ":" + std::to_string(request_line) + ": " + method + " " + target;
     EXPECT_EQ(response->status, expected_status) << where << "\n" << response->body;
-    if (expected_body) EXPECT_EQ(Normalize(TrimEnd(response->body)), *expected_body) << where;
+    if (expected_body) {
+      EXPECT_EQ(Normalize(TrimEnd(response->body)), *expected_body) << where;
+    }
   }
 }
 

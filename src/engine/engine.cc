@@ -79,7 +79,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Views> views;
   for (const CheckpointFile& file : ListCheckpoints(options.data_dir + "/checkpoints")) {
     auto bytes = ReadCheckpoint(file);
-    auto loaded = bytes.ok() ? Views::Load(*bytes) : Result<std::unique_ptr<Views>>(bytes.status());
+    auto loaded =
+        bytes.ok() ? Views::Load(*bytes, options.shards) : Result<std::unique_ptr<Views>>(bytes.status());
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
@@ -89,7 +90,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     start.checkpoint_path = file.path;
     break;
   }
-  if (!views) views = std::make_unique<Views>();
+  if (!views) views = std::make_unique<Views>(options.shards);
 
   const LogOptions log_options{options.data_dir + "/log", options.segment_bytes};
   auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log,
@@ -101,7 +102,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                         std::to_string(start.checkpoint_lsn) + " records, the log holds " +
                                         std::to_string((*log)->next_lsn()));
     log->reset();
-    views = std::make_unique<Views>();
+    views = std::make_unique<Views>(options.shards);
     start.checkpoint_lsn = 0;
     start.checkpoint_path.clear();
     start.replayed = 0;
@@ -123,6 +124,7 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
     : data_dir_(std::move(data_dir)),
       lock_fd_(lock_fd),
       log_(std::move(log)),
+      gates_(std::make_unique<ShardGate[]>(views->shard_count())),
       views_(std::move(views)),
       start_(std::move(start)) {}
 
@@ -136,9 +138,10 @@ Status Engine::Checkpoint() {
   std::string bytes;
   uint64_t lsn = 0;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard order(order_mutex_);
     lsn = log_->next_lsn();
     if (lsn == last_checkpoint_lsn()) return Status::Ok();
+    auto shard_locks = LockAllShardsWhenIdle();
     views_->Save(&bytes);
   }
   TALLY_RETURN_IF_ERROR(WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes));
@@ -173,17 +176,44 @@ Checkpointer::~Checkpointer() {
 }
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
-  std::lock_guard lock(mutex_);
-  auto appended = log_->Append(batch.frames(), batch.size());
-  if (!appended.ok()) return appended.status();
+  ApplyPlan plan(views_->shard_count());
+  std::vector<uint64_t> positions(batch.size());
+  uint64_t ticket = 0;
   Committed committed;
-  committed.end_lsn = appended->end_lsn;
-  committed.outcomes.reserve(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    LogPosition position{appended->start.segment, appended->start.offset + batch.frame_offsets()[i]};
-    committed.outcomes.push_back(views_->Apply(batch.records()[i], position));
+  {
+    std::lock_guard order(order_mutex_);
+    auto appended = log_->Append(batch.frames(), batch.size());
+    if (!appended.ok()) return appended.status();
+    committed.end_lsn = appended->end_lsn;
+    for (uint32_t i = 0; i < batch.size(); ++i) {
+      positions[i] =
+          LogPosition{appended->start.segment, appended->start.offset + batch.frame_offsets()[i]}.Packed();
+      views_->Sequence(batch.records()[i], i, positions[i], &plan);
+    }
+    ticket = tickets_issued_++;
   }
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    ShardGate& gate = gates_[shard];
+    std::unique_lock lock(gate.mutex);
+    gate.turn.wait(lock, [&] { return gate.next_ticket == ticket; });
+    views_->RunShardSteps(shard, plan, batch.records(), positions);
+    ++gate.next_ticket;
+    lock.unlock();
+    gate.turn.notify_all();
+  }
+  committed.outcomes = std::move(plan.outcomes);
   return committed;
+}
+
+std::vector<std::unique_lock<std::mutex>> Engine::LockAllShardsWhenIdle() const {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(views_->shard_count());
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    const ShardGate& gate = gates_[shard];
+    locks.emplace_back(gate.mutex);
+    gate.turn.wait(locks.back(), [&] { return gate.next_ticket == tickets_issued_; });
+  }
+  return locks;
 }
 
 Result<LogRecord> Engine::ReadRecord(uint64_t packed_position) const {
@@ -193,23 +223,27 @@ Result<LogRecord> Engine::ReadRecord(uint64_t packed_position) const {
 }
 
 TakeHomeCounts Engine::TakeHomeHour(int64_t hour) const {
-  std::lock_guard lock(mutex_);
-  return views_->TakeHomeHour(hour);
+  TakeHomeCounts counts;
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    std::lock_guard lock(gates_[shard].mutex);
+    counts += views_->shard(shard).TakeHomeHour(hour);
+  }
+  return counts;
 }
 
 Engine::DigestAt Engine::Digest() const {
-  std::lock_guard lock(mutex_);
-  return DigestAt{log_->next_lsn(), views_->Digest()};
+  return Read([&](const Views& views) { return DigestAt{log_->next_lsn(), views.Digest()}; });
 }
 
-Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records) {
-  Views views;
+Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards) {
+  auto views = std::make_unique<Views>(shards);
   SegmentLog::ScanResult scan;
-  Status status = SegmentLog::Scan(data_dir + "/log", ApplyEveryRecordTo(&views), max_records, &scan);
+  Status status = SegmentLog::Scan(data_dir + "/log", ApplyEveryRecordTo(views.get()), max_records, &scan);
   if (!status.ok()) return status;
   ReplayResult result;
   result.records = scan.records;
-  result.digest = views.Digest();
+  result.digest = views->Digest();
+  result.views = std::move(views);
   if (!scan.damaged_path.empty()) result.stopped_at = scan.damage + " in " + scan.damaged_path;
   return result;
 }

@@ -21,6 +21,7 @@ namespace tally {
 struct EngineOptions {
   std::string data_dir = "./tally-data";
   uint64_t segment_bytes = 128ull << 20;
+  uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
 };
 
 // Records gathered between two commits, already encoded, in the order they arrived.
@@ -66,23 +67,37 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Appends the batch to the log and applies it to the views, as one step in log order. On error nothing
-  // of the batch is in the log or the views.
+  // Appends the batch to the log and applies it to the views, in log order, before it returns. On error
+  // nothing of the batch is in the log or the views.
+  //
+  // Only the append and the log-ordered half of applying (views.h) hold the one lock every commit takes;
+  // then each shard applies its part of the batch in ticket order (batches reach every shard in log
+  // order), so commits from several threads overlap on different shards.
   Result<Committed> Commit(const IngestBatch& batch);
 
-  // Runs `read(views)` while no commit can change them.
+  // Runs `read(views)` on all the views at a batch boundary: no batch is half applied, none can start.
   template <typename ReadViews>
   auto Read(ReadViews&& read) const {
-    std::lock_guard lock(mutex_);
+    std::unique_lock order(order_mutex_);
+    auto shard_locks = LockAllShardsWhenIdle();
     return read(static_cast<const Views&>(*views_));
+  }
+  // Runs `read(global views)` (schemas, event ids, rejected input) without waiting for the shards.
+  template <typename ReadGlobalViews>
+  auto ReadGlobal(ReadGlobalViews&& read) const {
+    std::lock_guard order(order_mutex_);
+    return read(views_->global());
   }
   // The whole record at a row's position (for timelines, event lookups, rejected input).
   Result<LogRecord> ReadRecord(uint64_t packed_position) const;
 
+  // Summed over the shards, each read under its own lock only: cheap enough for every GET /analytics.
+  // Every acknowledged event is counted; one being applied may be counted in some shards already.
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
+  uint32_t shard_count() const { return views_->shard_count(); }
 
-  // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out under
-  // the lock (writers wait for that copy), the file is written outside it.
+  // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out at a
+  // batch boundary (writers wait for that copy), the file is written without holding anything.
   Status Checkpoint();
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
@@ -99,10 +114,23 @@ class Engine {
   Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
          StartReport start);
 
+  // One shard's turnstile: batches apply to it one at a time, in the order of their tickets.
+  struct ShardGate {
+    mutable std::mutex mutex;  // guards the shard's views
+    mutable std::condition_variable turn;
+    uint64_t next_ticket = 0;
+  };
+  // Locks every shard once all batches with a ticket have been applied. Needs order_mutex_ held.
+  std::vector<std::unique_lock<std::mutex>> LockAllShardsWhenIdle() const;
+
   const std::string data_dir_;
   const int lock_fd_;
   std::unique_ptr<SegmentLog> log_;
-  mutable std::mutex mutex_;  // orders commits (log order == apply order) and guards views_
+  // Orders commits: the log append, the log-ordered half of applying and the tickets; guards the global
+  // views.
+  mutable std::mutex order_mutex_;
+  uint64_t tickets_issued_ = 0;
+  std::unique_ptr<ShardGate[]> gates_;
   std::unique_ptr<Views> views_;
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
@@ -128,12 +156,13 @@ class Checkpointer {
 };
 
 // Rebuilds views from the log in `data_dir` without changing it (safe while a server runs): up to
-// `max_records` records, or all intact ones.
+// `max_records` records, or all intact ones, into views of `shards` shards.
 struct ReplayResult {
   uint64_t records = 0;
   uint64_t digest = 0;
   std::string stopped_at;  // the damage or torn tail that ended the replay, if any
+  std::unique_ptr<Views> views;
 };
-Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records);
+Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards = 1);
 
 }  // namespace tally

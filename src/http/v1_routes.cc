@@ -1,6 +1,8 @@
 // The native API, version 1 (API.md §2).
 #include <cinttypes>
 #include <cstdio>
+#include <map>
+#include <set>
 
 #include "common/clock.h"
 #include "common/json_writer.h"
@@ -78,12 +80,12 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
     return;
   }
   // Schemas are checked against the catalog as it is now; the decision is then in the log for good.
-  worker.engine().Read([&](const Views& views) {
-    if (views.schemas().empty()) return 0;
+  worker.engine().ReadGlobal([&](const GlobalViews& global) {
+    if (global.schemas().empty()) return 0;
     for (EventInput& input : *inputs) {
       if (!input.status.ok()) continue;
-      auto schema = views.schemas().find(input.event.type);
-      if (schema != views.schemas().end())
+      auto schema = global.schemas().find(input.event.type);
+      if (schema != global.schemas().end())
         input.status = CheckAgainstSchema(input.event, schema->second.schema);
     }
     return 0;
@@ -128,8 +130,9 @@ void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id)
   };
   std::vector<Version> versions;
   worker.engine().Read([&](const Views& views) {
-    for (uint32_t row : views.RowsOfId(event_id)) {
-      versions.push_back({views.rows()[row].position, views.rows()[row].state});
+    for (RowRef ref : views.global().RowsOfId(event_id)) {
+      const EventRow& row = views.shard(ref.shard).rows()[ref.row];
+      versions.push_back({row.position, row.state});
     }
     return 0;
   });
@@ -190,7 +193,8 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
   };
   std::vector<Found> found;
   bool more = false;
-  worker.engine().Read([&](const Views& views) {
+  worker.engine().Read([&](const Views& all) {
+    const ShardViews& views = all.shard(all.ShardOf(user_id));
     auto user = views.users().Find(user_id);
     if (!user) return 0;
     std::optional<uint32_t> type;
@@ -381,8 +385,8 @@ void HandleRejected(Worker& worker, h2o_req_t* req) {
     before = *value;
   }
   std::vector<uint64_t> positions;
-  worker.engine().Read([&](const Views& views) {
-    const auto& rejected = views.rejected();
+  worker.engine().ReadGlobal([&](const GlobalViews& global) {
+    const auto& rejected = global.rejected();
     for (auto it = rejected.rbegin(); it != rejected.rend() && positions.size() < *limit; ++it) {
       if (it->received_at < before) positions.push_back(it->position);
     }
@@ -410,19 +414,21 @@ void HandleRejected(Worker& worker, h2o_req_t* req) {
 
 // ---- schemas ----
 
-void WriteTypeEntry(const Views& views, std::string_view type, JsonWriter* json) {
+using TypeStatsMap = std::map<std::string, TypeStats>;
+
+void WriteTypeEntry(const Views& views, const TypeStatsMap& type_stats, const std::string& type,
+                    JsonWriter* json) {
   json->BeginObject().Key("type").String(type);
-  auto index = views.types().Find(type);
-  const TypeStats* stats =
-      index && *index < views.type_stats().size() ? &views.type_stats()[*index] : nullptr;
-  json->Key("events").Uint(stats ? stats->events : 0);
+  auto stats = type_stats.find(type);
+  const bool seen = stats != type_stats.end();
+  json->Key("events").Uint(seen ? stats->second.events : 0);
   json->Key("first_seen");
-  stats && stats->seen ? json->Int(stats->first_seen) : json->Null();
+  seen ? json->Int(stats->second.first_seen) : json->Null();
   json->Key("last_seen");
-  stats && stats->seen ? json->Int(stats->last_seen) : json->Null();
+  seen ? json->Int(stats->second.last_seen) : json->Null();
   json->Key("schema");
-  auto schema = views.schemas().find(std::string(type));
-  if (schema == views.schemas().end()) {
+  auto schema = views.global().schemas().find(type);
+  if (schema == views.global().schemas().end()) {
     json->Null();
   } else {
     json->Raw(SchemaToJson(schema->second.schema));
@@ -430,24 +436,18 @@ void WriteTypeEntry(const Views& views, std::string_view type, JsonWriter* json)
   json->EndObject();
 }
 
-bool TypeIsKnown(const Views& views, const std::string& type) {
-  auto index = views.types().Find(type);
-  return views.schemas().count(type) > 0 ||
-         (index && *index < views.type_stats().size() && views.type_stats()[*index].seen);
-}
-
 void HandleSchemaList(Worker& worker, h2o_req_t* req) {
   auto params = QueryParams::Parse(QueryOf(req), {});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   std::string body = worker.engine().Read([&](const Views& views) {
-    std::vector<std::string> names;
-    for (uint32_t i = 0; i < views.types().size(); ++i) {
-      if (TypeIsKnown(views, views.types().KeyOf(i))) names.push_back(views.types().KeyOf(i));
-    }
-    std::sort(names.begin(), names.end());
+    const TypeStatsMap type_stats = views.TypeStatsByName();
+    // Every type with events or a schema, by name.
+    std::set<std::string> names;
+    for (const auto& [name, stats] : type_stats) names.insert(name);
+    for (const auto& [name, schema] : views.global().schemas()) names.insert(name);
     JsonWriter json;
     json.BeginObject().Key("types").BeginArray();
-    for (const std::string& name : names) WriteTypeEntry(views, name, &json);
+    for (const std::string& name : names) WriteTypeEntry(views, type_stats, name, &json);
     json.EndArray().EndObject();
     return json.Take();
   });
@@ -462,9 +462,10 @@ void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
   }
   if (IsGetOrHead(method)) {
     std::string body = worker.engine().Read([&](const Views& views) {
-      if (!TypeIsKnown(views, type)) return std::string();
+      const TypeStatsMap type_stats = views.TypeStatsByName();
+      if (type_stats.count(type) == 0 && views.global().schemas().count(type) == 0) return std::string();
       JsonWriter json;
-      WriteTypeEntry(views, type, &json);
+      WriteTypeEntry(views, type_stats, type, &json);
       return json.Take();
     });
     if (body.empty()) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
@@ -481,8 +482,8 @@ void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
     return worker.ReplyAfterCommit(req, 200, json.Take());
   }
   if (method == "DELETE") {
-    const bool exists =
-        worker.engine().Read([&](const Views& views) { return views.schemas().count(type) > 0; });
+    const bool exists = worker.engine().ReadGlobal(
+        [&](const GlobalViews& global) { return global.schemas().count(type) > 0; });
     if (!exists) return ReplyNotFound(req, "type: '" + type + "' has no schema");
     worker.batch().Add(SchemaChange{now, type, ""});
     JsonWriter json;

@@ -21,7 +21,7 @@ struct ResolvedFilter {
   }
 };
 
-ResolvedFilter Resolve(const Views& views, const EventFilter& filter) {
+ResolvedFilter Resolve(const ShardViews& views, const EventFilter& filter) {
   ResolvedFilter resolved;
   auto resolve = [&](const std::optional<std::string>& name, const Dictionary& dictionary,
                      std::optional<uint32_t>* out) {
@@ -60,7 +60,7 @@ bool CoversWholeHour(int64_t hour, Millis from, Millis to) {
 
 // The events of `hour` within [from, to) matching `filter`: from the precomputed cells when the hour is
 // whole and a cell answers the filter, otherwise by scanning the hour's rows (exact either way).
-void AddHour(const Views& views, int64_t hour, const HourData& data, Millis from, Millis to,
+void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis from, Millis to,
              const ResolvedFilter& filter, Partial* partial) {
   if (CoversWholeHour(hour, from, to) && !(filter.product && filter.store)) {
     const Cell* cell = &data.all;
@@ -83,7 +83,7 @@ void AddHour(const Views& views, int64_t hour, const HourData& data, Millis from
   }
 }
 
-Aggregate Summarize(const Views& views, const Partial& partial) {
+Aggregate Summarize(const ShardViews& views, const Partial& partial) {
   Aggregate aggregate;
   for (const auto& [type, events] : partial.events_by_type) {
     aggregate.events += events;
@@ -118,16 +118,10 @@ Millis BucketEnd(Millis start, Bucket bucket, Millis to) {
   return to;
 }
 
-}  // namespace
-
-Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request) {
+// One shard's answer: every bucket of the range, as ComputeStats gives them.
+StatsResult ComputeShardStats(const ShardViews& views, const StatsRequest& request) {
   const Millis first_start = BucketStart(request.from, request.bucket, request.from);
   const Millis width = request.bucket == Bucket::kHour ? kMillisPerHour : kMillisPerDay;
-  if (request.bucket != Bucket::kAll &&
-      (request.to - first_start + width - 1) / width > static_cast<Millis>(kMaxBuckets)) {
-    return Status::InvalidArgument("to", "the range needs more than " + std::to_string(kMaxBuckets) +
-                                             " buckets; use a coarser bucket or a shorter range");
-  }
   const ResolvedFilter filter = Resolve(views, request.filter);
   // Buckets by start time; each bucket's partial results are merged as hours are visited in order.
   std::map<Millis, Partial> partials;
@@ -166,53 +160,95 @@ Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request
   return result;
 }
 
-std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
-  const bool by_product = request.by == TopDimension::kProduct;
-  std::optional<uint32_t> type;
-  if (request.type) {
-    type = views.types().Find(*request.type);
-    if (!type) return {};
+// Adds a shard's aggregate to the sum of the others'. Shards hold disjoint users: unique users add up.
+void MergeInto(const Aggregate& shard, Aggregate* merged) {
+  merged->events += shard.events;
+  merged->unique_users += shard.unique_users;
+  std::vector<std::pair<std::string, uint64_t>> by_type;
+  by_type.reserve(merged->by_type.size() + shard.by_type.size());
+  auto a = merged->by_type.begin();
+  auto b = shard.by_type.begin();
+  while (a != merged->by_type.end() || b != shard.by_type.end()) {
+    if (b == shard.by_type.end() || (a != merged->by_type.end() && a->first < b->first)) {
+      by_type.push_back(std::move(*a++));
+    } else if (a == merged->by_type.end() || b->first < a->first) {
+      by_type.push_back(*b++);
+    } else {
+      by_type.emplace_back(std::move(a->first), a->second + b->second);
+      ++a, ++b;
+    }
   }
-  // Counts first; unique users only for the keys that make the list.
-  absl::flat_hash_map<uint32_t, uint64_t> events;
+  merged->by_type = std::move(by_type);
+}
+
+}  // namespace
+
+Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request) {
+  const Millis first_start = BucketStart(request.from, request.bucket, request.from);
+  const Millis width = request.bucket == Bucket::kHour ? kMillisPerHour : kMillisPerDay;
+  if (request.bucket != Bucket::kAll &&
+      (request.to - first_start + width - 1) / width > static_cast<Millis>(kMaxBuckets)) {
+    return Status::InvalidArgument("to", "the range needs more than " + std::to_string(kMaxBuckets) +
+                                             " buckets; use a coarser bucket or a shorter range");
+  }
+  StatsResult result = ComputeShardStats(views.shard(0), request);
+  for (uint32_t shard = 1; shard < views.shard_count(); ++shard) {
+    StatsResult part = ComputeShardStats(views.shard(shard), request);
+    for (size_t i = 0; i < result.buckets.size(); ++i)
+      MergeInto(part.buckets[i].aggregate, &result.buckets[i].aggregate);
+    MergeInto(part.total, &result.total);
+  }
+  return result;
+}
+
+namespace {
+
+// One shard's part of a top list: events per key, and what its unique users are computed from.
+struct ShardTop {
+  const ShardViews* views = nullptr;
+  bool by_product = true;
+  std::optional<uint32_t> type;
+  absl::flat_hash_map<uint32_t, uint64_t> events;             // by key index
   absl::flat_hash_map<uint32_t, Roaring> partial_hour_users;  // from scanned (partial) hours
   std::vector<const HourData*> whole_hours;
-  const auto& hours = views.hours();
-  for (auto it = hours.lower_bound(HourOf(request.from));
-       it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
-    const HourData& data = it->second;
-    if (CoversWholeHour(it->first, request.from, request.to)) {
-      whole_hours.push_back(&data);
-      for (const auto& [key, cell] : by_product ? data.by_product : data.by_store) {
-        const uint64_t count = type ? cell.EventsOfType(*type) : cell.events();
-        if (count > 0) events[key] += count;
-      }
-      continue;
-    }
-    for (uint32_t row_index : data.rows) {
-      const EventRow& row = views.rows()[row_index];
-      const uint32_t key = by_product ? row.product : row.store;
-      if (row.state != RowState::kCurrent || key == kNoDimension || row.timestamp < request.from ||
-          row.timestamp >= request.to || (type && row.type != *type)) {
+
+  const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
+
+  // Counts first; unique users only for the keys that make the list (UniqueUsers).
+  void Count(const TopRequest& request) {
+    const auto& hours = views->hours();
+    for (auto it = hours.lower_bound(HourOf(request.from));
+         it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
+      const HourData& data = it->second;
+      if (CoversWholeHour(it->first, request.from, request.to)) {
+        whole_hours.push_back(&data);
+        for (const auto& [key, cell] : by_product ? data.by_product : data.by_store) {
+          const uint64_t count = type ? cell.EventsOfType(*type) : cell.events();
+          if (count > 0) events[key] += count;
+        }
         continue;
       }
-      ++events[key];
-      partial_hour_users[key].add(row.user);
+      for (uint32_t row_index : data.rows) {
+        const EventRow& row = views->rows()[row_index];
+        const uint32_t key = by_product ? row.product : row.store;
+        if (row.state != RowState::kCurrent || key == kNoDimension || row.timestamp < request.from ||
+            row.timestamp >= request.to || (type && row.type != *type)) {
+          continue;
+        }
+        ++events[key];
+        partial_hour_users[key].add(row.user);
+      }
     }
   }
-  const Dictionary& keys = by_product ? views.products() : views.stores();
-  std::vector<std::pair<uint32_t, uint64_t>> ranked(events.begin(), events.end());
-  std::sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : keys.KeyOf(a.first) < keys.KeyOf(b.first);
-  });
-  if (ranked.size() > request.limit) ranked.resize(request.limit);
-  std::vector<TopEntry> top;
-  for (const auto& [key, count] : ranked) {
+
+  uint64_t UniqueUsers(const std::string& key_name) const {
+    auto key = keys().Find(key_name);
+    if (!key) return 0;
     Roaring users;
-    if (auto it = partial_hour_users.find(key); it != partial_hour_users.end()) users = it->second;
+    if (auto it = partial_hour_users.find(*key); it != partial_hour_users.end()) users = it->second;
     for (const HourData* data : whole_hours) {
       const auto& cells = by_product ? data->by_product : data->by_store;
-      auto cell = cells.find(key);
+      auto cell = cells.find(*key);
       if (cell == cells.end()) continue;
       if (!type) {
         users |= cell->second.users;
@@ -220,7 +256,37 @@ std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) 
         users |= *users_of_type;
       }
     }
-    top.push_back(TopEntry{keys.KeyOf(key), count, users.cardinality()});
+    return users.cardinality();
+  }
+};
+
+}  // namespace
+
+std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
+  std::vector<ShardTop> shards;
+  absl::flat_hash_map<std::string, uint64_t> events;  // by key, all shards
+  for (uint32_t index = 0; index < views.shard_count(); ++index) {
+    ShardTop shard;
+    shard.views = &views.shard(index);
+    shard.by_product = request.by == TopDimension::kProduct;
+    if (request.type) {
+      shard.type = shard.views->types().Find(*request.type);
+      if (!shard.type) continue;  // no event of this type in this shard
+    }
+    shard.Count(request);
+    for (const auto& [key, count] : shard.events) events[shard.keys().KeyOf(key)] += count;
+    shards.push_back(std::move(shard));
+  }
+  std::vector<std::pair<std::string, uint64_t>> ranked(events.begin(), events.end());
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (ranked.size() > request.limit) ranked.resize(request.limit);
+  std::vector<TopEntry> top;
+  for (auto& [key, count] : ranked) {
+    uint64_t users = 0;
+    for (const ShardTop& shard : shards) users += shard.UniqueUsers(key);  // shards' users are disjoint
+    top.push_back(TopEntry{std::move(key), count, users});
   }
   return top;
 }

@@ -24,17 +24,20 @@ void ExpectSame(const Aggregate& actual, const ModelAggregate& expected, const s
   EXPECT_EQ(by_type, expected.by_type) << where;
 }
 
-class ModelTest : public ::testing::TestWithParam<uint64_t> {};
+// (seed, shards): the answers must not depend on the number of shards, also when a correction moves an
+// event to a user of another shard.
+class ModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uint32_t>> {};
 
 TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
-  const uint64_t users = GetParam() % 2 == 0 ? 40 : 5000;
-  RandomEvents random(GetParam(), users);
-  Views views;
+  const auto [seed, shards] = GetParam();
+  const uint64_t users = seed % 2 == 0 ? 40 : 5000;
+  RandomEvents random(seed, users);
+  Views views(shards);
   ReferenceModel model;
-  for (int i = 0; i < 3000; ++i) {
+  for (uint32_t i = 0; i < 3000; ++i) {
     Event event = random.Make(kBase, kHours);
     const auto expected = model.Apply(event);
-    const ApplyOutcome actual = views.Apply(event, LogPosition{});
+    const ApplyOutcome actual = views.Apply(event, LogPosition{0, 16 + i});
     ASSERT_EQ(actual == ApplyOutcome::kDuplicate, expected == testing::ModelOutcome::kDuplicate) << i;
     ASSERT_EQ(actual == ApplyOutcome::kCorrection, expected == testing::ModelOutcome::kCorrection) << i;
   }
@@ -89,22 +92,24 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
   for (int u = 0; u < 60; ++u) {
     const std::string user = "user-" + std::to_string(u);
     auto expected = model.Timeline(user, kMaxTimestampMillis + 1, std::nullopt);
-    auto index = views.users().Find(user);
+    const ShardViews& shard = views.shard(views.ShardOf(user));
+    auto index = shard.users().Find(user);
     if (!index) {
       EXPECT_TRUE(expected.empty());
       continue;
     }
-    const std::vector<uint32_t>& timeline = *views.Timeline(*index);
+    const std::vector<uint32_t>& timeline = *shard.Timeline(*index);
     ASSERT_EQ(timeline.size(), expected.size()) << user;
     for (size_t i = 0; i < expected.size(); ++i) {
-      const EventRow& row = views.rows()[timeline[timeline.size() - 1 - i]];
+      const EventRow& row = shard.rows()[timeline[timeline.size() - 1 - i]];
       EXPECT_EQ(row.timestamp, expected[i].timestamp) << user << " #" << i;
-      EXPECT_EQ(views.types().KeyOf(row.type), expected[i].type) << user << " #" << i;
+      EXPECT_EQ(shard.types().KeyOf(row.type), expected[i].type) << user << " #" << i;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest, ::testing::Range<uint64_t>(1, 21));
+INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
+                         ::testing::Combine(::testing::Range<uint64_t>(1, 21), ::testing::Values(1u, 3u, 7u)));
 
 TEST(Stats, TooManyBucketsIsAnErrorNamingTo) {
   Views views;

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   int idle_timeout_seconds = 10;
   size_t max_body_bytes = 8u << 20;
   uint64_t checkpoint_every = 1'000'000;
+  int shards = 0;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
       ->capture_default_str();
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "HTTP event loops (default: one per core)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  app.add_option("--shards", shards,
+                 "parts the views are split into by a hash of the user id, applied in parallel (default: the "
+                 "number of threads); answers are the same for any number")
+      ->check(CLI::Range(1, static_cast<int>(tally::kMaxShards)));
   app.add_option("--idle-timeout", idle_timeout_seconds, "seconds a connection may stay silent")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
@@ -99,7 +104,10 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   auto started_at = std::chrono::steady_clock::now();
-  auto engine = tally::Engine::Open(tally::EngineOptions{data_dir});
+  tally::EngineOptions engine_options;
+  engine_options.data_dir = data_dir;
+  engine_options.shards = static_cast<uint32_t>(shards > 0 ? shards : std::min(threads, 64));
+  auto engine = tally::Engine::Open(engine_options);
   if (!engine.ok()) return Fail(engine.status().message());
   const tally::StartReport& start = (*engine)->start_report();
   const tally::RecoveryReport& recovery = start.log;
@@ -121,8 +129,8 @@ int main(int argc, char** argv) {
     spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments,
                  ready_ms);
   }
-  spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s))", options.host, (*server)->port(),
-               data_dir, sync, threads);
+  spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s), {} shard(s))", options.host,
+               (*server)->port(), data_dir, sync, threads, engine_options.shards);
   spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,
                (*server)->port());
 

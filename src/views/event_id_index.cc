@@ -27,7 +27,7 @@ std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
   return *it;
 }
 
-std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, uint32_t row) {
+std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version) {
   if (auto found = Find(id)) return {*found, false};
   // Ids are at most 128 bytes (API.md), so one always fits in a block.
   if (block_used_ + id.size() > kBlockBytes) {
@@ -37,19 +37,34 @@ std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, uint32
   const uint64_t offset = (blocks_.size() - 1) * kBlockBytes + block_used_;
   std::memcpy(blocks_.back().get() + block_used_, id.data(), id.size());
   block_used_ += id.size();
-  const auto number = static_cast<uint32_t>(current_.size());
+  const auto number = static_cast<uint32_t>(current_row_.size());
   text_ref_.push_back((offset << 8) | id.size());
-  first_row_.push_back(row);
-  current_.push_back(row);
+  current_row_.push_back(row.row);
+  current_shard_.push_back(static_cast<uint8_t>(row.shard));
+  current_version_.push_back(version);
   ids_.insert(number);
   return {number, true};
 }
 
-std::vector<uint32_t> EventIdIndex::Rows(uint32_t id) const {
-  std::vector<uint32_t> rows{first_row_[id]};
-  if (auto it = later_rows_.find(id); it != later_rows_.end())
-    rows.insert(rows.end(), it->second.begin(), it->second.end());
-  return rows;
+void EventIdIndex::AddRow(uint32_t id, RowRef row) {
+  std::vector<RowRef>& rows = all_rows_[id];
+  // The second row of an id: until now the first was its only (and current) row.
+  if (rows.empty()) rows.push_back(current(id));
+  rows.push_back(row);
+}
+
+void EventIdIndex::AddDuplicate(uint32_t id, RowRef row) { AddRow(id, row); }
+
+void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version) {
+  AddRow(id, row);
+  current_row_[id] = row.row;
+  current_shard_[id] = static_cast<uint8_t>(row.shard);
+  current_version_[id] = version;
+}
+
+std::vector<RowRef> EventIdIndex::Rows(uint32_t id) const {
+  if (auto it = all_rows_.find(id); it != all_rows_.end()) return it->second;
+  return {current(id)};
 }
 
 }  // namespace tally

@@ -1,6 +1,7 @@
 // Event ids (API.md: the idempotency key) to the rows that carry them. Built for many millions of ids:
 // the texts live in an arena, the hash set holds 4-byte id numbers (hashing and comparing through the
-// arena), and the list of rows is kept only for the few ids seen more than once.
+// arena), and the list of rows is kept only for the few ids seen more than once. Rows are (shard, row)
+// references: the index is shared by all shards, because a correction may move an event to another user.
 #pragma once
 
 #include <cstdint>
@@ -16,24 +17,35 @@
 
 namespace tally {
 
+// A row of one shard's event table.
+struct RowRef {
+  uint32_t shard = 0;
+  uint32_t row = 0;
+  bool operator==(const RowRef&) const = default;
+};
+
 class EventIdIndex {
  public:
   EventIdIndex();
   EventIdIndex(const EventIdIndex&) = delete;  // the set's hasher points back here
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
-  // The id's number, adding it (with `row` as its first and current row) if new.
-  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, uint32_t row);
+  // The id's number, adding it (with `row` as its first and current row, of `version`) if new.
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version);
   std::optional<uint32_t> Find(std::string_view id) const;
 
-  uint32_t current(uint32_t id) const { return current_[id]; }
-  void set_current(uint32_t id, uint32_t row) { current_[id] = row; }
-  // Records another row with this id (a duplicate or a correction).
-  void AddRow(uint32_t id, uint32_t row) { later_rows_[id].push_back(row); }
+  RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
+  uint32_t current_version(uint32_t id) const { return current_version_[id]; }
+  // Another row with this id that changes nothing (the same or a lower version).
+  void AddDuplicate(uint32_t id, RowRef row);
+  // Another row with this id that replaces the current one (a higher version).
+  void AddCorrection(uint32_t id, RowRef row, uint32_t version);
+  // For loading a checkpoint: every row of an id seen more than once, in log order.
+  void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.
-  std::vector<uint32_t> Rows(uint32_t id) const;
+  std::vector<RowRef> Rows(uint32_t id) const;
   std::string_view Text(uint32_t id) const;
-  size_t size() const { return current_.size(); }
+  size_t size() const { return current_row_.size(); }
 
  private:
   struct Hash {
@@ -51,13 +63,17 @@ class EventIdIndex {
   };
   static constexpr size_t kBlockBytes = 1 << 20;
 
+  void AddRow(uint32_t id, RowRef row);
+
   absl::flat_hash_set<uint32_t, Hash, Equal> ids_;
   std::vector<std::unique_ptr<char[]>> blocks_;  // id texts, back to back
   size_t block_used_ = kBlockBytes;
   ChunkedVector<uint64_t> text_ref_;  // (offset in the arena << 8) | length
-  ChunkedVector<uint32_t> first_row_;
-  ChunkedVector<uint32_t> current_;
-  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> later_rows_;
+  ChunkedVector<uint32_t> current_row_;
+  ChunkedVector<uint8_t> current_shard_;
+  ChunkedVector<uint32_t> current_version_;
+  // Only for ids seen more than once: every row, the first included.
+  absl::flat_hash_map<uint32_t, std::vector<RowRef>> all_rows_;
 };
 
 }  // namespace tally

@@ -3,149 +3,115 @@
 #include <xxhash.h>
 
 #include <algorithm>
-
-#include "ingest/take_home.h"
+#include <map>
 
 namespace tally {
-namespace {
 
-// Where `row` sits in a timeline ordered by (event time, row).
-std::vector<uint32_t>::iterator TimelinePosition(std::vector<uint32_t>& timeline,
-                                                 const ChunkedVector<EventRow>& rows, uint32_t row) {
-  return std::lower_bound(timeline.begin(), timeline.end(), row, [&](uint32_t a, uint32_t b) {
-    return rows[a].timestamp != rows[b].timestamp ? rows[a].timestamp < rows[b].timestamp : a < b;
-  });
+uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count) {
+  return shard_count == 1 ? 0
+                          : static_cast<uint32_t>(XXH3_64bits(user_id.data(), user_id.size()) % shard_count);
 }
 
-}  // namespace
+std::vector<RowRef> GlobalViews::RowsOfId(std::string_view event_id) const {
+  auto id = ids_.Find(event_id);
+  return id ? ids_.Rows(*id) : std::vector<RowRef>();
+}
 
-ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
-  if (const auto* event = std::get_if<Event>(&record)) return ApplyEvent(*event, position);
+Views::Views(uint32_t shard_count) {
+  shard_count = std::clamp<uint32_t>(shard_count, 1, kMaxShards);
+  for (uint32_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<ShardViews>());
+  global_.next_row_.resize(shard_count);
+}
+
+void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan) {
   if (const auto* rejected = std::get_if<RejectedInput>(&record)) {
-    rejected_.push_back(RejectedRow{rejected->received_at, position.Packed()});
-    return ApplyOutcome::kRejectedKept;
+    global_.rejected_.push_back(RejectedRow{rejected->received_at, position});
+    plan->outcomes.push_back(ApplyOutcome::kRejectedKept);
+    return;
   }
-  const auto& change = std::get<SchemaChange>(record);
-  if (change.schema_json.empty()) {
-    schemas_.erase(change.type);
-  } else if (auto schema = ParseSchema(change.schema_json); schema.ok()) {
-    schemas_[change.type] = SchemaEntry{std::move(*schema), change.received_at};
+  if (const auto* change = std::get_if<SchemaChange>(&record)) {
+    if (change->schema_json.empty()) {
+      global_.schemas_.erase(change->type);
+    } else if (auto schema = ParseSchema(change->schema_json); schema.ok()) {
+      global_.schemas_[change->type] = SchemaEntry{std::move(*schema), change->received_at};
+    }
+    plan->outcomes.push_back(ApplyOutcome::kSchemaChanged);
+    return;
   }
-  types_.Intern(change.type);
-  if (type_stats_.size() < types_.size()) type_stats_.resize(types_.size());
-  return ApplyOutcome::kSchemaChanged;
-}
-
-ApplyOutcome Views::ApplyEvent(const Event& event, LogPosition position) {
-  const auto row_index = static_cast<uint32_t>(rows_.size());
-  EventRow row{};
-  row.timestamp = event.timestamp;
-  row.position = position.Packed();
-  row.user = users_.Intern(event.user_id);
-  row.type = types_.Intern(event.type);
-  row.product = event.product_id.empty() ? kNoDimension : products_.Intern(event.product_id);
-  row.store = event.store_id.empty() ? kNoDimension : stores_.Intern(event.store_id);
-  row.version = event.version;
-  row.state = RowState::kCurrent;
-  if (timelines_.size() < users_.size()) timelines_.resize(users_.size());
-  if (type_stats_.size() < types_.size()) type_stats_.resize(types_.size());
-
+  const auto& event = std::get<Event>(record);
+  const uint32_t shard = ShardOf(event.user_id);
+  const RowRef row{shard, global_.next_row_[shard]++};
+  std::vector<ShardStep>& steps = plan->steps[shard];
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
-    auto [id, inserted] = ids_.FindOrInsert(event.event_id, row_index);
+    auto [id, inserted] = global_.ids_.FindOrInsert(event.event_id, row, event.version);
     if (!inserted) {
-      if (event.version <= rows_[ids_.current(id)].version) {
-        row.state = RowState::kDuplicate;
-        rows_.push_back(row);
-        ids_.AddRow(id, row_index);
-        return ApplyOutcome::kDuplicate;
+      if (event.version <= global_.ids_.current_version(id)) {
+        global_.ids_.AddDuplicate(id, row);
+        steps.push_back({ShardStep::Kind::kIncludeDuplicate, record_index, row.row});
+        plan->outcomes.push_back(ApplyOutcome::kDuplicate);
+        return;
       }
-      Retract(ids_.current(id));
+      // The replaced row leaves its own shard first (it may be this one: then before the new row counts).
+      const RowRef replaced = global_.ids_.current(id);
+      plan->steps[replaced.shard].push_back({ShardStep::Kind::kRetract, record_index, replaced.row});
+      global_.ids_.AddCorrection(id, row, event.version);
       outcome = ApplyOutcome::kCorrection;
-      ids_.set_current(id, row_index);
-      ids_.AddRow(id, row_index);
     }
   }
-  rows_.push_back(row);
-  Include(row_index, event.received_at);
-  return outcome;
+  steps.push_back({ShardStep::Kind::kIncludeCurrent, record_index, row.row});
+  plan->outcomes.push_back(outcome);
 }
 
-void Views::Include(uint32_t row_index, Millis received_at) {
-  const EventRow& row = rows_[row_index];
-  HourData& hour = hours_[HourOf(row.timestamp)];
-  hour.rows.push_back(row_index);
-  hour.all.Add(row.type, row.user);
-  if (row.product != kNoDimension) hour.by_product[row.product].Add(row.type, row.user);
-  if (row.store != kNoDimension) hour.by_store[row.store].Add(row.type, row.user);
-  std::vector<uint32_t>& timeline = timelines_[row.user];
-  // Most events arrive in time order for their user: one comparison with the newest, instead of a binary
-  // search whose every step is a cache miss into the event table.
-  if (timeline.empty() || rows_[timeline.back()].timestamp <= row.timestamp) {
-    timeline.push_back(row_index);
-  } else {
-    timeline.insert(TimelinePosition(timeline, rows_, row_index), row_index);
-  }
-  TypeStats& stats = type_stats_[row.type];
-  if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
-  if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;
-  stats.seen = true;
-  ++stats.events;
-}
-
-void Views::Retract(uint32_t row_index) {
-  EventRow& row = rows_[row_index];
-  std::vector<uint32_t>& timeline = timelines_[row.user];
-  timeline.erase(TimelinePosition(timeline, rows_, row_index));
-
-  // What the user still has in the same hour decides whether they leave each cell.
-  const int64_t hour_index = HourOf(row.timestamp);
-  const Millis hour_start = hour_index * kMillisPerHour;
-  bool stays = false, stays_in_type = false;
-  bool stays_in_product = false, stays_in_product_type = false;
-  bool stays_in_store = false, stays_in_store_type = false;
-  auto first = std::lower_bound(timeline.begin(), timeline.end(), hour_start,
-                                [&](uint32_t r, Millis t) { return rows_[r].timestamp < t; });
-  for (auto it = first; it != timeline.end() && rows_[*it].timestamp < hour_start + kMillisPerHour; ++it) {
-    const EventRow& other = rows_[*it];
-    const bool same_type = other.type == row.type;
-    stays = true;
-    stays_in_type |= same_type;
-    if (row.product != kNoDimension && other.product == row.product) {
-      stays_in_product = true;
-      stays_in_product_type |= same_type;
+void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
+                          std::span<const uint64_t> positions) {
+  ShardViews& views = *shards_[shard];
+  for (const ShardStep& step : plan.steps[shard]) {
+    if (step.kind == ShardStep::Kind::kRetract) {
+      views.Retract(step.row);
+      continue;
     }
-    if (row.store != kNoDimension && other.store == row.store) {
-      stays_in_store = true;
-      stays_in_store_type |= same_type;
-    }
+    views.Include(std::get<Event>(records[step.record]), positions[step.record],
+                  step.kind == ShardStep::Kind::kIncludeCurrent ? RowState::kCurrent : RowState::kDuplicate);
   }
-  HourData& hour = hours_[hour_index];
-  hour.all.Remove(row.type, row.user, stays, stays_in_type);
-  if (row.product != kNoDimension) {
-    hour.by_product[row.product].Remove(row.type, row.user, stays_in_product, stays_in_product_type);
-  }
-  if (row.store != kNoDimension) {
-    hour.by_store[row.store].Remove(row.type, row.user, stays_in_store, stays_in_store_type);
-  }
-  --type_stats_[row.type].events;
-  row.state = RowState::kSuperseded;
 }
 
-std::vector<uint32_t> Views::RowsOfId(std::string_view event_id) const {
-  auto id = ids_.Find(event_id);
-  return id ? ids_.Rows(*id) : std::vector<uint32_t>();
+ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
+  ApplyPlan plan(shard_count());
+  const uint64_t packed = position.Packed();
+  Sequence(record, 0, packed, &plan);
+  for (uint32_t shard = 0; shard < shard_count(); ++shard) {
+    if (!plan.steps[shard].empty()) RunShardSteps(shard, plan, {&record, 1}, {&packed, 1});
+  }
+  return plan.outcomes[0];
 }
 
 TakeHomeCounts Views::TakeHomeHour(int64_t hour) const {
   TakeHomeCounts counts;
-  auto it = hours_.find(hour);
-  if (it == hours_.end()) return counts;
-  const Cell& cell = it->second.all;
-  counts.unique_users = cell.users.cardinality();
-  if (auto click = types_.Find(kClickType)) counts.clicks = cell.EventsOfType(*click);
-  if (auto impression = types_.Find(kImpressionType)) counts.impressions = cell.EventsOfType(*impression);
+  for (const auto& shard : shards_) counts += shard->TakeHomeHour(hour);
   return counts;
+}
+
+std::map<std::string, TypeStats> Views::TypeStatsByName() const {
+  std::map<std::string, TypeStats> by_name;
+  for (const auto& shard : shards_) {
+    for (uint32_t type = 0; type < shard->type_stats().size(); ++type) {
+      const TypeStats& stats = shard->type_stats()[type];
+      if (!stats.seen) continue;
+      TypeStats& merged = by_name[shard->types().KeyOf(type)];
+      merged.first_seen = merged.seen ? std::min(merged.first_seen, stats.first_seen) : stats.first_seen;
+      merged.last_seen = merged.seen ? std::max(merged.last_seen, stats.last_seen) : stats.last_seen;
+      merged.seen = true;
+      merged.events += stats.events;
+    }
+  }
+  return by_name;
+}
+
+uint64_t Views::rows() const {
+  uint64_t rows = 0;
+  for (const auto& shard : shards_) rows += shard->rows().size();
+  return rows;
 }
 
 namespace {
@@ -165,82 +131,157 @@ class Hasher {
     Value(text.size());
     XXH3_64bits_update(state_, text.data(), text.size());
   }
-  void Bitmap(const Roaring& bitmap) {
-    Value(bitmap.cardinality());
-    for (uint32_t value : bitmap) Value(value);
-  }
-  void Cells(const Cell& cell) {
-    for (uint64_t count : cell.events_by_type) Value(count);
-    Bitmap(cell.users);
-    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
-      if (cell.users_by_type[type].isEmpty()) continue;
-      Value(type);
-      Bitmap(cell.users_by_type[type]);
-    }
-  }
-  void CellMap(const absl::flat_hash_map<uint32_t, Cell>& cells) {
-    std::vector<uint32_t> keys;
-    for (const auto& [key, cell] : cells) keys.push_back(key);
-    std::sort(keys.begin(), keys.end());
-    for (uint32_t key : keys) {
-      Value(key);
-      Cells(cells.at(key));
-    }
-  }
-  void Keys(const Dictionary& dictionary) {
-    Value(dictionary.size());
-    for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
-  }
   uint64_t Finish() { return XXH3_64bits_digest(state_); }
 
  private:
   XXH3_state_t* state_;
 };
 
+// A set of user ids, hashed so that neither the order of insertion nor the shard a member came from
+// matters.
+struct UserSetHash {
+  uint64_t count = 0, sum = 0, xored = 0;
+  void Add(std::string_view user) {
+    const uint64_t hash = XXH3_64bits(user.data(), user.size());
+    ++count;
+    sum += hash;
+    xored ^= hash;
+  }
+  void AddAll(const Roaring& users, const Dictionary& names) {
+    for (uint32_t user : users) Add(names.KeyOf(user));
+  }
+};
+
+// One cell of all shards merged: events and users by type name, and all users.
+struct MergedCell {
+  std::map<std::string, std::pair<uint64_t, UserSetHash>> by_type;
+  UserSetHash users;
+
+  void Add(const Cell& cell, const ShardViews& shard) {
+    users.AddAll(cell.users, shard.users());
+    for (uint32_t type = 0; type < cell.events_by_type.size(); ++type) {
+      const Roaring* users_of_type = cell.UsersOfType(type);
+      if (cell.events_by_type[type] == 0 && (users_of_type == nullptr || users_of_type->isEmpty())) continue;
+      auto& [events, type_users] = by_type[shard.types().KeyOf(type)];
+      events += cell.events_by_type[type];
+      if (users_of_type != nullptr) type_users.AddAll(*users_of_type, shard.users());
+    }
+  }
+  void HashInto(Hasher* hasher) const {
+    hasher->Value(users);
+    for (const auto& [type, entry] : by_type) {
+      hasher->Text(type);
+      hasher->Value(entry.first);
+      hasher->Value(entry.second);
+    }
+  }
+};
+
+struct MergedHour {
+  MergedCell all;
+  std::map<std::string, MergedCell> by_product, by_store;
+  std::vector<uint64_t> rows;  // global row numbers
+};
+
 }  // namespace
 
 uint64_t Views::Digest() const {
+  // Rows numbered in log order across all shards; everything that points at a row hashes that number.
+  struct Located {
+    uint64_t position;
+    uint32_t shard, row;
+  };
+  std::vector<Located> order;
+  for (uint32_t shard = 0; shard < shard_count(); ++shard) {
+    for (uint32_t row = 0; row < shards_[shard]->rows().size(); ++row)
+      order.push_back({shards_[shard]->rows()[row].position, shard, row});
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Located& a, const Located& b) { return a.position < b.position; });
+  std::vector<std::vector<uint64_t>> number(shard_count());
+  for (uint32_t shard = 0; shard < shard_count(); ++shard)
+    number[shard].resize(shards_[shard]->rows().size());
+  for (uint64_t i = 0; i < order.size(); ++i) number[order[i].shard][order[i].row] = i;
+
   Hasher hasher;
-  hasher.Keys(users_);
-  hasher.Keys(types_);
-  hasher.Keys(products_);
-  hasher.Keys(stores_);
-  for (const EventRow& row : rows_) {
+  hasher.Value(order.size());
+  for (const Located& located : order) {
+    const ShardViews& shard = *shards_[located.shard];
+    const EventRow& row = shard.rows()[located.row];
     hasher.Value(row.timestamp);
-    hasher.Value(row.user);
-    hasher.Value(row.type);
-    hasher.Value(row.product);
-    hasher.Value(row.store);
+    hasher.Text(shard.users().KeyOf(row.user));
+    hasher.Text(shard.types().KeyOf(row.type));
+    hasher.Value(row.product != kNoDimension);
+    if (row.product != kNoDimension) hasher.Text(shard.products().KeyOf(row.product));
+    hasher.Value(row.store != kNoDimension);
+    if (row.store != kNoDimension) hasher.Text(shard.stores().KeyOf(row.store));
     hasher.Value(row.version);
     hasher.Value(row.state);
   }
-  for (const auto& [hour, data] : hours_) {
+
+  std::map<int64_t, MergedHour> hours;
+  for (uint32_t s = 0; s < shard_count(); ++s) {
+    const ShardViews& shard = *shards_[s];
+    for (const auto& [hour, data] : shard.hours()) {
+      MergedHour& merged = hours[hour];
+      merged.all.Add(data.all, shard);
+      for (const auto& [product, cell] : data.by_product)
+        merged.by_product[shard.products().KeyOf(product)].Add(cell, shard);
+      for (const auto& [store, cell] : data.by_store)
+        merged.by_store[shard.stores().KeyOf(store)].Add(cell, shard);
+      for (uint32_t row : data.rows) merged.rows.push_back(number[s][row]);
+    }
+  }
+  for (auto& [hour, merged] : hours) {
     hasher.Value(hour);
-    hasher.Cells(data.all);
-    hasher.CellMap(data.by_product);
-    hasher.CellMap(data.by_store);
-    for (uint32_t row : data.rows) hasher.Value(row);
+    merged.all.HashInto(&hasher);
+    for (const auto* cells : {&merged.by_product, &merged.by_store}) {
+      hasher.Value(cells->size());
+      for (const auto& [key, cell] : *cells) {
+        hasher.Text(key);
+        cell.HashInto(&hasher);
+      }
+    }
+    std::sort(merged.rows.begin(), merged.rows.end());
+    for (uint64_t row : merged.rows) hasher.Value(row);
   }
-  for (const auto& timeline : timelines_) {
+
+  struct UserAt {
+    std::string_view name;
+    uint32_t shard, user;
+  };
+  std::vector<UserAt> users;
+  for (uint32_t s = 0; s < shard_count(); ++s) {
+    for (uint32_t user = 0; user < shards_[s]->users().size(); ++user)
+      users.push_back({shards_[s]->users().KeyOf(user), s, user});
+  }
+  std::sort(users.begin(), users.end(), [](const UserAt& a, const UserAt& b) { return a.name < b.name; });
+  for (const UserAt& user : users) {
+    hasher.Text(user.name);
+    const std::vector<uint32_t>& timeline = *shards_[user.shard]->Timeline(user.user);
     hasher.Value(timeline.size());
-    for (uint32_t row : timeline) hasher.Value(row);
+    for (uint32_t row : timeline) hasher.Value(number[user.shard][row]);
   }
-  std::vector<uint32_t> ids(ids_.size());
-  for (uint32_t id = 0; id < ids.size(); ++id) ids[id] = id;
-  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) { return ids_.Text(a) < ids_.Text(b); });
-  for (uint32_t id : ids) {
-    hasher.Text(ids_.Text(id));
-    hasher.Value(ids_.current(id));
-    for (uint32_t row : ids_.Rows(id)) hasher.Value(row);
+
+  const EventIdIndex& ids = global_.ids_;
+  std::vector<uint32_t> id_order(ids.size());
+  for (uint32_t id = 0; id < id_order.size(); ++id) id_order[id] = id;
+  std::sort(id_order.begin(), id_order.end(),
+            [&](uint32_t a, uint32_t b) { return ids.Text(a) < ids.Text(b); });
+  for (uint32_t id : id_order) {
+    hasher.Text(ids.Text(id));
+    hasher.Value(ids.current_version(id));
+    hasher.Value(number[ids.current(id).shard][ids.current(id).row]);
+    for (RowRef row : ids.Rows(id)) hasher.Value(number[row.shard][row.row]);
   }
-  for (const RejectedRow& rejected : rejected_) hasher.Value(rejected.received_at);
-  for (const auto& [type, entry] : schemas_) {
+  for (const RejectedRow& rejected : global_.rejected_) hasher.Value(rejected.received_at);
+  for (const auto& [type, entry] : global_.schemas_) {
     hasher.Text(type);
     hasher.Text(SchemaToJson(entry.schema));
     hasher.Value(entry.updated_at);
   }
-  for (const TypeStats& stats : type_stats_) {
-    hasher.Value(stats.seen);
+  for (const auto& [type, stats] : TypeStatsByName()) {
+    hasher.Text(type);
     hasher.Value(stats.first_seen);
     hasher.Value(stats.last_seen);
     hasher.Value(stats.events);

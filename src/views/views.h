@@ -1,63 +1,36 @@
 // Everything queries read, built only by applying log records in log order (the materializer's target).
-// Applying is deterministic: the same records in the same order give the same views on every server.
+// Applying is deterministic: the same records in the same order give the same answers on every server,
+// whatever its number of shards.
 //
-// Every event record becomes a row of the event table (what aggregation and filtering need, and where the
-// whole event sits in the log). Per UTC hour, cells hold counts by type and exact user sets, for the hour
-// and per product and store. A correction (same event_id, higher version) retracts the row it replaces
-// from every view; whether a user leaves a cell is decided from that user's timeline.
+// Applying a record has two halves. The log-ordered half (Sequence) runs for one record at a time in log
+// order and decides what only a view of all shards can: whether an event id is new, a duplicate or a
+// correction (a correction may move an event to another user, so to another shard), the rejected input,
+// the schemas; it also numbers the rows each shard will add. The shard half (RunShardSteps) carries out
+// those decisions in one shard, for the users whose id hashes to it; different shards run concurrently,
+// each in log order.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
-#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <absl/container/btree_map.h>
-#include <absl/container/flat_hash_map.h>
 
 #include "ingest/schema.h"
 #include "log/record.h"
 #include "log/segment_log.h"
-#include "views/cell.h"
-#include "views/chunked_vector.h"
-#include "views/dictionary.h"
 #include "views/event_id_index.h"
+#include "views/shard_views.h"
 
 namespace tally {
 
-inline constexpr uint32_t kNoDimension = UINT32_MAX;
+inline constexpr uint32_t kMaxShards = 256;  // a shard number fits the id index's byte
 
-enum class RowState : uint8_t {
-  kCurrent,     // counted everywhere
-  kSuperseded,  // a higher version of the same event_id replaced it
-  kDuplicate,   // the same or a lower version of an event_id already seen: no effect
-};
-
-struct EventRow {
-  Millis timestamp;
-  uint64_t position;  // LogPosition::Packed() of the whole record
-  uint32_t user;
-  uint32_t type;
-  uint32_t product;  // kNoDimension when absent
-  uint32_t store;    // kNoDimension when absent
-  uint32_t version;
-  RowState state;
-};
-
-struct HourData {
-  Cell all;
-  absl::flat_hash_map<uint32_t, Cell> by_product;
-  absl::flat_hash_map<uint32_t, Cell> by_store;
-  ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
-};
-
-struct TypeStats {
-  bool seen = false;
-  Millis first_seen = 0;  // received time of the first event of this type
-  Millis last_seen = 0;
-  uint64_t events = 0;  // current events of this type
-};
+// The shard of a user: stable across versions and machines (checkpoints and cluster nodes rely on it).
+uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count);
 
 struct SchemaEntry {
   Schema schema;
@@ -69,59 +42,74 @@ struct RejectedRow {
   uint64_t position;
 };
 
-struct TakeHomeCounts {
-  uint64_t unique_users = 0;
-  uint64_t clicks = 0;
-  uint64_t impressions = 0;
-  bool operator==(const TakeHomeCounts&) const = default;
-};
-
 enum class ApplyOutcome { kAccepted, kDuplicate, kCorrection, kRejectedKept, kSchemaChanged };
 
-class Views {
+// The views that are not split by user: event ids, rejected input, schemas.
+class GlobalViews {
  public:
-  ApplyOutcome Apply(const LogRecord& record, LogPosition position);
-
-  TakeHomeCounts TakeHomeHour(int64_t hour) const;
-
-  const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
-  const ChunkedVector<EventRow>& rows() const { return rows_; }
-  const Dictionary& users() const { return users_; }
-  const Dictionary& types() const { return types_; }
-  const Dictionary& products() const { return products_; }
-  const Dictionary& stores() const { return stores_; }
-  // A user's current rows, ordered by (event time, row); null for an unknown user.
-  const std::vector<uint32_t>* Timeline(uint32_t user) const {
-    return user < timelines_.size() ? &timelines_[user] : nullptr;
-  }
   // Every row carrying this event id, in log order (empty for an unknown id).
-  std::vector<uint32_t> RowsOfId(std::string_view event_id) const;
+  std::vector<RowRef> RowsOfId(std::string_view event_id) const;
+  const EventIdIndex& ids() const { return ids_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
-  const std::vector<TypeStats>& type_stats() const { return type_stats_; }
-  uint64_t events_applied() const { return rows_.size(); }
-
-  // The whole state, for a checkpoint; Load refuses bytes that do not parse or whose indices do not fit.
-  void Save(std::string* out) const;
-  static Result<std::unique_ptr<Views>> Load(std::string_view bytes);
-
-  // A hash of everything queries can see (not of where records sit in the log), to compare two servers
-  // or a server with a replay of its log.
-  uint64_t Digest() const;
 
  private:
-  ApplyOutcome ApplyEvent(const Event& event, LogPosition position);
-  void Include(uint32_t row_index, Millis received_at);
-  void Retract(uint32_t row_index);
-
-  ChunkedVector<EventRow> rows_;
-  Dictionary users_, types_, products_, stores_;
-  absl::btree_map<int64_t, HourData> hours_;
-  std::vector<std::vector<uint32_t>> timelines_;  // by user index
+  friend class Views;
   EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
   absl::btree_map<std::string, SchemaEntry> schemas_;
-  std::vector<TypeStats> type_stats_;  // by type index
+  std::vector<uint32_t> next_row_;  // by shard: the index its next row will get
+};
+
+// What one shard does for one record.
+struct ShardStep {
+  enum class Kind : uint8_t { kIncludeCurrent, kIncludeDuplicate, kRetract };
+  Kind kind;
+  uint32_t record;  // the record's index in its batch
+  uint32_t row;     // kRetract: the row taken back; otherwise the index the new row gets
+};
+
+// The log-ordered decisions for a batch of records: the outcome of each, and each shard's steps.
+struct ApplyPlan {
+  explicit ApplyPlan(uint32_t shard_count) : steps(shard_count) {}
+  std::vector<std::vector<ShardStep>> steps;  // by shard, in log order
+  std::vector<ApplyOutcome> outcomes;         // by record
+};
+
+class Views {
+ public:
+  explicit Views(uint32_t shard_count = 1);
+
+  // The log-ordered half for record number `record_index` of a batch (records in log order).
+  void Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
+  // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.
+  void RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
+                     std::span<const uint64_t> positions);
+  // Both halves for one record, on one thread (replay, tests).
+  ApplyOutcome Apply(const LogRecord& record, LogPosition position);
+
+  uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
+  const ShardViews& shard(uint32_t index) const { return *shards_[index]; }
+  uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
+  const GlobalViews& global() const { return global_; }
+
+  TakeHomeCounts TakeHomeHour(int64_t hour) const;
+  // Every type with events in any shard, its statistics summed over the shards.
+  std::map<std::string, TypeStats> TypeStatsByName() const;
+  uint64_t rows() const;  // current, superseded and duplicate event rows in all shards
+
+  // The whole state, for a checkpoint; Load refuses bytes that do not parse, whose indices do not fit, or
+  // that were saved with another number of shards.
+  void Save(std::string* out) const;
+  static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count);
+
+  // A hash of everything queries can see, in a form that does not depend on the number of shards nor on
+  // where records sit in the log: to compare servers, shard counts, or a server with a replay of its log.
+  uint64_t Digest() const;
+
+ private:
+  GlobalViews global_;
+  std::vector<std::unique_ptr<ShardViews>> shards_;
 };
 
 }  // namespace tally

@@ -2,6 +2,7 @@
 // the machine is), user sets in CRoaring's portable format. Load refuses anything that does not parse.
 #include <cstring>
 
+#include "views/shard_views.h"
 #include "views/views.h"
 
 namespace tally {
@@ -106,6 +107,7 @@ class Reader {
     return true;
   }
   bool AtEnd() const { return rest_.empty(); }
+  std::string_view rest() const { return rest_; }
 
  private:
   std::string_view rest_;
@@ -113,7 +115,7 @@ class Reader {
 
 }  // namespace
 
-void Views::Save(std::string* out) const {
+void ShardViews::Save(std::string* out) const {
   Writer writer(out);
   writer.Keys(users_);
   writer.Keys(types_);
@@ -149,25 +151,6 @@ void Views::Save(std::string* out) const {
     writer.Value<uint64_t>(timeline.size());
     for (uint32_t row : timeline) writer.Value(row);
   }
-  writer.Value<uint64_t>(ids_.size());
-  for (uint32_t id = 0; id < ids_.size(); ++id) {
-    writer.Text(ids_.Text(id));
-    writer.Value(ids_.current(id));
-    const std::vector<uint32_t> rows = ids_.Rows(id);
-    writer.Value<uint64_t>(rows.size());
-    for (uint32_t row : rows) writer.Value(row);
-  }
-  writer.Value<uint64_t>(rejected_.size());
-  for (const RejectedRow& rejected : rejected_) {
-    writer.Value(rejected.received_at);
-    writer.Value(rejected.position);
-  }
-  writer.Value<uint64_t>(schemas_.size());
-  for (const auto& [type, entry] : schemas_) {
-    writer.Text(type);
-    writer.Text(SchemaToJson(entry.schema));
-    writer.Value(entry.updated_at);
-  }
   writer.Value<uint64_t>(type_stats_.size());
   for (const TypeStats& stats : type_stats_) {
     writer.Value(stats.seen);
@@ -177,10 +160,10 @@ void Views::Save(std::string* out) const {
   }
 }
 
-Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
-  auto views = std::make_unique<Views>();
-  Reader reader(bytes);
-  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
+  auto views = std::make_unique<ShardViews>();
+  Reader reader(*bytes);
+  const Status damaged = Status::Corruption("checkpoint: shard views do not parse");
   if (!reader.Keys(&views->users_) || !reader.Keys(&views->types_) || !reader.Keys(&views->products_) ||
       !reader.Keys(&views->stores_)) {
     return damaged;
@@ -228,40 +211,6 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
       if (!reader.Value(&row)) return damaged;
     }
   }
-  if (!reader.Count(&count, 20)) return damaged;
-  std::string id;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint32_t current = 0;
-    uint64_t rows = 0;
-    if (!reader.Text(&id) || id.empty() || id.size() > 255 || !reader.Value(&current) ||
-        !reader.Count(&rows, 4) || rows == 0) {
-      return damaged;
-    }
-    std::vector<uint32_t> row_list(rows);
-    for (uint32_t& row : row_list) {
-      if (!reader.Value(&row) || row >= views->rows_.size()) return damaged;
-    }
-    auto [number, inserted] = views->ids_.FindOrInsert(id, row_list[0]);
-    if (!inserted || number != i || current >= views->rows_.size()) return damaged;
-    views->ids_.set_current(number, current);
-    for (size_t j = 1; j < row_list.size(); ++j) views->ids_.AddRow(number, row_list[j]);
-  }
-  if (!reader.Count(&count, 16)) return damaged;
-  for (uint64_t i = 0; i < count; ++i) {
-    RejectedRow rejected{};
-    if (!reader.Value(&rejected.received_at) || !reader.Value(&rejected.position)) return damaged;
-    views->rejected_.push_back(rejected);
-  }
-  if (!reader.Count(&count, 24)) return damaged;
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string type, json;
-    SchemaEntry entry;
-    if (!reader.Text(&type) || !reader.Text(&json) || !reader.Value(&entry.updated_at)) return damaged;
-    auto schema = ParseSchema(json);
-    if (!schema.ok()) return damaged;
-    entry.schema = std::move(*schema);
-    views->schemas_.emplace(std::move(type), std::move(entry));
-  }
   if (!reader.Count(&count, 25)) return damaged;
   views->type_stats_.resize(count);
   for (TypeStats& stats : views->type_stats_) {
@@ -275,7 +224,8 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
   for (const EventRow& row : views->rows_) {
     if (row.user >= views->users_.size() || row.type >= views->types_.size() ||
         (row.product != kNoDimension && row.product >= views->products_.size()) ||
-        (row.store != kNoDimension && row.store >= views->stores_.size())) {
+        (row.store != kNoDimension && row.store >= views->stores_.size()) ||
+        row.state > RowState::kDuplicate) {
       return damaged;
     }
   }
@@ -289,10 +239,104 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes) {
       if (row >= rows) return damaged;
     }
   }
-  if (views->timelines_.size() < views->users_.size() || views->type_stats_.size() < views->types_.size() ||
-      !reader.AtEnd()) {
+  if (views->timelines_.size() < views->users_.size() || views->type_stats_.size() < views->types_.size()) {
     return damaged;
   }
+  *bytes = reader.rest();
+  return views;
+}
+
+void Views::Save(std::string* out) const {
+  Writer writer(out);
+  writer.Value<uint32_t>(shard_count());
+  for (const auto& shard : shards_) shard->Save(out);
+  const EventIdIndex& ids = global_.ids_;
+  writer.Value<uint64_t>(ids.size());
+  for (uint32_t id = 0; id < ids.size(); ++id) {
+    writer.Text(ids.Text(id));
+    writer.Value(ids.current(id).shard);
+    writer.Value(ids.current(id).row);
+    writer.Value(ids.current_version(id));
+    const std::vector<RowRef> rows = ids.Rows(id);
+    writer.Value<uint64_t>(rows.size());
+    for (RowRef row : rows) {
+      writer.Value(row.shard);
+      writer.Value(row.row);
+    }
+  }
+  writer.Value<uint64_t>(global_.rejected_.size());
+  for (const RejectedRow& rejected : global_.rejected_) {
+    writer.Value(rejected.received_at);
+    writer.Value(rejected.position);
+  }
+  writer.Value<uint64_t>(global_.schemas_.size());
+  for (const auto& [type, entry] : global_.schemas_) {
+    writer.Text(type);
+    writer.Text(SchemaToJson(entry.schema));
+    writer.Value(entry.updated_at);
+  }
+}
+
+Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count) {
+  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+  uint32_t saved_shards = 0;
+  {
+    Reader reader(bytes);
+    if (!reader.Value(&saved_shards)) return damaged;
+    bytes = reader.rest();
+  }
+  if (saved_shards != shard_count) {
+    return Status::Corruption("checkpoint: written with " + std::to_string(saved_shards) +
+                              " shards, the server runs " + std::to_string(shard_count));
+  }
+  auto views = std::make_unique<Views>(shard_count);
+  for (uint32_t shard = 0; shard < shard_count; ++shard) {
+    auto loaded = ShardViews::Load(&bytes);
+    if (!loaded.ok()) return loaded.status();
+    views->shards_[shard] = std::move(*loaded);
+    views->global_.next_row_[shard] = static_cast<uint32_t>(views->shards_[shard]->rows().size());
+  }
+  Reader reader(bytes);
+  auto valid = [&](RowRef row) {
+    return row.shard < shard_count && row.row < views->shards_[row.shard]->rows().size();
+  };
+  uint64_t count = 0;
+  if (!reader.Count(&count, 32)) return damaged;
+  std::string id;
+  for (uint64_t i = 0; i < count; ++i) {
+    RowRef current;
+    uint32_t version = 0;
+    uint64_t rows = 0;
+    if (!reader.Text(&id) || id.empty() || id.size() > 255 || !reader.Value(&current.shard) ||
+        !reader.Value(&current.row) || !reader.Value(&version) || !reader.Count(&rows, 8) || rows == 0 ||
+        !valid(current)) {
+      return damaged;
+    }
+    std::vector<RowRef> row_list(rows);
+    for (RowRef& row : row_list) {
+      if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
+    }
+    auto [number, inserted] = views->global_.ids_.FindOrInsert(id, current, version);
+    if (!inserted || number != i) return damaged;
+    if (row_list.size() > 1) views->global_.ids_.RestoreRows(number, std::move(row_list));
+  }
+  if (!reader.Count(&count, 16)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    RejectedRow rejected{};
+    if (!reader.Value(&rejected.received_at) || !reader.Value(&rejected.position)) return damaged;
+    views->global_.rejected_.push_back(rejected);
+  }
+  if (!reader.Count(&count, 24)) return damaged;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string type, json;
+    SchemaEntry entry;
+    if (!reader.Text(&type) || !reader.Text(&json) || !reader.Value(&entry.updated_at)) return damaged;
+    auto schema = ParseSchema(json);
+    if (!schema.ok()) return damaged;
+    entry.schema = std::move(*schema);
+    views->global_.schemas_.emplace(std::move(type), std::move(entry));
+  }
+  if (!reader.AtEnd()) return damaged;
   return views;
 }
 

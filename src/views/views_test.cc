@@ -56,8 +56,8 @@ TEST(Views, RejectedRecordsChangeNoCount) {
   Views views;
   Apply(views, RejectedInput{1, "/analytics", "user: missing", "POST /analytics?x", ""});
   EXPECT_EQ(views.TakeHomeHour(0), (TakeHomeCounts{0, 0, 0}));
-  EXPECT_EQ(views.rejected().size(), 1u);
-  EXPECT_EQ(views.events_applied(), 0u);
+  EXPECT_EQ(views.global().rejected().size(), 1u);
+  EXPECT_EQ(views.rows(), 0u);
 }
 
 TEST(Views, UniqueUsersAreExactAgainstASetOverManyRandomEvents) {

@@ -45,7 +45,9 @@ simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::strin
 class ModelHttpTest : public ::testing::TestWithParam<uint64_t> {
  protected:
   void SetUp() override {
-    args_ = {"--data", dir_.path() + "/data", "--threads", "2"};
+    // 1 to 5 shards: `tally replay` (one shard) must still give the server's digest.
+    args_ = {
+        "--data", dir_.path() + "/data", "--threads", "2", "--shards", std::to_string(1 + GetParam() % 5)};
     std::string error;
     server_ = TallydProcess::Start(args_, &error);
     ASSERT_NE(server_, nullptr) << error;

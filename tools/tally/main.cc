@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
   uint64_t upto = UINT64_MAX;
   replay->add_option("--data", data_dir, "data directory")->capture_default_str();
   replay->add_option("--upto", upto, "replay only the first N records (the lsn a server reported)");
+  uint32_t replay_shards = 1;
+  replay
+      ->add_option("--shards", replay_shards,
+                   "split the views into this many shards (the digest is the same)")
+      ->check(CLI::Range(1u, tally::kMaxShards))
+      ->capture_default_str();
 
   tally::LoadOptions load_options;
   CLI::App* load =
@@ -132,7 +138,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (replay->parsed()) {
-    auto result = tally::ReplayLog(data_dir, upto);
+    auto result = tally::ReplayLog(data_dir, upto, replay_shards);
     if (!result.ok()) {
       std::fprintf(stderr, "tally replay: %s\n", result.status().message().c_str());
       return 1;

@@ -126,9 +126,24 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
       log_(std::move(log)),
       gates_(std::make_unique<ShardGate[]>(views->shard_count())),
       views_(std::move(views)),
-      start_(std::move(start)) {}
+      start_(std::move(start)) {
+  if (views_->shard_count() > 1) {
+    for (uint32_t shard = 0; shard < views_->shard_count(); ++shard)
+      gates_[shard].thread = std::thread([this, shard] { RunShard(shard); });
+  }
+}
 
 Engine::~Engine() {
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    ShardGate& gate = gates_[shard];
+    if (!gate.thread.joinable()) continue;
+    {
+      std::lock_guard lock(gate.queue_mutex);
+      gate.stopping = true;
+    }
+    gate.queue_changed.notify_one();
+    gate.thread.join();
+  }
   log_.reset();  // last fsync before the directory is unlocked
   ::close(lock_fd_);
 }
@@ -176,9 +191,10 @@ Checkpointer::~Checkpointer() {
 }
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
-  ApplyPlan plan(views_->shard_count());
+  const uint32_t shards = views_->shard_count();
+  ApplyPlan plan(shards);
   std::vector<uint64_t> positions(batch.size());
-  uint64_t ticket = 0;
+  std::latch applied(shards);
   Committed committed;
   {
     std::lock_guard order(order_mutex_);
@@ -190,19 +206,53 @@ Result<Committed> Engine::Commit(const IngestBatch& batch) {
           LogPosition{appended->start.segment, appended->start.offset + batch.frame_offsets()[i]}.Packed();
       views_->Sequence(batch.records()[i], i, positions[i], &plan);
     }
-    ticket = tickets_issued_++;
+    ++tickets_issued_;
+    if (shards == 1) {
+      // Nothing to run in parallel: apply here, still in log order.
+      ShardGate& gate = gates_[0];
+      {
+        std::lock_guard lock(gate.mutex);
+        views_->RunShardSteps(0, plan, batch.records(), positions);
+        ++gate.applied;
+      }
+      gate.applied_changed.notify_all();
+      applied.count_down();
+    } else {
+      // Queued while the order is held, so every shard's queue is in log order.
+      for (uint32_t shard = 0; shard < shards; ++shard) {
+        ShardGate& gate = gates_[shard];
+        {
+          std::lock_guard lock(gate.queue_mutex);
+          gate.queue.push_back(ShardTask{&plan, batch.records(), positions, &applied});
+        }
+        gate.queue_changed.notify_one();
+      }
+    }
   }
-  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
-    ShardGate& gate = gates_[shard];
-    std::unique_lock lock(gate.mutex);
-    gate.turn.wait(lock, [&] { return gate.next_ticket == ticket; });
-    views_->RunShardSteps(shard, plan, batch.records(), positions);
-    ++gate.next_ticket;
-    lock.unlock();
-    gate.turn.notify_all();
-  }
+  applied.wait();
   committed.outcomes = std::move(plan.outcomes);
   return committed;
+}
+
+void Engine::RunShard(uint32_t shard) {
+  ShardGate& gate = gates_[shard];
+  while (true) {
+    ShardTask task;
+    {
+      std::unique_lock lock(gate.queue_mutex);
+      gate.queue_changed.wait(lock, [&] { return gate.stopping || !gate.queue.empty(); });
+      if (gate.queue.empty()) return;  // stopping, and nothing left to apply
+      task = gate.queue.front();
+      gate.queue.pop_front();
+    }
+    {
+      std::lock_guard lock(gate.mutex);
+      views_->RunShardSteps(shard, *task.plan, task.records, task.positions);
+      ++gate.applied;
+    }
+    gate.applied_changed.notify_all();
+    task.done->count_down();
+  }
 }
 
 std::vector<std::unique_lock<std::mutex>> Engine::LockAllShardsWhenIdle() const {
@@ -211,7 +261,7 @@ std::vector<std::unique_lock<std::mutex>> Engine::LockAllShardsWhenIdle() const 
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     const ShardGate& gate = gates_[shard];
     locks.emplace_back(gate.mutex);
-    gate.turn.wait(locks.back(), [&] { return gate.next_ticket == tickets_issued_; });
+    gate.applied_changed.wait(locks.back(), [&] { return gate.applied == tickets_issued_; });
   }
   return locks;
 }

@@ -32,6 +32,23 @@ void IngestBatch::Add(SchemaChange change) {
   records_.emplace_back(std::move(change));
 }
 
+Result<IngestBatch> IngestBatch::FromFrames(std::string_view frames) {
+  IngestBatch batch;
+  batch.frames_.assign(frames);
+  size_t at = 0;
+  while (at < frames.size()) {
+    FrameView frame;
+    if (ReadFrame(frames.substr(at), &frame) != FrameCheck::kComplete)
+      return Status::Corruption("batch: a frame at byte " + std::to_string(at) + " is damaged or cut");
+    auto record = DecodePayload(frame.payload);
+    if (!record.ok()) return record.status();
+    batch.frame_offsets_.push_back(static_cast<uint32_t>(at));
+    batch.records_.push_back(std::move(*record));
+    at += frame.frame_bytes;
+  }
+  return batch;
+}
+
 void IngestBatch::Clear() {
   frames_.clear();
   records_.clear();
@@ -43,6 +60,22 @@ namespace {
 // The materializer's loop body: decode each record and apply it, in log order.
 SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views, uint64_t* applied = nullptr) {
   return [views, applied](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
+    if (IsStreamBatch(payload)) {
+      auto batch = ParseStreamBatch(payload);
+      auto inner = batch.ok() ? IngestBatch::FromFrames(batch->frames) : Result<IngestBatch>(batch.status());
+      if (!inner.ok())
+        return Status::Corruption("record " + std::to_string(lsn) + ": " + inner.status().message());
+      for (size_t i = 0; i < inner->size(); ++i) {
+        const LogPosition at{position.segment,
+                             position.offset +
+                                 static_cast<uint32_t>(kFrameHeaderBytes + kStreamBatchHeaderBytes) +
+                                 inner->frame_offsets()[i]};
+        views->Apply(inner->records()[i], at);
+      }
+      views->set_stream_sequence(batch->sequence);
+      if (applied != nullptr) ++*applied;
+      return Status::Ok();
+    }
     auto record = DecodePayload(payload);
     if (!record.ok())
       return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
@@ -116,6 +149,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
+  engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
 }
 
@@ -191,6 +225,22 @@ Checkpointer::~Checkpointer() {
 }
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
+  return AppendAndApply(batch.frames(), batch.size(), 0, batch, 0);
+}
+
+Result<Committed> Engine::CommitStreamBatch(uint64_t sequence, std::string_view frames) {
+  auto batch = IngestBatch::FromFrames(frames);
+  if (!batch.ok()) return batch.status();
+  std::string record;
+  AppendStreamBatchFrame(sequence, frames, &record);
+  auto committed = AppendAndApply(
+      record, 1, static_cast<uint32_t>(kFrameHeaderBytes + kStreamBatchHeaderBytes), *batch, sequence);
+  if (committed.ok()) stream_sequence_.store(sequence, std::memory_order_release);
+  return committed;
+}
+
+Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t frame_count, uint32_t shift,
+                                         const IngestBatch& batch, uint64_t stream_sequence) {
   const uint32_t shards = views_->shard_count();
   ApplyPlan plan(shards);
   std::vector<uint64_t> positions(batch.size());
@@ -198,14 +248,16 @@ Result<Committed> Engine::Commit(const IngestBatch& batch) {
   Committed committed;
   {
     std::lock_guard order(order_mutex_);
-    auto appended = log_->Append(batch.frames(), batch.size());
+    auto appended = log_->Append(to_append, frame_count);
     if (!appended.ok()) return appended.status();
     committed.end_lsn = appended->end_lsn;
     for (uint32_t i = 0; i < batch.size(); ++i) {
       positions[i] =
-          LogPosition{appended->start.segment, appended->start.offset + batch.frame_offsets()[i]}.Packed();
+          LogPosition{appended->start.segment, appended->start.offset + shift + batch.frame_offsets()[i]}
+              .Packed();
       views_->Sequence(batch.records()[i], i, positions[i], &plan);
     }
+    if (stream_sequence != 0) views_->set_stream_sequence(stream_sequence);
     ++tickets_issued_;
     if (shards == 1) {
       // Nothing to run in parallel: apply here, still in log order.

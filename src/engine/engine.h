@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -33,6 +34,8 @@ class IngestBatch {
   void Add(Event event);
   void Add(RejectedInput rejected);
   void Add(SchemaChange change);
+  // The records of frames as IngestBatch::frames() gives them (a stream message in cluster mode).
+  static Result<IngestBatch> FromFrames(std::string_view frames);
   void Clear();
   bool empty() const { return records_.empty(); }
   size_t size() const { return records_.size(); }
@@ -61,7 +64,24 @@ struct Committed {
   std::vector<ApplyOutcome> outcomes;  // one per record, in batch order
 };
 
-class Engine {
+// Where ingest hands a batch: the engine itself (the local log), or a cluster stream (src/cluster) that
+// answers once the batch is in the stream and applied here.
+class Committer {
+ public:
+  virtual ~Committer() = default;
+  virtual Result<Committed> Commit(const IngestBatch& batch) = 0;
+};
+
+// Cluster mode: whether this node has applied everything the stream holds (GET ?consistency=strong,
+// /readyz).
+class ReadConsistency {
+ public:
+  virtual ~ReadConsistency() = default;
+  virtual Status WaitCaughtUp(std::chrono::milliseconds timeout) = 0;
+  virtual bool CaughtUp() = 0;
+};
+
+class Engine : public Committer {
  public:
   // Locks the data directory (one server per directory), recovers the log, loads the newest usable
   // checkpoint and applies the log's records after it.
@@ -77,7 +97,12 @@ class Engine {
   // With several shards, each shard's part of the batch then goes to that shard's own apply thread, in
   // log order, and the caller waits for them all: shards apply in parallel, each always on the same
   // thread (its data stays in one core's cache).
-  Result<Committed> Commit(const IngestBatch& batch);
+  Result<Committed> Commit(const IngestBatch& batch) override;
+  // Cluster mode: the message of stream sequence `sequence` (its records' frames), appended to the local
+  // log as one record and applied, like Commit.
+  Result<Committed> CommitStreamBatch(uint64_t sequence, std::string_view frames);
+  // The last stream sequence applied (cluster mode; 0: none).
+  uint64_t stream_sequence() const { return stream_sequence_.load(std::memory_order_acquire); }
 
   // Runs `read(views)` on all the views at a batch boundary: no batch is half applied, none can start.
   template <typename ReadViews>
@@ -136,6 +161,10 @@ class Engine {
     std::thread thread;
   };
   void RunShard(uint32_t shard);
+  // Appends `to_append` (`frame_count` frames) and applies `batch`, whose record i is at
+  // append start + `shift` + batch.frame_offsets()[i].
+  Result<Committed> AppendAndApply(std::string_view to_append, uint64_t frame_count, uint32_t shift,
+                                   const IngestBatch& batch, uint64_t stream_sequence);
   // Locks every shard once all batches with a ticket have been applied. Needs order_mutex_ held.
   std::vector<std::unique_lock<std::mutex>> LockAllShardsWhenIdle() const;
 
@@ -151,6 +180,7 @@ class Engine {
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
+  std::atomic<uint64_t> stream_sequence_{0};
 };
 
 // Writes a checkpoint, on its own thread, once at least `every_records` records and at least a quarter of

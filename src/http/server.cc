@@ -19,6 +19,7 @@
 
 #include "common/json_writer.h"
 #include "http/worker.h"
+#include "ingest/query_string.h"
 
 namespace tally {
 namespace {
@@ -198,7 +199,7 @@ void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status,
 
 uint64_t Worker::CommitBatch() {
   if (batch_.empty()) return 0;
-  auto committed = engine_->Commit(batch_);
+  auto committed = committer_->Commit(batch_);
   batch_.Clear();
   std::vector<PendingReply> replies;
   replies.swap(waiting_for_commit_);  // replying may start the next pipelined request, which adds here
@@ -309,7 +310,10 @@ class Server::Impl {
       slot = std::make_unique<LoopThread>();
       LoopThread* loop_thread = slot.get();
       loop_thread->server = this;
-      loop_thread->worker = std::make_unique<Worker>(engine_, options_.sync_mode == SyncMode::kAlways);
+      loop_thread->worker = std::make_unique<Worker>(
+          engine_, options_.committer != nullptr ? options_.committer : engine_,
+          // In cluster mode the stream's acknowledgement is the durability promise, not the local fsync.
+          options_.committer == nullptr && options_.sync_mode == SyncMode::kAlways, options_.consistency);
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();
@@ -371,6 +375,7 @@ class Server::Impl {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
+    if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
       // Native API paths carry percent-encoded ids: route on the path as sent, before h2o's decoding.
       const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
@@ -383,6 +388,35 @@ class Server::Impl {
     if (!RouteTakeHome(worker, req, path))
       ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;
+  }
+
+  // Cluster mode: a GET asking for (or defaulting to) consistency=strong first waits until this node has
+  // applied the stream's last message. False when it answered instead (bad value, or 503).
+  bool WaitIfStrongRead(h2o_req_t* req, std::string_view path) {
+    if (options_.consistency == nullptr) return true;
+    const std::string_view method = MethodOf(req);
+    if ((method != "GET" && method != "HEAD") || path == "/healthz" || path == "/readyz") return true;
+    const bool json = path.starts_with("/v1/");
+    bool strong = options_.strong_reads_by_default;
+    Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
+      if (name != kConsistencyParam) return Status::Ok();
+      if (value != "strong" && value != "local")
+        return Status::InvalidArgument(kConsistencyParam, "must be strong or local");
+      strong = value == "strong";
+      return Status::Ok();
+    });
+    if (!status.ok()) {
+      json ? ReplyJsonError(req, 400, "invalid_argument", status.message())
+           : ReplyTextError(req, 400, status.message());
+      return false;
+    }
+    if (!strong) return true;
+    status = options_.consistency->WaitCaughtUp(options_.strong_read_wait);
+    if (status.ok()) return true;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
+    json ? ReplyJsonError(req, 503, "unavailable", status.message())
+         : ReplyTextError(req, 503, status.message());
+    return false;
   }
 
   void WakeAll() {

@@ -21,6 +21,11 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;
   std::chrono::milliseconds idle_timeout{10'000};   // a connection silent this long is closed
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
+  // Cluster mode: where ingest goes (null: the engine's local log) and how reads wait for the stream.
+  Committer* committer = nullptr;
+  ReadConsistency* consistency = nullptr;
+  bool strong_reads_by_default = false;
+  std::chrono::milliseconds strong_read_wait{5'000};
 };
 
 class Server {

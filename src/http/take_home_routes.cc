@@ -60,7 +60,12 @@ bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path) {
     return true;
   }
   if (path == "/readyz") {
-    // The log is recovered and the views rebuilt before the server listens: answering means ready.
+    // The log is recovered and the views rebuilt before the server listens; in a cluster, the node must
+    // also have applied everything the stream holds.
+    if (IsGetOrHead(MethodOf(req)) && worker.consistency() != nullptr && !worker.consistency()->CaughtUp()) {
+      ReplyTextError(req, 503, "cluster: not caught up with the stream yet");
+      return true;
+    }
     HandleHealth(req);
     return true;
   }

@@ -498,7 +498,11 @@ void HandleDigest(Worker& worker, h2o_req_t* req) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016" PRIx64, digest.digest);
   JsonWriter json;
-  json.BeginObject().Key("lsn").Uint(digest.lsn).Key("digest").String(hex).EndObject();
+  json.BeginObject().Key("lsn").Uint(digest.lsn).Key("digest").String(hex);
+  // Cluster mode: the stream sequence these views cover (the same digest on every node at the same one).
+  if (const uint64_t sequence = worker.engine().stream_sequence(); sequence > 0)
+    json.Key("stream_sequence").Uint(sequence);
+  json.EndObject();
   ReplyJson(req, 200, json.str());
 }
 

@@ -35,9 +35,12 @@ std::string_view HeaderOf(const h2o_req_t* req, const h2o_token_t* token);
 
 class Worker {
  public:
-  Worker(Engine* engine, bool wait_for_fsync) : engine_(engine), wait_for_fsync_(wait_for_fsync) {}
+  Worker(Engine* engine, Committer* committer, bool wait_for_fsync, ReadConsistency* consistency)
+      : engine_(engine), committer_(committer), wait_for_fsync_(wait_for_fsync), consistency_(consistency) {}
 
   Engine& engine() { return *engine_; }
+  // Cluster mode only (else null).
+  ReadConsistency* consistency() { return consistency_; }
 
   // The event is committed with the rest of this loop iteration's batch; the 204 goes out once it is in
   // the log as the durability mode promises, or a 503 if the log refused it.
@@ -77,7 +80,9 @@ class Worker {
   static void ResolveBody(PendingReply& reply, const std::vector<ApplyOutcome>& outcomes);
 
   Engine* const engine_;
+  Committer* const committer_;
   const bool wait_for_fsync_;
+  ReadConsistency* const consistency_;
   IngestBatch batch_;
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;

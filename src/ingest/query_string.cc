@@ -82,7 +82,8 @@ Result<QueryParams> QueryParams::Parse(std::string_view query,
   if (!params.ok()) return params.status();
   QueryParams result;
   for (QueryParam& param : *params) {
-    if (std::find(allowed.begin(), allowed.end(), param.name) == allowed.end()) {
+    if (param.name != kConsistencyParam &&
+        std::find(allowed.begin(), allowed.end(), param.name) == allowed.end()) {
       std::string names;
       for (std::string_view name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
       return Status::InvalidArgument(param.name.substr(0, 64), "unknown parameter (known: " + names + ")");

@@ -11,6 +11,9 @@
 
 namespace tally {
 
+// Every GET may say how fresh its answer must be in cluster mode: "strong" or "local".
+inline constexpr std::string_view kConsistencyParam = "consistency";
+
 struct QueryParam {
   std::string name;         // percent-decoded
   std::string value;        // percent-decoded; empty for the flag form "name" and for "name="
@@ -36,6 +39,7 @@ Result<int64_t> ParseBoundedInteger(std::string_view field, std::string_view tex
 // The parameters of a request whose names are known in advance: a repeated or unknown one is an error.
 class QueryParams {
  public:
+  // `consistency` (kConsistencyParam) is accepted on top of `allowed`: the server reads it for every GET.
   static Result<QueryParams> Parse(std::string_view query, std::initializer_list<std::string_view> allowed);
   // Null when absent.
   const std::string* Get(std::string_view name) const;

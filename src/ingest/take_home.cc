@@ -82,6 +82,7 @@ Result<Event> ParseTakeHomePost(std::string_view query) {
 Result<Millis> ParseTakeHomeGet(std::string_view query) {
   std::optional<std::string> timestamp;
   TALLY_RETURN_IF_ERROR(ForEachQueryParam(query, [&](std::string_view name, std::string_view value, bool) {
+    if (name == kConsistencyParam) return Status::Ok();  // read by the server for every GET
     if (name != "timestamp") return Status::InvalidArgument(PrintableName(name), "unknown parameter");
     return TakeOnce(name, value, &timestamp);
   }));

@@ -153,6 +153,30 @@ void AppendRejectedFrame(const RejectedInput& rejected, std::string* out) {
   });
 }
 
+void AppendStreamBatchFrame(uint64_t sequence, std::string_view frames, std::string* out) {
+  AppendFrame(RecordKind::kStreamBatch, out, [&](std::string* payload) {
+    char fixed[8];
+    for (int i = 0; i < 8; ++i) fixed[i] = static_cast<char>((sequence >> (8 * i)) & 0xFF);
+    payload->append(fixed, sizeof(fixed));
+    payload->append(frames);
+  });
+}
+
+bool IsStreamBatch(std::string_view payload) {
+  return payload.size() >= 2 && static_cast<uint8_t>(payload[0]) == kRecordFormatVersion &&
+         static_cast<RecordKind>(static_cast<uint8_t>(payload[1])) == RecordKind::kStreamBatch;
+}
+
+Result<StreamBatchView> ParseStreamBatch(std::string_view payload) {
+  if (!IsStreamBatch(payload) || payload.size() < kStreamBatchHeaderBytes)
+    return Status::Corruption("not a stream batch record");
+  StreamBatchView batch;
+  for (int i = 0; i < 8; ++i)
+    batch.sequence |= static_cast<uint64_t>(static_cast<uint8_t>(payload[2 + i])) << (8 * i);
+  batch.frames = payload.substr(kStreamBatchHeaderBytes);
+  return batch;
+}
+
 Result<LogRecord> DecodePayload(std::string_view payload) {
   if (payload.size() < kMinPayloadBytes) return Status::Corruption("record shorter than its header");
   auto format = static_cast<uint8_t>(payload[0]);
@@ -168,6 +192,8 @@ Result<LogRecord> DecodePayload(std::string_view payload) {
       return DecodeRejected(reader);
     case RecordKind::kSchemaChange:
       return DecodeSchemaChange(reader);
+    case RecordKind::kStreamBatch:
+      return Status::Corruption("a stream batch holds records; it is not one");
   }
   return Status::Corruption("record kind " + std::to_string(static_cast<int>(payload[1])) + " is not known");
 }

@@ -29,7 +29,13 @@ enum class RecordKind : uint8_t {
   kEvent = 1,
   kRejected = 2,
   kSchemaChange = 3,
+  // In cluster mode, one message of the stream as this node applied it, kept whole so that it is in the
+  // local log entirely or not at all: u64 stream sequence (fixed, little endian) | the frames of its
+  // records, back to back, byte for byte as published. Each inner frame is a valid frame where it lies,
+  // so a row's log position can point straight at it.
+  kStreamBatch = 4,
 };
+inline constexpr size_t kStreamBatchHeaderBytes = 2 + 8;  // format version, kind, sequence
 
 using LogRecord = std::variant<Event, RejectedInput, SchemaChange>;
 
@@ -38,7 +44,17 @@ void AppendEventFrame(const Event& event, std::string* out);
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out);
 void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out);
 
+void AppendStreamBatchFrame(uint64_t sequence, std::string_view frames, std::string* out);
+
+// A record (not a stream batch: see ParseStreamBatch).
 Result<LogRecord> DecodePayload(std::string_view payload);
+
+struct StreamBatchView {
+  uint64_t sequence = 0;
+  std::string_view frames;
+};
+bool IsStreamBatch(std::string_view payload);
+Result<StreamBatchView> ParseStreamBatch(std::string_view payload);
 
 enum class FrameCheck {
   kComplete,    // a whole frame whose checksum matches

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cluster/cluster_node.h"
 #include "engine/engine.h"
 #include "http/server.h"
 
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   size_t max_body_bytes = 8u << 20;
   uint64_t checkpoint_every = 1'000'000;
   int shards = 0;
+  std::string nats_urls;
+  tally::ClusterOptions cluster;
+  std::string consistency = "local";
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
       ->capture_default_str();
@@ -78,6 +82,23 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write a checkpoint of the views after this many new log records, and at least a quarter of "
                  "what the last one covered (0: only at shutdown)")
+      ->capture_default_str();
+  app.add_option(
+      "--nats", nats_urls,
+      "cluster mode: NATS server URLs, comma-separated; the JetStream stream replaces the local log "
+      "as the source of truth (docs/CLUSTER.md)");
+  app.add_option("--stream", cluster.stream, "cluster mode: the JetStream stream's name")
+      ->capture_default_str();
+  app.add_option("--replicas", cluster.replicas,
+                 "cluster mode: replicas of the stream when this node creates it")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
+  app.add_option("--node", cluster.node, "cluster mode: this node's name in message ids (default: host.pid)");
+  app.add_option(
+         "--consistency", consistency,
+         "cluster mode: reads without ?consistency= are local (answer from what this node applied) or "
+         "strong (first wait until it applied the stream's last message)")
+      ->check(CLI::IsMember({"local", "strong"}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -117,6 +138,22 @@ int main(int argc, char** argv) {
     spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes,
                  recovery.cut_reason, recovery.cut_saved_to);
   }
+  std::unique_ptr<tally::ClusterNode> cluster_node;
+  if (!nats_urls.empty()) {
+    for (size_t at = 0; at <= nats_urls.size();) {
+      const size_t comma = std::min(nats_urls.find(',', at), nats_urls.size());
+      if (comma > at) cluster.urls.push_back(nats_urls.substr(at, comma - at));
+      at = comma + 1;
+    }
+    auto node = tally::ClusterNode::Start(engine->get(), cluster);
+    if (!node.ok()) return Fail(node.status().message());
+    cluster_node = std::move(*node);
+    spdlog::info("cluster: following stream {} from sequence {}", cluster.stream,
+                 (*engine)->stream_sequence() + 1);
+    options.committer = cluster_node.get();
+    options.consistency = cluster_node.get();
+    options.strong_reads_by_default = consistency == "strong";
+  }
   auto server = tally::Server::Start(engine->get(), options);
   if (!server.ok()) return Fail(server.status().message());
   auto ready_ms =
@@ -142,6 +179,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {} received: no new connections, finishing requests in flight", signal_number);
   (*server)->Shutdown();
   server->reset();
+  cluster_node.reset();
   checkpointer.reset();
   // A checkpoint at a clean stop makes the next start load it instead of replaying the log.
   if (tally::Status written = (*engine)->Checkpoint(); !written.ok()) {

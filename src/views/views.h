@@ -52,9 +52,12 @@ class GlobalViews {
   const EventIdIndex& ids() const { return ids_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
+  // Cluster mode: the last stream sequence applied (0: none, or not a cluster).
+  uint64_t stream_sequence() const { return stream_sequence_; }
 
  private:
   friend class Views;
+  uint64_t stream_sequence_ = 0;
   EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
   absl::btree_map<std::string, SchemaEntry> schemas_;
@@ -92,6 +95,7 @@ class Views {
   const ShardViews& shard(uint32_t index) const { return *shards_[index]; }
   uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
   const GlobalViews& global() const { return global_; }
+  void set_stream_sequence(uint64_t sequence) { global_.stream_sequence_ = sequence; }
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
   // Every type with events in any shard, its statistics summed over the shards.

@@ -269,6 +269,7 @@ void Views::Save(std::string* out) const {
     writer.Value(rejected.received_at);
     writer.Value(rejected.position);
   }
+  writer.Value(global_.stream_sequence_);
   writer.Value<uint64_t>(global_.schemas_.size());
   for (const auto& [type, entry] : global_.schemas_) {
     writer.Text(type);
@@ -326,7 +327,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
     if (!reader.Value(&rejected.received_at) || !reader.Value(&rejected.position)) return damaged;
     views->global_.rejected_.push_back(rejected);
   }
-  if (!reader.Count(&count, 24)) return damaged;
+  if (!reader.Value(&views->global_.stream_sequence_) || !reader.Count(&count, 24)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
     std::string type, json;
     SchemaEntry entry;

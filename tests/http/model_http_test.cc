@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "../support/event_json.h"
 #include "../support/reference_model.h"
 #include "common/json_writer.h"
 #include "http_client.h"
@@ -17,24 +18,6 @@ namespace {
 
 constexpr Millis kBase = 1793527200000;  // 2026-11-01T10:00:00Z
 constexpr int kHours = 6;
-
-std::string EventJson(const Event& event) {
-  JsonWriter json;
-  json.BeginObject();
-  if (!event.event_id.empty()) json.Key("event_id").String(event.event_id);
-  json.Key("type")
-      .String(event.type)
-      .Key("user_id")
-      .String(event.user_id)
-      .Key("timestamp")
-      .Int(event.timestamp);
-  if (event.version != 1 || event.event_id.size() % 2 == 0) json.Key("version").Uint(event.version);
-  if (!event.product_id.empty()) json.Key("product_id").String(event.product_id);
-  if (!event.store_id.empty()) json.Key("store_id").String(event.store_id);
-  if (!event.properties_json.empty()) json.Key("properties").Raw(event.properties_json);
-  json.EndObject();
-  return json.Take();
-}
 
 simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
   simdjson::dom::element root;

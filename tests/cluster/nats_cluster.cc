@@ -1,0 +1,147 @@
+#include "nats_cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <simdjson.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http_client.h"
+
+namespace tally::testing {
+namespace {
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+}  // namespace
+
+NatsCluster::NatsCluster(std::string directory, int nodes) : directory_(std::move(directory)) {
+  nodes_.resize(nodes);
+  for (int i = 0; i < nodes; ++i) {
+    Node& node = nodes_[i];
+    node.name = "n" + std::to_string(i + 1);
+    node.client_port = FreePort();
+    node.cluster_port = FreePort();
+    node.monitor_port = FreePort();
+    node.config = directory_ + "/" + node.name + ".conf";
+    node.log = directory_ + "/" + node.name + ".log";
+  }
+  for (const Node& node : nodes_) {
+    std::string routes;
+    for (const Node& other : nodes_)
+      routes += (routes.empty() ? "" : ",") + std::string("\"nats-route://127.0.0.1:") +
+                std::to_string(other.cluster_port) + "\"";
+    std::ofstream config(node.config);
+    config << "server_name: " << node.name << "\n"
+           << "listen: 127.0.0.1:" << node.client_port << "\n"
+           << "http: 127.0.0.1:" << node.monitor_port << "\n"
+           << "jetstream { store_dir: \"" << directory_ << "/" << node.name
+           << "\", max_memory_store: 64MB, max_file_store: 1GB }\n"
+           << "cluster { name: C1, listen: 127.0.0.1:" << node.cluster_port << ", routes: [" << routes
+           << "] }\n";
+  }
+}
+
+NatsCluster::~NatsCluster() {
+  for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) KillNine(i);
+}
+
+void NatsCluster::StartNode(int index) {
+  Node& node = nodes_[index];
+  if (node.pid > 0) return;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execlp("nats-server", "nats-server", "-c", node.config.c_str(), "-l", node.log.c_str(), nullptr);
+    ::_exit(127);
+  }
+  node.pid = pid;
+}
+
+void NatsCluster::KillNine(int index) {
+  Node& node = nodes_[index];
+  if (node.pid <= 0) return;
+  ::kill(node.pid, SIGKILL);
+  ::waitpid(node.pid, nullptr, 0);
+  node.pid = -1;
+}
+
+bool NatsCluster::Start(std::string* error) {
+  for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) StartNode(i);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto jsz = Fetch(nodes_[0].monitor_port, "GET", "/jsz");
+    if (jsz && jsz->status == 200 && jsz->body.find("\"leader\"") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  *error = "no JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
+  return false;
+}
+
+std::string NatsCluster::Urls() const {
+  std::string urls;
+  for (const Node& node : nodes_)
+    urls += (urls.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(node.client_port);
+  return urls;
+}
+
+int NatsCluster::StreamLeader(const std::string& stream) const {
+  for (const Node& node : nodes_) {
+    if (node.pid <= 0) continue;
+    auto jsz = Fetch(node.monitor_port, "GET", "/jsz?streams=true");
+    if (!jsz || jsz->status != 200) continue;
+    // {"account_details":[{"stream_detail":[{"name":..., "cluster":{"leader":...}}]}]}
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (parser.parse(jsz->body).get(root) != simdjson::SUCCESS) continue;
+    std::string name;
+    simdjson::dom::array accounts;
+    if (root["account_details"].get(accounts) != simdjson::SUCCESS) continue;
+    for (simdjson::dom::element account : accounts) {
+      simdjson::dom::array streams;
+      if (account["stream_detail"].get(streams) != simdjson::SUCCESS) continue;
+      for (simdjson::dom::element detail : streams) {
+        std::string_view detail_name, leader;
+        if (detail["name"].get(detail_name) == simdjson::SUCCESS && detail_name == stream &&
+            detail["cluster"]["leader"].get(leader) == simdjson::SUCCESS) {
+          name = std::string(leader);
+        }
+      }
+    }
+    for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
+      if (nodes_[i].name == name) return i;
+    }
+  }
+  return -1;
+}
+
+std::string NatsCluster::Logs() const {
+  std::string logs;
+  for (const Node& node : nodes_) logs += "--- " + node.name + "\n" + ReadFile(node.log);
+  return logs;
+}
+
+}  // namespace tally::testing

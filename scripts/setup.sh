@@ -10,7 +10,7 @@ packages=(
   libh2o-evloop-dev libssl-dev zlib1g-dev
   libroaring-dev libsimdjson-dev libxxhash-dev libabsl-dev
   libcli11-dev libspdlog-dev libfmt-dev
-  libnats-dev nats-server
+  libnats-dev nats-server curl
   "$@"
 )
 

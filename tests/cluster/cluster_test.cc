@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "../support/event_json.h"
@@ -30,12 +31,10 @@ class ClusterTest : public ::testing::Test {
   }
 
   std::vector<std::string> ArgsOf(int node) {
-    return {"--data",     dir_.path() + "/tally" + std::to_string(node),
-            "--nats",     nats_->Urls(),
-            "--stream",   "events",
-            "--replicas", "3",
-            "--node",     "t" + std::to_string(node),
-            "--threads",  "2"};
+    return {"--data", dir_.path() + "/tally" + std::to_string(node), "--nats", nats_->Urls(), "--stream",
+            "events", "--replicas", "3", "--node", "t" + std::to_string(node), "--threads", "2",
+            // A restarted node loads a checkpoint and replays only the tail.
+            "--checkpoint-every", "20"};
   }
   void StartTallyd(int node) {
     if (static_cast<int>(tallyd_.size()) <= node) tallyd_.resize(node + 1);
@@ -137,9 +136,15 @@ TEST_F(ClusterTest, EveryNodeAnswersTheSameAndExactlyThroughRestartsLateJoinsAnd
   ExpectEveryNodeAgreesWithTheModel({0, 1, 2});
 
   // kill -9 a tallyd; the others take writes; it restarts from its local log and catches up.
+  // Once node 1 has written a checkpoint (checked each second), kill it.
+  const std::string checkpoints = dir_.path() + "/tally1/checkpoints";
+  for (int i = 0;
+       i < 100 && (!std::filesystem::exists(checkpoints) || std::filesystem::is_empty(checkpoints)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   tallyd_[1]->KillNine();
   SendRandom(random, 300, {0, 2});
   StartTallyd(1);
+  EXPECT_NE(tallyd_[1]->Log().find("loaded checkpoint"), std::string::npos) << tallyd_[1]->Log();
   ExpectEveryNodeAgreesWithTheModel({0, 1, 2});
 
   // A fourth tallyd, started late on an empty directory, replays the whole stream.

@@ -14,20 +14,10 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 
 echo "# command: bench/cluster.sh $events"
 echo "# build: $(grep CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); all 7 processes and the load generators on it"
-routes='"nats-route://127.0.0.1:26222","nats-route://127.0.0.1:26223","nats-route://127.0.0.1:26224"'
-urls=""
-for i in 1 2 3; do
-  cat >"$work/n$i.conf" <<CONF
-server_name: n$i
-listen: 127.0.0.1:$((24221 + i))
-http: 127.0.0.1:$((28221 + i))
-jetstream { store_dir: "$work/n$i", max_memory_store: 256MB, max_file_store: 64GB }
-cluster { name: bench, listen: 127.0.0.1:$((26221 + i)), routes: [$routes] }
-CONF
-  nats-server -c "$work/n$i.conf" -l "$work/n$i.log" &
-  urls+="${urls:+,}nats://127.0.0.1:$((24221 + i))"
-done
-for _ in $(seq 1 100); do curl -fs http://127.0.0.1:28222/jsz | grep -q '"leader"' && break; sleep 0.2; done
+# shellcheck source=scripts/lib/nats_cluster.sh
+source scripts/lib/nats_cluster.sh
+start_nats_cluster "$work" bench 24222 26222 28222
+urls="$NATS_URLS"
 wait_ready() { for _ in $(seq 1 6000); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.05; done; return 1; }
 for i in 1 2 3; do
   build/tallyd --listen "127.0.0.1:$((19080 + i))" --data "$work/tally$i" --nats "$urls" --node "t$i" \

@@ -11,23 +11,10 @@ dir="${1:-/tmp/tally-cluster}"
 mkdir -p "$dir"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 
-routes='"nats-route://127.0.0.1:16222","nats-route://127.0.0.1:16223","nats-route://127.0.0.1:16224"'
-urls=""
-for i in 1 2 3; do
-  cat >"$dir/n$i.conf" <<CONF
-server_name: n$i
-listen: 127.0.0.1:$((14221 + i))
-http: 127.0.0.1:$((18221 + i))
-jetstream { store_dir: "$dir/n$i", max_memory_store: 256MB, max_file_store: 64GB }
-cluster { name: tally, listen: 127.0.0.1:$((16221 + i)), routes: [$routes] }
-CONF
-  nats-server -c "$dir/n$i.conf" -l "$dir/n$i.log" &
-  urls+="${urls:+,}nats://127.0.0.1:$((14221 + i))"
-done
-for _ in $(seq 1 100); do
-  curl -fs http://127.0.0.1:18222/jsz | grep -q '"leader"' && break
-  sleep 0.2
-done
+# shellcheck source=scripts/lib/nats_cluster.sh
+source scripts/lib/nats_cluster.sh
+start_nats_cluster "$dir" tally 14222 16222 18222
+urls="$NATS_URLS"
 for i in 1 2 3; do
   build/tallyd --listen "127.0.0.1:$((8080 + i))" --data "$dir/tally$i" --nats "$urls" --node "t$i" \
     >"$dir/tally$i.log" 2>&1 &

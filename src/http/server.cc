@@ -193,6 +193,7 @@ void Worker::SendReply(PendingReply& reply) {
 }
 
 void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status, std::string line) {
+  rejected.key_name = key_name_;
   batch_.Add(std::move(rejected));
   ReplyTextError(req, status, line);
 }
@@ -375,6 +376,7 @@ class Server::Impl {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
+    if (!context->thread->server->Authorize(req, path, worker)) return 0;
     if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
       // Native API paths carry percent-encoded ids: route on the path as sent, before h2o's decoding.
@@ -388,6 +390,47 @@ class Server::Impl {
     if (!RouteTakeHome(worker, req, path))
       ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;
+  }
+
+  // With keys, every request but the health checks needs `Authorization: Bearer <secret>` of a key whose
+  // role allows it (API.md): 401 without a known key, 403 for the wrong role. False when it answered.
+  bool Authorize(h2o_req_t* req, std::string_view path, Worker& worker) {
+    worker.set_key_name({});
+    if (options_.keys == nullptr || path == "/healthz" || path == "/readyz") return true;
+    const bool json = path.starts_with("/v1/");
+    auto refuse = [&](int status, const std::string& message) {
+      if (status == 401) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, nullptr,
+                       H2O_STRLIT("Bearer realm=\"tally\""));
+      }
+      json ? ReplyJsonError(req, status, status == 401 ? "unauthenticated" : "forbidden", message)
+           : ReplyTextError(req, status, message);
+      return false;
+    };
+    std::string_view header = HeaderOf(req, H2O_TOKEN_AUTHORIZATION);
+    constexpr std::string_view kScheme = "Bearer ";
+    if (header.size() <= kScheme.size() ||
+        !h2o_lcstris(header.data(), kScheme.size(), "bearer ", kScheme.size()))
+      return refuse(401, "authorization: missing; send the header Authorization: Bearer <key>");
+    auto key = options_.keys->Get()->Find(header.substr(kScheme.size()));
+    if (!key) return refuse(401, "authorization: the key is not known");
+    const std::string_view method = MethodOf(req);
+    std::string_view needed;
+    if (path.starts_with("/v1/admin/") || method == "PUT" || method == "DELETE") {
+      needed = "admin";
+    } else if (method == "POST") {
+      needed = "ingest";
+    } else if (method == "GET" || method == "HEAD") {
+      needed = "read";
+    }
+    if (!needed.empty() && key->role != Role::kAdmin && RoleName(key->role) != needed) {
+      return refuse(403, "authorization: key '" + key->name + "' has the role " +
+                             std::string(RoleName(key->role)) + "; " + std::string(method) + " " +
+                             std::string(path) + " needs " + std::string(needed) +
+                             (needed == "admin" ? "" : " or admin"));
+    }
+    worker.set_key_name(key->name);
+    return true;
   }
 
   // Cluster mode: a GET asking for (or defaulting to) consistency=strong first waits until this node has

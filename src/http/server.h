@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "http/keys.h"
 #include "log/log_syncer.h"
 #include "tally/status.h"
 
@@ -23,6 +24,8 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
   // Cluster mode: where ingest goes (null: the engine's local log) and how reads wait for the stream.
   Committer* committer = nullptr;
+  // API keys (null: no keys, the server is open).
+  const KeyStore* keys = nullptr;
   ReadConsistency* consistency = nullptr;
   bool strong_reads_by_default = false;
   std::chrono::milliseconds strong_read_wait{5'000};

@@ -74,7 +74,7 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
   auto inputs = ParseEventsBody(body, format);
   if (!inputs.ok()) {
-    worker.batch().Add(
+    worker.AddRejected(
         RejectedInput{now, std::string(kEventsSource), inputs.status().message(), RawBodyOf(req), ""});
     ReplyBadRequest(req, inputs.status());
     return;
@@ -97,7 +97,7 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
     EventInput& input = (*inputs)[index];
     if (!input.status.ok()) {
       rejected.BeginObject().Key("index").Uint(index).Key("error").String(input.status.message()).EndObject();
-      worker.batch().Add(
+      worker.AddRejected(
           RejectedInput{now, std::string(kEventsSource), input.status.message(), std::move(input.raw), ""});
       continue;
     }

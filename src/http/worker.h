@@ -51,6 +51,13 @@ class Worker {
   void ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array);
   void ReplyAfterCommit(h2o_req_t* req, int status, std::string json_body);
   IngestBatch& batch() { return batch_; }
+  // Rejected input goes into the batch with the name of the key the request came with.
+  void AddRejected(RejectedInput rejected) {
+    rejected.key_name = key_name_;
+    batch_.Add(std::move(rejected));
+  }
+  // The key of the request being handled (empty without keys).
+  void set_key_name(std::string name) { key_name_ = std::move(name); }
   // For server-assigned event ids; one generator per loop thread, so nothing is shared.
   std::mt19937_64& random() { return random_; }
   // The refused input is kept in the log with its reason; the client gets `status` and `line` at once.
@@ -87,6 +94,7 @@ class Worker {
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;
   bool replied_outside_loop_ = false;
+  std::string key_name_;
   std::mt19937_64 random_{std::random_device{}()};
 };
 

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   std::string nats_urls;
   tally::ClusterOptions cluster;
   std::string consistency = "local";
+  std::string keys_path;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
       ->capture_default_str();
@@ -84,6 +85,10 @@ int main(int argc, char** argv) {
                  "what the last one covered (0: only at shutdown)")
       ->capture_default_str();
   app.add_option(
+      "--keys", keys_path,
+      "API keys: a file of `name role secret` lines (role ingest, read or admin); every request then "
+      "needs Authorization: Bearer <secret>. Reloaded on SIGHUP");
+  app.add_option(
       "--nats", nats_urls,
       "cluster mode: NATS server URLs, comma-separated; the JetStream stream replaces the local log "
       "as the source of truth (docs/CLUSTER.md)");
@@ -108,7 +113,15 @@ int main(int argc, char** argv) {
     return Fail(error.what());
   }
 
+  std::unique_ptr<tally::KeyStore> keys;
+  if (!keys_path.empty()) {
+    auto loaded = tally::KeyRing::LoadFile(keys_path);
+    if (!loaded.ok()) return Fail(loaded.status().message());
+    keys = std::make_unique<tally::KeyStore>(std::move(*loaded));
+  }
+
   tally::ServerOptions options;
+  options.keys = keys.get();
   if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok())
     return Fail(status.message());
   options.threads = threads;
@@ -121,6 +134,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -138,6 +152,15 @@ int main(int argc, char** argv) {
     spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes,
                  recovery.cut_reason, recovery.cut_saved_to);
   }
+  // A data directory holds either an embedded server's log or a cluster node's copy of the stream: mixing
+  // them would put events in the views that the stream (and so every other node) does not have.
+  const bool holds_stream = (*engine)->stream_sequence() > 0;
+  if (holds_stream && nats_urls.empty())
+    return Fail("data directory " + data_dir +
+                " holds a cluster node's copy of a stream: start it with --nats");
+  if (!holds_stream && (*engine)->log().next_lsn() > 0 && !nats_urls.empty())
+    return Fail("data directory " + data_dir +
+                " holds an embedded server's log: a cluster node needs its own");
   std::unique_ptr<tally::ClusterNode> cluster_node;
   if (!nats_urls.empty()) {
     for (size_t at = 0; at <= nats_urls.size();) {
@@ -168,14 +191,32 @@ int main(int argc, char** argv) {
   }
   spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s), {} shard(s))", options.host,
                (*server)->port(), data_dir, sync, threads, engine_options.shards);
-  spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,
-               (*server)->port());
+  if (keys) {
+    spdlog::info("{} API key(s) from {}; SIGHUP reloads the file", keys->Get()->size(), keys_path);
+  } else {
+    spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,
+                 (*server)->port());
+  }
 
   auto checkpointer =
       checkpoint_every > 0 ? std::make_unique<tally::Checkpointer>(engine->get(), checkpoint_every) : nullptr;
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (!keys) {
+      spdlog::info("SIGHUP: no --keys file to reload");
+      continue;
+    }
+    // A file that does not parse changes nothing: the keys in force stay.
+    auto reloaded = tally::KeyRing::LoadFile(keys_path);
+    if (!reloaded.ok()) {
+      spdlog::error("SIGHUP: {} not reloaded, the previous keys stay: {}", keys_path,
+                    reloaded.status().message());
+      continue;
+    }
+    spdlog::info("SIGHUP: {} API key(s) reloaded from {}", reloaded->size(), keys_path);
+    keys->Replace(std::move(*reloaded));
+  }
   spdlog::info("signal {} received: no new connections, finishing requests in flight", signal_number);
   (*server)->Shutdown();
   server->reset();

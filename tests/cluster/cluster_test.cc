@@ -164,6 +164,13 @@ TEST_F(ClusterTest, EveryNodeAnswersTheSameAndExactlyThroughRestartsLateJoinsAnd
   nats_->StartNode(leader);
   ExpectEveryNodeAgreesWithTheModel({0, 1, 2, 3});
 
+  // A cluster node's directory cannot be started as an embedded server (its events would leave the stream).
+  tallyd_[3]->KillNine();
+  ExitResult embedded = RunTallydToExit({"--data", dir_.path() + "/tally3", "--listen", "127.0.0.1:0"});
+  EXPECT_NE(embedded.exit_code, 0);
+  EXPECT_NE(embedded.output.find("start it with --nats"), std::string::npos) << embedded.output;
+  StartTallyd(3);
+
   // Every node's /readyz says it is caught up.
   for (int node = 0; node < 4; ++node) {
     auto ready = Fetch(tallyd_[node]->port(), "GET", "/readyz");

@@ -66,6 +66,22 @@ TEST(ServerFlags, AnUnwritableDataDirectoryIsAClearError) {
   EXPECT_EQ(ErrorLines(result.output), 1) << result.output;
 }
 
+TEST(ServerFlags, AnEmbeddedDataDirectoryCannotBecomeAClusterNode) {
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path()}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  auto response = Fetch(server->port(), "POST", "/analytics?timestamp=1793527200000&user=a&event=click");
+  ASSERT_TRUE(response && response->status == 204);
+  ASSERT_EQ(server->Terminate(), 0);
+  // Refused before any connection is tried (nothing listens on port 1).
+  ExitResult result =
+      RunTallydToExit({"--data", dir.path(), "--listen", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("embedded server's log"), std::string::npos) << result.output;
+  EXPECT_EQ(ErrorLines(result.output), 1) << result.output;
+}
+
 TEST(ServerFlags, TwoServersCannotShareADataDirectory) {
   TempDir dir;
   std::string error;

@@ -11,6 +11,7 @@ packages=(
   libroaring-dev libsimdjson-dev libxxhash-dev libabsl-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libnats-dev nats-server curl
+  python3-prometheus-client
   "$@"
 )
 

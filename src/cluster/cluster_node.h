@@ -50,6 +50,7 @@ class ClusterNode : public Committer, public ReadConsistency {
   // Waits until this node has applied the stream's last sequence as it is now.
   Status WaitCaughtUp(std::chrono::milliseconds timeout) override;
   bool CaughtUp() override;
+  Result<uint64_t> StreamLastSequence() override { return LastSequence(); }
 
   uint64_t applied_sequence() const { return engine_->stream_sequence(); }
   const std::string& subject() const { return subject_; }

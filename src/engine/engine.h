@@ -79,6 +79,7 @@ class ReadConsistency {
   virtual ~ReadConsistency() = default;
   virtual Status WaitCaughtUp(std::chrono::milliseconds timeout) = 0;
   virtual bool CaughtUp() = 0;
+  virtual Result<uint64_t> StreamLastSequence() = 0;
 };
 
 class Engine : public Committer {

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -98,7 +99,12 @@ const char* ReasonPhrase(int status) {
   }
 }
 
+namespace {
+void CountResponse(h2o_req_t* req, int status);
+}  // namespace
+
 void Reply(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
+  CountResponse(req, status);
   req->res.status = status;
   req->res.reason = ReasonPhrase(status);
   if (!content_type.empty()) {
@@ -194,6 +200,7 @@ void Worker::SendReply(PendingReply& reply) {
 
 void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status, std::string line) {
   rejected.key_name = key_name_;
+  if (metrics_ != nullptr) metrics_->CountRejected(rejected.reason);
   batch_.Add(std::move(rejected));
   ReplyTextError(req, status, line);
 }
@@ -201,6 +208,16 @@ void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status,
 uint64_t Worker::CommitBatch() {
   if (batch_.empty()) return 0;
   auto committed = committer_->Commit(batch_);
+  if (committed.ok() && thread_metrics_ != nullptr) {
+    for (size_t i = 0; i < committed->outcomes.size(); ++i) {
+      thread_metrics_->CountOutcome(committed->outcomes[i]);
+      const auto* event = std::get_if<Event>(&batch_.records()[i]);
+      if (event != nullptr && committed->outcomes[i] == ApplyOutcome::kAccepted &&
+          HourOf(event->timestamp) < HourOf(event->received_at)) {
+        thread_metrics_->late_events.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
   batch_.Clear();
   std::vector<PendingReply> replies;
   replies.swap(waiting_for_commit_);  // replying may start the next pipelined request, which adds here
@@ -277,6 +294,18 @@ struct RootHandler {
   h2o_handler_t super;
 };
 
+void CountResponse(h2o_req_t* req, int status) {
+  auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
+  ThreadMetrics* metrics = context->thread->worker->thread_metrics();
+  if (metrics == nullptr) return;
+  timeval now{};
+  ::gettimeofday(&now, nullptr);
+  const timeval& begin = req->timestamps.request_begin_at;
+  const int64_t micros = (now.tv_sec - begin.tv_sec) * 1'000'000 + (now.tv_usec - begin.tv_usec);
+  metrics->CountResponse(RouteOf({req->path_normalized.base, req->path_normalized.len}), status,
+                         micros > 0 ? static_cast<uint64_t>(micros) : 0);
+}
+
 }  // namespace
 
 class Server::Impl {
@@ -307,7 +336,8 @@ class Server::Impl {
     threads_.resize(static_cast<size_t>(options_.threads));
     loops_set_up_ = std::make_unique<std::latch>(options_.threads);
     std::shared_future<void> run = run_loops_.get_future().share();
-    for (auto& slot : threads_) {
+    for (size_t index = 0; index < threads_.size(); ++index) {
+      auto& slot = threads_[index];
       slot = std::make_unique<LoopThread>();
       LoopThread* loop_thread = slot.get();
       loop_thread->server = this;
@@ -315,6 +345,7 @@ class Server::Impl {
           engine_, options_.committer != nullptr ? options_.committer : engine_,
           // In cluster mode the stream's acknowledgement is the durability promise, not the local fsync.
           options_.committer == nullptr && options_.sync_mode == SyncMode::kAlways, options_.consistency);
+      loop_thread->worker->set_metrics(&metrics_, metrics_.ForThread(static_cast<int>(index)));
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();
@@ -496,6 +527,7 @@ class Server::Impl {
 
   Engine* const engine_;
   const ServerOptions options_;
+  Metrics metrics_{options_.threads};
   int listen_fd_;
   const uint16_t port_;
   h2o_globalconf_t config_{};

@@ -59,6 +59,15 @@ bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path) {
     HandleHealth(req);
     return true;
   }
+  if (path == "/metrics") {
+    if (!IsGetOrHead(MethodOf(req))) {
+      ReplyMethodNotAllowed(req, "GET, HEAD");
+    } else {
+      Reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+            worker.metrics()->Render(worker.engine(), worker.consistency()));
+    }
+    return true;
+  }
   if (path == "/readyz") {
     // The log is recovered and the views rebuilt before the server listens; in a cluster, the node must
     // also have applied everything the stream holds.

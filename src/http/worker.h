@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/metrics.h"
 
 namespace tally {
 
@@ -54,8 +55,15 @@ class Worker {
   // Rejected input goes into the batch with the name of the key the request came with.
   void AddRejected(RejectedInput rejected) {
     rejected.key_name = key_name_;
+    if (metrics_ != nullptr) metrics_->CountRejected(rejected.reason);
     batch_.Add(std::move(rejected));
   }
+  void set_metrics(Metrics* metrics, ThreadMetrics* thread_metrics) {
+    metrics_ = metrics;
+    thread_metrics_ = thread_metrics;
+  }
+  Metrics* metrics() { return metrics_; }
+  ThreadMetrics* thread_metrics() { return thread_metrics_; }
   // The key of the request being handled (empty without keys).
   void set_key_name(std::string name) { key_name_ = std::move(name); }
   // For server-assigned event ids; one generator per loop thread, so nothing is shared.
@@ -95,6 +103,8 @@ class Worker {
   std::deque<PendingReply> waiting_for_fsync_;
   bool replied_outside_loop_ = false;
   std::string key_name_;
+  Metrics* metrics_ = nullptr;
+  ThreadMetrics* thread_metrics_ = nullptr;
   std::mt19937_64 random_{std::random_device{}()};
 };
 

@@ -1,0 +1,69 @@
+// What GET /metrics reports (Prometheus text format 0.0.4). Each event loop thread counts into its own
+// slot (relaxed atomics on its own cache lines); a scrape sums the slots.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace tally {
+
+enum class RouteLabel : uint8_t {
+  kAnalytics,
+  kEvents,      // POST /v1/events
+  kEvent,       // GET /v1/events/{id}
+  kUserEvents,  // GET /v1/users/{id}/events
+  kStats,
+  kTop,
+  kRejected,
+  kSchemas,
+  kAdmin,
+  kHealth,
+  kMetrics,
+  kOther,
+};
+inline constexpr size_t kRouteLabels = 12;
+RouteLabel RouteOf(std::string_view path);
+
+// Request latency bucket bounds, in microseconds.
+inline constexpr std::array<uint64_t, 12> kLatencyBoundsMicros = {
+    100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000};
+
+struct alignas(64) ThreadMetrics {
+  std::array<std::array<std::atomic<uint64_t>, 6>, kRouteLabels>
+      responses{};  // by status class 1xx..5xx (0 unused)
+  std::array<std::array<std::atomic<uint64_t>, kLatencyBoundsMicros.size() + 1>, kRouteLabels> latency{};
+  std::array<std::atomic<uint64_t>, kRouteLabels> latency_sum_micros{};
+  std::array<std::atomic<uint64_t>, 4> events{};  // accepted, duplicate, correction, rejected (ApplyOutcome)
+  std::atomic<uint64_t> late_events{0};  // accepted with an event time before the hour they arrived in
+
+  void CountResponse(RouteLabel route, int status, uint64_t micros);
+  void CountOutcome(ApplyOutcome outcome);
+};
+
+class Metrics {
+ public:
+  explicit Metrics(int threads);
+  ThreadMetrics* ForThread(int index) { return threads_[index].get(); }
+  // Rejected input by the field its reason names ("timestamp: ..." -> timestamp); at most kMaxReasons
+  // distinct fields, the rest counted as "other" (a client chooses some field names).
+  void CountRejected(std::string_view reason);
+
+  std::string Render(Engine& engine, ReadConsistency* cluster) const;
+
+ private:
+  static constexpr size_t kMaxReasons = 32;
+  std::vector<std::unique_ptr<ThreadMetrics>> threads_;
+  mutable std::mutex reasons_mutex_;
+  std::map<std::string, uint64_t> rejected_by_reason_;
+};
+
+}  // namespace tally

@@ -1,0 +1,93 @@
+// GET /metrics against the real server, parsed by the Prometheus project's own text-format parser
+// (Debian's python3-prometheus-client): the counts must be what was sent.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "http_client.h"
+#include "tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+// "name{label=value,...}" -> value, for every sample the parser found; empty if it refused the text.
+std::map<std::string, double> ParseWithPrometheus(const std::string& text, const std::string& dir) {
+  const std::string path = dir + "/metrics.txt";
+  std::ofstream(path) << text;
+  const std::string command =
+      "/usr/bin/python3 -c 'import sys\n"
+      "from prometheus_client.parser import text_string_to_metric_families\n"
+      "for family in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
+      "  for s in family.samples:\n"
+      "    print(s.name + \"{\" + \",\".join(k + \"=\" + v for k, v in sorted(s.labels.items())) + \"} \" + "
+      "repr(s.value))\n"
+      "' " +
+      path + " 2>&1";
+  std::map<std::string, double> samples;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return samples;
+  char line[4096];
+  std::string output;
+  while (std::fgets(line, sizeof(line), pipe) != nullptr) {
+    output += line;
+    std::string text_line(line);
+    const size_t space = text_line.rfind(' ');
+    if (space == std::string::npos) continue;
+    samples[text_line.substr(0, space)] = std::strtod(text_line.c_str() + space + 1, nullptr);
+  }
+  if (::pclose(pipe) != 0) {
+    ADD_FAILURE() << "the Prometheus parser refused /metrics:\n" << output << "\n--- the text:\n" << text;
+    samples.clear();
+  }
+  return samples;
+}
+
+TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path() + "/data"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string late = std::to_string(now - 2 * 3'600'000);
+  const std::string body =
+      "[{\"event_id\":\"a\",\"type\":\"click\",\"user_id\":\"u\",\"timestamp\":" + std::to_string(now) +
+      "},{\"event_id\":\"b\",\"type\":\"view\",\"user_id\":\"u\",\"timestamp\":" + late +
+      "},{\"event_id\":\"a\",\"type\":\"click\",\"user_id\":\"u\",\"timestamp\":" + std::to_string(now) +
+      "},{\"type\":\"click\",\"user_id\":\"u\"}]";
+  auto posted = Fetch(server->port(), "POST", "/v1/events", body);
+  ASSERT_TRUE(posted && posted->status == 200);
+  ASSERT_EQ(
+      Fetch(server->port(), "POST", "/analytics?timestamp=" + std::to_string(now) + "&user=v&event=click")
+          ->status,
+      204);
+  ASSERT_EQ(Fetch(server->port(), "POST", "/analytics?user=v&event=click")->status, 400);
+  ASSERT_EQ(Fetch(server->port(), "GET", "/analytics?timestamp=" + std::to_string(now))->status, 200);
+
+  auto metrics = Fetch(server->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->headers["content-type"].find("text/plain; version=0.0.4"), std::string::npos);
+  auto samples = ParseWithPrometheus(metrics->body, dir.path());
+  ASSERT_FALSE(samples.empty());
+  EXPECT_EQ(samples["tally_events_total{outcome=accepted}"], 3);  // a, b and the take-home click
+  EXPECT_EQ(samples["tally_events_total{outcome=duplicate}"], 1);
+  EXPECT_EQ(samples["tally_events_total{outcome=rejected}"], 2);
+  EXPECT_EQ(samples["tally_late_events_total{}"], 1);
+  EXPECT_EQ(samples["tally_rejected_total{field=timestamp}"], 2);
+  EXPECT_EQ(samples["tally_http_responses_total{code=2xx,route=events}"], 1);
+  EXPECT_EQ(samples["tally_http_responses_total{code=2xx,route=analytics}"], 2);
+  EXPECT_EQ(samples["tally_http_responses_total{code=4xx,route=analytics}"], 1);
+  EXPECT_EQ(samples["tally_http_request_duration_seconds_count{route=analytics}"], 3);
+  EXPECT_EQ(samples["tally_http_request_duration_seconds_bucket{le=+Inf,route=analytics}"], 3);
+  EXPECT_EQ(samples["tally_log_records{}"], 6);  // 4 events and 2 rejected inputs
+  EXPECT_EQ(samples["tally_view_rows{}"], 4);    // a, b, the duplicate of a, the take-home click
+  EXPECT_GT(samples["tally_resident_memory_bytes{}"], 1e6);
+}
+
+}  // namespace
+}  // namespace tally::testing

@@ -118,8 +118,7 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
   for (size_t i = 0; i < kOutcomeNames.size(); ++i) {
     uint64_t sum = 0;
     for (const auto& thread : threads_) sum += thread->events[i].load(std::memory_order_relaxed);
-    Sample(&out, "tally_events_total", Label("outcome", kOutcomeNames[i]),
-           static_cast<double>(sum));
+    Sample(&out, "tally_events_total", Label("outcome", kOutcomeNames[i]), static_cast<double>(sum));
   }
   Header(&out, "tally_late_events_total", "counter",
          "Accepted events whose time is before the hour they arrived in.");
@@ -174,6 +173,11 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
   Sample(&out, "tally_log_records", "", static_cast<double>(engine.log().next_lsn()));
   Header(&out, "tally_log_durable_records", "gauge", "Records of the local log known to be fsynced.");
   Sample(&out, "tally_log_durable_records", "", static_cast<double>(engine.log().durable_lsn()));
+  if (syncer_ != nullptr) {
+    Header(&out, "tally_log_fsync_seconds", "summary", "fsyncs of the local log and the time they took.");
+    Sample(&out, "tally_log_fsync_seconds_sum", "", static_cast<double>(syncer_->fsync_micros()) / 1e6);
+    Sample(&out, "tally_log_fsync_seconds_count", "", static_cast<double>(syncer_->fsyncs()));
+  }
   Header(&out, "tally_view_rows", "gauge",
          "Event rows held in the views (current, superseded and duplicate).");
   Sample(&out, "tally_view_rows", "",

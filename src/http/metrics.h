@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "log/log_syncer.h"
 
 namespace tally {
 
@@ -58,10 +59,13 @@ class Metrics {
   void CountRejected(std::string_view reason);
 
   std::string Render(Engine& engine, ReadConsistency* cluster) const;
+  // Set once, before the loops run.
+  void set_syncer(const LogSyncer* syncer) { syncer_ = syncer; }
 
  private:
   static constexpr size_t kMaxReasons = 32;
   std::vector<std::unique_ptr<ThreadMetrics>> threads_;
+  const LogSyncer* syncer_ = nullptr;
   mutable std::mutex reasons_mutex_;
   std::map<std::string, uint64_t> rejected_by_reason_;
 };

@@ -358,6 +358,7 @@ class Server::Impl {
     // for fsyncs, so they run once it exists.
     syncer_ = std::make_unique<LogSyncer>(&engine_->log(), options_.sync_mode, options_.sync_interval,
                                           [this](uint64_t) { WakeAll(); });
+    metrics_.set_syncer(syncer_.get());
     run_loops_.set_value();
   }
 

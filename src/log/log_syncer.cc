@@ -46,7 +46,13 @@ void LogSyncer::Run() {
       continue;
     }
     if (log_->durable_lsn() >= log_->next_lsn()) continue;
+    const auto started = std::chrono::steady_clock::now();
     Status synced = log_->Sync();
+    fsync_micros_.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                      std::chrono::steady_clock::now() - started)
+                                                      .count()),
+                            std::memory_order_relaxed);
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
     if (!synced.ok()) spdlog::critical("log fsync failed, refusing further writes: {}", synced.message());
     if (on_durable_) on_durable_(log_->durable_lsn());
   }

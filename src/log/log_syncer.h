@@ -3,6 +3,7 @@
 //  - always: as soon as someone asks; every caller waiting meanwhile shares the next fsync (group commit).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,6 +30,9 @@ class LogSyncer {
   // Asks for an fsync soon (in interval mode it also shortens the wait).
   void RequestSync();
   SyncMode mode() const { return mode_; }
+  // fsyncs done and the time they took, for /metrics.
+  uint64_t fsyncs() const { return fsyncs_.load(std::memory_order_relaxed); }
+  uint64_t fsync_micros() const { return fsync_micros_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
@@ -41,6 +45,8 @@ class LogSyncer {
   std::condition_variable wake_;
   bool requested_ = false;  // guarded by mutex_
   bool stopping_ = false;   // guarded by mutex_
+  std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> fsync_micros_{0};
   std::thread thread_;
 };
 

@@ -87,6 +87,9 @@ TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
   EXPECT_EQ(samples["tally_log_records{}"], 6);  // 4 events and 2 rejected inputs
   EXPECT_EQ(samples["tally_view_rows{}"], 4);    // a, b, the duplicate of a, the take-home click
   EXPECT_GT(samples["tally_resident_memory_bytes{}"], 1e6);
+  EXPECT_GE(samples["tally_log_fsync_seconds_count{}"],
+            0);  // present (fsyncs run every 200 ms once there is data)
+  EXPECT_EQ(samples.count("tally_log_fsync_seconds_sum{}"), 1u);
 }
 
 }  // namespace

@@ -88,8 +88,12 @@ const char* ReasonPhrase(int status) {
       return "Method Not Allowed";
     case 413:
       return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
     case 429:
       return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
     case 503:
@@ -203,6 +207,33 @@ void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status,
   if (metrics_ != nullptr) metrics_->CountRejected(rejected.reason);
   batch_.Add(std::move(rejected));
   ReplyTextError(req, status, line);
+}
+
+bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
+  if (rate_limiter_ == nullptr || !rate_limiter_->enabled()) return true;
+  std::string client = key_name_;
+  if (client.empty()) {
+    sockaddr_storage address{};
+    const socklen_t length =
+        req->conn->callbacks->get_peername(req->conn, reinterpret_cast<sockaddr*>(&address));
+    char host[NI_MAXHOST];
+    const size_t host_length =
+        length == 0 ? SIZE_MAX
+                    : h2o_socket_getnumerichost(reinterpret_cast<sockaddr*>(&address), length, host);
+    client = host_length == SIZE_MAX ? "unknown" : std::string(host, host_length);
+  }
+  const auto wait = rate_limiter_->TryTake(client, events, RateLimiter::Clock::now());
+  if (!wait) return true;
+  const std::string retry_after = std::to_string(std::max<int64_t>(1, (wait->count() + 999) / 1000));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, retry_after.data(),
+                 retry_after.size());
+  const std::string message =
+      "rate: " + (key_name_.empty() ? "the address " + client : "the key '" + client + "'") +
+      " sent more events than its limit of " + std::to_string(rate_limiter_->rate()) +
+      " per second (--ingest-rate); nothing was written, retry after " + retry_after + " s";
+  RawTargetOf(req).starts_with("/v1/") ? ReplyJsonError(req, 429, "rate_limited", message)
+                                       : ReplyTextError(req, 429, message);
+  return false;
 }
 
 uint64_t Worker::CommitBatch() {
@@ -346,6 +377,7 @@ class Server::Impl {
           // In cluster mode the stream's acknowledgement is the durability promise, not the local fsync.
           options_.committer == nullptr && options_.sync_mode == SyncMode::kAlways, options_.consistency);
       loop_thread->worker->set_metrics(&metrics_, metrics_.ForThread(static_cast<int>(index)));
+      loop_thread->worker->set_limits(options_.json_limits, &rate_limiter_);
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();
@@ -397,17 +429,46 @@ class Server::Impl {
   static void OnAccept(h2o_socket_t* listener, const char* error) {
     if (error != nullptr) return;
     auto* loop_thread = static_cast<LoopThread*>(listener->data);
+    Impl* server = loop_thread->server;
     for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
       h2o_socket_t* connection = h2o_evloop_socket_accept(listener);
       if (connection == nullptr) return;
+      if (server->open_connections_.fetch_add(1, std::memory_order_relaxed) >=
+          server->options_.max_connections) {
+        server->open_connections_.fetch_sub(1, std::memory_order_relaxed);
+        RefuseConnection(connection, server->options_.max_connections);
+        continue;
+      }
+      connection->on_close.cb = [](void* data) {
+        static_cast<Impl*>(data)->open_connections_.fetch_sub(1, std::memory_order_relaxed);
+      };
+      connection->on_close.data = server;
       h2o_accept(&loop_thread->accept_context, connection);
     }
+  }
+
+  // Over --max-connections: the client is told why (a 503 it can retry) rather than left waiting, and the
+  // connection is closed once that is written.
+  static void RefuseConnection(h2o_socket_t* connection, size_t max_connections) {
+    auto* response = new std::string(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+        "Connection: close\r\nContent-Length: ");
+    const std::string body =
+        "connections: " + std::to_string(max_connections) + " are open, the limit (--max-connections)\n";
+    response->append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+    connection->data = response;
+    h2o_iovec_t buffer = h2o_iovec_init(response->data(), response->size());
+    h2o_socket_write(connection, &buffer, 1, [](h2o_socket_t* socket, const char*) {
+      delete static_cast<std::string*>(socket->data);
+      h2o_socket_close(socket);
+    });
   }
 
   static int OnRequest(h2o_handler_t*, h2o_req_t* req) {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
+    if (!context->thread->server->WithinHeadLimits(req, path)) return 0;
     if (!context->thread->server->Authorize(req, path, worker)) return 0;
     if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
@@ -422,6 +483,19 @@ class Server::Impl {
     if (!RouteTakeHome(worker, req, path))
       ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;
+  }
+
+  bool WithinHeadLimits(h2o_req_t* req, std::string_view path) {
+    RequestHeadSize size;
+    size.target_bytes = req->path.len;
+    size.header_count = req->headers.size;
+    for (size_t i = 0; i < req->headers.size; ++i)
+      size.header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    const auto exceeded = CheckRequestHead(options_.request_limits, size);
+    if (!exceeded) return true;
+    path.starts_with("/v1/") ? ReplyJsonError(req, exceeded->status, "too_large", exceeded->message)
+                             : ReplyTextError(req, exceeded->status, exceeded->message);
+    return false;
   }
 
   // With keys, every request but the health checks needs `Authorization: Bearer <secret>` of a key whose
@@ -439,12 +513,10 @@ class Server::Impl {
            : ReplyTextError(req, status, message);
       return false;
     };
-    std::string_view header = HeaderOf(req, H2O_TOKEN_AUTHORIZATION);
-    constexpr std::string_view kScheme = "Bearer ";
-    if (header.size() <= kScheme.size() ||
-        !h2o_lcstris(header.data(), kScheme.size(), "bearer ", kScheme.size()))
+    const std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
+    if (secret.empty())
       return refuse(401, "authorization: missing; send the header Authorization: Bearer <key>");
-    auto key = options_.keys->Get()->Find(header.substr(kScheme.size()));
+    auto key = options_.keys->Get()->Find(secret);
     if (!key) return refuse(401, "authorization: the key is not known");
     const std::string_view method = MethodOf(req);
     std::string_view needed;
@@ -529,6 +601,9 @@ class Server::Impl {
   Engine* const engine_;
   const ServerOptions options_;
   Metrics metrics_{options_.threads};
+  RateLimiter rate_limiter_{options_.ingest_rate,
+                            options_.ingest_burst > 0 ? options_.ingest_burst : options_.ingest_rate};
+  std::atomic<size_t> open_connections_{0};
   int listen_fd_;
   const uint16_t port_;
   h2o_globalconf_t config_{};

@@ -8,6 +8,8 @@
 
 #include "engine/engine.h"
 #include "http/keys.h"
+#include "http/request_head.h"
+#include "ingest/json_events.h"
 #include "log/log_syncer.h"
 #include "tally/status.h"
 
@@ -20,7 +22,14 @@ struct ServerOptions {
   SyncMode sync_mode = SyncMode::kInterval;
   std::chrono::milliseconds sync_interval{200};
   size_t max_body_bytes = 8u << 20;
-  std::chrono::milliseconds idle_timeout{10'000};   // a connection silent this long is closed
+  // A request (head and body) must arrive within this long, and a keep-alive connection silent this long
+  // is closed: a client trickling bytes (slowloris) cannot hold a connection past it.
+  std::chrono::milliseconds idle_timeout{10'000};
+  RequestLimits request_limits;
+  JsonLimits json_limits;
+  size_t max_connections = 10'000;   // beyond: the connection gets a 503 and is closed
+  uint64_t ingest_rate = 1'000'000;  // events per second per key (or per address without keys); 0: none
+  uint64_t ingest_burst = 0;         // 0: one second's worth
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
   // Cluster mode: where ingest goes (null: the engine's local log) and how reads wait for the stream.
   Committer* committer = nullptr;

@@ -13,6 +13,7 @@ bool IsGetOrHead(std::string_view method) { return method == "GET" || method == 
 void HandleAnalytics(Worker& worker, h2o_req_t* req) {
   const std::string_view method = MethodOf(req);
   if (method == "POST") {
+    if (!worker.AdmitEvents(req, 1)) return;
     const Millis now = WallClockMillis();
     auto event = req->entity.len > 0
                      ? Result<Event>(Status::InvalidArgument("body", "the take-home protocol takes no body"))

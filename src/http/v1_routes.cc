@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/json_writer.h"
+#include "http/request_head.h"
 #include "http/worker.h"
 #include "ingest/json_events.h"
 #include "ingest/query_string.h"
@@ -36,21 +37,6 @@ void ReplyWrongMethod(h2o_req_t* req, std::string_view allow) {
       "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
-// "/v1/users/a%2Fb/events" -> {"users", "a/b", "events"}.
-Result<std::vector<std::string>> PathSegments(std::string_view path) {
-  std::vector<std::string> segments;
-  path.remove_prefix(std::string_view("/v1/").size());
-  while (true) {
-    const size_t slash = path.find('/');
-    std::string segment;
-    TALLY_RETURN_IF_ERROR(PercentDecode("path", path.substr(0, slash), &segment));
-    segments.push_back(std::move(segment));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return segments;
-}
-
 std::string NewUuidV7(Millis now, std::mt19937_64& random) {
   const uint64_t high = (static_cast<uint64_t>(now) << 16) | 0x7000 | (random() & 0x0FFF);
   const uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
@@ -72,7 +58,9 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   const BodyFormat format =
       content_type.starts_with("application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
   const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
-  auto inputs = ParseEventsBody(body, format);
+  auto inputs = ParseEventsBody(body, format, worker.json_limits());
+  // Every event sent counts against the client's rate, the rejected ones too: they are kept in the log.
+  if (!worker.AdmitEvents(req, inputs.ok() ? inputs->size() : 1)) return;
   if (!inputs.ok()) {
     worker.AddRejected(
         RejectedInput{now, std::string(kEventsSource), inputs.status().message(), RawBodyOf(req), ""});
@@ -509,7 +497,7 @@ void HandleDigest(Worker& worker, h2o_req_t* req) {
 }  // namespace
 
 bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
-  auto parsed = PathSegments(path);
+  auto parsed = V1PathSegments(path);
   if (!parsed.ok()) {
     ReplyBadRequest(req, parsed.status());
     return true;

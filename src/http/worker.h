@@ -13,6 +13,8 @@
 
 #include "engine/engine.h"
 #include "http/metrics.h"
+#include "http/rate_limiter.h"
+#include "ingest/json_events.h"
 
 namespace tally {
 
@@ -66,6 +68,14 @@ class Worker {
   ThreadMetrics* thread_metrics() { return thread_metrics_; }
   // The key of the request being handled (empty without keys).
   void set_key_name(std::string name) { key_name_ = std::move(name); }
+  void set_limits(const JsonLimits& json_limits, RateLimiter* rate_limiter) {
+    json_limits_ = json_limits;
+    rate_limiter_ = rate_limiter;
+  }
+  const JsonLimits& json_limits() const { return json_limits_; }
+  // Takes `events` from the ingest rate of the request's key (or address): false when it answered 429
+  // with Retry-After instead, having written nothing.
+  bool AdmitEvents(h2o_req_t* req, uint64_t events);
   // For server-assigned event ids; one generator per loop thread, so nothing is shared.
   std::mt19937_64& random() { return random_; }
   // The refused input is kept in the log with its reason; the client gets `status` and `line` at once.
@@ -105,6 +115,8 @@ class Worker {
   std::string key_name_;
   Metrics* metrics_ = nullptr;
   ThreadMetrics* thread_metrics_ = nullptr;
+  JsonLimits json_limits_;
+  RateLimiter* rate_limiter_ = nullptr;
   std::mt19937_64 random_{std::random_device{}()};
 };
 

@@ -96,7 +96,8 @@ Status ReadVersion(od::value& value, uint32_t* out) {
   return Status::Ok();
 }
 
-Status ReadProperties(od::value& value, simdjson::dom::parser& validator, std::string* out) {
+Status ReadProperties(od::value& value, simdjson::dom::parser& validator, const JsonLimits& limits,
+                      std::string* out) {
   od::object object;
   if (value.get_object().get(object) != simdjson::SUCCESS) {
     return Status::InvalidArgument("properties", "must be a JSON object");
@@ -104,7 +105,14 @@ Status ReadProperties(od::value& value, simdjson::dom::parser& validator, std::s
   std::string_view raw;
   if (object.raw_json().get(raw) != simdjson::SUCCESS)
     return Status::InvalidArgument("properties", "not valid JSON");
-  if (raw.size() > kMaxPropertiesBytes) return Status::InvalidArgument("properties", "larger than 16 KiB");
+  if (raw.size() > limits.max_properties_bytes) {
+    return Status::InvalidArgument("properties",
+                                   "larger than " + std::to_string(limits.max_properties_bytes) + " bytes");
+  }
+  if (JsonNestingDepth(raw) > limits.max_depth) {
+    return Status::InvalidArgument("properties",
+                                   "nested deeper than " + std::to_string(limits.max_depth) + " levels");
+  }
   // On-demand skipping checks only the structure; the text kept verbatim must be valid JSON throughout.
   simdjson::dom::element parsed;
   if (auto error = validator.parse(raw.data(), raw.size()).get(parsed)) {
@@ -118,6 +126,7 @@ Status ReadProperties(od::value& value, simdjson::dom::parser& validator, std::s
 struct EventParsers {
   od::parser on_demand;
   simdjson::dom::parser properties;
+  JsonLimits limits;
 };
 
 // Parses the event in [data, data + length); at least SIMDJSON_PADDING readable bytes must follow it
@@ -183,7 +192,9 @@ Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t 
       if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.store_id));
     } else if (key == "properties") {
       TALLY_RETURN_IF_ERROR(once(&seen_properties, key));
-      if (!is_null) TALLY_RETURN_IF_ERROR(ReadProperties(value, parsers.properties, &event.properties_json));
+      if (!is_null)
+        TALLY_RETURN_IF_ERROR(
+            ReadProperties(value, parsers.properties, parsers.limits, &event.properties_json));
     } else {
       std::string shown(key.substr(0, 64));
       return Status::InvalidArgument(shown,
@@ -269,18 +280,44 @@ bool IsValidEventType(std::string_view type) {
          std::all_of(type.begin(), type.end(), IsTypeCharacter);
 }
 
-Result<Event> ParseEventJson(std::string_view json) {
+size_t JsonNestingDepth(std::string_view json) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits) {
   EventParsers parsers;
+  parsers.limits = limits;
   simdjson::padded_string padded(json);
   return ParseEventInPlace(parsers, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING);
 }
 
-Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format) {
+Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format,
+                                                const JsonLimits& limits) {
   body = TrimWhitespace(body);
   if (body.empty()) return Status::InvalidArgument("body", "empty");
   // One padded copy of the body; every event is then parsed in place inside it.
   const simdjson::padded_string padded(body);
   EventParsers parsers;
+  parsers.limits = limits;
   if (format == BodyFormat::kJson) return ParseJsonBody(padded, parsers);
   body = std::string_view(padded.data(), padded.size());
   std::vector<EventInput> inputs;

@@ -20,6 +20,12 @@ bool IsValidEventType(std::string_view type);
 
 enum class BodyFormat { kJson, kNdjson };
 
+// What a client controls in an event's JSON beyond API.md's field sizes.
+struct JsonLimits {
+  size_t max_depth = 32;  // nesting of objects and arrays in `properties`, the properties object being 1
+  size_t max_properties_bytes = kMaxPropertiesBytes;
+};
+
 struct EventInput {
   std::string raw;  // this event's own text, kept when it is rejected
   Status status;    // why it was rejected; OK when `event` is valid
@@ -28,9 +34,13 @@ struct EventInput {
 
 // The events of a body in order. An error (the whole request is a 400) only when the body is empty or,
 // for JSON, is not a JSON object or array at all.
-Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format);
+Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format,
+                                                const JsonLimits& limits = {});
 
 // One event from its JSON object text. received_at and a missing event_id are left for the caller.
-Result<Event> ParseEventJson(std::string_view json);
+Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits = {});
+
+// How deeply objects and arrays nest in a JSON text (0 for a scalar); strings are skipped.
+size_t JsonNestingDepth(std::string_view json);
 
 }  // namespace tally

@@ -68,11 +68,39 @@ TEST(JsonEvent, EachFieldRuleNamesTheField) {
             "properties: must be a JSON object");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"x":")" +
                     std::string(17000, 'x') + R"("}})"),
-            "properties: larger than 16 KiB");
+            "properties: larger than 16384 bytes");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"type":"b"})"), "type: repeated");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u","timestamp":1,"tpye":"b"})").substr(0, 20),
             "tpye: unknown field ");
   EXPECT_EQ(ErrorOf(R"([1])"), "event: must be a JSON object");
+}
+
+TEST(JsonEvent, PropertiesDeeperOrLargerThanTheLimitsAreRejectedNamingTheLimit) {
+  JsonLimits limits;
+  limits.max_depth = 3;
+  limits.max_properties_bytes = 40;
+  auto parse = [&](const std::string& properties) {
+    return ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":)" + properties + "}",
+                          limits);
+  };
+  EXPECT_TRUE(parse(R"({"a":{"b":[1]}})").ok());
+  EXPECT_EQ(parse(R"({"a":{"b":[[1]]}})").status().message(), "properties: nested deeper than 3 levels");
+  // Brackets inside strings are text, not nesting.
+  EXPECT_TRUE(parse(R"({"a":"[[[[{{{{\"]]"})").ok());
+  EXPECT_EQ(parse(R"({"a":")" + std::string(40, 'x') + R"("})").status().message(),
+            "properties: larger than 40 bytes");
+  // A deep body is refused, never a stack overflow.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_FALSE(parse("{\"a\":" + deep + "}").ok());
+  auto body = ParseEventsBody(deep, BodyFormat::kJson, limits);
+  EXPECT_TRUE(!body.ok() || (body->size() == 1 && !(*body)[0].status.ok()));
+}
+
+TEST(JsonEvent, NestingDepthSkipsStrings) {
+  EXPECT_EQ(JsonNestingDepth("1"), 0u);
+  EXPECT_EQ(JsonNestingDepth("{}"), 1u);
+  EXPECT_EQ(JsonNestingDepth(R"({"a":[{"b":"]]]"}],"c":{}})"), 3u);
+  EXPECT_EQ(JsonNestingDepth(R"(["\"[["])"), 1u);
 }
 
 TEST(JsonEvent, NullOptionalFieldsAreAbsent) {

@@ -1,10 +1,12 @@
 // tallyd: the tally server.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <string>
 #include <thread>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -36,6 +38,52 @@ Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
   return Status::Ok();
 }
 
+// Log lines are `ts=... level=... msg="..."`: one line per record, the message quoted and escaped, so
+// log shippers split them without guessing.
+class QuotedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& out) override {
+    out.push_back('"');
+    for (const char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(c);
+      } else if (c == '\n') {
+        out.append(std::string_view("\\n"));
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        out.push_back(' ');
+      } else {
+        out.push_back(c);
+      }
+    }
+    out.push_back('"');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<QuotedMessage>(); }
+};
+
+void SetUpLogging(spdlog::level::level_enum level) {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<QuotedMessage>('*').set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l msg=%*");
+  spdlog::set_formatter(std::move(formatter));
+  spdlog::set_level(level);
+}
+
+// Each connection is a file descriptor: the soft limit is raised toward --max-connections when it is
+// lower, and a warning says so when the hard limit does not allow it.
+void RaiseOpenFileLimit(size_t max_connections) {
+  constexpr rlim_t kSpareFiles = 256;  // log segments, checkpoints, the listener, NATS
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareFiles;
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = std::min(wanted, limit.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < wanted) {
+    spdlog::warn("open files are limited to {} (ulimit -n): fewer than --max-connections {} can be served",
+                 limit.rlim_cur, max_connections);
+  }
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tallyd: %s\n", message.c_str());
   return 1;
@@ -59,6 +107,8 @@ int main(int argc, char** argv) {
   tally::ClusterOptions cluster;
   std::string consistency = "local";
   std::string keys_path;
+  std::string log_level = "info";
+  tally::ServerOptions options;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
   app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
       ->capture_default_str();
@@ -74,12 +124,51 @@ int main(int argc, char** argv) {
                  "parts the views are split into by a hash of the user id, applied in parallel (default: the "
                  "number of threads); answers are the same for any number")
       ->check(CLI::Range(1, static_cast<int>(tally::kMaxShards)));
-  app.add_option("--idle-timeout", idle_timeout_seconds, "seconds a connection may stay silent")
+  app.add_option("--idle-timeout", idle_timeout_seconds,
+                 "seconds a request (head and body) may take to arrive, and a keep-alive connection may stay "
+                 "silent; a client trickling bytes is cut off after it")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_option("--max-body-bytes", max_body_bytes, "largest request body accepted (larger: 413)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--max-target-bytes", options.request_limits.max_target_bytes,
+                 "longest request target (path and query) accepted (longer: 414)")
+      ->check(CLI::Range(size_t{64}, size_t{64} << 10))
+      ->capture_default_str();
+  app.add_option("--max-header-count", options.request_limits.max_header_count,
+                 "most header fields in a request (more: 431; h2o refuses more than 100 itself)")
+      ->check(CLI::Range(size_t{8}, size_t{100}))
+      ->capture_default_str();
+  app.add_option("--max-header-bytes", options.request_limits.max_header_bytes,
+                 "largest total of header names and values in a request (larger: 431)")
+      ->check(CLI::Range(size_t{256}, size_t{256} << 10))
+      ->capture_default_str();
+  app.add_option("--max-json-depth", options.json_limits.max_depth,
+                 "deepest nesting of objects and arrays in an event's properties (deeper: the event is "
+                 "rejected)")
+      ->check(CLI::Range(size_t{1}, size_t{512}))
+      ->capture_default_str();
+  app.add_option("--max-properties-bytes", options.json_limits.max_properties_bytes,
+                 "largest properties object of an event (larger: the event is rejected)")
+      ->check(CLI::Range(size_t{2}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "most open client connections; one more is answered 503 and closed")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--ingest-rate", options.ingest_rate,
+                 "events per second each API key (or each client address, without keys) may send; more: 429 "
+                 "with Retry-After (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--ingest-burst", options.ingest_burst,
+                 "events a quiet client may send at once (default: one second of --ingest-rate)");
+  app.add_option("--log-level", log_level, "least severe log lines written")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.set_config("--config", "",
+                 "a TOML file whose keys are these flags' long names (listen = \"127.0.0.1:8080\", "
+                 "max-connections = 100); flags on the command line win");
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write a checkpoint of the views after this many new log records, and at least a quarter of "
                  "what the last one covered (0: only at shutdown)")
@@ -112,6 +201,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return Fail(error.what());
   }
+  SetUpLogging(spdlog::level::from_str(log_level));
+  RaiseOpenFileLimit(options.max_connections);
 
   std::unique_ptr<tally::KeyStore> keys;
   if (!keys_path.empty()) {
@@ -120,7 +211,6 @@ int main(int argc, char** argv) {
     keys = std::make_unique<tally::KeyStore>(std::move(*loaded));
   }
 
-  tally::ServerOptions options;
   options.keys = keys.get();
   if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok())
     return Fail(status.message());

@@ -21,7 +21,31 @@ int ErrorLines(const std::string& output) {
 TEST(ServerFlags, HelpListsEveryFlagAndExitsZero) {
   ExitResult result = RunTallydToExit({"--help"});
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* flag : {"--listen", "--data", "--sync", "--threads", "--help"}) {
+  for (const char* flag : {"--listen",
+                           "--data",
+                           "--sync",
+                           "--threads",
+                           "--shards",
+                           "--idle-timeout",
+                           "--max-body-bytes",
+                           "--max-target-bytes",
+                           "--max-header-count",
+                           "--max-header-bytes",
+                           "--max-json-depth",
+                           "--max-properties-bytes",
+                           "--max-connections",
+                           "--ingest-rate",
+                           "--ingest-burst",
+                           "--log-level",
+                           "--config",
+                           "--checkpoint-every",
+                           "--keys",
+                           "--nats",
+                           "--stream",
+                           "--replicas",
+                           "--node",
+                           "--consistency",
+                           "--help"}) {
     EXPECT_NE(result.output.find(flag), std::string::npos) << flag;
   }
 }

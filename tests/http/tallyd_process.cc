@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "http_client.h"
+
 namespace tally::testing {
 namespace {
 
@@ -65,7 +67,14 @@ std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::strin
                                                     std::string* error) {
   std::vector<std::string> full_args = args;
   bool has_listen = false;
-  for (const std::string& arg : args) has_listen |= arg == "--listen";
+  uint16_t fixed_port =
+      0;  // with a --listen port, a connection that succeeds shows it listens (any log level)
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--listen") continue;
+    has_listen = true;
+    if (i + 1 < args.size())
+      fixed_port = static_cast<uint16_t>(std::stoi(args[i + 1].substr(args[i + 1].rfind(':') + 1)));
+  }
   if (!has_listen) {
     full_args.push_back("--listen");
     full_args.push_back("127.0.0.1:0");
@@ -83,6 +92,10 @@ std::unique_ptr<TallydProcess> TallydProcess::Start(const std::vector<std::strin
       size_t space = log.find(' ', at + marker.size());
       std::string address = log.substr(at + marker.size(), space - at - marker.size());
       process->port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+      return process;
+    }
+    if (fixed_port != 0 && HttpConnection::Connect(fixed_port) != nullptr) {
+      process->port_ = fixed_port;
       return process;
     }
     int status = 0;

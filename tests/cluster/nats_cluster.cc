@@ -43,7 +43,7 @@ NatsCluster::NatsCluster(std::string directory, int nodes) : directory_(std::mov
   nodes_.resize(nodes);
   for (int i = 0; i < nodes; ++i) {
     Node& node = nodes_[i];
-    node.name = "n" + std::to_string(i + 1);
+    node.name = std::string("n").append(std::to_string(i + 1));
     node.client_port = FreePort();
     node.cluster_port = FreePort();
     node.monitor_port = FreePort();

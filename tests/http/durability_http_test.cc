@@ -36,6 +36,7 @@ class LoadWhileFailing {
           std::string query = "timestamp=" + std::to_string(kFirstHour + c * kHour + i) + "&user=c" +
                               std::to_string(c) + "-" + std::to_string(i) + "&click";
           auto response = connection->Request("POST", "/analytics?" + query);
+          if (!response && connection->half_answered()) ++half_answered_;
           if (!response || response->status != 204) return;
           ++tallies_[c].acked;
         }
@@ -58,10 +59,13 @@ class LoadWhileFailing {
     }
   }
   int acked(int client) const { return tallies_[client].acked.load(); }
+  // Responses cut off in the middle by the connection closing.
+  int half_answered() const { return half_answered_.load(); }
 
  private:
   bool AllStopped() const { return stopped_clients_.load() == static_cast<int>(threads_.size()); }
   std::atomic<int> stopped_clients_{0};
+  std::atomic<int> half_answered_{0};
   std::vector<ClientTally> tallies_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
@@ -160,6 +164,7 @@ TEST_P(DurabilityTest, SigtermUnderLoadExitsCleanlyAndKeepsEveryAcknowledgedEven
   load.WaitForAcks(500);
   EXPECT_EQ(server->Terminate(), 0) << server->Log();
   load.Join();
+  EXPECT_EQ(load.half_answered(), 0) << "a response was cut off by the shutdown";
 
   auto restarted = TallydProcess::Start(Args(), &error);
   ASSERT_NE(restarted, nullptr) << error;

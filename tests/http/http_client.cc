@@ -56,8 +56,13 @@ bool HttpConnection::FillBuffer() {
 std::optional<HttpResponse> HttpConnection::ReadResponse(bool head_request) {
   size_t header_end;
   while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    if (!FillBuffer()) return std::nullopt;
+    if (!FillBuffer()) {
+      half_answered_ = !buffer_.empty();
+      return std::nullopt;
+    }
   }
+  // From here on, a connection that ends leaves a response cut in the middle.
+  half_answered_ = true;
   HttpResponse response;
   std::string head = buffer_.substr(0, header_end);
   buffer_.erase(0, header_end + 4);
@@ -79,7 +84,10 @@ std::optional<HttpResponse> HttpConnection::ReadResponse(bool head_request) {
     }
     at = end + 2;
   }
-  if (head_request || response.status == 204 || response.status == 304) return response;
+  if (head_request || response.status == 204 || response.status == 304) {
+    half_answered_ = false;
+    return response;
+  }
   if (response.headers.count("content-length")) {
     size_t length = std::stoul(response.headers["content-length"]);
     while (buffer_.size() < length) {
@@ -87,6 +95,7 @@ std::optional<HttpResponse> HttpConnection::ReadResponse(bool head_request) {
     }
     response.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
+    half_answered_ = false;
     return response;
   }
   if (response.headers["transfer-encoding"] == "chunked") {
@@ -101,13 +110,17 @@ std::optional<HttpResponse> HttpConnection::ReadResponse(bool head_request) {
       }
       response.body += buffer_.substr(size_end + 2, chunk);
       buffer_.erase(0, size_end + 2 + chunk + 2);
-      if (chunk == 0) return response;
+      if (chunk == 0) {
+        half_answered_ = false;
+        return response;
+      }
     }
   }
   while (FillBuffer()) {
   }
   response.body = std::move(buffer_);
   buffer_.clear();
+  half_answered_ = false;
   return response;
 }
 

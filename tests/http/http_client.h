@@ -29,12 +29,15 @@ class HttpConnection {
   std::optional<HttpResponse> ReadResponse(bool head_request = false);
   // True when the server closes the connection within `timeout_ms` (reading and discarding any bytes).
   bool WaitForClose(int timeout_ms);
+  // True when the last ReadResponse ended because the connection closed after part of a response.
+  bool half_answered() const { return half_answered_; }
 
  private:
   explicit HttpConnection(int fd) : fd_(fd) {}
   bool FillBuffer();
   int fd_;
   std::string buffer_;
+  bool half_answered_ = false;
 };
 
 // One request on a fresh connection.

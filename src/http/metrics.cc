@@ -124,6 +124,14 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          "Accepted events whose time is before the hour they arrived in.");
   Sample(&out, "tally_late_events_total", "",
          static_cast<double>(Sum(threads_, &ThreadMetrics::late_events)));
+  Header(&out, "tally_refused_total", "counter",
+         "Requests (or connections) refused by a limit: 414, 431, 429, or 503 at accept.");
+  for (size_t i = 0; i < kLimits; ++i) {
+    uint64_t sum = 0;
+    for (const auto& thread : threads_) sum += thread->refused[i].load(std::memory_order_relaxed);
+    Sample(&out, "tally_refused_total", Label("limit", LimitName(static_cast<Limit>(i))),
+           static_cast<double>(sum));
+  }
   Header(&out, "tally_rejected_total", "counter",
          "Rejected input kept in the log, by the field its reason names.");
   {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/request_head.h"
 #include "log/log_syncer.h"
 
 namespace tally {
@@ -45,6 +46,7 @@ struct alignas(64) ThreadMetrics {
   std::array<std::atomic<uint64_t>, kRouteLabels> latency_sum_micros{};
   std::array<std::atomic<uint64_t>, 4> events{};  // accepted, duplicate, correction, rejected (ApplyOutcome)
   std::atomic<uint64_t> late_events{0};  // accepted with an event time before the hour they arrived in
+  std::array<std::atomic<uint64_t>, kLimits> refused{};  // requests or connections refused, by Limit
 
   void CountResponse(RouteLabel route, int status, uint64_t micros);
   void CountOutcome(ApplyOutcome outcome);

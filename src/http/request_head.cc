@@ -4,21 +4,38 @@
 
 namespace tally {
 
+std::string_view LimitName(Limit limit) {
+  switch (limit) {
+    case Limit::kTarget:
+      return "target_bytes";
+    case Limit::kHeaderCount:
+      return "header_count";
+    case Limit::kHeaderBytes:
+      return "header_bytes";
+    case Limit::kConnections:
+      return "connections";
+    case Limit::kIngestRate:
+      return "ingest_rate";
+  }
+  return "other";
+}
+
 std::optional<LimitExceeded> CheckRequestHead(const RequestLimits& limits, const RequestHeadSize& size) {
   if (size.target_bytes > limits.max_target_bytes) {
-    return LimitExceeded{414, "target: " + std::to_string(size.target_bytes) +
-                                  " bytes, more than the limit of " +
-                                  std::to_string(limits.max_target_bytes) + " (--max-target-bytes)"};
+    return LimitExceeded{Limit::kTarget, 414,
+                         "target: " + std::to_string(size.target_bytes) + " bytes, more than the limit of " +
+                             std::to_string(limits.max_target_bytes) + " (--max-target-bytes)"};
   }
   if (size.header_count > limits.max_header_count) {
-    return LimitExceeded{431, "headers: " + std::to_string(size.header_count) +
-                                  " header fields, more than the limit of " +
-                                  std::to_string(limits.max_header_count) + " (--max-header-count)"};
+    return LimitExceeded{Limit::kHeaderCount, 431,
+                         "headers: " + std::to_string(size.header_count) +
+                             " header fields, more than the limit of " +
+                             std::to_string(limits.max_header_count) + " (--max-header-count)"};
   }
   if (size.header_bytes > limits.max_header_bytes) {
-    return LimitExceeded{431, "headers: " + std::to_string(size.header_bytes) +
-                                  " bytes, more than the limit of " +
-                                  std::to_string(limits.max_header_bytes) + " (--max-header-bytes)"};
+    return LimitExceeded{Limit::kHeaderBytes, 431,
+                         "headers: " + std::to_string(size.header_bytes) + " bytes, more than the limit of " +
+                             std::to_string(limits.max_header_bytes) + " (--max-header-bytes)"};
   }
   return std::nullopt;
 }

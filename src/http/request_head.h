@@ -19,8 +19,14 @@ struct RequestLimits {
   size_t max_header_bytes = 16 * 1024;  // names and values of all headers together
 };
 
+// The limits a server refuses requests or connections by (a /metrics label each).
+enum class Limit : uint8_t { kTarget, kHeaderCount, kHeaderBytes, kConnections, kIngestRate };
+inline constexpr size_t kLimits = 5;
+std::string_view LimitName(Limit limit);
+
 // A limit the request head broke: the HTTP status (414 or 431) and a line naming the field and the limit.
 struct LimitExceeded {
+  Limit limit;
   int status;
   std::string message;
 };

@@ -224,6 +224,8 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
   }
   const auto wait = rate_limiter_->TryTake(client, events, RateLimiter::Clock::now());
   if (!wait) return true;
+  if (thread_metrics_ != nullptr)
+    thread_metrics_->refused[static_cast<size_t>(Limit::kIngestRate)].fetch_add(1, std::memory_order_relaxed);
   const std::string retry_after = std::to_string(std::max<int64_t>(1, (wait->count() + 999) / 1000));
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, retry_after.data(),
                  retry_after.size());
@@ -324,6 +326,13 @@ struct LoopThread {
 struct RootHandler {
   h2o_handler_t super;
 };
+
+void CountRefused(h2o_req_t* req, Limit limit) {
+  auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
+  ThreadMetrics* metrics = context->thread->worker->thread_metrics();
+  if (metrics != nullptr)
+    metrics->refused[static_cast<size_t>(limit)].fetch_add(1, std::memory_order_relaxed);
+}
 
 void CountResponse(h2o_req_t* req, int status) {
   auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
@@ -436,6 +445,8 @@ class Server::Impl {
       if (server->open_connections_.fetch_add(1, std::memory_order_relaxed) >=
           server->options_.max_connections) {
         server->open_connections_.fetch_sub(1, std::memory_order_relaxed);
+        if (ThreadMetrics* metrics = loop_thread->worker->thread_metrics())
+          metrics->refused[static_cast<size_t>(Limit::kConnections)].fetch_add(1, std::memory_order_relaxed);
         RefuseConnection(connection, server->options_.max_connections);
         continue;
       }
@@ -493,6 +504,7 @@ class Server::Impl {
       size.header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     const auto exceeded = CheckRequestHead(options_.request_limits, size);
     if (!exceeded) return true;
+    CountRefused(req, exceeded->limit);
     path.starts_with("/v1/") ? ReplyJsonError(req, exceeded->status, "too_large", exceeded->message)
                              : ReplyTextError(req, exceeded->status, exceeded->message);
     return false;

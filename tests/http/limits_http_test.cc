@@ -85,6 +85,13 @@ TEST(Limits, ALongTargetIs414AndTooManyOrTooLargeHeadersAre431) {
   response = SendRaw(port, RequestWithHeaders("POST", kClick, 5, 100));
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status, 204);
+  response = Fetch(port, "GET", "/metrics");
+  ASSERT_TRUE(response.has_value());
+  for (const char* line : {"tally_refused_total{limit=\"target_bytes\"} 2\n",
+                           "tally_refused_total{limit=\"header_count\"} 1\n",
+                           "tally_refused_total{limit=\"header_bytes\"} 1\n"}) {
+    EXPECT_NE(response->body.find(line), std::string::npos) << line << response->body;
+  }
 }
 
 TEST(Limits, PropertiesTooDeepOrTooLargeRejectTheEventWithItsReason) {
@@ -126,6 +133,10 @@ TEST(Limits, AConnectionOverTheLimitGetsA503AndClosedConnectionsFreeTheirPlace) 
   EXPECT_EQ(refused->headers["retry-after"], "1");
   EXPECT_NE(refused->body.find("connections: 3 are open, the limit (--max-connections)"), std::string::npos);
   EXPECT_TRUE(extra->WaitForClose(5000));
+  auto metrics = held.front()->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_NE(metrics->body.find("tally_refused_total{limit=\"connections\"} 1\n"), std::string::npos)
+      << metrics->body;
   // Connections that close give their place back, again and again.
   held.pop_back();
   for (int i = 0; i < 10; ++i) {

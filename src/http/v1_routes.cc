@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/json_writer.h"
+#include "http/assets.h"
 #include "http/request_head.h"
 #include "http/worker.h"
 #include "ingest/json_events.h"
@@ -534,6 +535,9 @@ bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
   if (n == 2 && segments[0] == "schemas") {
     HandleSchema(worker, req, segments[1]);
     return true;
+  }
+  if (n == 1 && segments[0] == "openapi.json") {
+    return get_only([&] { ReplyJson(req, 200, assets::OpenApiJson()); });
   }
   if (n == 2 && segments[0] == "admin" && segments[1] == "digest")
     return get_only([&] { HandleDigest(worker, req); });

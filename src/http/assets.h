@@ -1,0 +1,11 @@
+// Static files compiled into tallyd (cmake/embed.cmake writes their definitions from the repository's
+// files at build time).
+#pragma once
+
+#include <string_view>
+
+namespace tally::assets {
+
+std::string_view OpenApiJson();  // api/openapi.json
+
+}  // namespace tally::assets

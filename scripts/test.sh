@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test with ctest (unit tests, and HTTP tests against the real tallyd):
+# Sets everything up and runs every test with ctest (unit tests, HTTP tests against the real tallyd, the
+# Python client's tests, the browser tests in headless Chromium):
 # first on the Release build, then on an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan),
 # whose reports, also those of every tallyd a test starts, fail the tests; last, the libFuzzer targets
 # for a bounded time each (scripts/fuzz.sh, clang).
@@ -7,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/browser_setup.sh
 # h2o's own allocations held until exit are not tally's leaks.
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 (cd build && ctest --output-on-failure --parallel "$(nproc)" --timeout 600 "$@")

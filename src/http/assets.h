@@ -6,6 +6,8 @@
 
 namespace tally::assets {
 
-std::string_view OpenApiJson();  // api/openapi.json
+std::string_view OpenApiJson();    // api/openapi.json
+std::string_view TrackerJs();      // web/tracker.js
+std::string_view DashboardHtml();  // web/dashboard.html
 
 }  // namespace tally::assets

@@ -27,6 +27,8 @@ inline constexpr RouteSpec kRoutes[] = {
     {"DELETE", "/v1/schemas/{type}"},
     {"GET", "/v1/admin/digest"},
     {"GET", "/v1/openapi.json"},
+    {"GET", "/v1/tracker.js"},
+    {"GET", "/"},
     {"GET", "/healthz"},
     {"GET", "/readyz"},
     {"GET", "/metrics"},

@@ -480,6 +480,7 @@ class Server::Impl {
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
     if (!context->thread->server->WithinHeadLimits(req, path)) return 0;
+    if (!context->thread->server->HandleCors(req, path)) return 0;
     if (!context->thread->server->Authorize(req, path, worker)) return 0;
     if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
@@ -510,11 +511,54 @@ class Server::Impl {
     return false;
   }
 
+  // Browsers send Origin on cross-origin requests. An allowed origin (--cors-origins, or the server's own)
+  // gets Access-Control-Allow-Origin on every answer and its preflights answered; any other origin is
+  // refused with 403, also for the "simple" POSTs a browser sends without asking first (beacons), so
+  // only configured sites can send events from their visitors' browsers. False when it answered.
+  bool HandleCors(h2o_req_t* req, std::string_view path) {
+    const ssize_t origin_index = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (origin_index < 0) return true;
+    const std::string_view origin(req->headers.entries[origin_index].value.base,
+                                  req->headers.entries[origin_index].value.len);
+    const bool json = path.starts_with("/v1/");
+    if (!OriginAllowed(req, origin)) {
+      const std::string message =
+          "origin: '" + std::string(origin) + "' may not call this server from a browser (--cors-origins)";
+      json ? ReplyJsonError(req, 403, "forbidden", message) : ReplyTextError(req, 403, message);
+      return false;
+    }
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, nullptr,
+                   origin.data(), origin.size());
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, nullptr, H2O_STRLIT("Origin"));
+    if (MethodOf(req) != "OPTIONS") return true;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0,
+                          nullptr, H2O_STRLIT("GET, HEAD, POST, PUT, DELETE"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0,
+                          nullptr, H2O_STRLIT("Authorization, Content-Type"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, nullptr,
+                          H2O_STRLIT("600"));
+    Reply(req, 204, {}, {});
+    return false;
+  }
+
+  bool OriginAllowed(h2o_req_t* req, std::string_view origin) const {
+    for (const std::string& allowed : options_.cors_origins) {
+      if (allowed == "*" || allowed == origin) return true;
+    }
+    // The server's own origin: the dashboard it serves.
+    const size_t scheme_end = origin.find("://");
+    return scheme_end != std::string_view::npos &&
+           origin.substr(scheme_end + 3) == std::string_view(req->authority.base, req->authority.len);
+  }
+
   // With keys, every request but the health checks needs `Authorization: Bearer <secret>` of a key whose
   // role allows it (API.md): 401 without a known key, 403 for the wrong role. False when it answered.
   bool Authorize(h2o_req_t* req, std::string_view path, Worker& worker) {
     worker.set_key_name({});
-    if (options_.keys == nullptr || path == "/healthz" || path == "/readyz") return true;
+    // Health checks, and the static files (the dashboard asks for a key itself; websites load the tracker).
+    if (options_.keys == nullptr || path == "/healthz" || path == "/readyz" || path == "/" ||
+        path == "/v1/tracker.js" || path == "/v1/openapi.json")
+      return true;
     const bool json = path.starts_with("/v1/");
     auto refuse = [&](int status, const std::string& message) {
       if (status == 401) {
@@ -525,7 +569,16 @@ class Server::Impl {
            : ReplyTextError(req, status, message);
       return false;
     };
-    const std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
+    std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
+    // Browsers' beacons cannot send headers: the tracker's ingest key may come as ?key= on POST /v1/events.
+    std::string key_param;
+    if (secret.empty() && path == "/v1/events" && MethodOf(req) == "POST") {
+      (void)ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
+        if (name == "key") key_param = value;
+        return Status::Ok();
+      });
+      secret = key_param;
+    }
     if (secret.empty())
       return refuse(401, "authorization: missing; send the header Authorization: Bearer <key>");
     auto key = options_.keys->Get()->Find(secret);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
 #include "http/keys.h"
@@ -30,6 +31,8 @@ struct ServerOptions {
   size_t max_connections = 10'000;   // beyond: the connection gets a 503 and is closed
   uint64_t ingest_rate = 1'000'000;  // events per second per key (or per address without keys); 0: none
   uint64_t ingest_burst = 0;         // 0: one second's worth
+  // Web origins ("https://shop.example") whose pages may call the API from a browser; "*": any.
+  std::vector<std::string> cors_origins;
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
   // Cluster mode: where ingest goes (null: the engine's local log) and how reads wait for the stream.
   Committer* committer = nullptr;

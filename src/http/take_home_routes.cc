@@ -1,4 +1,5 @@
 #include "common/clock.h"
+#include "http/assets.h"
 #include "http/worker.h"
 #include "ingest/take_home.h"
 #include "query/take_home_answer.h"
@@ -54,6 +55,14 @@ void HandleHealth(h2o_req_t* req) {
 bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path) {
   if (path == "/analytics") {
     HandleAnalytics(worker, req);
+    return true;
+  }
+  if (path == "/") {
+    if (!IsGetOrHead(MethodOf(req))) {
+      ReplyMethodNotAllowed(req, "GET, HEAD");
+    } else {
+      Reply(req, 200, "text/html; charset=utf-8", assets::DashboardHtml());
+    }
     return true;
   }
   if (path == "/healthz") {

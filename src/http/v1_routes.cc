@@ -536,6 +536,13 @@ bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
     HandleSchema(worker, req, segments[1]);
     return true;
   }
+  if (n == 1 && segments[0] == "tracker.js") {
+    return get_only([&] {
+      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, nullptr,
+                     H2O_STRLIT("public, max-age=3600"));
+      Reply(req, 200, "application/javascript; charset=utf-8", assets::TrackerJs());
+    });
+  }
   if (n == 1 && segments[0] == "openapi.json") {
     return get_only([&] { ReplyJson(req, 200, assets::OpenApiJson()); });
   }

@@ -163,6 +163,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ingest-burst", options.ingest_burst,
                  "events a quiet client may send at once (default: one second of --ingest-rate)");
+  app.add_option("--cors-origins", options.cors_origins,
+                 "web origins (https://shop.example) whose pages may call the API from a browser, e.g. with "
+                 "the tracker; * for any. Other origins are refused with 403")
+      ->delimiter(',');
   app.add_option("--log-level", log_level, "least severe log lines written")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

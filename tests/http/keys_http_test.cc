@@ -57,6 +57,19 @@ class KeysTest : public ::testing::Test {
 const std::string kHourQuery = "/analytics?timestamp=1793527200000";
 const std::string kClick = "/analytics?timestamp=1793527200000&user=a&event=click";
 
+TEST_F(KeysTest, TheTrackersKeyMayComeAsAQueryParameterOnPostEventsOnly) {
+  const std::string event = R"({"type":"click","user_id":"a","timestamp":1793527200000})";
+  EXPECT_EQ(Status("POST", std::string("/v1/events?key=") + kIngest, "", event), 200);
+  EXPECT_EQ(Status("POST", std::string("/v1/events?key=") + kRead, "", event), 403);
+  EXPECT_EQ(Status("POST", "/v1/events?key=not-a-key-at-all-xx", "", event), 401);
+  EXPECT_EQ(Status("GET", kHourQuery + "&key=" + kRead, ""), 401);
+  // The static files need no key: websites load the tracker, the dashboard asks for one itself.
+  EXPECT_EQ(Status("GET", "/v1/tracker.js", ""), 200);
+  EXPECT_EQ(Status("GET", "/", ""), 200);
+  EXPECT_EQ(Status("GET", "/v1/openapi.json", ""), 200);
+  EXPECT_EQ(Call("GET", kHourQuery, kRead)->body, "unique_users,1\nclicks,1\nimpressions,0\n");
+}
+
 TEST_F(KeysTest, NoKeyOrAnUnknownKeyIs401AndChangesNothing) {
   auto missing = Call("POST", kClick, "");
   ASSERT_TRUE(missing.has_value());

@@ -87,9 +87,9 @@ TEST(Limits, ALongTargetIs414AndTooManyOrTooLargeHeadersAre431) {
   EXPECT_EQ(response->status, 204);
   response = Fetch(port, "GET", "/metrics");
   ASSERT_TRUE(response.has_value());
-  for (const char* line : {"tally_refused_total{limit=\"target_bytes\"} 2\n",
-                           "tally_refused_total{limit=\"header_count\"} 1\n",
-                           "tally_refused_total{limit=\"header_bytes\"} 1\n"}) {
+  for (const char* line :
+       {"tally_refused_total{limit=\"target_bytes\"} 2\n", "tally_refused_total{limit=\"header_count\"} 1\n",
+        "tally_refused_total{limit=\"header_bytes\"} 1\n"}) {
     EXPECT_NE(response->body.find(line), std::string::npos) << line << response->body;
   }
 }
@@ -227,6 +227,38 @@ TEST(Limits, EachKeyHasItsOwnRate) {
   EXPECT_EQ(refused->status, 429);
   EXPECT_NE(refused->body.find("rate: the key 'a'"), std::string::npos) << refused->body;
   EXPECT_EQ(post("key-b-000000000000", kClick, "")->status, 204);
+}
+
+TEST(Cors, ConfiguredOriginsGetCorsHeadersAndPreflightsOthersAre403AndChangeNothing) {
+  TempDir dir;
+  auto server = StartServer(dir, {"--cors-origins", "https://shop.example,https://blog.example"});
+  ASSERT_NE(server, nullptr);
+  auto send = [&](std::string_view method, std::string_view target, std::string_view origin) {
+    return SendRaw(server->port(), std::string(method) + " " + std::string(target) +
+                                       " HTTP/1.1\r\nHost: t\r\nOrigin: " + std::string(origin) +
+                                       "\r\nContent-Length: 0\r\n\r\n");
+  };
+  auto preflight = send("OPTIONS", "/v1/events", "https://blog.example");
+  ASSERT_TRUE(preflight.has_value());
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_EQ(preflight->headers["access-control-allow-origin"], "https://blog.example");
+  EXPECT_NE(preflight->headers["access-control-allow-methods"].find("POST"), std::string::npos);
+  EXPECT_NE(preflight->headers["access-control-allow-headers"].find("Authorization"), std::string::npos);
+  auto allowed = send("POST", kClick, "https://shop.example");
+  ASSERT_TRUE(allowed.has_value());
+  EXPECT_EQ(allowed->status, 204);
+  EXPECT_EQ(allowed->headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_EQ(allowed->headers["vary"], "Origin");
+  auto refused = send("POST", kClick, "https://evil.example");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(refused->body.find("origin: 'https://evil.example'"), std::string::npos) << refused->body;
+  EXPECT_EQ(send("OPTIONS", "/v1/events", "https://evil.example")->status, 403);
+  // Requests without Origin (servers, curl) are not browsers: no CORS rules.
+  auto response = Fetch(server->port(), "GET", kHour);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->body, "unique_users,1\nclicks,1\nimpressions,0\n");
+  EXPECT_FALSE(response->has_header("access-control-allow-origin"));
 }
 
 TEST(Config, ATomlFileSetsFlagsAndTheCommandLineWins) {

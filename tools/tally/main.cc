@@ -2,15 +2,22 @@
 //   tally replay --data DIR [--upto N]   rebuild all views from the log into a fresh state, print a digest
 //   tally load [--batch N] [...]         send events to a server, report events/s and latency
 //   tally generate --events N --out F    write a deterministic data set as NDJSON
+//   tally stats | top | user | send      ask a running server, or send it events
+//   tally export --data DIR              every event of a range, as NDJSON or CSV, for a warehouse
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <string>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
 #include "common/clock.h"
 #include "engine/engine.h"
+#include "ingest/query_string.h"
+#include "tools/tally/commands.h"
+#include "tools/tally/export.h"
 #include "tools/tally/load.h"
 
 namespace {
@@ -31,6 +38,13 @@ void AddMixOptions(CLI::App* command, tally::EventMixOptions* mix) {
   command->add_option("--now", mix->now,
                       "the time events are stamped around, ms (default: the clock); with it the "
                       "same options give the same events");
+}
+
+void AddRemoteOptions(CLI::App* command, tally::Remote* remote) {
+  command->add_option("--server", remote->server, "HOST:PORT of the server")->capture_default_str();
+  command->add_option("--key", remote->key, "an API key's secret (when the server has keys); or TALLY_KEY")
+      ->envname("TALLY_KEY");
+  command->add_flag("--json", remote->json, "print the server's JSON answer as it is");
 }
 
 }  // namespace
@@ -85,6 +99,66 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   AddMixOptions(generate, &generate_mix);
 
+  tally::Remote remote;
+  tally::StatsQuery stats_query;
+  CLI::App* stats = app.add_subcommand("stats", "Events and exact unique users per hour (or day) of a range");
+  stats->add_option("--from", stats_query.from, "start, inclusive: ms or RFC 3339 (2026-11-01T00:00:00Z)")
+      ->required();
+  stats->add_option("--to", stats_query.to, "end, exclusive: ms or RFC 3339")->required();
+  stats->add_option("--bucket", stats_query.bucket, "hour, day or all")
+      ->check(CLI::IsMember({"hour", "day", "all"}))
+      ->capture_default_str();
+  stats->add_option("--type", stats_query.type, "only this event type");
+  stats->add_option("--product", stats_query.product_id, "only this product");
+  stats->add_option("--store", stats_query.store_id, "only this store");
+  AddRemoteOptions(stats, &remote);
+
+  tally::TopQuery top_query;
+  CLI::App* top = app.add_subcommand("top", "The top products or stores by events, with exact unique users");
+  top->add_option("--by", top_query.by, "product_id or store_id")
+      ->check(CLI::IsMember({"product_id", "store_id"}))
+      ->capture_default_str();
+  top->add_option("--hours", top_query.hours, "the last N hours (default 24 unless --from/--to)");
+  top->add_option("--from", top_query.from, "start, inclusive: ms or RFC 3339");
+  top->add_option("--to", top_query.to, "end, exclusive: ms or RFC 3339");
+  top->add_option("--type", top_query.type, "only this event type");
+  top->add_option("--limit", top_query.limit, "how many (1-1000)")->capture_default_str();
+  AddRemoteOptions(top, &remote);
+
+  std::string user_id;
+  int user_limit = 50;
+  CLI::App* user = app.add_subcommand("user", "A user's events, newest first");
+  user->add_option("user_id", user_id, "the user's id")->required();
+  user->add_option("--limit", user_limit, "how many (1-1000)")->capture_default_str();
+  AddRemoteOptions(user, &remote);
+
+  std::string send_path = "-";
+  int send_batch = 1000;
+  CLI::App* send = app.add_subcommand(
+      "send",
+      "Send NDJSON events (a file, or standard input) to a server in batches, retrying when it is busy");
+  send->add_option("file", send_path, "the NDJSON file; - for standard input")->capture_default_str();
+  send->add_option("--batch", send_batch, "events per request")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  AddRemoteOptions(send, &remote);
+
+  std::string export_from, export_to, export_format = "ndjson", export_out;
+  std::string export_data = "./tally-data";
+  CLI::App* export_command = app.add_subcommand(
+      "export",
+      "Write every event of a time range (current versions: duplicates dropped, corrections applied) as "
+      "NDJSON "
+      "or CSV, read from the data directory's log without changing it (safe while tallyd runs); for loading "
+      "into a warehouse such as BigQuery, Snowflake or ClickHouse");
+  export_command->add_option("--data", export_data, "data directory")->capture_default_str();
+  export_command->add_option("--from", export_from, "start, inclusive, by event time: ms or RFC 3339");
+  export_command->add_option("--to", export_to, "end, exclusive: ms or RFC 3339");
+  export_command->add_option("--format", export_format, "ndjson or csv")
+      ->check(CLI::IsMember({"ndjson", "csv"}))
+      ->capture_default_str();
+  export_command->add_option("--out", export_out, "the file to write (default: standard output)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -135,6 +209,37 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("wrote %" PRIu64 " events to %s\n", generate_events, generate_out.c_str());
+    return 0;
+  }
+  if (stats->parsed()) return tally::RunStats(remote, stats_query);
+  if (top->parsed()) {
+    if (top_query.hours == 0 && top_query.from.empty() && top_query.to.empty()) top_query.hours = 24;
+    return tally::RunTop(remote, top_query);
+  }
+  if (user->parsed()) return tally::RunUser(remote, user_id, user_limit);
+  if (send->parsed()) return tally::RunSend(remote, send_path, send_batch);
+  if (export_command->parsed()) {
+    tally::ExportOptions options;
+    options.data_dir = export_data;
+    options.format = export_format == "csv" ? tally::ExportFormat::kCsv : tally::ExportFormat::kNdjson;
+    for (auto [text, field, out] :
+         {std::tuple{&export_from, "--from", &options.from}, std::tuple{&export_to, "--to", &options.to}}) {
+      if (text->empty()) continue;
+      auto parsed = tally::ParseTimeParam(field, *text, tally::kMaxTimestampMillis);
+      if (!parsed.ok()) {
+        std::fprintf(stderr, "tally export: %s\n", parsed.status().message().c_str());
+        return 1;
+      }
+      *out = *parsed;
+    }
+    std::ofstream file;
+    if (!export_out.empty()) file.open(export_out, std::ios::binary);
+    auto exported = tally::ExportEvents(options, export_out.empty() ? std::cout : file);
+    if (!exported.ok()) {
+      std::fprintf(stderr, "tally export: %s\n", exported.status().message().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "tally export: %" PRIu64 " events\n", *exported);
     return 0;
   }
   if (replay->parsed()) {

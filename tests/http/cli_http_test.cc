@@ -1,0 +1,115 @@
+// The tally command line against the real tallyd: send (batches, duplicates, rejected), stats, top, user,
+// and export, whose events must be exactly what the server counts, with corrections applied.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "http_client.h"
+#include "tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+constexpr int64_t kHourStart = 1793527200000;  // 2026-11-01T10:00:00Z
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // standard output only
+};
+
+CommandResult RunTally(const std::string& arguments) {
+  CommandResult result;
+  FILE* pipe = ::popen((std::string(TALLY_PATH) + " " + arguments + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t length;
+  while ((length = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, length);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+size_t CountLines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+TEST(Cli, SendStatsTopUserAndExportAgreeWithTheServer) {
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path() + "/data"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  const std::string remote = " --server 127.0.0.1:" + std::to_string(server->port());
+
+  // 300 events over three hours, every tenth sent twice, one corrected to another hour, one bad line.
+  const std::string events_path = dir.path() + "/events.ndjson";
+  {
+    std::ofstream out(events_path);
+    for (int i = 0; i < 300; ++i) {
+      const std::string line = R"({"event_id":"e)" + std::to_string(i) + R"(","type":")" +
+                               (i % 3 == 0 ? "click" : "impression") + R"(","user_id":"u)" +
+                               std::to_string(i % 40) + R"(","timestamp":)" +
+                               std::to_string(kHourStart + i * 36'000) + R"(,"product_id":"p)" +
+                               std::to_string(i % 7) + R"(","store_id":"s,1"})";
+      out << line << "\n";
+      if (i % 10 == 0) out << line << "\n";
+    }
+    out << R"({"event_id":"e5","version":2,"type":"click","user_id":"u5","timestamp":)"
+        << kHourStart - 3'600'000 << R"(,"properties":{"note":"moved \"back\""}})"
+        << "\n";
+    out << R"({"type":"click"})"
+        << "\n";
+  }
+  auto sent = RunTally("send " + events_path + " --batch 64" + remote);
+  EXPECT_EQ(sent.exit_code, 2) << "a rejected event makes the exit code 2";
+  EXPECT_EQ(sent.output, "sent 332: accepted 301, duplicates 30, rejected 1\n");
+
+  const std::string range = " --from 2026-11-01T09:00:00Z --to 2026-11-01T13:00:00Z";
+  auto stats = RunTally("stats --json --bucket all" + range + remote);
+  ASSERT_EQ(stats.exit_code, 0);
+  auto api =
+      Fetch(server->port(), "GET", "/v1/stats?from=2026-11-01T09:00:00Z&to=2026-11-01T13:00:00Z&bucket=all");
+  ASSERT_TRUE(api.has_value());
+  EXPECT_EQ(stats.output, api->body + "\n");
+  EXPECT_NE(stats.output.find(R"("total":{"events":300,"unique_users":40)"), std::string::npos)
+      << stats.output;
+  auto table = RunTally("stats" + range + remote);
+  ASSERT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.output.find("2026-11-01 09:00"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("total (exact)"), std::string::npos) << table.output;
+
+  auto top = RunTally("top --by store_id" + range + remote);
+  ASSERT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.output.find("s,1"), std::string::npos) << top.output;
+  auto user = RunTally("user u5 --limit 100" + remote);
+  ASSERT_EQ(user.exit_code, 0);
+  EXPECT_NE(user.output.find("e5"), std::string::npos) << user.output;
+  auto refused = RunTally("stats --from nonsense --to 1" + remote);
+  EXPECT_EQ(refused.exit_code, 1);
+
+  // export reads the log while the server runs: exactly the events the server counts, corrections applied.
+  auto exported = RunTally("export --data " + dir.path() + "/data" + range);
+  ASSERT_EQ(exported.exit_code, 0);
+  EXPECT_EQ(CountLines(exported.output), 300u);
+  EXPECT_NE(exported.output.find(
+                R"("event_id":"e5","type":"click","user_id":"u5","timestamp":1793523600000,"version":2)"),
+            std::string::npos);
+  auto later =
+      RunTally("export --data " + dir.path() + "/data --from 2026-11-01T10:00:00Z --to 2026-11-01T13:00:00Z");
+  EXPECT_EQ(CountLines(later.output), 299u) << "e5 moved an hour back";
+  auto csv = RunTally("export --format csv --data " + dir.path() + "/data" + range);
+  ASSERT_EQ(csv.exit_code, 0);
+  EXPECT_EQ(
+      csv.output.rfind("event_id,type,user_id,timestamp,received_at,version,session_id,product_id,store_id,"
+                       "properties\r\n",
+                       0),
+      0u);
+  EXPECT_EQ(CountLines(csv.output), 301u);
+  EXPECT_NE(csv.output.find(R"(,"s,1",)"), std::string::npos) << "a comma is quoted";
+  EXPECT_NE(csv.output.find(R"("{""note"":""moved \""back\""""}")"), std::string::npos)
+      << "quotes are doubled";
+}
+
+}  // namespace
+}  // namespace tally::testing

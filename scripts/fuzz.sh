@@ -5,17 +5,8 @@
 # Usage: scripts/fuzz.sh [ctest arguments...]   e.g. TALLY_FUZZ_SECONDS=600 scripts/fuzz.sh -R json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(clang libclang-rt-14-dev)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root=()
-  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  "${as_root[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source scripts/lib/packages.sh
+install_missing clang libclang-rt-14-dev
 seconds="${TALLY_FUZZ_SECONDS:-20}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_FUZZ=ON \
   -DTALLY_FUZZ_SECONDS="$seconds" >/dev/null

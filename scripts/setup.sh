@@ -3,6 +3,7 @@
 # Usage: scripts/setup.sh [extra Debian packages...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/packages.sh
 
 packages=(
   build-essential cmake ninja-build pkg-config
@@ -15,19 +16,7 @@ packages=(
   "$@"
 )
 
-missing=()
-for package in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  as_root=()
-  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  "${as_root[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing "${packages[@]}"
 
 build_type="${TALLY_BUILD_TYPE:-Release}"
 build_dir="${TALLY_BUILD_DIR:-build}"

@@ -1,10 +1,6 @@
 // Every limit on what a client controls, against the real server: each answers with the status and a
 // message naming the field and the flag, changes nothing, and leaves the server serving others.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -25,18 +21,6 @@ std::unique_ptr<TallydProcess> StartServer(const TempDir& dir, std::vector<std::
   auto server = TallydProcess::Start(flags, &error);
   EXPECT_NE(server, nullptr) << error;
   return server;
-}
-
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
 }
 
 std::string RequestWithHeaders(std::string_view method, std::string_view target, int extra_headers,

@@ -11,6 +11,9 @@
 
 namespace tally::testing {
 
+// A loopback TCP port free at the time of the call (for servers whose port must be known in advance).
+uint16_t FreePort();
+
 // A fresh directory under /tmp removed at destruction.
 class TempDir {
  public:

@@ -50,6 +50,9 @@ struct alignas(64) ThreadMetrics {
 
   void CountResponse(RouteLabel route, int status, uint64_t micros);
   void CountOutcome(ApplyOutcome outcome);
+  void CountRefused(Limit limit) {
+    refused[static_cast<size_t>(limit)].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 class Metrics {

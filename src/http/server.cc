@@ -149,6 +149,14 @@ void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::stri
   ReplyJson(req, status, json.str());
 }
 
+void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
+  if (std::string_view(req->path_normalized.base, req->path_normalized.len).starts_with("/v1/")) {
+    ReplyJsonError(req, status, code, message);
+  } else {
+    ReplyTextError(req, status, message);
+  }
+}
+
 std::string_view HeaderOf(const h2o_req_t* req, const h2o_token_t* token) {
   ssize_t index = h2o_find_header(&req->headers, token, -1);
   if (index < 0) return {};
@@ -224,8 +232,7 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
   }
   const auto wait = rate_limiter_->TryTake(client, events, RateLimiter::Clock::now());
   if (!wait) return true;
-  if (thread_metrics_ != nullptr)
-    thread_metrics_->refused[static_cast<size_t>(Limit::kIngestRate)].fetch_add(1, std::memory_order_relaxed);
+  if (thread_metrics_ != nullptr) thread_metrics_->CountRefused(Limit::kIngestRate);
   const std::string retry_after = std::to_string(std::max<int64_t>(1, (wait->count() + 999) / 1000));
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, retry_after.data(),
                  retry_after.size());
@@ -233,8 +240,7 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
       "rate: " + (key_name_.empty() ? "the address " + client : "the key '" + client + "'") +
       " sent more events than its limit of " + std::to_string(rate_limiter_->rate()) +
       " per second (--ingest-rate); nothing was written, retry after " + retry_after + " s";
-  RawTargetOf(req).starts_with("/v1/") ? ReplyJsonError(req, 429, "rate_limited", message)
-                                       : ReplyTextError(req, 429, message);
+  ReplyError(req, 429, "rate_limited", message);
   return false;
 }
 
@@ -326,13 +332,6 @@ struct LoopThread {
 struct RootHandler {
   h2o_handler_t super;
 };
-
-void CountRefused(h2o_req_t* req, Limit limit) {
-  auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
-  ThreadMetrics* metrics = context->thread->worker->thread_metrics();
-  if (metrics != nullptr)
-    metrics->refused[static_cast<size_t>(limit)].fetch_add(1, std::memory_order_relaxed);
-}
 
 void CountResponse(h2o_req_t* req, int status) {
   auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
@@ -446,7 +445,7 @@ class Server::Impl {
           server->options_.max_connections) {
         server->open_connections_.fetch_sub(1, std::memory_order_relaxed);
         if (ThreadMetrics* metrics = loop_thread->worker->thread_metrics())
-          metrics->refused[static_cast<size_t>(Limit::kConnections)].fetch_add(1, std::memory_order_relaxed);
+          metrics->CountRefused(Limit::kConnections);
         RefuseConnection(connection, server->options_.max_connections);
         continue;
       }
@@ -479,8 +478,8 @@ class Server::Impl {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
-    if (!context->thread->server->WithinHeadLimits(req, path)) return 0;
-    if (!context->thread->server->HandleCors(req, path)) return 0;
+    if (!context->thread->server->WithinHeadLimits(req, worker)) return 0;
+    if (!context->thread->server->HandleCors(req)) return 0;
     if (!context->thread->server->Authorize(req, path, worker)) return 0;
     if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
@@ -497,7 +496,7 @@ class Server::Impl {
     return 0;
   }
 
-  bool WithinHeadLimits(h2o_req_t* req, std::string_view path) {
+  bool WithinHeadLimits(h2o_req_t* req, Worker& worker) {
     RequestHeadSize size;
     size.target_bytes = req->path.len;
     size.header_count = req->headers.size;
@@ -505,9 +504,8 @@ class Server::Impl {
       size.header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     const auto exceeded = CheckRequestHead(options_.request_limits, size);
     if (!exceeded) return true;
-    CountRefused(req, exceeded->limit);
-    path.starts_with("/v1/") ? ReplyJsonError(req, exceeded->status, "too_large", exceeded->message)
-                             : ReplyTextError(req, exceeded->status, exceeded->message);
+    if (ThreadMetrics* metrics = worker.thread_metrics()) metrics->CountRefused(exceeded->limit);
+    ReplyError(req, exceeded->status, "too_large", exceeded->message);
     return false;
   }
 
@@ -515,16 +513,15 @@ class Server::Impl {
   // gets Access-Control-Allow-Origin on every answer and its preflights answered; any other origin is
   // refused with 403, also for the "simple" POSTs a browser sends without asking first (beacons), so
   // only configured sites can send events from their visitors' browsers. False when it answered.
-  bool HandleCors(h2o_req_t* req, std::string_view path) {
+  bool HandleCors(h2o_req_t* req) {
     const ssize_t origin_index = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
     if (origin_index < 0) return true;
     const std::string_view origin(req->headers.entries[origin_index].value.base,
                                   req->headers.entries[origin_index].value.len);
-    const bool json = path.starts_with("/v1/");
     if (!OriginAllowed(req, origin)) {
-      const std::string message =
-          "origin: '" + std::string(origin) + "' may not call this server from a browser (--cors-origins)";
-      json ? ReplyJsonError(req, 403, "forbidden", message) : ReplyTextError(req, 403, message);
+      ReplyError(
+          req, 403, "forbidden",
+          "origin: '" + std::string(origin) + "' may not call this server from a browser (--cors-origins)");
       return false;
     }
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, nullptr,
@@ -559,14 +556,12 @@ class Server::Impl {
     if (options_.keys == nullptr || path == "/healthz" || path == "/readyz" || path == "/" ||
         path == "/v1/tracker.js" || path == "/v1/openapi.json")
       return true;
-    const bool json = path.starts_with("/v1/");
     auto refuse = [&](int status, const std::string& message) {
       if (status == 401) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, nullptr,
                        H2O_STRLIT("Bearer realm=\"tally\""));
       }
-      json ? ReplyJsonError(req, status, status == 401 ? "unauthenticated" : "forbidden", message)
-           : ReplyTextError(req, status, message);
+      ReplyError(req, status, status == 401 ? "unauthenticated" : "forbidden", message);
       return false;
     };
     std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
@@ -608,7 +603,6 @@ class Server::Impl {
     if (options_.consistency == nullptr) return true;
     const std::string_view method = MethodOf(req);
     if ((method != "GET" && method != "HEAD") || path == "/healthz" || path == "/readyz") return true;
-    const bool json = path.starts_with("/v1/");
     bool strong = options_.strong_reads_by_default;
     Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
       if (name != kConsistencyParam) return Status::Ok();
@@ -618,16 +612,14 @@ class Server::Impl {
       return Status::Ok();
     });
     if (!status.ok()) {
-      json ? ReplyJsonError(req, 400, "invalid_argument", status.message())
-           : ReplyTextError(req, 400, status.message());
+      ReplyError(req, 400, "invalid_argument", status.message());
       return false;
     }
     if (!strong) return true;
     status = options_.consistency->WaitCaughtUp(options_.strong_read_wait);
     if (status.ok()) return true;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
-    json ? ReplyJsonError(req, 503, "unavailable", status.message())
-         : ReplyTextError(req, 503, status.message());
+    ReplyError(req, 503, "unavailable", status.message());
     return false;
   }
 

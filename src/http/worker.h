@@ -34,6 +34,9 @@ void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow);
 void ReplyJson(h2o_req_t* req, int status, std::string_view body);
 // API.md: {"error":"<code>","message":"<sentence naming the field>"}.
 void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::string_view message);
+// An error answered before or beside the routes (limits, keys, CORS, consistency): the JSON form under
+// /v1/, the one-line text form elsewhere, as each API answers its own errors.
+void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message);
 std::string_view HeaderOf(const h2o_req_t* req, const h2o_token_t* token);
 
 class Worker {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/json_writer.h"
+#include "engine/engine.h"
 #include "log/record.h"
 #include "log/segment_log.h"
 #include "query/event_json.h"
@@ -21,29 +22,26 @@ class CurrentEvents {
  public:
   Status Take(std::string_view payload) {
     if (IsStreamBatch(payload)) {
+      // The inner records of a cluster node's stream message, decoded as the materializer decodes them.
       auto batch = ParseStreamBatch(payload);
-      if (!batch.ok()) return batch.status();
-      std::string_view frames = batch->frames;
-      FrameView frame;
-      while (!frames.empty() && ReadFrame(frames, &frame) == FrameCheck::kComplete) {
-        TALLY_RETURN_IF_ERROR(TakeRecord(frame.payload));
-        frames.remove_prefix(frame.frame_bytes);
-      }
+      auto inner = batch.ok() ? IngestBatch::FromFrames(batch->frames) : Result<IngestBatch>(batch.status());
+      if (!inner.ok()) return inner.status();
+      for (const LogRecord& record : inner->records()) Take(record);
       return Status::Ok();
     }
-    return TakeRecord(payload);
+    auto record = DecodePayload(payload);
+    if (!record.ok()) return record.status();
+    Take(*record);
+    return Status::Ok();
   }
   absl::flat_hash_map<std::string, Event>& events() { return events_; }
 
  private:
-  Status TakeRecord(std::string_view payload) {
-    auto record = DecodePayload(payload);
-    if (!record.ok()) return record.status();
-    auto* event = std::get_if<Event>(&*record);
-    if (event == nullptr) return Status::Ok();
+  void Take(const LogRecord& record) {
+    const auto* event = std::get_if<Event>(&record);
+    if (event == nullptr) return;
     auto [at, inserted] = events_.try_emplace(event->event_id, *event);
-    if (!inserted && event->version > at->second.version) at->second = std::move(*event);
-    return Status::Ok();
+    if (!inserted && event->version > at->second.version) at->second = *event;
   }
   absl::flat_hash_map<std::string, Event> events_;
 };

@@ -43,22 +43,28 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// GETs `target` and parses the JSON answer into `document`; prints the error and returns false otherwise.
-bool GetJson(const Remote& remote, const std::string& target, simdjson::dom::parser& parser,
-             simdjson::dom::element* document, std::string* raw) {
+// GETs `target`; prints the server's JSON as it is with --json, else `print_table` of the parsed answer.
+// Returns the exit code, having printed the error (the server's message when it sent one).
+template <typename PrintTable>
+int ShowAnswer(const Remote& remote, const std::string& target, PrintTable&& print_table) {
   auto answer = HttpCall(remote.server, "GET", target, remote.key);
-  if (!answer.ok()) return Fail(answer.status().message()), false;
+  if (!answer.ok()) return Fail(answer.status().message());
+  simdjson::dom::parser parser;
+  simdjson::dom::element document;
+  const bool parsed = parser.parse(answer->body).get(document) == simdjson::SUCCESS;
   if (answer->status != 200) {
-    simdjson::dom::element error;
     std::string_view message;
-    if (parser.parse(answer->body).get(error) == simdjson::SUCCESS &&
-        error["message"].get(message) == simdjson::SUCCESS)
-      return Fail(std::to_string(answer->status) + ": " + std::string(message)), false;
-    return Fail(std::to_string(answer->status) + ": " + answer->body), false;
+    if (parsed && document["message"].get(message) == simdjson::SUCCESS)
+      return Fail(std::to_string(answer->status) + ": " + std::string(message));
+    return Fail(std::to_string(answer->status) + ": " + answer->body);
   }
-  *raw = std::move(answer->body);
-  if (parser.parse(*raw).get(*document) != simdjson::SUCCESS) return Fail("the answer is not JSON"), false;
-  return true;
+  if (!parsed) return Fail("the answer is not JSON");
+  if (remote.json) {
+    std::printf("%s\n", answer->body.c_str());
+  } else {
+    print_table(document);
+  }
+  return 0;
 }
 
 std::string Utc(int64_t millis) {
@@ -95,82 +101,61 @@ void PrintAggregate(const char* label, simdjson::dom::element aggregate) {
 }  // namespace
 
 int RunStats(const Remote& remote, const StatsQuery& query) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element document;
-  std::string raw;
   const std::string target = "/v1/stats" + Query({{"from", query.from},
                                                   {"to", query.to},
                                                   {"bucket", query.bucket},
                                                   {"type", query.type},
                                                   {"product_id", query.product_id},
                                                   {"store_id", query.store_id}});
-  if (!GetJson(remote, target, parser, &document, &raw)) return 1;
-  if (remote.json) return std::printf("%s\n", raw.c_str()), 0;
-  std::printf("%-17s %12s %12s   by type\n", "from (UTC)", "events", "unique users");
-  simdjson::dom::array buckets;
-  if (document["buckets"].get(buckets) == simdjson::SUCCESS) {
-    for (simdjson::dom::element bucket : buckets) {
-      int64_t start = 0;
-      start = Field<int64_t>(bucket, "start");
-      PrintAggregate(Utc(start).c_str(), bucket);
+  return ShowAnswer(remote, target, [](simdjson::dom::element document) {
+    std::printf("%-17s %12s %12s   by type\n", "from (UTC)", "events", "unique users");
+    simdjson::dom::array buckets;
+    if (document["buckets"].get(buckets) == simdjson::SUCCESS) {
+      for (simdjson::dom::element bucket : buckets)
+        PrintAggregate(Utc(Field<int64_t>(bucket, "start")).c_str(), bucket);
     }
-  }
-  PrintAggregate("total (exact)", document["total"].value_unsafe());
-  return 0;
+    PrintAggregate("total (exact)", document["total"].value_unsafe());
+  });
 }
 
 int RunTop(const Remote& remote, const TopQuery& query) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element document;
-  std::string raw;
   const std::string target = "/v1/top" + Query({{"by", query.by},
                                                 {"from", query.from},
                                                 {"to", query.to},
                                                 {"hours", query.hours > 0 ? std::to_string(query.hours) : ""},
                                                 {"type", query.type},
                                                 {"limit", std::to_string(query.limit)}});
-  if (!GetJson(remote, target, parser, &document, &raw)) return 1;
-  if (remote.json) return std::printf("%s\n", raw.c_str()), 0;
-  std::printf("%-32s %12s %12s\n", query.by.c_str(), "events", "unique users");
-  simdjson::dom::array top;
-  if (document["top"].get(top) == simdjson::SUCCESS) {
+  return ShowAnswer(remote, target, [&](simdjson::dom::element document) {
+    std::printf("%-32s %12s %12s\n", query.by.c_str(), "events", "unique users");
+    simdjson::dom::array top;
+    if (document["top"].get(top) != simdjson::SUCCESS) return;
     for (simdjson::dom::element entry : top) {
-      std::string_view key;
-      key = Field<std::string_view>(entry, "key");
+      const auto key = Field<std::string_view>(entry, "key");
       std::printf("%-32.*s %12llu %12llu\n", static_cast<int>(key.size()), key.data(),
                   static_cast<unsigned long long>(Uint(entry, "events")),
                   static_cast<unsigned long long>(Uint(entry, "unique_users")));
     }
-  }
-  return 0;
+  });
 }
 
 int RunUser(const Remote& remote, const std::string& user_id, int limit) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element document;
-  std::string raw;
   const std::string target =
       "/v1/users/" + Encode(user_id) + "/events" + Query({{"limit", std::to_string(limit)}});
-  if (!GetJson(remote, target, parser, &document, &raw)) return 1;
-  if (remote.json) return std::printf("%s\n", raw.c_str()), 0;
-  std::printf("%-17s %-24s %-16s %-16s %s\n", "time (UTC)", "type", "product", "store", "event id");
-  simdjson::dom::array events;
-  if (document["events"].get(events) == simdjson::SUCCESS) {
+  return ShowAnswer(remote, target, [](simdjson::dom::element document) {
+    std::printf("%-17s %-24s %-16s %-16s %s\n", "time (UTC)", "type", "product", "store", "event id");
+    simdjson::dom::array events;
+    if (document["events"].get(events) != simdjson::SUCCESS) return;
     for (simdjson::dom::element event : events) {
-      int64_t timestamp = 0;
-      std::string_view type, product, store, id;
-      timestamp = Field<int64_t>(event, "timestamp");
-      type = Field<std::string_view>(event, "type");
-      product = Field<std::string_view>(event, "product_id");
-      store = Field<std::string_view>(event, "store_id");
-      id = Field<std::string_view>(event, "event_id");
-      std::printf("%-17s %-24.*s %-16.*s %-16.*s %.*s\n", Utc(timestamp).c_str(),
+      const auto type = Field<std::string_view>(event, "type");
+      const auto product = Field<std::string_view>(event, "product_id");
+      const auto store = Field<std::string_view>(event, "store_id");
+      const auto id = Field<std::string_view>(event, "event_id");
+      std::printf("%-17s %-24.*s %-16.*s %-16.*s %.*s\n", Utc(Field<int64_t>(event, "timestamp")).c_str(),
                   static_cast<int>(type.size()), type.data(), static_cast<int>(product.size()),
                   product.data(), static_cast<int>(store.size()), store.data(), static_cast<int>(id.size()),
                   id.data());
     }
-  }
-  return 0;
+  });
 }
 
 int RunSend(const Remote& remote, const std::string& path, int batch) {
@@ -208,8 +193,7 @@ int RunSend(const Remote& remote, const std::string& path, int batch) {
       simdjson::dom::array refused;
       if (result["rejected"].get(refused) == simdjson::SUCCESS) {
         for (simdjson::dom::element entry : refused) {
-          std::string_view error;
-          error = Field<std::string_view>(entry, "error");
+          const auto error = Field<std::string_view>(entry, "error");
           ++rejected;
           std::fprintf(stderr, "tally: event %llu rejected: %.*s\n",
                        static_cast<unsigned long long>(sent + Uint(entry, "index") + 1),

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/files.h"
 #include "engine/checkpoint.h"
 
 #include <fcntl.h>
@@ -125,9 +126,38 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   if (!views) views = std::make_unique<Views>(options.shards);
 
-  const LogOptions log_options{options.data_dir + "/log", options.segment_bytes};
+  LogOptions log_options{options.data_dir + "/log", options.segment_bytes, options.skip_damaged_records};
+  // Checkpoints covering damaged records describe a log that is about to change: they are set aside first
+  // (a crash after the repair must not find them), and the views are rebuilt from the log.
+  bool checkpoint_covers_damage = false;
+  log_options.before_skipping_damage = [&](uint64_t records_before_damage) -> Status {
+    if (start.checkpoint_lsn > records_before_damage) checkpoint_covers_damage = true;
+    bool moved = false;
+    for (const CheckpointFile& file : ListCheckpoints(options.data_dir + "/checkpoints")) {
+      if (file.lsn <= records_before_damage) continue;
+      moved = true;
+      const std::string aside = file.path + ".covers-damaged-log";
+      if (::rename(file.path.c_str(), aside.c_str()) != 0)
+        return Status::FromErrno("rename " + file.path, errno);
+      start.checkpoints_skipped.push_back(file.path + ": covers damaged records; moved to " + aside);
+    }
+    return moved ? SyncDirectory(options.data_dir + "/checkpoints") : Status::Ok();
+  };
   auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log,
                               start.checkpoint_lsn);
+  if (log.ok() && checkpoint_covers_damage) {
+    // The log was repaired; this open finds it intact.
+    RecoveryReport repaired = start.log;
+    log->reset();
+    views = std::make_unique<Views>(options.shards);
+    start.checkpoint_lsn = 0;
+    start.checkpoint_path.clear();
+    start.replayed = 0;
+    start.log = RecoveryReport{};
+    log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log, 0);
+    start.log.skipped_bytes = repaired.skipped_bytes;
+    start.log.skipped_saved_to = repaired.skipped_saved_to;
+  }
   if (log.ok() && (*log)->next_lsn() < start.checkpoint_lsn) {
     // The checkpoint covers records the log no longer holds (a power loss took the log's unsynced tail
     // after the checkpoint was written): the log is the truth, so rebuild from it alone.

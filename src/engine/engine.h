@@ -26,6 +26,7 @@ struct EngineOptions {
   std::string data_dir = "./tally-data";
   uint64_t segment_bytes = 128ull << 20;
   uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
+  bool skip_damaged_records = false;  // LogOptions::skip_damaged_records
 };
 
 // Records gathered between two commits, already encoded, in the order they arrived.

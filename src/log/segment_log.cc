@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
+#include <optional>
 
 #include "common/files.h"
 #include "log/record.h"
@@ -104,6 +105,29 @@ Status TruncateFile(const std::string& path, uint64_t size) {
   return status;
 }
 
+// Where the first intact record after damage at `damaged` starts (npos: none, so the damage is a torn
+// tail). A candidate must be a whole frame with a matching checksum whose payload begins like a top-level
+// record of this log: a cluster node's log holds only stream batches, whose inner frames are valid frames
+// too and must not pass for records following a torn batch.
+size_t FindIntactFrameAfter(std::string_view bytes, size_t damaged, bool stream_log) {
+  constexpr size_t kHeadBytes = kFrameHeaderBytes + 2;
+  const auto stream_kind = static_cast<uint8_t>(RecordKind::kStreamBatch);
+  for (size_t at = damaged + 1; at + kHeadBytes <= bytes.size(); ++at) {
+    const auto version = static_cast<uint8_t>(bytes[at + kFrameHeaderBytes]);
+    const auto kind = static_cast<uint8_t>(bytes[at + kFrameHeaderBytes + 1]);
+    if (version != kRecordFormatVersion || kind == 0 || kind > stream_kind) continue;
+    if ((kind == stream_kind) != stream_log) continue;
+    FrameView frame;
+    if (ReadFrame(bytes.substr(at), &frame) == FrameCheck::kComplete) return at;
+  }
+  return std::string_view::npos;
+}
+
+bool IsStreamBatchFrame(std::string_view bytes) {
+  return bytes.size() >= kFrameHeaderBytes + 2 &&
+         static_cast<uint8_t>(bytes[kFrameHeaderBytes + 1]) == static_cast<uint8_t>(RecordKind::kStreamBatch);
+}
+
 }  // namespace
 
 struct SegmentLog::SegmentFile {
@@ -135,6 +159,7 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
                         ScanResult* result, uint64_t first_visited) {
   auto names = ListSegments(directory);
   if (!names.ok()) return names.status();
+  std::optional<bool> stream_log;  // known from the first intact record read
   for (size_t i = 0; i < names->size(); ++i) {
     const bool is_last = i + 1 == names->size();
     const std::string path = directory + "/" + (*names)[i];
@@ -185,10 +210,25 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
         result->damaged_path = path;
         result->damaged_offset = offset;
         result->damaged_bytes = bytes.size() - offset;
+        // Which records this log holds: as the ones before say, else as the damaged one's kind byte does.
+        if (!stream_log) stream_log = IsStreamBatchFrame(bytes.substr(offset));
+        const size_t resume = FindIntactFrameAfter(bytes, offset, *stream_log);
+        if (resume != std::string_view::npos) {
+          result->damaged_bytes = resume - offset;
+          result->resume_offset = resume;
+          result->damage = "damaged record with intact records after it";
+          return Status::Corruption(
+              path + ": damaged record at byte " + std::to_string(offset) + " (after record " +
+              std::to_string(result->records) + "), with intact records from byte " + std::to_string(resume) +
+              " on: the log is damaged in its middle, not torn at its end, and acknowledged records would be "
+              "lost. Nothing was changed; --skip-damaged-records moves the " +
+              std::to_string(resume - offset) + " damaged bytes aside and keeps every record after them");
+        }
         result->damage = check == FrameCheck::kIncomplete ? "torn record at the end of the log"
                                                           : "damaged record (bad length or checksum)";
         return Status::Ok();
       }
+      if (!stream_log) stream_log = IsStreamBatch(frame.payload);
       if (result->records >= first_visited) {
         TALLY_RETURN_IF_ERROR(
             visit(result->records, LogPosition{ordinal, static_cast<uint32_t>(offset)}, frame.payload));
@@ -205,7 +245,15 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
                                                      RecoveryReport* report, uint64_t first_visited) {
   TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
   ScanResult scan;
-  TALLY_RETURN_IF_ERROR(Scan(options.directory, visit, UINT64_MAX, &scan, first_visited));
+  for (uint64_t visit_from = first_visited;;) {
+    scan = ScanResult{};
+    Status scanned = Scan(options.directory, visit, UINT64_MAX, &scan, visit_from);
+    if (scanned.ok()) break;
+    if (scan.resume_offset == 0 || !options.skip_damaged_records) return scanned;
+    TALLY_RETURN_IF_ERROR(SkipDamage(options, scan, report));
+    // The records before the damage were visited; the scan goes on after it, at the offsets they now have.
+    visit_from = std::max(visit_from, scan.records);
+  }
   report->records = scan.records;
   report->segments = scan.segment_paths.size();
   if (scan.damaged_bytes > 0 || scan.whole_segment_damaged) {
@@ -245,6 +293,26 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
   }
   return std::unique_ptr<SegmentLog>(
       new SegmentLog(options, std::move(segment_paths), std::move(active), next_lsn));
+}
+
+Status SegmentLog::SkipDamage(const LogOptions& options, const ScanResult& scan, RecoveryReport* report) {
+  if (options.before_skipping_damage) TALLY_RETURN_IF_ERROR(options.before_skipping_damage(scan.records));
+  auto file = MappedFile::Open(scan.damaged_path);
+  if (!file.ok()) return file.status();
+  const std::string_view bytes = (*file)->bytes();
+  const std::string saved_to = scan.damaged_path + ".damaged-at-" + std::to_string(scan.damaged_offset);
+  TALLY_RETURN_IF_ERROR(WriteFileDurably(
+      saved_to, {bytes.substr(scan.damaged_offset, scan.resume_offset - scan.damaged_offset)}));
+  // The segment without the damaged bytes replaces it in one rename: a crash leaves one or the other.
+  const std::string repaired = scan.damaged_path + ".repaired";
+  TALLY_RETURN_IF_ERROR(
+      WriteFileDurably(repaired, {bytes.substr(0, scan.damaged_offset), bytes.substr(scan.resume_offset)}));
+  if (::rename(repaired.c_str(), scan.damaged_path.c_str()) != 0)
+    return Status::FromErrno("rename " + repaired, errno);
+  TALLY_RETURN_IF_ERROR(SyncDirectory(options.directory));
+  report->skipped_bytes += scan.resume_offset - scan.damaged_offset;
+  report->skipped_saved_to.push_back(saved_to);
+  return Status::Ok();
 }
 
 SegmentLog::SegmentLog(LogOptions options, std::vector<std::string> segment_paths,
@@ -304,20 +372,34 @@ Result<std::shared_ptr<SegmentLog::SegmentFile>> SegmentLog::CreateSegment(const
   segment->fd = ::open(segment->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (segment->fd < 0) return Status::FromErrno("create " + segment->path, errno);
   std::string header = SegmentHeader(first_lsn);
-  TALLY_RETURN_IF_ERROR(WriteAll(segment->fd, header, segment->path));
+  Status created = WriteAll(segment->fd, header, segment->path);
   // The header and the directory entry must be durable before any record is acknowledged in it.
-  if (::fdatasync(segment->fd) != 0) return Status::FromErrno("fsync " + segment->path, errno);
-  TALLY_RETURN_IF_ERROR(SyncDirectory(directory));
+  if (created.ok() && ::fdatasync(segment->fd) != 0)
+    created = Status::FromErrno("fsync " + segment->path, errno);
+  if (created.ok()) created = SyncDirectory(directory);
+  if (!created.ok()) {
+    // Nothing was acknowledged in it: it goes, and the next attempt starts afresh.
+    ::unlink(segment->path.c_str());
+    return created;
+  }
   segment->size = header.size();
   return segment;
 }
 
 Status SegmentLog::RollLocked() {
   // The closing segment must be on disk before a newer one exists: recovery only repairs the newest.
-  if (::fdatasync(active_->fd) != 0) return Status::FromErrno("fsync " + active_->path, errno);
+  if (::fdatasync(active_->fd) != 0) {
+    failed_.store(true, std::memory_order_release);
+    return Status::FromErrno("fsync " + active_->path, errno);
+  }
   const uint64_t first_lsn = next_lsn_.load(std::memory_order_relaxed);
   auto created = CreateSegment(options_.directory, first_lsn);
-  if (!created.ok()) return created.status();
+  if (!created.ok()) {
+    roll_pending_ = true;
+    return Status::Unavailable("log: a new segment could not be created (" + created.status().message() +
+                               "); tried again with the next write");
+  }
+  roll_pending_ = false;
   std::shared_ptr<SegmentFile> next = std::move(*created);
   AdvanceDurable(first_lsn);
   {
@@ -331,12 +413,14 @@ Status SegmentLog::RollLocked() {
 Result<SegmentLog::Appended> SegmentLog::Append(std::string_view frames, uint64_t record_count) {
   std::lock_guard lock(append_mutex_);
   if (failed()) return Status::Unavailable("the log stopped accepting writes after an I/O error");
+  auto blocked = [&](Status status) {
+    blocked_reason_ = status.message();
+    blocked_.store(true, std::memory_order_release);
+    return status;
+  };
   if (active_->size > kSegmentHeaderBytes && active_->size + frames.size() > options_.segment_bytes) {
     Status rolled = RollLocked();
-    if (!rolled.ok()) {
-      failed_.store(true, std::memory_order_release);
-      return rolled;
-    }
+    if (!rolled.ok()) return blocked(std::move(rolled));
   }
   if (active_->size + frames.size() > UINT32_MAX)
     return Status::InvalidArgument("batch", "larger than a segment can hold");
@@ -351,12 +435,30 @@ Result<SegmentLog::Appended> SegmentLog::Append(std::string_view frames, uint64_
     // Take back whatever part of the batch reached the file, so no partial record precedes later ones.
     if (::ftruncate(active_->fd, static_cast<off_t>(active_->size)) != 0)
       failed_.store(true, std::memory_order_release);
-    return written;
+    return blocked(std::move(written));
   }
+  blocked_.store(false, std::memory_order_release);
   active_->size += frames.size();
   const uint64_t end = next_lsn_.load(std::memory_order_relaxed) + record_count;
   next_lsn_.store(end, std::memory_order_release);
   return Appended{end, start};
+}
+
+Status SegmentLog::CheckWritable() {
+  if (failed())
+    return Status::Unavailable("log: stopped accepting writes after an fsync error; restart tallyd");
+  if (!blocked_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard lock(append_mutex_);
+  if (roll_pending_) {
+    Status rolled = RollLocked();
+    if (rolled.ok()) {
+      blocked_.store(false, std::memory_order_release);
+      return Status::Ok();
+    }
+    blocked_reason_ = rolled.message();
+  }
+  if (!blocked_.load(std::memory_order_acquire)) return Status::Ok();
+  return Status::Unavailable("log: the last write failed: " + blocked_reason_);
 }
 
 Status SegmentLog::Sync() {

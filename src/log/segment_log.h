@@ -31,6 +31,13 @@ struct LogPosition {
 struct LogOptions {
   std::string directory;                  // created if missing
   uint64_t segment_bytes = 128ull << 20;  // a segment is closed once it would grow past this
+  // A damaged record with intact records after it is corruption of acknowledged data, not a torn tail:
+  // by default recovery refuses to start. With this set, the damaged bytes are moved to a file beside
+  // the segment and every record after them is kept.
+  bool skip_damaged_records = false;
+  // Called before damaged bytes are skipped, with the number of records before them: state derived from
+  // the log past that point (a checkpoint) no longer matches it once they are gone.
+  std::function<Status(uint64_t records_before_damage)> before_skipping_damage;
 };
 
 // What recovery found and what it had to cut.
@@ -40,6 +47,9 @@ struct RecoveryReport {
   uint64_t cut_bytes = 0;
   std::string cut_saved_to;  // where the cut bytes were kept, for a person to inspect
   std::string cut_reason;
+  // Damaged records skipped in the middle (LogOptions::skip_damaged_records), each kept in a file.
+  uint64_t skipped_bytes = 0;
+  std::vector<std::string> skipped_saved_to;
 };
 
 class SegmentLog {
@@ -57,10 +67,13 @@ class SegmentLog {
     uint64_t damaged_bytes = 0;
     bool whole_segment_damaged = false;
     std::string damage;
+    // Damage with intact records after it (an error of Scan): where they start again.
+    uint64_t resume_offset = 0;
   };
   // Visits up to `max_records` intact records in order without changing any file (safe on a live log:
-  // a record being written counts as a torn tail). Damage in a closed segment is an error. Records
-  // before `first_visited` are not visited, and closed segments holding only such records are not read.
+  // a record being written counts as a torn tail). Damage in a closed segment, and damage followed by
+  // intact records anywhere, is a Corruption error naming the file and the byte. Records before
+  // `first_visited` are not visited, and closed segments holding only such records are not read.
   static Status Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
                      ScanResult* result, uint64_t first_visited = 0);
 
@@ -89,8 +102,12 @@ class SegmentLog {
 
   uint64_t next_lsn() const { return next_lsn_.load(std::memory_order_acquire); }
   uint64_t durable_lsn() const { return durable_lsn_.load(std::memory_order_acquire); }
-  // After a write or fsync error the log refuses further appends: what reached the disk is unknown.
+  // After an fsync error the log refuses further appends: what reached the disk is unknown.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // OK while the log takes appends. After a failed write or segment creation (a full disk, a directory
+  // made read-only), the reason until an append succeeds again; a segment that could not be created is
+  // tried again here, so a probe (/readyz) finds out when the cause has gone without waiting for a write.
+  Status CheckWritable();
 
   // The segment files in LSN order (for tests and tools).
   static Result<std::vector<std::string>> ListSegments(const std::string& directory);
@@ -101,6 +118,8 @@ class SegmentLog {
   SegmentLog(LogOptions options, std::vector<std::string> segment_paths, std::shared_ptr<SegmentFile> active,
              uint64_t next_lsn);
   static Result<std::shared_ptr<SegmentFile>> CreateSegment(const std::string& directory, uint64_t first_lsn);
+  // Moves the damaged bytes a scan stopped at to a file beside the segment and closes the gap.
+  static Status SkipDamage(const LogOptions& options, const ScanResult& scan, RecoveryReport* report);
   Status RollLocked();
   void AdvanceDurable(uint64_t lsn);  // never moves backwards
 
@@ -114,6 +133,9 @@ class SegmentLog {
   std::atomic<uint64_t> next_lsn_;
   std::atomic<uint64_t> durable_lsn_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> blocked_{false};  // the last append (or segment creation) failed
+  std::string blocked_reason_;        // guarded by append_mutex_
+  bool roll_pending_ = false;         // a new segment is needed but could not be created; append_mutex_
 };
 
 }  // namespace tally

@@ -137,31 +137,167 @@ TEST_F(SegmentLogTest, Recovery_CutsTornTailAndKeepsEveryIntactRecord) {
   }
 }
 
-TEST_F(SegmentLogTest, Recovery_DamagedByteAnywhereInTheLastSegmentKeepsEveryRecordBeforeIt) {
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void FlipByte(const std::string& path, uint64_t at) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(static_cast<std::streamoff>(at));
+  char byte = 0;
+  file.read(&byte, 1);
+  byte ^= 0x5A;
+  file.seekp(static_cast<std::streamoff>(at));
+  file.write(&byte, 1);
+}
+
+// A damaged last record is a torn tail: cut, and the records before it kept. A damaged record with intact
+// ones after it is corruption of acknowledged records: the start stops, naming the file and the byte, and
+// changes nothing; with skip_damaged_records only the damaged record goes, set aside in a file.
+TEST_F(SegmentLogTest, Recovery_DamagedByteInTheLastSegmentIsATornTailOnlyInTheLastRecord) {
   LogOptions pristine_options{Dir("pristine")};
   const std::vector<uint64_t> ends = WriteEvents(pristine_options, 30);
   const std::string segment = (*SegmentLog::ListSegments(pristine_options.directory))[0];
+  const std::string pristine_bytes = ReadWholeFile(pristine_options.directory + "/" + segment);
   for (uint64_t at = SegmentLog::kSegmentHeaderBytes; at < ends.back(); at += 3) {
     fs::remove_all(Dir("damaged"));
     fs::copy(pristine_options.directory, Dir("damaged"));
-    {
-      std::fstream file(Dir("damaged") + "/" + segment, std::ios::in | std::ios::out | std::ios::binary);
-      file.seekg(static_cast<std::streamoff>(at));
-      char byte = 0;
-      file.read(&byte, 1);
-      byte ^= 0x5A;
-      file.seekp(static_cast<std::streamoff>(at));
-      file.write(&byte, 1);
-    }
+    const std::string path = Dir("damaged") + "/" + segment;
+    FlipByte(path, at);
+    const size_t damaged = std::upper_bound(ends.begin(), ends.end(), at) - ends.begin();
+    const uint64_t damaged_start = damaged == 0 ? SegmentLog::kSegmentHeaderBytes : ends[damaged - 1];
+    const bool last_record = damaged + 1 == ends.size();
     std::vector<std::string> users;
     RecoveryReport report;
     auto log = OpenCollecting(LogOptions{Dir("damaged")}, &users, &report);
+    if (last_record) {
+      ASSERT_TRUE(log.ok()) << at << ": " << log.status().message();
+      ASSERT_EQ(users.size(), damaged) << "damaged byte at " << at;
+      EXPECT_EQ(report.cut_bytes, ends.back() - damaged_start);
+      continue;
+    }
+    ASSERT_FALSE(log.ok()) << "damaged byte at " << at << " was taken for a torn tail";
+    EXPECT_EQ(log.status().code(), Status::Code::kCorruption);
+    EXPECT_NE(log.status().message().find(path + ": damaged record at byte " + std::to_string(damaged_start)),
+              std::string::npos)
+        << log.status().message();
+    EXPECT_NE(log.status().message().find("--skip-damaged-records"), std::string::npos);
+    std::string expected = pristine_bytes;
+    expected[at] = static_cast<char>(expected[at] ^ 0x5A);
+    ASSERT_EQ(ReadWholeFile(path), expected) << "a refused start changed the segment";
+
+    users.clear();
+    report = RecoveryReport{};
+    LogOptions skipping{Dir("damaged")};
+    skipping.skip_damaged_records = true;
+    uint64_t told_records_before = UINT64_MAX;
+    skipping.before_skipping_damage = [&](uint64_t records_before) {
+      told_records_before = records_before;
+      return Status::Ok();
+    };
+    log = OpenCollecting(skipping, &users, &report);
     ASSERT_TRUE(log.ok()) << at << ": " << log.status().message();
-    const size_t before_damage = std::upper_bound(ends.begin(), ends.end(), at) - ends.begin();
-    ASSERT_EQ(users.size(), before_damage) << "damaged byte at " << at;
-    for (size_t i = 0; i < users.size(); ++i) EXPECT_EQ(users[i], NumberedEvent(static_cast<int>(i)).user_id);
-    EXPECT_GT(report.cut_bytes, 0u);
+    EXPECT_EQ(told_records_before, damaged);
+    ASSERT_EQ(users.size(), ends.size() - 1) << "damaged byte at " << at;
+    for (size_t i = 0, event = 0; i < users.size(); ++i, ++event) {
+      if (event == damaged) ++event;
+      EXPECT_EQ(users[i], NumberedEvent(static_cast<int>(event)).user_id);
+    }
+    EXPECT_EQ(report.skipped_bytes, ends[damaged] - damaged_start);
+    ASSERT_EQ(report.skipped_saved_to.size(), 1u);
+    EXPECT_EQ(ReadWholeFile(report.skipped_saved_to[0]),
+              expected.substr(damaged_start, report.skipped_bytes));
+    // New records follow; a later start, without the option, finds an intact log.
+    std::string frame;
+    AppendEventFrame(NumberedEvent(99), &frame);
+    auto end = (*log)->Append(frame, 1);
+    ASSERT_TRUE(end.ok());
+    EXPECT_EQ(end->end_lsn, ends.size());
+    log->reset();
+    users.clear();
+    report = RecoveryReport{};
+    log = OpenCollecting(LogOptions{Dir("damaged")}, &users, &report);
+    ASSERT_TRUE(log.ok()) << log.status().message();
+    EXPECT_EQ(users.size(), ends.size());
+    EXPECT_EQ(report.cut_bytes, 0u);
   }
+}
+
+// In a cluster node's log every record is a stream batch whose inner frames are valid frames too: a batch
+// torn after some of them is still a torn tail, not damage with intact records after it.
+TEST_F(SegmentLogTest, Recovery_ATornStreamBatchIsATornTailThoughWholeFramesLieInIt) {
+  LogOptions options{Dir()};
+  uint64_t intact_end = 0, torn_end = 0;
+  {
+    RecoveryReport report;
+    auto log = SegmentLog::Open(
+        options, [](uint64_t, LogPosition, std::string_view) { return Status::Ok(); }, &report);
+    ASSERT_TRUE(log.ok());
+    for (uint64_t sequence = 1; sequence <= 3; ++sequence) {
+      std::string inner;
+      for (int i = 0; i < 20; ++i) AppendEventFrame(NumberedEvent(i), &inner);
+      std::string batch;
+      AppendStreamBatchFrame(sequence, inner, &batch);
+      auto appended = (*log)->Append(batch, 1);
+      ASSERT_TRUE(appended.ok());
+      if (sequence == 2) intact_end = appended->start.offset + batch.size();
+      if (sequence == 3) torn_end = appended->start.offset + batch.size() / 2;
+    }
+  }
+  const std::string segment = options.directory + "/" + (*SegmentLog::ListSegments(options.directory))[0];
+  ASSERT_EQ(::truncate(segment.c_str(), static_cast<off_t>(torn_end)), 0);
+  uint64_t visited = 0;
+  RecoveryReport report;
+  auto log = SegmentLog::Open(
+      options, [&](uint64_t, LogPosition, std::string_view) { return ++visited, Status::Ok(); }, &report);
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  EXPECT_EQ(visited, 2u);
+  EXPECT_EQ(report.cut_bytes, torn_end - intact_end);
+}
+
+// A segment that cannot be created (here its name is taken by a directory: root ignores permissions) makes
+// appends fail, not the log for good: once the cause is gone, the next write, or a probe, goes on.
+TEST_F(SegmentLogTest, ASegmentThatCouldNotBeCreatedIsTriedAgain) {
+  LogOptions options{Dir(), 512};
+  std::vector<std::string> users;
+  RecoveryReport report;
+  auto log = OpenCollecting(options, &users, &report);
+  ASSERT_TRUE(log.ok());
+  std::vector<std::string> blockers;
+  for (int lsn = 1; lsn <= 200; ++lsn) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "/%020d.log", lsn);
+    blockers.push_back(options.directory + name);
+    fs::create_directory(blockers.back());
+  }
+  int appended = 0;
+  Status failure;
+  for (int i = 0; i < 100 && failure.ok(); ++i) {
+    std::string frame;
+    AppendEventFrame(NumberedEvent(i), &frame);
+    auto end = (*log)->Append(frame, 1);
+    if (end.ok()) {
+      ++appended;
+    } else {
+      failure = end.status();
+    }
+  }
+  ASSERT_FALSE(failure.ok()) << "no segment was ever needed";
+  EXPECT_NE(failure.message().find("could not be created"), std::string::npos) << failure.message();
+  EXPECT_FALSE((*log)->failed());
+  EXPECT_FALSE((*log)->CheckWritable().ok());
+  for (const std::string& blocker : blockers) fs::remove(blocker);
+  ASSERT_TRUE((*log)->CheckWritable().ok()) << (*log)->CheckWritable().message();
+  std::string frame;
+  AppendEventFrame(NumberedEvent(appended), &frame);
+  ASSERT_TRUE((*log)->Append(frame, 1).ok());
+  ++appended;
+  log->reset();
+  users.clear();
+  log = OpenCollecting(options, &users, &report);
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  EXPECT_EQ(users.size(), static_cast<size_t>(appended));
 }
 
 TEST_F(SegmentLogTest, Recovery_DamageInAClosedSegmentRefusesToStartRatherThanDropAckedRecords) {

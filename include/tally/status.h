@@ -15,6 +15,7 @@ class Status {
   enum class Code {
     kOk = 0,
     kInvalidArgument,  // the client sent something the contract does not allow
+    kTooLarge,         // the client sent more than a limit allows (HTTP 413)
     kNotFound,
     kCorruption,   // stored bytes fail their checks
     kIoError,      // the operating system refused (disk full, permission, ...)
@@ -35,6 +36,9 @@ class Status {
   // `field` names what was wrong (a parameter, a JSON field, a flag); message() reads "field: why".
   static Status InvalidArgument(std::string_view field, std::string_view why) {
     return Status(Code::kInvalidArgument, field, why);
+  }
+  static Status TooLarge(std::string_view field, std::string_view why) {
+    return Status(Code::kTooLarge, field, why);
   }
   static Status NotFound(std::string_view what) { return Status(Code::kNotFound, {}, what); }
   static Status Corruption(std::string_view what) { return Status(Code::kCorruption, {}, what); }

@@ -96,8 +96,57 @@ Status ReadVersion(od::value& value, uint32_t* out) {
   return Status::Ok();
 }
 
-Status ReadProperties(od::value& value, simdjson::dom::parser& validator, const JsonLimits& limits,
-                      std::string* out) {
+// Checks every value below `value` as JSON. Numbers are checked against the grammar only: properties are
+// kept verbatim, so a number no 64-bit type holds (an order id, 1e400) is as valid as any.
+simdjson::error_code ValidateJsonValue(od::value value) {
+  od::json_type type;
+  if (auto error = value.type().get(type)) return error;
+  switch (type) {
+    case od::json_type::object: {
+      od::object object;
+      if (auto error = value.get_object().get(object)) return error;
+      for (auto field_result : object) {
+        od::field field;
+        if (auto error = std::move(field_result).get(field)) return error;
+        std::string_view key;
+        if (auto error = field.unescaped_key().get(key)) return error;
+        if (auto error = ValidateJsonValue(field.value())) return error;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+      od::array array;
+      if (auto error = value.get_array().get(array)) return error;
+      for (auto element_result : array) {
+        od::value element;
+        if (auto error = std::move(element_result).get(element)) return error;
+        if (auto error = ValidateJsonValue(element)) return error;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::string: {
+      std::string_view text;
+      return value.get_string().get(text);
+    }
+    case od::json_type::number: {
+      std::string_view token = value.raw_json_token();
+      const size_t end = token.find_last_not_of(" \t\r\n");
+      return IsJsonNumber(token.substr(0, end + 1)) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
+    }
+    case od::json_type::boolean: {
+      bool flag = false;
+      return value.get_bool().get(flag);
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (auto error = value.is_null().get(is_null)) return error;
+      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
+    }
+  }
+  return simdjson::INCORRECT_TYPE;
+}
+
+Status ReadProperties(od::value& value, od::parser& validator, const JsonLimits& limits, std::string* out) {
   od::object object;
   if (value.get_object().get(object) != simdjson::SUCCESS) {
     return Status::InvalidArgument("properties", "must be a JSON object");
@@ -114,10 +163,14 @@ Status ReadProperties(od::value& value, simdjson::dom::parser& validator, const 
                                    "nested deeper than " + std::to_string(limits.max_depth) + " levels");
   }
   // On-demand skipping checks only the structure; the text kept verbatim must be valid JSON throughout.
-  simdjson::dom::element parsed;
-  if (auto error = validator.parse(raw.data(), raw.size()).get(parsed)) {
-    return Status::InvalidArgument("properties", JsonError(error));
-  }
+  // It lies inside the padded body, so it is read in place.
+  od::document document;
+  auto error =
+      validator.iterate(raw.data(), raw.size(), raw.size() + simdjson::SIMDJSON_PADDING).get(document);
+  od::value root;
+  if (!error) error = document.get_value().get(root);
+  if (!error) error = ValidateJsonValue(root);
+  if (error) return Status::InvalidArgument("properties", JsonError(error));
   out->assign(raw);
   return Status::Ok();
 }
@@ -125,7 +178,7 @@ Status ReadProperties(od::value& value, simdjson::dom::parser& validator, const 
 // Parsers reused for every event of a body, so an event costs no allocation of parser state.
 struct EventParsers {
   od::parser on_demand;
-  simdjson::dom::parser properties;
+  od::parser properties;
   JsonLimits limits;
 };
 
@@ -224,6 +277,12 @@ EventInput ParseOne(EventParsers& parsers, const simdjson::padded_string& padded
   return input;
 }
 
+Status TooManyEvents(const JsonLimits& limits) {
+  return Status::TooLarge("body", "more than " + std::to_string(limits.max_events) +
+                                      " events in one request (--max-events-per-request); send them in "
+                                      "smaller batches");
+}
+
 Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& padded, EventParsers& parsers) {
   std::vector<EventInput> inputs;
   const std::string_view body = TrimWhitespace(std::string_view(padded.data(), padded.size()));
@@ -243,6 +302,7 @@ Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& pad
     od::value element;
     if (auto error = std::move(element_result).get(element))
       return Status::InvalidArgument("body", JsonError(error));
+    if (inputs.size() == parsers.limits.max_events) return TooManyEvents(parsers.limits);
     od::json_type type;
     if (auto error = element.type().get(type)) return Status::InvalidArgument("body", JsonError(error));
     std::string_view raw;
@@ -303,6 +363,31 @@ size_t JsonNestingDepth(std::string_view json) {
   return deepest;
 }
 
+bool IsJsonNumber(std::string_view text) {
+  size_t at = 0;
+  auto digits = [&] {
+    const size_t start = at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    return at > start;
+  };
+  if (at < text.size() && text[at] == '-') ++at;
+  if (at < text.size() && text[at] == '0') {
+    ++at;
+  } else if (!digits()) {
+    return false;
+  }
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    if (!digits()) return false;
+  }
+  if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+    ++at;
+    if (at < text.size() && (text[at] == '+' || text[at] == '-')) ++at;
+    if (!digits()) return false;
+  }
+  return at == text.size();
+}
+
 Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits) {
   EventParsers parsers;
   parsers.limits = limits;
@@ -325,7 +410,9 @@ Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyForma
     const size_t newline = body.find('\n');
     std::string_view line = TrimWhitespace(body.substr(0, newline));
     body = newline == std::string_view::npos ? std::string_view() : body.substr(newline + 1);
-    if (!line.empty()) inputs.push_back(ParseOne(parsers, padded, line));
+    if (line.empty()) continue;
+    if (inputs.size() == limits.max_events) return TooManyEvents(limits);
+    inputs.push_back(ParseOne(parsers, padded, line));
   }
   return inputs;
 }

@@ -24,6 +24,9 @@ enum class BodyFormat { kJson, kNdjson };
 struct JsonLimits {
   size_t max_depth = 32;  // nesting of objects and arrays in `properties`, the properties object being 1
   size_t max_properties_bytes = kMaxPropertiesBytes;
+  // Events in one body. It bounds what one request costs whatever its shape: 8 MiB of "{}" lines would
+  // otherwise be millions of rejected events to parse, keep and list in the answer.
+  size_t max_events = 10'000;
 };
 
 struct EventInput {
@@ -32,8 +35,9 @@ struct EventInput {
   Event event;
 };
 
-// The events of a body in order. An error (the whole request is a 400) only when the body is empty or,
-// for JSON, is not a JSON object or array at all.
+// The events of a body in order. An error (the whole request is refused) only when the body is empty,
+// holds more than limits.max_events events (a TooLarge status), or, for JSON, is not a JSON object or
+// array at all.
 Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format,
                                                 const JsonLimits& limits = {});
 
@@ -42,5 +46,8 @@ Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits = {
 
 // How deeply objects and arrays nest in a JSON text (0 for a scalar); strings are skipped.
 size_t JsonNestingDepth(std::string_view json);
+
+// RFC 8259's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, of any size.
+bool IsJsonNumber(std::string_view text);
 
 }  // namespace tally

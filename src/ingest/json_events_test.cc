@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "ingest/rfc3339.h"
 
 namespace tally {
@@ -118,6 +122,53 @@ TEST(JsonEvent, PropertiesMustBeValidJsonThroughout) {
   auto event =
       ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"a":[1,2,{"b":tru}]}})");
   EXPECT_FALSE(event.ok());
+}
+
+TEST(JsonEvent, PropertiesKeepNumbersNoMachineTypeHolds) {
+  // Kept verbatim, a number is checked against JSON's grammar only: an order id of 30 digits is valid.
+  auto event = ParseEventJson(
+      R"({"type":"a","user_id":"u","timestamp":1,"properties":{"id":123456789012345678901234567890,)"
+      R"("u":18446744073709551616,"small":1e-400,"large":-2.5E+400,"n":[0,-0,0.5,1e5]}})");
+  ASSERT_TRUE(event.ok()) << event.status().message();
+  EXPECT_NE(event->properties_json.find("123456789012345678901234567890"), std::string::npos);
+  for (const char* number : {"01", "1.", ".5", "-", "1e", "1e+", "+1", "0x10", "NaN", "1.5.2"}) {
+    const std::string json =
+        std::string(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"n":)") + number + "}}";
+    auto bad = ParseEventJson(json);
+    ASSERT_FALSE(bad.ok()) << number;
+    EXPECT_EQ(bad.status().field(), "properties") << number << ": " << bad.status().message();
+  }
+}
+
+TEST(JsonNumber, FollowsTheGrammarOfRfc8259) {
+  for (const char* good :
+       {"0", "-0", "7", "10", "-12.5", "1e9", "1E+9", "2.5e-3", "123456789012345678901234567890"})
+    EXPECT_TRUE(IsJsonNumber(good)) << good;
+  for (const char* bad : {"", "-", "00", "01", "1.", ".1", "1e", "1e-", "+1", "1 ", "1a", "--1"})
+    EXPECT_FALSE(IsJsonNumber(bad)) << bad;
+}
+
+TEST(JsonBody, MoreEventsThanTheLimitRefuseTheWholeBodyWithoutParsingThemAll) {
+  JsonLimits limits;
+  limits.max_events = 3;
+  const std::string event = R"({"type":"a","user_id":"u","timestamp":1})";
+  auto at_limit = ParseEventsBody("[" + event + ",1," + event + "]", BodyFormat::kJson, limits);
+  ASSERT_TRUE(at_limit.ok());
+  EXPECT_EQ(at_limit->size(), 3u);
+  for (const auto& [body, format] : std::vector<std::pair<std::string, BodyFormat>>{
+           {"[{},{},{},{}]", BodyFormat::kJson},
+           {"[1,2,3,4,5,6]", BodyFormat::kJson},
+           {"x\nx\n\nx\nx\n", BodyFormat::kNdjson},
+           {event + "\n" + event + "\n" + event + "\n" + event, BodyFormat::kNdjson}}) {
+    auto parsed = ParseEventsBody(body, format, limits);
+    ASSERT_FALSE(parsed.ok()) << body;
+    EXPECT_EQ(parsed.status().code(), Status::Code::kTooLarge);
+    EXPECT_EQ(
+        parsed.status().message(),
+        "body: more than 3 events in one request (--max-events-per-request); send them in smaller batches");
+  }
+  // Blank lines are not events.
+  EXPECT_TRUE(ParseEventsBody("x\n\n\n\n\nx\nx\n", BodyFormat::kNdjson, limits).ok());
 }
 
 TEST(JsonBody, ObjectArrayAndNdjsonEachStandAlone) {

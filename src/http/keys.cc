@@ -3,7 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -11,6 +16,7 @@ namespace tally {
 namespace {
 
 constexpr size_t kMinSecretBytes = 16;
+constexpr uint64_t kMaxKeysFileBytes = 1u << 20;
 
 std::array<unsigned char, 32> Digest(std::string_view secret) {
   std::array<unsigned char, 32> digest{};
@@ -67,11 +73,31 @@ Result<KeyRing> KeyRing::Parse(std::string_view text) {
 }
 
 Result<KeyRing> KeyRing::LoadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::InvalidArgument("keys", "cannot read " + path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return Parse(contents.str());
+  // A device or a FIFO named by mistake (or on purpose) would be read without end on every SIGHUP: only a
+  // regular file of a bounded size is read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Status::InvalidArgument("keys", "cannot read " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument("keys", path + " is not a regular file");
+  }
+  if (static_cast<uint64_t>(info.st_size) > kMaxKeysFileBytes) {
+    ::close(fd);
+    return Status::InvalidArgument("keys",
+                                   path + " is larger than " + std::to_string(kMaxKeysFileBytes) + " bytes");
+  }
+  std::string contents(static_cast<size_t>(info.st_size), '\0');
+  size_t read_bytes = 0;
+  while (read_bytes < contents.size()) {
+    const ssize_t n = ::read(fd, contents.data() + read_bytes, contents.size() - read_bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    read_bytes += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  contents.resize(read_bytes);
+  return Parse(contents);
 }
 
 std::optional<ApiKey> KeyRing::Find(std::string_view secret) const {

@@ -1,6 +1,12 @@
 #include "http/keys.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace tally {
 namespace {
@@ -38,6 +44,41 @@ TEST(KeyRing, ABadFileIsRefusedNamingTheLine) {
     EXPECT_EQ(ring.status().field(), "keys");
     EXPECT_NE(ring.status().message().find(message), std::string::npos) << ring.status().message();
   }
+}
+
+TEST(KeyRing, OnlyARegularFileOfBoundedSizeIsRead) {
+  // A FIFO would block a reader for ever (and /dev/zero never end): both are refused at once.
+  char dir_template[] = "/tmp/tally-keys-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), dir}) {
+    auto ring = KeyRing::LoadFile(path);
+    ASSERT_FALSE(ring.ok()) << path;
+    EXPECT_NE(ring.status().message().find("not a regular file"), std::string::npos)
+        << ring.status().message();
+  }
+  const std::string large = dir + "/large";
+  {
+    std::ofstream out(large);
+    out << "a ingest 0123456789abcdef\n" << std::string(2u << 20, '#');
+  }
+  auto ring = KeyRing::LoadFile(large);
+  ASSERT_FALSE(ring.ok());
+  EXPECT_NE(ring.status().message().find("larger than"), std::string::npos) << ring.status().message();
+  const std::string good = dir + "/keys";
+  {
+    std::ofstream out(good);
+    out << "a ingest 0123456789abcdef\n";
+  }
+  ring = KeyRing::LoadFile(good);
+  ASSERT_TRUE(ring.ok()) << ring.status().message();
+  EXPECT_EQ(ring->size(), 1u);
+  std::remove(fifo.c_str());
+  std::remove(large.c_str());
+  std::remove(good.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

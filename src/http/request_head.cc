@@ -1,5 +1,7 @@
 #include "http/request_head.h"
 
+#include <utility>
+
 #include "ingest/query_string.h"
 
 namespace tally {
@@ -64,6 +66,84 @@ Result<std::vector<std::string>> V1PathSegments(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return segments;
+}
+
+std::string_view RoutePath(std::string_view raw_path, std::string_view normalized_path) {
+  return raw_path.starts_with("/v1/") ? raw_path : normalized_path;
+}
+
+Access AccessFor(std::string_view method, std::string_view route_path) {
+  const bool read_method = method == "GET" || method == "HEAD";
+  if (route_path.starts_with("/v1/")) {
+    auto segments = V1PathSegments(route_path);
+    // The router answers 400 for a bad escape: to a known key only, like every answer.
+    if (!segments.ok()) return Access::kAnyKey;
+    // The tracker is loaded by websites, the API description by anyone.
+    if (segments->size() == 1 && ((*segments)[0] == "tracker.js" || (*segments)[0] == "openapi.json"))
+      return Access::kPublic;
+    if ((*segments)[0] == "admin") return Access::kAdmin;
+  } else if (route_path == "/healthz" || route_path == "/readyz" || route_path == "/") {
+    // Health checks, and the dashboard page (it asks for a key itself).
+    return Access::kPublic;
+  }
+  if (method == "PUT" || method == "DELETE") return Access::kAdmin;
+  if (method == "POST") return Access::kIngest;
+  if (read_method) return Access::kRead;
+  return Access::kAnyKey;
+}
+
+namespace {
+
+std::string_view TrimSpaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head) {
+  std::optional<std::string_view> length;
+  bool has_transfer_encoding = false;
+  bool request_line = true;
+  while (!raw_head.empty()) {
+    const size_t end = raw_head.find('\n');
+    std::string_view line = raw_head.substr(0, end);
+    raw_head = end == std::string_view::npos ? std::string_view() : raw_head.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (std::exchange(request_line, false)) continue;
+    if (line.empty()) break;  // the end of the head
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = TrimSpaces(line.substr(0, colon));
+    if (IsMediaType(name, "transfer-encoding")) has_transfer_encoding = true;
+    if (!IsMediaType(name, "content-length")) continue;
+    // "Content-Length: 5, 5" and two fields of 5 say one length; any other value beside it is ambiguous.
+    std::string_view values = line.substr(colon + 1);
+    while (true) {
+      const size_t comma = values.find(',');
+      const std::string_view value = TrimSpaces(values.substr(0, comma));
+      if (length && *length != value)
+        return "content-length: given more than once with different values, the body's length is ambiguous";
+      length = value;
+      if (comma == std::string_view::npos) break;
+      values.remove_prefix(comma + 1);
+    }
+  }
+  if (has_transfer_encoding && length)
+    return "content-length: sent together with transfer-encoding, the body's length is ambiguous";
+  return std::nullopt;
+}
+
+bool IsMediaType(std::string_view content_type, std::string_view media_type) {
+  const std::string_view type = TrimSpaces(content_type.substr(0, content_type.find(';')));
+  if (type.size() != media_type.size()) return false;
+  for (size_t i = 0; i < type.size(); ++i) {
+    if (LowerAscii(type[i]) != LowerAscii(media_type[i])) return false;
+  }
+  return true;
 }
 
 }  // namespace tally

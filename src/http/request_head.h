@@ -46,4 +46,23 @@ std::string_view BearerSecret(std::string_view authorization);
 // "/v1/users/a%2Fb/events" -> {"users", "a/b", "events"}. A bad %-escape is an error naming "path".
 Result<std::vector<std::string>> V1PathSegments(std::string_view path);
 
+// The path the key check and the routers both decide on, so that no request is authorized as one route
+// and served as another. Native API paths carry percent-encoded ids and are taken as sent (`raw_path`,
+// the target before its query); every other path as h2o normalized it (dot segments resolved).
+std::string_view RoutePath(std::string_view raw_path, std::string_view normalized_path);
+
+// Who may call a route, with keys configured. kAnyKey: a path or method no route has (any known key
+// then learns the 404 or 405).
+enum class Access { kPublic, kAnyKey, kIngest, kRead, kAdmin };
+Access AccessFor(std::string_view method, std::string_view route_path);
+
+// RFC 9112 §6.3: a body whose length two parsers could read differently (Content-Length values that
+// differ, or Content-Length beside Transfer-Encoding) is how requests are smuggled past a proxy. The
+// reason a request head as received (request line and header lines, CRLF or LF) is refused for that, if
+// it is; its connection is then closed, so no bytes after it are read as a request of their own.
+std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head);
+
+// A media type compared as RFC 9110 says: case-insensitive, parameters (";charset=...") aside.
+bool IsMediaType(std::string_view content_type, std::string_view media_type);
+
 }  // namespace tally

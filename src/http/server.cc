@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -245,7 +246,19 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
 }
 
 uint64_t Worker::CommitBatch() {
-  if (batch_.empty()) return 0;
+  if (batch_.empty()) {
+    // Requests that added no record (an empty array, a body of blank lines) have nothing to wait for:
+    // answering them only with the next batch would hold their connections until other traffic came.
+    if (waiting_for_commit_.empty()) return 0;
+    std::vector<PendingReply> replies;
+    replies.swap(waiting_for_commit_);
+    replied_outside_loop_ = true;
+    for (PendingReply& reply : replies) {
+      ResolveBody(reply, {});
+      SendReply(reply);
+    }
+    return 0;
+  }
   auto committed = committer_->Commit(batch_);
   if (committed.ok() && thread_metrics_ != nullptr) {
     for (size_t i = 0; i < committed->outcomes.size(); ++i) {
@@ -477,17 +490,18 @@ class Server::Impl {
   static int OnRequest(h2o_handler_t*, h2o_req_t* req) {
     auto* context = reinterpret_cast<LoopContext*>(req->conn->ctx);
     Worker& worker = *context->thread->worker;
-    std::string_view path(req->path_normalized.base, req->path_normalized.len);
-    if (!context->thread->server->WithinHeadLimits(req, worker)) return 0;
-    if (!context->thread->server->HandleCors(req)) return 0;
-    if (!context->thread->server->Authorize(req, path, worker)) return 0;
-    if (!context->thread->server->WaitIfStrongRead(req, path)) return 0;
+    Impl& server = *context->thread->server;
+    if (!server.WithinHeadLimits(req, worker)) return 0;
+    if (!BodyLengthUnambiguous(req)) return 0;
+    if (!server.HandleCors(req)) return 0;
+    const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    const std::string_view path = RoutePath(RawTargetOf(req).substr(0, path_end),
+                                            {req->path_normalized.base, req->path_normalized.len});
+    if (!server.Authorize(req, path, worker)) return 0;
+    if (!server.WaitIfStrongRead(req, path)) return 0;
     if (path.starts_with("/v1/")) {
-      // Native API paths carry percent-encoded ids: route on the path as sent, before h2o's decoding.
-      const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
-      const std::string_view raw_path = RawTargetOf(req).substr(0, path_end);
-      if (!RouteV1(worker, req, raw_path)) {
-        ReplyJsonError(req, 404, "not_found", "path: " + std::string(raw_path) + " is not part of the API");
+      if (!RouteV1(worker, req, path)) {
+        ReplyJsonError(req, 404, "not_found", "path: " + std::string(path) + " is not part of the API");
       }
       return 0;
     }
@@ -496,10 +510,35 @@ class Server::Impl {
     return 0;
   }
 
+  // Refuses a request whose body length is ambiguous (request_head.h) with a 400, and closes its
+  // connection after the answer. False when it answered.
+  //
+  // h2o hands on neither Content-Length nor Transfer-Encoding among the headers, and reads a body by the
+  // first Content-Length it finds: the head is read again as it was received. Over HTTP/1 it starts the
+  // connection's input buffer (h2o drops each request's bytes from it once answered) and stays there,
+  // body after it, until the response is sent. HTTP/2 frames its bodies and has no such ambiguity.
+  static bool BodyLengthUnambiguous(h2o_req_t* req) {
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == nullptr) return true;
+    h2o_socket_t* socket = req->conn->callbacks->get_socket(req->conn);
+    if (socket == nullptr || socket->input == nullptr) return true;
+    const std::string_view input(socket->input->bytes, socket->input->size);
+    if (!input.starts_with(MethodOf(req))) return true;
+    // The first blank line ends the head, whichever line ending the client used.
+    const size_t head_end = std::min(input.find("\n\r\n"), input.find("\n\n"));
+    const std::string_view head =
+        input.substr(0, head_end == std::string_view::npos ? input.size() : head_end + 1);
+    const auto ambiguous = AmbiguousBodyLength(head);
+    if (!ambiguous) return true;
+    req->http1_is_persistent = 0;
+    ReplyError(req, 400, "invalid_argument", *ambiguous + "; the connection is closed");
+    return false;
+  }
+
   bool WithinHeadLimits(h2o_req_t* req, Worker& worker) {
     RequestHeadSize size;
     size.target_bytes = req->path.len;
-    size.header_count = req->headers.size;
+    // h2o moves the Host field out of the headers into the authority; it was a field all the same.
+    size.header_count = req->headers.size + (req->input.authority.len > 0 ? 1 : 0);
     for (size_t i = 0; i < req->headers.size; ++i)
       size.header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     const auto exceeded = CheckRequestHead(options_.request_limits, size);
@@ -542,20 +581,18 @@ class Server::Impl {
     for (const std::string& allowed : options_.cors_origins) {
       if (allowed == "*" || allowed == origin) return true;
     }
-    // The server's own origin: the dashboard it serves.
-    const size_t scheme_end = origin.find("://");
-    return scheme_end != std::string_view::npos &&
-           origin.substr(scheme_end + 3) == std::string_view(req->authority.base, req->authority.len);
+    // The server's own origin, scheme included: the dashboard it serves.
+    const std::string own_origin = std::string(req->scheme->name.base, req->scheme->name.len) + "://" +
+                                   std::string(req->authority.base, req->authority.len);
+    return origin == own_origin;
   }
 
   // With keys, every request but the health checks needs `Authorization: Bearer <secret>` of a key whose
   // role allows it (API.md): 401 without a known key, 403 for the wrong role. False when it answered.
   bool Authorize(h2o_req_t* req, std::string_view path, Worker& worker) {
     worker.set_key_name({});
-    // Health checks, and the static files (the dashboard asks for a key itself; websites load the tracker).
-    if (options_.keys == nullptr || path == "/healthz" || path == "/readyz" || path == "/" ||
-        path == "/v1/tracker.js" || path == "/v1/openapi.json")
-      return true;
+    const Access access = AccessFor(MethodOf(req), path);
+    if (options_.keys == nullptr || access == Access::kPublic) return true;
     auto refuse = [&](int status, const std::string& message) {
       if (status == 401) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, nullptr,
@@ -566,8 +603,10 @@ class Server::Impl {
     };
     std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
     // Browsers' beacons cannot send headers: the tracker's ingest key may come as ?key= on POST /v1/events.
+    // Only an ingest key: a secret in a URL ends up in page sources and access logs.
     std::string key_param;
-    if (secret.empty() && path == "/v1/events" && MethodOf(req) == "POST") {
+    const bool from_query = secret.empty() && path == "/v1/events" && MethodOf(req) == "POST";
+    if (from_query) {
       (void)ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
         if (name == "key") key_param = value;
         return Status::Ok();
@@ -578,18 +617,21 @@ class Server::Impl {
       return refuse(401, "authorization: missing; send the header Authorization: Bearer <key>");
     auto key = options_.keys->Get()->Find(secret);
     if (!key) return refuse(401, "authorization: the key is not known");
-    const std::string_view method = MethodOf(req);
+    if (from_query && key->role != Role::kIngest) {
+      return refuse(403, "key: ?key= takes only an ingest key; key '" + key->name + "' has the role " +
+                             std::string(RoleName(key->role)) + ", send it as Authorization: Bearer <key>");
+    }
     std::string_view needed;
-    if (path.starts_with("/v1/admin/") || method == "PUT" || method == "DELETE") {
+    if (access == Access::kAdmin) {
       needed = "admin";
-    } else if (method == "POST") {
+    } else if (access == Access::kIngest) {
       needed = "ingest";
-    } else if (method == "GET" || method == "HEAD") {
+    } else if (access == Access::kRead) {
       needed = "read";
     }
     if (!needed.empty() && key->role != Role::kAdmin && RoleName(key->role) != needed) {
       return refuse(403, "authorization: key '" + key->name + "' has the role " +
-                             std::string(RoleName(key->role)) + "; " + std::string(method) + " " +
+                             std::string(RoleName(key->role)) + "; " + std::string(MethodOf(req)) + " " +
                              std::string(path) + " needs " + std::string(needed) +
                              (needed == "admin" ? "" : " or admin"));
     }

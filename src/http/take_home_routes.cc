@@ -85,6 +85,13 @@ bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path) {
       ReplyTextError(req, 503, "cluster: not caught up with the stream yet");
       return true;
     }
+    // A server that cannot write its log cannot acknowledge events: not ready until it can again.
+    if (Status writable = worker.engine().log().CheckWritable();
+        IsGetOrHead(MethodOf(req)) && !writable.ok()) {
+      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
+      ReplyTextError(req, 503, writable.message());
+      return true;
+    }
     HandleHealth(req);
     return true;
   }

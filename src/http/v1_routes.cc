@@ -57,7 +57,7 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   const Millis now = WallClockMillis();
   const std::string_view content_type = HeaderOf(req, H2O_TOKEN_CONTENT_TYPE);
   const BodyFormat format =
-      content_type.starts_with("application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
+      IsMediaType(content_type, "application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
   const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
   auto inputs = ParseEventsBody(body, format, worker.json_limits());
   // Every event sent counts against the client's rate, the rejected ones too: they are kept in the log.
@@ -65,7 +65,11 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   if (!inputs.ok()) {
     worker.AddRejected(
         RejectedInput{now, std::string(kEventsSource), inputs.status().message(), RawBodyOf(req), ""});
-    ReplyBadRequest(req, inputs.status());
+    if (inputs.status().code() == Status::Code::kTooLarge) {
+      ReplyJsonError(req, 413, "too_large", inputs.status().message());
+    } else {
+      ReplyBadRequest(req, inputs.status());
+    }
     return;
   }
   // Schemas are checked against the catalog as it is now; the decision is then in the log for good.

@@ -153,6 +153,10 @@ int main(int argc, char** argv) {
                  "largest properties object of an event (larger: the event is rejected)")
       ->check(CLI::Range(size_t{2}, size_t{1} << 20))
       ->capture_default_str();
+  app.add_option("--max-events-per-request", options.json_limits.max_events,
+                 "most events (valid or not) in one POST /v1/events body (more: 413, nothing accepted)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,
                  "most open client connections; one more is answered 503 and closed")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
@@ -173,6 +177,17 @@ int main(int argc, char** argv) {
   app.set_config("--config", "",
                  "a TOML file whose keys are these flags' long names (listen = \"127.0.0.1:8080\", "
                  "max-connections = 100); flags on the command line win");
+  tally::EngineOptions engine_options;
+  app.add_option("--segment-bytes", engine_options.segment_bytes,
+                 "size at which a log segment file is closed and the next one begun")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 31))
+      ->capture_default_str();
+  bool skip_damaged_records = false;
+  app.add_flag(
+      "--skip-damaged-records", skip_damaged_records,
+      "start even if a record in the middle of the newest log segment is damaged: its bytes are moved "
+      "to a file beside the segment (SEGMENT.damaged-at-OFFSET) and every record after it is kept. "
+      "Without it such damage stops the start, naming the file and byte");
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write a checkpoint of the views after this many new log records, and at least a quarter of "
                  "what the last one covered (0: only at shutdown)")
@@ -233,15 +248,18 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   auto started_at = std::chrono::steady_clock::now();
-  tally::EngineOptions engine_options;
   engine_options.data_dir = data_dir;
   engine_options.shards = static_cast<uint32_t>(shards > 0 ? shards : std::min(threads, 64));
+  engine_options.skip_damaged_records = skip_damaged_records;
   auto engine = tally::Engine::Open(engine_options);
   if (!engine.ok()) return Fail(engine.status().message());
   const tally::StartReport& start = (*engine)->start_report();
   const tally::RecoveryReport& recovery = start.log;
   for (const std::string& skipped : start.checkpoints_skipped)
     spdlog::warn("checkpoint not used: {}", skipped);
+  for (const std::string& saved_to : recovery.skipped_saved_to)
+    spdlog::warn("log recovery skipped damaged bytes (--skip-damaged-records); they are kept in {}",
+                 saved_to);
   if (recovery.cut_bytes > 0) {
     spdlog::warn("log recovery cut {} bytes ({}); they are kept in {}", recovery.cut_bytes,
                  recovery.cut_reason, recovery.cut_saved_to);

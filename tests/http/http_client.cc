@@ -32,6 +32,11 @@ std::unique_ptr<HttpConnection> HttpConnection::Connect(uint16_t port) {
 
 HttpConnection::~HttpConnection() { ::close(fd_); }
 
+void HttpConnection::SetReadTimeout(int milliseconds) {
+  timeval timeout{milliseconds / 1000, (milliseconds % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+}
+
 bool HttpConnection::SendRaw(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);

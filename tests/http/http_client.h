@@ -26,6 +26,8 @@ class HttpConnection {
   std::optional<HttpResponse> Request(std::string_view method, std::string_view target,
                                       std::string_view body = {});
   bool SendRaw(std::string_view bytes);
+  // How long a read waits for the server before giving up (30 s unless set).
+  void SetReadTimeout(int milliseconds);
   std::optional<HttpResponse> ReadResponse(bool head_request = false);
   // True when the server closes the connection within `timeout_ms` (reading and discarding any bytes).
   bool WaitForClose(int timeout_ms);

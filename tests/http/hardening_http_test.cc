@@ -1,0 +1,513 @@
+// Attacks an internet client can make on the public ingest key, against the real server: every request
+// is answered, authorization and routing decide on one path, smuggled and ambiguous bodies are refused
+// with the connection closed, the cost of one request is bounded whatever its shape, and recovery never
+// drops acknowledged records silently.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "http_client.h"
+#include "tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kIngest = "ingest-secret-000001";
+constexpr const char* kRead = "read-secret-00000001";
+constexpr const char* kAdmin = "admin-secret-0000001";
+constexpr const char* kAllTime = "/v1/stats?from=0&to=253402300800000&bucket=all";
+
+std::unique_ptr<TallydProcess> StartServer(const TempDir& dir, std::vector<std::string> flags = {}) {
+  flags.insert(flags.begin(), {"--data", dir.path() + "/data"});
+  std::string error;
+  auto server = TallydProcess::Start(flags, &error);
+  EXPECT_NE(server, nullptr) << error;
+  return server;
+}
+
+std::string Request(std::string_view method, std::string_view target, std::string_view body = {},
+                    std::string_view extra_headers = {}) {
+  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" +
+         std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+// Sends `request` alone on a fresh connection; the answer must come within `timeout_ms`.
+std::optional<HttpResponse> SendAlone(uint16_t port, const std::string& request, int timeout_ms = 1000,
+                                      bool head = false) {
+  auto connection = HttpConnection::Connect(port);
+  if (!connection) return std::nullopt;
+  connection->SetReadTimeout(timeout_ms);
+  if (!connection->SendRaw(request)) return std::nullopt;
+  return connection->ReadResponse(head);
+}
+
+uint64_t TotalEvents(uint16_t port, std::string_view key = {}) {
+  std::string headers = key.empty() ? "" : "Authorization: Bearer " + std::string(key) + "\r\n";
+  auto response = SendAlone(port, Request("GET", kAllTime, {}, headers), 5000);
+  if (!response || response->status != 200) return UINT64_MAX;
+  const size_t at = response->body.rfind("\"events\":");
+  return std::stoull(response->body.substr(at + 9));
+}
+
+uint64_t ResidentBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// ---- every request is answered ----
+
+TEST(Hardening, EveryKindOfRequestAloneOnAQuietServerIsAnsweredAtOnce) {
+  for (const char* sync : {"interval", "always"}) {
+    TempDir dir;
+    auto server = StartServer(dir, {"--sync", sync});
+    ASSERT_NE(server, nullptr);
+    const std::string ndjson = "Content-Type: application/x-ndjson\r\n";
+    const std::vector<std::pair<std::string, int>> requests = {
+        {Request("POST", "/v1/events", "[]"), 200},
+        {Request("POST", "/v1/events", "\n\n  \n", ndjson), 400},
+        {Request("POST", "/v1/events", "[1]"), 200},
+        {Request("POST", "/v1/events", R"({"type":"click","user_id":"u","timestamp":1793527200000})"), 200},
+        {Request("POST", "/v1/events", "x"), 400},
+        {Request("POST", "/analytics?timestamp=1793527200000&user=a&event=click"), 204},
+        {Request("POST", "/analytics?timestamp=x"), 400},
+        {Request("GET", "/analytics?timestamp=1793527200000"), 200},
+        {Request("PUT", "/v1/schemas/click", R"({"properties":{}})"), 200},
+        {Request("PUT", "/v1/schemas/click", "nope"), 400},
+        {Request("DELETE", "/v1/schemas/nothing"), 404},
+        {Request("DELETE", "/v1/schemas/click"), 200},
+        {Request("GET", "/v1/events/missing"), 404},
+        {Request("GET", "/v1/users/u/events"), 200},
+        {Request("GET", kAllTime), 200},
+        {Request("GET", "/v1/top?by=product_id&hours=1"), 200},
+        {Request("GET", "/v1/rejected"), 200},
+        {Request("GET", "/v1/schemas"), 200},
+        {Request("GET", "/v1/admin/digest"), 200},
+        {Request("GET", "/metrics"), 200},
+        {Request("GET", "/readyz"), 200},
+        {Request("OPTIONS", "/v1/events", {}, "Origin: http://t\r\n"), 204},
+        {Request("PATCH", "/v1/events"), 405},
+        {Request("GET", "/nowhere"), 404},
+    };
+    for (const auto& [request, status] : requests) {
+      auto response = SendAlone(server->port(), request);
+      ASSERT_TRUE(response.has_value()) << "--sync " << sync << ": no answer within 1 s to\n" << request;
+      EXPECT_EQ(response->status, status) << request << response->body;
+    }
+  }
+}
+
+// Before, `[]` was answered only once another batch was committed on its loop: its connection slot was
+// never freed, and enough of them locked every client out with 503.
+TEST(Hardening, EmptyBatchesCannotHoldConnectionSlots) {
+  TempDir dir;
+  auto server = StartServer(dir, {"--max-connections", "20", "--threads", "1"});
+  ASSERT_NE(server, nullptr);
+  for (int i = 0; i < 200; ++i) {
+    auto connection = HttpConnection::Connect(server->port());
+    ASSERT_NE(connection, nullptr);
+    ASSERT_TRUE(connection->SendRaw(Request("POST", "/v1/events", "[]")));
+  }  // each closes without reading its answer
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto response = SendAlone(server->port(), Request("GET", "/healthz"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200) << response->body;
+  // Pipelined behind an empty batch, a request is answered too.
+  auto connection = HttpConnection::Connect(server->port());
+  connection->SetReadTimeout(1000);
+  ASSERT_TRUE(connection->SendRaw(Request("POST", "/v1/events", "[]") + Request("GET", "/healthz")));
+  auto first = connection->ReadResponse();
+  auto second = connection->ReadResponse();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->body, R"({"accepted":0,"duplicates":0,"rejected":[]})");
+  EXPECT_EQ(second->status, 200);
+}
+
+// ---- one path for the key check and the router ----
+
+class KeyedServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_path_ = dir_.path() + "/keys";
+    std::ofstream(keys_path_) << "web ingest " << kIngest << "\nanalyst read " << kRead << "\nops admin "
+                              << kAdmin << "\n";
+    server_ = StartServer(dir_, {"--keys", keys_path_});
+    ASSERT_NE(server_, nullptr);
+  }
+  std::optional<HttpResponse> Call(std::string_view method, std::string_view target, std::string_view key,
+                                   std::string_view body = {}) {
+    const std::string headers = key.empty() ? "" : "Authorization: Bearer " + std::string(key) + "\r\n";
+    return SendAlone(server_->port(), Request(method, target, body, headers), 5000);
+  }
+  int StatusOf(std::string_view method, std::string_view target, std::string_view key,
+               std::string_view body = {}) {
+    auto response = Call(method, target, key, body);
+    return response ? response->status : -1;
+  }
+
+  TempDir dir_;
+  std::string keys_path_;
+  std::unique_ptr<TallydProcess> server_;
+};
+
+TEST_F(KeyedServer, AnIdThatNormalizesToAPublicPathStillNeedsAKey) {
+  const std::string event =
+      R"({"type":"click","user_id":"u","timestamp":1793527200000,"event_id":"order-77/../../tracker.js"})";
+  ASSERT_EQ(StatusOf("POST", "/v1/events", kIngest, event), 200);
+  // h2o normalizes this to /v1/tracker.js (public); the router reads the event id from the path as sent.
+  const std::string target = "/v1/events/order-77%2F..%2F..%2Ftracker.js";
+  auto response = Call("GET", target, "");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 401) << response->body;
+  EXPECT_EQ(response->body.find("order-77"), std::string::npos) << response->body;
+  response = Call("GET", target, kRead);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->body.find("order-77/../../tracker.js"), std::string::npos) << response->body;
+  // Dot segments as sent, too.
+  EXPECT_EQ(StatusOf("GET", "/v1/events/order-77/../../tracker.js", ""), 401);
+  EXPECT_EQ(StatusOf("PUT", "/v1/schemas/..%2Ftracker.js", "", R"({"properties":{}})"), 401);
+  EXPECT_EQ(StatusOf("PUT", "/v1/schemas/..%2Ftracker.js", kIngest, R"({"properties":{}})"), 403);
+  // An escaped admin path is still an admin path.
+  EXPECT_EQ(StatusOf("GET", "/v1/%61dmin/digest", kRead), 403);
+  EXPECT_EQ(StatusOf("GET", "/v1/%61dmin/digest", kAdmin), 200);
+  // The public files stay public, however they are spelled.
+  EXPECT_EQ(StatusOf("GET", "/v1/tracker.js", ""), 200);
+  EXPECT_EQ(StatusOf("GET", "/v1/%74racker.js", ""), 200);
+  EXPECT_EQ(StatusOf("GET", "/healthz", ""), 200);
+}
+
+TEST_F(KeyedServer, OnlyAnIngestKeyIsTakenFromTheQuery) {
+  const std::string event = R"({"type":"click","user_id":"u","timestamp":1793527200000})";
+  EXPECT_EQ(StatusOf("POST", std::string("/v1/events?key=") + kIngest, "", event), 200);
+  auto response = Call("POST", std::string("/v1/events?key=") + kAdmin, "", event);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 403);
+  EXPECT_NE(response->body.find("only an ingest key"), std::string::npos) << response->body;
+  EXPECT_EQ(TotalEvents(server_->port(), kRead), 1u);
+}
+
+// A keys file that is not a regular file is refused on SIGHUP without blocking the signal thread: a
+// later reload of a good file still takes effect.
+TEST_F(KeyedServer, AKeysFileThatIsNotARegularFileIsRefusedOnReload) {
+  fs::remove(keys_path_);
+  ASSERT_EQ(::mkfifo(keys_path_.c_str(), 0600), 0);
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(StatusOf("GET", kAllTime, kRead), 200);  // the keys in force stay
+  fs::remove(keys_path_);
+  std::ofstream(keys_path_) << "fresh read fresh-read-secret-0001\n";
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  for (int i = 0; i < 50 && StatusOf("GET", kAllTime, "fresh-read-secret-0001") != 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(StatusOf("GET", kAllTime, "fresh-read-secret-0001"), 200);
+  EXPECT_NE(server_->Log().find("not a regular file"), std::string::npos) << server_->Log();
+}
+
+// ---- smuggling ----
+
+TEST(Hardening, AmbiguousBodyLengthsAreRefusedAndTheConnectionClosed) {
+  TempDir dir;
+  auto server = StartServer(dir);
+  ASSERT_NE(server, nullptr);
+  const std::string smuggled =
+      "POST /analytics?timestamp=1793527200000&user=smuggled&event=click HTTP/1.1\r\n"
+      "Host: t\r\nContent-Length: 0\r\n\r\n";
+  const std::string two_lengths =
+      "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+      "Content-Length: " +
+      std::to_string(2 + smuggled.size()) + "\r\n\r\n[]" + smuggled;
+  const std::string list_of_lengths =
+      "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2, 3\r\n\r\n[]" + smuggled;
+  const std::string length_and_chunked =
+      "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n[]\r\n0\r\n\r\n" +
+      smuggled;
+  for (const std::string& request : {two_lengths, list_of_lengths, length_and_chunked}) {
+    auto connection = HttpConnection::Connect(server->port());
+    connection->SetReadTimeout(2000);
+    ASSERT_TRUE(connection->SendRaw(request));
+    auto response = connection->ReadResponse();
+    ASSERT_TRUE(response.has_value()) << request;
+    EXPECT_EQ(response->status, 400) << request;
+    EXPECT_NE(response->body.find("content-length"), std::string::npos) << response->body;
+    EXPECT_TRUE(connection->WaitForClose(2000)) << "the connection stayed open after\n" << request;
+  }
+  EXPECT_EQ(TotalEvents(server->port()), 0u) << "a smuggled request was served";
+  // The same length given twice says one length.
+  auto response = SendAlone(server->port(),
+                            "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                            "Content-Length: 2\r\n\r\n[]");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+}
+
+// ---- the cost of one request ----
+
+TEST(Hardening, ABodyOfTheSizeLimitCostsBoundedTimeAndMemoryInAnyShape) {
+  TempDir dir;
+  auto server = StartServer(dir);
+  ASSERT_NE(server, nullptr);
+  const size_t body_bytes = (8u << 20) - 64;
+  auto repeat = [&](std::string_view piece, std::string_view open = {}, std::string_view close = {}) {
+    std::string body(open);
+    while (body.size() + piece.size() + close.size() <= body_bytes) body += piece;
+    if (!close.empty() && body.back() == ',') body.pop_back();
+    return body + std::string(close);
+  };
+  const std::string ndjson = "Content-Type: application/x-ndjson\r\n";
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      {repeat("{}\n"), ndjson},
+      {repeat("x\n"), ndjson},
+      {repeat("{},", "[", "]"), ""},
+      {repeat("1,", "[", "]"), ""},
+      {repeat(R"({"type":"click","user_id":"u","timestamp":1793527200000})"
+              "\n"),
+       ndjson},
+  };
+  const uint64_t resident_before = ResidentBytes(server->pid());
+  for (const auto& [body, headers] : bodies) {
+    const auto started = std::chrono::steady_clock::now();
+    auto response = SendAlone(server->port(), Request("POST", "/v1/events", body, headers), 10'000);
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(response.has_value()) << body.substr(0, 40);
+    EXPECT_EQ(response->status, 413) << body.substr(0, 40);
+    EXPECT_NE(response->body.find("--max-events-per-request"), std::string::npos) << response->body;
+    EXPECT_LT(response->body.size(), 1024u);
+    EXPECT_LT(took, std::chrono::seconds(3)) << body.substr(0, 40);
+  }
+  // Several at once leave the server answering others.
+  std::vector<std::thread> attackers;
+  for (int i = 0; i < 2; ++i) {
+    attackers.emplace_back([&] {
+      (void)SendAlone(server->port(), Request("POST", "/v1/events", bodies[0].first, ndjson), 10'000);
+    });
+  }
+  auto health = SendAlone(server->port(), Request("GET", "/healthz"), 5000);
+  for (auto& attacker : attackers) attacker.join();
+  ASSERT_TRUE(health.has_value());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(TotalEvents(server->port()), 0u) << "part of a refused body was accepted";
+  const uint64_t resident_after = ResidentBytes(server->pid());
+  EXPECT_LT(resident_after, resident_before + (160u << 20))
+      << "resident memory grew from " << resident_before << " to " << resident_after;
+  // Each refused body is kept whole as one rejected record, with its reason.
+  auto rejected = SendAlone(server->port(), Request("GET", "/v1/rejected?limit=1"), 5000);
+  ASSERT_TRUE(rejected.has_value());
+  EXPECT_NE(rejected->body.find("more than 10000 events in one request"), std::string::npos);
+  // At the limit, each bad item is answered and kept.
+  std::string at_limit;
+  for (int i = 0; i < 10'000; ++i) at_limit += "x\n";
+  auto response = SendAlone(server->port(), Request("POST", "/v1/events", at_limit, ndjson), 10'000);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->body.find(R"("index":9999)"), std::string::npos);
+}
+
+TEST(Hardening, TheEventLimitIsAFlag) {
+  TempDir dir;
+  auto server = StartServer(dir, {"--max-events-per-request", "2"});
+  ASSERT_NE(server, nullptr);
+  const std::string event = R"({"type":"click","user_id":"u","timestamp":1793527200000})";
+  auto response = SendAlone(server->port(), Request("POST", "/v1/events", "[" + event + "," + event + "]"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  response =
+      SendAlone(server->port(), Request("POST", "/v1/events", "[" + event + "," + event + "," + event + "]"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 413);
+  EXPECT_NE(response->body.find("more than 2 events"), std::string::npos) << response->body;
+  EXPECT_EQ(TotalEvents(server->port()), 2u);
+}
+
+// ---- small holes ----
+
+TEST(Hardening, TheOwnOriginIncludesTheScheme) {
+  TempDir dir;
+  auto server = StartServer(dir);
+  ASSERT_NE(server, nullptr);
+  const std::string host = "127.0.0.1:" + std::to_string(server->port());
+  auto call = [&](const std::string& origin) {
+    const std::string request = "GET /v1/schemas HTTP/1.1\r\nHost: " + host + "\r\nOrigin: " + origin +
+                                "\r\nContent-Length: 0\r\n\r\n";
+    auto response = SendAlone(server->port(), request);
+    return response ? response->status : -1;
+  };
+  EXPECT_EQ(call("http://" + host), 200);
+  EXPECT_EQ(call("evil://" + host), 403);
+  EXPECT_EQ(call("https://" + host), 403);
+}
+
+TEST(Hardening, TheHostFieldCountsAgainstTheHeaderLimit) {
+  TempDir dir;
+  auto server = StartServer(dir, {"--max-header-count", "10"});
+  ASSERT_NE(server, nullptr);
+  auto with_fields = [&](int extra) {
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < extra; ++i) request += "X-" + std::to_string(i) + ": v\r\n";
+    auto response = SendAlone(server->port(), request + "\r\n");
+    return response ? response->status : -1;
+  };
+  EXPECT_EQ(with_fields(9), 200);   // Host + 9 = 10 fields
+  EXPECT_EQ(with_fields(10), 431);  // 11
+}
+
+TEST(Hardening, PropertiesKeepNumbersOfAnySizeAndMediaTypesIgnoreCase) {
+  TempDir dir;
+  auto server = StartServer(dir);
+  ASSERT_NE(server, nullptr);
+  const std::string event =
+      R"({"type":"order","user_id":"u","timestamp":1793527200000,"event_id":"big",)"
+      R"("properties":{"order":123456789012345678901234567890,"tiny":1e-400,"huge":-1.5E+400,"list":[18446744073709551616]}})";
+  auto response = SendAlone(server->port(), Request("POST", "/v1/events", event));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->body, R"({"accepted":1,"duplicates":0,"rejected":[]})");
+  response = SendAlone(server->port(), Request("GET", "/v1/events/big"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_NE(response->body.find("123456789012345678901234567890"), std::string::npos) << response->body;
+  // Still refused: what is not JSON.
+  for (const char* bad : {R"({"n":01})", R"({"n":1.})", R"({"n":-})", R"({"n":1e})", R"({"n":+1})"}) {
+    const std::string body =
+        std::string(R"({"type":"order","user_id":"u","timestamp":1793527200000,"properties":)") + bad + "}";
+    response = SendAlone(server->port(), Request("POST", "/v1/events", body));
+    ASSERT_TRUE(response.has_value());
+    EXPECT_NE(response->body.find("properties: not valid JSON"), std::string::npos) << bad << response->body;
+  }
+  const std::string two = R"({"type":"click","user_id":"a","timestamp":1793527200000})"
+                          "\n"
+                          R"({"type":"click","user_id":"b","timestamp":1793527200000})"
+                          "\n";
+  response = SendAlone(server->port(), Request("POST", "/v1/events", two,
+                                               "Content-Type: Application/X-NDJSON; charset=utf-8\r\n"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->body, R"({"accepted":2,"duplicates":0,"rejected":[]})");
+}
+
+// ---- the log ----
+
+std::string NewestSegment(const TempDir& dir) {
+  std::string newest;
+  for (const auto& entry : fs::directory_iterator(dir.path() + "/data/log")) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == 24 && name.ends_with(".log") && entry.path().string() > newest)
+      newest = entry.path().string();
+  }
+  return newest;
+}
+
+void FlipByteInTheMiddle(const std::string& path) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(0, std::ios::end);
+  const std::streamoff middle = file.tellg() / 2;
+  file.seekg(middle);
+  char byte = 0;
+  file.read(&byte, 1);
+  byte ^= 0x20;
+  file.seekp(middle);
+  file.write(&byte, 1);
+}
+
+// One damaged byte in the middle of the newest segment: the start stops naming the file and the byte
+// (with or without a checkpoint covering it), and --skip-damaged-records keeps every record but the
+// damaged one.
+TEST(Hardening, DamageInTheMiddleOfTheLogStopsTheStartInsteadOfDroppingRecords) {
+  for (const bool clean_stop : {false, true}) {
+    TempDir dir;
+    constexpr int kEvents = 300;
+    {
+      auto server = StartServer(dir);
+      ASSERT_NE(server, nullptr);
+      for (int i = 0; i < kEvents; ++i) {
+        auto response =
+            SendAlone(server->port(), Request("POST", "/analytics?timestamp=1793527200000&user=u" +
+                                                          std::to_string(i) + "&event=click"));
+        ASSERT_TRUE(response && response->status == 204);
+      }
+      if (clean_stop) {
+        ASSERT_EQ(server->Terminate(), 0);  // writes a checkpoint covering every record
+      } else {
+        server->KillNine();
+      }
+    }
+    const std::string segment = NewestSegment(dir);
+    FlipByteInTheMiddle(segment);
+    ExitResult refused = RunTallydToExit({"--data", dir.path() + "/data", "--listen", "127.0.0.1:0"});
+    EXPECT_NE(refused.exit_code, 0) << refused.output;
+    EXPECT_NE(refused.output.find(segment + ": damaged record at byte"), std::string::npos) << refused.output;
+    EXPECT_NE(refused.output.find("--skip-damaged-records"), std::string::npos) << refused.output;
+
+    auto server = StartServer(dir, {"--skip-damaged-records"});
+    ASSERT_NE(server, nullptr);
+    EXPECT_EQ(TotalEvents(server->port()), static_cast<uint64_t>(kEvents - 1));
+    EXPECT_NE(server->Log().find(".damaged-at-"), std::string::npos) << server->Log();
+    ASSERT_EQ(server->Terminate(), 0);
+    // Repaired: a start without the flag serves the same.
+    server = StartServer(dir);
+    ASSERT_NE(server, nullptr);
+    EXPECT_EQ(TotalEvents(server->port()), static_cast<uint64_t>(kEvents - 1))
+        << "clean stop: " << clean_stop;
+  }
+}
+
+// A segment that cannot be created answers 503 and /readyz says why; once the cause is gone, /readyz
+// and writes recover without a restart, and every acknowledged event is there.
+TEST(Hardening, AFailedSegmentCreationIsRetriedAndReadinessSaysSo) {
+  TempDir dir;
+  auto server = StartServer(dir, {"--segment-bytes", "4096"});
+  ASSERT_NE(server, nullptr);
+  std::vector<std::string> blockers;
+  for (int lsn = 1; lsn <= 400; ++lsn) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "/%020d.log", lsn);
+    blockers.push_back(dir.path() + "/data/log" + name);
+    fs::create_directory(blockers.back());
+  }
+  int acknowledged = 0;
+  int refused_status = 0;
+  for (int i = 0; i < 300 && refused_status == 0; ++i) {
+    auto response = SendAlone(
+        server->port(),
+        Request("POST", "/analytics?timestamp=1793527200000&user=u" + std::to_string(i) + "&event=click"),
+        5000);
+    ASSERT_TRUE(response.has_value());
+    if (response->status == 204) {
+      ++acknowledged;
+    } else {
+      refused_status = response->status;
+    }
+  }
+  EXPECT_EQ(refused_status, 503);
+  auto ready = SendAlone(server->port(), Request("GET", "/readyz"));
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("could not be created"), std::string::npos) << ready->body;
+  for (const std::string& blocker : blockers) fs::remove(blocker);
+  ready = SendAlone(server->port(), Request("GET", "/readyz"));
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto response =
+      SendAlone(server->port(), Request("POST", "/analytics?timestamp=1793527200000&user=late&event=click"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 204);
+  ++acknowledged;
+  server->KillNine();
+  server = StartServer(dir, {"--segment-bytes", "4096"});
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(TotalEvents(server->port()), static_cast<uint64_t>(acknowledged));
+}
+
+}  // namespace
+}  // namespace tally::testing

@@ -113,42 +113,81 @@ def raw_exchange(port, data, read=True, trickle=0.0):
         return "closed"
 
 
-def hostile_client(port, seed, deadline, tally, recorded):
+def expect(outcome, wanted, what, failures):
+    if outcome != wanted:
+        failures.append(f"{what} answered {outcome}, not {wanted}")
+    return outcome
+
+
+EMPTY_BATCH = b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n[]"
+SMUGGLED = b"POST /analytics?timestamp=1793527200000&user=smuggled&event=click HTTP/1.1\r\nHost: t\r\n\r\n"
+TWO_LENGTHS = (b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: %d\r\n\r\n[]"
+               % (2 + len(SMUGGLED))) + SMUGGLED
+LENGTH_AND_CHUNKED = (b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked"
+                      b"\r\n\r\n2\r\n[]\r\n0\r\n\r\n") + SMUGGLED
+MANY_ITEMS = b"{}\n" * ((8 << 20) // 3 - 100)
+
+
+def connection_flood(port):
+    sockets = []
+    for _ in range(50):
+        try:
+            sockets.append(socket.create_connection((HOST, port), timeout=5))
+        except OSError:
+            break
+    time.sleep(0.2)
+    for sock in sockets:
+        sock.close()
+    return f"flood-{len(sockets)}"
+
+
+def abandoned_empty_batches(port, failures):
+    """Empty batches from clients that close at once must not hold connection slots."""
+    for _ in range(100):
+        raw_exchange(port, EMPTY_BATCH, read=False)
+    expect(raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"), "200",
+           "/healthz after 100 abandoned empty batches", failures)
+    return "empty-batches"
+
+
+DEEP = ('{"type":"click","user_id":"x","timestamp":1,"properties":' + "[" * 100 + "]" * 100 + "}").encode()
+
+# Attacks that keep nothing, then those kept as rejected input (so they use memory): each a function of
+# (port, rng, failures) returning an outcome label.
+UNRECORDED_ATTACKS = [
+    lambda port, rng, failures: raw_exchange(
+        port, b"GET /analytics?timestamp=1 HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 40, trickle=0.25),
+    lambda port, rng, failures: raw_exchange(port, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000)))),
+    lambda port, rng, failures: raw_exchange(
+        port, b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n"),
+    lambda port, rng, failures: raw_exchange(
+        port, b"GET /v1/stats HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(99)) + b"\r\n"),
+    lambda port, rng, failures: raw_exchange(port, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: t\r\n\r\n"),
+    lambda port, rng, failures: connection_flood(port),
+    lambda port, rng, failures: abandoned_empty_batches(port, failures),
+    lambda port, rng, failures: expect(raw_exchange(port, EMPTY_BATCH), "200", "an empty batch", failures),
+    lambda port, rng, failures: expect(raw_exchange(port, rng.choice([TWO_LENGTHS, LENGTH_AND_CHUNKED])), "400",
+                                       "an ambiguous body length", failures),
+]
+RECORDED_ATTACKS = [
+    lambda port, rng, failures: raw_exchange(
+        port, b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(DEEP), DEEP)),
+    lambda port, rng, failures: raw_exchange(
+        port, b"POST /analytics?timestamp=x&user=&event=buy HTTP/1.1\r\nHost: t\r\n\r\n"),
+    lambda port, rng, failures: expect(raw_exchange(
+        port, b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(MANY_ITEMS) + MANY_ITEMS), "413", "millions of bad items", failures),
+]
+
+
+def hostile_client(port, seed, deadline, tally, recorded, failures):
     """Attacks that must change nothing: slowloris, garbage, oversize bodies and headers, header floods,
-    connection floods. With `recorded`, also invalid events (kept as rejected input, so they use memory)."""
+    connection floods, empty batches whose senders leave at once, smuggled requests. With `recorded`, also
+    invalid events and bodies of millions of bad items."""
     rng = random.Random(seed)
+    attacks = UNRECORDED_ATTACKS + (RECORDED_ATTACKS if recorded else [])
     while time.time() < deadline:
-        kind = rng.randrange(8 if recorded else 6)
-        if kind == 0:
-            outcome = raw_exchange(port, b"GET /analytics?timestamp=1 HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 40,
-                                   trickle=0.25)
-        elif kind == 1:
-            outcome = raw_exchange(port, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000))))
-        elif kind == 2:
-            outcome = raw_exchange(port, b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n")
-        elif kind == 3:
-            headers = b"".join(b"X-H%d: v\r\n" % i for i in range(99))
-            outcome = raw_exchange(port, b"GET /v1/stats HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
-        elif kind == 4:
-            outcome = raw_exchange(port, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
-        elif kind == 5:
-            sockets = []
-            for _ in range(50):
-                try:
-                    sockets.append(socket.create_connection((HOST, port), timeout=5))
-                except OSError:
-                    break
-            time.sleep(0.2)
-            for sock in sockets:
-                sock.close()
-            outcome = f"flood-{len(sockets)}"
-        elif kind == 6:
-            deep = '{"type":"click","user_id":"x","timestamp":1,"properties":' + "[" * 100 + "]" * 100 + "}"
-            outcome = raw_exchange(port, b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (
-                len(deep), deep.encode()))
-        else:
-            outcome = raw_exchange(port, b"POST /analytics?timestamp=x&user=&event=buy HTTP/1.1\r\nHost: t\r\n\r\n")
-        tally.add_hostile(outcome)
+        tally.add_hostile(rng.choice(attacks)(port, rng, failures))
 
 
 def rss_kb(pid):
@@ -179,7 +218,7 @@ def main():
     mixed_until = start + seconds - quiet_seconds
     threads = [threading.Thread(target=good_client, args=(port, 100 + i, mixed_until, tally, failures))
                for i in range(good_clients)]
-    threads += [threading.Thread(target=hostile_client, args=(port, 200 + i, mixed_until, tally, True))
+    threads += [threading.Thread(target=hostile_client, args=(port, 200 + i, mixed_until, tally, True, failures))
                 for i in range(hostile_clients)]
     for thread in threads:
         thread.start()
@@ -194,7 +233,7 @@ def main():
 
     # Hostile clients only: nothing they send is kept, so memory must not grow.
     quiet_until = time.time() + quiet_seconds
-    threads = [threading.Thread(target=hostile_client, args=(port, 300 + i, quiet_until, tally, False))
+    threads = [threading.Thread(target=hostile_client, args=(port, 300 + i, quiet_until, tally, False, failures))
                for i in range(hostile_clients)]
     for thread in threads:
         thread.start()
@@ -218,7 +257,7 @@ def main():
         print(f"soak: FAILED: memory grew by {growth_kb // 1024} MiB under hostile clients alone")
         ok = False
     if failures:
-        print(f"soak: FAILED: {len(failures)} unexpected answers to good clients, e.g. {failures[:3]}")
+        print(f"soak: FAILED: {len(failures)} unexpected answers, e.g. {failures[:3]}")
         ok = False
     if not os.path.exists(f"/proc/{pid}"):
         print("soak: FAILED: tallyd is gone")

@@ -376,6 +376,7 @@ Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records
   result.records = scan.records;
   result.digest = views->Digest();
   result.views = std::move(views);
+  result.segment_paths = std::move(scan.segment_paths);
   if (!scan.damaged_path.empty()) result.stopped_at = scan.damage + " in " + scan.damaged_path;
   return result;
 }

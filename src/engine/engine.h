@@ -210,6 +210,7 @@ struct ReplayResult {
   uint64_t digest = 0;
   std::string stopped_at;  // the damage or torn tail that ended the replay, if any
   std::unique_ptr<Views> views;
+  std::vector<std::string> segment_paths;  // the segments replayed, by ordinal: LogReader reads rows' records
 };
 Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards = 1);
 

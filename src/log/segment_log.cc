@@ -330,6 +330,50 @@ SegmentLog::~SegmentLog() {
   }
 }
 
+Result<std::string> ReadPayloadAt(int fd, const std::string& path, uint32_t offset) {
+  char header[kFrameHeaderBytes];
+  if (::pread(fd, header, sizeof(header), offset) != static_cast<ssize_t>(sizeof(header))) {
+    return Status::Corruption(path + ": no record at byte " + std::to_string(offset));
+  }
+  uint32_t length = 0;
+  for (int i = 0; i < 4; ++i) length |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+  if (length < kMinPayloadBytes || length > kMaxPayloadBytes) {
+    return Status::Corruption(path + ": bad record length at byte " + std::to_string(offset));
+  }
+  std::string frame(kFrameHeaderBytes + length, '\0');
+  if (::pread(fd, frame.data(), frame.size(), offset) != static_cast<ssize_t>(frame.size())) {
+    return Status::Corruption(path + ": short record at byte " + std::to_string(offset));
+  }
+  FrameView view;
+  if (ReadFrame(frame, &view) != FrameCheck::kComplete) {
+    return Status::Corruption(path + ": damaged record at byte " + std::to_string(offset));
+  }
+  return std::string(view.payload);
+}
+
+LogReader::~LogReader() {
+  for (int fd : fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+LogReader::LogReader(LogReader&& other) noexcept
+    : segment_paths_(std::move(other.segment_paths_)), fds_(std::move(other.fds_)) {
+  other.fds_.clear();
+}
+
+Result<std::string> LogReader::ReadPayload(LogPosition position) {
+  if (position.segment >= segment_paths_.size())
+    return Status::NotFound("no log segment " + std::to_string(position.segment));
+  if (fds_.size() < segment_paths_.size()) fds_.resize(segment_paths_.size(), -1);
+  const std::string& path = segment_paths_[position.segment];
+  if (fds_[position.segment] < 0) {
+    fds_[position.segment] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fds_[position.segment] < 0) return Status::FromErrno("open " + path, errno);
+  }
+  return ReadPayloadAt(fds_[position.segment], path, position.offset);
+}
+
 Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
   int fd = -1;
   std::string path;
@@ -345,24 +389,7 @@ Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
     }
     fd = reader_fds_[position.segment];
   }
-  char header[kFrameHeaderBytes];
-  if (::pread(fd, header, sizeof(header), position.offset) != static_cast<ssize_t>(sizeof(header))) {
-    return Status::Corruption(path + ": no record at byte " + std::to_string(position.offset));
-  }
-  uint32_t length = 0;
-  for (int i = 0; i < 4; ++i) length |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
-  if (length < kMinPayloadBytes || length > kMaxPayloadBytes) {
-    return Status::Corruption(path + ": bad record length at byte " + std::to_string(position.offset));
-  }
-  std::string frame(kFrameHeaderBytes + length, '\0');
-  if (::pread(fd, frame.data(), frame.size(), position.offset) != static_cast<ssize_t>(frame.size())) {
-    return Status::Corruption(path + ": short record at byte " + std::to_string(position.offset));
-  }
-  FrameView view;
-  if (ReadFrame(frame, &view) != FrameCheck::kComplete) {
-    return Status::Corruption(path + ": damaged record at byte " + std::to_string(position.offset));
-  }
-  return std::string(view.payload);
+  return ReadPayloadAt(fd, path, position.offset);
 }
 
 Result<std::shared_ptr<SegmentLog::SegmentFile>> SegmentLog::CreateSegment(const std::string& directory,

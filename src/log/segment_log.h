@@ -52,6 +52,27 @@ struct RecoveryReport {
   std::vector<std::string> skipped_saved_to;
 };
 
+// The payload of the record whose frame starts at byte `offset` of the open segment file `fd` (checksum
+// verified); `path` names the file in errors.
+Result<std::string> ReadPayloadAt(int fd, const std::string& path, uint32_t offset);
+
+// Reads records by position from segments a scan listed, without changing them (tools beside a live
+// server: replay, export). Not thread-safe.
+class LogReader {
+ public:
+  explicit LogReader(std::vector<std::string> segment_paths) : segment_paths_(std::move(segment_paths)) {}
+  ~LogReader();
+  LogReader(const LogReader&) = delete;
+  LogReader& operator=(const LogReader&) = delete;
+  LogReader(LogReader&& other) noexcept;
+  LogReader& operator=(LogReader&&) = delete;
+  Result<std::string> ReadPayload(LogPosition position);
+
+ private:
+  std::vector<std::string> segment_paths_;
+  std::vector<int> fds_;
+};
+
 class SegmentLog {
  public:
   // Called for every intact record during recovery, in log order. A non-OK status stops the open.

@@ -111,5 +111,59 @@ TEST(Cli, SendStatsTopUserAndExportAgreeWithTheServer) {
       << "quotes are doubled";
 }
 
+// Export applies the materializer's own rule: events without an id (the take-home protocol's) are each
+// an event of their own, duplicates count once and a correction replaces its event. Before, export kept
+// one event per id, so 40 take-home posts of one hour exported as 1.
+TEST(Cli, ExportCountsWhatTheServerCountsWithAndWithoutIds) {
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path() + "/data"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  const uint16_t port = server->port();
+  for (int i = 0; i < 40; ++i) {
+    auto response = Fetch(port, "POST",
+                          "/analytics?timestamp=" + std::to_string(kHourStart + i) + "&user=u" +
+                              std::to_string(i % 3) + "&event=" + (i % 2 ? "click" : "impression"));
+    ASSERT_TRUE(response && response->status == 204);
+  }
+  std::string batch;
+  for (int i = 0; i < 25; ++i) {  // without ids: each gets one from the server
+    batch +=
+        R"({"type":"page_view","user_id":"v","timestamp":)" + std::to_string(kHourStart + 100 + i) + "}\n";
+  }
+  for (int i = 0; i < 10; ++i) {  // with ids, each sent twice, one corrected
+    const std::string line = R"({"event_id":"k)" + std::to_string(i) +
+                             R"(","type":"click","user_id":"w","timestamp":)" +
+                             std::to_string(kHourStart + 200 + i) + "}\n";
+    batch += line + line;
+  }
+  batch += R"({"event_id":"k3","version":2,"type":"click","user_id":"x","timestamp":)" +
+           std::to_string(kHourStart + 300) + "}\n";
+  auto connection = HttpConnection::Connect(port);
+  ASSERT_TRUE(
+      connection->SendRaw("POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\n"
+                          "Content-Length: " +
+                          std::to_string(batch.size()) + "\r\n\r\n" + batch));
+  auto answer = connection->ReadResponse();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->body, R"({"accepted":36,"duplicates":10,"rejected":[]})");
+  const std::string range =
+      "&from=" + std::to_string(kHourStart) + "&to=" + std::to_string(kHourStart + 3'600'000);
+  auto stats = Fetch(port, "GET", "/v1/stats?bucket=all" + range);
+  ASSERT_TRUE(stats && stats->status == 200);
+  EXPECT_NE(stats->body.find(R"("total":{"events":75,)"), std::string::npos) << stats->body;
+  for (const char* format : {"ndjson", "csv"}) {
+    auto exported =
+        RunTally(std::string("export --format ") + format + " --data " + dir.path() + "/data --from " +
+                 std::to_string(kHourStart) + " --to " + std::to_string(kHourStart + 3'600'000));
+    ASSERT_EQ(exported.exit_code, 0);
+    EXPECT_EQ(CountLines(exported.output), std::string(format) == "csv" ? 76u : 75u) << exported.output;
+  }
+  auto exported = RunTally("export --data " + dir.path() + "/data --from " + std::to_string(kHourStart) +
+                           " --to " + std::to_string(kHourStart + 3'600'000));
+  EXPECT_NE(exported.output.find(R"("event_id":"k3","type":"click","user_id":"x")"), std::string::npos);
+  EXPECT_EQ(exported.output.find(R"("event_id":"k3","type":"click","user_id":"w")"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tally::testing

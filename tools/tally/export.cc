@@ -1,7 +1,5 @@
 #include "tools/tally/export.h"
 
-#include <absl/container/flat_hash_map.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,36 +13,6 @@
 
 namespace tally {
 namespace {
-
-// The materializer's rule (views.cc), in log order: a version not above the one in force is a duplicate,
-// a higher one is a correction that replaces it.
-class CurrentEvents {
- public:
-  Status Take(std::string_view payload) {
-    if (IsStreamBatch(payload)) {
-      // The inner records of a cluster node's stream message, decoded as the materializer decodes them.
-      auto batch = ParseStreamBatch(payload);
-      auto inner = batch.ok() ? IngestBatch::FromFrames(batch->frames) : Result<IngestBatch>(batch.status());
-      if (!inner.ok()) return inner.status();
-      for (const LogRecord& record : inner->records()) Take(record);
-      return Status::Ok();
-    }
-    auto record = DecodePayload(payload);
-    if (!record.ok()) return record.status();
-    Take(*record);
-    return Status::Ok();
-  }
-  absl::flat_hash_map<std::string, Event>& events() { return events_; }
-
- private:
-  void Take(const LogRecord& record) {
-    const auto* event = std::get_if<Event>(&record);
-    if (event == nullptr) return;
-    auto [at, inserted] = events_.try_emplace(event->event_id, *event);
-    if (!inserted && event->version > at->second.version) at->second = *event;
-  }
-  absl::flat_hash_map<std::string, Event> events_;
-};
 
 void WriteCsvField(std::string_view text, std::ostream& out) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
@@ -62,35 +30,39 @@ void WriteCsvField(std::string_view text, std::ostream& out) {
 }  // namespace
 
 Result<uint64_t> ExportEvents(const ExportOptions& options, std::ostream& out) {
-  CurrentEvents current;
-  uint64_t records = 0;
+  // The views decide which version of each event is current, exactly as in the server (duplicates and
+  // corrections in log order, events without an id each their own); their rows point at the records.
+  auto replay = ReplayLog(options.data_dir, UINT64_MAX, 1);
+  if (!replay.ok()) return replay.status();
+  if (!replay->stopped_at.empty()) std::fprintf(stderr, "tally export: %s\n", replay->stopped_at.c_str());
+  const ShardViews& views = replay->views->shard(0);
+  LogReader reader(std::move(replay->segment_paths));
+  std::vector<Event> selected;
   auto last_progress = std::chrono::steady_clock::now();
-  SegmentLog::ScanResult scan;
-  Status status = SegmentLog::Scan(
-      options.data_dir + "/log",
-      [&](uint64_t, LogPosition, std::string_view payload) {
-        if (++records % 65536 == 0 &&
-            std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(2)) {
-          std::fprintf(stderr, "tally export: %llu log records read\n",
-                       static_cast<unsigned long long>(records));
-          last_progress = std::chrono::steady_clock::now();
-        }
-        return current.Take(payload);
-      },
-      UINT64_MAX, &scan);
-  if (!status.ok()) return status;
-  std::vector<const Event*> selected;
-  for (const auto& [id, event] : current.events()) {
-    if (event.timestamp >= options.from && event.timestamp < options.to) selected.push_back(&event);
+  for (const EventRow& row : views.rows()) {
+    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to)
+      continue;
+    auto payload = reader.ReadPayload(LogPosition::Unpack(row.position));
+    if (!payload.ok()) return payload.status();
+    auto record = DecodePayload(*payload);
+    if (!record.ok()) return record.status();
+    selected.push_back(std::move(std::get<Event>(*record)));
+    if (selected.size() % 65536 == 0 &&
+        std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(2)) {
+      std::fprintf(stderr, "tally export: %zu events read\n", selected.size());
+      last_progress = std::chrono::steady_clock::now();
+    }
   }
-  std::sort(selected.begin(), selected.end(), [](const Event* a, const Event* b) {
-    return a->timestamp != b->timestamp ? a->timestamp < b->timestamp : a->event_id < b->event_id;
+  // Rows are in log order; the output is by (timestamp, event_id), and stable for events without an id.
+  std::stable_sort(selected.begin(), selected.end(), [](const Event& a, const Event& b) {
+    return a.timestamp != b.timestamp ? a.timestamp < b.timestamp : a.event_id < b.event_id;
   });
   if (options.format == ExportFormat::kCsv) {
     out << "event_id,type,user_id,timestamp,received_at,version,session_id,product_id,store_id,"
            "properties\r\n";
   }
-  for (const Event* event : selected) {
+  for (const Event& row_event : selected) {
+    const Event* event = &row_event;
     if (options.format == ExportFormat::kNdjson) {
       JsonWriter json;
       BeginEventJson(*event, &json);

@@ -22,5 +22,6 @@ build_type="${TALLY_BUILD_TYPE:-Release}"
 build_dir="${TALLY_BUILD_DIR:-build}"
 extra_cmake=()
 [ "${TALLY_SANITIZE:-0}" = "1" ] && extra_cmake+=(-DTALLY_SANITIZE=ON)
+[ "${TALLY_TSAN:-0}" = "1" ] && extra_cmake+=(-DTALLY_TSAN=ON)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${extra_cmake[@]}" >/dev/null
 cmake --build "$build_dir" --parallel "$(nproc)"

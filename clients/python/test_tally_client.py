@@ -48,7 +48,7 @@ class Server:
         self.log.close()
         log = read(self.log_path)
         shutil.rmtree(self.dir, ignore_errors=True)
-        for finding in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for finding in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "runtime error:"):
             if finding in log:
                 raise AssertionError("tallyd reported " + finding + ":\n" + log)
 

@@ -172,7 +172,7 @@ async function main() {
 
   for (const log of [tally.logPath, locked.logPath]) {
     const text = readFileSync(log, "utf8");
-    for (const finding of ["ERROR: AddressSanitizer", "runtime error:"]) {
+    for (const finding of ["ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:"]) {
       assert.ok(!text.includes(finding), `tallyd reported ${finding}:\n${text}`);
     }
   }

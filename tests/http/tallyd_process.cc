@@ -130,7 +130,8 @@ TallydProcess::~TallydProcess() {
   if (log_path_.empty()) return;
   // A sanitizer build of tallyd reports into its log; any report fails the test that ran it.
   const std::string log = Log();
-  for (const char* finding : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+  for (const char* finding :
+       {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "runtime error:"}) {
     if (log.find(finding) != std::string::npos)
       ADD_FAILURE() << "tallyd reported " << finding << ":\n" << log;
   }

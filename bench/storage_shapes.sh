@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Loads data shaped like a shop's into a fresh tallyd with its default flags and prints what it costs:
+# tallyd's events per CPU-second while taking NDJSON batches of 1 000, resident memory and disk per event,
+# how long a stop and a restart (until /readyz answers 200) take, and sampled hours' answers checked
+# exact against an independent count of the same events (python3, first arrival of an event id wins).
+#
+# Usage: bench/storage_shapes.sh [events=5000000] [products=20000] [stores=200] [users=250000] [days=30]
+# The month of a mid-size shop: the defaults. The large case: bench/storage_shapes.sh 100000000 20000 200 1000000
+# (its generated file alone is ~15 GB; it takes about as many minutes as the 5 M case takes seconds x 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-5000000}"
+products="${2:-20000}"
+stores="${3:-200}"
+users="${4:-250000}"
+days="${5:-30}"
+late=0.03
+duplicates=0.01
+now=1793527200000 # 2026-11-01T10:00:00Z: the same options give the same events
+scripts/setup.sh >/dev/null
+work="$(mktemp -d /tmp/tally-shapes-XXXXXX)"
+port=18913
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+wait_ready() {
+  for _ in $(seq 1 6000); do
+    curl -sf "127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.01
+  done
+  return 1
+}
+now_s() { date +%s.%N; }
+
+echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
+echo "# build: $(grep CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids"
+build/tally generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
+  --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" >/dev/null
+
+build/tallyd --listen 127.0.0.1:$port --data "$work/data" >"$work/tallyd.log" 2>&1 &
+pid=$!
+wait_ready
+cpu_before="$(cpu_seconds "$pid")"
+started="$(now_s)"
+build/tally send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >"$work/send.log" 2>&1
+elapsed="$(awk -v a="$started" -v b="$(now_s)" 'BEGIN {print b - a}')"
+cpu="$(awk -v a="$cpu_before" -v b="$(cpu_seconds "$pid")" 'BEGIN {print b - a}')"
+rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
+
+# Sampled hours, checked against the independent count.
+check_status=0
+python3 - "$work/events.ndjson" "$port" "$now" "$days" >"$work/check.log" <<'EOF' || check_status=$?
+import collections, json, sys, urllib.request
+path, port, now, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+hour_ms = 3_600_000
+seen = set()
+events = collections.Counter()
+users = collections.defaultdict(set)
+types = collections.defaultdict(collections.Counter)
+with open(path) as lines:
+    for line in lines:
+        event = json.loads(line)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        hour = event["timestamp"] // hour_ms
+        events[hour] += 1
+        users[hour].add(event["user_id"])
+        types[hour][event["type"]] += 1
+hours = sorted(events)
+step = max(1, len(hours) // 12)
+sampled = hours[::step] + [hours[-1]]
+wrong = 0
+for hour in sampled:
+    url = f"http://127.0.0.1:{port}/v1/stats?from={hour * hour_ms}&to={(hour + 1) * hour_ms}&bucket=all"
+    total = json.load(urllib.request.urlopen(url))["total"]
+    expected = {"events": events[hour], "unique_users": len(users[hour]), "by_type": dict(types[hour])}
+    if total != expected:
+        wrong += 1
+        print(f"hour {hour}: server {total} expected {expected}")
+print(f"sampled {len(sampled)} hours: {len(sampled) - wrong} exact, {wrong} wrong; {len(seen)} distinct events")
+sys.exit(1 if wrong else 0)
+EOF
+held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1/')"
+
+stop_started="$(now_s)"
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+stop_seconds="$(awk -v a="$stop_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+disk_bytes="$(du -sb "$work/data" | cut -f1)"
+log_bytes="$(du -sb "$work/data/log" | cut -f1)"
+
+restart_started="$(now_s)"
+build/tallyd --listen 127.0.0.1:$port --data "$work/data" >"$work/restart.log" 2>&1 &
+pid=$!
+wait_ready
+restart_seconds="$(awk -v a="$restart_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+restart_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+
+awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
+  -v disk="$disk_bytes" -v log="$log_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
+  -v rrss="$restart_rss_kb" 'BEGIN {
+  printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
+  printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
+  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, log / e
+  printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident\n", stop, restart, rrss / 1024
+}'
+cat "$work/check.log"
+exit "$check_status"

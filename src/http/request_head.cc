@@ -113,6 +113,8 @@ std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head) {
     std::string_view line = raw_head.substr(0, end);
     raw_head = end == std::string_view::npos ? std::string_view() : raw_head.substr(end + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Empty lines before the request line are skipped, as h2o's parser skips them.
+    if (request_line && line.empty()) continue;
     if (std::exchange(request_line, false)) continue;
     if (line.empty()) break;  // the end of the head
     const size_t colon = line.find(':');

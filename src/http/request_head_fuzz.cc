@@ -1,8 +1,11 @@
 // libFuzzer target: a request head as the server sees it: h2o's parser (picohttpparser, the one tallyd
 // runs), then what tally does with the result before routing: the head limits, the bearer secret, the
 // native API's path segments, the query parameters.
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "http/request_head.h"
@@ -48,6 +51,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto segments = tally::V1PathSegments(route);
     if (segments.ok() && segments->empty()) __builtin_trap();
   }
+  (void)tally::AccessFor(std::string_view(method, method_length), route);
+  // The second reading of the head (what the server does to find smuggled lengths) must see every
+  // Content-Length and Transfer-Encoding picohttpparser, h2o's parser, saw.
+  bool folded = false, transfer_encoding = false, lengths_differ = false;
+  std::optional<std::string_view> length;
+  auto lower_equals = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == y;
+           });
+  };
+  for (size_t i = 0; i < header_count; ++i) {
+    if (headers[i].name == nullptr) {
+      folded = true;
+      continue;
+    }
+    const std::string_view name(headers[i].name, headers[i].name_len);
+    std::string_view value(headers[i].value, headers[i].value_len);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (lower_equals(name, "transfer-encoding")) transfer_encoding = true;
+    if (!lower_equals(name, "content-length") || value.find(',') != std::string_view::npos) continue;
+    if (length && *length != value) lengths_differ = true;
+    length = value;
+  }
+  const auto ambiguous =
+      tally::AmbiguousBodyLength({reinterpret_cast<const char*>(data), static_cast<size_t>(parsed)});
+  if (!folded && (lengths_differ || (transfer_encoding && length)) && !ambiguous) __builtin_trap();
   if (question != std::string_view::npos) {
     (void)tally::ForEachQueryParam(target.substr(question + 1), [](std::string_view, std::string_view, bool) {
       return tally::Status::Ok();

@@ -70,6 +70,8 @@ TEST(RequestHead, AmbiguousBodyLengthsAreFound) {
   ASSERT_TRUE(differ.has_value());
   EXPECT_TRUE(differ->starts_with("content-length: given more than once")) << *differ;
   EXPECT_TRUE(AmbiguousBodyLength("POST / HTTP/1.1\r\nContent-Length: 5,6\r\n\r\n"));
+  EXPECT_TRUE(
+      AmbiguousBodyLength("\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"));
   auto both = AmbiguousBodyLength("POST / HTTP/1.1\nTransfer-Encoding: chunked\nContent-Length: 5\n\n");
   ASSERT_TRUE(both.has_value());
   EXPECT_NE(both->find("transfer-encoding"), std::string::npos);

@@ -521,7 +521,9 @@ class Server::Impl {
     if (req->version >= 0x200 || req->conn->callbacks->get_socket == nullptr) return true;
     h2o_socket_t* socket = req->conn->callbacks->get_socket(req->conn);
     if (socket == nullptr || socket->input == nullptr) return true;
-    const std::string_view input(socket->input->bytes, socket->input->size);
+    std::string_view input(socket->input->bytes, socket->input->size);
+    // Empty lines before a request line are allowed (and skipped by h2o's parser); they prove nothing.
+    input.remove_prefix(std::min(input.find_first_not_of("\r\n"), input.size()));
     if (!input.starts_with(MethodOf(req))) return true;
     // The first blank line ends the head, whichever line ending the client used.
     const size_t head_end = std::min(input.find("\n\r\n"), input.find("\n\n"));

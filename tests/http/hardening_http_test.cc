@@ -237,7 +237,9 @@ TEST(Hardening, AmbiguousBodyLengthsAreRefusedAndTheConnectionClosed) {
       "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
       "2\r\n[]\r\n0\r\n\r\n" +
       smuggled;
-  for (const std::string& request : {two_lengths, list_of_lengths, length_and_chunked}) {
+  // Empty lines before the request line are skipped by the parser: they must not hide the lengths.
+  for (const std::string& request :
+       {two_lengths, list_of_lengths, length_and_chunked, "\r\n" + two_lengths}) {
     auto connection = HttpConnection::Connect(server->port());
     connection->SetReadTimeout(2000);
     ASSERT_TRUE(connection->SendRaw(request));

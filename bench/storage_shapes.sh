@@ -102,11 +102,11 @@ kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
-  -v disk="$disk_bytes" -v log="$log_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
+  -v disk="$disk_bytes" -v logb="$log_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
   -v rrss="$restart_rss_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
-  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, log / e
+  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident\n", stop, restart, rrss / 1024
 }'
 cat "$work/check.log"

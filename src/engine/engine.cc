@@ -145,9 +145,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   };
   auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log,
                               start.checkpoint_lsn);
-  if (log.ok() && checkpoint_covers_damage) {
-    // The log was repaired; this open finds it intact.
-    RecoveryReport repaired = start.log;
+  // Drops the checkpoint's views and applies the whole log to fresh ones.
+  auto rebuild_from_log_alone = [&] {
     log->reset();
     views = std::make_unique<Views>(options.shards);
     start.checkpoint_lsn = 0;
@@ -155,6 +154,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     start.replayed = 0;
     start.log = RecoveryReport{};
     log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log, 0);
+  };
+  if (log.ok() && checkpoint_covers_damage) {
+    // The log was repaired; this open finds it intact.
+    const RecoveryReport repaired = start.log;
+    rebuild_from_log_alone();
     start.log.skipped_bytes = repaired.skipped_bytes;
     start.log.skipped_saved_to = repaired.skipped_saved_to;
   }
@@ -164,13 +168,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     start.checkpoints_skipped.push_back(start.checkpoint_path + ": covers " +
                                         std::to_string(start.checkpoint_lsn) + " records, the log holds " +
                                         std::to_string((*log)->next_lsn()));
-    log->reset();
-    views = std::make_unique<Views>(options.shards);
-    start.checkpoint_lsn = 0;
-    start.checkpoint_path.clear();
-    start.replayed = 0;
-    start.log = RecoveryReport{};
-    log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log, 0);
+    rebuild_from_log_alone();
   }
   if (!log.ok()) {
     ::close(*lock_fd);

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -157,6 +161,66 @@ TEST(KeysFlags, ABadKeysFileStopsTheStartWithOneLine) {
       {"--data", dir.path() + "/data", "--listen", "127.0.0.1:0", "--keys", dir.path() + "/keys"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.output.find("keys line 2: name 'web' repeated"), std::string::npos) << result.output;
+}
+
+// ---- authorization and routing decide on one path ----
+
+constexpr const char* kAllTime = "/v1/stats?from=0&to=253402300800000&bucket=all";
+
+TEST_F(KeysTest, AnIdThatNormalizesToAPublicPathStillNeedsAKey) {
+  const std::string event =
+      R"({"type":"click","user_id":"u","timestamp":1793527200000,"event_id":"order-77/../../tracker.js"})";
+  ASSERT_EQ(Status("POST", "/v1/events", kIngest, event), 200);
+  // h2o normalizes this to /v1/tracker.js (public); the router reads the event id from the path as sent.
+  const std::string target = "/v1/events/order-77%2F..%2F..%2Ftracker.js";
+  auto response = Call("GET", target, "");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 401) << response->body;
+  EXPECT_EQ(response->body.find("order-77"), std::string::npos) << response->body;
+  response = Call("GET", target, kRead);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->body.find("order-77/../../tracker.js"), std::string::npos) << response->body;
+  // Dot segments as sent, too.
+  EXPECT_EQ(Status("GET", "/v1/events/order-77/../../tracker.js", ""), 401);
+  EXPECT_EQ(Status("PUT", "/v1/schemas/..%2Ftracker.js", "", R"({"properties":{}})"), 401);
+  EXPECT_EQ(Status("PUT", "/v1/schemas/..%2Ftracker.js", kIngest, R"({"properties":{}})"), 403);
+  // An escaped admin path is still an admin path.
+  EXPECT_EQ(Status("GET", "/v1/%61dmin/digest", kRead), 403);
+  EXPECT_EQ(Status("GET", "/v1/%61dmin/digest", kAdmin), 200);
+  // The public files stay public, however they are spelled.
+  EXPECT_EQ(Status("GET", "/v1/tracker.js", ""), 200);
+  EXPECT_EQ(Status("GET", "/v1/%74racker.js", ""), 200);
+  EXPECT_EQ(Status("GET", "/healthz", ""), 200);
+}
+
+TEST_F(KeysTest, OnlyAnIngestKeyIsTakenFromTheQuery) {
+  const std::string event = R"({"type":"click","user_id":"u","timestamp":1793527200000})";
+  EXPECT_EQ(Status("POST", std::string("/v1/events?key=") + kIngest, "", event), 200);
+  auto response = Call("POST", std::string("/v1/events?key=") + kAdmin, "", event);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 403);
+  EXPECT_NE(response->body.find("only an ingest key"), std::string::npos) << response->body;
+  response = Call("GET", kAllTime, kRead);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_NE(response->body.find(R"("total":{"events":1,)"), std::string::npos) << response->body;
+}
+
+// A keys file that is not a regular file is refused on SIGHUP without blocking the signal thread: a
+// later reload of a good file still takes effect.
+TEST_F(KeysTest, AKeysFileThatIsNotARegularFileIsRefusedOnReload) {
+  std::filesystem::remove(keys_path_);
+  ASSERT_EQ(::mkfifo(keys_path_.c_str(), 0600), 0);
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Status("GET", kAllTime, kRead), 200);  // the keys in force stay
+  std::filesystem::remove(keys_path_);
+  std::ofstream(keys_path_) << "fresh read fresh-read-secret-0001\n";
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  for (int i = 0; i < 50 && Status("GET", kAllTime, "fresh-read-secret-0001") != 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Status("GET", kAllTime, "fresh-read-secret-0001"), 200);
+  EXPECT_NE(server_->Log().find("not a regular file"), std::string::npos) << server_->Log();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "http/request_head.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "ingest/query_string.h"
@@ -102,6 +103,11 @@ std::string_view TrimSpaces(std::string_view text) {
 
 char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return LowerAscii(x) == LowerAscii(y); });
+}
+
 }  // namespace
 
 std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head) {
@@ -120,8 +126,8 @@ std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head) {
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view name = TrimSpaces(line.substr(0, colon));
-    if (IsMediaType(name, "transfer-encoding")) has_transfer_encoding = true;
-    if (!IsMediaType(name, "content-length")) continue;
+    if (EqualsIgnoringCase(name, "transfer-encoding")) has_transfer_encoding = true;
+    if (!EqualsIgnoringCase(name, "content-length")) continue;
     // "Content-Length: 5, 5" and two fields of 5 say one length; any other value beside it is ambiguous.
     std::string_view values = line.substr(colon + 1);
     while (true) {
@@ -140,12 +146,7 @@ std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head) {
 }
 
 bool IsMediaType(std::string_view content_type, std::string_view media_type) {
-  const std::string_view type = TrimSpaces(content_type.substr(0, content_type.find(';')));
-  if (type.size() != media_type.size()) return false;
-  for (size_t i = 0; i < type.size(); ++i) {
-    if (LowerAscii(type[i]) != LowerAscii(media_type[i])) return false;
-  }
-  return true;
+  return EqualsIgnoringCase(TrimSpaces(content_type.substr(0, content_type.find(';'))), media_type);
 }
 
 }  // namespace tally

@@ -7,6 +7,7 @@
 # Usage: bench/storage_shapes.sh [events=5000000] [products=20000] [stores=200] [users=250000] [days=30]
 # The month of a mid-size shop: the defaults. The large case: bench/storage_shapes.sh 100000000 20000 200 1000000
 # (its generated file alone is ~15 GB; it takes about as many minutes as the 5 M case takes seconds x 20).
+# TALLY_BENCH_BUILD=DIR runs the tallyd and tally of another build (to compare two versions side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-5000000}"
@@ -17,7 +18,8 @@ days="${5:-30}"
 late=0.03
 duplicates=0.01
 now=1793527200000 # 2026-11-01T10:00:00Z: the same options give the same events
-scripts/setup.sh >/dev/null
+bin="${TALLY_BENCH_BUILD:-build}"
+[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 work="$(mktemp -d /tmp/tally-shapes-XXXXXX)"
 port=18913
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -33,21 +35,26 @@ wait_ready() {
 now_s() { date +%s.%N; }
 
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
-echo "# build: $(grep CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2)); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids"
-build/tally generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
+"$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
   --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" >/dev/null
 
-build/tallyd --listen 127.0.0.1:$port --data "$work/data" >"$work/tallyd.log" 2>&1 &
+"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" >"$work/tallyd.log" 2>&1 &
 pid=$!
 wait_ready
 cpu_before="$(cpu_seconds "$pid")"
 started="$(now_s)"
-build/tally send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >"$work/send.log" 2>&1
+"$bin/tally" send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >"$work/send.log" 2>&1
 elapsed="$(awk -v a="$started" -v b="$(now_s)" 'BEGIN {print b - a}')"
 cpu="$(awk -v a="$cpu_before" -v b="$(cpu_seconds "$pid")" 'BEGIN {print b - a}')"
 rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
 anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
+# Quiet hours are sealed after --seal-after (10 s by default): the answers below then come from the sealed
+# indexes (and the memory figure includes them).
+sleep 15
+sealed_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+sealed_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 
 # Sampled hours, checked against the independent count.
 check_status=0
@@ -59,6 +66,10 @@ seen = set()
 events = collections.Counter()
 users = collections.defaultdict(set)
 types = collections.defaultdict(collections.Counter)
+by_key = {"product_id": collections.defaultdict(lambda: collections.defaultdict(set)),
+          "store_id": collections.defaultdict(lambda: collections.defaultdict(set))}
+key_events = {"product_id": collections.defaultdict(collections.Counter),
+              "store_id": collections.defaultdict(collections.Counter)}
 with open(path) as lines:
     for line in lines:
         event = json.loads(line)
@@ -69,6 +80,10 @@ with open(path) as lines:
         events[hour] += 1
         users[hour].add(event["user_id"])
         types[hour][event["type"]] += 1
+        for dimension in ("product_id", "store_id"):
+            if event.get(dimension):
+                by_key[dimension][hour][event[dimension]].add(event["user_id"])
+                key_events[dimension][hour][event[dimension]] += 1
 hours = sorted(events)
 step = max(1, len(hours) // 12)
 sampled = hours[::step] + [hours[-1]]
@@ -80,7 +95,30 @@ for hour in sampled:
     if total != expected:
         wrong += 1
         print(f"hour {hour}: server {total} expected {expected}")
-print(f"sampled {len(sampled)} hours: {len(sampled) - wrong} exact, {wrong} wrong; {len(seen)} distinct events")
+# Top products and stores over the sampled hours and over a whole day: events and exact unique users.
+tops = 0
+for first, last in [(hour, hour) for hour in sampled] + [(hours[0], hours[0] + 23)]:
+    for dimension in ("product_id", "store_id"):
+        counts = collections.Counter()
+        for hour in range(first, last + 1):
+            counts.update(key_events[dimension][hour])
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:5]
+        expected = []
+        for key, count in ranked:
+            key_users = set()
+            for hour in range(first, last + 1):
+                key_users |= by_key[dimension][hour].get(key, set())
+            expected.append({"key": key, "events": count, "unique_users": len(key_users)})
+        url = (f"http://127.0.0.1:{port}/v1/top?by={dimension}&from={first * hour_ms}"
+               f"&to={(last + 1) * hour_ms}&limit=5")
+        answer = json.load(urllib.request.urlopen(url))
+        got = [{k: entry[k] for k in ("key", "events", "unique_users")} for entry in answer["top"]]
+        tops += 1
+        if got != expected:
+            wrong += 1
+            print(f"top {dimension} hours {first}..{last}: server {got} expected {expected}")
+print(f"sampled {len(sampled)} hours and {tops} top lists: {len(sampled) + tops - wrong} exact, {wrong} wrong; "
+      f"{len(seen)} distinct events")
 sys.exit(1 if wrong else 0)
 EOF
 held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1/')"
@@ -93,7 +131,7 @@ disk_bytes="$(du -sb "$work/data" | cut -f1)"
 log_bytes="$(du -sb "$work/data/log" | cut -f1)"
 
 restart_started="$(now_s)"
-build/tallyd --listen 127.0.0.1:$port --data "$work/data" >"$work/restart.log" 2>&1 &
+"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" >"$work/restart.log" 2>&1 &
 pid=$!
 wait_ready
 restart_seconds="$(awk -v a="$restart_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
@@ -103,9 +141,10 @@ wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
   -v disk="$disk_bytes" -v logb="$log_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
-  -v rrss="$restart_rss_kb" 'BEGIN {
+  -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
+  printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
   printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident\n", stop, restart, rrss / 1024
 }'

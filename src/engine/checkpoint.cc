@@ -19,7 +19,7 @@ namespace tally {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
-constexpr uint32_t kFormatVersion = 2;  // 2: views split into shards
+constexpr uint32_t kFormatVersion = 3;  // 2: views split into shards; 3: no cells per product and store
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 template <typename T>

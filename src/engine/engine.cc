@@ -227,29 +227,33 @@ Status Engine::Checkpoint() {
 }
 
 Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
-    : engine_(engine), every_records_(every_records), thread_([this] {
-        std::unique_lock lock(mutex_);
-        while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
-          // A checkpoint copies the whole state under the engine's lock, so its cost grows with the state:
-          // waiting also for a tail of a quarter of what the last one covered keeps that cost per record
-          // bounded, and the replay at start shorter than loading the checkpoint.
-          const uint64_t covered = engine_->last_checkpoint_lsn();
-          const uint64_t tail = engine_->log().next_lsn() - covered;
-          if (tail < every_records_ || tail < covered / 4) continue;
-          lock.unlock();
-          Status written = engine_->Checkpoint();
-          if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
-          lock.lock();
-        }
+    : periodic_(std::chrono::seconds(1), [engine, every_records] {
+        // A checkpoint copies the whole state under the engine's lock, so its cost grows with the state:
+        // waiting also for a tail of a quarter of what the last one covered keeps that cost per record
+        // bounded, and the replay at start shorter than loading the checkpoint.
+        const uint64_t covered = engine->last_checkpoint_lsn();
+        const uint64_t tail = engine->log().next_lsn() - covered;
+        if (tail < every_records || tail < covered / 4) return;
+        Status written = engine->Checkpoint();
+        if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
       }) {}
 
-Checkpointer::~Checkpointer() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+void Engine::SealQuietHours(uint32_t quiet_passes) {
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    std::vector<SealJob> jobs;
+    {
+      std::lock_guard lock(gates_[shard].mutex);
+      jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes);
+    }
+    if (jobs.empty()) continue;
+    for (SealJob& job : jobs) job.Build();
+    std::lock_guard lock(gates_[shard].mutex);
+    views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
   }
-  wake_.notify_one();
-  thread_.join();
+}
+
+Sealer::Sealer(Engine* engine, uint32_t quiet_seconds)
+    : periodic_(std::chrono::seconds(1), [engine, quiet_seconds] { engine->SealQuietHours(quiet_seconds); }) {
 }
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/periodic.h"
 #include "log/record.h"
 #include "log/segment_log.h"
 #include "tally/status.h"
@@ -130,6 +131,10 @@ class Engine : public Committer {
   // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out at a
   // batch boundary (writers wait for that copy), the file is written without holding anything.
   Status Checkpoint();
+  // One sealing pass (shard_views.h) over every shard: the hours unchanged during the last `quiet_passes`
+  // passes get their per-product and per-store index. A shard's lock is held while its hours are copied
+  // out and while the indexes are installed, not while they are built.
+  void SealQuietHours(uint32_t quiet_passes);
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
   struct DigestAt {
@@ -190,17 +195,18 @@ class Engine : public Committer {
 class Checkpointer {
  public:
   Checkpointer(Engine* engine, uint64_t every_records);
-  ~Checkpointer();
-  Checkpointer(const Checkpointer&) = delete;
-  Checkpointer& operator=(const Checkpointer&) = delete;
 
  private:
-  Engine* const engine_;
-  const uint64_t every_records_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  Periodic periodic_;
+};
+
+// Seals the hours that have been quiet for `quiet_seconds`, on its own thread (a pass a second).
+class Sealer {
+ public:
+  Sealer(Engine* engine, uint32_t quiet_seconds);
+
+ private:
+  Periodic periodic_;
 };
 
 // Rebuilds views from the log in `data_dir` without changing it (safe while a server runs): up to

@@ -52,35 +52,52 @@ struct Partial {
     }
     users |= cell.users;
   }
+  void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type) {
+    index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {
+      if (type && group.type != *type) return;
+      events_by_type[group.type] += group.events;
+      users.addMany(group.users.size(), group.users.data());
+    });
+  }
 };
 
 bool CoversWholeHour(int64_t hour, Millis from, Millis to) {
   return hour * kMillisPerHour >= from && (hour + 1) * kMillisPerHour <= to;
 }
 
-// The events of `hour` within [from, to) matching `filter`: from the precomputed cells when the hour is
-// whole and a cell answers the filter, otherwise by scanning the hour's rows (exact either way).
+// Calls `visit(row)` for the current rows among the hour's rows[first, end) within [from, to).
+template <typename Visit>
+void ScanRows(const ShardViews& views, const HourData& data, uint32_t first, Millis from, Millis to,
+              Visit&& visit) {
+  for (size_t i = first; i < data.rows.size(); ++i) {
+    const EventRow& row = views.rows()[data.rows[i]];
+    if (row.state == RowState::kCurrent && row.timestamp >= from && row.timestamp < to) visit(row);
+  }
+}
+
+// The events of `hour` within [from, to) matching `filter`: from the hour's cell or its sealed index when
+// the hour is whole and they answer the filter, otherwise (and for rows added after the seal) by scanning
+// the hour's rows. Exact either way.
 void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis from, Millis to,
              const ResolvedFilter& filter, Partial* partial) {
+  uint32_t first_unsealed = 0;
   if (CoversWholeHour(hour, from, to) && !(filter.product && filter.store)) {
-    const Cell* cell = &data.all;
-    if (filter.product || filter.store) {
-      const auto& cells = filter.product ? data.by_product : data.by_store;
-      auto it = cells.find(filter.product ? *filter.product : *filter.store);
-      if (it == cells.end()) return;
-      cell = &it->second;
+    if (!filter.product && !filter.store) {
+      partial->AddCell(data.all, filter.type);
+      return;
     }
-    partial->AddCell(*cell, filter.type);
-    return;
+    if (data.sealed != nullptr) {
+      const DimensionIndex& index = filter.product ? data.sealed->by_product : data.sealed->by_store;
+      if (auto at = index.Find(filter.product ? *filter.product : *filter.store))
+        partial->AddIndexed(index, *at, filter.type);
+      first_unsealed = data.sealed_rows;
+    }
   }
-  for (uint32_t row_index : data.rows) {
-    const EventRow& row = views.rows()[row_index];
-    if (row.state != RowState::kCurrent || row.timestamp < from || row.timestamp >= to ||
-        !filter.Matches(row))
-      continue;
+  ScanRows(views, data, first_unsealed, from, to, [&](const EventRow& row) {
+    if (!filter.Matches(row)) return;
     ++partial->events_by_type[row.type];
     partial->users.add(row.user);
-  }
+  });
 }
 
 Aggregate Summarize(const ShardViews& views, const Partial& partial) {
@@ -208,9 +225,9 @@ struct ShardTop {
   const ShardViews* views = nullptr;
   bool by_product = true;
   std::optional<uint32_t> type;
-  absl::flat_hash_map<uint32_t, uint64_t> events;             // by key index
-  absl::flat_hash_map<uint32_t, Roaring> partial_hour_users;  // from scanned (partial) hours
-  std::vector<const HourData*> whole_hours;
+  absl::flat_hash_map<uint32_t, uint64_t> events;        // by key index
+  absl::flat_hash_map<uint32_t, Roaring> scanned_users;  // from the rows scanned
+  std::vector<const DimensionIndex*> sealed_indexes;     // of the whole hours sealed
 
   const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
 
@@ -220,24 +237,22 @@ struct ShardTop {
     for (auto it = hours.lower_bound(HourOf(request.from));
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
       const HourData& data = it->second;
-      if (CoversWholeHour(it->first, request.from, request.to)) {
-        whole_hours.push_back(&data);
-        for (const auto& [key, cell] : by_product ? data.by_product : data.by_store) {
-          const uint64_t count = type ? cell.EventsOfType(*type) : cell.events();
-          if (count > 0) events[key] += count;
+      uint32_t first_unsealed = 0;
+      if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
+        const DimensionIndex& index = by_product ? data.sealed->by_product : data.sealed->by_store;
+        sealed_indexes.push_back(&index);
+        for (size_t at = 0; at < index.key_count(); ++at) {
+          const uint64_t count = index.Events(at, type);
+          if (count > 0) events[index.key_at(at)] += count;
         }
-        continue;
+        first_unsealed = data.sealed_rows;
       }
-      for (uint32_t row_index : data.rows) {
-        const EventRow& row = views->rows()[row_index];
+      ScanRows(*views, data, first_unsealed, request.from, request.to, [&](const EventRow& row) {
         const uint32_t key = by_product ? row.product : row.store;
-        if (row.state != RowState::kCurrent || key == kNoDimension || row.timestamp < request.from ||
-            row.timestamp >= request.to || (type && row.type != *type)) {
-          continue;
-        }
+        if (key == kNoDimension || (type && row.type != *type)) return;
         ++events[key];
-        partial_hour_users[key].add(row.user);
-      }
+        scanned_users[key].add(row.user);
+      });
     }
   }
 
@@ -245,16 +260,9 @@ struct ShardTop {
     auto key = keys().Find(key_name);
     if (!key) return 0;
     Roaring users;
-    if (auto it = partial_hour_users.find(*key); it != partial_hour_users.end()) users = it->second;
-    for (const HourData* data : whole_hours) {
-      const auto& cells = by_product ? data->by_product : data->by_store;
-      auto cell = cells.find(*key);
-      if (cell == cells.end()) continue;
-      if (!type) {
-        users |= cell->second.users;
-      } else if (const Roaring* users_of_type = cell->second.UsersOfType(*type)) {
-        users |= *users_of_type;
-      }
+    if (auto it = scanned_users.find(*key); it != scanned_users.end()) users = it->second;
+    for (const DimensionIndex* index : sealed_indexes) {
+      if (auto at = index->Find(*key)) index->AddUsers(*at, type, &users);
     }
     return users.cardinality();
   }

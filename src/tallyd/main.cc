@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   int idle_timeout_seconds = 10;
   size_t max_body_bytes = 8u << 20;
   uint64_t checkpoint_every = 1'000'000;
+  uint32_t seal_after_seconds = 10;
   int shards = 0;
   std::string nats_urls;
   tally::ClusterOptions cluster;
@@ -191,6 +192,11 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", checkpoint_every,
                  "write a checkpoint of the views after this many new log records, and at least a quarter of "
                  "what the last one covered (0: only at shutdown)")
+      ->capture_default_str();
+  app.add_option("--seal-after", seal_after_seconds,
+                 "seconds an hour must go without a new or corrected event before it is sealed (its "
+                 "per-product and per-store index built); 0: at the next pass, one a second")
+      ->check(CLI::Range(0u, 86400u))
       ->capture_default_str();
   app.add_option(
       "--keys", keys_path,
@@ -312,6 +318,7 @@ int main(int argc, char** argv) {
 
   auto checkpointer =
       checkpoint_every > 0 ? std::make_unique<tally::Checkpointer>(engine->get(), checkpoint_every) : nullptr;
+  auto sealer = std::make_unique<tally::Sealer>(engine->get(), seal_after_seconds);
 
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
@@ -334,6 +341,7 @@ int main(int argc, char** argv) {
   server->reset();
   cluster_node.reset();
   checkpointer.reset();
+  sealer.reset();
   // A checkpoint at a clean stop makes the next start load it instead of replaying the log.
   if (tally::Status written = (*engine)->Checkpoint(); !written.ok()) {
     spdlog::error("checkpoint at shutdown failed (the next start replays the log): {}", written.message());

@@ -40,8 +40,7 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
   HourData& hour = hours_[HourOf(row.timestamp)];
   hour.rows.push_back(row_index);
   hour.all.Add(row.type, row.user);
-  if (row.product != kNoDimension) hour.by_product[row.product].Add(row.type, row.user);
-  if (row.store != kNoDimension) hour.by_store[row.store].Add(row.type, row.user);
+  hour.changed_pass = seal_pass_;
   std::vector<uint32_t>& timeline = timelines_[row.user];
   // Most events arrive in time order for their user: one comparison with the newest, instead of a binary
   // search whose every step is a cache miss into the event table.
@@ -62,36 +61,23 @@ void ShardViews::Retract(uint32_t row_index) {
   std::vector<uint32_t>& timeline = timelines_[row.user];
   timeline.erase(TimelinePosition(timeline, rows_, row_index));
 
-  // What the user still has in the same hour decides whether they leave each cell.
+  // What the user still has in the same hour decides whether they leave the hour's cell.
   const int64_t hour_index = HourOf(row.timestamp);
   const Millis hour_start = hour_index * kMillisPerHour;
   bool stays = false, stays_in_type = false;
-  bool stays_in_product = false, stays_in_product_type = false;
-  bool stays_in_store = false, stays_in_store_type = false;
   auto first = std::lower_bound(timeline.begin(), timeline.end(), hour_start,
                                 [&](uint32_t r, Millis t) { return rows_[r].timestamp < t; });
   for (auto it = first; it != timeline.end() && rows_[*it].timestamp < hour_start + kMillisPerHour; ++it) {
-    const EventRow& other = rows_[*it];
-    const bool same_type = other.type == row.type;
     stays = true;
-    stays_in_type |= same_type;
-    if (row.product != kNoDimension && other.product == row.product) {
-      stays_in_product = true;
-      stays_in_product_type |= same_type;
-    }
-    if (row.store != kNoDimension && other.store == row.store) {
-      stays_in_store = true;
-      stays_in_store_type |= same_type;
-    }
+    stays_in_type |= rows_[*it].type == row.type;
   }
   HourData& hour = hours_[hour_index];
   hour.all.Remove(row.type, row.user, stays, stays_in_type);
-  if (row.product != kNoDimension) {
-    hour.by_product[row.product].Remove(row.type, row.user, stays_in_product, stays_in_product_type);
-  }
-  if (row.store != kNoDimension) {
-    hour.by_store[row.store].Remove(row.type, row.user, stays_in_store, stays_in_store_type);
-  }
+  // The sealed index counts the row: answers come from the rows again until the hour is sealed anew.
+  hour.sealed.reset();
+  hour.sealed_rows = 0;
+  ++hour.retractions;
+  hour.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
 }
@@ -105,6 +91,60 @@ TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {
   if (auto click = types_.Find(kClickType)) counts.clicks = cell.EventsOfType(*click);
   if (auto impression = types_.Find(kImpressionType)) counts.impressions = cell.EventsOfType(*impression);
   return counts;
+}
+
+void SealJob::Add(const EventRow& row) {
+  if (row.state != RowState::kCurrent) return;
+  if (row.product != kNoDimension) by_product.push_back({row.product, row.type, row.user});
+  if (row.store != kNoDimension) by_store.push_back({row.store, row.type, row.user});
+}
+
+void SealJob::Build() {
+  auto built = std::make_shared<SealedHour>();
+  built->by_product = DimensionIndex::Build(std::move(by_product));
+  built->by_store = DimensionIndex::Build(std::move(by_store));
+  sealed = std::move(built);
+}
+
+std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes) {
+  const uint64_t pass = ++seal_pass_;
+  std::vector<SealJob> jobs;
+  for (const auto& [hour, data] : hours_) {
+    if (data.sealed_rows == data.rows.size() || data.changed_pass + quiet_passes >= pass) continue;
+    SealJob job;
+    job.hour = hour;
+    job.rows = static_cast<uint32_t>(data.rows.size());
+    job.retractions = data.retractions;
+    for (uint32_t i = 0; i < job.rows; ++i) {
+      job.Add(rows_[data.rows[i]]);
+    }
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
+  for (SealJob& job : jobs) {
+    auto it = hours_.find(job.hour);
+    if (it == hours_.end() || it->second.retractions != job.retractions || job.sealed == nullptr) continue;
+    it->second.sealed = std::move(job.sealed);
+    it->second.sealed_rows = job.rows;
+  }
+}
+
+void ShardViews::SealQuietHours(uint32_t quiet_passes) {
+  std::vector<SealJob> jobs = CollectSealJobs(quiet_passes);
+  for (SealJob& job : jobs) job.Build();
+  InstallSealed(std::move(jobs));
+}
+
+SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
+  SealJob job;
+  if (auto it = hours_.find(hour); it != hours_.end()) {
+    for (uint32_t row_index : it->second.rows) job.Add(rows_[row_index]);
+  }
+  job.Build();
+  return *job.sealed;
 }
 
 }  // namespace tally

@@ -3,10 +3,15 @@
 // across shards.
 //
 // Every event that is current or a duplicate becomes a row of the shard's event table (where the whole
-// event sits in the log, and what aggregation and filtering need). Per UTC hour, cells hold counts by type
-// and exact user sets, for the hour and per product and store. A correction retracts the row it replaces
-// from every view of that row's shard; whether the user leaves a cell is decided from the user's timeline.
-// A shard does only what it is told by the log-ordered step (views.h): it decides nothing across shards.
+// event sits in the log, and what aggregation and filtering need). Per UTC hour, one cell holds counts by
+// type and the exact user sets, kept up to date by every event: the take-home answer and the unfiltered
+// stats read it. Per product and per store, an hour is answered from its rows while it is hot, and from a
+// sealed index (dimension_index.h) once it has been quiet for a while: sealing copies the hour's rows out,
+// builds the index off the lock and installs it if no row of the hour was retracted meanwhile. Events that
+// arrive after the seal (late events) are scanned beside the index; a retraction drops it until the next
+// seal. A correction retracts the row it replaces from every view of that row's shard; whether the user
+// leaves a cell is decided from the user's timeline. A shard does only what it is told by the log-ordered
+// step (views.h): it decides nothing across shards.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +28,7 @@
 #include "views/cell.h"
 #include "views/chunked_vector.h"
 #include "views/dictionary.h"
+#include "views/dimension_index.h"
 
 namespace tally {
 
@@ -45,11 +51,33 @@ struct EventRow {
   RowState state;
 };
 
+// The hour's events by product and by store, frozen.
+struct SealedHour {
+  DimensionIndex by_product;
+  DimensionIndex by_store;
+};
+
 struct HourData {
   Cell all;
-  absl::flat_hash_map<uint32_t, Cell> by_product;
-  absl::flat_hash_map<uint32_t, Cell> by_store;
   ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
+  // The current rows among rows[0, sealed_rows), by product and store (null: not sealed, or retracted from).
+  std::shared_ptr<const SealedHour> sealed;
+  uint32_t sealed_rows = 0;
+  uint32_t retractions = 0;   // rows of the hour retracted so far
+  uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
+};
+
+// An hour to seal: its current rows copied out (under the shard's lock), the index built from them (off
+// the lock), installed if the hour saw no retraction since the copy.
+struct SealJob {
+  int64_t hour = 0;
+  uint32_t rows = 0;  // rows[0, rows) copied
+  uint32_t retractions = 0;
+  std::vector<DimensionIndex::Entry> by_product, by_store;
+  std::shared_ptr<const SealedHour> sealed;
+
+  void Add(const EventRow& row);  // a current row's entries; other rows have none
+  void Build();
 };
 
 struct TypeStats {
@@ -82,6 +110,16 @@ class ShardViews {
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
+  // Starts a sealing pass: the hours not changed during the last `quiet_passes` passes that have rows not
+  // yet sealed, copied out to seal.
+  std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes);
+  // Installs the built jobs whose hour saw no retraction since they were collected.
+  void InstallSealed(std::vector<SealJob> jobs);
+  // Both, with the building in between, on this thread.
+  void SealQuietHours(uint32_t quiet_passes);
+  // The hour's current rows by product and by store, built from its rows (what sealing would install).
+  SealedHour BuildSealedHour(int64_t hour) const;
+
   const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
   const ChunkedVector<EventRow>& rows() const { return rows_; }
   const Dictionary& users() const { return users_; }
@@ -107,6 +145,7 @@ class ShardViews {
   absl::btree_map<int64_t, HourData> hours_;
   std::vector<std::vector<uint32_t>> timelines_;  // by user index
   std::vector<TypeStats> type_stats_;             // by type index
+  uint64_t seal_pass_ = 0;                        // sealing passes started
 };
 
 }  // namespace tally

@@ -86,6 +86,10 @@ ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
   return plan.outcomes[0];
 }
 
+void Views::SealQuietHours(uint32_t quiet_passes) {
+  for (const auto& shard : shards_) shard->SealQuietHours(quiet_passes);
+}
+
 TakeHomeCounts Views::TakeHomeHour(int64_t hour) const {
   TakeHomeCounts counts;
   for (const auto& shard : shards_) counts += shard->TakeHomeHour(hour);
@@ -150,6 +154,9 @@ struct UserSetHash {
   void AddAll(const Roaring& users, const Dictionary& names) {
     for (uint32_t user : users) Add(names.KeyOf(user));
   }
+  void AddAll(std::span<const uint32_t> users, const Dictionary& names) {
+    for (uint32_t user : users) Add(names.KeyOf(user));
+  }
 };
 
 // One cell of all shards merged: events and users by type name, and all users.
@@ -166,6 +173,17 @@ struct MergedCell {
       events += cell.events_by_type[type];
       if (users_of_type != nullptr) type_users.AddAll(*users_of_type, shard.users());
     }
+  }
+  // The key at `at` of an index of the shard's hour.
+  void Add(const DimensionIndex& index, size_t at, const ShardViews& shard) {
+    Roaring key_users;
+    index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {
+      auto& [events, type_users] = by_type[shard.types().KeyOf(group.type)];
+      events += group.events;
+      type_users.AddAll(group.users, shard.users());
+      key_users.addMany(group.users.size(), group.users.data());
+    });
+    users.AddAll(key_users, shard.users());
   }
   void HashInto(Hasher* hasher) const {
     hasher->Value(users);
@@ -225,10 +243,13 @@ uint64_t Views::Digest() const {
     for (const auto& [hour, data] : shard.hours()) {
       MergedHour& merged = hours[hour];
       merged.all.Add(data.all, shard);
-      for (const auto& [product, cell] : data.by_product)
-        merged.by_product[shard.products().KeyOf(product)].Add(cell, shard);
-      for (const auto& [store, cell] : data.by_store)
-        merged.by_store[shard.stores().KeyOf(store)].Add(cell, shard);
+      // From the rows, sealed or not: the digest must not depend on when hours were sealed.
+      const SealedHour by_key = shard.BuildSealedHour(hour);
+      for (size_t at = 0; at < by_key.by_product.key_count(); ++at)
+        merged.by_product[shard.products().KeyOf(by_key.by_product.key_at(at))].Add(by_key.by_product, at,
+                                                                                    shard);
+      for (size_t at = 0; at < by_key.by_store.key_count(); ++at)
+        merged.by_store[shard.stores().KeyOf(by_key.by_store.key_at(at))].Add(by_key.by_store, at, shard);
       for (uint32_t row : data.rows) merged.rows.push_back(number[s][row]);
     }
   }

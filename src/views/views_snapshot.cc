@@ -1,5 +1,6 @@
 // Views saved to and loaded from a checkpoint: every structure written field by field (little endian, as
 // the machine is), user sets in CRoaring's portable format. Load refuses anything that does not parse.
+// Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
 #include <cstring>
 
 #include "views/shard_views.h"
@@ -136,13 +137,6 @@ void ShardViews::Save(std::string* out) const {
   for (const auto& [hour, data] : hours_) {
     writer.Value(hour);
     writer.Cell(data.all);
-    for (const auto* cells : {&data.by_product, &data.by_store}) {
-      writer.Value<uint64_t>(cells->size());
-      for (const auto& [key, cell] : *cells) {
-        writer.Value(key);
-        writer.Cell(cell);
-      }
-    }
     writer.Value<uint64_t>(data.rows.size());
     for (uint32_t row : data.rows) writer.Value(row);
   }
@@ -185,14 +179,6 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     if (!reader.Value(&hour)) return damaged;
     HourData& data = views->hours_[hour];
     if (!reader.Cell(&data.all)) return damaged;
-    for (auto* cells : {&data.by_product, &data.by_store}) {
-      uint64_t cell_count = 0;
-      if (!reader.Count(&cell_count, 4)) return damaged;
-      for (uint64_t j = 0; j < cell_count; ++j) {
-        uint32_t key = 0;
-        if (!reader.Value(&key) || !reader.Cell(&(*cells)[key])) return damaged;
-      }
-    }
     uint64_t rows = 0;
     if (!reader.Count(&rows, 4)) return damaged;
     for (uint64_t j = 0; j < rows; ++j) {

@@ -79,5 +79,75 @@ TEST(Views, UniqueUsersAreExactAgainstASetOverManyRandomEvents) {
   }
 }
 
+TEST(DimensionIndex, CountsEventsAndDistinctUsersPerKeyAndType) {
+  // key 7: type 0 by users 1, 1, 2; type 3 by user 2. key 9: type 0 by user 5. Given in no order.
+  DimensionIndex index = DimensionIndex::Build({{9, 0, 5}, {7, 0, 1}, {7, 3, 2}, {7, 0, 2}, {7, 0, 1}});
+  ASSERT_EQ(index.key_count(), 2u);
+  EXPECT_EQ(index.key_at(0), 7u);
+  EXPECT_EQ(index.key_at(1), 9u);
+  EXPECT_FALSE(index.Find(8).has_value());
+  const size_t seven = *index.Find(7);
+  EXPECT_EQ(index.Events(seven, std::nullopt), 4u);
+  EXPECT_EQ(index.Events(seven, 0), 3u);
+  EXPECT_EQ(index.Events(seven, 3), 1u);
+  EXPECT_EQ(index.Events(seven, 1), 0u);
+  Roaring users;
+  index.AddUsers(seven, std::nullopt, &users);
+  EXPECT_EQ(users, Roaring::bitmapOf(2, 1, 2));
+  Roaring of_type_three;
+  index.AddUsers(seven, 3, &of_type_three);
+  EXPECT_EQ(of_type_three, Roaring::bitmapOf(1, 2));
+  std::vector<std::pair<uint32_t, size_t>> groups;
+  index.ForEachGroup(seven, [&](const DimensionIndex::Group& group) {
+    groups.emplace_back(group.type, group.users.size());
+  });
+  EXPECT_EQ(groups, (std::vector<std::pair<uint32_t, size_t>>{{0, 2}, {3, 1}}));
+  EXPECT_EQ(index.Events(*index.Find(9), std::nullopt), 1u);
+  EXPECT_EQ(DimensionIndex::Build({}).key_count(), 0u);
+}
+
+Event WithDimensions(std::string id, uint32_t version, std::string user, Millis timestamp,
+                     std::string product) {
+  Event event = Make(version % 2 == 0 ? "click" : "impression", std::move(user), timestamp);
+  event.event_id = std::move(id);
+  event.version = version;
+  event.product_id = std::move(product);
+  event.store_id = "store-" + std::to_string(timestamp % 3);
+  return event;
+}
+
+TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
+  Views sealed(3), plain(3);
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 4000; ++i) {
+    const Event event =
+        WithDimensions("id-" + std::to_string(random() % 3000), 1 + static_cast<uint32_t>(random() % 3),
+                       "user-" + std::to_string(random() % 300),
+                       kHourStart + static_cast<Millis>(random() % (4 * kMillisPerHour)),
+                       "product-" + std::to_string(random() % 50));
+    sealed.Apply(event, LogPosition{0, static_cast<uint32_t>(16 + i)});
+    plain.Apply(event, LogPosition{0, static_cast<uint32_t>(16 + i)});
+    if (i % 500 == 499) sealed.SealQuietHours(0);
+  }
+  EXPECT_EQ(sealed.Digest(), plain.Digest());
+
+  // A correction of an event in a sealed hour takes the index away until the hour is sealed again.
+  sealed.SealQuietHours(0);
+  const Event first = WithDimensions("fresh", 1, "user-1", kHourStart + 5, "product-1");
+  sealed.Apply(first, LogPosition{1, 16});
+  sealed.SealQuietHours(0);
+  const ShardViews& shard = sealed.shard(sealed.ShardOf("user-1"));
+  const HourData& hour = shard.hours().at(HourOf(kHourStart));
+  ASSERT_NE(hour.sealed, nullptr);
+  EXPECT_EQ(hour.sealed_rows, hour.rows.size());
+  sealed.Apply(WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2"), LogPosition{1, 100});
+  EXPECT_EQ(hour.sealed, nullptr);
+  // A pass with a quiet period seals only hours unchanged for that many passes.
+  sealed.SealQuietHours(1);
+  EXPECT_EQ(hour.sealed, nullptr);
+  sealed.SealQuietHours(1);
+  EXPECT_NE(hour.sealed, nullptr);
+}
+
 }  // namespace
 }  // namespace tally

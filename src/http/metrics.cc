@@ -190,6 +190,14 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          "Event rows held in the views (current, superseded and duplicate).");
   Sample(&out, "tally_view_rows", "",
          static_cast<double>(engine.Read([](const Views& views) { return views.rows(); })));
+  const Views::Tiers tiers = engine.Read([](const Views& views) { return views.tiers(); });
+  Header(&out, "tally_hours", "gauge",
+         "(shard, hour) pairs by tier: sealed (answered from the sealed index) or hot (rows scanned).");
+  Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
+  Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
+  Header(&out, "tally_sealed_index_bytes", "gauge",
+         "Memory of the sealed hours' indexes by product and store.");
+  Sample(&out, "tally_sealed_index_bytes", "", static_cast<double>(tiers.sealed_bytes));
   Header(&out, "tally_checkpoint_records", "gauge", "Log records the newest checkpoint covers.");
   Sample(&out, "tally_checkpoint_records", "", static_cast<double>(engine.last_checkpoint_lsn()));
   Header(&out, "tally_resident_memory_bytes", "gauge", "Resident memory of the process.");

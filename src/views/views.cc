@@ -118,6 +118,22 @@ uint64_t Views::rows() const {
   return rows;
 }
 
+Views::Tiers Views::tiers() const {
+  Tiers tiers;
+  for (const auto& shard : shards_) {
+    for (const auto& [hour, data] : shard->hours()) {
+      if (data.sealed != nullptr && data.sealed_rows == data.rows.size()) {
+        ++tiers.sealed_hours;
+      } else {
+        ++tiers.hot_hours;
+      }
+      if (data.sealed != nullptr)
+        tiers.sealed_bytes += data.sealed->by_product.MemoryBytes() + data.sealed->by_store.MemoryBytes();
+    }
+  }
+  return tiers;
+}
+
 namespace {
 
 class Hasher {

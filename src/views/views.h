@@ -105,6 +105,11 @@ class Views {
   // Every type with events in any shard, its statistics summed over the shards.
   std::map<std::string, TypeStats> TypeStatsByName() const;
   uint64_t rows() const;  // current, superseded and duplicate event rows in all shards
+  // (shard, hour) pairs by tier: sealed (every row in the index) or hot; and the sealed indexes' bytes.
+  struct Tiers {
+    uint64_t hot_hours = 0, sealed_hours = 0, sealed_bytes = 0;
+  };
+  Tiers tiers() const;
 
   // The whole state, for a checkpoint; Load refuses bytes that do not parse, whose indices do not fit, or
   // that were saved with another number of shards.

@@ -35,7 +35,7 @@ wait_ready() {
 now_s() { date +%s.%N; }
 
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
-echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2)); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids"
 "$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
   --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" >/dev/null

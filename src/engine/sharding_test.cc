@@ -70,7 +70,7 @@ std::string Answers(const Views& views) {
     const ShardViews& shard = views.shard(views.ShardOf(user));
     out += user + ":";
     if (auto index = shard.users().Find(user)) {
-      for (uint32_t row : *shard.Timeline(*index)) out += " " + std::to_string(shard.rows()[row].position);
+      for (uint32_t row : shard.Timeline(*index)) out += " " + std::to_string(shard.rows()[row].position);
     }
     out += "\n";
   }

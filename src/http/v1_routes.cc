@@ -195,7 +195,7 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
       type = views.types().Find(*type_filter);
       if (!type) return 0;
     }
-    const std::vector<uint32_t>& timeline = *views.Timeline(*user);
+    const std::vector<uint32_t> timeline = views.Timeline(*user);
     auto end = std::lower_bound(timeline.begin(), timeline.end(), before,
                                 [&](uint32_t row, Millis t) { return views.rows()[row].timestamp < t; });
     for (auto it = end; it != timeline.begin();) {

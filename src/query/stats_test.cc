@@ -111,7 +111,7 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
       EXPECT_TRUE(expected.empty());
       continue;
     }
-    const std::vector<uint32_t>& timeline = *shard.Timeline(*index);
+    const std::vector<uint32_t> timeline = shard.Timeline(*index);
     ASSERT_EQ(timeline.size(), expected.size()) << user;
     for (size_t i = 0; i < expected.size(); ++i) {
       const EventRow& row = shard.rows()[timeline[timeline.size() - 1 - i]];

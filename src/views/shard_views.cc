@@ -5,18 +5,6 @@
 #include "ingest/take_home.h"
 
 namespace tally {
-namespace {
-
-// Where `row` sits in a timeline ordered by (event time, row).
-std::vector<uint32_t>::iterator TimelinePosition(std::vector<uint32_t>& timeline,
-                                                 const ChunkedVector<EventRow>& rows, uint32_t row) {
-  return std::lower_bound(timeline.begin(), timeline.end(), row, [&](uint32_t a, uint32_t b) {
-    return rows[a].timestamp != rows[b].timestamp ? rows[a].timestamp < rows[b].timestamp : a < b;
-  });
-}
-
-}  // namespace
-
 uint32_t ShardViews::Include(const Event& event, uint64_t position, RowState state) {
   const auto row_index = static_cast<uint32_t>(rows_.size());
   EventRow row{};
@@ -41,14 +29,7 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
   hour.rows.push_back(row_index);
   hour.all.Add(row.type, row.user);
   hour.changed_pass = seal_pass_;
-  std::vector<uint32_t>& timeline = timelines_[row.user];
-  // Most events arrive in time order for their user: one comparison with the newest, instead of a binary
-  // search whose every step is a cache miss into the event table.
-  if (timeline.empty() || rows_[timeline.back()].timestamp <= row.timestamp) {
-    timeline.push_back(row_index);
-  } else {
-    timeline.insert(TimelinePosition(timeline, rows_, row_index), row_index);
-  }
+  timelines_[row.user].push_back(row_index);
   TypeStats& stats = type_stats_[row.type];
   if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
   if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;
@@ -59,17 +40,18 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
 void ShardViews::Retract(uint32_t row_index) {
   EventRow& row = rows_[row_index];
   std::vector<uint32_t>& timeline = timelines_[row.user];
-  timeline.erase(TimelinePosition(timeline, rows_, row_index));
+  if (auto at = std::lower_bound(timeline.begin(), timeline.end(), row_index);
+      at != timeline.end() && *at == row_index) {
+    timeline.erase(at);
+  }
 
   // What the user still has in the same hour decides whether they leave the hour's cell.
   const int64_t hour_index = HourOf(row.timestamp);
-  const Millis hour_start = hour_index * kMillisPerHour;
   bool stays = false, stays_in_type = false;
-  auto first = std::lower_bound(timeline.begin(), timeline.end(), hour_start,
-                                [&](uint32_t r, Millis t) { return rows_[r].timestamp < t; });
-  for (auto it = first; it != timeline.end() && rows_[*it].timestamp < hour_start + kMillisPerHour; ++it) {
+  for (uint32_t other : timeline) {
+    if (HourOf(rows_[other].timestamp) != hour_index) continue;
     stays = true;
-    stays_in_type |= rows_[*it].type == row.type;
+    stays_in_type |= rows_[other].type == row.type;
   }
   HourData& hour = hours_[hour_index];
   hour.all.Remove(row.type, row.user, stays, stays_in_type);
@@ -80,6 +62,15 @@ void ShardViews::Retract(uint32_t row_index) {
   hour.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
+}
+
+std::vector<uint32_t> ShardViews::Timeline(uint32_t user) const {
+  if (user >= timelines_.size()) return {};
+  std::vector<uint32_t> timeline = timelines_[user];
+  // Row order is log order: a stable sort by event time gives (event time, row).
+  std::stable_sort(timeline.begin(), timeline.end(),
+                   [&](uint32_t a, uint32_t b) { return rows_[a].timestamp < rows_[b].timestamp; });
+  return timeline;
 }
 
 TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {

@@ -126,10 +126,8 @@ class ShardViews {
   const Dictionary& types() const { return types_; }
   const Dictionary& products() const { return products_; }
   const Dictionary& stores() const { return stores_; }
-  // A user's current rows, ordered by (event time, row); null for an unknown user.
-  const std::vector<uint32_t>* Timeline(uint32_t user) const {
-    return user < timelines_.size() ? &timelines_[user] : nullptr;
-  }
+  // A user's current rows, ordered by (event time, row); empty for an unknown user.
+  std::vector<uint32_t> Timeline(uint32_t user) const;
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
 
   void Save(std::string* out) const;
@@ -143,9 +141,11 @@ class ShardViews {
   ChunkedVector<EventRow> rows_;
   Dictionary users_, types_, products_, stores_;
   absl::btree_map<int64_t, HourData> hours_;
-  std::vector<std::vector<uint32_t>> timelines_;  // by user index
-  std::vector<TypeStats> type_stats_;             // by type index
-  uint64_t seal_pass_ = 0;                        // sealing passes started
+  // By user index: the user's current rows in row (log) order. Ingest only appends; a timeline is put in
+  // time order when it is asked for, so a late event costs no search through a user's rows.
+  std::vector<std::vector<uint32_t>> timelines_;
+  std::vector<TypeStats> type_stats_;  // by type index
+  uint64_t seal_pass_ = 0;             // sealing passes started
 };
 
 }  // namespace tally

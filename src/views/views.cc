@@ -295,7 +295,7 @@ uint64_t Views::Digest() const {
   std::sort(users.begin(), users.end(), [](const UserAt& a, const UserAt& b) { return a.name < b.name; });
   for (const UserAt& user : users) {
     hasher.Text(user.name);
-    const std::vector<uint32_t>& timeline = *shards_[user.shard]->Timeline(user.user);
+    const std::vector<uint32_t> timeline = shards_[user.shard]->Timeline(user.user);
     hasher.Value(timeline.size());
     for (uint32_t row : timeline) hasher.Value(number[user.shard][row]);
   }

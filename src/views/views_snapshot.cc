@@ -216,8 +216,9 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     }
   }
   for (const auto& timeline : views->timelines_) {
-    for (uint32_t row : timeline) {
-      if (row >= rows) return damaged;
+    // In row order, as Retract's search needs.
+    for (size_t i = 0; i < timeline.size(); ++i) {
+      if (timeline[i] >= rows || (i > 0 && timeline[i] <= timeline[i - 1])) return damaged;
     }
   }
   for (const auto& [hour, data] : views->hours_) {

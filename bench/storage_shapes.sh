@@ -7,7 +7,8 @@
 # Usage: bench/storage_shapes.sh [events=5000000] [products=20000] [stores=200] [users=250000] [days=30]
 # The month of a mid-size shop: the defaults. The large case: bench/storage_shapes.sh 100000000 20000 200 1000000
 # (its generated file alone is ~15 GB; it takes about as many minutes as the 5 M case takes seconds x 20).
-# TALLY_BENCH_BUILD=DIR runs the tallyd and tally of another build (to compare two versions side by side).
+# TALLY_BENCH_BUILD=DIR runs the tallyd and tally of another build (to compare two versions side by side);
+# TALLY_BENCH_FLAGS="--threads 1 --shards 1" adds flags to tallyd (default: none, tallyd's defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-5000000}"
@@ -36,11 +37,12 @@ now_s() { date +%s.%N; }
 
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# tallyd flags: ${TALLY_BENCH_FLAGS:-(defaults)}"
 echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids"
 "$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
   --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" >/dev/null
 
-"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" >"$work/tallyd.log" 2>&1 &
+"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" ${TALLY_BENCH_FLAGS:-} >"$work/tallyd.log" 2>&1 &
 pid=$!
 wait_ready
 cpu_before="$(cpu_seconds "$pid")"
@@ -131,7 +133,7 @@ disk_bytes="$(du -sb "$work/data" | cut -f1)"
 log_bytes="$(du -sb "$work/data/log" | cut -f1)"
 
 restart_started="$(now_s)"
-"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" >"$work/restart.log" 2>&1 &
+"$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" ${TALLY_BENCH_FLAGS:-} >"$work/restart.log" 2>&1 &
 pid=$!
 wait_ready
 restart_seconds="$(awk -v a="$restart_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"

@@ -283,6 +283,7 @@ Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t fr
     auto appended = log_->Append(to_append, frame_count);
     if (!appended.ok()) return appended.status();
     committed.end_lsn = appended->end_lsn;
+    views_->PrefetchIds(batch.records());
     for (uint32_t i = 0; i < batch.size(); ++i) {
       positions[i] =
           LogPosition{appended->start.segment, appended->start.offset + shift + batch.frame_offsets()[i]}

@@ -21,6 +21,8 @@ class Dictionary {
   // The index of `key`, adding it if new.
   uint32_t Intern(std::string_view key);
   std::optional<uint32_t> Find(std::string_view key) const;
+  // Starts loading where `key` would be, so that an Intern shortly after does not wait for memory.
+  void Prefetch(std::string_view key) const { index_of_.prefetch(AbslView(key)); }
   const std::string& KeyOf(uint32_t index) const { return keys_[index]; }
   size_t size() const { return keys_.size(); }
 

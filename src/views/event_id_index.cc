@@ -28,22 +28,26 @@ std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
 }
 
 std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version) {
-  if (auto found = Find(id)) return {*found, false};
-  // Ids are at most 128 bytes (API.md), so one always fits in a block.
-  if (block_used_ + id.size() > kBlockBytes) {
-    blocks_.push_back(std::make_unique<char[]>(kBlockBytes));
-    block_used_ = 0;
-  }
-  const uint64_t offset = (blocks_.size() - 1) * kBlockBytes + block_used_;
-  std::memcpy(blocks_.back().get() + block_used_, id.data(), id.size());
-  block_used_ += id.size();
-  const auto number = static_cast<uint32_t>(current_row_.size());
-  text_ref_.push_back((offset << 8) | id.size());
-  current_row_.push_back(row.row);
-  current_shard_.push_back(static_cast<uint8_t>(row.shard));
-  current_version_.push_back(version);
-  ids_.insert(number);
-  return {number, true};
+  bool inserted = false;
+  // One hash and one probe: the id's number is made only when the probe found no slot holding the id.
+  auto it = ids_.lazy_emplace(id, [&](const auto& construct) {
+    inserted = true;
+    // Ids are at most 128 bytes (API.md), so one always fits in a block.
+    if (block_used_ + id.size() > kBlockBytes) {
+      blocks_.push_back(std::make_unique<char[]>(kBlockBytes));
+      block_used_ = 0;
+    }
+    const uint64_t offset = (blocks_.size() - 1) * kBlockBytes + block_used_;
+    std::memcpy(blocks_.back().get() + block_used_, id.data(), id.size());
+    block_used_ += id.size();
+    const auto number = static_cast<uint32_t>(current_row_.size());
+    text_ref_.push_back((offset << 8) | id.size());
+    current_row_.push_back(row.row);
+    current_shard_.push_back(static_cast<uint8_t>(row.shard));
+    current_version_.push_back(version);
+    construct(number);
+  });
+  return {*it, inserted};
 }
 
 void EventIdIndex::AddRow(uint32_t id, RowRef row) {

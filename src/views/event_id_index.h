@@ -33,6 +33,8 @@ class EventIdIndex {
   // The id's number, adding it (with `row` as its first and current row, of `version`) if new.
   std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version);
   std::optional<uint32_t> Find(std::string_view id) const;
+  // Starts loading where `id` would be, so that a FindOrInsert shortly after does not wait for memory.
+  void Prefetch(std::string_view id) const { ids_.prefetch(id); }
 
   RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }

@@ -23,6 +23,13 @@ Views::Views(uint32_t shard_count) {
   global_.next_row_.resize(shard_count);
 }
 
+void Views::PrefetchIds(std::span<const LogRecord> records) const {
+  for (const LogRecord& record : records) {
+    if (const auto* event = std::get_if<Event>(&record); event != nullptr && !event->event_id.empty())
+      global_.ids_.Prefetch(event->event_id);
+  }
+}
+
 void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan) {
   if (const auto* rejected = std::get_if<RejectedInput>(&record)) {
     global_.rejected_.push_back(RejectedRow{rejected->received_at, position});
@@ -66,6 +73,10 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
 void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
                           std::span<const uint64_t> positions) {
   ShardViews& views = *shards_[shard];
+  for (const ShardStep& step : plan.steps[shard]) {
+    if (step.kind != ShardStep::Kind::kRetract)
+      views.users().Prefetch(std::get<Event>(records[step.record]).user_id);
+  }
   for (const ShardStep& step : plan.steps[shard]) {
     if (step.kind == ShardStep::Kind::kRetract) {
       views.Retract(step.row);

@@ -83,6 +83,8 @@ class Views {
  public:
   explicit Views(uint32_t shard_count = 1);
 
+  // Before the log-ordered half of a batch: starts loading the event-id index where the batch's ids are.
+  void PrefetchIds(std::span<const LogRecord> records) const;
   // The log-ordered half for record number `record_index` of a batch (records in log order).
   void Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
   // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.

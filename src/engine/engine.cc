@@ -4,6 +4,7 @@
 
 #include "common/files.h"
 #include "engine/checkpoint.h"
+#include "segments/sealed_hour_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -176,6 +177,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
+  engine->LoadSealedHourFiles();
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
@@ -192,6 +194,27 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
   if (views_->shard_count() > 1) {
     for (uint32_t shard = 0; shard < views_->shard_count(); ++shard)
       gates_[shard].thread = std::thread([this, shard] { RunShard(shard); });
+  }
+}
+
+void Engine::LoadSealedHourFiles() {
+  for (const std::string& path : ListSealedHourFiles(data_dir_ + "/segments")) {
+    auto file = OpenSealedHourFile(path);
+    std::string why;
+    if (!file.ok()) {
+      why = file.status().message();
+    } else if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count()) {
+      why = "written for " + std::to_string(file->shard_count) + " shards";
+    } else if (std::lock_guard lock(gates_[file->shard].mutex);
+               !views_->shard_to_seal(file->shard)
+                    .InstallSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed)) {
+      why = "the hour's rows changed since it was written";
+    } else {
+      ++start_.sealed_hours_loaded;
+      continue;
+    }
+    ::unlink(path.c_str());
+    start_.sealed_hours_dropped.push_back(path + ": " + why);
   }
 }
 
@@ -246,7 +269,20 @@ void Engine::SealQuietHours(uint32_t quiet_passes) {
       jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes);
     }
     if (jobs.empty()) continue;
-    for (SealJob& job : jobs) job.Build();
+    for (SealJob& job : jobs) {
+      job.Build();
+      auto file = WriteSealedHourFile(
+          data_dir_ + "/segments",
+          SealedHourFile{shard, views_->shard_count(), job.hour, job.rows, job.rows_digest, job.sealed});
+      if (file.ok()) {
+        job.sealed = std::move(file->sealed);
+        sealed_write_failed_ = false;
+      } else if (!sealed_write_failed_) {
+        sealed_write_failed_ = true;
+        spdlog::warn("sealed hour kept in memory, its file could not be written: {}",
+                     file.status().message());
+      }
+    }
     std::lock_guard lock(gates_[shard].mutex);
     views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
   }

@@ -57,8 +57,10 @@ struct StartReport {
   RecoveryReport log;
   uint64_t checkpoint_lsn = 0;  // records covered by the checkpoint loaded (0: none)
   std::string checkpoint_path;
-  std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
-  uint64_t replayed = 0;                         // records applied from the log after the checkpoint
+  std::vector<std::string> checkpoints_skipped;   // why each newer checkpoint was not used
+  uint64_t replayed = 0;                          // records applied from the log after the checkpoint
+  uint64_t sealed_hours_loaded = 0;               // sealed hour files that still fit the views
+  std::vector<std::string> sealed_hours_dropped;  // why each other sealed hour file was deleted
 };
 
 struct Committed {
@@ -132,8 +134,9 @@ class Engine : public Committer {
   // batch boundary (writers wait for that copy), the file is written without holding anything.
   Status Checkpoint();
   // One sealing pass (shard_views.h) over every shard: the hours unchanged during the last `quiet_passes`
-  // passes get their per-product and per-store index. A shard's lock is held while its hours are copied
-  // out and while the indexes are installed, not while they are built.
+  // passes get their per-product and per-store index, written to DATA/segments and read from its memory
+  // map (kept in memory if the file cannot be written). A shard's lock is held while its hours are copied
+  // out and while the indexes are installed, not while they are built or written.
   void SealQuietHours(uint32_t quiet_passes);
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
@@ -149,6 +152,8 @@ class Engine : public Committer {
  private:
   Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
          StartReport start);
+  // Installs the sealed hour files in DATA/segments that fit the views; deletes the others.
+  void LoadSealedHourFiles();
 
   // A batch's part for one shard, handed to the shard's apply thread.
   struct ShardTask {
@@ -188,6 +193,7 @@ class Engine : public Committer {
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
+  bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell
 };
 
 // Writes a checkpoint, on its own thread, once at least `every_records` records and at least a quarter of

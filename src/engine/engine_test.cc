@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/checkpoint.h"
+#include "query/stats.h"
 
 namespace tally {
 namespace {
@@ -201,6 +203,118 @@ TEST_F(CheckpointTest, SegmentsWhollyCoveredByTheCheckpointAreNotRead) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().message();
   EXPECT_EQ((*reopened)->start_report().checkpoint_lsn, 300u);
   EXPECT_EQ((*reopened)->Digest().digest, digest);
+}
+
+}  // namespace
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+class SealedHourFilesTest : public EngineTest {
+ protected:
+  static constexpr Millis kBase = 1793527200000;  // an hour boundary
+  // Events over three hours, with ids (so later batches can correct them), products and stores.
+  static void CommitShopEvents(Engine& engine, int first, int count) {
+    IngestBatch batch;
+    for (int i = first; i < first + count; ++i) {
+      Event event = Make(i % 4 ? "click" : "impression", "u" + std::to_string(i % 23),
+                         kBase + (i % 3) * kMillisPerHour + i);
+      event.event_id = "e" + std::to_string(i);
+      event.product_id = "p" + std::to_string(i % 11);
+      event.store_id = "s" + std::to_string(i % 4);
+      batch.Add(std::move(event));
+    }
+    ASSERT_TRUE(engine.Commit(batch).ok());
+  }
+  // Top products and stores over the three hours, as text.
+  static std::string Answers(Engine& engine) {
+    std::string out;
+    engine.Read([&](const Views& views) {
+      for (TopDimension by : {TopDimension::kProduct, TopDimension::kStore}) {
+        for (const TopEntry& entry :
+             ComputeTop(views, TopRequest{by, kBase, kBase + 3 * kMillisPerHour, std::nullopt, 20})) {
+          out +=
+              entry.key + ":" + std::to_string(entry.events) + "/" + std::to_string(entry.unique_users) + " ";
+        }
+      }
+      return 0;
+    });
+    return out;
+  }
+  static size_t SealedHours(Engine& engine) {
+    return engine.Read([](const Views& views) { return views.tiers().sealed_hours; });
+  }
+  std::vector<std::string> Files() const {
+    std::vector<std::string> names;
+    if (fs::exists(dir_ + "/segments")) {
+      for (const auto& entry : fs::directory_iterator(dir_ + "/segments"))
+        names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+TEST_F(SealedHourFilesTest, SealedHoursAreWrittenAndMappedAgainAfterARestart) {
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    CommitShopEvents(**engine, 0, 600);
+    before = Answers(**engine);
+    (*engine)->SealQuietHours(0);
+    EXPECT_EQ(SealedHours(**engine), 6u);  // 3 hours x 2 shards
+    EXPECT_EQ(Answers(**engine), before);
+  }
+  EXPECT_EQ(Files().size(), 6u);
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->start_report().sealed_hours_loaded, 6u);
+  EXPECT_TRUE((*engine)->start_report().sealed_hours_dropped.empty());
+  EXPECT_EQ(SealedHours(**engine), 6u);
+  EXPECT_EQ(Answers(**engine), before);
+}
+
+TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFromRows) {
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitShopEvents(**engine, 0, 600);
+    (*engine)->SealQuietHours(0);
+    // Corrections in the sealed hours after the files were written: the files describe older rows.
+    IngestBatch corrections;
+    for (int i = 0; i < 600; i += 50) {
+      Event event = Make("click", "u" + std::to_string(i % 23), kBase + (i % 3) * kMillisPerHour + 7);
+      event.event_id = "e" + std::to_string(i);
+      event.version = 2;
+      event.product_id = "p-new";
+      corrections.Add(std::move(event));
+    }
+    ASSERT_TRUE((*engine)->Commit(corrections).ok());
+    before = Answers(**engine);
+  }
+  // One more file is damaged; one is for another number of shards.
+  const std::vector<std::string> files = Files();
+  ASSERT_EQ(files.size(), 6u);
+  {
+    std::fstream damage(dir_ + "/segments/" + files[0], std::ios::in | std::ios::out | std::ios::binary);
+    damage.seekp(70);
+    damage.put('\x7f');
+  }
+  fs::copy_file(dir_ + "/segments/" + files[1], dir_ + "/segments/s0of5-h1.seg");
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  const StartReport& start = (*engine)->start_report();
+  EXPECT_EQ(start.sealed_hours_loaded, 0u);  // every hour of both shards had a correction
+  EXPECT_EQ(start.sealed_hours_dropped.size(), 7u);
+  EXPECT_TRUE(Files().empty());
+  EXPECT_EQ(SealedHours(**engine), 0u);
+  EXPECT_EQ(Answers(**engine), before);
+  (*engine)->SealQuietHours(0);
+  EXPECT_EQ(Files().size(), 6u);
+  EXPECT_EQ(Answers(**engine), before);
 }
 
 }  // namespace

@@ -196,7 +196,8 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
   Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
   Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
   Header(&out, "tally_sealed_index_bytes", "gauge",
-         "Memory of the sealed hours' indexes by product and store.");
+         "Bytes of the sealed hours' indexes by product and store (mapped from DATA/segments, or in memory "
+         "where a file could not be written).");
   Sample(&out, "tally_sealed_index_bytes", "", static_cast<double>(tiers.sealed_bytes));
   Header(&out, "tally_checkpoint_records", "gauge", "Log records the newest checkpoint covers.");
   Sample(&out, "tally_checkpoint_records", "", static_cast<double>(engine.last_checkpoint_lsn()));

@@ -3,7 +3,8 @@
 // the hour is sealed, it replaces one mutable cell per (hour, value): a real catalogue opens a cell for
 // almost every event, while here an event with a new value costs a few flat array entries.
 //
-// Layout (all arrays flat, so the index can be written to a file and read in place as it is):
+// The index is one run of 32-bit words, the same in memory and in a segment file (read in place):
+//   6 counts, then the arrays back to back:
 //   keys         sorted distinct values
 //   key_groups   per value, its first group (one more entry at the end)
 //   group_type   per (value, type) group, the type; groups of a value are sorted by type
@@ -13,11 +14,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
 
 #include <roaring/roaring.hh>
+
+#include "tally/status.h"
 
 namespace tally {
 
@@ -34,8 +38,14 @@ class DimensionIndex {
     std::span<const uint32_t> users;
   };
 
+  DimensionIndex();
   // One entry per current event (any order).
   static DimensionIndex Build(std::vector<Entry> entries);
+  // The index in `words` (kept alive by `owner`), after checking that every count, offset and order in it
+  // holds, so that no question can read outside the words.
+  static Result<DimensionIndex> FromWords(std::span<const uint32_t> words, std::shared_ptr<const void> owner);
+  // The words to write (FromWords reads them back).
+  std::span<const uint32_t> words() const { return words_; }
 
   size_t key_count() const { return keys_.size(); }
   uint32_t key_at(size_t at) const { return keys_[at]; }
@@ -52,21 +62,20 @@ class DimensionIndex {
     for (uint32_t group = key_groups_[at]; group < key_groups_[at + 1]; ++group) visit(GroupAt(group));
   }
 
-  size_t MemoryBytes() const;
+  size_t bytes() const { return words_.size() * sizeof(uint32_t); }
 
  private:
+  static constexpr size_t kArrays = 6;
+  // Points the arrays into `words`; false when the counts do not add up to its size.
+  bool Slice();
   Group GroupAt(uint32_t group) const {
     return Group{group_type_[group], group_events_[group],
-                 std::span<const uint32_t>(users_).subspan(group_users_[group],
-                                                           group_users_[group + 1] - group_users_[group])};
+                 users_.subspan(group_users_[group], group_users_[group + 1] - group_users_[group])};
   }
 
-  std::vector<uint32_t> keys_;
-  std::vector<uint32_t> key_groups_;
-  std::vector<uint32_t> group_type_;
-  std::vector<uint32_t> group_events_;
-  std::vector<uint32_t> group_users_;
-  std::vector<uint32_t> users_;
+  std::shared_ptr<const void> owner_;
+  std::span<const uint32_t> words_;
+  std::span<const uint32_t> keys_, key_groups_, group_type_, group_events_, group_users_, users_;
 };
 
 }  // namespace tally

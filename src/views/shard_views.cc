@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <xxhash.h>
+
 #include "ingest/take_home.h"
 
 namespace tally {
@@ -106,6 +108,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes) {
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
+    job.rows_digest = RowsDigest(hour, job.rows);
     for (uint32_t i = 0; i < job.rows; ++i) {
       job.Add(rows_[data.rows[i]]);
     }
@@ -127,6 +130,31 @@ void ShardViews::SealQuietHours(uint32_t quiet_passes) {
   std::vector<SealJob> jobs = CollectSealJobs(quiet_passes);
   for (SealJob& job : jobs) job.Build();
   InstallSealed(std::move(jobs));
+}
+
+uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  if (auto it = hours_.find(hour); it != hours_.end()) {
+    for (uint32_t i = 0; i < rows && i < it->second.rows.size(); ++i) {
+      const EventRow& row = rows_[it->second.rows[i]];
+      XXH3_64bits_update(state, &row.position, sizeof(row.position));
+      XXH3_64bits_update(state, &row.state, sizeof(row.state));
+    }
+  }
+  const uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return digest;
+}
+
+bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                                   std::shared_ptr<const SealedHour> sealed) {
+  auto it = hours_.find(hour);
+  if (it == hours_.end() || it->second.rows.size() < rows || RowsDigest(hour, rows) != rows_digest)
+    return false;
+  it->second.sealed = std::move(sealed);
+  it->second.sealed_rows = rows;
+  return true;
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

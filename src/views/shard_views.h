@@ -73,6 +73,7 @@ struct SealJob {
   int64_t hour = 0;
   uint32_t rows = 0;  // rows[0, rows) copied
   uint32_t retractions = 0;
+  uint64_t rows_digest = 0;  // ShardViews::RowsDigest of the rows copied
   std::vector<DimensionIndex::Entry> by_product, by_store;
   std::shared_ptr<const SealedHour> sealed;
 
@@ -119,6 +120,13 @@ class ShardViews {
   void SealQuietHours(uint32_t quiet_passes);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).
   SealedHour BuildSealedHour(int64_t hour) const;
+  // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was
+  // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
+  uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
+  // Installs an index read from a file if the hour has at least `rows` rows and their digest is
+  // `rows_digest`; false (nothing changed) otherwise.
+  bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                         std::shared_ptr<const SealedHour> sealed);
 
   const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
   const ChunkedVector<EventRow>& rows() const { return rows_; }

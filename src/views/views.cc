@@ -139,7 +139,7 @@ Views::Tiers Views::tiers() const {
         ++tiers.hot_hours;
       }
       if (data.sealed != nullptr)
-        tiers.sealed_bytes += data.sealed->by_product.MemoryBytes() + data.sealed->by_store.MemoryBytes();
+        tiers.sealed_bytes += data.sealed->by_product.bytes() + data.sealed->by_store.bytes();
     }
   }
   return tiers;

@@ -1,0 +1,175 @@
+#include "segments/sealed_hour_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+
+#include "common/files.h"
+#include "log/crc32c.h"
+
+namespace tally {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 64;
+constexpr size_t kChecksummedFrom = 16;
+
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+template <typename T>
+T Get(const char* at) {
+  T value;
+  std::memcpy(&value, at, sizeof(value));
+  return value;
+}
+
+std::string_view AsBytes(std::span<const uint32_t> words) {
+  return {reinterpret_cast<const char*>(words.data()), words.size() * sizeof(uint32_t)};
+}
+
+// A read-only map of a whole file, unmapped when the last index reading it is gone.
+class Mapping {
+ public:
+  Mapping(void* data, size_t size) : data_(data), size_(size) {}
+  ~Mapping() { ::munmap(data_, size_); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  void* data_;
+  size_t size_;
+};
+
+}  // namespace
+
+std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "s%" PRIu32 "of%" PRIu32 "-h%" PRId64 ".seg", shard, shard_count, hour);
+  return name;
+}
+
+Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file) {
+  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::FromErrno("mkdir " + directory, errno);
+  const std::span<const uint32_t> product = file.sealed->by_product.words();
+  const std::span<const uint32_t> store = file.sealed->by_store.words();
+  std::string header(kMagic, sizeof(kMagic));
+  Put<uint32_t>(&header, kFormatVersion);
+  Put<uint32_t>(&header, 0);  // the checksum, filled in below
+  Put<uint32_t>(&header, file.shard);
+  Put<uint32_t>(&header, file.shard_count);
+  Put<int64_t>(&header, file.hour);
+  Put<uint32_t>(&header, file.sealed_rows);
+  Put<uint32_t>(&header, 0);
+  Put<uint64_t>(&header, file.rows_digest);
+  Put<uint64_t>(&header, product.size());
+  Put<uint64_t>(&header, store.size());
+  // crc32c(header rest + product + store), computed over one buffer: files are small (an hour's index).
+  std::string body = header.substr(kChecksummedFrom);
+  body.append(AsBytes(product));
+  body.append(AsBytes(store));
+  const uint32_t crc = Crc32c(body);
+  std::memcpy(header.data() + 12, &crc, sizeof(crc));
+
+  const std::string path = directory + "/" + SealedHourFileName(file.shard, file.shard_count, file.hour);
+  const std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + temporary, errno);
+  Status written = WriteAll(fd, std::string_view(header).substr(0, kChecksummedFrom), temporary);
+  if (written.ok()) written = WriteAll(fd, body, temporary);
+  ::close(fd);
+  if (written.ok() && ::rename(temporary.c_str(), path.c_str()) != 0)
+    written = Status::FromErrno("rename " + temporary, errno);
+  if (!written.ok()) {
+    ::unlink(temporary.c_str());
+    return written;
+  }
+  return OpenSealedHourFile(path);
+}
+
+Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_ptr<const void> owner) {
+  auto damaged = [](const std::string& what) { return Status::Corruption("sealed hour file: " + what); };
+  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
+    return damaged("not a sealed hour file");
+  if (Get<uint32_t>(bytes.data() + 8) != kFormatVersion) return damaged("format version not known");
+  if (Get<uint32_t>(bytes.data() + 12) != Crc32c(bytes.substr(kChecksummedFrom)))
+    return damaged("checksum mismatch");
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint32_t) != 0) return damaged("not aligned");
+  SealedHourFile file;
+  file.shard = Get<uint32_t>(bytes.data() + 16);
+  file.shard_count = Get<uint32_t>(bytes.data() + 20);
+  file.hour = Get<int64_t>(bytes.data() + 24);
+  file.sealed_rows = Get<uint32_t>(bytes.data() + 32);
+  file.rows_digest = Get<uint64_t>(bytes.data() + 40);
+  const uint64_t product_words = Get<uint64_t>(bytes.data() + 48);
+  const uint64_t store_words = Get<uint64_t>(bytes.data() + 56);
+  const uint64_t body_words = (bytes.size() - kHeaderBytes) / sizeof(uint32_t);
+  if ((bytes.size() - kHeaderBytes) % sizeof(uint32_t) != 0 || product_words > body_words ||
+      store_words != body_words - product_words) {
+    return damaged("its size does not match its header");
+  }
+  const auto* words = reinterpret_cast<const uint32_t*>(bytes.data() + kHeaderBytes);
+  auto product = DimensionIndex::FromWords({words, product_words}, owner);
+  if (!product.ok()) return product.status();
+  auto store = DimensionIndex::FromWords({words + product_words, store_words}, owner);
+  if (!store.ok()) return store.status();
+  auto sealed = std::make_shared<SealedHour>();
+  sealed->by_product = std::move(*product);
+  sealed->by_store = std::move(*store);
+  file.sealed = std::move(sealed);
+  return file;
+}
+
+Result<SealedHourFile> OpenSealedHourFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    return Status::FromErrno("stat " + path, saved);
+  }
+  const auto size = static_cast<size_t>(info.st_size);
+  if (size < kHeaderBytes) {
+    ::close(fd);
+    return Status::Corruption(path + ": shorter than a sealed hour file's header");
+  }
+  void* data = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  const int saved = errno;
+  ::close(fd);
+  if (data == MAP_FAILED) return Status::FromErrno("mmap " + path, saved);
+  auto mapping = std::make_shared<Mapping>(data, size);
+  auto file = ParseSealedHourFile(mapping->bytes(), mapping);
+  if (!file.ok()) return Status::Corruption(path + ": " + file.status().message());
+  return file;
+}
+
+std::vector<std::string> ListSealedHourFiles(const std::string& directory) {
+  std::vector<std::string> paths;
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return paths;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    const std::string path = directory + "/" + std::string(name);
+    if (name.ends_with(".seg.tmp")) {
+      ::unlink(path.c_str());
+    } else if (name.ends_with(".seg")) {
+      paths.push_back(path);
+    }
+  }
+  ::closedir(dir);
+  return paths;
+}
+
+}  // namespace tally

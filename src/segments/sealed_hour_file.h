@@ -1,0 +1,45 @@
+// A sealed hour's index (views/shard_views.h: SealedHour) in a file of its own, read in place through a
+// memory map, so the index sits in the page cache instead of the heap and survives a restart. A file is
+// "DATA/segments/s<shard>of<shards>-h<hour>.seg":
+//   "TALLYSEG" | u32 format version | u32 crc32c of every byte after this field
+//   u32 shard | u32 shards | i64 hour | u32 sealed rows | u32 0 | u64 rows digest
+//   u64 product words | u64 store words | the product index's words | the store index's words
+// (little endian, as the machine is). It is derived data: written as a .tmp file and renamed into place,
+// not fsynced. At start a file is used only if its checksum holds, its indexes pass their checks, and the
+// digest of the hour's first `sealed rows` rows (their log positions and states, rebuilt from the log)
+// equals the one it was built from; any other file is deleted and the hour sealed again.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/status.h"
+#include "views/shard_views.h"
+
+namespace tally {
+
+struct SealedHourFile {
+  uint32_t shard = 0;
+  uint32_t shard_count = 1;
+  int64_t hour = 0;
+  uint32_t sealed_rows = 0;
+  uint64_t rows_digest = 0;
+  std::shared_ptr<const SealedHour> sealed;
+};
+
+std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour);
+
+// Writes `file` into `directory` (created if missing) and returns it read back from its memory map.
+Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file);
+// Maps and checks a file.
+Result<SealedHourFile> OpenSealedHourFile(const std::string& path);
+// Checks the bytes of a file (kept alive by `owner`; 4-byte aligned) and reads them in place.
+Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_ptr<const void> owner);
+
+// The files of `directory` (paths), and removes leftover .tmp files of a crash while writing.
+std::vector<std::string> ListSealedHourFiles(const std::string& directory);
+
+}  // namespace tally

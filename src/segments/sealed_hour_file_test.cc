@@ -1,0 +1,127 @@
+#include "segments/sealed_hour_file.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace tally {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SealedHourFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() / ("tally-segments-test-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static SealedHourFile Example() {
+    auto sealed = std::make_shared<SealedHour>();
+    std::vector<DimensionIndex::Entry> products, stores;
+    for (uint32_t i = 0; i < 500; ++i) {
+      products.push_back({i % 37, i % 3, i % 101});
+      stores.push_back({i % 5, i % 4, i % 13});
+    }
+    sealed->by_product = DimensionIndex::Build(products);
+    sealed->by_store = DimensionIndex::Build(stores);
+    return SealedHourFile{2, 3, 498202, 500, 0x1234567890abcdefull, sealed};
+  }
+  static std::string Read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+  static void Write(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  std::string dir_;
+};
+
+void ExpectSameAnswers(const DimensionIndex& a, const DimensionIndex& b) {
+  ASSERT_EQ(a.key_count(), b.key_count());
+  for (size_t at = 0; at < a.key_count(); ++at) {
+    EXPECT_EQ(a.key_at(at), b.key_at(at));
+    for (std::optional<uint32_t> type : {std::optional<uint32_t>(), std::optional<uint32_t>(1)}) {
+      EXPECT_EQ(a.Events(at, type), b.Events(at, type));
+      Roaring users_a, users_b;
+      a.AddUsers(at, type, &users_a);
+      b.AddUsers(at, type, &users_b);
+      EXPECT_EQ(users_a, users_b);
+    }
+  }
+}
+
+TEST_F(SealedHourFileTest, WrittenFilesAreReadBackInPlaceWithTheSameAnswers) {
+  const SealedHourFile written = Example();
+  auto file = WriteSealedHourFile(dir_, written);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->shard, 2u);
+  EXPECT_EQ(file->shard_count, 3u);
+  EXPECT_EQ(file->hour, 498202);
+  EXPECT_EQ(file->sealed_rows, 500u);
+  EXPECT_EQ(file->rows_digest, 0x1234567890abcdefull);
+  ExpectSameAnswers(file->sealed->by_product, written.sealed->by_product);
+  ExpectSameAnswers(file->sealed->by_store, written.sealed->by_store);
+  // Read in place: the index's words are the file's, not a copy on the heap.
+  EXPECT_NE(file->sealed->by_product.words().data(), written.sealed->by_product.words().data());
+  EXPECT_EQ(ListSealedHourFiles(dir_),
+            std::vector<std::string>{dir_ + "/" + SealedHourFileName(2, 3, 498202)});
+}
+
+TEST_F(SealedHourFileTest, EveryDamagedByteAndEveryCutIsFound) {
+  ASSERT_TRUE(WriteSealedHourFile(dir_, Example()).ok());
+  const std::string path = dir_ + "/" + SealedHourFileName(2, 3, 498202);
+  const std::string bytes = Read(path);
+  for (size_t at = 0; at < bytes.size(); at += 3) {
+    std::string damaged = bytes;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x40);
+    Write(path, damaged);
+    EXPECT_FALSE(OpenSealedHourFile(path).ok()) << "byte " << at;
+  }
+  for (size_t size : {size_t{0}, size_t{10}, size_t{63}, size_t{64}, bytes.size() / 2, bytes.size() - 4}) {
+    Write(path, bytes.substr(0, size));
+    EXPECT_FALSE(OpenSealedHourFile(path).ok()) << "cut at " << size;
+  }
+  Write(path, bytes);
+  EXPECT_TRUE(OpenSealedHourFile(path).ok());
+}
+
+TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
+  const DimensionIndex built = DimensionIndex::Build({{1, 0, 5}, {2, 0, 6}, {2, 1, 7}, {2, 1, 8}});
+  const std::vector<uint32_t> words(built.words().begin(), built.words().end());
+  ASSERT_TRUE(DimensionIndex::FromWords(words, nullptr).ok());
+  auto refused = [&](size_t at, uint32_t value) {
+    std::vector<uint32_t> changed = words;
+    changed.at(at) = value;
+    return !DimensionIndex::FromWords(changed, nullptr).ok();
+  };
+  // Counts at words 0-5: keys 2, key_groups 3, group_type 3, group_events 3, group_users 4, users 4; then
+  // keys [1 2] at 6, key_groups [0 1 3] at 8, group_type [0 0 1] at 11, group_events [1 1 2] at 14,
+  // group_users [0 1 2 4] at 17, users [5 6 7 8] at 21.
+  EXPECT_TRUE(refused(0, 3));   // a count that does not add up
+  EXPECT_TRUE(refused(6, 2));   // keys out of order (2, 2)
+  EXPECT_TRUE(refused(9, 0));   // the first key without groups
+  EXPECT_TRUE(refused(10, 2));  // key_groups does not end at the group count
+  EXPECT_TRUE(refused(13, 0));  // types of key 2 out of order (0, 0)
+  EXPECT_TRUE(refused(16, 1));  // a group with fewer events than users
+  EXPECT_TRUE(refused(20, 5));  // group_users past the users
+  EXPECT_TRUE(refused(23, 9));  // users of a group out of order (9, 8)
+  EXPECT_FALSE(DimensionIndex::FromWords(std::vector<uint32_t>(3, 0), nullptr).ok());
+}
+
+TEST_F(SealedHourFileTest, LeftoverTemporaryFilesAreRemoved) {
+  fs::create_directories(dir_);
+  Write(dir_ + "/" + SealedHourFileName(0, 1, 5) + ".tmp", "half a file");
+  EXPECT_TRUE(ListSealedHourFiles(dir_).empty());
+  EXPECT_FALSE(fs::exists(dir_ + "/" + SealedHourFileName(0, 1, 5) + ".tmp"));
+}
+
+}  // namespace
+}  // namespace tally

@@ -131,6 +131,7 @@ wait "$pid" 2>/dev/null || true
 stop_seconds="$(awk -v a="$stop_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
 disk_bytes="$(du -sb "$work/data" | cut -f1)"
 log_bytes="$(du -sb "$work/data/log" | cut -f1)"
+segment_bytes="$( (du -sb "$work/data/segments" 2>/dev/null || echo 0) | cut -f1)"
 
 restart_started="$(now_s)"
 "$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" ${TALLY_BENCH_FLAGS:-} >"$work/restart.log" 2>&1 &
@@ -142,12 +143,12 @@ kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
-  -v disk="$disk_bytes" -v logb="$log_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
+  -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
   -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
   printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
-  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e
+  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e, segb / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident\n", stop, restart, rrss / 1024
 }'
 cat "$work/check.log"

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "common/fixed_width.h"
 #include "log/crc32c.h"
 
 namespace tally {
@@ -21,18 +22,6 @@ namespace {
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 constexpr uint32_t kFormatVersion = 3;  // 2: views split into shards; 3: no cells per product and store
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
-
-template <typename T>
-void Put(std::string* out, T value) {
-  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
-}
-
-template <typename T>
-T Get(const char* at) {
-  T value;
-  std::memcpy(&value, at, sizeof(value));
-  return value;
-}
 
 std::string FileName(uint64_t lsn) {
   char name[48];
@@ -47,10 +36,10 @@ Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_v
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);
   std::string header(kMagic, sizeof(kMagic));
-  Put<uint32_t>(&header, kFormatVersion);
-  Put<uint32_t>(&header, Crc32c(views_bytes));
-  Put<uint64_t>(&header, lsn);
-  Put<uint64_t>(&header, views_bytes.size());
+  PutFixed<uint32_t>(&header, kFormatVersion);
+  PutFixed<uint32_t>(&header, Crc32c(views_bytes));
+  PutFixed<uint64_t>(&header, lsn);
+  PutFixed<uint64_t>(&header, views_bytes.size());
   const std::string path = directory + "/" + FileName(lsn);
   const std::string temporary = path + ".tmp";
   TALLY_RETURN_IF_ERROR(WriteFileDurably(temporary, {header, views_bytes}));
@@ -90,12 +79,12 @@ Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Status::Corruption(file.path + ": not a checkpoint");
   }
-  if (Get<uint32_t>(bytes.data() + 8) != kFormatVersion) {
+  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion) {
     return Status::Corruption(file.path + ": checkpoint format version not known");
   }
-  const auto checksum = Get<uint32_t>(bytes.data() + 12);
-  const auto lsn = Get<uint64_t>(bytes.data() + 16);
-  const auto length = Get<uint64_t>(bytes.data() + 24);
+  const auto checksum = GetFixed<uint32_t>(bytes.data() + 12);
+  const auto lsn = GetFixed<uint64_t>(bytes.data() + 16);
+  const auto length = GetFixed<uint64_t>(bytes.data() + 24);
   if (lsn != file.lsn || length != bytes.size() - kHeaderBytes) {
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
   }

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/files.h"
+#include "common/fixed_width.h"
 #include "log/crc32c.h"
 
 namespace tally {
@@ -20,18 +21,6 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
-
-template <typename T>
-void Put(std::string* out, T value) {
-  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
-}
-
-template <typename T>
-T Get(const char* at) {
-  T value;
-  std::memcpy(&value, at, sizeof(value));
-  return value;
-}
 
 std::string_view AsBytes(std::span<const uint32_t> words) {
   return {reinterpret_cast<const char*>(words.data()), words.size() * sizeof(uint32_t)};
@@ -65,16 +54,16 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   const std::span<const uint32_t> product = file.sealed->by_product.words();
   const std::span<const uint32_t> store = file.sealed->by_store.words();
   std::string header(kMagic, sizeof(kMagic));
-  Put<uint32_t>(&header, kFormatVersion);
-  Put<uint32_t>(&header, 0);  // the checksum, filled in below
-  Put<uint32_t>(&header, file.shard);
-  Put<uint32_t>(&header, file.shard_count);
-  Put<int64_t>(&header, file.hour);
-  Put<uint32_t>(&header, file.sealed_rows);
-  Put<uint32_t>(&header, 0);
-  Put<uint64_t>(&header, file.rows_digest);
-  Put<uint64_t>(&header, product.size());
-  Put<uint64_t>(&header, store.size());
+  PutFixed<uint32_t>(&header, kFormatVersion);
+  PutFixed<uint32_t>(&header, 0);  // the checksum, filled in below
+  PutFixed<uint32_t>(&header, file.shard);
+  PutFixed<uint32_t>(&header, file.shard_count);
+  PutFixed<int64_t>(&header, file.hour);
+  PutFixed<uint32_t>(&header, file.sealed_rows);
+  PutFixed<uint32_t>(&header, 0);
+  PutFixed<uint64_t>(&header, file.rows_digest);
+  PutFixed<uint64_t>(&header, product.size());
+  PutFixed<uint64_t>(&header, store.size());
   // crc32c(header rest + product + store), computed over one buffer: files are small (an hour's index).
   std::string body = header.substr(kChecksummedFrom);
   body.append(AsBytes(product));
@@ -102,18 +91,18 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   auto damaged = [](const std::string& what) { return Status::Corruption("sealed hour file: " + what); };
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return damaged("not a sealed hour file");
-  if (Get<uint32_t>(bytes.data() + 8) != kFormatVersion) return damaged("format version not known");
-  if (Get<uint32_t>(bytes.data() + 12) != Crc32c(bytes.substr(kChecksummedFrom)))
+  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion) return damaged("format version not known");
+  if (GetFixed<uint32_t>(bytes.data() + 12) != Crc32c(bytes.substr(kChecksummedFrom)))
     return damaged("checksum mismatch");
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint32_t) != 0) return damaged("not aligned");
   SealedHourFile file;
-  file.shard = Get<uint32_t>(bytes.data() + 16);
-  file.shard_count = Get<uint32_t>(bytes.data() + 20);
-  file.hour = Get<int64_t>(bytes.data() + 24);
-  file.sealed_rows = Get<uint32_t>(bytes.data() + 32);
-  file.rows_digest = Get<uint64_t>(bytes.data() + 40);
-  const uint64_t product_words = Get<uint64_t>(bytes.data() + 48);
-  const uint64_t store_words = Get<uint64_t>(bytes.data() + 56);
+  file.shard = GetFixed<uint32_t>(bytes.data() + 16);
+  file.shard_count = GetFixed<uint32_t>(bytes.data() + 20);
+  file.hour = GetFixed<int64_t>(bytes.data() + 24);
+  file.sealed_rows = GetFixed<uint32_t>(bytes.data() + 32);
+  file.rows_digest = GetFixed<uint64_t>(bytes.data() + 40);
+  const uint64_t product_words = GetFixed<uint64_t>(bytes.data() + 48);
+  const uint64_t store_words = GetFixed<uint64_t>(bytes.data() + 56);
   const uint64_t body_words = (bytes.size() - kHeaderBytes) / sizeof(uint32_t);
   if ((bytes.size() - kHeaderBytes) % sizeof(uint32_t) != 0 || product_words > body_words ||
       store_words != body_words - product_words) {

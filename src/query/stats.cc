@@ -225,14 +225,21 @@ struct ShardTop {
   const ShardViews* views = nullptr;
   bool by_product = true;
   std::optional<uint32_t> type;
-  absl::flat_hash_map<uint32_t, uint64_t> events;        // by key index
+  std::vector<uint64_t> events;   // by key index (dense: a dictionary's keys are numbered from 0)
+  std::vector<uint32_t> counted;  // the key indices with events, in first-seen order
   absl::flat_hash_map<uint32_t, Roaring> scanned_users;  // from the rows scanned
   std::vector<const DimensionIndex*> sealed_indexes;     // of the whole hours sealed
 
   const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
 
+  void AddEvents(uint32_t key, uint64_t count) {
+    if (events[key] == 0) counted.push_back(key);
+    events[key] += count;
+  }
+
   // Counts first; unique users only for the keys that make the list (UniqueUsers).
   void Count(const TopRequest& request) {
+    events.assign(keys().size(), 0);
     const auto& hours = views->hours();
     for (auto it = hours.lower_bound(HourOf(request.from));
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
@@ -243,14 +250,14 @@ struct ShardTop {
         sealed_indexes.push_back(&index);
         for (size_t at = 0; at < index.key_count(); ++at) {
           const uint64_t count = index.Events(at, type);
-          if (count > 0) events[index.key_at(at)] += count;
+          if (count > 0) AddEvents(index.key_at(at), count);
         }
         first_unsealed = data.sealed_rows;
       }
       ScanRows(*views, data, first_unsealed, request.from, request.to, [&](const EventRow& row) {
         const uint32_t key = by_product ? row.product : row.store;
         if (key == kNoDimension || (type && row.type != *type)) return;
-        ++events[key];
+        AddEvents(key, 1);
         scanned_users[key].add(row.user);
       });
     }
@@ -272,7 +279,6 @@ struct ShardTop {
 
 std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
   std::vector<ShardTop> shards;
-  absl::flat_hash_map<std::string, uint64_t> events;  // by key, all shards
   for (uint32_t index = 0; index < views.shard_count(); ++index) {
     ShardTop shard;
     shard.views = &views.shard(index);
@@ -282,19 +288,33 @@ std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) 
       if (!shard.type) continue;  // no event of this type in this shard
     }
     shard.Count(request);
-    for (const auto& [key, count] : shard.events) events[shard.keys().KeyOf(key)] += count;
     shards.push_back(std::move(shard));
   }
-  std::vector<std::pair<std::string, uint64_t>> ranked(events.begin(), events.end());
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
-  if (ranked.size() > request.limit) ranked.resize(request.limit);
+  // Events by key name over all shards (each shard has its own dictionary), without copying the names:
+  // they stay in the dictionaries while the views are read.
+  std::vector<std::pair<std::string_view, uint64_t>> ranked;
+  if (shards.size() == 1) {
+    for (uint32_t key : shards[0].counted)
+      ranked.emplace_back(shards[0].keys().KeyOf(key), shards[0].events[key]);
+  } else {
+    absl::flat_hash_map<std::string_view, uint64_t> events;
+    for (const ShardTop& shard : shards) {
+      for (uint32_t key : shard.counted) events[shard.keys().KeyOf(key)] += shard.events[key];
+    }
+    ranked.assign(events.begin(), events.end());
+  }
+  const size_t keep = std::min(ranked.size(), request.limit);
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(keep), ranked.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.second != b.second ? a.second > b.second : a.first < b.first;
+                    });
+  ranked.resize(keep);
   std::vector<TopEntry> top;
-  for (auto& [key, count] : ranked) {
+  for (const auto& [key, count] : ranked) {
+    const std::string name(key);
     uint64_t users = 0;
-    for (const ShardTop& shard : shards) users += shard.UniqueUsers(key);  // shards' users are disjoint
-    top.push_back(TopEntry{std::move(key), count, users});
+    for (const ShardTop& shard : shards) users += shard.UniqueUsers(name);  // shards' users are disjoint
+    top.push_back(TopEntry{name, count, users});
   }
   return top;
 }

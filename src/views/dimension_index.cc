@@ -102,6 +102,11 @@ Result<DimensionIndex> DimensionIndex::FromWords(std::span<const uint32_t> words
   return index;
 }
 
+bool DimensionIndex::Fits(size_t keys, size_t types) const {
+  return (keys_.empty() || keys_.back() < keys) &&
+         std::all_of(group_type_.begin(), group_type_.end(), [&](uint32_t type) { return type < types; });
+}
+
 std::optional<size_t> DimensionIndex::Find(uint32_t key) const {
   auto it = std::lower_bound(keys_.begin(), keys_.end(), key);
   if (it == keys_.end() || *it != key) return std::nullopt;

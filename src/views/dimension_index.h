@@ -44,6 +44,9 @@ class DimensionIndex {
   // The index in `words` (kept alive by `owner`), after checking that every count, offset and order in it
   // holds, so that no question can read outside the words.
   static Result<DimensionIndex> FromWords(std::span<const uint32_t> words, std::shared_ptr<const void> owner);
+  // Whether every key is below `keys` and every type below `types` (dictionary sizes): an index read from
+  // a file must not name a value its shard does not have.
+  bool Fits(size_t keys, size_t types) const;
   // The words to write (FromWords reads them back).
   std::span<const uint32_t> words() const { return words_; }
 

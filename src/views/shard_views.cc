@@ -150,8 +150,11 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
 bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                    std::shared_ptr<const SealedHour> sealed) {
   auto it = hours_.find(hour);
-  if (it == hours_.end() || it->second.rows.size() < rows || RowsDigest(hour, rows) != rows_digest)
+  if (it == hours_.end() || it->second.rows.size() < rows || RowsDigest(hour, rows) != rows_digest ||
+      !sealed->by_product.Fits(products_.size(), types_.size()) ||
+      !sealed->by_store.Fits(stores_.size(), types_.size())) {
     return false;
+  }
   it->second.sealed = std::move(sealed);
   it->second.sealed_rows = rows;
   return true;

@@ -123,8 +123,8 @@ class ShardViews {
   // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was
   // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
   uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
-  // Installs an index read from a file if the hour has at least `rows` rows and their digest is
-  // `rows_digest`; false (nothing changed) otherwise.
+  // Installs an index read from a file if the hour has at least `rows` rows, their digest is `rows_digest`
+  // and every product, store and type it names is one of this shard's; false (nothing changed) otherwise.
   bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                          std::shared_ptr<const SealedHour> sealed);
 

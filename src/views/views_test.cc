@@ -104,6 +104,10 @@ TEST(DimensionIndex, CountsEventsAndDistinctUsersPerKeyAndType) {
   EXPECT_EQ(groups, (std::vector<std::pair<uint32_t, size_t>>{{0, 2}, {3, 1}}));
   EXPECT_EQ(index.Events(*index.Find(9), std::nullopt), 1u);
   EXPECT_EQ(DimensionIndex::Build({}).key_count(), 0u);
+  EXPECT_TRUE(index.Fits(10, 4));
+  EXPECT_FALSE(index.Fits(9, 4));   // key 9 is not below 9
+  EXPECT_FALSE(index.Fits(10, 3));  // type 3 is not below 3
+  EXPECT_TRUE(DimensionIndex::Build({}).Fits(0, 0));
 }
 
 Event WithDimensions(std::string id, uint32_t version, std::string user, Millis timestamp,
@@ -147,6 +151,22 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
   EXPECT_EQ(hour.sealed, nullptr);
   sealed.SealQuietHours(1);
   EXPECT_NE(hour.sealed, nullptr);
+}
+
+TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
+  Views views;
+  views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "product-1"), LogPosition{0, 16});
+  ShardViews& shard = views.shard_to_seal(0);
+  const int64_t hour = HourOf(kHourStart);
+  const uint64_t digest = shard.RowsDigest(hour, 1);
+  auto fitting = std::make_shared<SealedHour>(shard.BuildSealedHour(hour));
+  auto foreign = std::make_shared<SealedHour>(*fitting);
+  foreign->by_product = DimensionIndex::Build({{7, 0, 0}});  // product 7: the shard has one product
+  EXPECT_FALSE(shard.InstallSealedFile(hour, 1, digest, foreign));
+  EXPECT_FALSE(shard.InstallSealedFile(hour, 1, digest + 1, fitting));
+  EXPECT_FALSE(shard.InstallSealedFile(hour, 2, digest, fitting));
+  EXPECT_TRUE(shard.InstallSealedFile(hour, 1, digest, fitting));
+  EXPECT_EQ(shard.hours().at(hour).sealed, fitting);
 }
 
 }  // namespace

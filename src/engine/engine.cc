@@ -261,12 +261,12 @@ Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
         if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
       }) {}
 
-void Engine::SealQuietHours(uint32_t quiet_passes) {
+void Engine::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     std::vector<SealJob> jobs;
     {
       std::lock_guard lock(gates_[shard].mutex);
-      jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes);
+      jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes, busy_rows);
     }
     if (jobs.empty()) continue;
     for (SealJob& job : jobs) {
@@ -288,9 +288,9 @@ void Engine::SealQuietHours(uint32_t quiet_passes) {
   }
 }
 
-Sealer::Sealer(Engine* engine, uint32_t quiet_seconds)
-    : periodic_(std::chrono::seconds(1), [engine, quiet_seconds] { engine->SealQuietHours(quiet_seconds); }) {
-}
+Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
+    : periodic_(std::chrono::seconds(1),
+                [engine, quiet_seconds, busy_rows] { engine->SealQuietHours(quiet_seconds, busy_rows); }) {}
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
   return AppendAndApply(batch.frames(), batch.size(), 0, batch, 0);

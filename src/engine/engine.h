@@ -137,7 +137,8 @@ class Engine : public Committer {
   // passes get their per-product and per-store index, written to DATA/segments and read from its memory
   // map (kept in memory if the file cannot be written). A shard's lock is held while its hours are copied
   // out and while the indexes are installed, not while they are built or written.
-  void SealQuietHours(uint32_t quiet_passes);
+  // `busy_rows`: ShardViews::CollectSealJobs.
+  void SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
   struct DigestAt {
@@ -206,10 +207,11 @@ class Checkpointer {
   Periodic periodic_;
 };
 
-// Seals the hours that have been quiet for `quiet_seconds`, on its own thread (a pass a second).
+// Seals the hours that have been quiet for `quiet_seconds`, and the busy ones whose rows not yet sealed
+// reached `busy_rows` (Engine::SealQuietHours), on its own thread (a pass a second).
 class Sealer {
  public:
-  Sealer(Engine* engine, uint32_t quiet_seconds);
+  Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows);
 
  private:
   Periodic periodic_;

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   size_t max_body_bytes = 8u << 20;
   uint64_t checkpoint_every = 1'000'000;
   uint32_t seal_after_seconds = 10;
+  uint32_t seal_rows = 100'000;
   int shards = 0;
   std::string nats_urls;
   tally::ClusterOptions cluster;
@@ -197,6 +198,11 @@ int main(int argc, char** argv) {
                  "seconds an hour must go without a new or corrected event before it is sealed (its "
                  "per-product and per-store index built); 0: at the next pass, one a second")
       ->check(CLI::Range(0u, 86400u))
+      ->capture_default_str();
+  app.add_option("--seal-rows", seal_rows,
+                 "an hour still receiving events is sealed once its rows not yet sealed reach this many and "
+                 "at least as many as are sealed, so questions about a busy hour scan few rows (0: only "
+                 "quiet hours are sealed)")
       ->capture_default_str();
   app.add_option(
       "--keys", keys_path,
@@ -321,7 +327,7 @@ int main(int argc, char** argv) {
 
   auto checkpointer =
       checkpoint_every > 0 ? std::make_unique<tally::Checkpointer>(engine->get(), checkpoint_every) : nullptr;
-  auto sealer = std::make_unique<tally::Sealer>(engine->get(), seal_after_seconds);
+  auto sealer = std::make_unique<tally::Sealer>(engine->get(), seal_after_seconds, seal_rows);
 
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {

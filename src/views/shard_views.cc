@@ -99,11 +99,14 @@ void SealJob::Build() {
   sealed = std::move(built);
 }
 
-std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes) {
+std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows) {
   const uint64_t pass = ++seal_pass_;
   std::vector<SealJob> jobs;
   for (const auto& [hour, data] : hours_) {
-    if (data.sealed_rows == data.rows.size() || data.changed_pass + quiet_passes >= pass) continue;
+    const size_t unsealed = data.rows.size() - data.sealed_rows;
+    const bool quiet = data.changed_pass + quiet_passes < pass;
+    const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
+    if (unsealed == 0 || !(quiet || busy)) continue;
     SealJob job;
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());
@@ -126,8 +129,8 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
   }
 }
 
-void ShardViews::SealQuietHours(uint32_t quiet_passes) {
-  std::vector<SealJob> jobs = CollectSealJobs(quiet_passes);
+void ShardViews::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
+  std::vector<SealJob> jobs = CollectSealJobs(quiet_passes, busy_rows);
   for (SealJob& job : jobs) job.Build();
   InstallSealed(std::move(jobs));
 }

@@ -111,13 +111,15 @@ class ShardViews {
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
-  // Starts a sealing pass: the hours not changed during the last `quiet_passes` passes that have rows not
-  // yet sealed, copied out to seal.
-  std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes);
+  // Starts a sealing pass: the hours with rows not yet sealed that were not changed during the last
+  // `quiet_passes` passes, or (busy_rows > 0) whose rows not yet sealed number at least `busy_rows` and at
+  // least as many as are sealed (a busy hour is sealed again each time it doubles: the rows it scans stay
+  // few, the copies cost O(n log n) over its life), copied out to seal.
+  std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // Installs the built jobs whose hour saw no retraction since they were collected.
   void InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.
-  void SealQuietHours(uint32_t quiet_passes);
+  void SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).
   SealedHour BuildSealedHour(int64_t hour) const;
   // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was

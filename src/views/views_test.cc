@@ -153,6 +153,34 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
   EXPECT_NE(hour.sealed, nullptr);
 }
 
+TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
+  Views views;
+  ShardViews& shard = views.shard_to_seal(0);
+  const int64_t hour = HourOf(kHourStart);
+  auto apply = [&, next = 0](int count) mutable {
+    for (int i = 0; i < count; ++i, ++next) {
+      views.Apply(WithDimensions("b" + std::to_string(next), 1, "user-" + std::to_string(next % 9),
+                                 kHourStart + next, "product-" + std::to_string(next % 5)),
+                  LogPosition{0, static_cast<uint32_t>(16 + next)});
+    }
+  };
+  constexpr uint32_t kNeverQuiet = 1'000'000;
+  apply(63);
+  shard.SealQuietHours(kNeverQuiet, 64);
+  EXPECT_EQ(shard.hours().at(hour).sealed, nullptr);  // 63 rows: fewer than 64
+  apply(37);
+  shard.SealQuietHours(kNeverQuiet, 64);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);
+  apply(99);
+  shard.SealQuietHours(kNeverQuiet, 64);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);  // 99 new rows: fewer than the 100 sealed
+  apply(1);
+  shard.SealQuietHours(kNeverQuiet, 64);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
+  shard.SealQuietHours(kNeverQuiet, 0);  // busy sealing off, nothing quiet: nothing happens
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
+}
+
 TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   Views views;
   views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "product-1"), LogPosition{0, 16});

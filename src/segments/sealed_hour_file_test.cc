@@ -112,6 +112,9 @@ TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
   EXPECT_TRUE(refused(13, 0));  // types of key 2 out of order (0, 0)
   EXPECT_TRUE(refused(16, 1));  // a group with fewer events than users
   EXPECT_TRUE(refused(20, 5));  // group_users past the users
+  // An offset in the middle far past its array (a fuzzer's find: the users of the first group were read
+  // before the next offset showed that it did not grow).
+  EXPECT_TRUE(refused(18, 1'000'000));
   EXPECT_TRUE(refused(23, 9));  // users of a group out of order (9, 8)
   EXPECT_FALSE(DimensionIndex::FromWords(std::vector<uint32_t>(3, 0), nullptr).ok());
 }

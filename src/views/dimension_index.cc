@@ -85,13 +85,19 @@ Result<DimensionIndex> DimensionIndex::FromWords(std::span<const uint32_t> words
       group_users.back() != index.users_.size()) {
     return damaged("an offset array does not span its array");
   }
+  // The offsets first, whole: each array's offsets strictly grow from 0 to its end, so every range read
+  // through them below lies inside its array.
   for (size_t k = 0; k < keys.size(); ++k) {
     if (k > 0 && keys[k] <= keys[k - 1]) return damaged("keys out of order");
     if (key_groups[k + 1] <= key_groups[k]) return damaged("a key without groups");
+  }
+  for (size_t g = 0; g + 1 < group_users.size(); ++g) {
+    if (group_users[g + 1] <= group_users[g]) return damaged("a group without users");
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
     for (uint32_t g = key_groups[k]; g < key_groups[k + 1]; ++g) {
       if (g > key_groups[k] && index.group_type_[g] <= index.group_type_[g - 1])
         return damaged("types of a key out of order");
-      if (group_users[g + 1] <= group_users[g]) return damaged("a group without users");
       if (index.group_events_[g] < group_users[g + 1] - group_users[g])
         return damaged("a group with fewer events than users");
       for (uint32_t u = group_users[g] + 1; u < group_users[g + 1]; ++u) {

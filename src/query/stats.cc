@@ -263,7 +263,7 @@ struct ShardTop {
     }
   }
 
-  uint64_t UniqueUsers(const std::string& key_name) const {
+  uint64_t UniqueUsers(std::string_view key_name) const {
     auto key = keys().Find(key_name);
     if (!key) return 0;
     Roaring users;
@@ -311,10 +311,9 @@ std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) 
   ranked.resize(keep);
   std::vector<TopEntry> top;
   for (const auto& [key, count] : ranked) {
-    const std::string name(key);
     uint64_t users = 0;
-    for (const ShardTop& shard : shards) users += shard.UniqueUsers(name);  // shards' users are disjoint
-    top.push_back(TopEntry{name, count, users});
+    for (const ShardTop& shard : shards) users += shard.UniqueUsers(key);  // shards' users are disjoint
+    top.push_back(TopEntry{std::string(key), count, users});
   }
   return top;
 }

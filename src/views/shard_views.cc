@@ -2,11 +2,19 @@
 
 #include <algorithm>
 
-#include <xxhash.h>
-
+#include "common/hasher.h"
 #include "ingest/take_home.h"
 
 namespace tally {
+namespace {
+
+// What the digest of an hour's rows (ShardViews::RowsDigest) takes from each row.
+void HashRowForDigest(const EventRow& row, Hasher* hasher) {
+  hasher->Value(row.position);
+  hasher->Value(row.state);
+}
+
+}  // namespace
 uint32_t ShardViews::Include(const Event& event, uint64_t position, RowState state) {
   const auto row_index = static_cast<uint32_t>(rows_.size());
   EventRow row{};
@@ -111,10 +119,14 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
-    job.rows_digest = RowsDigest(hour, job.rows);
+    // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
+    Hasher digest;
     for (uint32_t i = 0; i < job.rows; ++i) {
-      job.Add(rows_[data.rows[i]]);
+      const EventRow& row = rows_[data.rows[i]];
+      HashRowForDigest(row, &digest);
+      job.Add(row);
     }
+    job.rows_digest = digest.Finish();
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -136,18 +148,12 @@ void ShardViews::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
 }
 
 uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
+  Hasher digest;
   if (auto it = hours_.find(hour); it != hours_.end()) {
-    for (uint32_t i = 0; i < rows && i < it->second.rows.size(); ++i) {
-      const EventRow& row = rows_[it->second.rows[i]];
-      XXH3_64bits_update(state, &row.position, sizeof(row.position));
-      XXH3_64bits_update(state, &row.state, sizeof(row.state));
-    }
+    for (uint32_t i = 0; i < rows && i < it->second.rows.size(); ++i)
+      HashRowForDigest(rows_[it->second.rows[i]], &digest);
   }
-  const uint64_t digest = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  return digest;
+  return digest.Finish();
 }
 
 bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,

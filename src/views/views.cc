@@ -1,5 +1,7 @@
 #include "views/views.h"
 
+#include "common/hasher.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -147,27 +149,6 @@ Views::Tiers Views::tiers() const {
 
 namespace {
 
-class Hasher {
- public:
-  Hasher() : state_(XXH3_createState()) { XXH3_64bits_reset(state_); }
-  ~Hasher() { XXH3_freeState(state_); }
-  Hasher(const Hasher&) = delete;
-  Hasher& operator=(const Hasher&) = delete;
-  template <typename T>
-  void Value(const T& value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    XXH3_64bits_update(state_, &value, sizeof(value));
-  }
-  void Text(std::string_view text) {
-    Value(text.size());
-    XXH3_64bits_update(state_, text.data(), text.size());
-  }
-  uint64_t Finish() { return XXH3_64bits_digest(state_); }
-
- private:
-  XXH3_state_t* state_;
-};
-
 // A set of user ids, hashed so that neither the order of insertion nor the shard a member came from
 // matters.
 struct UserSetHash {
@@ -178,10 +159,9 @@ struct UserSetHash {
     sum += hash;
     xored ^= hash;
   }
-  void AddAll(const Roaring& users, const Dictionary& names) {
-    for (uint32_t user : users) Add(names.KeyOf(user));
-  }
-  void AddAll(std::span<const uint32_t> users, const Dictionary& names) {
+  // `users`: a Roaring or a span of user indices.
+  template <typename Users>
+  void AddAll(const Users& users, const Dictionary& names) {
     for (uint32_t user : users) Add(names.KeyOf(user));
   }
 };

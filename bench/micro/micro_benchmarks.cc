@@ -157,7 +157,7 @@ void BM_TopProductsOneHour(benchmark::State& state) {
     event.timestamp = 1793491200000 + static_cast<Millis>(random % kMillisPerHour);
     views.Apply(event, LogPosition{});
   }
-  if (state.range(0) == 1) views.SealQuietHours(0);
+  if (state.range(0) == 1) views.SealHours(0);
   const TopRequest request{TopDimension::kProduct, 1793491200000, 1793491200000 + kMillisPerHour,
                            std::nullopt, 10};
   for (auto _ : state) benchmark::DoNotOptimize(ComputeTop(views, request));

@@ -261,7 +261,7 @@ Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
         if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
       }) {}
 
-void Engine::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
+void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     std::vector<SealJob> jobs;
     {
@@ -290,7 +290,7 @@ void Engine::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
 
 Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
     : periodic_(std::chrono::seconds(1),
-                [engine, quiet_seconds, busy_rows] { engine->SealQuietHours(quiet_seconds, busy_rows); }) {}
+                [engine, quiet_seconds, busy_rows] { engine->SealHours(quiet_seconds, busy_rows); }) {}
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
   return AppendAndApply(batch.frames(), batch.size(), 0, batch, 0);

@@ -133,12 +133,12 @@ class Engine : public Committer {
   // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out at a
   // batch boundary (writers wait for that copy), the file is written without holding anything.
   Status Checkpoint();
-  // One sealing pass (shard_views.h) over every shard: the hours unchanged during the last `quiet_passes`
-  // passes get their per-product and per-store index, written to DATA/segments and read from its memory
-  // map (kept in memory if the file cannot be written). A shard's lock is held while its hours are copied
-  // out and while the indexes are installed, not while they are built or written.
-  // `busy_rows`: ShardViews::CollectSealJobs.
-  void SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  // One sealing pass (shard_views.h) over every shard: the hours ShardViews::CollectSealJobs picks (quiet
+  // for `quiet_passes` passes, or busy past `busy_rows`) get their per-product and per-store index, written
+  // to DATA/segments and read from its memory map (kept in memory if the file cannot be written). A shard's
+  // lock is held while its hours are copied out and while the indexes are installed, not while they are
+  // built or written.
+  void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
   struct DigestAt {
@@ -208,7 +208,7 @@ class Checkpointer {
 };
 
 // Seals the hours that have been quiet for `quiet_seconds`, and the busy ones whose rows not yet sealed
-// reached `busy_rows` (Engine::SealQuietHours), on its own thread (a pass a second).
+// reached `busy_rows` (Engine::SealHours), on its own thread (a pass a second).
 class Sealer {
  public:
   Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows);

@@ -263,7 +263,7 @@ TEST_F(SealedHourFilesTest, SealedHoursAreWrittenAndMappedAgainAfterARestart) {
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     CommitShopEvents(**engine, 0, 600);
     before = Answers(**engine);
-    (*engine)->SealQuietHours(0);
+    (*engine)->SealHours(0);
     EXPECT_EQ(SealedHours(**engine), 6u);  // 3 hours x 2 shards
     EXPECT_EQ(Answers(**engine), before);
   }
@@ -282,7 +282,7 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
     auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
     ASSERT_TRUE(engine.ok());
     CommitShopEvents(**engine, 0, 600);
-    (*engine)->SealQuietHours(0);
+    (*engine)->SealHours(0);
     // Corrections in the sealed hours after the files were written: the files describe older rows.
     IngestBatch corrections;
     for (int i = 0; i < 600; i += 50) {
@@ -312,7 +312,7 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
   EXPECT_TRUE(Files().empty());
   EXPECT_EQ(SealedHours(**engine), 0u);
   EXPECT_EQ(Answers(**engine), before);
-  (*engine)->SealQuietHours(0);
+  (*engine)->SealHours(0);
   EXPECT_EQ(Files().size(), 6u);
   EXPECT_EQ(Answers(**engine), before);
 }

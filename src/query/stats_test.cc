@@ -41,10 +41,9 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
     if (seals && random.Below(200) == 0) {
       if (seed % 4 == 2) {
         // Busy sealing only: an hour is sealed once its unsealed rows reach 16 and the sealed ones.
-        for (uint32_t shard = 0; shard < views.shard_count(); ++shard)
-          views.shard_to_seal(shard).SealQuietHours(1'000'000, 16);
+        views.SealHours(1'000'000, 16);
       } else {
-        views.SealQuietHours(0);
+        views.SealHours(0);
       }
     }
     Event event = random.Make(kBase, kHours);
@@ -55,7 +54,7 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
   }
   if (seed % 4 == 1) {
     // Every hour answered from its index alone.
-    views.SealQuietHours(0);
+    views.SealHours(0);
     for (uint32_t shard = 0; shard < views.shard_count(); ++shard) {
       for (const auto& [hour, data] : views.shard(shard).hours()) {
         ASSERT_NE(data.sealed, nullptr) << hour;

@@ -141,7 +141,7 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
   }
 }
 
-void ShardViews::SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows) {
+void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   std::vector<SealJob> jobs = CollectSealJobs(quiet_passes, busy_rows);
   for (SealJob& job : jobs) job.Build();
   InstallSealed(std::move(jobs));

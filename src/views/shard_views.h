@@ -119,7 +119,7 @@ class ShardViews {
   // Installs the built jobs whose hour saw no retraction since they were collected.
   void InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.
-  void SealQuietHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).
   SealedHour BuildSealedHour(int64_t hour) const;
   // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was

@@ -99,8 +99,8 @@ ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
   return plan.outcomes[0];
 }
 
-void Views::SealQuietHours(uint32_t quiet_passes) {
-  for (const auto& shard : shards_) shard->SealQuietHours(quiet_passes);
+void Views::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
+  for (const auto& shard : shards_) shard->SealHours(quiet_passes, busy_rows);
 }
 
 TakeHomeCounts Views::TakeHomeHour(int64_t hour) const {

@@ -97,8 +97,9 @@ class Views {
   const ShardViews& shard(uint32_t index) const { return *shards_[index]; }
   // Sealing (shard_views.h) changes no answer, only how per-product and per-store answers are found.
   ShardViews& shard_to_seal(uint32_t index) { return *shards_[index]; }
-  // Seals the quiet hours of every shard, on this thread (replay, tests).
-  void SealQuietHours(uint32_t quiet_passes);
+  // Seals the hours of every shard that ShardViews::CollectSealJobs picks, on this thread (tests,
+  // benchmarks).
+  void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
   const GlobalViews& global() const { return global_; }
   void set_stream_sequence(uint64_t sequence) { global_.stream_sequence_ = sequence; }

@@ -131,15 +131,15 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
                        "product-" + std::to_string(random() % 50));
     sealed.Apply(event, LogPosition{0, static_cast<uint32_t>(16 + i)});
     plain.Apply(event, LogPosition{0, static_cast<uint32_t>(16 + i)});
-    if (i % 500 == 499) sealed.SealQuietHours(0);
+    if (i % 500 == 499) sealed.SealHours(0);
   }
   EXPECT_EQ(sealed.Digest(), plain.Digest());
 
   // A correction of an event in a sealed hour takes the index away until the hour is sealed again.
-  sealed.SealQuietHours(0);
+  sealed.SealHours(0);
   const Event first = WithDimensions("fresh", 1, "user-1", kHourStart + 5, "product-1");
   sealed.Apply(first, LogPosition{1, 16});
-  sealed.SealQuietHours(0);
+  sealed.SealHours(0);
   const ShardViews& shard = sealed.shard(sealed.ShardOf("user-1"));
   const HourData& hour = shard.hours().at(HourOf(kHourStart));
   ASSERT_NE(hour.sealed, nullptr);
@@ -147,9 +147,9 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
   sealed.Apply(WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2"), LogPosition{1, 100});
   EXPECT_EQ(hour.sealed, nullptr);
   // A pass with a quiet period seals only hours unchanged for that many passes.
-  sealed.SealQuietHours(1);
+  sealed.SealHours(1);
   EXPECT_EQ(hour.sealed, nullptr);
-  sealed.SealQuietHours(1);
+  sealed.SealHours(1);
   EXPECT_NE(hour.sealed, nullptr);
 }
 
@@ -166,18 +166,18 @@ TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   };
   constexpr uint32_t kNeverQuiet = 1'000'000;
   apply(63);
-  shard.SealQuietHours(kNeverQuiet, 64);
+  shard.SealHours(kNeverQuiet, 64);
   EXPECT_EQ(shard.hours().at(hour).sealed, nullptr);  // 63 rows: fewer than 64
   apply(37);
-  shard.SealQuietHours(kNeverQuiet, 64);
+  shard.SealHours(kNeverQuiet, 64);
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);
   apply(99);
-  shard.SealQuietHours(kNeverQuiet, 64);
+  shard.SealHours(kNeverQuiet, 64);
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);  // 99 new rows: fewer than the 100 sealed
   apply(1);
-  shard.SealQuietHours(kNeverQuiet, 64);
+  shard.SealHours(kNeverQuiet, 64);
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
-  shard.SealQuietHours(kNeverQuiet, 0);  // busy sealing off, nothing quiet: nothing happens
+  shard.SealHours(kNeverQuiet, 0);  // busy sealing off, nothing quiet: nothing happens
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
 }
 

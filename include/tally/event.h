@@ -58,4 +58,13 @@ struct SchemaChange {
   bool operator==(const SchemaChange&) const = default;
 };
 
+// The views keep no hour before `first_kept_hour` from here on (--retention): hours before it are dropped
+// from every view, in log order like any other record, so a replay of the log drops them at the same point.
+struct RetentionCut {
+  Millis received_at = 0;
+  int64_t first_kept_hour = 0;  // HourOf(millis)
+
+  bool operator==(const RetentionCut&) const = default;
+};
+
 }  // namespace tally

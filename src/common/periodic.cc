@@ -2,8 +2,9 @@
 
 namespace tally {
 
-Periodic::Periodic(std::chrono::milliseconds interval, std::function<void()> task)
-    : thread_([this, interval, task = std::move(task)] {
+Periodic::Periodic(std::chrono::milliseconds interval, std::function<void()> task, bool at_once)
+    : thread_([this, interval, task = std::move(task), at_once] {
+        if (at_once) task();
         std::unique_lock lock(mutex_);
         while (!wake_.wait_for(lock, interval, [this] { return stopping_; })) {
           lock.unlock();

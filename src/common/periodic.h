@@ -11,7 +11,8 @@ namespace tally {
 
 class Periodic {
  public:
-  Periodic(std::chrono::milliseconds interval, std::function<void()> task);
+  // `at_once`: the first run is right away instead of after one interval.
+  Periodic(std::chrono::milliseconds interval, std::function<void()> task, bool at_once = false);
   ~Periodic();
   Periodic(const Periodic&) = delete;
   Periodic& operator=(const Periodic&) = delete;

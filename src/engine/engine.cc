@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "engine/checkpoint.h"
 #include "segments/sealed_hour_file.h"
@@ -32,6 +33,12 @@ void IngestBatch::Add(SchemaChange change) {
   frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendSchemaChangeFrame(change, &frames_);
   records_.emplace_back(std::move(change));
+}
+
+void IngestBatch::Add(RetentionCut cut) {
+  frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
+  AppendRetentionCutFrame(cut, &frames_);
+  records_.emplace_back(cut);
 }
 
 Result<IngestBatch> IngestBatch::FromFrames(std::string_view frames) {
@@ -112,7 +119,18 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 
   StartReport start;
   std::unique_ptr<Views> views;
+  auto log_start = SegmentLog::FirstRecord(options.data_dir + "/log");
+  if (!log_start.ok()) {
+    ::close(*lock_fd);
+    return log_start.status();
+  }
   for (const CheckpointFile& file : ListCheckpoints(options.data_dir + "/checkpoints")) {
+    if (file.lsn < *log_start) {
+      start.checkpoints_skipped.push_back(file.path + ": covers " + std::to_string(file.lsn) +
+                                          " records, retention deleted the log's first " +
+                                          std::to_string(*log_start));
+      continue;
+    }
     auto bytes = ReadCheckpoint(file);
     auto loaded =
         bytes.ok() ? Views::Load(*bytes, options.shards) : Result<std::unique_ptr<Views>>(bytes.status());
@@ -262,6 +280,15 @@ Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
       }) {}
 
 void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
+  // The files of hours retention dropped go here, on the thread that writes files: none is being written.
+  if (const int64_t kept_from =
+          ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
+      kept_from > sealed_files_kept_from_hour_) {
+    for (const std::string& path : ListSealedHourFiles(data_dir_ + "/segments")) {
+      if (auto hour = HourOfSealedHourFile(path); hour && *hour < kept_from) ::unlink(path.c_str());
+    }
+    sealed_files_kept_from_hour_ = kept_from;
+  }
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     std::vector<SealJob> jobs;
     {
@@ -287,6 +314,61 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
   }
 }
+
+Result<Engine::RetentionPass> Engine::ApplyRetention(int64_t first_kept_hour, Committer* committer) {
+  RetentionPass pass;
+  const bool holds_older = Read([&](const Views& views) {
+    const std::optional<int64_t> oldest = views.OldestHour();
+    return views.global().first_kept_hour() < first_kept_hour || (oldest && *oldest < first_kept_hour);
+  });
+  if (holds_older) {
+    IngestBatch cut;
+    cut.Add(RetentionCut{WallClockMillis(), first_kept_hour});
+    auto committed = committer->Commit(cut);
+    if (!committed.ok()) return committed.status();
+    pass.cut = true;
+  }
+  // A schema set long ago would keep its segment, and every later one, in the log: it is said again.
+  std::vector<SchemaChange> restate = Read([&](const Views& views) {
+    const std::optional<uint64_t> needed = views.FirstPositionNeeded(false);
+    if (!needed) return std::vector<SchemaChange>();
+    return views.SchemasSetBefore(LogPosition{LogPosition::Unpack(*needed).segment, 0}.Packed());
+  });
+  if (!restate.empty()) {
+    IngestBatch schemas;
+    for (SchemaChange& change : restate) schemas.Add(std::move(change));
+    auto committed = committer->Commit(schemas);
+    if (!committed.ok()) return committed.status();
+    pass.schemas_restated = static_cast<uint32_t>(restate.size());
+  }
+  const uint64_t needed =
+      Read([](const Views& views) { return views.FirstPositionNeeded().value_or(UINT64_MAX); });
+  const uint64_t must_cover = log_->RecordsBeforeSegmentOf(needed);
+  if (must_cover <= last_checkpoint_lsn()) {
+    // Nothing to delete that a checkpoint does not cover already, or nothing at all.
+  } else if (Status written = Checkpoint(); !written.ok()) {
+    return written;
+  }
+  auto retired = log_->RetireSegmentsBefore(needed, last_checkpoint_lsn());
+  if (!retired.ok()) return retired.status();
+  pass.segments_deleted = *retired;
+  return pass;
+}
+
+Retainer::Retainer(Engine* engine, Committer* committer, std::chrono::milliseconds retention)
+    : periodic_(
+          std::chrono::seconds(10),
+          [engine, committer, retention] {
+            auto pass = engine->ApplyRetention(FirstKeptHour(WallClockMillis(), retention), committer);
+            if (!pass.ok()) {
+              spdlog::error("retention pass failed (tried again in 10 s): {}", pass.status().message());
+            } else if (pass->cut || pass->segments_deleted > 0) {
+              spdlog::info("retention: {}{} log segment(s) deleted, {} schema(s) said again",
+                           pass->cut ? "hours dropped from the views, " : "", pass->segments_deleted,
+                           pass->schemas_restated);
+            }
+          },
+          /*at_once=*/true) {}
 
 Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
     : periodic_(std::chrono::seconds(1),
@@ -416,6 +498,7 @@ Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records
   result.digest = views->Digest();
   result.views = std::move(views);
   result.segment_paths = std::move(scan.segment_paths);
+  result.first_segment_id = scan.first_segment_id;
   if (!scan.damaged_path.empty()) result.stopped_at = scan.damage + " in " + scan.damaged_path;
   return result;
 }

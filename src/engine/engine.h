@@ -36,6 +36,7 @@ class IngestBatch {
   void Add(Event event);
   void Add(RejectedInput rejected);
   void Add(SchemaChange change);
+  void Add(RetentionCut cut);
   // The records of frames as IngestBatch::frames() gives them (a stream message in cluster mode).
   static Result<IngestBatch> FromFrames(std::string_view frames);
   void Clear();
@@ -141,6 +142,18 @@ class Engine : public Committer {
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
+  // One retention pass (--retention): if any view still holds an hour before `first_kept_hour`, a
+  // RetentionCut record goes through `committer` (this engine, or the cluster stream) and drops it from
+  // every view; schemas set in the oldest log segments are said again; then the log segments that hold
+  // nothing the views still need are deleted, after a checkpoint covers them. The sealed hour files of
+  // dropped hours are deleted by the next sealing pass.
+  struct RetentionPass {
+    bool cut = false;
+    uint32_t schemas_restated = 0;
+    uint32_t segments_deleted = 0;
+  };
+  Result<RetentionPass> ApplyRetention(int64_t first_kept_hour, Committer* committer);
+
   struct DigestAt {
     uint64_t lsn;
     uint64_t digest;
@@ -195,6 +208,7 @@ class Engine : public Committer {
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell
+  int64_t sealed_files_kept_from_hour_ = 0;  // the sealer's thread: files of earlier hours were deleted
 };
 
 // Writes a checkpoint, on its own thread, once at least `every_records` records and at least a quarter of
@@ -217,6 +231,21 @@ class Sealer {
   Periodic periodic_;
 };
 
+// Applies --retention: keeps the hours that ended less than `retention` ago, on its own thread (a pass at
+// once and every 10 seconds after; most find nothing to do).
+class Retainer {
+ public:
+  Retainer(Engine* engine, Committer* committer, std::chrono::milliseconds retention);
+
+ private:
+  Periodic periodic_;
+};
+
+// The first hour --retention keeps at `now`: every hour that ended less than `retention` ago.
+inline int64_t FirstKeptHour(Millis now, std::chrono::milliseconds retention) {
+  return HourOf(std::max<Millis>(0, now - retention.count()));
+}
+
 // Rebuilds views from the log in `data_dir` without changing it (safe while a server runs): up to
 // `max_records` records, or all intact ones, into views of `shards` shards.
 struct ReplayResult {
@@ -224,7 +253,9 @@ struct ReplayResult {
   uint64_t digest = 0;
   std::string stopped_at;  // the damage or torn tail that ended the replay, if any
   std::unique_ptr<Views> views;
-  std::vector<std::string> segment_paths;  // the segments replayed, by ordinal: LogReader reads rows' records
+  std::vector<std::string>
+      segment_paths;  // the segments replayed, oldest first: LogReader reads rows' records
+  uint32_t first_segment_id = 0;
 };
 Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards = 1);
 

@@ -317,5 +317,77 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
   EXPECT_EQ(Answers(**engine), before);
 }
 
+TEST_F(SealedHourFilesTest, RetentionDropsOldHoursTheirFilesAndTheLogSegmentsThatHoldNothingNewer) {
+  const int64_t first_hour = HourOf(kBase);
+  const int64_t first_kept_hour = first_hour + 4;
+  auto commit_later = [](Engine& engine, int first, int count) {
+    IngestBatch batch;
+    for (int i = first; i < first + count; ++i) {
+      Event event = Make("click", "u" + std::to_string(i % 23), kBase + 5 * kMillisPerHour + i);
+      event.event_id = "late" + std::to_string(i % 100);  // re-sent: duplicates
+      event.product_id = "p" + std::to_string(i % 11);
+      batch.Add(std::move(event));
+    }
+    ASSERT_TRUE(engine.Commit(batch).ok());
+  };
+  std::vector<TakeHomeCounts> kept_hours;
+  uint64_t digest = 0;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 4096, 2});
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    IngestBatch schema;
+    schema.Add(SchemaChange{kBase, "signup", R"({"required":["plan"]})"});
+    ASSERT_TRUE((*engine)->Commit(schema).ok());
+    for (int i = 0; i < 600; i += 20) CommitShopEvents(**engine, i, 20);
+    for (int i = 0; i < 300; i += 20) commit_later(**engine, i, 20);
+    (*engine)->SealHours(0);
+    EXPECT_EQ(Files().size(), 8u);  // (3 old hours + 1 later) x 2 shards
+    for (int64_t hour = first_hour; hour < first_hour + 8; ++hour)
+      kept_hours.push_back((*engine)->TakeHomeHour(hour));
+    const uint32_t segments_before = static_cast<uint32_t>(SegmentLog::ListSegments(dir_ + "/log")->size());
+    ASSERT_GT(segments_before, 5u);
+
+    auto pass = (*engine)->ApplyRetention(first_kept_hour, engine->get());
+    ASSERT_TRUE(pass.ok()) << pass.status().message();
+    EXPECT_TRUE(pass->cut);
+    EXPECT_EQ(pass->schemas_restated, 1u);
+    EXPECT_GT(pass->segments_deleted, 0u);
+    EXPECT_EQ(SegmentLog::ListSegments(dir_ + "/log")->size(), segments_before - pass->segments_deleted);
+    for (int64_t hour = first_hour; hour < first_kept_hour; ++hour)
+      EXPECT_EQ((*engine)->TakeHomeHour(hour), (TakeHomeCounts{0, 0, 0}));
+    EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 5), kept_hours[5]);
+    (*engine)->SealHours(0);
+    EXPECT_EQ(Files().size(), 2u);  // the dropped hours' files are gone
+
+    // Nothing left to drop: a pass changes nothing.
+    auto again = (*engine)->ApplyRetention(first_kept_hour, engine->get());
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->cut);
+    EXPECT_EQ(again->schemas_restated, 0u);
+    EXPECT_EQ(again->segments_deleted, 0u);
+    // Events re-sent for the hours kept are still duplicates.
+    commit_later(**engine, 0, 20);
+    EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 5), kept_hours[5]);
+    digest = (*engine)->Digest().digest;
+    EXPECT_EQ(ReplayLog(dir_, UINT64_MAX, 2)->digest, digest);
+    EXPECT_EQ(ReplayLog(dir_, UINT64_MAX, 1)->digest, digest);
+  }
+  auto engine = Engine::Open(EngineOptions{dir_, 4096, 2});
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  EXPECT_EQ((*engine)->Digest().digest, digest);
+  EXPECT_EQ((*engine)->start_report().sealed_hours_loaded, 2u);
+  EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 5), kept_hours[5]);
+  EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 1), (TakeHomeCounts{0, 0, 0}));
+  EXPECT_TRUE(
+      (*engine)->ReadGlobal([](const GlobalViews& global) { return global.schemas().contains("signup"); }));
+
+  // Without a checkpoint the start rebuilds from the log that is left, to the same answers.
+  (*engine).reset();
+  fs::remove_all(dir_ + "/checkpoints");
+  auto rebuilt = Engine::Open(EngineOptions{dir_, 4096, 2});
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().message();
+  EXPECT_EQ((*rebuilt)->Digest().digest, digest);
+}
+
 }  // namespace
 }  // namespace tally

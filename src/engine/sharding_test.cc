@@ -75,7 +75,7 @@ std::string Answers(const Views& views) {
     out += "\n";
   }
   for (int id = 0; id < 3000; ++id) {  // every version of an event id, with its state
-    for (RowRef ref : views.global().RowsOfId("id-" + std::to_string(id))) {
+    for (RowRef ref : views.RowsOfId("id-" + std::to_string(id))) {
       const EventRow& row = views.shard(ref.shard).rows()[ref.row];
       out += std::to_string(row.position) + "=" + std::to_string(static_cast<int>(row.state)) + " ";
     }

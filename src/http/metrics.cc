@@ -90,6 +90,7 @@ void ThreadMetrics::CountOutcome(ApplyOutcome outcome) {
       events[3].fetch_add(1, std::memory_order_relaxed);
       break;
     case ApplyOutcome::kSchemaChanged:
+    case ApplyOutcome::kRetentionCut:
       break;
   }
 }

@@ -218,6 +218,19 @@ void Worker::RejectThenReply(h2o_req_t* req, RejectedInput rejected, int status,
   ReplyTextError(req, status, line);
 }
 
+Status Worker::CheckRetained(Millis timestamp, Millis now) const {
+  if (retention_.count() == 0) return Status::Ok();
+  const int64_t first_kept_hour = FirstKeptHour(now, retention_);
+  if (HourOf(timestamp) >= first_kept_hour) return Status::Ok();
+  const std::time_t kept_from = static_cast<std::time_t>(first_kept_hour * (kMillisPerHour / 1000));
+  std::tm utc{};
+  gmtime_r(&kept_from, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return Status::InvalidArgument("timestamp", std::string("before the retention window: hours before ") +
+                                                  text + " are no longer kept (--retention)");
+}
+
 bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
   if (rate_limiter_ == nullptr || !rate_limiter_->enabled()) return true;
   std::string client = key_name_;
@@ -398,7 +411,7 @@ class Server::Impl {
           // In cluster mode the stream's acknowledgement is the durability promise, not the local fsync.
           options_.committer == nullptr && options_.sync_mode == SyncMode::kAlways, options_.consistency);
       loop_thread->worker->set_metrics(&metrics_, metrics_.ForThread(static_cast<int>(index)));
-      loop_thread->worker->set_limits(options_.json_limits, &rate_limiter_);
+      loop_thread->worker->set_limits(options_.json_limits, &rate_limiter_, options_.retention);
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();

@@ -36,6 +36,8 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests
   // Cluster mode: where ingest goes (null: the engine's local log) and how reads wait for the stream.
   Committer* committer = nullptr;
+  // --retention: events in hours that ended longer ago are refused (0: none is).
+  std::chrono::milliseconds retention{0};
   // API keys (null: no keys, the server is open).
   const KeyStore* keys = nullptr;
   ReadConsistency* consistency = nullptr;

@@ -19,6 +19,9 @@ void HandleAnalytics(Worker& worker, h2o_req_t* req) {
     auto event = req->entity.len > 0
                      ? Result<Event>(Status::InvalidArgument("body", "the take-home protocol takes no body"))
                      : ParseTakeHomePost(QueryOf(req));
+    if (event.ok()) {
+      if (Status kept = worker.CheckRetained(event->timestamp, now); !kept.ok()) event = kept;
+    }
     if (!event.ok()) {
       std::string reason = event.status().message();
       RejectedInput rejected{now, "/analytics", reason, "POST " + std::string(RawTargetOf(req)), ""};

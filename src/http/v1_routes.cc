@@ -88,6 +88,7 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   rejected.BeginArray();
   for (size_t index = 0; index < inputs->size(); ++index) {
     EventInput& input = (*inputs)[index];
+    if (input.status.ok()) input.status = worker.CheckRetained(input.event.timestamp, now);
     if (!input.status.ok()) {
       rejected.BeginObject().Key("index").Uint(index).Key("error").String(input.status.message()).EndObject();
       worker.AddRejected(
@@ -112,6 +113,8 @@ const char* StateName(RowState state) {
       return "superseded";
     case RowState::kDuplicate:
       return "duplicate";
+    case RowState::kDropped:
+      return "dropped";
   }
   return "?";
 }
@@ -123,7 +126,7 @@ void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id)
   };
   std::vector<Version> versions;
   worker.engine().Read([&](const Views& views) {
-    for (RowRef ref : views.global().RowsOfId(event_id)) {
+    for (RowRef ref : views.RowsOfId(event_id)) {
       const EventRow& row = views.shard(ref.shard).rows()[ref.row];
       versions.push_back({row.position, row.state});
     }

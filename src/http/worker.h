@@ -71,11 +71,15 @@ class Worker {
   ThreadMetrics* thread_metrics() { return thread_metrics_; }
   // The key of the request being handled (empty without keys).
   void set_key_name(std::string name) { key_name_ = std::move(name); }
-  void set_limits(const JsonLimits& json_limits, RateLimiter* rate_limiter) {
+  void set_limits(const JsonLimits& json_limits, RateLimiter* rate_limiter,
+                  std::chrono::milliseconds retention) {
     json_limits_ = json_limits;
     rate_limiter_ = rate_limiter;
+    retention_ = retention;
   }
   const JsonLimits& json_limits() const { return json_limits_; }
+  // An error naming the timestamp if --retention no longer keeps its hour at `now`.
+  Status CheckRetained(Millis timestamp, Millis now) const;
   // Takes `events` from the ingest rate of the request's key (or address): false when it answered 429
   // with Retry-After instead, having written nothing.
   bool AdmitEvents(h2o_req_t* req, uint64_t events);
@@ -120,6 +124,7 @@ class Worker {
   ThreadMetrics* thread_metrics_ = nullptr;
   JsonLimits json_limits_;
   RateLimiter* rate_limiter_ = nullptr;
+  std::chrono::milliseconds retention_{0};  // 0: every hour is kept
   std::mt19937_64 random_{std::random_device{}()};
 };
 

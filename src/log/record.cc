@@ -115,7 +115,22 @@ Result<LogRecord> DecodeSchemaChange(PayloadReader& reader) {
   return LogRecord(std::move(change));
 }
 
+Result<LogRecord> DecodeRetentionCut(PayloadReader& reader) {
+  uint64_t received_at = 0, first_kept_hour = 0;
+  bool ok = reader.Varint(&received_at) && reader.Varint(&first_kept_hour) && reader.AtEnd();
+  if (!ok || first_kept_hour > static_cast<uint64_t>(HourOf(kMaxTimestampMillis)) + 1)
+    return Status::Corruption("retention record: body does not parse");
+  return LogRecord(RetentionCut{static_cast<Millis>(received_at), static_cast<int64_t>(first_kept_hour)});
+}
+
 }  // namespace
+
+void AppendRetentionCutFrame(const RetentionCut& cut, std::string* out) {
+  AppendFrame(RecordKind::kRetentionCut, out, [&](std::string* payload) {
+    PutVarint(static_cast<uint64_t>(cut.received_at), payload);
+    PutVarint(static_cast<uint64_t>(cut.first_kept_hour), payload);
+  });
+}
 
 void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out) {
   AppendFrame(RecordKind::kSchemaChange, out, [&](std::string* payload) {
@@ -192,6 +207,8 @@ Result<LogRecord> DecodePayload(std::string_view payload) {
       return DecodeRejected(reader);
     case RecordKind::kSchemaChange:
       return DecodeSchemaChange(reader);
+    case RecordKind::kRetentionCut:
+      return DecodeRetentionCut(reader);
     case RecordKind::kStreamBatch:
       return Status::Corruption("a stream batch holds records; it is not one");
   }

@@ -34,15 +34,18 @@ enum class RecordKind : uint8_t {
   // records, back to back, byte for byte as published. Each inner frame is a valid frame where it lies,
   // so a row's log position can point straight at it.
   kStreamBatch = 4,
+  kRetentionCut = 5,
 };
+inline constexpr uint8_t kLastRecordKind = static_cast<uint8_t>(RecordKind::kRetentionCut);
 inline constexpr size_t kStreamBatchHeaderBytes = 2 + 8;  // format version, kind, sequence
 
-using LogRecord = std::variant<Event, RejectedInput, SchemaChange>;
+using LogRecord = std::variant<Event, RejectedInput, SchemaChange, RetentionCut>;
 
 // Append one whole frame to `out`.
 void AppendEventFrame(const Event& event, std::string* out);
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out);
 void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out);
+void AppendRetentionCutFrame(const RetentionCut& cut, std::string* out);
 
 void AppendStreamBatchFrame(uint64_t sequence, std::string_view frames, std::string* out);
 

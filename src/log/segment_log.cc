@@ -42,6 +42,33 @@ bool ParseSegmentHeader(std::string_view bytes, uint64_t* first_lsn) {
   return true;
 }
 
+// Where the log starts once retention deleted its oldest segments: "<segment id> <first record>\n".
+constexpr std::string_view kRetiredFile = "retired";
+
+struct LogStart {
+  uint32_t segment_id = 0;
+  uint64_t first_lsn = 0;
+};
+
+uint64_t FirstLsnOfName(const std::string& name_or_path) {
+  return std::stoull(name_or_path.substr(name_or_path.size() - 20 - kSegmentSuffix.size(), 20));
+}
+
+Result<LogStart> ReadLogStart(const std::string& directory) {
+  const std::string path = directory + "/" + std::string(kRetiredFile);
+  FILE* file = std::fopen(path.c_str(), "re");
+  if (file == nullptr) {
+    if (errno == ENOENT) return LogStart{};
+    return Status::FromErrno("open " + path, errno);
+  }
+  unsigned long long segment_id = 0, first_lsn = 0;
+  const int read = std::fscanf(file, "%llu %llu", &segment_id, &first_lsn);
+  std::fclose(file);
+  if (read != 2 || segment_id > UINT32_MAX)
+    return Status::Corruption(path + ": does not say where the log starts (\"<segment id> <first record>\")");
+  return LogStart{static_cast<uint32_t>(segment_id), first_lsn};
+}
+
 Status CreateDirectories(const std::string& path) {
   std::string partial;
   for (size_t i = 0; i <= path.size(); ++i) {
@@ -115,7 +142,7 @@ size_t FindIntactFrameAfter(std::string_view bytes, size_t damaged, bool stream_
   for (size_t at = damaged + 1; at + kHeadBytes <= bytes.size(); ++at) {
     const auto version = static_cast<uint8_t>(bytes[at + kFrameHeaderBytes]);
     const auto kind = static_cast<uint8_t>(bytes[at + kFrameHeaderBytes + 1]);
-    if (version != kRecordFormatVersion || kind == 0 || kind > stream_kind) continue;
+    if (version != kRecordFormatVersion || kind == 0 || kind > kLastRecordKind) continue;
     if ((kind == stream_kind) != stream_log) continue;
     FrameView frame;
     if (ReadFrame(bytes.substr(at), &frame) == FrameCheck::kComplete) return at;
@@ -157,8 +184,14 @@ Result<std::vector<std::string>> SegmentLog::ListSegments(const std::string& dir
 
 Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit, uint64_t max_records,
                         ScanResult* result, uint64_t first_visited) {
+  auto start = ReadLogStart(directory);
+  if (!start.ok()) return start.status();
   auto names = ListSegments(directory);
   if (!names.ok()) return names.status();
+  // Segments before the start were being deleted by retention when the process stopped.
+  std::erase_if(*names, [&](const std::string& name) { return FirstLsnOfName(name) < start->first_lsn; });
+  result->records = start->first_lsn;
+  result->first_segment_id = start->segment_id;
   std::optional<bool> stream_log;  // known from the first intact record read
   for (size_t i = 0; i < names->size(); ++i) {
     const bool is_last = i + 1 == names->size();
@@ -193,7 +226,7 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
       return Status::Corruption(path + ": starts at record " + std::to_string(first_lsn) + ", expected " +
                                 std::to_string(result->records) + " (a segment is missing)");
     }
-    const auto ordinal = static_cast<uint32_t>(result->segment_paths.size());
+    const auto segment_id = result->first_segment_id + static_cast<uint32_t>(result->segment_paths.size());
     result->segment_paths.push_back(path);
     result->last_segment_end = kSegmentHeaderBytes;
 
@@ -231,7 +264,7 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
       if (!stream_log) stream_log = IsStreamBatch(frame.payload);
       if (result->records >= first_visited) {
         TALLY_RETURN_IF_ERROR(
-            visit(result->records, LogPosition{ordinal, static_cast<uint32_t>(offset)}, frame.payload));
+            visit(result->records, LogPosition{segment_id, static_cast<uint32_t>(offset)}, frame.payload));
       }
       ++result->records;
       offset += frame.frame_bytes;
@@ -244,6 +277,16 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
 Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, const RecordVisitor& visit,
                                                      RecoveryReport* report, uint64_t first_visited) {
   TALLY_RETURN_IF_ERROR(CreateDirectories(options.directory));
+  auto start = ReadLogStart(options.directory);
+  if (!start.ok()) return start.status();
+  auto names = ListSegments(options.directory);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    // Finishes a deletion by retention that a stop interrupted.
+    const std::string path = options.directory + "/" + name;
+    if (FirstLsnOfName(name) < start->first_lsn && ::unlink(path.c_str()) != 0)
+      return Status::FromErrno("unlink " + path, errno);
+  }
   ScanResult scan;
   for (uint64_t visit_from = first_visited;;) {
     scan = ScanResult{};
@@ -292,7 +335,7 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(const LogOptions& options, 
     active->size = last_size;
   }
   return std::unique_ptr<SegmentLog>(
-      new SegmentLog(options, std::move(segment_paths), std::move(active), next_lsn));
+      new SegmentLog(options, std::move(segment_paths), scan.first_segment_id, std::move(active), next_lsn));
 }
 
 Status SegmentLog::SkipDamage(const LogOptions& options, const ScanResult& scan, RecoveryReport* report) {
@@ -315,11 +358,12 @@ Status SegmentLog::SkipDamage(const LogOptions& options, const ScanResult& scan,
   return Status::Ok();
 }
 
-SegmentLog::SegmentLog(LogOptions options, std::vector<std::string> segment_paths,
+SegmentLog::SegmentLog(LogOptions options, std::vector<std::string> segment_paths, uint32_t first_segment_id,
                        std::shared_ptr<SegmentFile> active, uint64_t next_lsn)
     : options_(std::move(options)),
       active_(std::move(active)),
       segment_paths_(std::move(segment_paths)),
+      first_segment_id_(first_segment_id),
       next_lsn_(next_lsn),
       durable_lsn_(next_lsn) {}
 
@@ -358,20 +402,35 @@ LogReader::~LogReader() {
 }
 
 LogReader::LogReader(LogReader&& other) noexcept
-    : segment_paths_(std::move(other.segment_paths_)), fds_(std::move(other.fds_)) {
+    : segment_paths_(std::move(other.segment_paths_)),
+      first_segment_id_(other.first_segment_id_),
+      fds_(std::move(other.fds_)) {
   other.fds_.clear();
 }
 
+namespace {
+
+// The index of segment `segment_id` among `paths` (the first being `first_id`), or an error naming it.
+Result<size_t> SegmentIndex(uint32_t segment_id, uint32_t first_id, size_t segments) {
+  if (segment_id < first_id)
+    return Status::NotFound("log segment " + std::to_string(segment_id) + " was deleted by retention");
+  if (segment_id - first_id >= segments)
+    return Status::NotFound("no log segment " + std::to_string(segment_id));
+  return static_cast<size_t>(segment_id - first_id);
+}
+
+}  // namespace
+
 Result<std::string> LogReader::ReadPayload(LogPosition position) {
-  if (position.segment >= segment_paths_.size())
-    return Status::NotFound("no log segment " + std::to_string(position.segment));
+  auto index = SegmentIndex(position.segment, first_segment_id_, segment_paths_.size());
+  if (!index.ok()) return index.status();
   if (fds_.size() < segment_paths_.size()) fds_.resize(segment_paths_.size(), -1);
-  const std::string& path = segment_paths_[position.segment];
-  if (fds_[position.segment] < 0) {
-    fds_[position.segment] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fds_[position.segment] < 0) return Status::FromErrno("open " + path, errno);
+  const std::string& path = segment_paths_[*index];
+  if (fds_[*index] < 0) {
+    fds_[*index] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fds_[*index] < 0) return Status::FromErrno("open " + path, errno);
   }
-  return ReadPayloadAt(fds_[position.segment], path, position.offset);
+  return ReadPayloadAt(fds_[*index], path, position.offset);
 }
 
 Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
@@ -379,17 +438,75 @@ Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
   std::string path;
   {
     std::lock_guard lock(readers_mutex_);
-    if (position.segment >= segment_paths_.size())
-      return Status::NotFound("no log segment " + std::to_string(position.segment));
+    auto index = SegmentIndex(position.segment, first_segment_id_, segment_paths_.size());
+    if (!index.ok()) return index.status();
     if (reader_fds_.size() < segment_paths_.size()) reader_fds_.resize(segment_paths_.size(), -1);
-    path = segment_paths_[position.segment];
-    if (reader_fds_[position.segment] < 0) {
-      reader_fds_[position.segment] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (reader_fds_[position.segment] < 0) return Status::FromErrno("open " + path, errno);
+    path = segment_paths_[*index];
+    if (reader_fds_[*index] < 0) {
+      reader_fds_[*index] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (reader_fds_[*index] < 0) return Status::FromErrno("open " + path, errno);
     }
-    fd = reader_fds_[position.segment];
+    fd = reader_fds_[*index];
   }
   return ReadPayloadAt(fd, path, position.offset);
+}
+
+Result<uint64_t> SegmentLog::FirstRecord(const std::string& directory) {
+  auto start = ReadLogStart(directory);
+  if (!start.ok()) return start.status();
+  return start->first_lsn;
+}
+
+uint32_t SegmentLog::first_segment_id() const {
+  std::lock_guard lock(readers_mutex_);
+  return first_segment_id_;
+}
+
+uint64_t SegmentLog::RecordsBeforeSegmentOf(uint64_t first_needed) const {
+  std::lock_guard lock(readers_mutex_);
+  const uint32_t needed_segment = LogPosition::Unpack(first_needed).segment;
+  size_t kept = 0;  // the index of the first segment that stays
+  while (kept + 1 < segment_paths_.size() && first_segment_id_ + kept < needed_segment) ++kept;
+  return FirstLsnOfName(segment_paths_[kept]);
+}
+
+Result<uint32_t> SegmentLog::RetireSegmentsBefore(uint64_t first_needed, uint64_t covered_lsn) {
+  std::lock_guard retire(retire_mutex_);
+  std::vector<std::string> paths;
+  uint32_t first_id = 0;
+  {
+    std::lock_guard lock(readers_mutex_);
+    paths = segment_paths_;
+    first_id = first_segment_id_;
+  }
+  const uint32_t needed_segment = LogPosition::Unpack(first_needed).segment;
+  // The newest segment (the one appended to) always stays.
+  size_t retired = 0;
+  while (retired + 1 < paths.size() && first_id + retired < needed_segment &&
+         FirstLsnOfName(paths[retired + 1]) <= covered_lsn) {
+    ++retired;
+  }
+  if (retired == 0) return 0u;
+  const std::string start_path = options_.directory + "/" + std::string(kRetiredFile);
+  const std::string start_text =
+      std::to_string(first_id + retired) + " " + std::to_string(FirstLsnOfName(paths[retired])) + "\n";
+  TALLY_RETURN_IF_ERROR(WriteFileDurably(start_path + ".tmp", {start_text}));
+  if (::rename((start_path + ".tmp").c_str(), start_path.c_str()) != 0)
+    return Status::FromErrno("rename " + start_path + ".tmp", errno);
+  TALLY_RETURN_IF_ERROR(SyncDirectory(options_.directory));
+  {
+    std::lock_guard lock(readers_mutex_);
+    for (size_t i = 0; i < retired && i < reader_fds_.size(); ++i) {
+      if (reader_fds_[i] >= 0) ::close(reader_fds_[i]);
+    }
+    reader_fds_.erase(reader_fds_.begin(),
+                      reader_fds_.begin() + static_cast<ptrdiff_t>(std::min(retired, reader_fds_.size())));
+    segment_paths_.erase(segment_paths_.begin(), segment_paths_.begin() + static_cast<ptrdiff_t>(retired));
+    first_segment_id_ += static_cast<uint32_t>(retired);
+  }
+  // A file left behind (unlink failed) is deleted at the next open: the start file says it is gone.
+  for (size_t i = 0; i < retired; ++i) ::unlink(paths[i].c_str());
+  return static_cast<uint32_t>(retired);
 }
 
 Result<std::shared_ptr<SegmentLog::SegmentFile>> SegmentLog::CreateSegment(const std::string& directory,
@@ -454,8 +571,8 @@ Result<SegmentLog::Appended> SegmentLog::Append(std::string_view frames, uint64_
   LogPosition start;
   {
     std::lock_guard lock(readers_mutex_);
-    start =
-        LogPosition{static_cast<uint32_t>(segment_paths_.size() - 1), static_cast<uint32_t>(active_->size)};
+    start = LogPosition{first_segment_id_ + static_cast<uint32_t>(segment_paths_.size() - 1),
+                        static_cast<uint32_t>(active_->size)};
   }
   Status written = WriteAll(active_->fd, frames, active_->path);
   if (!written.ok()) {

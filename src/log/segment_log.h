@@ -18,7 +18,9 @@
 
 namespace tally {
 
-// Where a record's frame starts: the segment's ordinal (0 = oldest) and the byte offset inside it.
+// Where a record's frame starts: the segment's id and the byte offset inside it. Segment ids count the
+// segments ever created (0 = the first); retention deleting the oldest does not renumber the others, so a
+// position stays valid for as long as its segment exists.
 struct LogPosition {
   uint32_t segment = 0;
   uint32_t offset = 0;
@@ -60,7 +62,8 @@ Result<std::string> ReadPayloadAt(int fd, const std::string& path, uint32_t offs
 // server: replay, export). Not thread-safe.
 class LogReader {
  public:
-  explicit LogReader(std::vector<std::string> segment_paths) : segment_paths_(std::move(segment_paths)) {}
+  LogReader(std::vector<std::string> segment_paths, uint32_t first_segment_id)
+      : segment_paths_(std::move(segment_paths)), first_segment_id_(first_segment_id) {}
   ~LogReader();
   LogReader(const LogReader&) = delete;
   LogReader& operator=(const LogReader&) = delete;
@@ -70,6 +73,7 @@ class LogReader {
 
  private:
   std::vector<std::string> segment_paths_;
+  uint32_t first_segment_id_;
   std::vector<int> fds_;
 };
 
@@ -81,7 +85,8 @@ class SegmentLog {
   // What a read-only scan found: the intact records, and where damage starts if anywhere.
   struct ScanResult {
     uint64_t records = 0;
-    std::vector<std::string> segment_paths;  // the intact segments, by ordinal
+    std::vector<std::string> segment_paths;  // the intact segments, oldest first
+    uint32_t first_segment_id = 0;           // the id of segment_paths[0]
     uint64_t last_segment_end = 0;           // end of the last intact record in the last segment
     std::string damaged_path;                // empty: no damage
     uint64_t damaged_offset = 0;
@@ -117,6 +122,20 @@ class SegmentLog {
   // The payload of the record whose frame starts at `position` (checksum verified). Safe from any thread.
   Result<std::string> ReadPayload(LogPosition position) const;
 
+  // Retention: deletes the oldest closed segments that hold nothing at or after `first_needed` (a packed
+  // LogPosition) and whose every record is among the first `covered_lsn` (a checkpoint holds what they
+  // led to). The log then starts at the first segment kept: a file in the directory records its id and
+  // first record (written before any segment is deleted, so an interrupted deletion is finished at the
+  // next open). Returns how many segments were deleted. Safe beside appends and reads.
+  Result<uint32_t> RetireSegmentsBefore(uint64_t first_needed, uint64_t covered_lsn);
+  // How many records a checkpoint must cover for RetireSegmentsBefore(first_needed, ...) to delete every
+  // segment before first_needed's (the first record of the oldest segment that stays either way).
+  uint64_t RecordsBeforeSegmentOf(uint64_t first_needed) const;
+  // The number of the first record the log in `directory` holds (not 0 once retention deleted segments).
+  static Result<uint64_t> FirstRecord(const std::string& directory);
+  // The id of the oldest segment kept.
+  uint32_t first_segment_id() const;
+
   // Makes every record appended before the call durable (fdatasync). Safe to call from any thread while
   // others append; concurrent callers share one fsync.
   Status Sync();
@@ -136,8 +155,8 @@ class SegmentLog {
 
  private:
   struct SegmentFile;
-  SegmentLog(LogOptions options, std::vector<std::string> segment_paths, std::shared_ptr<SegmentFile> active,
-             uint64_t next_lsn);
+  SegmentLog(LogOptions options, std::vector<std::string> segment_paths, uint32_t first_segment_id,
+             std::shared_ptr<SegmentFile> active, uint64_t next_lsn);
   static Result<std::shared_ptr<SegmentFile>> CreateSegment(const std::string& directory, uint64_t first_lsn);
   // Moves the damaged bytes a scan stopped at to a file beside the segment and closes the gap.
   static Status SkipDamage(const LogOptions& options, const ScanResult& scan, RecoveryReport* report);
@@ -148,9 +167,11 @@ class SegmentLog {
   std::mutex append_mutex_;
   std::shared_ptr<SegmentFile> active_;  // guarded by append_mutex_
   mutable std::mutex readers_mutex_;
-  std::vector<std::string> segment_paths_;  // by ordinal; guarded by readers_mutex_
-  mutable std::vector<int> reader_fds_;     // opened on first read; guarded by readers_mutex_
+  std::vector<std::string> segment_paths_;  // oldest first; guarded by readers_mutex_
+  uint32_t first_segment_id_;               // the id of segment_paths_[0]; guarded by readers_mutex_
+  mutable std::vector<int> reader_fds_;     // opened on first read, like segment_paths_; readers_mutex_
   std::mutex sync_mutex_;                   // one fsync at a time; later callers find their records synced
+  std::mutex retire_mutex_;                 // one retirement at a time
   std::atomic<uint64_t> next_lsn_;
   std::atomic<uint64_t> durable_lsn_;
   std::atomic<bool> failed_{false};

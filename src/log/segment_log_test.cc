@@ -408,6 +408,105 @@ TEST_F(SegmentLogTest, ReadPayloadFindsEveryRecordAtItsPositionAcrossSegments) {
   EXPECT_FALSE((*log)->ReadPayload(LogPosition{9999, 16}).ok());
 }
 
+TEST_F(SegmentLogTest, RetiredSegmentsGoAndTheOthersKeepTheirIdsThroughAReopen) {
+  LogOptions options{Dir(), 2048};
+  std::vector<LogPosition> positions;
+  {
+    std::vector<std::string> users;
+    RecoveryReport report;
+    auto log = OpenCollecting(options, &users, &report);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 300; ++i) {
+      std::string frame;
+      AppendEventFrame(NumberedEvent(i), &frame);
+      auto appended = (*log)->Append(frame, 1);
+      ASSERT_TRUE(appended.ok());
+      positions.push_back(appended->start);
+    }
+    ASSERT_GT(positions.back().segment, 4u);
+    // Record 100 is still needed: the segments before its own may go, once a checkpoint covers them.
+    const uint64_t needed = positions[100].Packed();
+    const uint64_t must_cover = (*log)->RecordsBeforeSegmentOf(needed);
+    EXPECT_LE(must_cover, 100u);
+    EXPECT_GT(must_cover, 0u);
+    auto none = (*log)->RetireSegmentsBefore(needed, must_cover - 1);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(*none, positions[100].segment - 1);  // the last one before it is not wholly covered
+    auto retired = (*log)->RetireSegmentsBefore(needed, must_cover);
+    ASSERT_TRUE(retired.ok()) << retired.status().message();
+    EXPECT_EQ(*retired, 1u);
+    EXPECT_EQ((*log)->first_segment_id(), positions[100].segment);
+    auto gone = (*log)->ReadPayload(positions[0]);
+    ASSERT_FALSE(gone.ok());
+    EXPECT_NE(gone.status().message().find("deleted by retention"), std::string::npos);
+    for (int i = 100; i < 300; ++i) ASSERT_TRUE((*log)->ReadPayload(positions[i]).ok()) << i;
+    // The segment appended to stays whatever is asked.
+    auto all = (*log)->RetireSegmentsBefore(UINT64_MAX, UINT64_MAX);
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ((*log)->first_segment_id(), positions.back().segment);
+    ASSERT_TRUE((*log)->ReadPayload(positions.back()).ok());
+  }
+  auto segments = SegmentLog::ListSegments(options.directory);
+  ASSERT_TRUE(segments.ok());
+  EXPECT_EQ(segments->size(), 1u);
+  EXPECT_EQ(*SegmentLog::FirstRecord(options.directory), std::stoull((*segments)[0]));
+
+  // Reopened, the log visits the kept records at the positions they had and appends after them.
+  std::vector<LogPosition> visited;
+  RecoveryReport report;
+  auto log = SegmentLog::Open(
+      options,
+      [&](uint64_t lsn, LogPosition position, std::string_view) {
+        visited.push_back(position);
+        return lsn >= *SegmentLog::FirstRecord(options.directory) ? Status::Ok() : Status::Internal("lsn");
+      },
+      &report);
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  ASSERT_FALSE(visited.empty());
+  for (size_t i = 0; i < visited.size(); ++i) {
+    const LogPosition& expected = positions[positions.size() - visited.size() + i];
+    EXPECT_EQ(visited[i].Packed(), expected.Packed()) << i;
+  }
+  EXPECT_EQ((*log)->next_lsn(), 300u);
+  std::string frame;
+  AppendEventFrame(NumberedEvent(300), &frame);
+  auto appended = (*log)->Append(frame, 1);
+  ASSERT_TRUE(appended.ok());
+  EXPECT_EQ(appended->start.segment, positions.back().segment);
+}
+
+TEST_F(SegmentLogTest, ARetirementCutShortIsFinishedAtTheNextOpen) {
+  LogOptions options{Dir(), 2048};
+  WriteEvents(options, 200);
+  auto segments = SegmentLog::ListSegments(options.directory);
+  ASSERT_TRUE(segments.ok());
+  ASSERT_GE(segments->size(), 3u);
+  // The start file was written, the process stopped before deleting the first two segments.
+  const uint64_t third_first = std::stoull((*segments)[2]);
+  std::ofstream(options.directory + "/retired") << "2 " << third_first << "\n";
+  std::vector<std::string> users;
+  RecoveryReport report;
+  auto log = SegmentLog::Open(
+      options,
+      [&](uint64_t lsn, LogPosition position, std::string_view payload) {
+        users.push_back(std::get<Event>(*DecodePayload(payload)).user_id);
+        return lsn == third_first + users.size() - 1 && position.segment >= 2 ? Status::Ok()
+                                                                              : Status::Internal("order");
+      },
+      &report);
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  EXPECT_EQ(users.size(), 200 - third_first);
+  auto left = SegmentLog::ListSegments(options.directory);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size(), segments->size() - 2);
+  // A start file that does not parse stops the open, naming it.
+  log->reset();
+  std::ofstream(options.directory + "/retired") << "two\n";
+  auto refused = OpenCollecting(options, &users, &report);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("retired"), std::string::npos);
+}
+
 TEST_F(SegmentLogTest, ScanReadsWithoutRepairingATornTail) {
   LogOptions options{Dir()};
   const std::vector<uint64_t> ends = WriteEvents(options, 20);

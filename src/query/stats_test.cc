@@ -27,7 +27,8 @@ void ExpectSame(const Aggregate& actual, const ModelAggregate& expected, const s
 // (seed, shards): the answers must not depend on the number of shards, also when a correction moves an
 // event to a user of another shard, nor on when hours were sealed: most seeds seal every hour at random
 // points while events arrive (a quarter of them only the hours whose unsealed rows doubled), so late
-// events land beside a sealed index and corrections retract from it.
+// events land beside a sealed index and corrections retract from it. Some seeds drop the first hours
+// (retention) twice on the way.
 class ModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uint32_t>> {};
 
 TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
@@ -45,6 +46,14 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
       } else {
         views.SealHours(0);
       }
+    }
+    if (seed % 5 == 3 && (i == 1200 || i == 2400)) {
+      // Retention drops the first hours; later events may still fall into them (and into a sealed
+      // index), until the next cut drops them too.
+      const int64_t first_kept_hour = HourOf(kBase) + (i == 1200 ? 1 : 2);
+      ASSERT_EQ(views.Apply(RetentionCut{kBase, first_kept_hour}, LogPosition{1, 16 + i}),
+                ApplyOutcome::kRetentionCut);
+      model.DropHoursBefore(first_kept_hour);
     }
     Event event = random.Make(kBase, kHours);
     const auto expected = model.Apply(event);

@@ -48,6 +48,19 @@ std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hou
   return name;
 }
 
+std::optional<int64_t> HourOfSealedHourFile(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  uint32_t shard = 0, shard_count = 0;
+  int64_t hour = 0;
+  if (std::sscanf(name.c_str(), "s%" SCNu32 "of%" SCNu32 "-h%" SCNd64 ".seg", &shard, &shard_count, &hour) !=
+          3 ||
+      name != SealedHourFileName(shard, shard_count, hour)) {
+    return std::nullopt;
+  }
+  return hour;
+}
+
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ struct SealedHourFile {
 };
 
 std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour);
+// The hour a file's path names (nullopt: not a sealed hour file's name).
+std::optional<int64_t> HourOfSealedHourFile(const std::string& path);
 
 // Writes `file` into `directory` (created if missing) and returns it read back from its memory map.
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file);

@@ -16,6 +16,7 @@
 
 namespace {
 
+using tally::Result;
 using tally::Status;
 
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces).
@@ -84,6 +85,24 @@ void RaiseOpenFileLimit(size_t max_connections) {
   }
 }
 
+// "30d", "720h" or "0" (keep everything).
+Result<std::chrono::milliseconds> ParseRetention(const std::string& text) {
+  const Status bad = Status::InvalidArgument(
+      "--retention",
+      "'" + text + "' is not a duration of whole hours or days (720h, 30d; 0 keeps everything)");
+  if (text == "0") return std::chrono::milliseconds(0);
+  if (text.size() < 2 || text.size() > 8) return bad;
+  const char unit = text.back();
+  if (unit != 'h' && unit != 'd') return bad;
+  uint64_t count = 0;
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return bad;
+    count = count * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  if (count == 0) return bad;
+  return std::chrono::milliseconds(count * (unit == 'd' ? 24 : 1) * tally::kMillisPerHour);
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tallyd: %s\n", message.c_str());
   return 1;
@@ -104,6 +123,7 @@ int main(int argc, char** argv) {
   uint64_t checkpoint_every = 1'000'000;
   uint32_t seal_after_seconds = 10;
   uint32_t seal_rows = 100'000;
+  std::string retention_text = "0";
   int shards = 0;
   std::string nats_urls;
   tally::ClusterOptions cluster;
@@ -205,6 +225,12 @@ int main(int argc, char** argv) {
                  "quiet hours are sealed)")
       ->capture_default_str();
   app.add_option(
+         "--retention", retention_text,
+         "keep the hours that ended less than this long ago (720h, 30d): older hours are dropped from "
+         "the views, their sealed files and the log segments that hold nothing newer are deleted, and "
+         "events for them are refused (0: keep everything)")
+      ->capture_default_str();
+  app.add_option(
       "--keys", keys_path,
       "API keys: a file of `name role secret` lines (role ingest, read or admin); every request then "
       "needs Authorization: Bearer <secret>. Reloaded on SIGHUP");
@@ -249,6 +275,9 @@ int main(int argc, char** argv) {
   options.sync_mode = sync == "always" ? tally::SyncMode::kAlways : tally::SyncMode::kInterval;
   options.idle_timeout = std::chrono::seconds(idle_timeout_seconds);
   options.max_body_bytes = max_body_bytes;
+  auto retention = ParseRetention(retention_text);
+  if (!retention.ok()) return Fail(retention.status().message());
+  options.retention = *retention;
 
   // Signals are taken by this thread alone (sigwait below); every thread started later inherits the mask.
   sigset_t signals;
@@ -328,6 +357,13 @@ int main(int argc, char** argv) {
   auto checkpointer =
       checkpoint_every > 0 ? std::make_unique<tally::Checkpointer>(engine->get(), checkpoint_every) : nullptr;
   auto sealer = std::make_unique<tally::Sealer>(engine->get(), seal_after_seconds, seal_rows);
+  auto retainer = options.retention.count() > 0
+                      ? std::make_unique<tally::Retainer>(
+                            engine->get(),
+                            cluster_node ? static_cast<tally::Committer*>(cluster_node.get())
+                                         : static_cast<tally::Committer*>(engine->get()),
+                            options.retention)
+                      : nullptr;
 
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
@@ -348,6 +384,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {} received: no new connections, finishing requests in flight", signal_number);
   (*server)->Shutdown();
   server->reset();
+  retainer.reset();
   cluster_node.reset();
   checkpointer.reset();
   sealer.reset();

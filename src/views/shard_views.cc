@@ -49,6 +49,10 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
 
 void ShardViews::Retract(uint32_t row_index) {
   EventRow& row = rows_[row_index];
+  // Retention dropped it from every view already; the correction that replaces it counts as the event.
+  if (row.state == RowState::kDropped) return;
+  const int64_t hour_index = HourOf(row.timestamp);
+  const auto hour = hours_.find(hour_index);
   std::vector<uint32_t>& timeline = timelines_[row.user];
   if (auto at = std::lower_bound(timeline.begin(), timeline.end(), row_index);
       at != timeline.end() && *at == row_index) {
@@ -56,22 +60,52 @@ void ShardViews::Retract(uint32_t row_index) {
   }
 
   // What the user still has in the same hour decides whether they leave the hour's cell.
-  const int64_t hour_index = HourOf(row.timestamp);
   bool stays = false, stays_in_type = false;
   for (uint32_t other : timeline) {
     if (HourOf(rows_[other].timestamp) != hour_index) continue;
     stays = true;
     stays_in_type |= rows_[other].type == row.type;
   }
-  HourData& hour = hours_[hour_index];
-  hour.all.Remove(row.type, row.user, stays, stays_in_type);
+  HourData& data = hour->second;
+  data.all.Remove(row.type, row.user, stays, stays_in_type);
   // The sealed index counts the row: answers come from the rows again until the hour is sealed anew.
-  hour.sealed.reset();
-  hour.sealed_rows = 0;
-  ++hour.retractions;
-  hour.changed_pass = seal_pass_;
+  data.sealed.reset();
+  data.sealed_rows = 0;
+  ++data.retractions;
+  data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
+}
+
+void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
+  first_kept_hour_ = std::max(first_kept_hour_, first_kept_hour);
+  const auto end = hours_.lower_bound(first_kept_hour_);
+  std::vector<uint32_t> users;
+  for (auto it = hours_.begin(); it != end; ++it) {
+    for (uint32_t row_index : it->second.rows) {
+      EventRow& row = rows_[row_index];
+      if (row.state == RowState::kCurrent) {
+        --type_stats_[row.type].events;
+        users.push_back(row.user);
+      }
+      row.state = RowState::kDropped;
+    }
+  }
+  hours_.erase(hours_.begin(), end);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (uint32_t user : users) {
+    std::erase_if(timelines_[user],
+                  [&](uint32_t row_index) { return rows_[row_index].state == RowState::kDropped; });
+  }
+  while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
+}
+
+std::optional<uint64_t> ShardViews::FirstKeptPosition() const {
+  for (uint32_t row = first_kept_row_; row < rows_.size(); ++row) {
+    if (!Dropped(row)) return rows_[row].position;
+  }
+  return std::nullopt;
 }
 
 std::vector<uint32_t> ShardViews::Timeline(uint32_t user) const {

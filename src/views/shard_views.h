@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,7 @@ enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
   kSuperseded,  // a higher version of the same event_id replaced it
   kDuplicate,   // the same or a lower version of an event_id already seen: no effect
+  kDropped,     // was current or superseded in an hour retention dropped: in no view any more
 };
 
 struct EventRow {
@@ -108,6 +110,19 @@ class ShardViews {
   uint32_t Include(const Event& event, uint64_t position, RowState state);
   // Takes a current row back out of every view (a correction replaced it).
   void Retract(uint32_t row_index);
+  // Retention: drops every hour before `first_kept_hour` (its cell, rows, sealed index and the users'
+  // timeline entries); rows of those hours stay only as targets of the event-id index, so that a re-sent
+  // or corrected old event is still known.
+  void DropHoursBefore(int64_t first_kept_hour);
+  // Whether retention dropped the row (its record may be gone from the log): a row of a dropped hour, or a
+  // duplicate of an event before the first hour kept.
+  bool Dropped(uint32_t row_index) const {
+    const EventRow& row = rows_[row_index];
+    return row.state == RowState::kDropped ||
+           (row.state == RowState::kDuplicate && HourOf(row.timestamp) < first_kept_hour_);
+  }
+  // The log position of the shard's first row not dropped, in row order (nullopt: none).
+  std::optional<uint64_t> FirstKeptPosition() const;
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
@@ -156,6 +171,8 @@ class ShardViews {
   std::vector<std::vector<uint32_t>> timelines_;
   std::vector<TypeStats> type_stats_;  // by type index
   uint64_t seal_pass_ = 0;             // sealing passes started
+  int64_t first_kept_hour_ = 0;        // hours before it were dropped by retention
+  uint32_t first_kept_row_ = 0;        // every row before it is dropped
 };
 
 }  // namespace tally

@@ -14,9 +14,41 @@ uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count) {
                           : static_cast<uint32_t>(XXH3_64bits(user_id.data(), user_id.size()) % shard_count);
 }
 
-std::vector<RowRef> GlobalViews::RowsOfId(std::string_view event_id) const {
-  auto id = ids_.Find(event_id);
-  return id ? ids_.Rows(*id) : std::vector<RowRef>();
+std::vector<RowRef> Views::RowsOfId(std::string_view event_id) const {
+  auto id = global_.ids_.Find(event_id);
+  if (!id) return {};
+  std::vector<RowRef> rows = global_.ids_.Rows(*id);
+  std::erase_if(rows, [&](RowRef row) { return shards_[row.shard]->Dropped(row.row); });
+  return rows;
+}
+
+std::optional<int64_t> Views::OldestHour() const {
+  std::optional<int64_t> oldest;
+  for (const auto& shard : shards_) {
+    if (!shard->hours().empty()) oldest = std::min(oldest.value_or(INT64_MAX), shard->hours().begin()->first);
+  }
+  return oldest;
+}
+
+std::optional<uint64_t> Views::FirstPositionNeeded(bool count_schemas) const {
+  std::optional<uint64_t> first = global_.last_cut_position_;
+  auto need = [&first](uint64_t position) { first = first ? std::min(*first, position) : position; };
+  for (const auto& shard : shards_) {
+    if (auto position = shard->FirstKeptPosition()) need(*position);
+  }
+  if (!global_.rejected_.empty()) need(global_.rejected_.front().position);
+  if (count_schemas) {
+    for (const auto& [type, entry] : global_.schemas_) need(entry.position);
+  }
+  return first;
+}
+
+std::vector<SchemaChange> Views::SchemasSetBefore(uint64_t position) const {
+  std::vector<SchemaChange> changes;
+  for (const auto& [type, entry] : global_.schemas_) {
+    if (entry.position < position) changes.push_back({entry.updated_at, type, SchemaToJson(entry.schema)});
+  }
+  return changes;
 }
 
 Views::Views(uint32_t shard_count) {
@@ -42,9 +74,18 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
     if (change->schema_json.empty()) {
       global_.schemas_.erase(change->type);
     } else if (auto schema = ParseSchema(change->schema_json); schema.ok()) {
-      global_.schemas_[change->type] = SchemaEntry{std::move(*schema), change->received_at};
+      global_.schemas_[change->type] = SchemaEntry{std::move(*schema), change->received_at, position};
     }
     plan->outcomes.push_back(ApplyOutcome::kSchemaChanged);
+    return;
+  }
+  if (const auto* cut = std::get_if<RetentionCut>(&record)) {
+    global_.first_kept_hour_ = std::max(global_.first_kept_hour_, cut->first_kept_hour);
+    global_.last_cut_position_ = position;
+    const Millis kept_from = global_.first_kept_hour_ * kMillisPerHour;
+    std::erase_if(global_.rejected_, [&](const RejectedRow& row) { return row.received_at < kept_from; });
+    for (auto& steps : plan->steps) steps.push_back({ShardStep::Kind::kDropHours, record_index, 0});
+    plan->outcomes.push_back(ApplyOutcome::kRetentionCut);
     return;
   }
   const auto& event = std::get<Event>(record);
@@ -76,12 +117,16 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
                           std::span<const uint64_t> positions) {
   ShardViews& views = *shards_[shard];
   for (const ShardStep& step : plan.steps[shard]) {
-    if (step.kind != ShardStep::Kind::kRetract)
+    if (step.kind == ShardStep::Kind::kIncludeCurrent || step.kind == ShardStep::Kind::kIncludeDuplicate)
       views.users().Prefetch(std::get<Event>(records[step.record]).user_id);
   }
   for (const ShardStep& step : plan.steps[shard]) {
     if (step.kind == ShardStep::Kind::kRetract) {
       views.Retract(step.row);
+      continue;
+    }
+    if (step.kind == ShardStep::Kind::kDropHours) {
+      views.DropHoursBefore(std::get<RetentionCut>(records[step.record]).first_kept_hour);
       continue;
     }
     views.Include(std::get<Event>(records[step.record]), positions[step.record],
@@ -212,20 +257,24 @@ struct MergedHour {
 
 uint64_t Views::Digest() const {
   // Rows numbered in log order across all shards; everything that points at a row hashes that number.
+  // Rows retention dropped are left out (a replay of a log whose oldest segments were deleted has none of
+  // them), and so is what points only at them.
   struct Located {
     uint64_t position;
     uint32_t shard, row;
   };
+  constexpr uint64_t kDroppedRow = UINT64_MAX;
   std::vector<Located> order;
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {
-    for (uint32_t row = 0; row < shards_[shard]->rows().size(); ++row)
-      order.push_back({shards_[shard]->rows()[row].position, shard, row});
+    for (uint32_t row = 0; row < shards_[shard]->rows().size(); ++row) {
+      if (!shards_[shard]->Dropped(row)) order.push_back({shards_[shard]->rows()[row].position, shard, row});
+    }
   }
   std::stable_sort(order.begin(), order.end(),
                    [](const Located& a, const Located& b) { return a.position < b.position; });
   std::vector<std::vector<uint64_t>> number(shard_count());
   for (uint32_t shard = 0; shard < shard_count(); ++shard)
-    number[shard].resize(shards_[shard]->rows().size());
+    number[shard].resize(shards_[shard]->rows().size(), kDroppedRow);
   for (uint64_t i = 0; i < order.size(); ++i) number[order[i].shard][order[i].row] = i;
 
   Hasher hasher;
@@ -285,8 +334,9 @@ uint64_t Views::Digest() const {
   }
   std::sort(users.begin(), users.end(), [](const UserAt& a, const UserAt& b) { return a.name < b.name; });
   for (const UserAt& user : users) {
-    hasher.Text(user.name);
     const std::vector<uint32_t> timeline = shards_[user.shard]->Timeline(user.user);
+    if (timeline.empty()) continue;  // no current event (or none that retention kept)
+    hasher.Text(user.name);
     hasher.Value(timeline.size());
     for (uint32_t row : timeline) hasher.Value(number[user.shard][row]);
   }
@@ -297,10 +347,13 @@ uint64_t Views::Digest() const {
   std::sort(id_order.begin(), id_order.end(),
             [&](uint32_t a, uint32_t b) { return ids.Text(a) < ids.Text(b); });
   for (uint32_t id : id_order) {
+    if (number[ids.current(id).shard][ids.current(id).row] == kDroppedRow) continue;
     hasher.Text(ids.Text(id));
     hasher.Value(ids.current_version(id));
     hasher.Value(number[ids.current(id).shard][ids.current(id).row]);
-    for (RowRef row : ids.Rows(id)) hasher.Value(number[row.shard][row.row]);
+    for (RowRef row : ids.Rows(id)) {
+      if (number[row.shard][row.row] != kDroppedRow) hasher.Value(number[row.shard][row.row]);
+    }
   }
   for (const RejectedRow& rejected : global_.rejected_) hasher.Value(rejected.received_at);
   for (const auto& [type, entry] : global_.schemas_) {
@@ -308,10 +361,16 @@ uint64_t Views::Digest() const {
     hasher.Text(SchemaToJson(entry.schema));
     hasher.Value(entry.updated_at);
   }
+  hasher.Value(global_.first_kept_hour_);
   for (const auto& [type, stats] : TypeStatsByName()) {
+    // Once retention dropped hours, when a type was first and last seen may lie in records a replay of the
+    // trimmed log no longer has.
+    if (global_.first_kept_hour_ > 0 && stats.events == 0) continue;
     hasher.Text(type);
-    hasher.Value(stats.first_seen);
-    hasher.Value(stats.last_seen);
+    if (global_.first_kept_hour_ == 0) {
+      hasher.Value(stats.first_seen);
+      hasher.Value(stats.last_seen);
+    }
     hasher.Value(stats.events);
   }
   return hasher.Finish();

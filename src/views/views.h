@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count);
 struct SchemaEntry {
   Schema schema;
   Millis updated_at = 0;
+  uint64_t position = 0;  // of the record that set it: the log must keep it (Views::FirstPositionNeeded)
 };
 
 struct RejectedRow {
@@ -42,22 +44,24 @@ struct RejectedRow {
   uint64_t position;
 };
 
-enum class ApplyOutcome { kAccepted, kDuplicate, kCorrection, kRejectedKept, kSchemaChanged };
+enum class ApplyOutcome { kAccepted, kDuplicate, kCorrection, kRejectedKept, kSchemaChanged, kRetentionCut };
 
 // The views that are not split by user: event ids, rejected input, schemas.
 class GlobalViews {
  public:
-  // Every row carrying this event id, in log order (empty for an unknown id).
-  std::vector<RowRef> RowsOfId(std::string_view event_id) const;
   const EventIdIndex& ids() const { return ids_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
   // Cluster mode: the last stream sequence applied (0: none, or not a cluster).
   uint64_t stream_sequence() const { return stream_sequence_; }
+  // Hours before it have been dropped by retention (0: none).
+  int64_t first_kept_hour() const { return first_kept_hour_; }
 
  private:
   friend class Views;
   uint64_t stream_sequence_ = 0;
+  int64_t first_kept_hour_ = 0;
+  std::optional<uint64_t> last_cut_position_;  // of the newest retention cut applied
   EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
   absl::btree_map<std::string, SchemaEntry> schemas_;
@@ -66,10 +70,10 @@ class GlobalViews {
 
 // What one shard does for one record.
 struct ShardStep {
-  enum class Kind : uint8_t { kIncludeCurrent, kIncludeDuplicate, kRetract };
+  enum class Kind : uint8_t { kIncludeCurrent, kIncludeDuplicate, kRetract, kDropHours };
   Kind kind;
   uint32_t record;  // the record's index in its batch
-  uint32_t row;     // kRetract: the row taken back; otherwise the index the new row gets
+  uint32_t row;     // kRetract: the row taken back; kInclude*: the index the new row gets
 };
 
 // The log-ordered decisions for a batch of records: the outcome of each, and each shard's steps.
@@ -102,6 +106,17 @@ class Views {
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
   const GlobalViews& global() const { return global_; }
+  // Every row carrying this event id that retention has not dropped, in log order (empty for an unknown
+  // id, or one whose rows were all dropped).
+  std::vector<RowRef> RowsOfId(std::string_view event_id) const;
+  // The log position of the oldest record the views still need (a kept row, rejected input or schema, the
+  // newest retention cut), or nullopt if they need none: the log before it may be deleted once a
+  // checkpoint covers it.
+  std::optional<uint64_t> FirstPositionNeeded(bool count_schemas = true) const;
+  // The oldest hour any shard holds (nullopt: none).
+  std::optional<int64_t> OldestHour() const;
+  // The schemas whose record is before `position`: saying them again lets the log before it go.
+  std::vector<SchemaChange> SchemasSetBefore(uint64_t position) const;
   void set_stream_sequence(uint64_t sequence) { global_.stream_sequence_ = sequence; }
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;

@@ -152,6 +152,7 @@ void ShardViews::Save(std::string* out) const {
     writer.Value(stats.last_seen);
     writer.Value(stats.events);
   }
+  writer.Value(first_kept_hour_);
 }
 
 Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
@@ -205,13 +206,15 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
       return damaged;
     }
   }
+  if (!reader.Value(&views->first_kept_hour_)) return damaged;
+  while (views->first_kept_row_ < views->rows_.size() && views->Dropped(views->first_kept_row_))
+    ++views->first_kept_row_;
   // Every index must point inside what was loaded; a snapshot that says otherwise is not used.
   const uint64_t rows = views->rows_.size();
   for (const EventRow& row : views->rows_) {
     if (row.user >= views->users_.size() || row.type >= views->types_.size() ||
         (row.product != kNoDimension && row.product >= views->products_.size()) ||
-        (row.store != kNoDimension && row.store >= views->stores_.size()) ||
-        row.state > RowState::kDuplicate) {
+        (row.store != kNoDimension && row.store >= views->stores_.size()) || row.state > RowState::kDropped) {
       return damaged;
     }
   }
@@ -262,7 +265,11 @@ void Views::Save(std::string* out) const {
     writer.Text(type);
     writer.Text(SchemaToJson(entry.schema));
     writer.Value(entry.updated_at);
+    writer.Value(entry.position);
   }
+  writer.Value(global_.first_kept_hour_);
+  writer.Value<uint8_t>(global_.last_cut_position_.has_value());
+  writer.Value(global_.last_cut_position_.value_or(0));
 }
 
 Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count) {
@@ -318,13 +325,22 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   for (uint64_t i = 0; i < count; ++i) {
     std::string type, json;
     SchemaEntry entry;
-    if (!reader.Text(&type) || !reader.Text(&json) || !reader.Value(&entry.updated_at)) return damaged;
+    if (!reader.Text(&type) || !reader.Text(&json) || !reader.Value(&entry.updated_at) ||
+        !reader.Value(&entry.position)) {
+      return damaged;
+    }
     auto schema = ParseSchema(json);
     if (!schema.ok()) return damaged;
     entry.schema = std::move(*schema);
     views->global_.schemas_.emplace(std::move(type), std::move(entry));
   }
-  if (!reader.AtEnd()) return damaged;
+  uint8_t has_cut = 0;
+  uint64_t cut_position = 0;
+  if (!reader.Value(&views->global_.first_kept_hour_) || !reader.Value(&has_cut) ||
+      !reader.Value(&cut_position) || has_cut > 1 || !reader.AtEnd()) {
+    return damaged;
+  }
+  if (has_cut == 1) views->global_.last_cut_position_ = cut_position;
   return views;
 }
 

@@ -197,5 +197,118 @@ TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   EXPECT_EQ(shard.hours().at(hour).sealed, fitting);
 }
 
+// A log of records at positions 64 to a segment, applied to views from record `first` on.
+struct RecordLog {
+  std::vector<LogRecord> records;
+  static LogPosition PositionOf(size_t index) {
+    return {static_cast<uint32_t>(index / 64), static_cast<uint32_t>(16 + (index % 64) * 8)};
+  }
+  void ApplyTo(Views& views, size_t first = 0) const {
+    for (size_t i = first; i < records.size(); ++i) views.Apply(records[i], PositionOf(i));
+  }
+  // The first record of the segment that holds `packed_position`: where a log trimmed to it starts.
+  static size_t FirstOfSegment(uint64_t packed_position) {
+    return static_cast<size_t>(LogPosition::Unpack(packed_position).segment) * 64;
+  }
+};
+
+TEST(Views, RetentionDropsOldHoursAndAReplayOfTheTrimmedLogAgrees) {
+  std::mt19937_64 random(11);
+  const int64_t first_hour = HourOf(kHourStart);
+  const int64_t first_kept_hour = first_hour + 5;
+  RecordLog log;
+  // An id's event time never changes (corrections move products): every row of an id falls in one hour.
+  auto event = [&](int64_t hour_from, int64_t hours) {
+    const uint64_t id = random() % 2000;
+    const Millis timestamp =
+        (hour_from + static_cast<int64_t>(id % static_cast<uint64_t>(hours))) * kMillisPerHour +
+        static_cast<Millis>(id * 997 % kMillisPerHour);
+    return WithDimensions("id-" + std::to_string(hour_from) + "-" + std::to_string(id),
+                          1 + static_cast<uint32_t>(random() % 3), "user-" + std::to_string(random() % 150),
+                          timestamp, "product-" + std::to_string(random() % 40));
+  };
+  log.records.push_back(SchemaChange{kHourStart, "signup", R"({"required":["plan"]})"});
+  for (int i = 0; i < 3000; ++i) log.records.push_back(event(first_hour, 5));
+  for (int i = 0; i < 500; ++i) log.records.push_back(event(first_kept_hour, 5));
+  log.records.push_back(RejectedInput{kHourStart + kMillisPerHour, "/v1/events", "type: missing", "{}", ""});
+  log.records.push_back(RejectedInput{(first_kept_hour + 1) * kMillisPerHour, "/v1/events", "x", "{}", ""});
+  const size_t cut_at = log.records.size();
+  log.records.push_back(RetentionCut{(first_kept_hour + 2) * kMillisPerHour, first_kept_hour});
+  for (int i = 0; i < 1000; ++i) log.records.push_back(event(first_kept_hour, 5));
+
+  Views full(3);
+  log.ApplyTo(full);
+  EXPECT_EQ(full.global().first_kept_hour(), first_kept_hour);
+  ASSERT_TRUE(full.OldestHour().has_value());
+  EXPECT_GE(*full.OldestHour(), first_kept_hour);
+  for (int64_t hour = first_hour; hour < first_kept_hour; ++hour)
+    EXPECT_EQ(full.TakeHomeHour(hour), (TakeHomeCounts{0, 0, 0}));
+  EXPECT_EQ(full.global().rejected().size(), 1u);
+  // The hours kept answer as if nothing had been dropped.
+  Views uncut(3);
+  for (size_t i = 0; i < log.records.size(); ++i) {
+    if (i != cut_at) uncut.Apply(log.records[i], RecordLog::PositionOf(i));
+  }
+  uint64_t kept_events = 0;
+  for (int64_t hour = first_kept_hour; hour < first_hour + 10; ++hour) {
+    EXPECT_EQ(full.TakeHomeHour(hour), uncut.TakeHomeHour(hour)) << hour;
+    kept_events += full.TakeHomeHour(hour).clicks + full.TakeHomeHour(hour).impressions;
+  }
+  EXPECT_GT(kept_events, 1000u);
+
+  // The schema set first would keep the first segment: said again, the segments before the rows kept go.
+  const std::optional<uint64_t> rows_needed = full.FirstPositionNeeded(false);
+  ASSERT_TRUE(rows_needed.has_value());
+  const std::vector<SchemaChange> restated =
+      full.SchemasSetBefore(LogPosition{LogPosition::Unpack(*rows_needed).segment, 0}.Packed());
+  ASSERT_EQ(restated.size(), 1u);
+  EXPECT_EQ(restated[0].received_at, kHourStart);
+  for (const SchemaChange& change : restated) {
+    log.records.push_back(change);
+    full.Apply(change, RecordLog::PositionOf(log.records.size() - 1));
+  }
+  const std::optional<uint64_t> needed = full.FirstPositionNeeded();
+  ASSERT_TRUE(needed.has_value());
+  const size_t trimmed_from = RecordLog::FirstOfSegment(*needed);
+  EXPECT_GT(trimmed_from, 0u);
+  EXPECT_LE(trimmed_from, cut_at);
+
+  Views trimmed(3);
+  log.ApplyTo(trimmed, trimmed_from);
+  EXPECT_EQ(trimmed.Digest(), full.Digest());
+  EXPECT_EQ(trimmed.global().schemas().at("signup").updated_at, kHourStart);
+  // A trimmed log that lost a record the views still need gives other answers.
+  Views overtrimmed(3);
+  log.ApplyTo(overtrimmed, trimmed_from + 64);
+  EXPECT_NE(overtrimmed.Digest(), full.Digest());
+
+  std::string saved;
+  full.Save(&saved);
+  auto loaded = Views::Load(saved, 3);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ((*loaded)->Digest(), full.Digest());
+  EXPECT_EQ((*loaded)->FirstPositionNeeded(), needed);
+  EXPECT_EQ((*loaded)->global().first_kept_hour(), first_kept_hour);
+}
+
+TEST(Views, ACorrectionOfADroppedEventCountsOnceInTheHourItMovesTo) {
+  Views views(2);
+  const int64_t hour = HourOf(kHourStart);
+  views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "p"), LogPosition{0, 16});
+  views.Apply(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}, LogPosition{0, 32});
+  EXPECT_TRUE(views.RowsOfId("a").empty());
+  EXPECT_EQ(
+      views.Apply(WithDimensions("a", 1, "user-1", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 48}),
+      ApplyOutcome::kDuplicate);
+  EXPECT_EQ(
+      views.Apply(WithDimensions("a", 2, "user-1", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 64}),
+      ApplyOutcome::kCorrection);
+  EXPECT_EQ(views.TakeHomeHour(hour), (TakeHomeCounts{0, 0, 0}));
+  EXPECT_EQ(views.TakeHomeHour(hour + 2), (TakeHomeCounts{1, 1, 0}));
+  EXPECT_EQ(views.RowsOfId("a").size(), 2u);  // the duplicate and the correction; the dropped row is gone
+  const ShardViews& shard = views.shard(views.ShardOf("user-1"));
+  EXPECT_EQ(shard.Timeline(*shard.users().Find("user-1")).size(), 1u);
+}
+
 }  // namespace
 }  // namespace tally

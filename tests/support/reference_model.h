@@ -47,6 +47,13 @@ class ReferenceModel {
     return ModelOutcome::kAccepted;
   }
 
+  // Retention: events of hours before `first_kept_hour` count no more; their ids stay known.
+  void DropHoursBefore(int64_t first_kept_hour) {
+    for (auto& entry : current_) {
+      if (HourOf(entry.event.timestamp) < first_kept_hour) entry.live = false;
+    }
+  }
+
   // The current version of every event, in the order those versions were applied.
   std::vector<Event> Current() const {
     std::vector<Event> events;

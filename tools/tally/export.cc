@@ -36,12 +36,15 @@ Result<uint64_t> ExportEvents(const ExportOptions& options, std::ostream& out) {
   if (!replay.ok()) return replay.status();
   if (!replay->stopped_at.empty()) std::fprintf(stderr, "tally export: %s\n", replay->stopped_at.c_str());
   const ShardViews& views = replay->views->shard(0);
-  LogReader reader(std::move(replay->segment_paths));
+  LogReader reader(std::move(replay->segment_paths), replay->first_segment_id);
   std::vector<Event> selected;
   auto last_progress = std::chrono::steady_clock::now();
-  for (const EventRow& row : views.rows()) {
-    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to)
+  for (uint32_t row_index = 0; row_index < views.rows().size(); ++row_index) {
+    const EventRow& row = views.rows()[row_index];
+    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to ||
+        views.Dropped(row_index)) {
       continue;
+    }
     auto payload = reader.ReadPayload(LogPosition::Unpack(row.position));
     if (!payload.ok()) return payload.status();
     auto record = DecodePayload(*payload);

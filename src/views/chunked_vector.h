@@ -26,6 +26,17 @@ class ChunkedVector {
   T& operator[](size_t index) { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   const T& operator[](size_t index) const { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   T& back() { return (*this)[size_ - 1]; }
+  // Frees every chunk wholly before `index`: the elements there must never be read again.
+  void ReleaseBefore(size_t index) {
+    for (size_t chunk = 0; chunk < chunks_.size() && (chunk + 1) << kChunkShift <= index; ++chunk)
+      chunks_[chunk].reset();
+  }
+  // On an empty vector: `size` elements that were released (the chunk holding the next one is allocated).
+  void StartAfterReleased(size_t size) {
+    chunks_.resize((size >> kChunkShift) + ((size & (kChunkSize - 1)) != 0 ? 1 : 0));
+    if ((size & (kChunkSize - 1)) != 0) chunks_.back() = std::make_unique<T[]>(kChunkSize);
+    size_ = size;
+  }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 

@@ -48,9 +48,9 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
 }
 
 void ShardViews::Retract(uint32_t row_index) {
-  EventRow& row = rows_[row_index];
   // Retention dropped it from every view already; the correction that replaces it counts as the event.
-  if (row.state == RowState::kDropped) return;
+  if (Dropped(row_index)) return;
+  EventRow& row = rows_[row_index];
   const int64_t hour_index = HourOf(row.timestamp);
   const auto hour = hours_.find(hour_index);
   std::vector<uint32_t>& timeline = timelines_[row.user];
@@ -99,6 +99,7 @@ void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
                   [&](uint32_t row_index) { return rows_[row_index].state == RowState::kDropped; });
   }
   while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
+  rows_.ReleaseBefore(first_kept_row_);
 }
 
 std::optional<uint64_t> ShardViews::FirstKeptPosition() const {

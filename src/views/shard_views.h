@@ -117,12 +117,15 @@ class ShardViews {
   // Whether retention dropped the row (its record may be gone from the log): a row of a dropped hour, or a
   // duplicate of an event before the first hour kept.
   bool Dropped(uint32_t row_index) const {
+    if (row_index < first_kept_row_) return true;  // perhaps released
     const EventRow& row = rows_[row_index];
     return row.state == RowState::kDropped ||
            (row.state == RowState::kDuplicate && HourOf(row.timestamp) < first_kept_hour_);
   }
   // The log position of the shard's first row not dropped, in row order (nullopt: none).
   std::optional<uint64_t> FirstKeptPosition() const;
+  // Every row before it is dropped, and its memory may be released: rows() must not be read there.
+  uint32_t first_kept_row() const { return first_kept_row_; }
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
@@ -146,6 +149,7 @@ class ShardViews {
                          std::shared_ptr<const SealedHour> sealed);
 
   const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
+  // Rows from first_kept_row() on (the ones before may be released).
   const ChunkedVector<EventRow>& rows() const { return rows_; }
   const Dictionary& users() const { return users_; }
   const Dictionary& types() const { return types_; }
@@ -172,7 +176,7 @@ class ShardViews {
   std::vector<TypeStats> type_stats_;  // by type index
   uint64_t seal_pass_ = 0;             // sealing passes started
   int64_t first_kept_hour_ = 0;        // hours before it were dropped by retention
-  uint32_t first_kept_row_ = 0;        // every row before it is dropped
+  uint32_t first_kept_row_ = 0;        // every row before it is dropped, its chunk perhaps released
 };
 
 }  // namespace tally

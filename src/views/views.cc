@@ -266,7 +266,7 @@ uint64_t Views::Digest() const {
   constexpr uint64_t kDroppedRow = UINT64_MAX;
   std::vector<Located> order;
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {
-    for (uint32_t row = 0; row < shards_[shard]->rows().size(); ++row) {
+    for (uint32_t row = shards_[shard]->first_kept_row(); row < shards_[shard]->rows().size(); ++row) {
       if (!shards_[shard]->Dropped(row)) order.push_back({shards_[shard]->rows()[row].position, shard, row});
     }
   }

@@ -122,8 +122,11 @@ void ShardViews::Save(std::string* out) const {
   writer.Keys(types_);
   writer.Keys(products_);
   writer.Keys(stores_);
-  writer.Value<uint64_t>(rows_.size());
-  for (const EventRow& row : rows_) {
+  // Rows before the first kept one were dropped (and perhaps released): only their number is saved.
+  writer.Value(first_kept_row_);
+  writer.Value<uint64_t>(rows_.size() - first_kept_row_);
+  for (size_t index = first_kept_row_; index < rows_.size(); ++index) {
+    const EventRow& row = rows_[index];
     writer.Value(row.timestamp);
     writer.Value(row.position);
     writer.Value(row.user);
@@ -164,7 +167,11 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     return damaged;
   }
   uint64_t count = 0;
-  if (!reader.Count(&count, 37)) return damaged;
+  if (!reader.Value(&views->first_kept_row_) || !reader.Count(&count, 37) ||
+      count + views->first_kept_row_ > UINT32_MAX) {
+    return damaged;
+  }
+  views->rows_.StartAfterReleased(views->first_kept_row_);
   for (uint64_t i = 0; i < count; ++i) {
     EventRow row{};
     if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
@@ -207,11 +214,11 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     }
   }
   if (!reader.Value(&views->first_kept_hour_)) return damaged;
-  while (views->first_kept_row_ < views->rows_.size() && views->Dropped(views->first_kept_row_))
-    ++views->first_kept_row_;
   // Every index must point inside what was loaded; a snapshot that says otherwise is not used.
   const uint64_t rows = views->rows_.size();
-  for (const EventRow& row : views->rows_) {
+  const uint32_t first_row = views->first_kept_row_;
+  for (size_t index = first_row; index < rows; ++index) {
+    const EventRow& row = views->rows_[index];
     if (row.user >= views->users_.size() || row.type >= views->types_.size() ||
         (row.product != kNoDimension && row.product >= views->products_.size()) ||
         (row.store != kNoDimension && row.store >= views->stores_.size()) || row.state > RowState::kDropped) {
@@ -221,12 +228,13 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
   for (const auto& timeline : views->timelines_) {
     // In row order, as Retract's search needs.
     for (size_t i = 0; i < timeline.size(); ++i) {
-      if (timeline[i] >= rows || (i > 0 && timeline[i] <= timeline[i - 1])) return damaged;
+      if (timeline[i] >= rows || timeline[i] < first_row || (i > 0 && timeline[i] <= timeline[i - 1]))
+        return damaged;
     }
   }
   for (const auto& [hour, data] : views->hours_) {
     for (uint32_t row : data.rows) {
-      if (row >= rows) return damaged;
+      if (row >= rows || row < first_row) return damaged;
     }
   }
   if (views->timelines_.size() < views->users_.size() || views->type_stats_.size() < views->types_.size()) {

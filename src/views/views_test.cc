@@ -310,5 +310,37 @@ TEST(Views, ACorrectionOfADroppedEventCountsOnceInTheHourItMovesTo) {
   EXPECT_EQ(shard.Timeline(*shard.users().Find("user-1")).size(), 1u);
 }
 
+TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsStillKnown) {
+  Views views;
+  const int64_t hour = HourOf(kHourStart);
+  uint32_t next = 0;
+  auto apply = [&](const LogRecord& record) {
+    return views.Apply(record, LogPosition{next / 1000, 16 + next++ % 1000});
+  };
+  for (int i = 0; i < 10'000; ++i)
+    apply(
+        WithDimensions("old-" + std::to_string(i), 1, "user-" + std::to_string(i % 99), kHourStart + i, "p"));
+  for (int i = 0; i < 100; ++i)
+    apply(WithDimensions("new-" + std::to_string(i), 1, "user-" + std::to_string(i),
+                         kHourStart + kMillisPerHour, "p"));
+  apply(RetentionCut{kHourStart + 2 * kMillisPerHour, hour + 1});
+  const ShardViews& shard = views.shard(0);
+  EXPECT_EQ(shard.first_kept_row(), 10'000u);  // two whole chunks of rows freed
+  // A re-send of a released event is a duplicate; its correction counts once, in the hour it moves to.
+  EXPECT_EQ(apply(WithDimensions("old-7", 1, "user-7", kHourStart + kMillisPerHour + 7, "p")),
+            ApplyOutcome::kDuplicate);
+  EXPECT_EQ(apply(WithDimensions("old-7", 2, "user-7", kHourStart + kMillisPerHour + 7, "p")),
+            ApplyOutcome::kCorrection);
+  EXPECT_EQ(views.TakeHomeHour(hour + 1), (TakeHomeCounts{100, 1, 100}));
+  EXPECT_EQ(views.RowsOfId("old-7").size(), 2u);
+  std::string saved;
+  views.Save(&saved);
+  auto loaded = Views::Load(saved, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ((*loaded)->Digest(), views.Digest());
+  EXPECT_EQ((*loaded)->shard(0).first_kept_row(), 10'000u);
+  EXPECT_EQ((*loaded)->TakeHomeHour(hour + 1), (TakeHomeCounts{100, 1, 100}));
+}
+
 }  // namespace
 }  // namespace tally

@@ -39,12 +39,10 @@ Result<uint64_t> ExportEvents(const ExportOptions& options, std::ostream& out) {
   LogReader reader(std::move(replay->segment_paths), replay->first_segment_id);
   std::vector<Event> selected;
   auto last_progress = std::chrono::steady_clock::now();
-  for (uint32_t row_index = 0; row_index < views.rows().size(); ++row_index) {
+  for (uint32_t row_index = views.first_kept_row(); row_index < views.rows().size(); ++row_index) {
     const EventRow& row = views.rows()[row_index];
-    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to ||
-        views.Dropped(row_index)) {
+    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to)
       continue;
-    }
     auto payload = reader.ReadPayload(LogPosition::Unpack(row.position));
     if (!payload.ok()) return payload.status();
     auto record = DecodePayload(*payload);

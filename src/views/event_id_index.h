@@ -1,12 +1,14 @@
 // Event ids (API.md: the idempotency key) to the rows that carry them. Built for many millions of ids:
-// the texts live in an arena, the hash set holds 4-byte id numbers (hashing and comparing through the
-// arena), and the list of rows is kept only for the few ids seen more than once. Rows are (shard, row)
+// the texts live in an arena (a canonical lowercase UUID, which SDKs and the server itself make, as its
+// 16 bytes instead of 36 characters), the hash set holds 4-byte id numbers (hashing and comparing through
+// the arena), and the list of rows is kept only for the few ids seen more than once. Rows are (shard, row)
 // references: the index is shared by all shards, because a correction may move an event to another user.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,7 +36,10 @@ class EventIdIndex {
   std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version);
   std::optional<uint32_t> Find(std::string_view id) const;
   // Starts loading where `id` would be, so that a FindOrInsert shortly after does not wait for memory.
-  void Prefetch(std::string_view id) const { ids_.prefetch(id); }
+  void Prefetch(std::string_view id) const {
+    char buffer[16];
+    ids_.prefetch(StoredForm(id, buffer));
+  }
 
   RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }
@@ -46,22 +51,31 @@ class EventIdIndex {
   void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.
   std::vector<RowRef> Rows(uint32_t id) const;
-  std::string_view Text(uint32_t id) const;
+  std::string Text(uint32_t id) const;
   size_t size() const { return current_row_.size(); }
 
  private:
+  // An id as the arena holds it: a UUID's 16 bytes (packed) or the text.
+  struct Stored {
+    std::string_view bytes;
+    bool packed = false;
+    bool operator==(const Stored&) const = default;
+  };
+  // The stored form of `text`; a packed one is written to `buffer`.
+  static Stored StoredForm(std::string_view text, char (&buffer)[16]);
+  Stored StoredOf(uint32_t id) const;
   struct Hash {
     using is_transparent = void;
     const EventIdIndex* index;
-    size_t operator()(uint32_t id) const;
-    size_t operator()(std::string_view text) const;
+    size_t operator()(uint32_t id) const { return (*this)(index->StoredOf(id)); }
+    size_t operator()(const Stored& stored) const;
   };
   struct Equal {
     using is_transparent = void;
     const EventIdIndex* index;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t id, std::string_view text) const { return index->Text(id) == text; }
-    bool operator()(std::string_view text, uint32_t id) const { return index->Text(id) == text; }
+    bool operator()(uint32_t id, const Stored& stored) const { return index->StoredOf(id) == stored; }
+    bool operator()(const Stored& stored, uint32_t id) const { return index->StoredOf(id) == stored; }
   };
   static constexpr size_t kBlockBytes = 1 << 20;
 
@@ -70,7 +84,7 @@ class EventIdIndex {
   absl::flat_hash_set<uint32_t, Hash, Equal> ids_;
   std::vector<std::unique_ptr<char[]>> blocks_;  // id texts, back to back
   size_t block_used_ = kBlockBytes;
-  ChunkedVector<uint64_t> text_ref_;  // (offset in the arena << 8) | length
+  ChunkedVector<uint64_t> text_ref_;  // (offset in the arena << 8) | length (0: a packed UUID's 16 bytes)
   ChunkedVector<uint32_t> current_row_;
   ChunkedVector<uint8_t> current_shard_;
   ChunkedVector<uint32_t> current_version_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
 #include <string>
 
@@ -42,6 +43,33 @@ TEST(EventIdIndex, FindsEveryIdAndKeepsRowsInOrder) {
   EXPECT_EQ(index.Find(std::string(128, 'z')), std::nullopt);
   EXPECT_TRUE(index.FindOrInsert(std::string(128, 'z'), RowRef{}, 1).second);
   EXPECT_EQ(index.Text(*index.Find(std::string(128, 'z'))), std::string(128, 'z'));
+}
+
+TEST(EventIdIndex, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
+  EventIdIndex index;
+  const std::string uuid = "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6a";
+  std::string upper = uuid;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  // The 16 bytes the UUID packs into, as an id of its own; and texts one character off a UUID.
+  const std::string packed_bytes("\x01\x96\xf3\xa2\x7c\x1e\x7d\x40\x9a\x4b\x1f\x2e\x3d\x4c\x5b\x6a", 16);
+  const std::vector<std::string> ids = {uuid,
+                                        upper,
+                                        packed_bytes,
+                                        "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6g",
+                                        "0196f3a2-7c1e-7d40-9a4b_1f2e3d4c5b6a",
+                                        "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6",
+                                        "00000000-0000-0000-0000-000000000000"};
+  for (uint32_t i = 0; i < ids.size(); ++i) {
+    auto [number, inserted] = index.FindOrInsert(ids[i], RowRef{0, i}, 1);
+    EXPECT_TRUE(inserted) << ids[i];
+    EXPECT_EQ(number, i);
+  }
+  for (uint32_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(index.Find(ids[i]), i) << ids[i];
+    EXPECT_EQ(index.Text(i), ids[i]);
+    EXPECT_FALSE(index.FindOrInsert(ids[i], RowRef{0, 99}, 1).second);
+  }
+  EXPECT_EQ(index.Find("0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6b"), std::nullopt);
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -342,13 +342,15 @@ uint64_t Views::Digest() const {
   }
 
   const EventIdIndex& ids = global_.ids_;
-  std::vector<uint32_t> id_order(ids.size());
-  for (uint32_t id = 0; id < id_order.size(); ++id) id_order[id] = id;
-  std::sort(id_order.begin(), id_order.end(),
-            [&](uint32_t a, uint32_t b) { return ids.Text(a) < ids.Text(b); });
-  for (uint32_t id : id_order) {
-    if (number[ids.current(id).shard][ids.current(id).row] == kDroppedRow) continue;
-    hasher.Text(ids.Text(id));
+  std::vector<std::pair<std::string, uint32_t>> id_order;
+  id_order.reserve(ids.size());
+  for (uint32_t id = 0; id < ids.size(); ++id) {
+    if (number[ids.current(id).shard][ids.current(id).row] != kDroppedRow)
+      id_order.emplace_back(ids.Text(id), id);
+  }
+  std::sort(id_order.begin(), id_order.end());
+  for (const auto& [text, id] : id_order) {
+    hasher.Text(text);
     hasher.Value(ids.current_version(id));
     hasher.Value(number[ids.current(id).shard][ids.current(id).row]);
     for (RowRef row : ids.Rows(id)) {

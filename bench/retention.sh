@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# What --retention frees on a shop's month arriving in time order (3 % of events 1-24 h late, 1 % of ids
+# re-sent): the month is loaded into a tallyd without retention, which is then restarted with
+# --retention KEEP_DAYS: the first pass drops the older hours and deletes the log segments that held only
+# them. Prints memory and disk per event before, right after the pass (same process) and after another
+# restart (the steady state of a server keeping KEEP_DAYS), the restart times, and sampled hours checked
+# exact: the dropped ones answer zero, the kept ones what an independent count (python3) says.
+#
+# Usage: bench/retention.sh [events=5000000] [keep_days=7] [products=20000] [stores=200] [users=250000] [days=30]
+# TALLY_BENCH_BUILD=DIR runs the tallyd and tally of another build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-5000000}"
+keep_days="${2:-7}"
+products="${3:-20000}"
+stores="${4:-200}"
+users="${5:-250000}"
+days="${6:-30}"
+# The month ends at the current hour, so that the retention window falls inside it.
+now=$(($(date +%s) / 3600 * 3600 * 1000))
+bin="${TALLY_BENCH_BUILD:-build}"
+[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
+work="$(mktemp -d /tmp/tally-retention-XXXXXX)"
+port=18914
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+wait_ready() {
+  for _ in $(seq 1 6000); do
+    curl -sf "127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.01
+  done
+  return 1
+}
+now_s() { date +%s.%N; }
+anon_kb() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
+disk() { (du -sb "$work/data/$1" 2>/dev/null || echo 0) | cut -f1; }
+# Segments of 32 MiB (the default is 128 MiB): retention deletes whole segments, and a month of this size
+# needs several for that to show.
+start_tallyd() {
+  "$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" --segment-bytes 33554432 "$@" >>"$work/tallyd.log" 2>&1 &
+  pid=$!
+  started="$(now_s)"
+  wait_ready
+  ready_seconds="$(awk -v a="$started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+}
+stop_tallyd() {
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+report() {  # label, anonymous KiB, events it is divided by
+  printf "%s: %d MiB anonymous (%.0f bytes per event of the %d), data directory %.0f MiB: log %.0f, sealed hour files %.0f, checkpoints %.0f bytes per event\n" \
+    "$1" $(($2 / 1024)) "$(awk -v kb="$2" -v e="$3" 'BEGIN {print kb * 1024 / e}')" "$3" \
+    "$(awk -v b="$(disk .)" 'BEGIN {print b / 1048576}')" "$(awk -v b="$(disk log)" -v e="$3" 'BEGIN {print b / e}')" \
+    "$(awk -v b="$(disk segments)" -v e="$3" 'BEGIN {print b / e}')" \
+    "$(awk -v b="$(disk checkpoints)" -v e="$3" 'BEGIN {print b / e}')"
+}
+
+echo "# command: bench/retention.sh $events $keep_days $products $stores $users $days"
+echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+"$bin/tally" generate --events "$events" --out "$work/generated.ndjson" --products "$products" --stores "$stores" \
+  --users "$users" --late 0 --duplicates 0.01 --spread-hours $((days * 24)) --now "$now" >/dev/null
+# In time order, as a live shop sends them; 3 % arrive 1-24 hours after their time.
+python3 - "$work/generated.ndjson" "$work/events.ndjson" <<'PY'
+import json, random, sys
+random.seed(7)
+keyed = []
+with open(sys.argv[1]) as lines:
+    for line in lines:
+        timestamp = json.loads(line)["timestamp"]
+        arrival = timestamp + (random.randint(3_600_000, 86_400_000) if random.random() < 0.03 else 0)
+        keyed.append((arrival, line))
+keyed.sort(key=lambda item: item[0])
+with open(sys.argv[2], "w") as out:
+    out.writelines(line for _, line in keyed)
+PY
+rm "$work/generated.ndjson"
+
+start_tallyd
+"$bin/tally" send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >"$work/send.log" 2>&1
+sleep 15 # quiet hours are sealed after --seal-after (10 s)
+held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1/')"
+loaded_anon="$(anon_kb "$pid")"
+stop_tallyd
+report "the whole month loaded, hours sealed" "$loaded_anon" "$held"
+
+start_tallyd --retention "${keep_days}d"
+pass_started="$started"
+for _ in $(seq 1 1200); do
+  grep -q "retention: hours dropped" "$work/tallyd.log" && break
+  sleep 0.1
+done
+pass_seconds="$(awk -v a="$pass_started" -v b="$(now_s)" 'BEGIN {printf "%.1f", b - a}')"
+sleep 2
+kept="$(curl -s "127.0.0.1:$port/v1/stats?from=0&to=253402300800000&bucket=all" | sed 's/.*"events":\([0-9]*\).*/\1/')"
+dropped_anon="$(anon_kb "$pid")"
+grep "retention:" "$work/tallyd.log" | tail -1 | sed 's/^/# /'
+echo "first start with --retention ${keep_days}d: /readyz after ${ready_seconds} s, the pass done ${pass_seconds} s after the start; $kept of the month's current events kept"
+report "right after the pass (the same process: the heap keeps some of what it freed)" "$dropped_anon" "$kept"
+stop_tallyd
+
+start_tallyd --retention "${keep_days}d"
+steady_anon="$(anon_kb "$pid")"
+echo "restart with --retention ${keep_days}d: /readyz after ${ready_seconds} s"
+report "after that restart" "$steady_anon" "$kept"
+
+check_status=0
+python3 - "$work/events.ndjson" "$port" "$now" "$keep_days" <<'PY' || check_status=$?
+import collections, json, sys, urllib.request
+path, port, now, keep_days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+hour_ms = 3_600_000
+first_kept = (now - keep_days * 24 * hour_ms) // hour_ms
+seen = set()
+events = collections.Counter()
+users = collections.defaultdict(set)
+with open(path) as lines:
+    for line in lines:
+        event = json.loads(line)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        hour = event["timestamp"] // hour_ms
+        events[hour] += 1
+        users[hour].add(event["user_id"])
+hours = sorted(events)
+sampled = hours[:: max(1, len(hours) // 24)] + [hours[-1]]
+wrong = 0
+for hour in sampled:
+    url = f"http://127.0.0.1:{port}/v1/stats?from={hour * hour_ms}&to={(hour + 1) * hour_ms}&bucket=all"
+    total = json.load(urllib.request.urlopen(url))["total"]
+    kept = hour >= first_kept
+    expected = (events[hour], len(users[hour])) if kept else (0, 0)
+    if (total["events"], total["unique_users"]) != expected:
+        wrong += 1
+        print(f"hour {hour} ({'kept' if kept else 'dropped'}): server {total} expected {expected}")
+dropped = sum(1 for hour in sampled if hour < first_kept)
+print(f"sampled {len(sampled)} hours ({dropped} dropped, {len(sampled) - dropped} kept): "
+      f"{len(sampled) - wrong} exact, {wrong} wrong")
+sys.exit(1 if wrong else 0)
+PY
+stop_tallyd
+exit "$check_status"

@@ -21,8 +21,8 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 2: views split into shards; 3: no cells per product and store; 4: retention (hours kept, log positions
-// the views still need)
-constexpr uint32_t kFormatVersion = 4;
+// the views still need); 5: each event id's hour
+constexpr uint32_t kFormatVersion = 5;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 std::string FileName(uint64_t lsn) {

@@ -1,5 +1,6 @@
 #include "views/event_id_index.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <absl/hash/hash.h>
@@ -38,15 +39,6 @@ EventIdIndex::Stored EventIdIndex::StoredForm(std::string_view text, char (&buff
   return {std::string_view(buffer, sizeof(buffer)), true};
 }
 
-EventIdIndex::Stored EventIdIndex::StoredOf(uint32_t id) const {
-  const uint64_t ref = text_ref_[id];
-  const uint64_t offset = ref >> 8;
-  const auto length = static_cast<size_t>(ref & 0xFF);
-  const char* bytes = blocks_[offset / kBlockBytes].get() + offset % kBlockBytes;
-  return length == 0 ? Stored{std::string_view(bytes, 16), true}
-                     : Stored{std::string_view(bytes, length), false};
-}
-
 size_t EventIdIndex::Hash::operator()(const Stored& stored) const {
   return absl::HashOf(absl::string_view(stored.bytes.data(), stored.bytes.size()), stored.packed);
 }
@@ -72,26 +64,53 @@ std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
   return *it;
 }
 
-std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version) {
+const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
+  constexpr size_t kFirstBlockBytes = 256, kLargestBlockBytes = 1 << 20;
+  // Ids are at most 128 bytes (API.md), so one always fits in a block.
+  if (blocks.empty() || used + bytes.size() > block_bytes) {
+    block_bytes = blocks.empty() ? kFirstBlockBytes : std::min(block_bytes * 2, kLargestBlockBytes);
+    blocks.push_back(std::make_unique<char[]>(block_bytes));
+    used = 0;
+  }
+  char* kept = blocks.back().get() + used;
+  std::memcpy(kept, bytes.data(), bytes.size());
+  used += bytes.size();
+  return kept;
+}
+
+void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
+  Generation& generation = generations_[hour];
+  text_[id] = generation.Keep(stored.bytes);
+  text_length_[id] = static_cast<uint8_t>(stored.packed ? 0 : stored.bytes.size());
+  hour_[id] = static_cast<int32_t>(hour);
+  generation.members.push_back(id);
+}
+
+std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version,
+                                                     int64_t hour) {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
   bool inserted = false;
   // One hash and one probe: the id's number is made only when the probe found no slot holding the id.
   auto it = ids_.lazy_emplace(stored, [&](const auto& construct) {
     inserted = true;
-    // Ids are at most 128 bytes (API.md), so one always fits in a block.
-    if (block_used_ + stored.bytes.size() > kBlockBytes) {
-      blocks_.push_back(std::make_unique<char[]>(kBlockBytes));
-      block_used_ = 0;
+    uint32_t number = 0;
+    if (!free_numbers_.empty()) {
+      number = free_numbers_.back();
+      free_numbers_.pop_back();
+    } else {
+      number = static_cast<uint32_t>(hour_.size());
+      text_.push_back(nullptr);
+      text_length_.push_back(0);
+      hour_.push_back(kFree);
+      current_row_.push_back(0);
+      current_shard_.push_back(0);
+      current_version_.push_back(0);
     }
-    const uint64_t offset = (blocks_.size() - 1) * kBlockBytes + block_used_;
-    std::memcpy(blocks_.back().get() + block_used_, stored.bytes.data(), stored.bytes.size());
-    block_used_ += stored.bytes.size();
-    const auto number = static_cast<uint32_t>(current_row_.size());
-    text_ref_.push_back((offset << 8) | (stored.packed ? 0 : stored.bytes.size()));
-    current_row_.push_back(row.row);
-    current_shard_.push_back(static_cast<uint8_t>(row.shard));
-    current_version_.push_back(version);
+    PlaceIn(number, stored, hour);
+    current_row_[number] = row.row;
+    current_shard_[number] = static_cast<uint8_t>(row.shard);
+    current_version_[number] = version;
     construct(number);
   });
   return {*it, inserted};
@@ -106,8 +125,13 @@ void EventIdIndex::AddRow(uint32_t id, RowRef row) {
 
 void EventIdIndex::AddDuplicate(uint32_t id, RowRef row) { AddRow(id, row); }
 
-void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version) {
+void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour) {
   AddRow(id, row);
+  if (hour != hour_[id]) {
+    // The text moves to the arena of its new hour (the old copy goes with its hour's arena).
+    const Stored stored = StoredOf(id);
+    PlaceIn(id, stored, hour);
+  }
   current_row_[id] = row.row;
   current_shard_[id] = static_cast<uint8_t>(row.shard);
   current_version_[id] = version;
@@ -116,6 +140,20 @@ void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version) {
 std::vector<RowRef> EventIdIndex::Rows(uint32_t id) const {
   if (auto it = all_rows_.find(id); it != all_rows_.end()) return it->second;
   return {current(id)};
+}
+
+void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
+  const auto end = generations_.lower_bound(first_kept_hour);
+  for (auto it = generations_.begin(); it != end; ++it) {
+    for (uint32_t id : it->second.members) {
+      if (hour_[id] != it->first) continue;  // moved to another hour by a correction
+      ids_.erase(id);
+      all_rows_.erase(id);
+      hour_[id] = kFree;
+      free_numbers_.push_back(id);
+    }
+  }
+  generations_.erase(generations_.begin(), end);
 }
 
 }  // namespace tally

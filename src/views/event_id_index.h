@@ -1,8 +1,12 @@
 // Event ids (API.md: the idempotency key) to the rows that carry them. Built for many millions of ids:
-// the texts live in an arena (a canonical lowercase UUID, which SDKs and the server itself make, as its
-// 16 bytes instead of 36 characters), the hash set holds 4-byte id numbers (hashing and comparing through
-// the arena), and the list of rows is kept only for the few ids seen more than once. Rows are (shard, row)
-// references: the index is shared by all shards, because a correction may move an event to another user.
+// the hash set holds 4-byte id numbers (hashing and comparing through the texts), the list of rows is
+// kept only for the few ids seen more than once, and a canonical lowercase UUID (what SDKs and the server
+// itself make) is kept as its 16 bytes instead of 36 characters.
+//
+// The texts live in arenas by the UTC hour of the id's current row, so that retention can forget the ids
+// of the hours it drops and free their memory at once (ForgetBefore); the numbers of forgotten ids are
+// given to new ones. Rows are (shard, row) references: the index is shared by all shards, because a
+// correction may move an event to another user.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
@@ -32,8 +37,8 @@ class EventIdIndex {
   EventIdIndex(const EventIdIndex&) = delete;  // the set's hasher points back here
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
-  // The id's number, adding it (with `row` as its first and current row, of `version`) if new.
-  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version);
+  // The id's number, adding it (with `row`, in `hour`, as its first and current row, of `version`) if new.
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version, int64_t hour);
   std::optional<uint32_t> Find(std::string_view id) const;
   // Starts loading where `id` would be, so that a FindOrInsert shortly after does not wait for memory.
   void Prefetch(std::string_view id) const {
@@ -45,17 +50,29 @@ class EventIdIndex {
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }
   // Another row with this id that changes nothing (the same or a lower version).
   void AddDuplicate(uint32_t id, RowRef row);
-  // Another row with this id that replaces the current one (a higher version).
-  void AddCorrection(uint32_t id, RowRef row, uint32_t version);
+  // Another row with this id, in `hour`, that replaces the current one (a higher version).
+  void AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour);
+  // Retention: forgets every id whose current row is in an hour before `first_kept_hour`.
+  void ForgetBefore(int64_t first_kept_hour);
+
   // For loading a checkpoint: every row of an id seen more than once, in log order.
   void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.
   std::vector<RowRef> Rows(uint32_t id) const;
   std::string Text(uint32_t id) const;
-  size_t size() const { return current_row_.size(); }
+  // The hour of the id's current row.
+  int64_t hour(uint32_t id) const { return hour_[id]; }
+  // Calls `visit(number)` for every id known, in no particular order.
+  template <typename Visit>
+  void ForEach(Visit&& visit) const {
+    for (uint32_t id = 0; id < hour_.size(); ++id) {
+      if (hour_[id] != kFree) visit(id);
+    }
+  }
+  size_t size() const { return ids_.size(); }
 
  private:
-  // An id as the arena holds it: a UUID's 16 bytes (packed) or the text.
+  // An id as an arena holds it: a UUID's 16 bytes (packed) or the text.
   struct Stored {
     std::string_view bytes;
     bool packed = false;
@@ -63,7 +80,11 @@ class EventIdIndex {
   };
   // The stored form of `text`; a packed one is written to `buffer`.
   static Stored StoredForm(std::string_view text, char (&buffer)[16]);
-  Stored StoredOf(uint32_t id) const;
+  Stored StoredOf(uint32_t id) const {
+    const uint8_t length = text_length_[id];
+    return length == 0 ? Stored{std::string_view(text_[id], 16), true}
+                       : Stored{std::string_view(text_[id], length), false};
+  }
   struct Hash {
     using is_transparent = void;
     const EventIdIndex* index;
@@ -77,14 +98,27 @@ class EventIdIndex {
     bool operator()(uint32_t id, const Stored& stored) const { return index->StoredOf(id) == stored; }
     bool operator()(const Stored& stored, uint32_t id) const { return index->StoredOf(id) == stored; }
   };
-  static constexpr size_t kBlockBytes = 1 << 20;
+  // The ids whose current row is in one hour: their texts, and their numbers (some may have moved to
+  // another hour since: hour_ says).
+  struct Generation {
+    std::vector<std::unique_ptr<char[]>> blocks;
+    size_t block_bytes = 0;  // of the last block: small hours take little, big ones grow to 1 MiB blocks
+    size_t used = 0;         // in the last block
+    std::vector<uint32_t> members;
+    const char* Keep(std::string_view bytes);
+  };
+  static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
 
   void AddRow(uint32_t id, RowRef row);
+  // Puts the id's text in `hour`'s arena and records it there.
+  void PlaceIn(uint32_t id, const Stored& stored, int64_t hour);
 
   absl::flat_hash_set<uint32_t, Hash, Equal> ids_;
-  std::vector<std::unique_ptr<char[]>> blocks_;  // id texts, back to back
-  size_t block_used_ = kBlockBytes;
-  ChunkedVector<uint64_t> text_ref_;  // (offset in the arena << 8) | length (0: a packed UUID's 16 bytes)
+  absl::btree_map<int64_t, Generation> generations_;
+  std::vector<uint32_t> free_numbers_;
+  ChunkedVector<const char*> text_;     // in the arena of the id's hour
+  ChunkedVector<uint8_t> text_length_;  // 0: a packed UUID's 16 bytes
+  ChunkedVector<int32_t> hour_;         // of the current row; kFree: a number no id has
   ChunkedVector<uint32_t> current_row_;
   ChunkedVector<uint8_t> current_shard_;
   ChunkedVector<uint32_t> current_version_;

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <map>
+#include <set>
 #include <string>
 
 #include "views/chunked_vector.h"
@@ -17,7 +18,7 @@ TEST(EventIdIndex, FindsEveryIdAndKeepsRowsInOrder) {
   // Enough ids to fill several arena blocks and grow the set many times; lengths from 1 to 128 bytes.
   for (uint32_t i = 0; i < 200'000; ++i) {
     std::string id = "id-" + std::to_string(i) + std::string(i % 120, 'x');
-    auto [number, inserted] = index.FindOrInsert(id, RowRef{i % 7, i}, 1);
+    auto [number, inserted] = index.FindOrInsert(id, RowRef{i % 7, i}, 1, i % 50);
     ASSERT_TRUE(inserted);
     ASSERT_EQ(number, i);
     if (i % 997 == 0) expected[id] = i;
@@ -31,17 +32,17 @@ TEST(EventIdIndex, FindsEveryIdAndKeepsRowsInOrder) {
   }
   EXPECT_FALSE(index.Find("id-").has_value());
   EXPECT_FALSE(index.Find("id-0x").has_value());
-  auto [again, inserted] = index.FindOrInsert("id-5xxxxx", RowRef{0, 999'999}, 9);
+  auto [again, inserted] = index.FindOrInsert("id-5xxxxx", RowRef{0, 999'999}, 9, 0);
   EXPECT_FALSE(inserted);
   EXPECT_EQ(again, 5u);
   // A duplicate keeps the current row; a correction on another shard replaces it.
   index.AddDuplicate(5, RowRef{3, 300'000});
-  index.AddCorrection(5, RowRef{6, 300'001}, 2);
+  index.AddCorrection(5, RowRef{6, 300'001}, 2, 7);
   EXPECT_EQ(index.Rows(5), (std::vector<RowRef>{{5, 5}, {3, 300'000}, {6, 300'001}}));
   EXPECT_EQ(index.current(5), (RowRef{6, 300'001}));
   EXPECT_EQ(index.current_version(5), 2u);
   EXPECT_EQ(index.Find(std::string(128, 'z')), std::nullopt);
-  EXPECT_TRUE(index.FindOrInsert(std::string(128, 'z'), RowRef{}, 1).second);
+  EXPECT_TRUE(index.FindOrInsert(std::string(128, 'z'), RowRef{}, 1, 3).second);
   EXPECT_EQ(index.Text(*index.Find(std::string(128, 'z'))), std::string(128, 'z'));
 }
 
@@ -60,16 +61,50 @@ TEST(EventIdIndex, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
                                         "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6",
                                         "00000000-0000-0000-0000-000000000000"};
   for (uint32_t i = 0; i < ids.size(); ++i) {
-    auto [number, inserted] = index.FindOrInsert(ids[i], RowRef{0, i}, 1);
+    auto [number, inserted] = index.FindOrInsert(ids[i], RowRef{0, i}, 1, i);
     EXPECT_TRUE(inserted) << ids[i];
     EXPECT_EQ(number, i);
   }
   for (uint32_t i = 0; i < ids.size(); ++i) {
     EXPECT_EQ(index.Find(ids[i]), i) << ids[i];
     EXPECT_EQ(index.Text(i), ids[i]);
-    EXPECT_FALSE(index.FindOrInsert(ids[i], RowRef{0, 99}, 1).second);
+    EXPECT_FALSE(index.FindOrInsert(ids[i], RowRef{0, 99}, 1, 0).second);
   }
   EXPECT_EQ(index.Find("0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6b"), std::nullopt);
+}
+
+TEST(EventIdIndex, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
+  EventIdIndex index;
+  // Ids in hours 0..9; some corrected into another hour (later or earlier).
+  for (uint32_t i = 0; i < 1000; ++i) index.FindOrInsert("id-" + std::to_string(i), RowRef{0, i}, 1, i % 10);
+  index.AddCorrection(*index.Find("id-1"), RowRef{0, 1001}, 2, 8);  // hour 1 -> 8: kept
+  index.AddCorrection(*index.Find("id-8"), RowRef{0, 1002}, 2, 2);  // hour 8 -> 2: forgotten
+  index.AddDuplicate(*index.Find("id-3"), RowRef{0, 1003});
+  index.ForgetBefore(5);
+  EXPECT_EQ(index.size(), 500u);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const std::string id = "id-" + std::to_string(i);
+    const bool kept = (i % 10 >= 5 && i != 8) || i == 1;
+    ASSERT_EQ(index.Find(id).has_value(), kept) << id;
+    if (kept) EXPECT_EQ(index.Text(*index.Find(id)), id);
+  }
+  EXPECT_EQ(index.current_version(*index.Find("id-1")), 2u);
+  EXPECT_EQ(index.hour(*index.Find("id-1")), 8);
+  // New ids take the freed numbers; a forgotten id sent again is new.
+  std::set<uint32_t> numbers;
+  for (uint32_t i = 0; i < 501; ++i) {
+    auto [number, inserted] = index.FindOrInsert("new-" + std::to_string(i), RowRef{1, i}, 1, 20);
+    ASSERT_TRUE(inserted);
+    numbers.insert(number);
+  }
+  EXPECT_EQ(*numbers.rbegin(), 1000u);  // the 500 freed numbers, then one more
+  auto [again, inserted] = index.FindOrInsert("id-3", RowRef{1, 600}, 1, 20);
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(index.Rows(again), std::vector<RowRef>{(RowRef{1, 600})});
+  size_t visited = 0;
+  index.ForEach([&](uint32_t) { ++visited; });
+  EXPECT_EQ(visited, index.size());
+  EXPECT_EQ(index.size(), 1002u);
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -84,6 +84,7 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
     global_.last_cut_position_ = position;
     const Millis kept_from = global_.first_kept_hour_ * kMillisPerHour;
     std::erase_if(global_.rejected_, [&](const RejectedRow& row) { return row.received_at < kept_from; });
+    global_.ids_.ForgetBefore(global_.first_kept_hour_);
     for (auto& steps : plan->steps) steps.push_back({ShardStep::Kind::kDropHours, record_index, 0});
     plan->outcomes.push_back(ApplyOutcome::kRetentionCut);
     return;
@@ -94,7 +95,8 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
   std::vector<ShardStep>& steps = plan->steps[shard];
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
-    auto [id, inserted] = global_.ids_.FindOrInsert(event.event_id, row, event.version);
+    auto [id, inserted] =
+        global_.ids_.FindOrInsert(event.event_id, row, event.version, HourOf(event.timestamp));
     if (!inserted) {
       if (event.version <= global_.ids_.current_version(id)) {
         global_.ids_.AddDuplicate(id, row);
@@ -105,7 +107,7 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
       // The replaced row leaves its own shard first (it may be this one: then before the new row counts).
       const RowRef replaced = global_.ids_.current(id);
       plan->steps[replaced.shard].push_back({ShardStep::Kind::kRetract, record_index, replaced.row});
-      global_.ids_.AddCorrection(id, row, event.version);
+      global_.ids_.AddCorrection(id, row, event.version, HourOf(event.timestamp));
       outcome = ApplyOutcome::kCorrection;
     }
   }
@@ -344,10 +346,10 @@ uint64_t Views::Digest() const {
   const EventIdIndex& ids = global_.ids_;
   std::vector<std::pair<std::string, uint32_t>> id_order;
   id_order.reserve(ids.size());
-  for (uint32_t id = 0; id < ids.size(); ++id) {
+  ids.ForEach([&](uint32_t id) {
     if (number[ids.current(id).shard][ids.current(id).row] != kDroppedRow)
       id_order.emplace_back(ids.Text(id), id);
-  }
+  });
   std::sort(id_order.begin(), id_order.end());
   for (const auto& [text, id] : id_order) {
     hasher.Text(text);

@@ -250,18 +250,19 @@ void Views::Save(std::string* out) const {
   for (const auto& shard : shards_) shard->Save(out);
   const EventIdIndex& ids = global_.ids_;
   writer.Value<uint64_t>(ids.size());
-  for (uint32_t id = 0; id < ids.size(); ++id) {
+  ids.ForEach([&](uint32_t id) {
     writer.Text(ids.Text(id));
     writer.Value(ids.current(id).shard);
     writer.Value(ids.current(id).row);
     writer.Value(ids.current_version(id));
+    writer.Value(ids.hour(id));
     const std::vector<RowRef> rows = ids.Rows(id);
     writer.Value<uint64_t>(rows.size());
     for (RowRef row : rows) {
       writer.Value(row.shard);
       writer.Value(row.row);
     }
-  }
+  });
   writer.Value<uint64_t>(global_.rejected_.size());
   for (const RejectedRow& rejected : global_.rejected_) {
     writer.Value(rejected.received_at);
@@ -304,23 +305,24 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
     return row.shard < shard_count && row.row < views->shards_[row.shard]->rows().size();
   };
   uint64_t count = 0;
-  if (!reader.Count(&count, 32)) return damaged;
+  if (!reader.Count(&count, 40)) return damaged;
   std::string id;
   for (uint64_t i = 0; i < count; ++i) {
     RowRef current;
     uint32_t version = 0;
+    int64_t hour = 0;
     uint64_t rows = 0;
     if (!reader.Text(&id) || id.empty() || id.size() > 255 || !reader.Value(&current.shard) ||
-        !reader.Value(&current.row) || !reader.Value(&version) || !reader.Count(&rows, 8) || rows == 0 ||
-        !valid(current)) {
+        !reader.Value(&current.row) || !reader.Value(&version) || !reader.Value(&hour) || hour < 0 ||
+        hour > HourOf(kMaxTimestampMillis) || !reader.Count(&rows, 8) || rows == 0 || !valid(current)) {
       return damaged;
     }
     std::vector<RowRef> row_list(rows);
     for (RowRef& row : row_list) {
       if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
     }
-    auto [number, inserted] = views->global_.ids_.FindOrInsert(id, current, version);
-    if (!inserted || number != i) return damaged;
+    auto [number, inserted] = views->global_.ids_.FindOrInsert(id, current, version, hour);
+    if (!inserted) return damaged;
     if (row_list.size() > 1) views->global_.ids_.RestoreRows(number, std::move(row_list));
   }
   if (!reader.Count(&count, 16)) return damaged;

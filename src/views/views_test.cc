@@ -291,26 +291,36 @@ TEST(Views, RetentionDropsOldHoursAndAReplayOfTheTrimmedLogAgrees) {
   EXPECT_EQ((*loaded)->global().first_kept_hour(), first_kept_hour);
 }
 
-TEST(Views, ACorrectionOfADroppedEventCountsOnceInTheHourItMovesTo) {
+TEST(Views, TheIdOfADroppedEventIsForgotten) {
   Views views(2);
   const int64_t hour = HourOf(kHourStart);
   views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "p"), LogPosition{0, 16});
+  views.Apply(WithDimensions("b", 1, "user-2", kHourStart, "p"), LogPosition{0, 24});
+  // A correction moved "b" into a kept hour before the cut: it stays known.
+  EXPECT_EQ(
+      views.Apply(WithDimensions("b", 2, "user-2", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 28}),
+      ApplyOutcome::kCorrection);
   views.Apply(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}, LogPosition{0, 32});
   EXPECT_TRUE(views.RowsOfId("a").empty());
+  EXPECT_EQ(views.RowsOfId("b").size(), 1u);  // its dropped first version is not listed
+  EXPECT_EQ(
+      views.Apply(WithDimensions("b", 2, "user-2", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 40}),
+      ApplyOutcome::kDuplicate);
+  // "a" sent again for a kept hour is a new event; its correction replaces it.
   EXPECT_EQ(
       views.Apply(WithDimensions("a", 1, "user-1", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 48}),
-      ApplyOutcome::kDuplicate);
+      ApplyOutcome::kAccepted);
   EXPECT_EQ(
       views.Apply(WithDimensions("a", 2, "user-1", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 64}),
       ApplyOutcome::kCorrection);
   EXPECT_EQ(views.TakeHomeHour(hour), (TakeHomeCounts{0, 0, 0}));
-  EXPECT_EQ(views.TakeHomeHour(hour + 2), (TakeHomeCounts{1, 1, 0}));
-  EXPECT_EQ(views.RowsOfId("a").size(), 2u);  // the duplicate and the correction; the dropped row is gone
+  EXPECT_EQ(views.TakeHomeHour(hour + 2), (TakeHomeCounts{2, 2, 0}));
+  EXPECT_EQ(views.RowsOfId("a").size(), 2u);
   const ShardViews& shard = views.shard(views.ShardOf("user-1"));
   EXPECT_EQ(shard.Timeline(*shard.users().Find("user-1")).size(), 1u);
 }
 
-TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsStillKnown) {
+TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsForgotten) {
   Views views;
   const int64_t hour = HourOf(kHourStart);
   uint32_t next = 0;
@@ -326,9 +336,10 @@ TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsStillKnown) {
   apply(RetentionCut{kHourStart + 2 * kMillisPerHour, hour + 1});
   const ShardViews& shard = views.shard(0);
   EXPECT_EQ(shard.first_kept_row(), 10'000u);  // two whole chunks of rows freed
-  // A re-send of a released event is a duplicate; its correction counts once, in the hour it moves to.
+  EXPECT_EQ(views.global().ids().size(), 100u);
+  // A released event sent again for a kept hour is new; its correction replaces it.
   EXPECT_EQ(apply(WithDimensions("old-7", 1, "user-7", kHourStart + kMillisPerHour + 7, "p")),
-            ApplyOutcome::kDuplicate);
+            ApplyOutcome::kAccepted);
   EXPECT_EQ(apply(WithDimensions("old-7", 2, "user-7", kHourStart + kMillisPerHour + 7, "p")),
             ApplyOutcome::kCorrection);
   EXPECT_EQ(views.TakeHomeHour(hour + 1), (TakeHomeCounts{100, 1, 100}));

@@ -47,11 +47,14 @@ class ReferenceModel {
     return ModelOutcome::kAccepted;
   }
 
-  // Retention: events of hours before `first_kept_hour` count no more; their ids stay known.
+  // Retention: events of hours before `first_kept_hour` count no more, and their ids are forgotten.
   void DropHoursBefore(int64_t first_kept_hour) {
     for (auto& entry : current_) {
       if (HourOf(entry.event.timestamp) < first_kept_hour) entry.live = false;
     }
+    std::erase_if(by_id_, [&](const auto& id) {
+      return HourOf(current_[id.second].event.timestamp) < first_kept_hour;
+    });
   }
 
   // The current version of every event, in the order those versions were applied.

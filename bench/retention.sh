@@ -78,8 +78,8 @@ rm "$work/generated.ndjson"
 start_tallyd
 "$bin/tally" send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >"$work/send.log" 2>&1
 sleep 15 # quiet hours are sealed after --seal-after (10 s)
-held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1/')"
 loaded_anon="$(anon_kb "$pid")"
+held="$(curl -s 127.0.0.1:$port/metrics | awk '/^tally_log_records / {print $2}')"
 stop_tallyd
 report "the whole month loaded, hours sealed" "$loaded_anon" "$held"
 

@@ -8,6 +8,7 @@
 #include "segments/sealed_hour_file.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -327,6 +328,7 @@ Result<Engine::RetentionPass> Engine::ApplyRetention(int64_t first_kept_hour, Co
     auto committed = committer->Commit(cut);
     if (!committed.ok()) return committed.status();
     pass.cut = true;
+    ::malloc_trim(0);  // the dropped hours' memory, back to the system
   }
   // A schema set long ago would keep its segment, and every later one, in the log: it is said again.
   std::vector<SchemaChange> restate = Read([&](const Views& views) {
@@ -485,7 +487,13 @@ TakeHomeCounts Engine::TakeHomeHour(int64_t hour) const {
 }
 
 Engine::DigestAt Engine::Digest() const {
-  return Read([&](const Views& views) { return DigestAt{log_->next_lsn(), views.Digest()}; });
+  const DigestAt digest = Read([&](const Views& views) {
+    return DigestAt{log_->next_lsn(), views.Digest()};
+  });
+  // The digest's sorting and merging take as much memory as the views for a moment: give it back to the
+  // system rather than keep it in the allocator's free lists.
+  ::malloc_trim(0);
+  return digest;
 }
 
 Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards) {

@@ -20,18 +20,10 @@ days="${6:-30}"
 now=$(($(date +%s) / 3600 * 3600 * 1000))
 bin="${TALLY_BENCH_BUILD:-build}"
 [ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
-work="$(mktemp -d /tmp/tally-retention-XXXXXX)"
+source bench/common.sh
+bench_work_dir retention
 port=18914
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-wait_ready() {
-  for _ in $(seq 1 6000); do
-    curl -sf "127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.01
-  done
-  return 1
-}
-now_s() { date +%s.%N; }
 anon_kb() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
 disk() { (du -sb "$work/data/$1" 2>/dev/null || echo 0) | cut -f1; }
 # Segments of 32 MiB (the default is 128 MiB): retention deletes whole segments, and a month of this size
@@ -41,7 +33,7 @@ start_tallyd() {
   pid=$!
   started="$(now_s)"
   wait_ready
-  ready_seconds="$(awk -v a="$started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+  ready_seconds="$(seconds_since "$started")"
 }
 stop_tallyd() {
   kill -TERM "$pid"
@@ -89,7 +81,7 @@ for _ in $(seq 1 1200); do
   grep -q "retention: hours dropped" "$work/tallyd.log" && break
   sleep 0.1
 done
-pass_seconds="$(awk -v a="$pass_started" -v b="$(now_s)" 'BEGIN {printf "%.1f", b - a}')"
+pass_seconds="$(seconds_since "$pass_started")"
 sleep 2
 kept="$(curl -s "127.0.0.1:$port/v1/stats?from=0&to=253402300800000&bucket=all" | sed 's/.*"events":\([0-9]*\).*/\1/')"
 dropped_anon="$(anon_kb "$pid")"

@@ -15,17 +15,10 @@ users="${4:-250000}"
 days="${5:-30}"
 now=1793527200000 # 2026-11-01T10:00:00Z
 scripts/setup.sh >/dev/null
-work="$(mktemp -d /tmp/tally-sealed-XXXXXX)"
+source bench/common.sh
+bench_work_dir sealed
 port=18915
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-wait_ready() {
-  for _ in $(seq 1 6000); do
-    curl -sf "127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.01
-  done
-  return 1
-}
 hours_of_tier() { curl -s "127.0.0.1:$port/metrics" | awk -v t="tally_hours{tier=\"$1\"}" '$1 == t {print $2}'; }
 median() { printf "%s\n" "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 

@@ -21,19 +21,11 @@ duplicates=0.01
 now=1793527200000 # 2026-11-01T10:00:00Z: the same options give the same events
 bin="${TALLY_BENCH_BUILD:-build}"
 [ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
-work="$(mktemp -d /tmp/tally-shapes-XXXXXX)"
+source bench/common.sh
+bench_work_dir shapes
 port=18913
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
-wait_ready() {
-  for _ in $(seq 1 6000); do
-    curl -sf "127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.01
-  done
-  return 1
-}
-now_s() { date +%s.%N; }
 
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -128,7 +120,7 @@ held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1
 stop_started="$(now_s)"
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
-stop_seconds="$(awk -v a="$stop_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+stop_seconds="$(seconds_since "$stop_started")"
 disk_bytes="$(du -sb "$work/data" | cut -f1)"
 log_bytes="$(du -sb "$work/data/log" | cut -f1)"
 segment_bytes="$( (du -sb "$work/data/segments" 2>/dev/null || echo 0) | cut -f1)"
@@ -137,7 +129,7 @@ restart_started="$(now_s)"
 "$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" ${TALLY_BENCH_FLAGS:-} >"$work/restart.log" 2>&1 &
 pid=$!
 wait_ready
-restart_seconds="$(awk -v a="$restart_started" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}')"
+restart_seconds="$(seconds_since "$restart_started")"
 restart_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true

@@ -71,6 +71,19 @@ class SegmentLogTest : public ::testing::Test {
     return ends;
   }
 
+  // Appends NumberedEvent(0..count-1) to an open log, one append each; returns where each starts.
+  static std::vector<LogPosition> AppendNumbered(SegmentLog& log, int count) {
+    std::vector<LogPosition> positions;
+    for (int i = 0; i < count; ++i) {
+      std::string frame;
+      AppendEventFrame(NumberedEvent(i), &frame);
+      auto appended = log.Append(frame, 1);
+      EXPECT_TRUE(appended.ok());
+      if (appended.ok()) positions.push_back(appended->start);
+    }
+    return positions;
+  }
+
   fs::path root_;
 };
 
@@ -390,14 +403,8 @@ TEST_F(SegmentLogTest, ReadPayloadFindsEveryRecordAtItsPositionAcrossSegments) {
   RecoveryReport report;
   auto log = OpenCollecting(options, &users, &report);
   ASSERT_TRUE(log.ok());
-  std::vector<LogPosition> positions;
-  for (int i = 0; i < 300; ++i) {
-    std::string frame;
-    AppendEventFrame(NumberedEvent(i), &frame);
-    auto appended = (*log)->Append(frame, 1);
-    ASSERT_TRUE(appended.ok());
-    positions.push_back(appended->start);
-  }
+  const std::vector<LogPosition> positions = AppendNumbered(**log, 300);
+  ASSERT_EQ(positions.size(), 300u);
   EXPECT_GT(positions.back().segment, 3u);
   for (int i = 0; i < 300; ++i) {
     auto payload = (*log)->ReadPayload(LogPosition::Unpack(positions[i].Packed()));
@@ -416,13 +423,8 @@ TEST_F(SegmentLogTest, RetiredSegmentsGoAndTheOthersKeepTheirIdsThroughAReopen) 
     RecoveryReport report;
     auto log = OpenCollecting(options, &users, &report);
     ASSERT_TRUE(log.ok());
-    for (int i = 0; i < 300; ++i) {
-      std::string frame;
-      AppendEventFrame(NumberedEvent(i), &frame);
-      auto appended = (*log)->Append(frame, 1);
-      ASSERT_TRUE(appended.ok());
-      positions.push_back(appended->start);
-    }
+    positions = AppendNumbered(**log, 300);
+    ASSERT_EQ(positions.size(), 300u);
     ASSERT_GT(positions.back().segment, 4u);
     // Record 100 is still needed: the segments before its own may go, once a checkpoint covers them.
     const uint64_t needed = positions[100].Packed();

@@ -24,6 +24,11 @@ class Dictionary {
   // Starts loading where `key` would be, so that an Intern shortly after does not wait for memory.
   void Prefetch(std::string_view key) const { index_of_.prefetch(AbslView(key)); }
   const std::string& KeyOf(uint32_t index) const { return keys_[index]; }
+  // Room for `keys` keys without growing (loading a checkpoint).
+  void Reserve(size_t keys) {
+    index_of_.reserve(keys);
+    keys_.reserve(keys);
+  }
   size_t size() const { return keys_.size(); }
 
  private:

@@ -55,6 +55,8 @@ class EventIdIndex {
   // Retention: forgets every id whose current row is in an hour before `first_kept_hour`.
   void ForgetBefore(int64_t first_kept_hour);
 
+  // Room for `ids` ids without rehashing the set (loading a checkpoint).
+  void Reserve(size_t ids) { ids_.reserve(ids); }
   // For loading a checkpoint: every row of an id seen more than once, in log order.
   void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.

@@ -86,7 +86,9 @@ TEST(EventIdIndex, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
     const std::string id = "id-" + std::to_string(i);
     const bool kept = (i % 10 >= 5 && i != 8) || i == 1;
     ASSERT_EQ(index.Find(id).has_value(), kept) << id;
-    if (kept) EXPECT_EQ(index.Text(*index.Find(id)), id);
+    if (kept) {
+      EXPECT_EQ(index.Text(*index.Find(id)), id);
+    }
   }
   EXPECT_EQ(index.current_version(*index.Find("id-1")), 2u);
   EXPECT_EQ(index.hour(*index.Find("id-1")), 8);

@@ -101,6 +101,7 @@ class Reader {
   bool Keys(Dictionary* dictionary) {
     uint64_t count = 0;
     if (!Count(&count, sizeof(uint64_t))) return false;
+    dictionary->Reserve(count);
     std::string key;
     for (uint64_t i = 0; i < count; ++i) {
       if (!Text(&key) || dictionary->Intern(key) != i) return false;
@@ -306,6 +307,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   };
   uint64_t count = 0;
   if (!reader.Count(&count, 40)) return damaged;
+  views->global_.ids_.Reserve(count);
   std::string id;
   for (uint64_t i = 0; i < count; ++i) {
     RowRef current;

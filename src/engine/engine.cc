@@ -394,7 +394,7 @@ Result<Committed> Engine::CommitStreamBatch(uint64_t sequence, std::string_view 
 Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t frame_count, uint32_t shift,
                                          const IngestBatch& batch, uint64_t stream_sequence) {
   const uint32_t shards = views_->shard_count();
-  ApplyPlan plan(shards);
+  ApplyPlan plan(shards, batch.size());
   std::vector<uint64_t> positions(batch.size());
   std::latch applied(shards);
   Committed committed;

@@ -15,12 +15,17 @@ void HashRowForDigest(const EventRow& row, Hasher* hasher) {
 }
 
 }  // namespace
-uint32_t ShardViews::Include(const Event& event, uint64_t position, RowState state) {
+void ShardViews::PrefetchTimelines(std::span<const uint32_t> users) {
+  if (timelines_.size() < users_.size()) timelines_.resize(users_.size());
+  for (uint32_t user : users) __builtin_prefetch(&timelines_[user]);
+}
+
+uint32_t ShardViews::Include(const Event& event, uint32_t user, uint64_t position, RowState state) {
   const auto row_index = static_cast<uint32_t>(rows_.size());
   EventRow row{};
   row.timestamp = event.timestamp;
   row.position = position;
-  row.user = users_.Intern(event.user_id);
+  row.user = user;
   row.type = types_.Intern(event.type);
   row.product = event.product_id.empty() ? kNoDimension : products_.Intern(event.product_id);
   row.store = event.store_id.empty() ? kNoDimension : stores_.Intern(event.store_id);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,9 +106,13 @@ struct TakeHomeCounts {
 
 class ShardViews {
  public:
-  // Adds the event as the shard's next row: counted everywhere (kCurrent) or only kept for lookups
-  // (kDuplicate). Returns the row's index.
-  uint32_t Include(const Event& event, uint64_t position, RowState state);
+  // The number of a user id, adding it if new (before Include, for the event's user).
+  uint32_t InternUser(std::string_view user_id) { return users_.Intern(user_id); }
+  // Starts loading the timelines of these users (numbered by InternUser).
+  void PrefetchTimelines(std::span<const uint32_t> users);
+  // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only
+  // kept for lookups (kDuplicate). Returns the row's index.
+  uint32_t Include(const Event& event, uint32_t user, uint64_t position, RowState state);
   // Takes a current row back out of every view (a correction replaced it).
   void Retract(uint32_t row_index);
   // Retention: drops every hour before `first_kept_hour` (its cell, rows, sealed index and the users'

@@ -118,11 +118,26 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
 void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
                           std::span<const uint64_t> positions) {
   ShardViews& views = *shards_[shard];
-  for (const ShardStep& step : plan.steps[shard]) {
-    if (step.kind == ShardStep::Kind::kIncludeCurrent || step.kind == ShardStep::Kind::kIncludeDuplicate)
-      views.users().Prefetch(std::get<Event>(records[step.record]).user_id);
+  const std::vector<ShardStep>& steps = plan.steps[shard];
+  auto includes = [](const ShardStep& step) {
+    return step.kind == ShardStep::Kind::kIncludeCurrent || step.kind == ShardStep::Kind::kIncludeDuplicate;
+  };
+  auto user_of = [&](const ShardStep& step) -> std::string_view {
+    return std::get<Event>(records[step.record]).user_id;
+  };
+  for (const ShardStep& step : steps) {
+    if (includes(step)) views.users().Prefetch(user_of(step));
   }
-  for (const ShardStep& step : plan.steps[shard]) {
+  // The users are numbered first (in log order, as each row's would be), so that every user's timeline is
+  // in cache by the time the row is counted.
+  std::vector<uint32_t> users;
+  users.reserve(steps.size());
+  for (const ShardStep& step : steps) {
+    if (includes(step)) users.push_back(views.InternUser(user_of(step)));
+  }
+  views.PrefetchTimelines(users);
+  auto next_user = users.begin();
+  for (const ShardStep& step : steps) {
     if (step.kind == ShardStep::Kind::kRetract) {
       views.Retract(step.row);
       continue;
@@ -131,13 +146,13 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
       views.DropHoursBefore(std::get<RetentionCut>(records[step.record]).first_kept_hour);
       continue;
     }
-    views.Include(std::get<Event>(records[step.record]), positions[step.record],
+    views.Include(std::get<Event>(records[step.record]), *next_user++, positions[step.record],
                   step.kind == ShardStep::Kind::kIncludeCurrent ? RowState::kCurrent : RowState::kDuplicate);
   }
 }
 
 ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
-  ApplyPlan plan(shard_count());
+  ApplyPlan plan(shard_count(), 1);
   const uint64_t packed = position.Packed();
   Sequence(record, 0, packed, &plan);
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {

@@ -78,7 +78,12 @@ struct ShardStep {
 
 // The log-ordered decisions for a batch of records: the outcome of each, and each shard's steps.
 struct ApplyPlan {
-  explicit ApplyPlan(uint32_t shard_count) : steps(shard_count) {}
+  // Room for `records` records' steps without growing (a record makes at most two steps, rarely more than
+  // one).
+  ApplyPlan(uint32_t shard_count, size_t records) : steps(shard_count) {
+    outcomes.reserve(records);
+    for (auto& shard_steps : steps) shard_steps.reserve(records / shard_count + records / 16 + 1);
+  }
   std::vector<std::vector<ShardStep>> steps;  // by shard, in log order
   std::vector<ApplyOutcome> outcomes;         // by record
 };

@@ -36,10 +36,12 @@ class ClusterTest : public ::testing::Test {
             // A restarted node loads a checkpoint and replays only the tail.
             "--checkpoint-every", "20"};
   }
-  void StartTallyd(int node) {
+  void StartTallyd(int node, const std::vector<std::string>& more_args = {}) {
     if (static_cast<int>(tallyd_.size()) <= node) tallyd_.resize(node + 1);
     std::string error;
-    tallyd_[node] = TallydProcess::Start(ArgsOf(node), &error);
+    std::vector<std::string> args = ArgsOf(node);
+    args.insert(args.end(), more_args.begin(), more_args.end());
+    tallyd_[node] = TallydProcess::Start(args, &error);
     ASSERT_NE(tallyd_[node], nullptr) << error;
   }
 
@@ -177,6 +179,46 @@ TEST_F(ClusterTest, EveryNodeAnswersTheSameAndExactlyThroughRestartsLateJoinsAnd
     ASSERT_TRUE(ready.has_value());
     EXPECT_EQ(ready->status, 200) << "node " << node << ": " << ready->body;
   }
+}
+
+TEST_F(ClusterTest, ARetentionCutGoesThroughTheStreamSoEveryNodeDropsTheSameHours) {
+  // The hours from kBase on are a month old; a few events of the current hour besides.
+  RandomEvents random(9, 100);
+  SendRandom(random, 300, {0, 1});
+  const Millis now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  std::vector<Event> recent;
+  for (int i = 0; i < 20; ++i) {
+    Event event;
+    event.event_id = "recent-" + std::to_string(i);
+    event.type = i % 4 ? "click" : "impression";
+    event.user_id = "user-" + std::to_string(i % 7);
+    event.timestamp = now - i;
+    recent.push_back(event);
+  }
+  SendUntilAcknowledged(1, recent);
+  const std::string recent_target = "/analytics?timestamp=" + std::to_string(now);
+  const std::string recent_answer = StrongGet(0, recent_target);
+  ASSERT_EQ(recent_answer, "unique_users,7\nclicks,15\nimpressions,5\n");
+
+  // Only node 2 is given --retention: its cut is a stream message, so nodes 0 and 1 drop the hours too.
+  tallyd_[2]->KillNine();
+  StartTallyd(2, {"--retention", "48h"});
+  const std::string old_target = "/analytics?timestamp=" + std::to_string(kBase);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (StrongGet(0, old_target) != "unique_users,0\nclicks,0\nimpressions,0\n") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << tallyd_[2]->Log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  model_.DropHoursBefore(HourOf(now - 48 * kMillisPerHour));
+  ExpectEveryNodeAgreesWithTheModel({0, 1, 2});
+  for (int node = 0; node < 3; ++node) EXPECT_EQ(StrongGet(node, recent_target), recent_answer) << node;
+  // Node 2 refuses events for the dropped hours.
+  auto refused =
+      Fetch(tallyd_[2]->port(), "POST", "/analytics?timestamp=" + std::to_string(kBase) + "&user=u&click");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 400) << refused->body;
 }
 
 TEST_F(ClusterTest, AStrongReadWaitsForTheStreamAndABadConsistencyIsRefused) {

@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/files.h"
 #include "common/fixed_width.h"
@@ -74,23 +72,42 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
 }
 
 Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
-  std::ifstream in(file.path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  std::string bytes = contents.str();
-  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  // The header, then the payload read straight into the string returned: a checkpoint is as large as the
+  // views, and each extra copy of it costs the restart time and memory.
+  const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + file.path, errno);
+  auto read_exactly = [&](char* into, size_t size, off_t at) {
+    size_t done = 0;
+    while (done < size) {
+      const ssize_t got = ::pread(fd, into + done, size - done, at + static_cast<off_t>(done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      done += static_cast<size_t>(got);
+    }
+    return true;
+  };
+  char header[kHeaderBytes];
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !read_exactly(header, kHeaderBytes, 0) ||
+      std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
+    ::close(fd);
     return Status::Corruption(file.path + ": not a checkpoint");
   }
-  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion) {
+  if (GetFixed<uint32_t>(header + 8) != kFormatVersion) {
+    ::close(fd);
     return Status::Corruption(file.path + ": checkpoint format version not known");
   }
-  const auto checksum = GetFixed<uint32_t>(bytes.data() + 12);
-  const auto lsn = GetFixed<uint64_t>(bytes.data() + 16);
-  const auto length = GetFixed<uint64_t>(bytes.data() + 24);
-  if (lsn != file.lsn || length != bytes.size() - kHeaderBytes) {
+  const auto checksum = GetFixed<uint32_t>(header + 12);
+  const auto lsn = GetFixed<uint64_t>(header + 16);
+  const auto length = GetFixed<uint64_t>(header + 24);
+  if (lsn != file.lsn || length != static_cast<uint64_t>(info.st_size) - kHeaderBytes) {
+    ::close(fd);
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
   }
-  std::string payload = bytes.substr(kHeaderBytes);
+  std::string payload(length, '\0');
+  const bool read = read_exactly(payload.data(), length, kHeaderBytes);
+  ::close(fd);
+  if (!read) return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
   if (Crc32c(payload) != checksum)
     return Status::Corruption(file.path + ": checkpoint checksum does not match");
   return payload;

@@ -144,6 +144,9 @@ class Views {
   uint64_t Digest() const;
 
  private:
+  // Load's part after the shards: the global views, checked against the shards' numbers of rows.
+  Status LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard);
+
   GlobalViews global_;
   std::vector<std::unique_ptr<ShardViews>> shards_;
 };

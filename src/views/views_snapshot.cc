@@ -1,7 +1,9 @@
 // Views saved to and loaded from a checkpoint: every structure written field by field (little endian, as
 // the machine is), user sets in CRoaring's portable format. Load refuses anything that does not parse.
 // Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "views/shard_views.h"
 #include "views/views.h"
@@ -248,7 +250,16 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
 void Views::Save(std::string* out) const {
   Writer writer(out);
   writer.Value<uint32_t>(shard_count());
-  for (const auto& shard : shards_) shard->Save(out);
+  // Each shard's part after its length and its number of rows, so that a load can read the shards on
+  // threads of their own while it reads the event ids (which it checks against those numbers).
+  for (const auto& shard : shards_) {
+    const size_t length_at = out->size();
+    writer.Value<uint64_t>(0);
+    writer.Value<uint64_t>(shard->rows().size());
+    shard->Save(out);
+    const uint64_t length = out->size() - length_at - 2 * sizeof(uint64_t);
+    std::memcpy(out->data() + length_at, &length, sizeof(length));
+  }
   const EventIdIndex& ids = global_.ids_;
   writer.Value<uint64_t>(ids.size());
   ids.ForEach([&](uint32_t id) {
@@ -295,16 +306,54 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
                               " shards, the server runs " + std::to_string(shard_count));
   }
   auto views = std::make_unique<Views>(shard_count);
-  for (uint32_t shard = 0; shard < shard_count; ++shard) {
-    auto loaded = ShardViews::Load(&bytes);
-    if (!loaded.ok()) return loaded.status();
-    views->shards_[shard] = std::move(*loaded);
-    views->global_.next_row_[shard] = static_cast<uint32_t>(views->shards_[shard]->rows().size());
+  std::vector<std::string_view> parts(shard_count);
+  std::vector<uint64_t> rows_of(shard_count);
+  {
+    Reader reader(bytes);
+    for (uint32_t shard = 0; shard < shard_count; ++shard) {
+      uint64_t length = 0;
+      if (!reader.Value(&length) || !reader.Value(&rows_of[shard]) || length > reader.rest().size() ||
+          rows_of[shard] > UINT32_MAX) {
+        return damaged;
+      }
+      parts[shard] = reader.rest().substr(0, length);
+      reader = Reader(reader.rest().substr(length));
+    }
+    bytes = reader.rest();
   }
-  Reader reader(bytes);
-  auto valid = [&](RowRef row) {
-    return row.shard < shard_count && row.row < views->shards_[row.shard]->rows().size();
+  // The shards load on threads of their own (as many as there are cores), the event ids on this one.
+  std::vector<Result<std::unique_ptr<ShardViews>>> loaded;
+  loaded.reserve(shard_count);
+  for (uint32_t shard = 0; shard < shard_count; ++shard) loaded.emplace_back(damaged);
+  std::atomic<uint32_t> next_shard{0};
+  auto load_shards = [&] {
+    for (uint32_t shard = next_shard++; shard < shard_count; shard = next_shard++) {
+      std::string_view part = parts[shard];
+      loaded[shard] = ShardViews::Load(&part);
+      // The whole part, and the rows it said it holds.
+      if (loaded[shard].ok() && (!part.empty() || (*loaded[shard])->rows().size() != rows_of[shard]))
+        loaded[shard] = damaged;
+    }
   };
+  std::vector<std::thread> loaders(std::min(shard_count, std::max(1u, std::thread::hardware_concurrency())));
+  for (std::thread& loader : loaders) loader = std::thread(load_shards);
+  const Status global = views->LoadGlobal(bytes, rows_of);
+  for (std::thread& loader : loaders) loader.join();
+  for (uint32_t shard = 0; shard < shard_count; ++shard) {
+    if (!loaded[shard].ok()) return loaded[shard].status();
+    views->shards_[shard] = std::move(*loaded[shard]);
+    views->global_.next_row_[shard] = static_cast<uint32_t>(rows_of[shard]);
+  }
+  if (!global.ok()) return global;
+  return views;
+}
+
+Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard) {
+  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+  const auto shard_count = static_cast<uint32_t>(rows_of_shard.size());
+  Views* views = this;
+  Reader reader(bytes);
+  auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   if (!reader.Count(&count, 40)) return damaged;
   views->global_.ids_.Reserve(count);
@@ -353,7 +402,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
     return damaged;
   }
   if (has_cut == 1) views->global_.last_cut_position_ = cut_position;
-  return views;
+  return Status::Ok();
 }
 
 }  // namespace tally

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 
 namespace tally {
@@ -217,24 +219,42 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
 }
 
 void Engine::LoadSealedHourFiles() {
-  for (const std::string& path : ListSealedHourFiles(data_dir_ + "/segments")) {
+  const std::vector<std::string> paths = ListSealedHourFiles(data_dir_ + "/segments");
+  const int64_t first_kept_hour = views_->global().first_kept_hour();
+  // Why the file at `path` is not used (empty: it was installed). Checking a file reads all of it.
+  auto install = [&](const std::string& path) -> std::string {
     auto file = OpenSealedHourFile(path);
-    std::string why;
-    if (!file.ok()) {
-      why = file.status().message();
-    } else if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count()) {
-      why = "written for " + std::to_string(file->shard_count) + " shards";
-    } else if (std::lock_guard lock(gates_[file->shard].mutex);
-               !views_->shard_to_seal(file->shard)
-                    .InstallSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed)) {
-      why = "the hour's rows changed since it was written";
-    } else {
-      ++start_.sealed_hours_loaded;
-      continue;
+    if (!file.ok()) return file.status().message();
+    if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
+      return "written for " + std::to_string(file->shard_count) + " shards";
+    if (file->hour < first_kept_hour) return "its hour was dropped by retention";
+    std::lock_guard lock(gates_[file->shard].mutex);
+    if (!views_->shard_to_seal(file->shard)
+             .InstallSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed)) {
+      return "the hour's rows changed since it was written";
     }
-    ::unlink(path.c_str());
-    start_.sealed_hours_dropped.push_back(path + ": " + why);
-  }
+    return {};
+  };
+  // On as many threads as there are cores: the files are independent, each installed under its shard's lock.
+  std::mutex report_mutex;
+  std::atomic<size_t> next{0};
+  auto install_files = [&] {
+    for (size_t i = next++; i < paths.size(); i = next++) {
+      const std::string why = install(paths[i]);
+      if (!why.empty()) ::unlink(paths[i].c_str());
+      std::lock_guard lock(report_mutex);
+      if (why.empty()) {
+        ++start_.sealed_hours_loaded;
+      } else {
+        start_.sealed_hours_dropped.push_back(paths[i] + ": " + why);
+      }
+    }
+  };
+  std::vector<std::thread> installers(
+      std::min<size_t>(paths.size(), std::max(1u, std::thread::hardware_concurrency())));
+  for (std::thread& installer : installers) installer = std::thread(install_files);
+  for (std::thread& installer : installers) installer.join();
+  std::sort(start_.sealed_hours_dropped.begin(), start_.sealed_hours_dropped.end());
 }
 
 Engine::~Engine() {

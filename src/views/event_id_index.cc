@@ -65,11 +65,9 @@ std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
 }
 
 const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
-  constexpr size_t kFirstBlockBytes = 256, kLargestBlockBytes = 1 << 20;
   // Ids are at most 128 bytes (API.md), so one always fits in a block.
-  if (blocks.empty() || used + bytes.size() > block_bytes) {
-    block_bytes = blocks.empty() ? kFirstBlockBytes : std::min(block_bytes * 2, kLargestBlockBytes);
-    blocks.push_back(std::make_unique<char[]>(block_bytes));
+  if (used + bytes.size() > kBlockBytes) {
+    blocks.push_back(std::make_unique<char[]>(kBlockBytes));
     used = 0;
   }
   char* kept = blocks.back().get() + used;

@@ -103,10 +103,12 @@ class EventIdIndex {
   // The ids whose current row is in one hour: their texts, and their numbers (some may have moved to
   // another hour since: hour_ says).
   struct Generation {
+    // Blocks of one size, each filled before the next is taken: little is left unused whatever the
+    // hour's number of ids (blocks that doubled left a third of the arena empty on average).
+    static constexpr size_t kBlockBytes = 4096;
     std::vector<std::unique_ptr<char[]>> blocks;
-    size_t block_bytes = 0;  // of the last block: small hours take little, big ones grow to 1 MiB blocks
-    size_t used = 0;         // in the last block
-    std::vector<uint32_t> members;
+    size_t used = kBlockBytes;  // in the last block
+    ChunkedVector<uint32_t, 10> members;
     const char* Keep(std::string_view bytes);
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has

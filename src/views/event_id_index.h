@@ -100,15 +100,13 @@ class EventIdIndex {
     bool operator()(uint32_t id, const Stored& stored) const { return index->StoredOf(id) == stored; }
     bool operator()(const Stored& stored, uint32_t id) const { return index->StoredOf(id) == stored; }
   };
-  // The ids whose current row is in one hour: their texts, and their numbers (some may have moved to
-  // another hour since: hour_ says).
+  // The texts of the ids whose current row is in one hour (and of some that moved to another hour since).
   struct Generation {
     // Blocks of one size, each filled before the next is taken: little is left unused whatever the
     // hour's number of ids (blocks that doubled left a third of the arena empty on average).
     static constexpr size_t kBlockBytes = 4096;
     std::vector<std::unique_ptr<char[]>> blocks;
     size_t used = kBlockBytes;  // in the last block
-    ChunkedVector<uint32_t, 10> members;
     const char* Keep(std::string_view bytes);
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has

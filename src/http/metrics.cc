@@ -180,6 +180,9 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
   }
   Header(&out, "tally_log_records", "gauge", "Records in the local log.");
   Sample(&out, "tally_log_records", "", static_cast<double>(engine.log().next_lsn()));
+  Header(&out, "tally_log_first_record", "gauge",
+         "The first record the local log still holds (retention deletes the oldest segments).");
+  Sample(&out, "tally_log_first_record", "", static_cast<double>(engine.log().first_record()));
   Header(&out, "tally_log_durable_records", "gauge", "Records of the local log known to be fsynced.");
   Sample(&out, "tally_log_durable_records", "", static_cast<double>(engine.log().durable_lsn()));
   if (syncer_ != nullptr) {
@@ -200,6 +203,12 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          "Bytes of the sealed hours' indexes by product and store (mapped from DATA/segments, or in memory "
          "where a file could not be written).");
   Sample(&out, "tally_sealed_index_bytes", "", static_cast<double>(tiers.sealed_bytes));
+  Header(&out, "tally_retention_kept_from_seconds", "gauge",
+         "Retention: the start (Unix time) of the first hour kept; 0 while no hour was dropped.");
+  Sample(&out, "tally_retention_kept_from_seconds", "",
+         static_cast<double>(engine.ReadGlobal([](const GlobalViews& global) {
+           return global.first_kept_hour();
+         }) * (kMillisPerHour / 1000)));
   Header(&out, "tally_checkpoint_records", "gauge", "Log records the newest checkpoint covers.");
   Sample(&out, "tally_checkpoint_records", "", static_cast<double>(engine.last_checkpoint_lsn()));
   Header(&out, "tally_resident_memory_bytes", "gauge", "Resident memory of the process.");

@@ -462,6 +462,11 @@ uint32_t SegmentLog::first_segment_id() const {
   return first_segment_id_;
 }
 
+uint64_t SegmentLog::first_record() const {
+  std::lock_guard lock(readers_mutex_);
+  return FirstLsnOfName(segment_paths_.front());
+}
+
 uint64_t SegmentLog::RecordsBeforeSegmentOf(uint64_t first_needed) const {
   std::lock_guard lock(readers_mutex_);
   const uint32_t needed_segment = LogPosition::Unpack(first_needed).segment;

@@ -133,8 +133,9 @@ class SegmentLog {
   uint64_t RecordsBeforeSegmentOf(uint64_t first_needed) const;
   // The number of the first record the log in `directory` holds (not 0 once retention deleted segments).
   static Result<uint64_t> FirstRecord(const std::string& directory);
-  // The id of the oldest segment kept.
+  // The id of the oldest segment kept, and the number of its first record.
   uint32_t first_segment_id() const;
+  uint64_t first_record() const;
 
   // Makes every record appended before the call durable (fdatasync). Safe to call from any thread while
   // others append; concurrent callers share one fsync.

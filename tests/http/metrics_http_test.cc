@@ -93,7 +93,11 @@ TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
   EXPECT_EQ(samples["tally_http_request_duration_seconds_count{route=analytics}"], 3);
   EXPECT_EQ(samples["tally_http_request_duration_seconds_bucket{le=+Inf,route=analytics}"], 3);
   EXPECT_EQ(samples["tally_log_records{}"], 6);  // 4 events and 2 rejected inputs
-  EXPECT_EQ(samples["tally_view_rows{}"], 4);    // a, b, the duplicate of a, the take-home click
+  EXPECT_EQ(samples.count("tally_log_first_record{}"), 1u);
+  EXPECT_EQ(samples["tally_log_first_record{}"], 0);
+  EXPECT_EQ(samples.count("tally_retention_kept_from_seconds{}"), 1u);
+  EXPECT_EQ(samples["tally_retention_kept_from_seconds{}"], 0);
+  EXPECT_EQ(samples["tally_view_rows{}"], 4);  // a, b, the duplicate of a, the take-home click
   EXPECT_GT(samples["tally_resident_memory_bytes{}"], 1e6);
   EXPECT_GE(samples["tally_log_fsync_seconds_count{}"], 1);
   EXPECT_EQ(samples.count("tally_log_fsync_seconds_sum{}"), 1u);

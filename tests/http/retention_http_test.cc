@@ -122,6 +122,17 @@ TEST(Retention, ARestartWithRetentionDropsOlderHoursAndTheSegmentsThatHeldOnlyTh
   while (LogSegments(data) >= segments_before && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_LT(LogSegments(data), segments_before) << server->Log();
+  auto metrics = Fetch(server->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  // The first hour kept, as the pass saw the clock (an hour may have begun since `now`).
+  const int64_t kept_from_hour = (now - 48 * kHour) / kHour;
+  const std::string gauge = "\ntally_retention_kept_from_seconds ";
+  const size_t at = metrics->body.find(gauge);
+  ASSERT_NE(at, std::string::npos) << metrics->body;
+  const int64_t kept_from_seconds = std::stoll(metrics->body.substr(at + gauge.size()));
+  EXPECT_TRUE(kept_from_seconds == kept_from_hour * 3600 || kept_from_seconds == (kept_from_hour + 1) * 3600)
+      << kept_from_seconds;
+  EXPECT_EQ(metrics->body.find("\ntally_log_first_record 0\n"), std::string::npos) << metrics->body;
   EXPECT_EQ(TakeHome(server->port(), old), "unique_users,0\nclicks,0\nimpressions,0\n");
   EXPECT_EQ(TakeHome(server->port(), now), recent_answer);
   EXPECT_EQ(ExportedEvents(data), 30u);

@@ -58,6 +58,10 @@ void ShardViews::Retract(uint32_t row_index) {
   EventRow& row = rows_[row_index];
   const int64_t hour_index = HourOf(row.timestamp);
   const auto hour = hours_.find(hour_index);
+  if (hour == hours_.end()) {  // a current row is always in its hour: nothing to take back from
+    row.state = RowState::kSuperseded;
+    return;
+  }
   std::vector<uint32_t>& timeline = timelines_[row.user];
   if (auto at = std::lower_bound(timeline.begin(), timeline.end(), row_index);
       at != timeline.end() && *at == row_index) {

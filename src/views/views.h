@@ -81,6 +81,7 @@ struct ApplyPlan {
   // Room for `records` records' steps without growing (a record makes at most two steps, rarely more than
   // one).
   ApplyPlan(uint32_t shard_count, size_t records) : steps(shard_count) {
+    if (records <= 1) return;  // one record (replay): most shards get no step
     outcomes.reserve(records);
     for (auto& shard_steps : steps) shard_steps.reserve(records / shard_count + records / 16 + 1);
   }

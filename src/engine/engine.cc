@@ -365,11 +365,9 @@ Result<Engine::RetentionPass> Engine::ApplyRetention(int64_t first_kept_hour, Co
   }
   const uint64_t needed =
       Read([](const Views& views) { return views.FirstPositionNeeded().value_or(UINT64_MAX); });
-  const uint64_t must_cover = log_->RecordsBeforeSegmentOf(needed);
-  if (must_cover <= last_checkpoint_lsn()) {
-    // Nothing to delete that a checkpoint does not cover already, or nothing at all.
-  } else if (Status written = Checkpoint(); !written.ok()) {
-    return written;
+  // The segments that may go must be covered by a checkpoint before they do.
+  if (log_->RecordsBeforeSegmentOf(needed) > last_checkpoint_lsn()) {
+    if (Status written = Checkpoint(); !written.ok()) return written;
   }
   auto retired = log_->RetireSegmentsBefore(needed, last_checkpoint_lsn());
   if (!retired.ok()) return retired.status();

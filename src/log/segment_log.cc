@@ -198,9 +198,8 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
     const std::string path = directory + "/" + (*names)[i];
     // A closed segment wholly before the first record to visit is not read: the next one's name says
     // where it ends (segment names are the number of their first record).
-    const uint64_t next_first = is_last ? 0 : std::stoull((*names)[i + 1].substr(0, 20));
-    if (!is_last && next_first <= first_visited &&
-        std::stoull((*names)[i].substr(0, 20)) == result->records) {
+    const uint64_t next_first = is_last ? 0 : FirstLsnOfName((*names)[i + 1]);
+    if (!is_last && next_first <= first_visited && FirstLsnOfName((*names)[i]) == result->records) {
       result->segment_paths.push_back(path);
       result->records = next_first;
       continue;
@@ -410,45 +409,39 @@ LogReader::LogReader(LogReader&& other) noexcept
 
 namespace {
 
-// The index of segment `segment_id` among `paths` (the first being `first_id`), or an error naming it.
-Result<size_t> SegmentIndex(uint32_t segment_id, uint32_t first_id, size_t segments) {
+// A read-only descriptor of segment `segment_id` (the first of `paths` being `first_id`), opened once and
+// kept in `fds` (by index in `paths`), and its path; or an error naming the segment.
+Result<std::pair<int, std::string>> SegmentReader(uint32_t segment_id, uint32_t first_id,
+                                                  const std::vector<std::string>& paths,
+                                                  std::vector<int>* fds) {
   if (segment_id < first_id)
     return Status::NotFound("log segment " + std::to_string(segment_id) + " was deleted by retention");
-  if (segment_id - first_id >= segments)
-    return Status::NotFound("no log segment " + std::to_string(segment_id));
-  return static_cast<size_t>(segment_id - first_id);
+  const size_t index = segment_id - first_id;
+  if (index >= paths.size()) return Status::NotFound("no log segment " + std::to_string(segment_id));
+  if (fds->size() < paths.size()) fds->resize(paths.size(), -1);
+  int& fd = (*fds)[index];
+  if (fd < 0) {
+    fd = ::open(paths[index].c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + paths[index], errno);
+  }
+  return std::pair{fd, paths[index]};
 }
 
 }  // namespace
 
 Result<std::string> LogReader::ReadPayload(LogPosition position) {
-  auto index = SegmentIndex(position.segment, first_segment_id_, segment_paths_.size());
-  if (!index.ok()) return index.status();
-  if (fds_.size() < segment_paths_.size()) fds_.resize(segment_paths_.size(), -1);
-  const std::string& path = segment_paths_[*index];
-  if (fds_[*index] < 0) {
-    fds_[*index] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fds_[*index] < 0) return Status::FromErrno("open " + path, errno);
-  }
-  return ReadPayloadAt(fds_[*index], path, position.offset);
+  auto reader = SegmentReader(position.segment, first_segment_id_, segment_paths_, &fds_);
+  if (!reader.ok()) return reader.status();
+  return ReadPayloadAt(reader->first, reader->second, position.offset);
 }
 
 Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
-  int fd = -1;
-  std::string path;
-  {
+  auto reader = [&] {
     std::lock_guard lock(readers_mutex_);
-    auto index = SegmentIndex(position.segment, first_segment_id_, segment_paths_.size());
-    if (!index.ok()) return index.status();
-    if (reader_fds_.size() < segment_paths_.size()) reader_fds_.resize(segment_paths_.size(), -1);
-    path = segment_paths_[*index];
-    if (reader_fds_[*index] < 0) {
-      reader_fds_[*index] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (reader_fds_[*index] < 0) return Status::FromErrno("open " + path, errno);
-    }
-    fd = reader_fds_[*index];
-  }
-  return ReadPayloadAt(fd, path, position.offset);
+    return SegmentReader(position.segment, first_segment_id_, segment_paths_, &reader_fds_);
+  }();
+  if (!reader.ok()) return reader.status();
+  return ReadPayloadAt(reader->first, reader->second, position.offset);
 }
 
 Result<uint64_t> SegmentLog::FirstRecord(const std::string& directory) {

@@ -71,11 +71,11 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
   return files;
 }
 
-Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
-  // The header, then the payload read straight into the string returned: a checkpoint is as large as the
-  // views, and each extra copy of it costs the restart time and memory.
-  const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + file.path, errno);
+namespace {
+
+// The header of the open checkpoint `fd`, then its payload read straight into the string returned: a
+// checkpoint is as large as the views, and each extra copy of it costs the restart time and memory.
+Result<std::string> ReadCheckpointFrom(int fd, const CheckpointFile& file) {
   auto read_exactly = [&](char* into, size_t size, off_t at) {
     size_t done = 0;
     while (done < size) {
@@ -90,26 +90,30 @@ Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
   struct stat info {};
   if (::fstat(fd, &info) != 0 || !read_exactly(header, kHeaderBytes, 0) ||
       std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
-    ::close(fd);
     return Status::Corruption(file.path + ": not a checkpoint");
   }
   if (GetFixed<uint32_t>(header + 8) != kFormatVersion) {
-    ::close(fd);
     return Status::Corruption(file.path + ": checkpoint format version not known");
   }
   const auto checksum = GetFixed<uint32_t>(header + 12);
   const auto lsn = GetFixed<uint64_t>(header + 16);
   const auto length = GetFixed<uint64_t>(header + 24);
-  if (lsn != file.lsn || length != static_cast<uint64_t>(info.st_size) - kHeaderBytes) {
-    ::close(fd);
-    return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  }
+  const Status truncated = Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
+  if (lsn != file.lsn || length != static_cast<uint64_t>(info.st_size) - kHeaderBytes) return truncated;
   std::string payload(length, '\0');
-  const bool read = read_exactly(payload.data(), length, kHeaderBytes);
-  ::close(fd);
-  if (!read) return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
+  if (!read_exactly(payload.data(), length, kHeaderBytes)) return truncated;
   if (Crc32c(payload) != checksum)
     return Status::Corruption(file.path + ": checkpoint checksum does not match");
+  return payload;
+}
+
+}  // namespace
+
+Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
+  const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + file.path, errno);
+  auto payload = ReadCheckpointFrom(fd, file);
+  ::close(fd);
   return payload;
 }
 

@@ -97,22 +97,13 @@ report "after that restart" "$steady_anon" "$kept"
 
 check_status=0
 python3 - "$work/events.ndjson" "$port" "$now" "$keep_days" <<'PY' || check_status=$?
-import collections, json, sys, urllib.request
+import json, sys, urllib.request
+sys.path.insert(0, "bench")
+from shop_counts import HOUR_MS as hour_ms, count
 path, port, now, keep_days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-hour_ms = 3_600_000
 first_kept = (now - keep_days * 24 * hour_ms) // hour_ms
-seen = set()
-events = collections.Counter()
-users = collections.defaultdict(set)
-with open(path) as lines:
-    for line in lines:
-        event = json.loads(line)
-        if event["event_id"] in seen:
-            continue
-        seen.add(event["event_id"])
-        hour = event["timestamp"] // hour_ms
-        events[hour] += 1
-        users[hour].add(event["user_id"])
+counted = count(path)
+events, users = counted.events, counted.users
 hours = sorted(events)
 sampled = hours[:: max(1, len(hours) // 24)] + [hours[-1]]
 wrong = 0

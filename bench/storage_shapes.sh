@@ -54,30 +54,12 @@ sealed_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 check_status=0
 python3 - "$work/events.ndjson" "$port" "$now" "$days" >"$work/check.log" <<'EOF' || check_status=$?
 import collections, json, sys, urllib.request
+sys.path.insert(0, "bench")
+from shop_counts import HOUR_MS as hour_ms, count
 path, port, now, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-hour_ms = 3_600_000
-seen = set()
-events = collections.Counter()
-users = collections.defaultdict(set)
-types = collections.defaultdict(collections.Counter)
-by_key = {"product_id": collections.defaultdict(lambda: collections.defaultdict(set)),
-          "store_id": collections.defaultdict(lambda: collections.defaultdict(set))}
-key_events = {"product_id": collections.defaultdict(collections.Counter),
-              "store_id": collections.defaultdict(collections.Counter)}
-with open(path) as lines:
-    for line in lines:
-        event = json.loads(line)
-        if event["event_id"] in seen:
-            continue
-        seen.add(event["event_id"])
-        hour = event["timestamp"] // hour_ms
-        events[hour] += 1
-        users[hour].add(event["user_id"])
-        types[hour][event["type"]] += 1
-        for dimension in ("product_id", "store_id"):
-            if event.get(dimension):
-                by_key[dimension][hour][event[dimension]].add(event["user_id"])
-                key_events[dimension][hour][event[dimension]] += 1
+counted = count(path)
+events, users, types = counted.events, counted.users, counted.types
+by_key, key_events = counted.key_users, counted.key_events
 hours = sorted(events)
 step = max(1, len(hours) // 12)
 sampled = hours[::step] + [hours[-1]]
@@ -112,7 +94,7 @@ for first, last in [(hour, hour) for hour in sampled] + [(hours[0], hours[0] + 2
             wrong += 1
             print(f"top {dimension} hours {first}..{last}: server {got} expected {expected}")
 print(f"sampled {len(sampled)} hours and {tops} top lists: {len(sampled) + tops - wrong} exact, {wrong} wrong; "
-      f"{len(seen)} distinct events")
+      f"{counted.distinct} distinct events")
 sys.exit(1 if wrong else 0)
 EOF
 held="$(curl -s 127.0.0.1:$port/v1/admin/digest | sed 's/.*"lsn":\([0-9]*\).*/\1/')"

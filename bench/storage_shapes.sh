@@ -49,6 +49,8 @@ anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 sleep 15
 sealed_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
 sealed_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
+sealed_file_kb="$(awk '/RssFile/ {print $2}' "/proc/$pid/status")"
+cold_bytes="$(curl -s 127.0.0.1:$port/metrics | awk '/^tally_cold_chunk_bytes / {print $2}')"
 
 # Sampled hours, checked against the independent count.
 check_status=0
@@ -113,17 +115,22 @@ pid=$!
 wait_ready
 restart_seconds="$(seconds_since "$restart_started")"
 restart_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+# The sealer's first passes move the views' older chunks out of the heap again.
+sleep 5
+restart_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
   -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
-  -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" 'BEGIN {
+  -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" -v sfile="$sealed_file_kb" \
+  -v cold="${cold_bytes:-0}" -v ranon="$restart_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
   printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
+  printf "  file-backed (page cache, mapped): %d MiB, of which the cold chunk file %d MiB (%.0f bytes per event)\n", sfile / 1024, cold / 1048576, cold / e
   printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e, segb / e
-  printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident\n", stop, restart, rrss / 1024
+  printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous\n", stop, restart, rrss / 1024, ranon / 1024
 }'
 cat "$work/check.log"
 exit "$check_status"

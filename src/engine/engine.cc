@@ -69,6 +69,8 @@ void IngestBatch::Clear() {
 
 namespace {
 
+constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
+
 // The materializer's loop body: decode each record and apply it, in log order.
 SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views, uint64_t* applied = nullptr) {
   return [views, applied](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
@@ -199,6 +201,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
   engine->LoadSealedHourFiles();
+  if (auto cold = ColdChunkFile::Create(options.data_dir); cold.ok()) {
+    engine->cold_ = std::move(*cold);
+    engine->hot_rows_per_shard_ = options.hot_rows_per_shard;
+    engine->hot_ids_ = options.hot_ids;
+  } else {
+    spdlog::warn("the views stay on the heap: {}", cold.status().message());
+  }
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
@@ -333,6 +342,24 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     }
     std::lock_guard lock(gates_[shard].mutex);
     views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
+  }
+  if (!cold_) return;
+  Status moved = Status::Ok();
+  for (uint32_t shard = 0; shard < views_->shard_count() && moved.ok(); ++shard) {
+    std::lock_guard lock(gates_[shard].mutex);
+    moved = views_->shard_to_seal(shard).MoveColdChunks(cold_, hot_rows_per_shard_).status();
+  }
+  if (moved.ok()) {
+    std::lock_guard order(order_mutex_);
+    moved = views_->MoveColdIds(cold_, hot_ids_, HourOf(WallClockMillis()) - 1).status();
+  }
+  if (!moved.ok() && !cold_move_failed_) spdlog::warn("views kept on the heap: {}", moved.message());
+  cold_move_failed_ = !moved.ok();
+  // The heap the moved chunks leave is mostly reused by the next hot ones; what is left of it goes back to
+  // the system now and then (trimming the whole heap every pass costs more than it returns).
+  if (const uint64_t cold = cold_->bytes(); cold >= cold_bytes_at_trim_ + kColdBytesPerTrim) {
+    ::malloc_trim(0);
+    cold_bytes_at_trim_ = cold;
   }
 }
 

@@ -28,6 +28,12 @@ struct EngineOptions {
   uint64_t segment_bytes = 128ull << 20;
   uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
   bool skip_damaged_records = false;  // LogOptions::skip_damaged_records
+  // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
+  // (views/cold_chunks.h): each shard's newest rows (these are 10 MiB) and the newest event ids. Ingest
+  // appends there, and corrections and re-sends mostly follow their event closely; older ones still
+  // work, a page at a time.
+  uint32_t hot_rows_per_shard = 1 << 18;
+  uint32_t hot_ids = 1 << 19;
 };
 
 // Records gathered between two commits, already encoded, in the order they arrived.
@@ -138,8 +144,11 @@ class Engine : public Committer {
   // for `quiet_passes` passes, or busy past `busy_rows`) get their per-product and per-store index, written
   // to DATA/segments and read from its memory map (kept in memory if the file cannot be written). A shard's
   // lock is held while its hours are copied out and while the indexes are installed, not while they are
-  // built or written.
+  // built or written. The pass then moves what the views no longer write to often (rows and event ids
+  // behind the newest, the row lists of sealed hours) to the cold chunk file (views/cold_chunks.h).
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  // Bytes of the views in the cold chunk file.
+  uint64_t cold_bytes() const { return cold_ ? cold_->bytes() : 0; }
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
 
   // One retention pass (--retention): if any view still holds an hour before `first_kept_hour`, a
@@ -202,12 +211,17 @@ class Engine : public Committer {
   mutable std::mutex order_mutex_;
   uint64_t tickets_issued_ = 0;
   std::unique_ptr<ShardGate[]> gates_;
+  // Declared before views_: outlives it (its chunks hold it too).
+  std::shared_ptr<ColdChunkFile> cold_;            // null: it could not be made, everything stays on the heap
+  uint32_t hot_rows_per_shard_ = 0, hot_ids_ = 0;  // EngineOptions
   std::unique_ptr<Views> views_;
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell
+  bool cold_move_failed_ = false;     // the same, for moves to the cold chunk file
+  uint64_t cold_bytes_at_trim_ = 0;   // the sealer's thread: cold_bytes() when the heap was last trimmed
   int64_t sealed_files_kept_from_hour_ = 0;  // the sealer's thread: files of earlier hours were deleted
 };
 

@@ -203,6 +203,10 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          "Bytes of the sealed hours' indexes by product and store (mapped from DATA/segments, or in memory "
          "where a file could not be written).");
   Sample(&out, "tally_sealed_index_bytes", "", static_cast<double>(tiers.sealed_bytes));
+  Header(&out, "tally_cold_chunk_bytes", "gauge",
+         "Bytes of the views (older rows and event ids, sealed hours' row lists) moved from the heap to a "
+         "file the kernel pages in and out.");
+  Sample(&out, "tally_cold_chunk_bytes", "", static_cast<double>(engine.cold_bytes()));
   Header(&out, "tally_retention_kept_from_seconds", "gauge",
          "Retention: the start (Unix time) of the first hour kept; 0 while no hour was dropped.");
   Sample(&out, "tally_retention_kept_from_seconds", "",

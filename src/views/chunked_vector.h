@@ -1,13 +1,19 @@
 // An append-only sequence stored in fixed-size chunks. Unlike std::vector it never moves its elements:
 // growing to millions of rows costs one chunk allocation at a time instead of copying everything at
 // each doubling (which, under load, showed as multi-millisecond pauses in the p99 of the ingest path).
+// Chunks no longer written to can be moved to a file the kernel pages (cold_chunks.h).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <type_traits>
 #include <vector>
+
+#include "tally/status.h"
+#include "views/cold_chunks.h"
 
 namespace tally {
 
@@ -18,7 +24,7 @@ class ChunkedVector {
 
   void push_back(const T& value) {
     if ((size_ & (kChunkSize - 1)) == 0 && size_ >> kChunkShift == chunks_.size()) {
-      chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+      chunks_.push_back(NewChunk());
     }
     chunks_[size_ >> kChunkShift][size_ & (kChunkSize - 1)] = value;
     ++size_;
@@ -31,10 +37,49 @@ class ChunkedVector {
     for (size_t chunk = 0; chunk < chunks_.size() && (chunk + 1) << kChunkShift <= index; ++chunk)
       chunks_[chunk].reset();
   }
+  // Moves every chunk wholly before `index` that is still on the heap into `cold`; the elements read and
+  // write as before. Chunks written to since they moved (NoteWritten) move again, so that the pages the
+  // writes copied back to the heap leave it. Returns how many chunks moved; on an error the chunks not
+  // moved stay on the heap.
+  Result<size_t> MoveToCold(size_t index, const std::shared_ptr<ColdChunkFile>& cold) {
+    static_assert(std::is_trivially_copyable_v<T> && kChunkBytes % ColdChunkFile::kPageBytes == 0);
+    size_t moved = 0;
+    std::sort(rewritten_.begin(), rewritten_.end());
+    rewritten_.erase(std::unique(rewritten_.begin(), rewritten_.end()), rewritten_.end());
+    while (!rewritten_.empty()) {
+      Chunk& chunk = chunks_[rewritten_.back()];
+      if (chunk) {
+        auto mapped = cold->MoveIn(chunk.get(), kChunkBytes);
+        if (!mapped.ok()) return mapped.status();
+        chunk = Chunk(static_cast<T*>(*mapped), ChunkFree<T>{cold, kChunkBytes});
+        ++moved;
+      }
+      rewritten_.pop_back();
+    }
+    for (; first_on_heap_ < chunks_.size() && (first_on_heap_ + 1) << kChunkShift <= index;
+         ++first_on_heap_) {
+      Chunk& chunk = chunks_[first_on_heap_];
+      if (!chunk || chunk.get_deleter().cold) continue;  // released, or moved already
+      auto mapped = cold->MoveIn(chunk.get(), kChunkBytes);
+      if (!mapped.ok()) return mapped.status();
+      chunk = Chunk(static_cast<T*>(*mapped), ChunkFree<T>{cold, kChunkBytes});
+      ++moved;
+    }
+    return moved;
+  }
+  // Says that the element at `index` was just written: if its chunk is in the cold file, the write copied a
+  // page back to the heap, and the next MoveToCold moves the chunk again.
+  void NoteWritten(size_t index) {
+    const size_t chunk = index >> kChunkShift;
+    if (chunk < first_on_heap_ && chunks_[chunk] && chunks_[chunk].get_deleter().cold &&
+        (rewritten_.empty() || rewritten_.back() != chunk)) {
+      rewritten_.push_back(chunk);
+    }
+  }
   // On an empty vector: `size` elements that were released (the chunk holding the next one is allocated).
   void StartAfterReleased(size_t size) {
     chunks_.resize((size >> kChunkShift) + ((size & (kChunkSize - 1)) != 0 ? 1 : 0));
-    if ((size & (kChunkSize - 1)) != 0) chunks_.back() = std::make_unique<T[]>(kChunkSize);
+    if ((size & (kChunkSize - 1)) != 0) chunks_.back() = NewChunk();
     size_ = size;
   }
   size_t size() const { return size_; }
@@ -64,8 +109,14 @@ class ChunkedVector {
   const_iterator end() const { return {this, size_}; }
 
  private:
-  std::vector<std::unique_ptr<T[]>> chunks_;
+  static constexpr size_t kChunkBytes = kChunkSize * sizeof(T);
+  using Chunk = std::unique_ptr<T[], ChunkFree<T>>;
+  static Chunk NewChunk() { return Chunk(new T[kChunkSize]()); }
+
+  std::vector<Chunk> chunks_;
   size_t size_ = 0;
+  size_t first_on_heap_ = 0;       // every chunk before it is released or in the cold file
+  std::vector<size_t> rewritten_;  // chunks in the cold file written to since they moved (repeats allowed)
 };
 
 }  // namespace tally

@@ -80,12 +80,12 @@ std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
 }
 
 const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
-  // Ids are at most 128 bytes (API.md), so one always fits in a block.
-  if (used + bytes.size() > kBlockBytes) {
-    blocks.push_back(std::make_unique<char[]>(kBlockBytes));
+  // Ids are at most 128 bytes (API.md), so one always fits in a region.
+  if (used + bytes.size() > ArenaRegion::kBytes) {
+    regions.emplace_back();
     used = 0;
   }
-  char* kept = blocks.back().get() + used;
+  char* kept = regions.back().data() + used;
   std::memcpy(kept, bytes.data(), bytes.size());
   used += bytes.size();
   return kept;
@@ -96,6 +96,18 @@ void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
   text_[id] = generation.Keep(stored.bytes);
   text_length_[id] = static_cast<uint8_t>(stored.packed ? 0 : stored.bytes.size());
   hour_[id] = static_cast<int32_t>(hour);
+  text_.NoteWritten(id);
+  text_length_.NoteWritten(id);
+  hour_.NoteWritten(id);
+}
+
+void EventIdIndex::SetCurrent(uint32_t id, RowRef row, uint32_t version) {
+  current_row_[id] = row.row;
+  current_shard_[id] = static_cast<uint8_t>(row.shard);
+  current_version_[id] = version;
+  current_row_.NoteWritten(id);
+  current_shard_.NoteWritten(id);
+  current_version_.NoteWritten(id);
 }
 
 std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version,
@@ -120,9 +132,7 @@ std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef
       current_version_.push_back(0);
     }
     PlaceIn(number, stored, hour);
-    current_row_[number] = row.row;
-    current_shard_[number] = static_cast<uint8_t>(row.shard);
-    current_version_[number] = version;
+    SetCurrent(number, row, version);
     construct(number);
   });
   return {*it, inserted};
@@ -144,9 +154,7 @@ void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int6
     const Stored stored = StoredOf(id);
     PlaceIn(id, stored, hour);
   }
-  current_row_[id] = row.row;
-  current_shard_[id] = static_cast<uint8_t>(row.shard);
-  current_version_[id] = version;
+  SetCurrent(id, row, version);
 }
 
 std::vector<RowRef> EventIdIndex::Rows(uint32_t id) const {
@@ -164,9 +172,36 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
     ids_.erase(id);
     all_rows_.erase(id);
     hour_[id] = kFree;
+    hour_.NoteWritten(id);
     free_numbers_.push_back(id);
   }
   generations_.erase(generations_.begin(), end);
+}
+
+Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
+                                            int64_t first_hot_hour) {
+  size_t moved = 0;
+  for (auto it = generations_.begin(); it != generations_.end() && it->first < first_hot_hour; ++it) {
+    Generation& generation = it->second;
+    for (size_t i = 0; i < generation.regions.size(); ++i) {
+      ArenaRegion& region = generation.regions[i];
+      if (region.moved()) continue;
+      Status status =
+          region.MoveToCold(i + 1 == generation.regions.size() ? generation.used : ArenaRegion::kBytes, cold);
+      if (!status.ok()) return status;
+      moved += region.moved() ? 1 : 0;
+    }
+  }
+  if (hour_.size() <= hot_ids) return moved;
+  const size_t before = hour_.size() - hot_ids;
+  for (Result<size_t> column :
+       {text_.MoveToCold(before, cold), text_length_.MoveToCold(before, cold), hour_.MoveToCold(before, cold),
+        current_row_.MoveToCold(before, cold), current_shard_.MoveToCold(before, cold),
+        current_version_.MoveToCold(before, cold)}) {
+    if (!column.ok()) return column.status();
+    moved += *column;
+  }
+  return moved;
 }
 
 }  // namespace tally

@@ -20,7 +20,9 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include "tally/status.h"
 #include "views/chunked_vector.h"
+#include "views/cold_chunks.h"
 
 namespace tally {
 
@@ -55,6 +57,10 @@ class EventIdIndex {
   // Retention: forgets every id whose current row is in an hour before `first_kept_hour`.
   void ForgetBefore(int64_t first_kept_hour);
 
+  // Moves the columns of the ids numbered before the newest `hot_ids`, and the texts of the ids of hours
+  // before `first_hot_hour`, into `cold` (cold_chunks.h). Returns the chunks and regions moved.
+  Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
+                                int64_t first_hot_hour);
   // Room for `ids` ids without rehashing the set (loading a checkpoint).
   void Reserve(size_t ids) { ids_.reserve(ids); }
   // For loading a checkpoint: every row of an id seen more than once, in log order.
@@ -102,11 +108,11 @@ class EventIdIndex {
   };
   // The texts of the ids whose current row is in one hour (and of some that moved to another hour since).
   struct Generation {
-    // Blocks of one size, each filled before the next is taken: little is left unused whatever the
-    // hour's number of ids (blocks that doubled left a third of the arena empty on average).
-    static constexpr size_t kBlockBytes = 4096;
-    std::vector<std::unique_ptr<char[]>> blocks;
-    size_t used = kBlockBytes;  // in the last block
+    // Regions of address space, each filled before the next is taken: only the pages written to cost
+    // memory, whatever the hour's number of ids, and a past hour's texts move to the cold file in place.
+    std::vector<ArenaRegion> regions;
+    size_t used = ArenaRegion::kBytes;  // in the last region
+    // Where `bytes` are kept from now on.
     const char* Keep(std::string_view bytes);
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
@@ -114,6 +120,7 @@ class EventIdIndex {
   void AddRow(uint32_t id, RowRef row);
   // Puts the id's text in `hour`'s arena and records it there.
   void PlaceIn(uint32_t id, const Stored& stored, int64_t hour);
+  void SetCurrent(uint32_t id, RowRef row, uint32_t version);
 
   absl::flat_hash_set<uint32_t, Hash, Equal> ids_;
   absl::btree_map<int64_t, Generation> generations_;

@@ -60,6 +60,7 @@ void ShardViews::Retract(uint32_t row_index) {
   const auto hour = hours_.find(hour_index);
   if (hour == hours_.end()) {  // a current row is always in its hour: nothing to take back from
     row.state = RowState::kSuperseded;
+    rows_.NoteWritten(row_index);
     return;
   }
   std::vector<uint32_t>& timeline = timelines_[row.user];
@@ -84,6 +85,7 @@ void ShardViews::Retract(uint32_t row_index) {
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
+  rows_.NoteWritten(row_index);
 }
 
 void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
@@ -98,6 +100,7 @@ void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
         users.push_back(row.user);
       }
       row.state = RowState::kDropped;
+      rows_.NoteWritten(row_index);
     }
   }
   hours_.erase(hours_.begin(), end);
@@ -109,6 +112,23 @@ void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
   }
   while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
   rows_.ReleaseBefore(first_kept_row_);
+}
+
+Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows) {
+  size_t moved = 0;
+  if (rows_.size() > hot_rows) {
+    auto rows = rows_.MoveToCold(rows_.size() - hot_rows, cold);
+    if (!rows.ok()) return rows.status();
+    moved += *rows;
+  }
+  // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
+  for (auto& [hour, data] : hours_) {
+    if (!data.sealed) continue;
+    auto list = data.rows.MoveToCold(data.rows.size(), cold);
+    if (!list.ok()) return list.status();
+    moved += *list;
+  }
+  return moved;
 }
 
 std::optional<uint64_t> ShardViews::FirstKeptPosition() const {

@@ -29,6 +29,7 @@
 #include "tally/status.h"
 #include "views/cell.h"
 #include "views/chunked_vector.h"
+#include "views/cold_chunks.h"
 #include "views/dictionary.h"
 #include "views/dimension_index.h"
 
@@ -152,6 +153,9 @@ class ShardViews {
   // and every product, store and type it names is one of this shard's; false (nothing changed) otherwise.
   bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                          std::shared_ptr<const SealedHour> sealed);
+  // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
+  // newest `hot_rows`, and the row lists of sealed hours. Answers do not change. Returns the chunks moved.
+  Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows);
 
   const absl::btree_map<int64_t, HourData>& hours() const { return hours_; }
   // Rows from first_kept_row() on (the ones before may be released).

@@ -110,6 +110,11 @@ class Views {
   // Seals the hours of every shard that ShardViews::CollectSealJobs picks, on this thread (tests,
   // benchmarks).
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  // Moves the event-id index's older part into `cold` (EventIdIndex::MoveColdChunks).
+  Result<size_t> MoveColdIds(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
+                             int64_t first_hot_hour) {
+    return global_.ids_.MoveColdChunks(cold, hot_ids, first_hot_hour);
+  }
   uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
   const GlobalViews& global() const { return global_; }
   // Every row carrying this event id that retention has not dropped, in log order (empty for an unknown

@@ -1,0 +1,113 @@
+// Chunks of the views that are no longer written to (event rows and event-id columns far behind the
+// newest ones, the row lists of sealed hours), moved from the heap into one file in the data directory
+// and read through a private memory map. The kernel keeps them in the page cache while memory allows
+// and reads them back from the disk after it had to drop them, so the process's own (anonymous) memory
+// holds only the recent part of the views, and a machine with less memory than the data still serves it.
+// A later write to a moved chunk (a correction of an old event) still works: the kernel copies that one
+// page back into anonymous memory.
+//
+// The file holds nothing a restart needs (the checkpoints and the log do): it is unlinked as soon as it
+// is made, so the kernel frees it when the process ends, however it ends.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+#include "tally/status.h"
+
+namespace tally {
+
+class ColdChunkFile {
+ public:
+  static constexpr size_t kPageBytes = 4096;
+
+  // An unlinked file in `directory`.
+  static Result<std::unique_ptr<ColdChunkFile>> Create(const std::string& directory);
+  ~ColdChunkFile();
+  ColdChunkFile(const ColdChunkFile&) = delete;
+  ColdChunkFile& operator=(const ColdChunkFile&) = delete;
+
+  // Copies `bytes` (a multiple of kPageBytes) from `data` into the file and maps them: the memory returned
+  // holds the same bytes, and stays valid until Release. Errors (a full disk) leave `data` the only copy.
+  Result<void*> MoveIn(const void* data, size_t bytes);
+  // The same for memory mapped by the caller (an ArenaRegion): the bytes at `address` are replaced, at the
+  // same address, by the file's copy of them. On an error they are left as they were.
+  Status MoveInPlace(void* address, size_t bytes);
+  // Unmaps memory MoveIn or MoveInPlace gave to the file, and gives its place in the file back (to the
+  // file system too).
+  void Release(void* mapped, size_t bytes);
+  // Bytes mapped now.
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  ColdChunkFile(int fd, char* window) : fd_(fd), window_(window) {}
+  // Writes `bytes` from `data` to a free place of the file, and returns its offset; the place is not yet
+  // recorded as used.
+  Result<uint64_t> Write(const void* data, size_t bytes);
+  void RecordUsed(const void* mapped, uint64_t offset, size_t bytes);
+
+  // Address space reserved for the file's chunks, each mapped at its offset: 64 GiB of them at most
+  // (some 1.5 billion events' rows and ids); more stay on the heap.
+  static constexpr size_t kWindowBytes = size_t{64} << 30;
+
+  const int fd_;
+  char* const window_;
+  std::mutex mutex_;  // guards the places below
+  uint64_t end_ = 0;
+  absl::flat_hash_map<size_t, std::vector<uint64_t>> free_places_;  // by size: offsets given back
+  absl::flat_hash_map<const void*, uint64_t> place_of_;             // mapped address → offset
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// What a ChunkedVector frees a chunk with: delete[] for a chunk on the heap, ColdChunkFile::Release for
+// a chunk moved to the file.
+// The file lives as long as its last chunk, whichever of the views' owners goes last.
+template <typename T>
+struct ChunkFree {
+  std::shared_ptr<ColdChunkFile> cold;
+  size_t bytes = 0;
+  void operator()(T* chunk) const {
+    if (cold) {
+      cold->Release(chunk, bytes);
+    } else {
+      delete[] chunk;
+    }
+  }
+};
+
+// A region of address space for an arena that grows by appending (the event-id index's texts of one
+// hour): its pages cost memory only once written to, and the part written so far can be moved to the
+// cold file without moving the bytes' addresses (pointers into it stay valid).
+class ArenaRegion {
+ public:
+  static constexpr size_t kBytes = size_t{1} << 20;
+
+  ArenaRegion();
+  ~ArenaRegion();
+  ArenaRegion(ArenaRegion&& other) noexcept;
+  ArenaRegion& operator=(ArenaRegion&& other) noexcept;
+  ArenaRegion(const ArenaRegion&) = delete;
+  ArenaRegion& operator=(const ArenaRegion&) = delete;
+
+  char* data() const { return data_; }
+  // Moves the first `used` bytes (rounded up to whole pages) to `cold`, once; later writes there copy
+  // the page they touch back into anonymous memory.
+  Status MoveToCold(size_t used, const std::shared_ptr<ColdChunkFile>& cold);
+  bool moved() const { return cold_bytes_ > 0; }
+
+ private:
+  void Free();
+
+  char* data_ = nullptr;
+  size_t cold_bytes_ = 0;  // [data_, data_ + cold_bytes_) is in the cold file
+  std::shared_ptr<ColdChunkFile> cold_;
+};
+
+}  // namespace tally

@@ -1,0 +1,136 @@
+#include "views/cold_chunks.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "views/chunked_vector.h"
+#include "views/views.h"
+
+namespace tally {
+namespace {
+
+std::string MakeTempDirectory() {
+  std::string pattern = ::testing::TempDir() + "/cold-chunks-XXXXXX";
+  EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+  return pattern;
+}
+
+std::shared_ptr<ColdChunkFile> MakeColdFile() {
+  auto cold = ColdChunkFile::Create(MakeTempDirectory());
+  EXPECT_TRUE(cold.ok()) << cold.status().message();
+  return cold.ok() ? std::shared_ptr<ColdChunkFile>(std::move(*cold)) : nullptr;
+}
+
+// The line of /proc/self/maps for the mapping holding `address`: which file backs it, if any.
+std::string MappingOf(const void* address) {
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    const uintptr_t start = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+    const uintptr_t end = std::stoull(line.substr(line.find('-') + 1), nullptr, 16);
+    if (start <= at && at < end) return line;
+  }
+  return {};
+}
+
+TEST(ColdChunkFile, AMovedChunkReadsTheSameFromTheFileAndTakesWrites) {
+  auto cold = MakeColdFile();
+  ASSERT_NE(cold, nullptr);
+  std::vector<uint32_t> values(2048);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint32_t>(i * 7);
+  auto mapped = cold->MoveIn(values.data(), values.size() * sizeof(uint32_t));
+  ASSERT_TRUE(mapped.ok()) << mapped.status().message();
+  auto* moved = static_cast<uint32_t*>(*mapped);
+  EXPECT_NE(MappingOf(moved).find("cold-chunks"), std::string::npos) << MappingOf(moved);  // not anonymous
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(moved[i], i * 7);
+  moved[5] = 1;  // copied into anonymous memory, the file unchanged
+  EXPECT_EQ(moved[5], 1u);
+  EXPECT_EQ(cold->bytes(), 8192u);
+
+  // A released place is used again by the next chunk of its size.
+  cold->Release(moved, 8192);
+  EXPECT_EQ(cold->bytes(), 0u);
+  auto again = cold->MoveIn(values.data(), 8192);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(static_cast<uint32_t*>(*again)[5], 35u);
+  cold->Release(*again, 8192);
+
+  EXPECT_FALSE(cold->MoveIn(values.data(), 100).ok());  // not whole pages
+}
+
+TEST(ChunkedVector, ChunksMovedToTheColdFileKeepTheirElementsAndTakeWrites) {
+  auto cold = MakeColdFile();
+  ASSERT_NE(cold, nullptr);
+  ChunkedVector<uint64_t, 9> values;  // chunks of 512, one page each
+  for (uint64_t i = 0; i < 3000; ++i) values.push_back(i * i);
+  auto moved = values.MoveToCold(2000, cold);
+  ASSERT_TRUE(moved.ok()) << moved.status().message();
+  EXPECT_EQ(*moved, 3u);  // the chunks wholly before element 2000
+  EXPECT_EQ(cold->bytes(), 3u * 4096);
+  EXPECT_EQ(*values.MoveToCold(2000, cold), 0u);  // moved already
+  EXPECT_NE(MappingOf(&values[0]).find("cold-chunks"), std::string::npos);
+  EXPECT_EQ(MappingOf(&values[2999]).find("cold-chunks"), std::string::npos);
+  for (uint64_t i = 0; i < 3000; ++i) ASSERT_EQ(values[i], i * i) << i;
+  values[100] = 7;  // the page is copied back to the heap; the chunk moves again
+  values.NoteWritten(100);
+  EXPECT_EQ(*values.MoveToCold(2000, cold), 1u);
+  EXPECT_NE(MappingOf(&values[100]).find("cold-chunks"), std::string::npos);
+  EXPECT_EQ(cold->bytes(), 3u * 4096);
+  for (uint64_t i = 3000; i < 4000; ++i) values.push_back(i);
+  EXPECT_EQ(values[100], 7u);
+  EXPECT_EQ(values[3999], 3999u);
+  values.ReleaseBefore(1024);  // two moved chunks given back
+  EXPECT_EQ(cold->bytes(), 1u * 4096);
+  EXPECT_EQ(values[1500], 1500u * 1500u);
+}
+
+Event RandomEvent(std::mt19937_64& random, int i) {
+  Event event;
+  event.event_id = "id-" + std::to_string(random() % 20'000);
+  event.version = 1 + static_cast<uint32_t>(random() % 3);
+  event.type = i % 3 == 0 ? "click" : "impression";
+  event.user_id = "user-" + std::to_string(random() % 500);
+  event.product_id = "product-" + std::to_string(random() % 300);
+  event.store_id = "store-" + std::to_string(random() % 7);
+  event.timestamp = 1793527200000 + static_cast<Millis>(random() % (48 * kMillisPerHour));
+  return event;
+}
+
+// The views read and change the same whether their chunks are on the heap or in the cold file: late
+// events, duplicates and corrections of moved rows and ids, and a retention cut.
+TEST(ColdChunkFile, ViewsWithTheirChunksMovedGiveTheSameAnswers) {
+  auto cold = MakeColdFile();
+  ASSERT_NE(cold, nullptr);
+  Views moved(2), plain(2);
+  std::mt19937_64 random(3);
+  for (int i = 0; i < 60'000; ++i) {
+    LogRecord record = RandomEvent(random, i);
+    if (i == 50'000) record = RetentionCut{1793527200000 + 60 * kMillisPerHour, HourOf(1793527200000) + 6};
+    const LogPosition position{static_cast<uint32_t>(i / 1000), static_cast<uint32_t>(16 + i % 1000)};
+    ASSERT_EQ(moved.Apply(record, position), plain.Apply(record, position)) << i;
+    if (i % 7000 == 6999) {
+      moved.SealHours(0);
+      plain.SealHours(0);
+      for (uint32_t shard = 0; shard < moved.shard_count(); ++shard)
+        ASSERT_TRUE(moved.shard_to_seal(shard).MoveColdChunks(cold, 1000).ok());
+      ASSERT_TRUE(moved.MoveColdIds(cold, 1000, HourOf(1793527200000) + i / 1500).ok());
+      ASSERT_GT(cold->bytes(), 0u);
+      ASSERT_EQ(moved.Digest(), plain.Digest()) << i;
+    }
+  }
+  EXPECT_EQ(moved.Digest(), plain.Digest());
+  for (int64_t hour = HourOf(1793527200000); hour < HourOf(1793527200000) + 48; ++hour)
+    EXPECT_EQ(moved.TakeHomeHour(hour), plain.TakeHomeHour(hour)) << hour;
+  std::string saved_moved, saved_plain;
+  moved.Save(&saved_moved);
+  plain.Save(&saved_plain);
+  EXPECT_EQ(saved_moved, saved_plain);
+}
+
+}  // namespace
+}  // namespace tally

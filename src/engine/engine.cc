@@ -356,11 +356,15 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   if (!moved.ok() && !cold_move_failed_) spdlog::warn("views kept on the heap: {}", moved.message());
   cold_move_failed_ = !moved.ok();
   // The heap the moved chunks leave is mostly reused by the next hot ones; what is left of it goes back to
-  // the system now and then (trimming the whole heap every pass costs more than it returns).
-  if (const uint64_t cold = cold_->bytes(); cold >= cold_bytes_at_trim_ + kColdBytesPerTrim) {
+  // the system now and then while chunks keep moving (trimming the whole heap every pass costs more than
+  // it returns), and at the first pass that moves nothing after some did.
+  const uint64_t cold = cold_->bytes();
+  if (cold >= cold_bytes_at_trim_ + kColdBytesPerTrim ||
+      (cold == cold_bytes_last_pass_ && cold != cold_bytes_at_trim_)) {
     ::malloc_trim(0);
     cold_bytes_at_trim_ = cold;
   }
+  cold_bytes_last_pass_ = cold;
 }
 
 Result<Engine::RetentionPass> Engine::ApplyRetention(int64_t first_kept_hour, Committer* committer) {

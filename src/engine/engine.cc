@@ -279,6 +279,7 @@ Engine::~Engine() {
   }
   log_.reset();  // last fsync before the directory is unlocked
   ::close(lock_fd_);
+  if (cold_) cold_->Closing();  // the views' chunks are freed next: the file goes with them
 }
 
 Status Engine::Checkpoint() {

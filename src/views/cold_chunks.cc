@@ -107,7 +107,12 @@ Status ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
 
 void ColdChunkFile::Release(void* mapped, size_t bytes) {
   char* at = static_cast<char*>(mapped);
-  if (at >= window_ && at < window_ + kWindowBytes) {
+  const bool in_window = at >= window_ && at < window_ + kWindowBytes;
+  if (closing_.load(std::memory_order_relaxed)) {
+    if (!in_window) ::munmap(mapped, bytes);  // the window is unmapped whole at the end
+    return;
+  }
+  if (in_window) {
     // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
     ::mmap(at, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   } else {

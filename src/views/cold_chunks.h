@@ -43,6 +43,9 @@ class ColdChunkFile {
   // Unmaps memory MoveIn or MoveInPlace gave to the file, and gives its place in the file back (to the
   // file system too).
   void Release(void* mapped, size_t bytes);
+  // From now on Release gives nothing back one chunk at a time: the whole file is about to go (a
+  // process's views freed at its end would otherwise punch a hole in it for each of thousands of chunks).
+  void Closing() { closing_.store(true, std::memory_order_relaxed); }
   // Bytes mapped now.
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
@@ -64,6 +67,7 @@ class ColdChunkFile {
   absl::flat_hash_map<size_t, std::vector<uint64_t>> free_places_;  // by size: offsets given back
   absl::flat_hash_map<const void*, uint64_t> place_of_;             // mapped address → offset
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<bool> closing_{false};
 };
 
 // What a ChunkedVector frees a chunk with: delete[] for a chunk on the heap, ColdChunkFile::Release for

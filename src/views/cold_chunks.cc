@@ -58,14 +58,13 @@ Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes) {
   return offset;
 }
 
-void ColdChunkFile::RecordUsed(const void* mapped, uint64_t offset, size_t bytes) {
+void ColdChunkFile::TakePlace(uint64_t offset, size_t bytes) {
   std::vector<uint64_t>& free = free_places_[bytes];
   if (!free.empty() && free.back() == offset) {
     free.pop_back();
   } else {
     end_ += bytes;
   }
-  place_of_[mapped] = offset;
   bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
@@ -83,11 +82,11 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
     Reserve(bytes, PROT_NONE);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
     return Status::FromErrno("mapping the cold chunk file", error);
   }
-  RecordUsed(at, *offset, bytes);
+  TakePlace(*offset, bytes);
   return at;
 }
 
-Status ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
+Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
   std::lock_guard lock(mutex_);
   auto offset = Write(address, bytes);
   if (!offset.ok()) return offset.status();
@@ -101,32 +100,26 @@ Status ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
     ::munmap(mapped, bytes);
     return Status::FromErrno("mapping the cold chunk file in place", error);
   }
-  RecordUsed(address, *offset, bytes);
-  return Status::Ok();
+  TakePlace(*offset, bytes);
+  return *offset;
+}
+
+void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
+  if (closing_.load(std::memory_order_relaxed)) return;
+  std::lock_guard lock(mutex_);
+  // The disk blocks go back to the file system; the place is reused by the next chunk of this size.
+  ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+              static_cast<off_t>(bytes));
+  free_places_[bytes].push_back(offset);
+  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
 void ColdChunkFile::Release(void* mapped, size_t bytes) {
-  char* at = static_cast<char*>(mapped);
-  const bool in_window = at >= window_ && at < window_ + kWindowBytes;
-  if (closing_.load(std::memory_order_relaxed)) {
-    if (!in_window) ::munmap(mapped, bytes);  // the window is unmapped whole at the end
-    return;
-  }
-  if (in_window) {
-    // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
-    ::mmap(at, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  } else {
-    ::munmap(mapped, bytes);
-  }
-  std::lock_guard lock(mutex_);
-  const auto place = place_of_.find(mapped);
-  if (place == place_of_.end()) return;
-  // The disk blocks go back to the file system; the place is reused by the next chunk of this size.
-  ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(place->second),
-              static_cast<off_t>(bytes));
-  free_places_[bytes].push_back(place->second);
-  place_of_.erase(place);
-  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  // The window is unmapped whole at the end.
+  if (closing_.load(std::memory_order_relaxed)) return;
+  // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
+  ::mmap(mapped, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  GiveBack(static_cast<uint64_t>(static_cast<char*>(mapped) - window_), bytes);
 }
 
 ArenaRegion::ArenaRegion() {
@@ -139,14 +132,16 @@ ArenaRegion::~ArenaRegion() { Free(); }
 
 ArenaRegion::ArenaRegion(ArenaRegion&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
-      cold_bytes_(std::exchange(other.cold_bytes_, 0)),
+      cold_offset_(std::exchange(other.cold_offset_, 0)),
+      cold_end_(std::exchange(other.cold_end_, 0)),
       cold_(std::move(other.cold_)) {}
 
 ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
   if (this != &other) {
     Free();
     data_ = std::exchange(other.data_, nullptr);
-    cold_bytes_ = std::exchange(other.cold_bytes_, 0);
+    cold_offset_ = std::exchange(other.cold_offset_, 0);
+    cold_end_ = std::exchange(other.cold_end_, 0);
     cold_ = std::move(other.cold_);
   }
   return *this;
@@ -154,22 +149,26 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
 
 void ArenaRegion::Free() {
   if (data_ == nullptr) return;
-  if (cold_bytes_ > 0) cold_->Release(data_, cold_bytes_);
-  ::munmap(data_ + cold_bytes_, kBytes - cold_bytes_);
+  ::munmap(data_, kBytes);
+  if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   data_ = nullptr;
-  cold_bytes_ = 0;
+  cold_end_ = 0;
   cold_.reset();
 }
 
-Status ArenaRegion::MoveToCold(size_t used, const std::shared_ptr<ColdChunkFile>& cold) {
-  if (data_ == nullptr || cold_bytes_ > 0 || used == 0) return Status::Ok();
-  const size_t bytes =
+Result<size_t> ArenaRegion::MoveToCold(size_t used, bool quiet, const std::shared_ptr<ColdChunkFile>& cold) {
+  const size_t end =
       (used + ColdChunkFile::kPageBytes - 1) / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
-  Status moved = cold->MoveInPlace(data_, bytes);
-  if (!moved.ok()) return moved;
-  cold_bytes_ = bytes;
+  if (data_ == nullptr || end <= cold_end_) return size_t{0};
+  if (!quiet && end - cold_end_ < kBusyMoveBytes && end < kBytes) return size_t{0};
+  // All the bytes written so far, again: one mapping for the region, whatever the number of moves.
+  auto offset = cold->MoveInPlace(data_, end);
+  if (!offset.ok()) return offset.status();
+  if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
+  cold_offset_ = *offset;
+  cold_end_ = end;
   cold_ = cold;
-  return Status::Ok();
+  return end;
 }
 
 }  // namespace tally

@@ -37,12 +37,13 @@ class ColdChunkFile {
   // Copies `bytes` (a multiple of kPageBytes) from `data` into the file and maps them: the memory returned
   // holds the same bytes, and stays valid until Release. Errors (a full disk) leave `data` the only copy.
   Result<void*> MoveIn(const void* data, size_t bytes);
-  // The same for memory mapped by the caller (an ArenaRegion): the bytes at `address` are replaced, at the
-  // same address, by the file's copy of them. On an error they are left as they were.
-  Status MoveInPlace(void* address, size_t bytes);
-  // Unmaps memory MoveIn or MoveInPlace gave to the file, and gives its place in the file back (to the
-  // file system too).
+  // Unmaps memory MoveIn returned, and gives its place in the file back (to the file system too).
   void Release(void* mapped, size_t bytes);
+  // The same for memory mapped by the caller (an ArenaRegion): the bytes at `address` are replaced, at the
+  // same address, by the file's copy of them, whose offset is returned. On an error they are left as they
+  // were. The caller unmaps them, and gives their place back with GiveBack.
+  Result<uint64_t> MoveInPlace(void* address, size_t bytes);
+  void GiveBack(uint64_t offset, size_t bytes);
   // From now on Release gives nothing back one chunk at a time: the whole file is about to go (a
   // process's views freed at its end would otherwise punch a hole in it for each of thousands of chunks).
   void Closing() { closing_.store(true, std::memory_order_relaxed); }
@@ -51,10 +52,10 @@ class ColdChunkFile {
 
  private:
   ColdChunkFile(int fd, char* window) : fd_(fd), window_(window) {}
-  // Writes `bytes` from `data` to a free place of the file, and returns its offset; the place is not yet
-  // recorded as used.
+  // Writes `bytes` from `data` to a free place of the file, and returns its offset; the place is taken
+  // (TakePlace) once the bytes are mapped.
   Result<uint64_t> Write(const void* data, size_t bytes);
-  void RecordUsed(const void* mapped, uint64_t offset, size_t bytes);
+  void TakePlace(uint64_t offset, size_t bytes);
 
   // Address space reserved for the file's chunks, each mapped at its offset: 64 GiB of them at most
   // (some 1.5 billion events' rows and ids); more stay on the heap.
@@ -65,7 +66,6 @@ class ColdChunkFile {
   std::mutex mutex_;  // guards the places below
   uint64_t end_ = 0;
   absl::flat_hash_map<size_t, std::vector<uint64_t>> free_places_;  // by size: offsets given back
-  absl::flat_hash_map<const void*, uint64_t> place_of_;             // mapped address → offset
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};
 };
@@ -92,6 +92,9 @@ struct ChunkFree {
 class ArenaRegion {
  public:
   static constexpr size_t kBytes = size_t{1} << 20;
+  // While the region is still being written to, its bytes move once this many more were written since
+  // the last move (each move writes all of them to the file again).
+  static constexpr size_t kBusyMoveBytes = kBytes / 4;
 
   ArenaRegion();
   ~ArenaRegion();
@@ -101,16 +104,18 @@ class ArenaRegion {
   ArenaRegion& operator=(const ArenaRegion&) = delete;
 
   char* data() const { return data_; }
-  // Moves the first `used` bytes (rounded up to whole pages) to `cold`, once; later writes there copy
-  // the page they touch back into anonymous memory.
-  Status MoveToCold(size_t used, const std::shared_ptr<ColdChunkFile>& cold);
-  bool moved() const { return cold_bytes_ > 0; }
+  // Moves the first `used` bytes (whole pages) to `cold` if some were written since the last move, and
+  // the region was not written to since the caller's last call (`quiet`), or many were, or it is full. A
+  // later write to a page that moved (the last one, partly used) copies it back into anonymous memory,
+  // until the next move. Returns the bytes moved.
+  Result<size_t> MoveToCold(size_t used, bool quiet, const std::shared_ptr<ColdChunkFile>& cold);
 
  private:
   void Free();
 
   char* data_ = nullptr;
-  size_t cold_bytes_ = 0;  // [data_, data_ + cold_bytes_) is in the cold file
+  uint64_t cold_offset_ = 0;  // [data_, data_ + cold_end_) is mapped from the cold file from this offset
+  size_t cold_end_ = 0;
   std::shared_ptr<ColdChunkFile> cold_;
 };
 

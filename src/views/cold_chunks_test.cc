@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -87,6 +88,44 @@ TEST(ChunkedVector, ChunksMovedToTheColdFileKeepTheirElementsAndTakeWrites) {
   values.ReleaseBefore(1024);  // two moved chunks given back
   EXPECT_EQ(cold->bytes(), 1u * 4096);
   EXPECT_EQ(values[1500], 1500u * 1500u);
+}
+
+TEST(ArenaRegion, WrittenBytesMoveToTheColdFileInPlaceWhenQuietOrMany) {
+  auto cold = MakeColdFile();
+  ASSERT_NE(cold, nullptr);
+  std::vector<char> expected(ArenaRegion::kBytes);
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<char>(i * 31 + i / 4096);
+  {
+    ArenaRegion region;
+    char* const data = region.data();
+    std::memcpy(data, expected.data(), 10'000);
+    EXPECT_EQ(*region.MoveToCold(10'000, false, cold), 0u);  // still being written to, and few
+    auto moved = region.MoveToCold(10'000, true, cold);
+    ASSERT_TRUE(moved.ok()) << moved.status().message();
+    EXPECT_EQ(*moved, 12'288u);  // three whole pages
+    EXPECT_EQ(region.data(), data);
+    EXPECT_NE(MappingOf(data).find("cold-chunks"), std::string::npos) << MappingOf(data);
+    EXPECT_EQ(std::memcmp(data, expected.data(), 10'000), 0);
+    EXPECT_EQ(*region.MoveToCold(10'000, true, cold), 0u);  // nothing new
+
+    // Appending copies the last, partly used page back; many more bytes move again, all of them.
+    std::memcpy(data + 10'000, expected.data() + 10'000, 20'000);
+    EXPECT_EQ(*region.MoveToCold(30'000, false, cold), 0u);
+    const size_t used = 30'000 + ArenaRegion::kBusyMoveBytes;
+    std::memcpy(data + 30'000, expected.data() + 30'000, ArenaRegion::kBusyMoveBytes);
+    moved = region.MoveToCold(used, false, cold);
+    ASSERT_TRUE(moved.ok());
+    EXPECT_GE(*moved, used);
+    EXPECT_EQ(cold->bytes(), *moved);  // the first copy's place was given back
+    EXPECT_NE(MappingOf(data + used - 1).find("cold-chunks"), std::string::npos);
+    EXPECT_EQ(std::memcmp(data, expected.data(), used), 0);
+    // A full region moves, however little is new.
+    std::memcpy(data + used, expected.data() + used, ArenaRegion::kBytes - used);
+    EXPECT_EQ(*region.MoveToCold(ArenaRegion::kBytes, false, cold), ArenaRegion::kBytes);
+    EXPECT_EQ(std::memcmp(data, expected.data(), ArenaRegion::kBytes), 0);
+    EXPECT_EQ(cold->bytes(), ArenaRegion::kBytes);
+  }
+  EXPECT_EQ(cold->bytes(), 0u);  // given back with the region
 }
 
 Event RandomEvent(std::mt19937_64& random, int i) {

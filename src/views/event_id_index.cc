@@ -85,10 +85,11 @@ const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
     regions.emplace_back();
     used = 0;
   }
-  char* kept = regions.back().data() + used;
-  std::memcpy(kept, bytes.data(), bytes.size());
+  ++kept;
+  char* at = regions.back().data() + used;
+  std::memcpy(at, bytes.data(), bytes.size());
   used += bytes.size();
-  return kept;
+  return at;
 }
 
 void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
@@ -183,13 +184,13 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
   size_t moved = 0;
   for (auto it = generations_.begin(); it != generations_.end() && it->first < first_hot_hour; ++it) {
     Generation& generation = it->second;
+    const bool quiet = generation.kept == generation.kept_at_last_move;
+    generation.kept_at_last_move = generation.kept;
     for (size_t i = 0; i < generation.regions.size(); ++i) {
-      ArenaRegion& region = generation.regions[i];
-      if (region.moved()) continue;
-      Status status =
-          region.MoveToCold(i + 1 == generation.regions.size() ? generation.used : ArenaRegion::kBytes, cold);
-      if (!status.ok()) return status;
-      moved += region.moved() ? 1 : 0;
+      const size_t used = i + 1 == generation.regions.size() ? generation.used : ArenaRegion::kBytes;
+      auto bytes = generation.regions[i].MoveToCold(used, quiet, cold);
+      if (!bytes.ok()) return bytes.status();
+      moved += *bytes > 0 ? 1 : 0;
     }
   }
   if (hour_.size() <= hot_ids) return moved;

@@ -58,7 +58,8 @@ class EventIdIndex {
   void ForgetBefore(int64_t first_kept_hour);
 
   // Moves the columns of the ids numbered before the newest `hot_ids`, and the texts of the ids of hours
-  // before `first_hot_hour`, into `cold` (cold_chunks.h). Returns the chunks and regions moved.
+  // before `first_hot_hour` (ArenaRegion::MoveToCold: an hour that got no new id since the last call is
+  // quiet), into `cold` (cold_chunks.h). Returns the chunks and regions moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
                                 int64_t first_hot_hour);
   // Room for `ids` ids without rehashing the set (loading a checkpoint).
@@ -112,6 +113,8 @@ class EventIdIndex {
     // memory, whatever the hour's number of ids, and a past hour's texts move to the cold file in place.
     std::vector<ArenaRegion> regions;
     size_t used = ArenaRegion::kBytes;  // in the last region
+    uint64_t kept = 0;                  // texts kept so far
+    uint64_t kept_at_last_move = 0;     // `kept` at the last MoveColdChunks
     // Where `bytes` are kept from now on.
     const char* Keep(std::string_view bytes);
   };

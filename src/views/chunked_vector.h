@@ -47,11 +47,9 @@ class ChunkedVector {
     std::sort(rewritten_.begin(), rewritten_.end());
     rewritten_.erase(std::unique(rewritten_.begin(), rewritten_.end()), rewritten_.end());
     while (!rewritten_.empty()) {
-      Chunk& chunk = chunks_[rewritten_.back()];
-      if (chunk) {
-        auto mapped = cold->MoveIn(chunk.get(), kChunkBytes);
-        if (!mapped.ok()) return mapped.status();
-        chunk = Chunk(static_cast<T*>(*mapped), ChunkFree<T>{cold, kChunkBytes});
+      if (Chunk& chunk = chunks_[rewritten_.back()]; chunk) {  // (not released since)
+        Status status = MoveChunk(chunk, cold);
+        if (!status.ok()) return status;
         ++moved;
       }
       rewritten_.pop_back();
@@ -60,9 +58,8 @@ class ChunkedVector {
          ++first_on_heap_) {
       Chunk& chunk = chunks_[first_on_heap_];
       if (!chunk || chunk.get_deleter().cold) continue;  // released, or moved already
-      auto mapped = cold->MoveIn(chunk.get(), kChunkBytes);
-      if (!mapped.ok()) return mapped.status();
-      chunk = Chunk(static_cast<T*>(*mapped), ChunkFree<T>{cold, kChunkBytes});
+      Status status = MoveChunk(chunk, cold);
+      if (!status.ok()) return status;
       ++moved;
     }
     return moved;
@@ -112,6 +109,13 @@ class ChunkedVector {
   static constexpr size_t kChunkBytes = kChunkSize * sizeof(T);
   using Chunk = std::unique_ptr<T[], ChunkFree<T>>;
   static Chunk NewChunk() { return Chunk(new T[kChunkSize]()); }
+  // Puts the chunk's elements in the cold file (again, if it was there); on an error it stays as it was.
+  static Status MoveChunk(Chunk& chunk, const std::shared_ptr<ColdChunkFile>& cold) {
+    auto mapped = cold->MoveIn(chunk.get(), kChunkBytes);
+    if (!mapped.ok()) return mapped.status();
+    chunk = Chunk(static_cast<T*>(*mapped), ChunkFree<T>{cold, kChunkBytes});
+    return Status::Ok();
+  }
 
   std::vector<Chunk> chunks_;
   size_t size_ = 0;

@@ -43,11 +43,16 @@ ColdChunkFile::~ColdChunkFile() {
   ::close(fd_);
 }
 
-Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes) {
+ColdChunkFile::Places& ColdChunkFile::PlacesOf(uint64_t offset) {
+  return offset < kWindowBytes ? window_places_ : region_places_;
+}
+
+Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes, Places& places) {
   if (bytes == 0 || bytes % kPageBytes != 0) return Status::Internal("cold chunk: not whole pages");
-  std::vector<uint64_t>& free = free_places_[bytes];
-  const uint64_t offset = free.empty() ? end_ : free.back();
-  if (offset + bytes > kWindowBytes) return Status::Unavailable("the cold chunk file is full");
+  std::vector<uint64_t>& free = places.free[bytes];
+  const uint64_t offset = free.empty() ? places.end : free.back();
+  if (&places == &window_places_ && offset + bytes > kWindowBytes)
+    return Status::Unavailable("the cold chunk file is full");
   const auto* from = static_cast<const char*>(data);
   for (size_t written = 0; written < bytes;) {
     const ssize_t n = ::pwrite(fd_, from + written, bytes - written, static_cast<off_t>(offset + written));
@@ -59,18 +64,19 @@ Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes) {
 }
 
 void ColdChunkFile::TakePlace(uint64_t offset, size_t bytes) {
-  std::vector<uint64_t>& free = free_places_[bytes];
+  Places& places = PlacesOf(offset);
+  std::vector<uint64_t>& free = places.free[bytes];
   if (!free.empty() && free.back() == offset) {
     free.pop_back();
   } else {
-    end_ += bytes;
+    places.end += bytes;
   }
   bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
 Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
   std::lock_guard lock(mutex_);
-  auto offset = Write(data, bytes);
+  auto offset = Write(data, bytes, window_places_);
   if (!offset.ok()) return offset.status();
   // The chunk goes where its place in the file is in the window: chunks next to each other in the file
   // are next to each other in memory too, and the kernel keeps them as one mapping (a process may have
@@ -88,7 +94,7 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
 
 Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
   std::lock_guard lock(mutex_);
-  auto offset = Write(address, bytes);
+  auto offset = Write(address, bytes, region_places_);
   if (!offset.ok()) return offset.status();
   void* mapped =
       ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, static_cast<off_t>(*offset));
@@ -110,7 +116,7 @@ void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
   // The disk blocks go back to the file system; the place is reused by the next chunk of this size.
   ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
               static_cast<off_t>(bytes));
-  free_places_[bytes].push_back(offset);
+  PlacesOf(offset).free[bytes].push_back(offset);
   bytes_.fetch_sub(bytes, std::memory_order_relaxed);
 }
 

@@ -2,7 +2,8 @@
 // newest ones, the row lists of sealed hours), moved from the heap into one file in the data directory
 // and read through a private memory map. The kernel keeps them in the page cache while memory allows
 // and reads them back from the disk after it had to drop them, so the process's own (anonymous) memory
-// holds only the recent part of the views, and a machine with less memory than the data still serves it.
+// holds only the recent part of the views, and a machine with less memory than the data still serves it
+// (bench/memory_limit.sh).
 // A later write to a moved chunk (a correction of an old event) still works: the kernel copies that one
 // page back into anonymous memory.
 //
@@ -52,20 +53,27 @@ class ColdChunkFile {
 
  private:
   ColdChunkFile(int fd, char* window) : fd_(fd), window_(window) {}
-  // Writes `bytes` from `data` to a free place of the file, and returns its offset; the place is taken
-  // (TakePlace) once the bytes are mapped.
-  Result<uint64_t> Write(const void* data, size_t bytes);
-  void TakePlace(uint64_t offset, size_t bytes);
-
   // Address space reserved for the file's chunks, each mapped at its offset: 64 GiB of them at most
   // (some 1.5 billion events' rows and ids); more stay on the heap.
   static constexpr size_t kWindowBytes = size_t{64} << 30;
 
+  // Where places of the file are: its first kWindowBytes for chunks (mapped in the window), the rest for
+  // arena regions (mapped where the region is, their sizes vary; the file is sparse).
+  struct Places {
+    uint64_t end = 0;                                         // the first offset never used
+    absl::flat_hash_map<size_t, std::vector<uint64_t>> free;  // by size: offsets given back
+  };
+  Places& PlacesOf(uint64_t offset);
+  // Writes `bytes` from `data` to a free place among `places`, and returns its offset; the place is taken
+  // (TakePlace) once the bytes are mapped.
+  Result<uint64_t> Write(const void* data, size_t bytes, Places& places);
+  void TakePlace(uint64_t offset, size_t bytes);
+
   const int fd_;
   char* const window_;
   std::mutex mutex_;  // guards the places below
-  uint64_t end_ = 0;
-  absl::flat_hash_map<size_t, std::vector<uint64_t>> free_places_;  // by size: offsets given back
+  Places window_places_{0, {}};
+  Places region_places_{kWindowBytes, {}};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};
 };

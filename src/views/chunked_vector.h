@@ -57,7 +57,7 @@ class ChunkedVector {
     for (; first_on_heap_ < chunks_.size() && (first_on_heap_ + 1) << kChunkShift <= index;
          ++first_on_heap_) {
       Chunk& chunk = chunks_[first_on_heap_];
-      if (!chunk || chunk.get_deleter().cold) continue;  // released, or moved already
+      if (!chunk) continue;  // released (chunks from first_on_heap_ on are never in the cold file)
       Status status = MoveChunk(chunk, cold);
       if (!status.ok()) return status;
       ++moved;

@@ -105,6 +105,8 @@ Status ClusterNode::Connect() {
       }
     }
     last_error = NatsError("nats: stream " + options_.stream, status, code);
+    // Said on every try: a start that waits here for 30 s must show in the log why.
+    spdlog::warn("cluster: {}; asking again", last_error);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   return Status::Unavailable(last_error);

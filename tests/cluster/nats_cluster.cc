@@ -79,11 +79,19 @@ bool NatsCluster::Start(std::string* error) {
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) StartNode(i);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto jsz = Fetch(nodes_[0].monitor_port, "GET", "/jsz");
-    if (jsz && jsz->status == 200 && jsz->body.find("\"leader\"") != std::string::npos) return true;
+    // Every server must know the meta leader: a stream is created through whichever one a tallyd reaches.
+    bool all_know_leader = true;
+    for (const Node& node : nodes_) {
+      auto jsz = Fetch(node.monitor_port, "GET", "/jsz");
+      if (!jsz || jsz->status != 200 || jsz->body.find("\"leader\"") == std::string::npos) {
+        all_know_leader = false;
+        break;
+      }
+    }
+    if (all_know_leader) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  *error = "no JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
+  *error = "not every server knows a JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
   return false;
 }
 

@@ -91,7 +91,8 @@ bool NatsCluster::Start(std::string* error) {
     if (all_know_leader) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  *error = "not every server knows a JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
+  *error =
+      "not every server knows a JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
   return false;
 }
 

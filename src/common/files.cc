@@ -1,6 +1,8 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +40,33 @@ Status SyncDirectory(const std::string& directory) {
   int saved = errno;
   ::close(fd);
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
+}
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path, Reading reading) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    return Status::FromErrno("stat " + path, saved);
+  }
+  const auto size = static_cast<size_t>(info.st_size);
+  if (size == 0) {  // mmap refuses a length of 0
+    ::close(fd);
+    return std::make_shared<const MappedFile>(nullptr, 0);
+  }
+  void* data =
+      ::mmap(nullptr, size, PROT_READ, MAP_SHARED | (reading == Reading::kWhole ? MAP_POPULATE : 0), fd, 0);
+  const int saved = errno;
+  ::close(fd);
+  if (data == MAP_FAILED) return Status::FromErrno("mmap " + path, saved);
+  if (reading == Reading::kInOrder) ::madvise(data, size, MADV_SEQUENTIAL);
+  return std::make_shared<const MappedFile>(data, size);
+}
+
+MappedFile::~MappedFile() {
+  if (size_ > 0) ::munmap(const_cast<void*>(data_), size_);
 }
 
 }  // namespace tally

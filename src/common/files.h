@@ -1,7 +1,9 @@
 // File system steps that durability depends on, shared by the log and the checkpoints.
 #pragma once
 
+#include <cstddef>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -15,5 +17,28 @@ Status WriteAll(int fd, std::string_view bytes, const std::string& path);
 Status WriteFileDurably(const std::string& path, std::initializer_list<std::string_view> parts);
 // fsync of a directory, so that files created or renamed in it survive a crash.
 Status SyncDirectory(const std::string& directory);
+
+// A whole file mapped read-only, unmapped when the last owner is gone. Its bytes are the page cache's:
+// reading them copies nothing onto the heap. tally never changes a file it maps (they are written aside
+// and renamed into place).
+class MappedFile {
+ public:
+  enum class Reading {
+    kAsNeeded,  // pages come as they are read (an index read in place)
+    kInOrder,   // read once from start to end: the kernel reads ahead
+    kWhole,     // every page mapped at once, now (a file about to be read whole)
+  };
+  static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path,
+                                                        Reading reading = Reading::kAsNeeded);
+  MappedFile(const void* data, size_t size) : data_(data), size_(size) {}
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  const void* data_;
+  size_t size_;
+};
 
 }  // namespace tally

@@ -71,49 +71,24 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
   return files;
 }
 
-namespace {
-
-// The header of the open checkpoint `fd`, then its payload read straight into the string returned: a
-// checkpoint is as large as the views, and each extra copy of it costs the restart time and memory.
-Result<std::string> ReadCheckpointFrom(int fd, const CheckpointFile& file) {
-  auto read_exactly = [&](char* into, size_t size, off_t at) {
-    size_t done = 0;
-    while (done < size) {
-      const ssize_t got = ::pread(fd, into + done, size - done, at + static_cast<off_t>(done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return false;
-      done += static_cast<size_t>(got);
-    }
-    return true;
-  };
-  char header[kHeaderBytes];
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !read_exactly(header, kHeaderBytes, 0) ||
-      std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
+Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
+  // Mapped, not read: a checkpoint is as large as the views, and a copy of it on the heap (zeroed first,
+  // then filled by the kernel) took a third of a restart's time.
+  auto mapping = MappedFile::Open(file.path, MappedFile::Reading::kWhole);
+  if (!mapping.ok()) return mapping.status();
+  const std::string_view bytes = (*mapping)->bytes();
+  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return Status::Corruption(file.path + ": not a checkpoint");
-  }
-  if (GetFixed<uint32_t>(header + 8) != kFormatVersion) {
+  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion)
     return Status::Corruption(file.path + ": checkpoint format version not known");
-  }
-  const auto checksum = GetFixed<uint32_t>(header + 12);
-  const auto lsn = GetFixed<uint64_t>(header + 16);
-  const auto length = GetFixed<uint64_t>(header + 24);
-  const Status truncated = Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  if (lsn != file.lsn || length != static_cast<uint64_t>(info.st_size) - kHeaderBytes) return truncated;
-  std::string payload(length, '\0');
-  if (!read_exactly(payload.data(), length, kHeaderBytes)) return truncated;
-  if (Crc32c(payload) != checksum)
+  const auto checksum = GetFixed<uint32_t>(bytes.data() + 12);
+  const auto lsn = GetFixed<uint64_t>(bytes.data() + 16);
+  const auto length = GetFixed<uint64_t>(bytes.data() + 24);
+  if (lsn != file.lsn || length != bytes.size() - kHeaderBytes)
+    return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
+  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes)};
+  if (Crc32c(payload.bytes) != checksum)
     return Status::Corruption(file.path + ": checkpoint checksum does not match");
-  return payload;
-}
-
-}  // namespace
-
-Result<std::string> ReadCheckpoint(const CheckpointFile& file) {
-  const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + file.path, errno);
-  auto payload = ReadCheckpointFrom(fd, file);
-  ::close(fd);
   return payload;
 }
 

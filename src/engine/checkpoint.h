@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/files.h"
 #include "tally/status.h"
 
 namespace tally {
@@ -24,7 +26,11 @@ Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_v
                        size_t keep = 2);
 // The checkpoints in `directory`, newest first. Leftover .tmp files (a crash while writing) are removed.
 std::vector<CheckpointFile> ListCheckpoints(const std::string& directory);
+struct CheckpointPayload {
+  std::shared_ptr<const MappedFile> file;
+  std::string_view bytes;  // inside `file`
+};
 // The payload of a checkpoint, after checking its header, length and checksum.
-Result<std::string> ReadCheckpoint(const CheckpointFile& file);
+Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file);
 
 }  // namespace tally

@@ -217,6 +217,7 @@ class Engine : public Committer {
   std::unique_ptr<Views> views_;
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
+  size_t checkpoint_bytes_ = 0;  // of the last one written or loaded (guarded by checkpoint_mutex_)
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell

@@ -84,44 +84,6 @@ Status CreateDirectories(const std::string& path) {
   return Status::Ok();
 }
 
-// A read-only view of a whole file, released on destruction.
-class MappedFile {
- public:
-  static Result<std::unique_ptr<MappedFile>> Open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno("open " + path, errno);
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) {
-      int saved = errno;
-      ::close(fd);
-      return Status::FromErrno("stat " + path, saved);
-    }
-    auto file = std::unique_ptr<MappedFile>(new MappedFile());
-    file->size_ = static_cast<size_t>(info.st_size);
-    if (file->size_ > 0) {
-      void* data = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (data == MAP_FAILED) {
-        int saved = errno;
-        ::close(fd);
-        return Status::FromErrno("mmap " + path, saved);
-      }
-      ::madvise(data, file->size_, MADV_SEQUENTIAL);
-      file->data_ = static_cast<const char*>(data);
-    }
-    ::close(fd);
-    return file;
-  }
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
-  }
-  std::string_view bytes() const { return {data_, size_}; }
-
- private:
-  MappedFile() = default;
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
-
 Status TruncateFile(const std::string& path, uint64_t size) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
@@ -204,7 +166,7 @@ Status SegmentLog::Scan(const std::string& directory, const RecordVisitor& visit
       result->records = next_first;
       continue;
     }
-    auto file = MappedFile::Open(path);
+    auto file = MappedFile::Open(path, MappedFile::Reading::kInOrder);
     if (!file.ok()) return file.status();
     std::string_view bytes = (*file)->bytes();
 

@@ -26,20 +26,6 @@ std::string_view AsBytes(std::span<const uint32_t> words) {
   return {reinterpret_cast<const char*>(words.data()), words.size() * sizeof(uint32_t)};
 }
 
-// A read-only map of a whole file, unmapped when the last index reading it is gone.
-class Mapping {
- public:
-  Mapping(void* data, size_t size) : data_(data), size_(size) {}
-  ~Mapping() { ::munmap(data_, size_); }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
-
- private:
-  void* data_;
-  size_t size_;
-};
-
 }  // namespace
 
 std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour) {
@@ -134,25 +120,11 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
 }
 
 Result<SealedHourFile> OpenSealedHourFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    return Status::FromErrno("stat " + path, saved);
-  }
-  const auto size = static_cast<size_t>(info.st_size);
-  if (size < kHeaderBytes) {
-    ::close(fd);
+  auto mapping = MappedFile::Open(path);
+  if (!mapping.ok()) return mapping.status();
+  if ((*mapping)->bytes().size() < kHeaderBytes)
     return Status::Corruption(path + ": shorter than a sealed hour file's header");
-  }
-  void* data = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  const int saved = errno;
-  ::close(fd);
-  if (data == MAP_FAILED) return Status::FromErrno("mmap " + path, saved);
-  auto mapping = std::make_shared<Mapping>(data, size);
-  auto file = ParseSealedHourFile(mapping->bytes(), mapping);
+  auto file = ParseSealedHourFile((*mapping)->bytes(), *mapping);
   if (!file.ok()) return Status::Corruption(path + ": " + file.status().message());
   return file;
 }

@@ -14,7 +14,7 @@ EventIdIndex::EventIdIndex() : ids_(0, Hash{this}, Equal{this}) {}
 namespace {
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
-constexpr size_t kUuidTextBytes = 36;
+constexpr size_t kUuidTextBytes = EventIdIndex::kUuidTextBytes;
 constexpr bool IsUuidDash(size_t at) { return at == 8 || at == 13 || at == 18 || at == 23; }
 
 // Lowercase hex digits' values; -1 for any other byte (uppercase too: only the canonical lowercase form is
@@ -59,17 +59,20 @@ size_t EventIdIndex::Hash::operator()(const Stored& stored) const {
 }
 
 std::string EventIdIndex::Text(uint32_t id) const {
+  std::array<char, kUuidTextBytes> buffer;
+  return std::string(Text(id, &buffer));
+}
+
+std::string_view EventIdIndex::Text(uint32_t id, std::array<char, kUuidTextBytes>* buffer) const {
   const Stored stored = StoredOf(id);
-  if (!stored.packed) return std::string(stored.bytes);
-  std::string text;
-  text.reserve(kUuidTextBytes);
-  for (size_t i = 0; i < 16; ++i) {
-    if (IsUuidDash(text.size())) text.push_back('-');
+  if (!stored.packed) return stored.bytes;
+  for (size_t i = 0, at = 0; i < 16; ++i) {
+    if (IsUuidDash(at)) (*buffer)[at++] = '-';
     const auto byte = static_cast<uint8_t>(stored.bytes[i]);
-    text.push_back(kHexDigits[byte >> 4]);
-    text.push_back(kHexDigits[byte & 0xF]);
+    (*buffer)[at++] = kHexDigits[byte >> 4];
+    (*buffer)[at++] = kHexDigits[byte & 0xF];
   }
-  return text;
+  return {buffer->data(), kUuidTextBytes};
 }
 
 std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
@@ -159,8 +162,15 @@ void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int6
 }
 
 std::vector<RowRef> EventIdIndex::Rows(uint32_t id) const {
+  RowRef only;
+  const std::span<const RowRef> rows = Rows(id, &only);
+  return {rows.begin(), rows.end()};
+}
+
+std::span<const RowRef> EventIdIndex::Rows(uint32_t id, RowRef* only) const {
   if (auto it = all_rows_.find(id); it != all_rows_.end()) return it->second;
-  return {current(id)};
+  *only = current(id);
+  return {only, 1};
 }
 
 void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {

@@ -9,9 +9,11 @@
 // correction may move an event to another user.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +70,12 @@ class EventIdIndex {
   void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.
   std::vector<RowRef> Rows(uint32_t id) const;
+  // The same without a copy: the rows of an id seen more than once, or else `*only` set to its one row.
+  std::span<const RowRef> Rows(uint32_t id, RowRef* only) const;
   std::string Text(uint32_t id) const;
+  // The same written to `buffer` when it must be made (a packed UUID's text).
+  static constexpr size_t kUuidTextBytes = 36;
+  std::string_view Text(uint32_t id, std::array<char, kUuidTextBytes>* buffer) const;
   // The hour of the id's current row.
   int64_t hour(uint32_t id) const { return hour_[id]; }
   // Calls `visit(number)` for every id known, in no particular order.

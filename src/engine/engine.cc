@@ -72,12 +72,14 @@ namespace {
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 
-// Asks for huge pages for the whole 2 MiB pages inside [data, data + size), memory about to be written.
-void AdviseHugePages(char* data, size_t size) {
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHugePage - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+// Maps every whole page of [data, data + size) now, in one call: memory about to be written in full, where
+// a fault per page would cost more (the kernel does not return an error that matters here: at worst the
+// pages fault in as they are written).
+void PrefaultPages(char* data, size_t size) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
 }
 
 // The materializer's loop body: decode each record and apply it, in log order.
@@ -294,20 +296,32 @@ Engine::~Engine() {
   if (cold_) cold_->Closing();  // the views' chunks are freed next: the file goes with them
 }
 
+size_t Engine::ExpectedCheckpointBytes(uint64_t lsn) const {
+  // The views grow about as the records they hold: the last checkpoint's size scaled to the records now,
+  // with an eighth more. Room reserved but never written costs no memory.
+  const uint64_t last_lsn = last_checkpoint_lsn();
+  constexpr size_t kBytesPerRecordGuess = 160;  // no checkpoint yet: what the views take for a shop's events
+  const double per_record = checkpoint_bytes_ > 0 && last_lsn > 0
+                                ? static_cast<double>(checkpoint_bytes_) / static_cast<double>(last_lsn)
+                                : kBytesPerRecordGuess;
+  return static_cast<size_t>(per_record * static_cast<double>(lsn) * 1.125) + (size_t{1} << 20);
+}
+
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
+  if (log_->next_lsn() == last_checkpoint_lsn()) return Status::Ok();
+  // Ingest waits while the views are copied: room for them all is made first, before the wait (the string
+  // doubling as it grew copied it over and over: most of the wait), its pages mapped at once (a fault per
+  // page was half of the rest; huge pages did as well, but may make the kernel compact memory first).
   std::string bytes;
+  bytes.reserve(ExpectedCheckpointBytes(log_->next_lsn()));
+  PrefaultPages(bytes.data(), bytes.capacity());
   uint64_t lsn = 0;
-  const auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started;
   {
     std::lock_guard order(order_mutex_);
+    started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
-    if (lsn == last_checkpoint_lsn()) return Status::Ok();
-    // Ingest waits while the views are copied: room for them all is made first (the string doubling as it
-    // grew copied it over and over: most of the wait), in huge pages where the kernel has them (a fault
-    // per 4 KiB page was half of the rest).
-    bytes.reserve(checkpoint_bytes_ + checkpoint_bytes_ / 8 + (size_t{1} << 20));
-    AdviseHugePages(bytes.data(), bytes.capacity());
     auto shard_locks = LockAllShardsWhenIdle();
     views_->Save(&bytes);
   }

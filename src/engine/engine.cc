@@ -298,7 +298,7 @@ Engine::~Engine() {
 
 size_t Engine::ExpectedCheckpointBytes(uint64_t lsn) const {
   // The views grow about as the records they hold: the last checkpoint's size scaled to the records now,
-  // with an eighth more. Room reserved but never written costs no memory.
+  // with an eighth more (held only until the copy is written).
   const uint64_t last_lsn = last_checkpoint_lsn();
   constexpr size_t kBytesPerRecordGuess = 160;  // no checkpoint yet: what the views take for a shop's events
   const double per_record = checkpoint_bytes_ > 0 && last_lsn > 0

@@ -298,12 +298,11 @@ Engine::~Engine() {
 
 size_t Engine::ExpectedCheckpointBytes(uint64_t lsn) const {
   // The views grow about as the records they hold: the last checkpoint's size scaled to the records now,
-  // with an eighth more (held only until the copy is written).
+  // with an eighth more. Without a checkpoint to go by, no guess: a wrong one could ask for more memory
+  // than the machine has.
   const uint64_t last_lsn = last_checkpoint_lsn();
-  constexpr size_t kBytesPerRecordGuess = 160;  // no checkpoint yet: what the views take for a shop's events
-  const double per_record = checkpoint_bytes_ > 0 && last_lsn > 0
-                                ? static_cast<double>(checkpoint_bytes_) / static_cast<double>(last_lsn)
-                                : kBytesPerRecordGuess;
+  if (checkpoint_bytes_ == 0 || last_lsn == 0) return 0;
+  const double per_record = static_cast<double>(checkpoint_bytes_) / static_cast<double>(last_lsn);
   return static_cast<size_t>(per_record * static_cast<double>(lsn) * 1.125) + (size_t{1} << 20);
 }
 
@@ -314,8 +313,11 @@ Status Engine::Checkpoint() {
   // doubling as it grew copied it over and over: most of the wait), its pages mapped at once (a fault per
   // page was half of the rest; huge pages did as well, but may make the kernel compact memory first).
   std::string bytes;
-  bytes.reserve(ExpectedCheckpointBytes(log_->next_lsn()));
-  PrefaultPages(bytes.data(), bytes.capacity());
+  const size_t expected = ExpectedCheckpointBytes(log_->next_lsn());
+  bytes.reserve(expected);
+  // Mapped at once only up to what the last checkpoint took: after retention dropped hours the views may
+  // be much smaller than the estimate, and memory they held then is memory the machine had.
+  PrefaultPages(bytes.data(), std::min(expected, checkpoint_bytes_ + checkpoint_bytes_ / 8));
   uint64_t lsn = 0;
   std::chrono::steady_clock::time_point started;
   {

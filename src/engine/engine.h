@@ -218,7 +218,7 @@ class Engine : public Committer {
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
   size_t checkpoint_bytes_ = 0;  // of the last one written or loaded (guarded by checkpoint_mutex_)
-  // Room for a checkpoint of `lsn` records (under checkpoint_mutex_).
+  // Room for a checkpoint of `lsn` records (under checkpoint_mutex_; 0: nothing to go by).
   size_t ExpectedCheckpointBytes(uint64_t lsn) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};

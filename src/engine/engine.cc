@@ -308,12 +308,13 @@ size_t Engine::ExpectedCheckpointBytes(uint64_t lsn) const {
 
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
-  if (log_->next_lsn() == last_checkpoint_lsn()) return Status::Ok();
+  const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
+  if (records_now == last_checkpoint_lsn()) return Status::Ok();
   // Ingest waits while the views are copied: room for them all is made first, before the wait (the string
   // doubling as it grew copied it over and over: most of the wait), its pages mapped at once (a fault per
   // page was half of the rest; huge pages did as well, but may make the kernel compact memory first).
   std::string bytes;
-  const size_t expected = ExpectedCheckpointBytes(log_->next_lsn());
+  const size_t expected = ExpectedCheckpointBytes(records_now);
   bytes.reserve(expected);
   // Mapped at once only up to what the last checkpoint took: after retention dropped hours the views may
   // be much smaller than the estimate, and memory they held then is memory the machine had.

@@ -90,7 +90,7 @@ void BM_ViewApply(benchmark::State& state) {
       body.push_back('\n');
     }
     auto inputs = ParseEventsBody(body, BodyFormat::kNdjson);  // kept alive: the loop walks into it
-    for (const EventInput& input : *inputs) views->Apply(input.event, LogPosition{});
+    for (const EventInput& input : *inputs) views->Apply(RecordView(ViewOf(input.event)), LogPosition{});
   }
   size_t next = 0;
   for (auto _ : state) views->Apply(events[next++], LogPosition{});

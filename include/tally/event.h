@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace tally {
 
@@ -35,6 +36,41 @@ struct Event {
 
   bool operator==(const Event&) const = default;
 };
+
+// An event whose texts live elsewhere: in a request body as it was parsed, or in a log frame. Ingest, the
+// log and the views read events through it, so an event's texts are copied once, into its log frame.
+struct EventView {
+  std::string_view type;
+  std::string_view user_id;
+  Millis timestamp = 0;
+  std::string_view event_id;
+  uint32_t version = 1;
+  std::string_view session_id;
+  std::string_view product_id;
+  std::string_view store_id;
+  std::string_view properties_json;
+  Millis received_at = 0;
+
+  bool operator==(const EventView&) const = default;
+};
+
+inline EventView ViewOf(const Event& event) {
+  return {event.type,       event.user_id,    event.timestamp, event.event_id,        event.version,
+          event.session_id, event.product_id, event.store_id,  event.properties_json, event.received_at};
+}
+
+inline Event ToEvent(const EventView& view) {
+  return {std::string(view.type),
+          std::string(view.user_id),
+          view.timestamp,
+          std::string(view.event_id),
+          view.version,
+          std::string(view.session_id),
+          std::string(view.product_id),
+          std::string(view.store_id),
+          std::string(view.properties_json),
+          view.received_at};
+}
 
 // Input that was refused, kept in the log with the reason so nothing a client sent is silently lost.
 struct RejectedInput {

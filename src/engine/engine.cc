@@ -20,52 +20,50 @@
 
 namespace tally {
 
-void IngestBatch::Add(Event event) {
+void IngestBatch::Add(const EventView& event) {
   frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendEventFrame(event, &frames_);
-  records_.emplace_back(std::move(event));
+  late_events_.push_back(HourOf(event.timestamp) < HourOf(event.received_at));
 }
 
-void IngestBatch::Add(RejectedInput rejected) {
+void IngestBatch::Add(const RejectedInput& rejected) {
   frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendRejectedFrame(rejected, &frames_);
-  if (rejected.raw.size() > kMaxRejectedRawBytes) rejected.raw.resize(kMaxRejectedRawBytes);
-  records_.emplace_back(std::move(rejected));
+  late_events_.push_back(false);
 }
 
-void IngestBatch::Add(SchemaChange change) {
+void IngestBatch::Add(const SchemaChange& change) {
   frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendSchemaChangeFrame(change, &frames_);
-  records_.emplace_back(std::move(change));
+  late_events_.push_back(false);
 }
 
-void IngestBatch::Add(RetentionCut cut) {
+void IngestBatch::Add(const RetentionCut& cut) {
   frame_offsets_.push_back(static_cast<uint32_t>(frames_.size()));
   AppendRetentionCutFrame(cut, &frames_);
-  records_.emplace_back(cut);
+  late_events_.push_back(false);
 }
 
-Result<IngestBatch> IngestBatch::FromFrames(std::string_view frames) {
-  IngestBatch batch;
-  batch.frames_.assign(frames);
+void IngestBatch::Clear() {
+  frames_.clear();
+  frame_offsets_.clear();
+  late_events_.clear();
+}
+
+Result<DecodedFrames> DecodeFrames(std::string_view frames) {
+  DecodedFrames decoded;
   size_t at = 0;
   while (at < frames.size()) {
     FrameView frame;
     if (ReadFrame(frames.substr(at), &frame) != FrameCheck::kComplete)
       return Status::Corruption("batch: a frame at byte " + std::to_string(at) + " is damaged or cut");
-    auto record = DecodePayload(frame.payload);
+    auto record = DecodePayloadView(frame.payload);
     if (!record.ok()) return record.status();
-    batch.frame_offsets_.push_back(static_cast<uint32_t>(at));
-    batch.records_.push_back(std::move(*record));
+    decoded.offsets.push_back(static_cast<uint32_t>(at));
+    decoded.records.push_back(std::move(*record));
     at += frame.frame_bytes;
   }
-  return batch;
-}
-
-void IngestBatch::Clear() {
-  frames_.clear();
-  records_.clear();
-  frame_offsets_.clear();
+  return decoded;
 }
 
 namespace {
@@ -87,21 +85,21 @@ SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views, uint64_t* applied = n
   return [views, applied](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
     if (IsStreamBatch(payload)) {
       auto batch = ParseStreamBatch(payload);
-      auto inner = batch.ok() ? IngestBatch::FromFrames(batch->frames) : Result<IngestBatch>(batch.status());
+      auto inner = batch.ok() ? DecodeFrames(batch->frames) : Result<DecodedFrames>(batch.status());
       if (!inner.ok())
         return Status::Corruption("record " + std::to_string(lsn) + ": " + inner.status().message());
-      for (size_t i = 0; i < inner->size(); ++i) {
+      for (size_t i = 0; i < inner->records.size(); ++i) {
         const LogPosition at{position.segment,
                              position.offset +
                                  static_cast<uint32_t>(kFrameHeaderBytes + kStreamBatchHeaderBytes) +
-                                 inner->frame_offsets()[i]};
-        views->Apply(inner->records()[i], at);
+                                 inner->offsets[i]};
+        views->Apply(inner->records[i], at);
       }
       views->set_stream_sequence(batch->sequence);
       if (applied != nullptr) ++*applied;
       return Status::Ok();
     }
-    auto record = DecodePayload(payload);
+    auto record = DecodePayloadView(payload);
     if (!record.ok())
       return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
     views->Apply(*record, position);
@@ -469,11 +467,13 @@ Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
                 [engine, quiet_seconds, busy_rows] { engine->SealHours(quiet_seconds, busy_rows); }) {}
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
-  return AppendAndApply(batch.frames(), batch.size(), 0, batch, 0);
+  auto decoded = DecodeFrames(batch.frames());
+  if (!decoded.ok()) return decoded.status();
+  return AppendAndApply(batch.frames(), batch.size(), 0, *decoded, 0);
 }
 
 Result<Committed> Engine::CommitStreamBatch(uint64_t sequence, std::string_view frames) {
-  auto batch = IngestBatch::FromFrames(frames);
+  auto batch = DecodeFrames(frames);
   if (!batch.ok()) return batch.status();
   std::string record;
   AppendStreamBatchFrame(sequence, frames, &record);
@@ -484,10 +484,11 @@ Result<Committed> Engine::CommitStreamBatch(uint64_t sequence, std::string_view 
 }
 
 Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t frame_count, uint32_t shift,
-                                         const IngestBatch& batch, uint64_t stream_sequence) {
+                                         const DecodedFrames& batch, uint64_t stream_sequence) {
   const uint32_t shards = views_->shard_count();
-  ApplyPlan plan(shards, batch.size());
-  std::vector<uint64_t> positions(batch.size());
+  const size_t records = batch.records.size();
+  ApplyPlan plan(shards, records);
+  std::vector<uint64_t> positions(records);
   std::latch applied(shards);
   Committed committed;
   {
@@ -495,12 +496,11 @@ Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t fr
     auto appended = log_->Append(to_append, frame_count);
     if (!appended.ok()) return appended.status();
     committed.end_lsn = appended->end_lsn;
-    views_->PrefetchIds(batch.records());
-    for (uint32_t i = 0; i < batch.size(); ++i) {
+    views_->PrefetchIds(batch.records);
+    for (uint32_t i = 0; i < records; ++i) {
       positions[i] =
-          LogPosition{appended->start.segment, appended->start.offset + shift + batch.frame_offsets()[i]}
-              .Packed();
-      views_->Sequence(batch.records()[i], i, positions[i], &plan);
+          LogPosition{appended->start.segment, appended->start.offset + shift + batch.offsets[i]}.Packed();
+      views_->Sequence(batch.records[i], i, positions[i], &plan);
     }
     if (stream_sequence != 0) views_->set_stream_sequence(stream_sequence);
     ++tickets_issued_;
@@ -509,7 +509,7 @@ Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t fr
       ShardGate& gate = gates_[0];
       {
         std::lock_guard lock(gate.mutex);
-        views_->RunShardSteps(0, plan, batch.records(), positions);
+        views_->RunShardSteps(0, plan, batch.records, positions);
         ++gate.applied;
       }
       gate.applied_changed.notify_all();
@@ -520,7 +520,7 @@ Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t fr
         ShardGate& gate = gates_[shard];
         {
           std::lock_guard lock(gate.queue_mutex);
-          gate.queue.push_back(ShardTask{&plan, batch.records(), positions, &applied});
+          gate.queue.push_back(ShardTask{&plan, batch.records, positions, &applied});
         }
         gate.queue_changed.notify_one();
       }

@@ -36,28 +36,36 @@ struct EngineOptions {
   uint32_t hot_ids = 1 << 19;
 };
 
-// Records gathered between two commits, already encoded, in the order they arrived.
+// Records gathered between two commits, encoded as log frames, in the order they arrived.
 class IngestBatch {
  public:
-  void Add(Event event);
-  void Add(RejectedInput rejected);
-  void Add(SchemaChange change);
-  void Add(RetentionCut cut);
-  // The records of frames as IngestBatch::frames() gives them (a stream message in cluster mode).
-  static Result<IngestBatch> FromFrames(std::string_view frames);
+  void Add(const EventView& event);
+  void Add(const Event& event) { Add(ViewOf(event)); }
+  void Add(const RejectedInput& rejected);
+  void Add(const SchemaChange& change);
+  void Add(const RetentionCut& cut);
   void Clear();
-  bool empty() const { return records_.empty(); }
-  size_t size() const { return records_.size(); }
+  bool empty() const { return frame_offsets_.empty(); }
+  size_t size() const { return frame_offsets_.size(); }
   const std::string& frames() const { return frames_; }
-  const std::vector<LogRecord>& records() const { return records_; }
   // Where each record's frame starts within frames().
   const std::vector<uint32_t>& frame_offsets() const { return frame_offsets_; }
+  // Whether record `index` is an event of an hour before the one it was received in.
+  bool late_event(size_t index) const { return late_events_[index]; }
 
  private:
   std::string frames_;
-  std::vector<LogRecord> records_;
   std::vector<uint32_t> frame_offsets_;
+  std::vector<bool> late_events_;
 };
+
+// The records of frames laid back to back (an IngestBatch's, a stream message's), in order. What the
+// views apply is decoded from the very bytes the log holds; events' texts are views into `frames`.
+struct DecodedFrames {
+  std::vector<RecordView> records;
+  std::vector<uint32_t> offsets;  // where each record's frame starts within the frames
+};
+Result<DecodedFrames> DecodeFrames(std::string_view frames);
 
 // How the engine came up: what the log's recovery found, and which checkpoint it started from.
 struct StartReport {
@@ -181,7 +189,7 @@ class Engine : public Committer {
   // A batch's part for one shard, handed to the shard's apply thread.
   struct ShardTask {
     const ApplyPlan* plan;
-    std::span<const LogRecord> records;
+    std::span<const RecordView> records;
     std::span<const uint64_t> positions;
     std::latch* done;
   };
@@ -197,9 +205,9 @@ class Engine : public Committer {
   };
   void RunShard(uint32_t shard);
   // Appends `to_append` (`frame_count` frames) and applies `batch`, whose record i is at
-  // append start + `shift` + batch.frame_offsets()[i].
+  // append start + `shift` + batch.offsets[i].
   Result<Committed> AppendAndApply(std::string_view to_append, uint64_t frame_count, uint32_t shift,
-                                   const IngestBatch& batch, uint64_t stream_sequence);
+                                   const DecodedFrames& batch, uint64_t stream_sequence);
   // Locks every shard once all batches with a ticket have been applied. Needs order_mutex_ held.
   std::vector<std::unique_lock<std::mutex>> LockAllShardsWhenIdle() const;
 

@@ -276,9 +276,7 @@ uint64_t Worker::CommitBatch() {
   if (committed.ok() && thread_metrics_ != nullptr) {
     for (size_t i = 0; i < committed->outcomes.size(); ++i) {
       thread_metrics_->CountOutcome(committed->outcomes[i]);
-      const auto* event = std::get_if<Event>(&batch_.records()[i]);
-      if (event != nullptr && committed->outcomes[i] == ApplyOutcome::kAccepted &&
-          HourOf(event->timestamp) < HourOf(event->received_at)) {
+      if (committed->outcomes[i] == ApplyOutcome::kAccepted && batch_.late_event(i)) {
         thread_metrics_->late_events.fetch_add(1, std::memory_order_relaxed);
       }
     }

@@ -1,6 +1,7 @@
 #include "log/record.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "log/crc32c.h"
 
@@ -63,11 +64,18 @@ class PayloadReader {
     return false;
   }
 
-  bool Bytes(std::string* value) {
+  bool Bytes(std::string_view* value) {
     uint64_t length = 0;
     if (!Varint(&length) || length > rest_.size()) return false;
-    value->assign(rest_.data(), length);
+    *value = rest_.substr(0, length);
     rest_.remove_prefix(length);
+    return true;
+  }
+
+  bool Bytes(std::string* value) {
+    std::string_view view;
+    if (!Bytes(&view)) return false;
+    value->assign(view);
     return true;
   }
 
@@ -77,8 +85,8 @@ class PayloadReader {
   std::string_view rest_;
 };
 
-Result<LogRecord> DecodeEvent(PayloadReader& reader) {
-  Event event;
+Result<RecordView> DecodeEvent(PayloadReader& reader) {
+  EventView event;
   uint64_t received_at = 0, timestamp = 0, version = 0;
   bool ok = reader.Varint(&received_at) && reader.Varint(&timestamp) && reader.Varint(&version) &&
             reader.Bytes(&event.type) && reader.Bytes(&event.user_id) && reader.Bytes(&event.event_id) &&
@@ -92,35 +100,35 @@ Result<LogRecord> DecodeEvent(PayloadReader& reader) {
   event.received_at = static_cast<Millis>(received_at);
   event.timestamp = static_cast<Millis>(timestamp);
   event.version = static_cast<uint32_t>(version);
-  return LogRecord(std::move(event));
+  return RecordView(event);
 }
 
-Result<LogRecord> DecodeRejected(PayloadReader& reader) {
+Result<RecordView> DecodeRejected(PayloadReader& reader) {
   RejectedInput rejected;
   uint64_t received_at = 0;
   bool ok = reader.Varint(&received_at) && reader.Bytes(&rejected.source) && reader.Bytes(&rejected.reason) &&
             reader.Bytes(&rejected.raw) && reader.Bytes(&rejected.key_name) && reader.AtEnd();
   if (!ok) return Status::Corruption("rejected record: body does not parse");
   rejected.received_at = static_cast<Millis>(received_at);
-  return LogRecord(std::move(rejected));
+  return RecordView(std::move(rejected));
 }
 
-Result<LogRecord> DecodeSchemaChange(PayloadReader& reader) {
+Result<RecordView> DecodeSchemaChange(PayloadReader& reader) {
   SchemaChange change;
   uint64_t received_at = 0;
   bool ok = reader.Varint(&received_at) && reader.Bytes(&change.type) && reader.Bytes(&change.schema_json) &&
             reader.AtEnd();
   if (!ok || change.type.empty()) return Status::Corruption("schema record: body does not parse");
   change.received_at = static_cast<Millis>(received_at);
-  return LogRecord(std::move(change));
+  return RecordView(std::move(change));
 }
 
-Result<LogRecord> DecodeRetentionCut(PayloadReader& reader) {
+Result<RecordView> DecodeRetentionCut(PayloadReader& reader) {
   uint64_t received_at = 0, first_kept_hour = 0;
   bool ok = reader.Varint(&received_at) && reader.Varint(&first_kept_hour) && reader.AtEnd();
   if (!ok || first_kept_hour > static_cast<uint64_t>(HourOf(kMaxTimestampMillis)) + 1)
     return Status::Corruption("retention record: body does not parse");
-  return LogRecord(RetentionCut{static_cast<Millis>(received_at), static_cast<int64_t>(first_kept_hour)});
+  return RecordView(RetentionCut{static_cast<Millis>(received_at), static_cast<int64_t>(first_kept_hour)});
 }
 
 }  // namespace
@@ -140,7 +148,7 @@ void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out) {
   });
 }
 
-void AppendEventFrame(const Event& event, std::string* out) {
+void AppendEventFrame(const EventView& event, std::string* out) {
   AppendFrame(RecordKind::kEvent, out, [&](std::string* payload) {
     PutVarint(static_cast<uint64_t>(event.received_at), payload);
     PutVarint(static_cast<uint64_t>(event.timestamp), payload);
@@ -192,7 +200,33 @@ Result<StreamBatchView> ParseStreamBatch(std::string_view payload) {
   return batch;
 }
 
+RecordView ViewOf(const LogRecord& record) {
+  return std::visit(
+      [](const auto& other) -> RecordView {
+        if constexpr (std::is_same_v<std::decay_t<decltype(other)>, Event>) {
+          return ViewOf(other);
+        } else {
+          return other;
+        }
+      },
+      record);
+}
+
 Result<LogRecord> DecodePayload(std::string_view payload) {
+  auto view = DecodePayloadView(payload);
+  if (!view.ok()) return view.status();
+  return std::visit(
+      [](auto& other) -> LogRecord {
+        if constexpr (std::is_same_v<std::decay_t<decltype(other)>, EventView>) {
+          return ToEvent(other);
+        } else {
+          return std::move(other);
+        }
+      },
+      *view);
+}
+
+Result<RecordView> DecodePayloadView(std::string_view payload) {
   if (payload.size() < kMinPayloadBytes) return Status::Corruption("record shorter than its header");
   auto format = static_cast<uint8_t>(payload[0]);
   if (format != kRecordFormatVersion) {

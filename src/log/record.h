@@ -40,9 +40,14 @@ inline constexpr uint8_t kLastRecordKind = static_cast<uint8_t>(RecordKind::kRet
 inline constexpr size_t kStreamBatchHeaderBytes = 2 + 8;  // format version, kind, sequence
 
 using LogRecord = std::variant<Event, RejectedInput, SchemaChange, RetentionCut>;
+// A record as the views apply it: an event's texts are views into the frame it was decoded from (the
+// other kinds are rare and small, and are copied).
+using RecordView = std::variant<EventView, RejectedInput, SchemaChange, RetentionCut>;
+RecordView ViewOf(const LogRecord& record);
 
 // Append one whole frame to `out`.
-void AppendEventFrame(const Event& event, std::string* out);
+void AppendEventFrame(const EventView& event, std::string* out);
+inline void AppendEventFrame(const Event& event, std::string* out) { AppendEventFrame(ViewOf(event), out); }
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out);
 void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out);
 void AppendRetentionCutFrame(const RetentionCut& cut, std::string* out);
@@ -51,6 +56,8 @@ void AppendStreamBatchFrame(uint64_t sequence, std::string_view frames, std::str
 
 // A record (not a stream batch: see ParseStreamBatch).
 Result<LogRecord> DecodePayload(std::string_view payload);
+// The same without copying an event's texts: they stay views into `payload`.
+Result<RecordView> DecodePayloadView(std::string_view payload);
 
 struct StreamBatchView {
   uint64_t sequence = 0;

@@ -51,7 +51,7 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
       // Retention drops the first hours; later events may still fall into them (and into a sealed
       // index), until the next cut drops them too.
       const int64_t first_kept_hour = HourOf(kBase) + (i == 1200 ? 1 : 2);
-      ASSERT_EQ(views.Apply(RetentionCut{kBase, first_kept_hour}, LogPosition{1, 16 + i}),
+      ASSERT_EQ(views.Apply(RecordView(RetentionCut{kBase, first_kept_hour}), LogPosition{1, 16 + i}),
                 ApplyOutcome::kRetentionCut);
       model.DropHoursBefore(first_kept_hour);
     }

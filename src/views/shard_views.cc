@@ -20,7 +20,7 @@ void ShardViews::PrefetchTimelines(std::span<const uint32_t> users) {
   for (uint32_t user : users) __builtin_prefetch(&timelines_[user]);
 }
 
-uint32_t ShardViews::Include(const Event& event, uint32_t user, uint64_t position, RowState state) {
+uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t position, RowState state) {
   const auto row_index = static_cast<uint32_t>(rows_.size());
   EventRow row{};
   row.timestamp = event.timestamp;

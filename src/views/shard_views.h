@@ -113,7 +113,7 @@ class ShardViews {
   void PrefetchTimelines(std::span<const uint32_t> users);
   // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only
   // kept for lookups (kDuplicate). Returns the row's index.
-  uint32_t Include(const Event& event, uint32_t user, uint64_t position, RowState state);
+  uint32_t Include(const EventView& event, uint32_t user, uint64_t position, RowState state);
   // Takes a current row back out of every view (a correction replaced it).
   void Retract(uint32_t row_index);
   // Retention: drops every hour before `first_kept_hour` (its cell, rows, sealed index and the users'

@@ -57,14 +57,14 @@ Views::Views(uint32_t shard_count) {
   global_.next_row_.resize(shard_count);
 }
 
-void Views::PrefetchIds(std::span<const LogRecord> records) const {
-  for (const LogRecord& record : records) {
-    if (const auto* event = std::get_if<Event>(&record); event != nullptr && !event->event_id.empty())
+void Views::PrefetchIds(std::span<const RecordView> records) const {
+  for (const RecordView& record : records) {
+    if (const auto* event = std::get_if<EventView>(&record); event != nullptr && !event->event_id.empty())
       global_.ids_.Prefetch(event->event_id);
   }
 }
 
-void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan) {
+void Views::Sequence(const RecordView& record, uint32_t record_index, uint64_t position, ApplyPlan* plan) {
   if (const auto* rejected = std::get_if<RejectedInput>(&record)) {
     global_.rejected_.push_back(RejectedRow{rejected->received_at, position});
     plan->outcomes.push_back(ApplyOutcome::kRejectedKept);
@@ -89,7 +89,7 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
     plan->outcomes.push_back(ApplyOutcome::kRetentionCut);
     return;
   }
-  const auto& event = std::get<Event>(record);
+  const auto& event = std::get<EventView>(record);
   const uint32_t shard = ShardOf(event.user_id);
   const RowRef row{shard, global_.next_row_[shard]++};
   std::vector<ShardStep>& steps = plan->steps[shard];
@@ -115,7 +115,7 @@ void Views::Sequence(const LogRecord& record, uint32_t record_index, uint64_t po
   plan->outcomes.push_back(outcome);
 }
 
-void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
+void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const RecordView> records,
                           std::span<const uint64_t> positions) {
   ShardViews& views = *shards_[shard];
   const std::vector<ShardStep>& steps = plan.steps[shard];
@@ -123,7 +123,7 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
     return step.kind == ShardStep::Kind::kIncludeCurrent || step.kind == ShardStep::Kind::kIncludeDuplicate;
   };
   auto user_of = [&](const ShardStep& step) -> std::string_view {
-    return std::get<Event>(records[step.record]).user_id;
+    return std::get<EventView>(records[step.record]).user_id;
   };
   for (const ShardStep& step : steps) {
     if (includes(step)) views.users().Prefetch(user_of(step));
@@ -146,12 +146,12 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
       views.DropHoursBefore(std::get<RetentionCut>(records[step.record]).first_kept_hour);
       continue;
     }
-    views.Include(std::get<Event>(records[step.record]), *next_user++, positions[step.record],
+    views.Include(std::get<EventView>(records[step.record]), *next_user++, positions[step.record],
                   step.kind == ShardStep::Kind::kIncludeCurrent ? RowState::kCurrent : RowState::kDuplicate);
   }
 }
 
-ApplyOutcome Views::Apply(const LogRecord& record, LogPosition position) {
+ApplyOutcome Views::Apply(const RecordView& record, LogPosition position) {
   ApplyPlan plan(shard_count(), 1);
   const uint64_t packed = position.Packed();
   Sequence(record, 0, packed, &plan);

@@ -94,14 +94,17 @@ class Views {
   explicit Views(uint32_t shard_count = 1);
 
   // Before the log-ordered half of a batch: starts loading the event-id index where the batch's ids are.
-  void PrefetchIds(std::span<const LogRecord> records) const;
+  void PrefetchIds(std::span<const RecordView> records) const;
   // The log-ordered half for record number `record_index` of a batch (records in log order).
-  void Sequence(const LogRecord& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
+  void Sequence(const RecordView& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
   // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.
-  void RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const LogRecord> records,
+  void RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const RecordView> records,
                      std::span<const uint64_t> positions);
   // Both halves for one record, on one thread (replay, tests).
-  ApplyOutcome Apply(const LogRecord& record, LogPosition position);
+  ApplyOutcome Apply(const RecordView& record, LogPosition position);
+  ApplyOutcome Apply(const LogRecord& record, LogPosition position) {
+    return Apply(ViewOf(record), position);
+  }
 
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   const ShardViews& shard(uint32_t index) const { return *shards_[index]; }

@@ -265,7 +265,7 @@ TEST(Views, RetentionDropsOldHoursAndAReplayOfTheTrimmedLogAgrees) {
   EXPECT_EQ(restated[0].received_at, kHourStart);
   for (const SchemaChange& change : restated) {
     log.records.push_back(change);
-    full.Apply(change, RecordLog::PositionOf(log.records.size() - 1));
+    full.Apply(RecordView(change), RecordLog::PositionOf(log.records.size() - 1));
   }
   const std::optional<uint64_t> needed = full.FirstPositionNeeded();
   ASSERT_TRUE(needed.has_value());
@@ -300,7 +300,7 @@ TEST(Views, TheIdOfADroppedEventIsForgotten) {
   EXPECT_EQ(
       views.Apply(WithDimensions("b", 2, "user-2", kHourStart + 2 * kMillisPerHour, "p"), LogPosition{0, 28}),
       ApplyOutcome::kCorrection);
-  views.Apply(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}, LogPosition{0, 32});
+  views.Apply(RecordView(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}), LogPosition{0, 32});
   EXPECT_TRUE(views.RowsOfId("a").empty());
   EXPECT_EQ(views.RowsOfId("b").size(), 1u);  // its dropped first version is not listed
   EXPECT_EQ(

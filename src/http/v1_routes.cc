@@ -1,4 +1,5 @@
 // The native API, version 1 (API.md §2).
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -38,13 +39,14 @@ void ReplyWrongMethod(h2o_req_t* req, std::string_view allow) {
       "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
-std::string NewUuidV7(Millis now, std::mt19937_64& random) {
+// Written to `text` (36 characters and a NUL), which the returned view is of.
+std::string_view NewUuidV7(Millis now, std::mt19937_64& random, std::array<char, 37>* text) {
   const uint64_t high = (static_cast<uint64_t>(now) << 16) | 0x7000 | (random() & 0x0FFF);
   const uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-  char text[37];
-  std::snprintf(text, sizeof(text), "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
-                high >> 32, (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & uint64_t{0xFFFFFFFFFFFF});
-  return text;
+  std::snprintf(text->data(), text->size(),
+                "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64, high >> 32,
+                (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & uint64_t{0xFFFFFFFFFFFF});
+  return {text->data(), 36};
 }
 
 std::string RawBodyOf(const h2o_req_t* req) {
@@ -59,7 +61,7 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   const BodyFormat format =
       IsMediaType(content_type, "application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
   const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
-  auto inputs = ParseEventsBody(body, format, worker.json_limits());
+  auto inputs = worker.events_parser().Parse(body, format);
   // Every event sent counts against the client's rate, the rejected ones too: they are kept in the log.
   if (!worker.AdmitEvents(req, inputs.ok() ? inputs->size() : 1)) return;
   if (!inputs.ok()) {
@@ -92,12 +94,13 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
     if (!input.status.ok()) {
       rejected.BeginObject().Key("index").Uint(index).Key("error").String(input.status.message()).EndObject();
       worker.AddRejected(
-          RejectedInput{now, std::string(kEventsSource), input.status.message(), std::move(input.raw), ""});
+          RejectedInput{now, std::string(kEventsSource), input.status.message(), std::string(input.raw), ""});
       continue;
     }
     input.event.received_at = now;
-    if (input.event.event_id.empty()) input.event.event_id = NewUuidV7(now, worker.random());
-    worker.batch().Add(std::move(input.event));
+    std::array<char, 37> made_id;
+    if (input.event.event_id.empty()) input.event.event_id = NewUuidV7(now, worker.random(), &made_id);
+    worker.batch().Add(input.event);
   }
   rejected.EndArray();
   worker.ReplyWithEventSummary(req, first_slot, rejected.Take());

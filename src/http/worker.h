@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -73,11 +74,12 @@ class Worker {
   void set_key_name(std::string name) { key_name_ = std::move(name); }
   void set_limits(const JsonLimits& json_limits, RateLimiter* rate_limiter,
                   std::chrono::milliseconds retention) {
-    json_limits_ = json_limits;
+    events_parser_ = std::make_unique<EventsParser>(json_limits);
     rate_limiter_ = rate_limiter;
     retention_ = retention;
   }
-  const JsonLimits& json_limits() const { return json_limits_; }
+  // POST /v1/events bodies are parsed with this thread's parser state.
+  EventsParser& events_parser() { return *events_parser_; }
   // An error naming the timestamp if --retention no longer keeps its hour at `now`.
   Status CheckRetained(Millis timestamp, Millis now) const;
   // Takes `events` from the ingest rate of the request's key (or address): false when it answered 429
@@ -122,7 +124,7 @@ class Worker {
   std::string key_name_;
   Metrics* metrics_ = nullptr;
   ThreadMetrics* thread_metrics_ = nullptr;
-  JsonLimits json_limits_;
+  std::unique_ptr<EventsParser> events_parser_ = std::make_unique<EventsParser>();
   RateLimiter* rate_limiter_ = nullptr;
   std::chrono::milliseconds retention_{0};  // 0: every hour is kept
   std::mt19937_64 random_{std::random_device{}()};

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "ingest/rfc3339.h"
@@ -34,7 +35,30 @@ bool IsTypeCharacter(char c) {
          c == ':' || c == '-';
 }
 
-Status ReadBoundedString(od::value& value, std::string_view field, size_t max_bytes, std::string* out) {
+// Where strings written with JSON escapes are kept once unescaped. An unescaped string is shorter than its
+// JSON text and the texts do not overlap, so the body's size is always room enough.
+class UnescapedTexts {
+ public:
+  UnescapedTexts(std::unique_ptr<char[]>* storage, size_t capacity)
+      : storage_(storage), capacity_(capacity) {}
+  std::string_view Keep(std::string_view text) {
+    if (*storage_ == nullptr) *storage_ = std::make_unique_for_overwrite<char[]>(capacity_);
+    char* at = storage_->get() + used_;
+    std::memcpy(at, text.data(), text.size());
+    used_ += text.size();
+    return {at, text.size()};
+  }
+
+ private:
+  std::unique_ptr<char[]>* storage_;
+  size_t capacity_;
+  size_t used_ = 0;
+};
+
+Status ReadBoundedString(od::value& value, std::string_view field, size_t max_bytes,
+                         UnescapedTexts& unescaped, std::string_view* out) {
+  // The token as written, read before the string is: it still points into the body.
+  const std::string_view written = TrimWhitespace(value.raw_json_token());
   std::string_view text;
   if (value.get_string().get(text) != simdjson::SUCCESS)
     return Status::InvalidArgument(field, "must be a string");
@@ -42,7 +66,8 @@ Status ReadBoundedString(od::value& value, std::string_view field, size_t max_by
   if (text.size() > max_bytes) {
     return Status::InvalidArgument(field, "longer than " + std::to_string(max_bytes) + " bytes");
   }
-  out->assign(text);
+  // Without an escape the string is its JSON text between the quotes: a view of the body, no copy.
+  *out = written.size() == text.size() + 2 ? written.substr(1, text.size()) : unescaped.Keep(text);
   return Status::Ok();
 }
 
@@ -96,13 +121,16 @@ Status ReadVersion(od::value& value, uint32_t* out) {
   return Status::Ok();
 }
 
-// Checks every value below `value` as JSON. Numbers are checked against the grammar only: properties are
-// kept verbatim, so a number no 64-bit type holds (an order id, 1e400) is as valid as any.
-simdjson::error_code ValidateJsonValue(od::value value) {
+// Checks every value below `value` as JSON, `value` being at nesting level `depth` (an object or array counts
+// one more), refusing (DEPTH_ERROR) an object or array nested deeper than `max_depth`. Numbers are checked
+// against the grammar only: properties are kept verbatim, so a number no 64-bit type holds (an order id,
+// 1e400) is as valid as any.
+simdjson::error_code ValidateJsonValue(od::value value, size_t depth, size_t max_depth) {
   od::json_type type;
   if (auto error = value.type().get(type)) return error;
   switch (type) {
     case od::json_type::object: {
+      if (depth + 1 > max_depth) return simdjson::DEPTH_ERROR;
       od::object object;
       if (auto error = value.get_object().get(object)) return error;
       for (auto field_result : object) {
@@ -110,17 +138,18 @@ simdjson::error_code ValidateJsonValue(od::value value) {
         if (auto error = std::move(field_result).get(field)) return error;
         std::string_view key;
         if (auto error = field.unescaped_key().get(key)) return error;
-        if (auto error = ValidateJsonValue(field.value())) return error;
+        if (auto error = ValidateJsonValue(field.value(), depth + 1, max_depth)) return error;
       }
       return simdjson::SUCCESS;
     }
     case od::json_type::array: {
+      if (depth + 1 > max_depth) return simdjson::DEPTH_ERROR;
       od::array array;
       if (auto error = value.get_array().get(array)) return error;
       for (auto element_result : array) {
         od::value element;
         if (auto error = std::move(element_result).get(element)) return error;
-        if (auto error = ValidateJsonValue(element)) return error;
+        if (auto error = ValidateJsonValue(element, depth + 1, max_depth)) return error;
       }
       return simdjson::SUCCESS;
     }
@@ -146,45 +175,52 @@ simdjson::error_code ValidateJsonValue(od::value value) {
   return simdjson::INCORRECT_TYPE;
 }
 
-Status ReadProperties(od::value& value, od::parser& validator, const JsonLimits& limits, std::string* out) {
-  od::object object;
-  if (value.get_object().get(object) != simdjson::SUCCESS) {
+// `properties`, checked in the same pass that parses the event (on-demand skipping would check only its
+// structure; the text kept verbatim must be valid JSON throughout). Its text is a view of the body.
+Status ReadProperties(od::value& value, od::document& document, const JsonLimits& limits,
+                      std::string_view* out) {
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::object) {
     return Status::InvalidArgument("properties", "must be a JSON object");
   }
-  std::string_view raw;
-  if (object.raw_json().get(raw) != simdjson::SUCCESS)
+  const char* begin = value.raw_json_token().data();  // its '{'
+  if (auto error = ValidateJsonValue(value, 0, limits.max_depth)) {
+    if (error == simdjson::DEPTH_ERROR) {
+      return Status::InvalidArgument("properties",
+                                     "nested deeper than " + std::to_string(limits.max_depth) + " levels");
+    }
+    return Status::InvalidArgument("properties", JsonError(error));
+  }
+  // Read whole, the object ends before the token the document is at now (the event's next ',' or '}').
+  const char* after = nullptr;
+  if (document.current_location().get(after) != simdjson::SUCCESS)
     return Status::InvalidArgument("properties", "not valid JSON");
+  const std::string_view raw = TrimWhitespace(std::string_view(begin, static_cast<size_t>(after - begin)));
   if (raw.size() > limits.max_properties_bytes) {
     return Status::InvalidArgument("properties",
                                    "larger than " + std::to_string(limits.max_properties_bytes) + " bytes");
   }
-  if (JsonNestingDepth(raw) > limits.max_depth) {
-    return Status::InvalidArgument("properties",
-                                   "nested deeper than " + std::to_string(limits.max_depth) + " levels");
-  }
-  // On-demand skipping checks only the structure; the text kept verbatim must be valid JSON throughout.
-  // It lies inside the padded body, so it is read in place.
-  od::document document;
-  auto error =
-      validator.iterate(raw.data(), raw.size(), raw.size() + simdjson::SIMDJSON_PADDING).get(document);
-  od::value root;
-  if (!error) error = document.get_value().get(root);
-  if (!error) error = ValidateJsonValue(root);
-  if (error) return Status::InvalidArgument("properties", JsonError(error));
-  out->assign(raw);
+  *out = raw;
   return Status::Ok();
 }
 
-// Parsers reused for every event of a body, so an event costs no allocation of parser state.
-struct EventParsers {
+}  // namespace
+
+// Parsers reused for every event of every body, so an event costs no allocation of parser state.
+struct EventsParser::Parsers {
   od::parser on_demand;
-  od::parser properties;
+  od::parser array;  // a JSON array body
   JsonLimits limits;
 };
 
+namespace {
+
+using EventParsers = EventsParser::Parsers;
+
 // Parses the event in [data, data + length); at least SIMDJSON_PADDING readable bytes must follow it
 // (the rest of a padded body does), so events are parsed in place, without a copy each.
-Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t length, size_t capacity) {
+Result<EventView> ParseEventInPlace(EventParsers& parsers, const char* data, size_t length, size_t capacity,
+                                    UnescapedTexts& unescaped) {
   od::document document;
   if (auto error = parsers.on_demand.iterate(data, length, capacity).get(document)) {
     return Status::InvalidArgument("event", JsonError(error));
@@ -193,7 +229,7 @@ Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t 
   if (document.get_object().get(object) != simdjson::SUCCESS) {
     return Status::InvalidArgument("event", "must be a JSON object");
   }
-  Event event;
+  EventView event;
   bool seen_type = false, seen_user = false, seen_timestamp = false, seen_event_id = false,
        seen_version = false, seen_session = false, seen_product = false, seen_store = false,
        seen_properties = false;
@@ -215,39 +251,42 @@ Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t 
     if (key == "type") {
       TALLY_RETURN_IF_ERROR(once(&seen_type, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
-      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxTypeBytes, &event.type));
+      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxTypeBytes, unescaped, &event.type));
       // Length and emptiness were reported above with their own reasons; what is left is the characters.
       if (!IsValidEventType(event.type))
         return Status::InvalidArgument(key, "may hold only A-Z a-z 0-9 _ . : -");
     } else if (key == "user_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_user, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
-      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxUserIdBytes, &event.user_id));
+      TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxUserIdBytes, unescaped, &event.user_id));
     } else if (key == "timestamp") {
       TALLY_RETURN_IF_ERROR(once(&seen_timestamp, key));
       TALLY_RETURN_IF_ERROR(ReadTimestamp(value, &event.timestamp));
     } else if (key == "event_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_event_id, key));
-      if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxEventIdBytes, &event.event_id));
+      if (!is_null)
+        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxEventIdBytes, unescaped, &event.event_id));
     } else if (key == "version") {
       TALLY_RETURN_IF_ERROR(once(&seen_version, key));
       if (!is_null) TALLY_RETURN_IF_ERROR(ReadVersion(value, &event.version));
     } else if (key == "session_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_session, key));
       if (!is_null)
-        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.session_id));
+        TALLY_RETURN_IF_ERROR(
+            ReadBoundedString(value, key, kMaxDimensionBytes, unescaped, &event.session_id));
     } else if (key == "product_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_product, key));
       if (!is_null)
-        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.product_id));
+        TALLY_RETURN_IF_ERROR(
+            ReadBoundedString(value, key, kMaxDimensionBytes, unescaped, &event.product_id));
     } else if (key == "store_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_store, key));
-      if (!is_null) TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, &event.store_id));
+      if (!is_null)
+        TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxDimensionBytes, unescaped, &event.store_id));
     } else if (key == "properties") {
       TALLY_RETURN_IF_ERROR(once(&seen_properties, key));
       if (!is_null)
-        TALLY_RETURN_IF_ERROR(
-            ReadProperties(value, parsers.properties, parsers.limits, &event.properties_json));
+        TALLY_RETURN_IF_ERROR(ReadProperties(value, document, parsers.limits, &event.properties_json));
     } else {
       std::string shown(key.substr(0, 64));
       return Status::InvalidArgument(shown,
@@ -262,19 +301,26 @@ Result<Event> ParseEventInPlace(EventParsers& parsers, const char* data, size_t 
   return event;
 }
 
-// `raw` lies inside `padded`, whose padding follows its end.
-EventInput ParseOne(EventParsers& parsers, const simdjson::padded_string& padded, std::string_view raw) {
-  EventInput input;
+// One body being parsed: its text (SIMDJSON_PADDING readable bytes follow it), where its unescaped strings
+// go, and its events so far.
+struct BodyBeingParsed {
+  std::string_view text;
+  UnescapedTexts unescaped;
+  std::vector<EventInput>& events;
+};
+
+// `raw` lies inside body.text.
+void ParseOne(EventParsers& parsers, BodyBeingParsed& body, std::string_view raw) {
+  EventInput& input = body.events.emplace_back();
+  input.raw = raw;
   const size_t capacity =
-      static_cast<size_t>(padded.data() + padded.size() - raw.data()) + simdjson::SIMDJSON_PADDING;
-  auto event = ParseEventInPlace(parsers, raw.data(), raw.size(), capacity);
+      static_cast<size_t>(body.text.data() + body.text.size() - raw.data()) + simdjson::SIMDJSON_PADDING;
+  auto event = ParseEventInPlace(parsers, raw.data(), raw.size(), capacity, body.unescaped);
   if (event.ok()) {
-    input.event = std::move(*event);
+    input.event = *event;
   } else {
     input.status = event.status();
-    input.raw.assign(raw);  // kept only when rejected
   }
-  return input;
 }
 
 Status TooManyEvents(const JsonLimits& limits) {
@@ -283,26 +329,26 @@ Status TooManyEvents(const JsonLimits& limits) {
                                       "smaller batches");
 }
 
-Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& padded, EventParsers& parsers) {
-  std::vector<EventInput> inputs;
-  const std::string_view body = TrimWhitespace(std::string_view(padded.data(), padded.size()));
-  if (body.front() == '{') {
-    inputs.push_back(ParseOne(parsers, padded, body));
-    return inputs;
+Status ParseJsonBody(EventParsers& parsers, BodyBeingParsed& body) {
+  if (body.text.front() == '{') {
+    ParseOne(parsers, body, body.text);
+    return Status::Ok();
   }
-  if (body.front() != '[')
+  if (body.text.front() != '[')
     return Status::InvalidArgument("body", "must be a JSON object or an array of objects");
-  od::parser parser;
   od::document document;
   od::array array;
-  if (auto error = parser.iterate(padded).get(document))
+  if (auto error =
+          parsers.array
+              .iterate(body.text.data(), body.text.size(), body.text.size() + simdjson::SIMDJSON_PADDING)
+              .get(document))
     return Status::InvalidArgument("body", JsonError(error));
   if (auto error = document.get_array().get(array)) return Status::InvalidArgument("body", JsonError(error));
   for (auto element_result : array) {
     od::value element;
     if (auto error = std::move(element_result).get(element))
       return Status::InvalidArgument("body", JsonError(error));
-    if (inputs.size() == parsers.limits.max_events) return TooManyEvents(parsers.limits);
+    if (body.events.size() == parsers.limits.max_events) return TooManyEvents(parsers.limits);
     od::json_type type;
     if (auto error = element.type().get(type)) return Status::InvalidArgument("body", JsonError(error));
     std::string_view raw;
@@ -321,16 +367,13 @@ Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& pad
     if (error) return Status::InvalidArgument("body", JsonError(error));
     raw = TrimWhitespace(raw);
     if (type != od::json_type::object) {
-      EventInput input;
-      input.raw.assign(raw);
-      input.status = Status::InvalidArgument("event", "must be a JSON object");
-      inputs.push_back(std::move(input));
+      body.events.push_back({raw, Status::InvalidArgument("event", "must be a JSON object"), {}});
       continue;
     }
-    inputs.push_back(ParseOne(parsers, padded, raw));
+    ParseOne(parsers, body, raw);
   }
   if (HasTrailingContent(document)) return Status::InvalidArgument("body", "text after the JSON array");
-  return inputs;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -338,29 +381,6 @@ Result<std::vector<EventInput>> ParseJsonBody(const simdjson::padded_string& pad
 bool IsValidEventType(std::string_view type) {
   return !type.empty() && type.size() <= kMaxTypeBytes &&
          std::all_of(type.begin(), type.end(), IsTypeCharacter);
-}
-
-size_t JsonNestingDepth(std::string_view json) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 bool IsJsonNumber(std::string_view text) {
@@ -388,33 +408,54 @@ bool IsJsonNumber(std::string_view text) {
   return at == text.size();
 }
 
-Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits) {
-  EventParsers parsers;
-  parsers.limits = limits;
-  simdjson::padded_string padded(json);
-  return ParseEventInPlace(parsers, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING);
+EventsParser::EventsParser(const JsonLimits& limits) : parsers_(std::make_unique<Parsers>()) {
+  parsers_->limits = limits;
 }
 
-Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format,
-                                                const JsonLimits& limits) {
+EventsParser::~EventsParser() = default;
+
+const JsonLimits& EventsParser::limits() const { return parsers_->limits; }
+
+Result<ParsedBody> EventsParser::Parse(std::string_view body, BodyFormat format) {
   body = TrimWhitespace(body);
   if (body.empty()) return Status::InvalidArgument("body", "empty");
   // One padded copy of the body; every event is then parsed in place inside it.
-  const simdjson::padded_string padded(body);
-  EventParsers parsers;
-  parsers.limits = limits;
-  if (format == BodyFormat::kJson) return ParseJsonBody(padded, parsers);
-  body = std::string_view(padded.data(), padded.size());
-  std::vector<EventInput> inputs;
-  while (!body.empty()) {
-    const size_t newline = body.find('\n');
-    std::string_view line = TrimWhitespace(body.substr(0, newline));
-    body = newline == std::string_view::npos ? std::string_view() : body.substr(newline + 1);
-    if (line.empty()) continue;
-    if (inputs.size() == limits.max_events) return TooManyEvents(limits);
-    inputs.push_back(ParseOne(parsers, padded, line));
+  ParsedBody parsed;
+  parsed.text_ = std::make_unique_for_overwrite<char[]>(body.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(parsed.text_.get(), body.data(), body.size());
+  std::memset(parsed.text_.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+  BodyBeingParsed being_parsed{std::string_view(parsed.text_.get(), body.size()),
+                               UnescapedTexts(&parsed.unescaped_, body.size()), parsed.events_};
+  if (format == BodyFormat::kJson) {
+    TALLY_RETURN_IF_ERROR(ParseJsonBody(*parsers_, being_parsed));
+    return parsed;
   }
-  return inputs;
+  const JsonLimits& limits = parsers_->limits;
+  parsed.events_.reserve(std::min<size_t>(std::count(body.begin(), body.end(), '\n') + 1, limits.max_events));
+  std::string_view rest = being_parsed.text;
+  while (!rest.empty()) {
+    const size_t newline = rest.find('\n');
+    std::string_view line = TrimWhitespace(rest.substr(0, newline));
+    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+    if (line.empty()) continue;
+    if (parsed.events_.size() == limits.max_events) return TooManyEvents(limits);
+    ParseOne(*parsers_, being_parsed, line);
+  }
+  return parsed;
+}
+
+Result<ParsedBody> ParseEventsBody(std::string_view body, BodyFormat format, const JsonLimits& limits) {
+  return EventsParser(limits).Parse(body, format);
+}
+
+Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits) {
+  if (!TrimWhitespace(json).starts_with('{'))
+    return Status::InvalidArgument("event", "must be a JSON object");
+  auto parsed = ParseEventsBody(json, BodyFormat::kJson, limits);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->size() != 1) return Status::InvalidArgument("event", "must be a JSON object");
+  if (!(*parsed)[0].status.ok()) return (*parsed)[0].status;
+  return ToEvent((*parsed)[0].event);
 }
 
 }  // namespace tally

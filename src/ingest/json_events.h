@@ -2,6 +2,7 @@
 // alone against API.md's field table; a bad event does not spoil the others.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,22 +31,55 @@ struct JsonLimits {
 };
 
 struct EventInput {
-  std::string raw;  // this event's own text, kept when it is rejected
-  Status status;    // why it was rejected; OK when `event` is valid
-  Event event;
+  std::string_view raw;  // this event's own text (in the ParsedBody), kept when it is rejected
+  Status status;         // why it was rejected; OK when `event` is valid
+  EventView event;       // its texts live in the ParsedBody
 };
 
-// The events of a body in order. An error (the whole request is refused) only when the body is empty,
-// holds more than limits.max_events events (a TooLarge status), or, for JSON, is not a JSON object or
-// array at all.
-Result<std::vector<EventInput>> ParseEventsBody(std::string_view body, BodyFormat format,
-                                                const JsonLimits& limits = {});
+// The events of one body, in order. Their texts are views into the body's padded copy held here (a string
+// written with JSON escapes: into its unescaped copy, also held here), so nothing is copied per event.
+class ParsedBody {
+ public:
+  size_t size() const { return events_.size(); }
+  EventInput& operator[](size_t index) { return events_[index]; }
+  const EventInput& operator[](size_t index) const { return events_[index]; }
+  auto begin() { return events_.begin(); }
+  auto end() { return events_.end(); }
+  auto begin() const { return events_.begin(); }
+  auto end() const { return events_.end(); }
+
+ private:
+  friend class EventsParser;
+  std::unique_ptr<char[]> text_;       // the body, then simdjson's padding
+  std::unique_ptr<char[]> unescaped_;  // made at the first string with an escape
+  std::vector<EventInput> events_;
+};
+
+// Parses POST /v1/events bodies with parser state kept from one body to the next (one per thread), so a
+// body costs no parser allocation.
+class EventsParser {
+ public:
+  explicit EventsParser(const JsonLimits& limits = {});
+  ~EventsParser();
+  EventsParser(const EventsParser&) = delete;
+  EventsParser& operator=(const EventsParser&) = delete;
+
+  // An error (the whole request is refused) only when the body is empty, holds more than
+  // limits.max_events events (a TooLarge status), or, for JSON, is not a JSON object or array at all.
+  Result<ParsedBody> Parse(std::string_view body, BodyFormat format);
+  const JsonLimits& limits() const;
+
+  struct Parsers;  // simdjson's, kept out of this header
+
+ private:
+  std::unique_ptr<Parsers> parsers_;
+};
+
+// EventsParser(limits).Parse(body, format).
+Result<ParsedBody> ParseEventsBody(std::string_view body, BodyFormat format, const JsonLimits& limits = {});
 
 // One event from its JSON object text. received_at and a missing event_id are left for the caller.
 Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits = {});
-
-// How deeply objects and arrays nest in a JSON text (0 for a scalar); strings are skipped.
-size_t JsonNestingDepth(std::string_view json);
 
 // RFC 8259's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, of any size.
 bool IsJsonNumber(std::string_view text);

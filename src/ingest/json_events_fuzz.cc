@@ -9,7 +9,7 @@
 
 namespace {
 
-void CheckRoundTrip(const tally::Event& event) {
+void CheckRoundTrip(const tally::EventView& event) {
   std::string frame;
   tally::AppendEventFrame(event, &frame);
   tally::FrameView view;
@@ -17,7 +17,7 @@ void CheckRoundTrip(const tally::Event& event) {
   auto decoded = tally::DecodePayload(view.payload);
   if (!decoded.ok()) __builtin_trap();
   const auto* back = std::get_if<tally::Event>(&*decoded);
-  if (back == nullptr || !(*back == event)) __builtin_trap();
+  if (back == nullptr || !(*back == tally::ToEvent(event))) __builtin_trap();
 }
 
 }  // namespace

@@ -100,13 +100,6 @@ TEST(JsonEvent, PropertiesDeeperOrLargerThanTheLimitsAreRejectedNamingTheLimit) 
   EXPECT_TRUE(!body.ok() || (body->size() == 1 && !(*body)[0].status.ok()));
 }
 
-TEST(JsonEvent, NestingDepthSkipsStrings) {
-  EXPECT_EQ(JsonNestingDepth("1"), 0u);
-  EXPECT_EQ(JsonNestingDepth("{}"), 1u);
-  EXPECT_EQ(JsonNestingDepth(R"({"a":[{"b":"]]]"}],"c":{}})"), 3u);
-  EXPECT_EQ(JsonNestingDepth(R"(["\"[["])"), 1u);
-}
-
 TEST(JsonEvent, NullOptionalFieldsAreAbsent) {
   auto event = ParseEventJson(
       R"({"type":"a","user_id":"u","timestamp":1,"event_id":null,"product_id":null,"properties":null,"version":null})");
@@ -198,6 +191,32 @@ TEST(JsonBody, ObjectArrayAndNdjsonEachStandAlone) {
   EXPECT_FALSE((*lines)[1].status.ok());
   EXPECT_EQ((*lines)[1].raw, "garbage");
   EXPECT_EQ((*lines)[2].event.type, "b");
+}
+
+// Strings without escapes are views of the body; those with escapes are kept unescaped beside it. Both must
+// survive the parsing of every later event of the body, and a parser reused for the next body.
+TEST(JsonBody, EscapedAndPlainStringsStayValidForTheWholeBody) {
+  EventsParser parser;
+  std::string body;
+  for (int i = 0; i < 300; ++i) {
+    body += R"({"type":"a","user_id":"plain-)" + std::to_string(i) +
+            R"(","timestamp":1,"product_id":"p\"q\u00e9)" + std::to_string(i) + R"(","store_id":"s\\)" +
+            std::to_string(i) + R"(","properties":{"k":"v\n"}})" + "\n";
+  }
+  auto first = parser.Parse(body, BodyFormat::kNdjson);
+  auto second = parser.Parse(R"({"type":"b","user_id":"\u0041","timestamp":2})", BodyFormat::kNdjson);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(first->size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    const EventInput& input = (*first)[i];
+    ASSERT_TRUE(input.status.ok()) << input.status.message();
+    EXPECT_EQ(input.event.user_id, "plain-" + std::to_string(i));
+    EXPECT_EQ(input.event.product_id, "p\"q\xC3\xA9" + std::to_string(i));
+    EXPECT_EQ(input.event.store_id, "s\\" + std::to_string(i));
+    EXPECT_EQ(input.event.properties_json, R"({"k":"v\n"})");  // verbatim, as sent
+  }
+  EXPECT_EQ((*second)[0].event.user_id, "A");
 }
 
 TEST(JsonBody, ABodyThatIsNotJsonAtAllIsAnErrorNamingBody) {

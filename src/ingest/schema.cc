@@ -120,13 +120,14 @@ std::string SchemaToJson(const Schema& schema) {
   return json.Take();
 }
 
-Status CheckAgainstSchema(const Event& event, const Schema& schema) {
-  const std::string rule = " (schema of " + event.type + ")";
+Status CheckAgainstSchema(const EventView& event, const Schema& schema) {
+  // Made only for an error: most events pass.
+  auto rule = [&] { return " (schema of " + std::string(event.type) + ")"; };
   for (const std::string& dimension : schema.dimensions) {
-    const std::string& value = dimension == "product_id" ? event.product_id
-                               : dimension == "store_id" ? event.store_id
-                                                         : event.session_id;
-    if (value.empty()) return Status::InvalidArgument(dimension, "missing" + rule);
+    const std::string_view value = dimension == "product_id" ? event.product_id
+                                   : dimension == "store_id" ? event.store_id
+                                                             : event.session_id;
+    if (value.empty()) return Status::InvalidArgument(dimension, "missing" + rule());
   }
   if (schema.required.empty() && schema.properties.empty()) return Status::Ok();
   simdjson::dom::parser parser;
@@ -138,7 +139,7 @@ Status CheckAgainstSchema(const Event& event, const Schema& schema) {
   }
   for (const std::string& name : schema.required) {
     if (event.properties_json.empty() || properties.at_key(name).error() != simdjson::SUCCESS) {
-      return Status::InvalidArgument("properties." + name, "missing" + rule);
+      return Status::InvalidArgument("properties." + name, "missing" + rule());
     }
   }
   if (event.properties_json.empty()) return Status::Ok();
@@ -146,7 +147,7 @@ Status CheckAgainstSchema(const Event& event, const Schema& schema) {
     simdjson::dom::element value;
     if (properties.at_key(name).get(value) != simdjson::SUCCESS) continue;
     if (!HasKind(value, kind)) {
-      return Status::InvalidArgument("properties." + name, "must be " + std::string(KindName(kind)) + rule);
+      return Status::InvalidArgument("properties." + name, "must be " + std::string(KindName(kind)) + rule());
     }
   }
   return Status::Ok();

@@ -27,6 +27,6 @@ Result<Schema> ParseSchema(std::string_view json);
 // The canonical JSON text of a schema (what GET /v1/schemas/{type} shows).
 std::string SchemaToJson(const Schema& schema);
 // Why `event` breaks its type's schema, or OK.
-Status CheckAgainstSchema(const Event& event, const Schema& schema);
+Status CheckAgainstSchema(const EventView& event, const Schema& schema);
 
 }  // namespace tally

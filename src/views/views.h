@@ -51,7 +51,7 @@ class GlobalViews {
  public:
   const EventIdIndex& ids() const { return ids_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
-  const absl::btree_map<std::string, SchemaEntry>& schemas() const { return schemas_; }
+  const absl::btree_map<std::string, SchemaEntry, std::less<>>& schemas() const { return schemas_; }
   // Cluster mode: the last stream sequence applied (0: none, or not a cluster).
   uint64_t stream_sequence() const { return stream_sequence_; }
   // Hours before it have been dropped by retention (0: none).
@@ -64,7 +64,7 @@ class GlobalViews {
   std::optional<uint64_t> last_cut_position_;  // of the newest retention cut applied
   EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
-  absl::btree_map<std::string, SchemaEntry> schemas_;
+  absl::btree_map<std::string, SchemaEntry, std::less<>> schemas_;
   std::vector<uint32_t> next_row_;  // by shard: the index its next row will get
 };
 

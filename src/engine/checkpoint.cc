@@ -19,8 +19,9 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 2: views split into shards; 3: no cells per product and store; 4: retention (hours kept, log positions
-// the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel)
-constexpr uint32_t kFormatVersion = 5;
+// the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel);
+// 6: timelines as chains through the rows
+constexpr uint32_t kFormatVersion = 6;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 std::string FileName(uint64_t lsn) {

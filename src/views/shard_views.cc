@@ -1,6 +1,7 @@
 #include "views/shard_views.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/hasher.h"
 #include "ingest/take_home.h"
@@ -16,8 +17,8 @@ void HashRowForDigest(const EventRow& row, Hasher* hasher) {
 
 }  // namespace
 void ShardViews::PrefetchTimelines(std::span<const uint32_t> users) {
-  if (timelines_.size() < users_.size()) timelines_.resize(users_.size());
-  for (uint32_t user : users) __builtin_prefetch(&timelines_[user]);
+  if (last_row_of_user_.size() < users_.size()) last_row_of_user_.resize(users_.size(), kNoRow);
+  for (uint32_t user : users) __builtin_prefetch(&last_row_of_user_[user]);
 }
 
 uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t position, RowState state) {
@@ -31,7 +32,8 @@ uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t pos
   row.store = event.store_id.empty() ? kNoDimension : stores_.Intern(event.store_id);
   row.version = event.version;
   row.state = state;
-  if (timelines_.size() < users_.size()) timelines_.resize(users_.size());
+  row.previous_of_user = kNoRow;
+  if (last_row_of_user_.size() < users_.size()) last_row_of_user_.resize(users_.size(), kNoRow);
   if (type_stats_.size() < types_.size()) type_stats_.resize(types_.size());
   rows_.push_back(row);
   if (state == RowState::kCurrent) Count(row_index, event.received_at);
@@ -39,12 +41,12 @@ uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t pos
 }
 
 void ShardViews::Count(uint32_t row_index, Millis received_at) {
-  const EventRow& row = rows_[row_index];
+  EventRow& row = rows_[row_index];
   HourData& hour = hours_[HourOf(row.timestamp)];
   hour.rows.push_back(row_index);
   hour.all.Add(row.type, row.user);
   hour.changed_pass = seal_pass_;
-  timelines_[row.user].push_back(row_index);
+  row.previous_of_user = std::exchange(last_row_of_user_[row.user], row_index);
   TypeStats& stats = type_stats_[row.type];
   if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
   if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;
@@ -63,19 +65,13 @@ void ShardViews::Retract(uint32_t row_index) {
     rows_.NoteWritten(row_index);
     return;
   }
-  std::vector<uint32_t>& timeline = timelines_[row.user];
-  if (auto at = std::lower_bound(timeline.begin(), timeline.end(), row_index);
-      at != timeline.end() && *at == row_index) {
-    timeline.erase(at);
-  }
-
   // What the user still has in the same hour decides whether they leave the hour's cell.
   bool stays = false, stays_in_type = false;
-  for (uint32_t other : timeline) {
-    if (HourOf(rows_[other].timestamp) != hour_index) continue;
+  ForEachCurrentRowOf(row.user, [&](uint32_t other) {
+    if (other == row_index || HourOf(rows_[other].timestamp) != hour_index) return;
     stays = true;
     stays_in_type |= rows_[other].type == row.type;
-  }
+  });
   HourData& data = hour->second;
   data.all.Remove(row.type, row.user, stays, stays_in_type);
   // The sealed index counts the row: answers come from the rows again until the hour is sealed anew.
@@ -91,25 +87,16 @@ void ShardViews::Retract(uint32_t row_index) {
 void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
   first_kept_hour_ = std::max(first_kept_hour_, first_kept_hour);
   const auto end = hours_.lower_bound(first_kept_hour_);
-  std::vector<uint32_t> users;
+  // A dropped row stays in its user's chain (skipped there) until retention releases its chunk.
   for (auto it = hours_.begin(); it != end; ++it) {
     for (uint32_t row_index : it->second.rows) {
       EventRow& row = rows_[row_index];
-      if (row.state == RowState::kCurrent) {
-        --type_stats_[row.type].events;
-        users.push_back(row.user);
-      }
+      if (row.state == RowState::kCurrent) --type_stats_[row.type].events;
       row.state = RowState::kDropped;
       rows_.NoteWritten(row_index);
     }
   }
   hours_.erase(hours_.begin(), end);
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  for (uint32_t user : users) {
-    std::erase_if(timelines_[user],
-                  [&](uint32_t row_index) { return rows_[row_index].state == RowState::kDropped; });
-  }
   while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
   rows_.ReleaseBefore(first_kept_row_);
 }
@@ -139,8 +126,9 @@ std::optional<uint64_t> ShardViews::FirstKeptPosition() const {
 }
 
 std::vector<uint32_t> ShardViews::Timeline(uint32_t user) const {
-  if (user >= timelines_.size()) return {};
-  std::vector<uint32_t> timeline = timelines_[user];
+  std::vector<uint32_t> timeline;
+  ForEachCurrentRowOf(user, [&](uint32_t row) { timeline.push_back(row); });
+  std::reverse(timeline.begin(), timeline.end());
   // Row order is log order: a stable sort by event time gives (event time, row).
   std::stable_sort(timeline.begin(), timeline.end(),
                    [&](uint32_t a, uint32_t b) { return rows_[a].timestamp < rows_[b].timestamp; });

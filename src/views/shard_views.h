@@ -53,7 +53,12 @@ struct EventRow {
   uint32_t store;    // kNoDimension when absent
   uint32_t version;
   RowState state;
+  // The user's previous row that was counted (kNoRow: none): each user's rows form a chain from their
+  // newest, so a timeline costs 4 bytes a row and nothing is allocated per event to keep it.
+  uint32_t previous_of_user;
 };
+
+inline constexpr uint32_t kNoRow = UINT32_MAX;
 
 // The hour's events by product and by store, frozen.
 struct SealedHour {
@@ -109,7 +114,7 @@ class ShardViews {
  public:
   // The number of a user id, adding it if new (before Include, for the event's user).
   uint32_t InternUser(std::string_view user_id) { return users_.Intern(user_id); }
-  // Starts loading the timelines of these users (numbered by InternUser).
+  // Starts loading where the timelines of these users (numbered by InternUser) end.
   void PrefetchTimelines(std::span<const uint32_t> users);
   // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only
   // kept for lookups (kDuplicate). Returns the row's index.
@@ -179,9 +184,20 @@ class ShardViews {
   ChunkedVector<EventRow> rows_;
   Dictionary users_, types_, products_, stores_;
   absl::btree_map<int64_t, HourData> hours_;
-  // By user index: the user's current rows in row (log) order. Ingest only appends; a timeline is put in
-  // time order when it is asked for, so a late event costs no search through a user's rows.
-  std::vector<std::vector<uint32_t>> timelines_;
+  // Calls `visit(row index)` for each of the user's current rows, newest row first.
+  template <typename Visit>
+  void ForEachCurrentRowOf(uint32_t user, Visit&& visit) const {
+    for (uint32_t row = user < last_row_of_user_.size() ? last_row_of_user_[user] : kNoRow;
+         row != kNoRow && row >= first_kept_row_; row = rows_[row].previous_of_user) {
+      if (rows_[row].state == RowState::kCurrent) visit(row);
+    }
+  }
+
+  // By user index: the user's newest row that was counted (kNoRow: none), where its chain of rows starts
+  // (EventRow::previous_of_user). Ingest only links; a timeline is put in time order when it is asked
+  // for, so a late event costs no search through a user's rows. Rows that stopped being current stay in
+  // the chain and are skipped.
+  std::vector<uint32_t> last_row_of_user_;
   std::vector<TypeStats> type_stats_;  // by type index
   uint64_t seal_pass_ = 0;             // sealing passes started
   int64_t first_kept_hour_ = 0;        // hours before it were dropped by retention

@@ -145,6 +145,7 @@ void ShardViews::Save(std::string* out) const {
     writer.Value(row.store);
     writer.Value(row.version);
     writer.Value(row.state);
+    writer.Value(row.previous_of_user);
   }
   writer.Value<uint64_t>(hours_.size());
   for (const auto& [hour, data] : hours_) {
@@ -153,11 +154,8 @@ void ShardViews::Save(std::string* out) const {
     writer.Value<uint64_t>(data.rows.size());
     for (uint32_t row : data.rows) writer.Value(row);
   }
-  writer.Value<uint64_t>(timelines_.size());
-  for (const auto& timeline : timelines_) {
-    writer.Value<uint64_t>(timeline.size());
-    for (uint32_t row : timeline) writer.Value(row);
-  }
+  writer.Value<uint64_t>(last_row_of_user_.size());
+  for (uint32_t row : last_row_of_user_) writer.Value(row);
   writer.Value<uint64_t>(type_stats_.size());
   for (const TypeStats& stats : type_stats_) {
     writer.Value(stats.seen);
@@ -177,7 +175,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     return damaged;
   }
   uint64_t count = 0;
-  if (!reader.Value(&views->first_kept_row_) || !reader.Count(&count, 37) ||
+  if (!reader.Value(&views->first_kept_row_) || !reader.Count(&count, 41) ||
       count + views->first_kept_row_ > UINT32_MAX) {
     return damaged;
   }
@@ -186,7 +184,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     EventRow row{};
     if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
         !reader.Value(&row.type) || !reader.Value(&row.product) || !reader.Value(&row.store) ||
-        !reader.Value(&row.version) || !reader.Value(&row.state)) {
+        !reader.Value(&row.version) || !reader.Value(&row.state) || !reader.Value(&row.previous_of_user)) {
       return damaged;
     }
     views->rows_.push_back(row);
@@ -205,15 +203,10 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
       data.rows.push_back(row);
     }
   }
-  if (!reader.Count(&count, 8)) return damaged;
-  views->timelines_.resize(count);
-  for (auto& timeline : views->timelines_) {
-    uint64_t size = 0;
-    if (!reader.Count(&size, 4)) return damaged;
-    timeline.resize(size);
-    for (uint32_t& row : timeline) {
-      if (!reader.Value(&row)) return damaged;
-    }
+  if (!reader.Count(&count, 4)) return damaged;
+  views->last_row_of_user_.resize(count);
+  for (uint32_t& row : views->last_row_of_user_) {
+    if (!reader.Value(&row)) return damaged;
   }
   if (!reader.Count(&count, 25)) return damaged;
   views->type_stats_.resize(count);
@@ -234,20 +227,25 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
         (row.store != kNoDimension && row.store >= views->stores_.size()) || row.state > RowState::kDropped) {
       return damaged;
     }
-  }
-  for (const auto& timeline : views->timelines_) {
-    // In row order, as Retract's search needs.
-    for (size_t i = 0; i < timeline.size(); ++i) {
-      if (timeline[i] >= rows || timeline[i] < first_row || (i > 0 && timeline[i] <= timeline[i - 1]))
-        return damaged;
+    // A chain goes back in row order through the same user's rows (below first_row: it ends there).
+    const uint32_t previous = row.previous_of_user;
+    if (previous != kNoRow &&
+        (previous >= index || (previous >= first_row && views->rows_[previous].user != row.user))) {
+      return damaged;
     }
+  }
+  for (uint32_t user = 0; user < views->last_row_of_user_.size(); ++user) {
+    const uint32_t last = views->last_row_of_user_[user];
+    if (last != kNoRow && last >= first_row && (last >= rows || views->rows_[last].user != user))
+      return damaged;
   }
   for (const auto& [hour, data] : views->hours_) {
     for (uint32_t row : data.rows) {
       if (row >= rows || row < first_row) return damaged;
     }
   }
-  if (views->timelines_.size() < views->users_.size() || views->type_stats_.size() < views->types_.size()) {
+  if (views->last_row_of_user_.size() < views->users_.size() ||
+      views->type_stats_.size() < views->types_.size()) {
     return damaged;
   }
   *bytes = reader.rest();

@@ -496,7 +496,7 @@ Result<Committed> Engine::AppendAndApply(std::string_view to_append, uint64_t fr
     auto appended = log_->Append(to_append, frame_count);
     if (!appended.ok()) return appended.status();
     committed.end_lsn = appended->end_lsn;
-    views_->PrefetchIds(batch.records);
+    views_->PrefetchIds(batch.records, &plan);
     for (uint32_t i = 0; i < records; ++i) {
       positions[i] =
           LogPosition{appended->start.segment, appended->start.offset + shift + batch.offsets[i]}.Packed();

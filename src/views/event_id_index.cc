@@ -54,8 +54,13 @@ EventIdIndex::Stored EventIdIndex::StoredForm(std::string_view text, char (&buff
   return {std::string_view(buffer, sizeof(buffer)), true};
 }
 
-size_t EventIdIndex::Hash::operator()(const Stored& stored) const {
+size_t EventIdIndex::HashOfStored(const Stored& stored) {
   return absl::HashOf(absl::string_view(stored.bytes.data(), stored.bytes.size()), stored.packed);
+}
+
+size_t EventIdIndex::HashOf(std::string_view id) {
+  char buffer[16];
+  return HashOfStored(StoredForm(id, buffer));
 }
 
 std::string EventIdIndex::Text(uint32_t id) const {
@@ -114,13 +119,13 @@ void EventIdIndex::SetCurrent(uint32_t id, RowRef row, uint32_t version) {
   current_version_.NoteWritten(id);
 }
 
-std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, RowRef row, uint32_t version,
-                                                     int64_t hour) {
+std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, size_t hash, RowRef row,
+                                                     uint32_t version, int64_t hour) {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
   bool inserted = false;
-  // One hash and one probe: the id's number is made only when the probe found no slot holding the id.
-  auto it = ids_.lazy_emplace(stored, [&](const auto& construct) {
+  // One probe: the id's number is made only when the probe found no slot holding the id.
+  auto it = ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) {
     inserted = true;
     uint32_t number = 0;
     if (!free_numbers_.empty()) {

@@ -41,14 +41,19 @@ class EventIdIndex {
   EventIdIndex(const EventIdIndex&) = delete;  // the set's hasher points back here
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
+  // The hash the id is found by. A batch hashes each id once (HashOf), prefetches its slot (Prefetch),
+  // then finds it (FindOrInsert) with the same hash.
+  static size_t HashOf(std::string_view id);
   // The id's number, adding it (with `row`, in `hour`, as its first and current row, of `version`) if new.
-  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version, int64_t hour);
-  std::optional<uint32_t> Find(std::string_view id) const;
-  // Starts loading where `id` would be, so that a FindOrInsert shortly after does not wait for memory.
-  void Prefetch(std::string_view id) const {
-    char buffer[16];
-    ids_.prefetch(StoredForm(id, buffer));
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, size_t hash, RowRef row, uint32_t version,
+                                         int64_t hour);
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version, int64_t hour) {
+    return FindOrInsert(id, HashOf(id), row, version, hour);
   }
+  std::optional<uint32_t> Find(std::string_view id) const;
+  // Starts loading where the id of this hash would be, so that a FindOrInsert shortly after does not wait
+  // for memory.
+  void Prefetch(size_t hash) const { ids_.prefetch(Hashed{{}, hash}); }
 
   RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }
@@ -101,11 +106,18 @@ class EventIdIndex {
     return length == 0 ? Stored{std::string_view(text_[id], 16), true}
                        : Stored{std::string_view(text_[id], length), false};
   }
+  // A stored form with its hash already computed.
+  struct Hashed {
+    Stored stored;
+    size_t hash;
+  };
+  static size_t HashOfStored(const Stored& stored);
   struct Hash {
     using is_transparent = void;
     const EventIdIndex* index;
-    size_t operator()(uint32_t id) const { return (*this)(index->StoredOf(id)); }
-    size_t operator()(const Stored& stored) const;
+    size_t operator()(uint32_t id) const { return HashOfStored(index->StoredOf(id)); }
+    size_t operator()(const Stored& stored) const { return HashOfStored(stored); }
+    size_t operator()(const Hashed& hashed) const { return hashed.hash; }
   };
   struct Equal {
     using is_transparent = void;
@@ -113,6 +125,8 @@ class EventIdIndex {
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t id, const Stored& stored) const { return index->StoredOf(id) == stored; }
     bool operator()(const Stored& stored, uint32_t id) const { return index->StoredOf(id) == stored; }
+    bool operator()(uint32_t id, const Hashed& hashed) const { return index->StoredOf(id) == hashed.stored; }
+    bool operator()(const Hashed& hashed, uint32_t id) const { return index->StoredOf(id) == hashed.stored; }
   };
   // The texts of the ids whose current row is in one hour (and of some that moved to another hour since).
   struct Generation {

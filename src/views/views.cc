@@ -57,10 +57,14 @@ Views::Views(uint32_t shard_count) {
   global_.next_row_.resize(shard_count);
 }
 
-void Views::PrefetchIds(std::span<const RecordView> records) const {
-  for (const RecordView& record : records) {
-    if (const auto* event = std::get_if<EventView>(&record); event != nullptr && !event->event_id.empty())
-      global_.ids_.Prefetch(event->event_id);
+void Views::PrefetchIds(std::span<const RecordView> records, ApplyPlan* plan) const {
+  plan->id_hashes.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (const auto* event = std::get_if<EventView>(&records[i]);
+        event != nullptr && !event->event_id.empty()) {
+      plan->id_hashes[i] = EventIdIndex::HashOf(event->event_id);
+      global_.ids_.Prefetch(plan->id_hashes[i]);
+    }
   }
 }
 
@@ -95,8 +99,10 @@ void Views::Sequence(const RecordView& record, uint32_t record_index, uint64_t p
   std::vector<ShardStep>& steps = plan->steps[shard];
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
+    const size_t hash = record_index < plan->id_hashes.size() ? plan->id_hashes[record_index]
+                                                              : EventIdIndex::HashOf(event.event_id);
     auto [id, inserted] =
-        global_.ids_.FindOrInsert(event.event_id, row, event.version, HourOf(event.timestamp));
+        global_.ids_.FindOrInsert(event.event_id, hash, row, event.version, HourOf(event.timestamp));
     if (!inserted) {
       if (event.version <= global_.ids_.current_version(id)) {
         global_.ids_.AddDuplicate(id, row);

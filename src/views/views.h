@@ -87,14 +87,16 @@ struct ApplyPlan {
   }
   std::vector<std::vector<ShardStep>> steps;  // by shard, in log order
   std::vector<ApplyOutcome> outcomes;         // by record
+  std::vector<size_t> id_hashes;              // by record, when PrefetchIds hashed the batch's event ids
 };
 
 class Views {
  public:
   explicit Views(uint32_t shard_count = 1);
 
-  // Before the log-ordered half of a batch: starts loading the event-id index where the batch's ids are.
-  void PrefetchIds(std::span<const RecordView> records) const;
+  // Before the log-ordered half of a batch: hashes the batch's event ids (once: Sequence finds them by
+  // these hashes) and starts loading the event-id index where they are.
+  void PrefetchIds(std::span<const RecordView> records, ApplyPlan* plan) const;
   // The log-ordered half for record number `record_index` of a batch (records in log order).
   void Sequence(const RecordView& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
   // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.

@@ -372,6 +372,7 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
     RowRef current;
     uint32_t version = 0;
     int64_t hour = 0;
+    size_t hash = 0;
     std::vector<RowRef> rows;  // only for an id with more than one row
   };
   constexpr uint64_t kBatch = 32;
@@ -394,12 +395,13 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
         if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
         if (rows > 1) saved.rows.push_back(row);
       }
-      views->global_.ids_.Prefetch(saved.text);
+      saved.hash = EventIdIndex::HashOf(saved.text);
+      views->global_.ids_.Prefetch(saved.hash);
     }
     for (uint64_t i = 0; i < size; ++i) {
       SavedId& saved = batch[i];
       auto [number, inserted] =
-          views->global_.ids_.FindOrInsert(saved.text, saved.current, saved.version, saved.hour);
+          views->global_.ids_.FindOrInsert(saved.text, saved.hash, saved.current, saved.version, saved.hour);
       if (!inserted) return damaged;
       if (!saved.rows.empty()) views->global_.ids_.RestoreRows(number, std::move(saved.rows));
     }

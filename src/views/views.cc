@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <map>
 
+#include <absl/container/inlined_vector.h>
+
 namespace tally {
 
 uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count) {
@@ -51,7 +53,7 @@ std::vector<SchemaChange> Views::SchemasSetBefore(uint64_t position) const {
   return changes;
 }
 
-Views::Views(uint32_t shard_count) {
+Views::Views(uint32_t shard_count) : one_record_plan_(std::clamp<uint32_t>(shard_count, 1, kMaxShards), 1) {
   shard_count = std::clamp<uint32_t>(shard_count, 1, kMaxShards);
   for (uint32_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<ShardViews>());
   global_.next_row_.resize(shard_count);
@@ -136,7 +138,7 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   }
   // The users are numbered first (in log order, as each row's would be), so that every user's timeline is
   // in cache by the time the row is counted.
-  std::vector<uint32_t> users;
+  absl::InlinedVector<uint32_t, 2> users;  // a replayed record's: none allocated
   users.reserve(steps.size());
   for (const ShardStep& step : steps) {
     if (includes(step)) users.push_back(views.InternUser(user_of(step)));
@@ -158,7 +160,10 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
 }
 
 ApplyOutcome Views::Apply(const RecordView& record, LogPosition position) {
-  ApplyPlan plan(shard_count(), 1);
+  // One plan for every single record (a replay applies millions): its vectors keep their room.
+  ApplyPlan& plan = one_record_plan_;
+  for (auto& steps : plan.steps) steps.clear();
+  plan.outcomes.clear();
   const uint64_t packed = position.Packed();
   Sequence(record, 0, packed, &plan);
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {

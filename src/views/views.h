@@ -160,6 +160,7 @@ class Views {
 
   GlobalViews global_;
   std::vector<std::unique_ptr<ShardViews>> shards_;
+  ApplyPlan one_record_plan_;  // Apply's
 };
 
 }  // namespace tally

@@ -80,33 +80,84 @@ void PrefaultPages(char* data, size_t size) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
 }
 
-// The materializer's loop body: decode each record and apply it, in log order.
-SegmentLog::RecordVisitor ApplyEveryRecordTo(Views* views, uint64_t* applied = nullptr) {
-  return [views, applied](uint64_t lsn, LogPosition position, std::string_view payload) -> Status {
+// The materializer's loop over a log being read (a start, `tally replay`): records are gathered into
+// batches and applied as live batches are, each batch's event ids and users prefetched together. The
+// payloads are copied into one buffer that never grows while a batch is gathered (the log's mapping of a
+// segment may be gone by the time the batch is applied), so the records decoded from it stay valid.
+class LogApplier {
+ public:
+  LogApplier(Views* views, uint64_t* applied) : views_(views), applied_(applied) {
+    buffer_.reserve(kBufferBytes);
+  }
+  LogApplier(const LogApplier&) = delete;
+  LogApplier& operator=(const LogApplier&) = delete;
+
+  SegmentLog::RecordVisitor Visitor() {
+    return [this](uint64_t lsn, LogPosition position, std::string_view payload) {
+      return Visit(lsn, position, payload);
+    };
+  }
+  // Applies the records gathered so far. Call it when the log's reading is over.
+  void Flush() {
+    if (!records_.empty()) views_->ApplyBatch(records_, positions_);
+    records_.clear();
+    positions_.clear();
+    buffer_.clear();
+  }
+
+ private:
+  static constexpr size_t kBufferBytes = size_t{4} << 20;
+  static constexpr size_t kBatchRecords = 1024;
+
+  Status Visit(uint64_t lsn, LogPosition position, std::string_view payload) {
+    // What came before a damaged record is applied, as it would be one record at a time.
+    auto damaged = [&](const Status& status) {
+      Flush();
+      return Status::Corruption("record " + std::to_string(lsn) + ": " + status.message());
+    };
     if (IsStreamBatch(payload)) {
+      Flush();
       auto batch = ParseStreamBatch(payload);
       auto inner = batch.ok() ? DecodeFrames(batch->frames) : Result<DecodedFrames>(batch.status());
-      if (!inner.ok())
-        return Status::Corruption("record " + std::to_string(lsn) + ": " + inner.status().message());
-      for (size_t i = 0; i < inner->records.size(); ++i) {
-        const LogPosition at{position.segment,
-                             position.offset +
-                                 static_cast<uint32_t>(kFrameHeaderBytes + kStreamBatchHeaderBytes) +
-                                 inner->offsets[i]};
-        views->Apply(inner->records[i], at);
+      if (!inner.ok()) return damaged(inner.status());
+      std::vector<uint64_t> positions(inner->records.size());
+      for (size_t i = 0; i < positions.size(); ++i) {
+        positions[i] =
+            LogPosition{position.segment,
+                        position.offset + static_cast<uint32_t>(kFrameHeaderBytes + kStreamBatchHeaderBytes) +
+                            inner->offsets[i]}
+                .Packed();
       }
-      views->set_stream_sequence(batch->sequence);
-      if (applied != nullptr) ++*applied;
+      views_->ApplyBatch(inner->records, positions);
+      views_->set_stream_sequence(batch->sequence);
+      if (applied_ != nullptr) ++*applied_;
       return Status::Ok();
     }
-    auto record = DecodePayloadView(payload);
-    if (!record.ok())
-      return Status::Corruption("record " + std::to_string(lsn) + ": " + record.status().message());
-    views->Apply(*record, position);
-    if (applied != nullptr) ++*applied;
+    if (payload.size() > kBufferBytes - buffer_.size()) Flush();
+    const uint64_t packed = position.Packed();
+    if (payload.size() > kBufferBytes) {  // a record larger than the buffer goes alone, read in place
+      auto record = DecodePayloadView(payload);
+      if (!record.ok()) return damaged(record.status());
+      views_->ApplyBatch({&*record, 1}, {&packed, 1});
+    } else {
+      const size_t at = buffer_.size();
+      buffer_.append(payload);  // within the reserved room: earlier records' views stay valid
+      auto record = DecodePayloadView(std::string_view(buffer_).substr(at));
+      if (!record.ok()) return damaged(record.status());
+      records_.push_back(std::move(*record));
+      positions_.push_back(packed);
+      if (records_.size() == kBatchRecords) Flush();
+    }
+    if (applied_ != nullptr) ++*applied_;
     return Status::Ok();
-  };
-}
+  }
+
+  Views* const views_;
+  uint64_t* const applied_;
+  std::string buffer_;
+  std::vector<RecordView> records_;
+  std::vector<uint64_t> positions_;
+};
 
 Result<int> LockDataDirectory(const std::string& data_dir) {
   if (::mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -178,8 +229,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     }
     return moved ? SyncDirectory(options.data_dir + "/checkpoints") : Status::Ok();
   };
-  auto log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log,
-                              start.checkpoint_lsn);
+  // Reads the log from `first_lsn` on, applying it to `views`.
+  auto open_log = [&](uint64_t first_lsn) {
+    LogApplier applier(views.get(), &start.replayed);
+    auto opened = SegmentLog::Open(log_options, applier.Visitor(), &start.log, first_lsn);
+    applier.Flush();
+    return opened;
+  };
+  auto log = open_log(start.checkpoint_lsn);
   // Drops the checkpoint's views and applies the whole log to fresh ones.
   auto rebuild_from_log_alone = [&] {
     log->reset();
@@ -188,7 +245,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     start.checkpoint_path.clear();
     start.replayed = 0;
     start.log = RecoveryReport{};
-    log = SegmentLog::Open(log_options, ApplyEveryRecordTo(views.get(), &start.replayed), &start.log, 0);
+    log = open_log(0);
   };
   if (log.ok() && checkpoint_covers_damage) {
     // The log was repaired; this open finds it intact.
@@ -591,7 +648,9 @@ Engine::DigestAt Engine::Digest() const {
 Result<ReplayResult> ReplayLog(const std::string& data_dir, uint64_t max_records, uint32_t shards) {
   auto views = std::make_unique<Views>(shards);
   SegmentLog::ScanResult scan;
-  Status status = SegmentLog::Scan(data_dir + "/log", ApplyEveryRecordTo(views.get()), max_records, &scan);
+  LogApplier applier(views.get(), nullptr);
+  Status status = SegmentLog::Scan(data_dir + "/log", applier.Visitor(), max_records, &scan);
+  applier.Flush();
   if (!status.ok()) return status;
   ReplayResult result;
   result.records = scan.records;

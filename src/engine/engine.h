@@ -29,7 +29,7 @@ struct EngineOptions {
   uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
   bool skip_damaged_records = false;  // LogOptions::skip_damaged_records
   // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
-  // (views/cold_chunks.h): each shard's newest rows (these are 10 MiB) and the newest event ids. Ingest
+  // (views/cold_chunks.h): each shard's newest rows (these are 12 MiB) and the newest event ids. Ingest
   // appends there, and corrections and re-sends mostly follow their event closely; older ones still
   // work, a page at a time.
   uint32_t hot_rows_per_shard = 1 << 18;

@@ -159,6 +159,15 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   }
 }
 
+void Views::ApplyBatch(std::span<const RecordView> records, std::span<const uint64_t> positions) {
+  ApplyPlan plan(shard_count(), records.size());
+  PrefetchIds(records, &plan);
+  for (uint32_t i = 0; i < records.size(); ++i) Sequence(records[i], i, positions[i], &plan);
+  for (uint32_t shard = 0; shard < shard_count(); ++shard) {
+    if (!plan.steps[shard].empty()) RunShardSteps(shard, plan, records, positions);
+  }
+}
+
 ApplyOutcome Views::Apply(const RecordView& record, LogPosition position) {
   // One plan for every single record (a replay applies millions): its vectors keep their room.
   ApplyPlan& plan = one_record_plan_;

@@ -102,7 +102,9 @@ class Views {
   // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.
   void RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const RecordView> records,
                      std::span<const uint64_t> positions);
-  // Both halves for one record, on one thread (replay, tests).
+  // Both halves for a batch, on this thread (replay).
+  void ApplyBatch(std::span<const RecordView> records, std::span<const uint64_t> positions);
+  // Both halves for one record, on this thread (tests, tools).
   ApplyOutcome Apply(const RecordView& record, LogPosition position);
   ApplyOutcome Apply(const LogRecord& record, LogPosition position) {
     return Apply(ViewOf(record), position);

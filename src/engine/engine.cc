@@ -106,7 +106,8 @@ class LogApplier {
   }
 
  private:
-  static constexpr size_t kBufferBytes = size_t{4} << 20;
+  // Room for the largest record (only the pages written cost memory).
+  static constexpr size_t kBufferBytes = kMaxPayloadBytes;
   static constexpr size_t kBatchRecords = 1024;
 
   Status Visit(uint64_t lsn, LogPosition position, std::string_view payload) {
@@ -134,20 +135,13 @@ class LogApplier {
       return Status::Ok();
     }
     if (payload.size() > kBufferBytes - buffer_.size()) Flush();
-    const uint64_t packed = position.Packed();
-    if (payload.size() > kBufferBytes) {  // a record larger than the buffer goes alone, read in place
-      auto record = DecodePayloadView(payload);
-      if (!record.ok()) return damaged(record.status());
-      views_->ApplyBatch({&*record, 1}, {&packed, 1});
-    } else {
-      const size_t at = buffer_.size();
-      buffer_.append(payload);  // within the reserved room: earlier records' views stay valid
-      auto record = DecodePayloadView(std::string_view(buffer_).substr(at));
-      if (!record.ok()) return damaged(record.status());
-      records_.push_back(std::move(*record));
-      positions_.push_back(packed);
-      if (records_.size() == kBatchRecords) Flush();
-    }
+    const size_t at = buffer_.size();
+    buffer_.append(payload);  // within the reserved room: the views of earlier records stay valid
+    auto record = DecodePayloadView(std::string_view(buffer_).substr(at));
+    if (!record.ok()) return damaged(record.status());
+    records_.push_back(std::move(*record));
+    positions_.push_back(position.Packed());
+    if (records_.size() == kBatchRecords) Flush();
     if (applied_ != nullptr) ++*applied_;
     return Status::Ok();
   }

@@ -110,6 +110,15 @@ TEST(JsonEvent, NullOptionalFieldsAreAbsent) {
   EXPECT_EQ(ErrorOf(R"({"type":null,"user_id":"u","timestamp":1})"), "type: must be a string");
 }
 
+TEST(JsonEvent, PropertiesAreKeptAsSentFromTheirFirstByteToTheirLast) {
+  for (const char* after : {"}", " }", ",\"store_id\":\"s\"}", " \n\t, \"store_id\":\"s\"}"}) {
+    auto event = ParseEventJson(std::string(R"({"type":"a","user_id":"u","timestamp":1,"properties":  )") +
+                                R"({"a" : [1, 2.50, {"b":"}\"{"}], "c":{}})" + after);
+    ASSERT_TRUE(event.ok()) << after;
+    EXPECT_EQ(event->properties_json, R"({"a" : [1, 2.50, {"b":"}\"{"}], "c":{}})") << after;
+  }
+}
+
 TEST(JsonEvent, PropertiesMustBeValidJsonThroughout) {
   // On-demand parsing only skims values it skips; kept-verbatim properties are checked fully.
   auto event =

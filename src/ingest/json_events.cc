@@ -193,8 +193,9 @@ Status ReadProperties(od::value& value, od::document& document, const JsonLimits
   }
   // Read whole, the object ends before the token the document is at now (the event's next ',' or '}').
   const char* after = nullptr;
-  if (document.current_location().get(after) != simdjson::SUCCESS)
-    return Status::InvalidArgument("properties", "not valid JSON");
+  if (auto error = document.current_location().get(after)) {
+    return Status::InvalidArgument("event", JsonError(error));  // it ends inside its properties
+  }
   const std::string_view raw = TrimWhitespace(std::string_view(begin, static_cast<size_t>(after - begin)));
   if (raw.size() > limits.max_properties_bytes) {
     return Status::InvalidArgument("properties",
@@ -417,6 +418,17 @@ EventsParser::~EventsParser() = default;
 const JsonLimits& EventsParser::limits() const { return parsers_->limits; }
 
 Result<ParsedBody> EventsParser::Parse(std::string_view body, BodyFormat format) {
+  auto parsed = ParseWithKeptParsers(body, format);
+  // A parser sized for an unusually large body or event would keep that memory for the thread's life;
+  // ordinary sizes are kept, so the next body allocates nothing.
+  constexpr size_t kKeptCapacity = size_t{1} << 20;
+  for (od::parser* parser : {&parsers_->on_demand, &parsers_->array}) {
+    if (parser->capacity() > kKeptCapacity) *parser = od::parser();
+  }
+  return parsed;
+}
+
+Result<ParsedBody> EventsParser::ParseWithKeptParsers(std::string_view body, BodyFormat format) {
   body = TrimWhitespace(body);
   if (body.empty()) return Status::InvalidArgument("body", "empty");
   // One padded copy of the body; every event is then parsed in place inside it.

@@ -72,6 +72,7 @@ class EventsParser {
   struct Parsers;  // simdjson's, kept out of this header
 
  private:
+  Result<ParsedBody> ParseWithKeptParsers(std::string_view body, BodyFormat format);
   std::unique_ptr<Parsers> parsers_;
 };
 

@@ -119,6 +119,12 @@ TEST(JsonEvent, PropertiesAreKeptAsSentFromTheirFirstByteToTheirLast) {
   }
 }
 
+TEST(JsonEvent, AnEventThatEndsInsideItsPropertiesIsNotValidJsonNamingTheEvent) {
+  auto event = ParseEventJson(R"({"type":"a","user_id":"u","timestamp":1,"properties":{"k":1})");
+  ASSERT_FALSE(event.ok());
+  EXPECT_EQ(event.status().field(), "event");
+}
+
 TEST(JsonEvent, PropertiesMustBeValidJsonThroughout) {
   // On-demand parsing only skims values it skips; kept-verbatim properties are checked fully.
   auto event =

@@ -87,18 +87,44 @@ void ShardViews::Retract(uint32_t row_index) {
 void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
   first_kept_hour_ = std::max(first_kept_hour_, first_kept_hour);
   const auto end = hours_.lower_bound(first_kept_hour_);
-  // A dropped row stays in its user's chain (skipped there) until retention releases its chunk.
+  std::vector<uint32_t> users;  // whose chains hold a row dropped now
   for (auto it = hours_.begin(); it != end; ++it) {
     for (uint32_t row_index : it->second.rows) {
       EventRow& row = rows_[row_index];
       if (row.state == RowState::kCurrent) --type_stats_[row.type].events;
+      if (row.state == RowState::kCurrent || row.state == RowState::kSuperseded) users.push_back(row.user);
       row.state = RowState::kDropped;
       rows_.NoteWritten(row_index);
     }
   }
   hours_.erase(hours_.begin(), end);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (uint32_t user : users) UnlinkDropped(user);
   while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
   rows_.ReleaseBefore(first_kept_row_);
+}
+
+void ShardViews::UnlinkDropped(uint32_t user) {
+  uint32_t* link = &last_row_of_user_[user];
+  uint32_t link_row = kNoRow;  // the row that holds `link` (kNoRow: the user's head)
+  auto relink = [&](uint32_t to) {
+    if (*link == to) return;
+    *link = to;
+    if (link_row != kNoRow) rows_.NoteWritten(link_row);
+  };
+  for (uint32_t row = *link; row != kNoRow && row >= first_kept_row_;) {
+    EventRow& linked = rows_[row];
+    const uint32_t previous = linked.previous_of_user;
+    if (linked.state != RowState::kDropped) {
+      relink(row);
+      link = &linked.previous_of_user;
+      link_row = row;
+    }
+    row = previous;
+  }
+  // What is left of the chain was dropped, or is before the first kept row: dropped too.
+  relink(kNoRow);
 }
 
 Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows) {

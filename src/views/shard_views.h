@@ -180,6 +180,9 @@ class ShardViews {
 
  private:
   void Count(uint32_t row_index, Millis received_at);
+  // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
+  // is never dropped, one dated far ahead, can hold first_kept_row_ back for good).
+  void UnlinkDropped(uint32_t user);
 
   ChunkedVector<EventRow> rows_;
   Dictionary users_, types_, products_, stores_;
@@ -195,8 +198,8 @@ class ShardViews {
 
   // By user index: the user's newest row that was counted (kNoRow: none), where its chain of rows starts
   // (EventRow::previous_of_user). Ingest only links; a timeline is put in time order when it is asked
-  // for, so a late event costs no search through a user's rows. Rows that stopped being current stay in
-  // the chain and are skipped.
+  // for, so a late event costs no search through a user's rows. A row a correction superseded stays in
+  // the chain and is skipped; retention unlinks the rows it drops.
   std::vector<uint32_t> last_row_of_user_;
   std::vector<TypeStats> type_stats_;  // by type index
   uint64_t seal_pass_ = 0;             // sealing passes started

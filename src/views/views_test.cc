@@ -320,6 +320,47 @@ TEST(Views, TheIdOfADroppedEventIsForgotten) {
   EXPECT_EQ(shard.Timeline(*shard.users().Find("user-1")).size(), 1u);
 }
 
+// A row retention never drops (one dated far ahead) keeps every later row in memory; the dropped ones
+// still leave their users' timelines, and a saved and loaded copy agrees.
+TEST(Views, DroppedRowsLeaveTimelinesWhenARowAheadKeepsThemInMemory) {
+  Views views;
+  const int64_t hour = HourOf(kHourStart);
+  uint32_t next = 0;
+  auto apply = [&](const Event& event) { return views.Apply(event, LogPosition{0, 16 + 8 * next++}); };
+  apply(WithDimensions("old-1", 1, "user-1", kHourStart, "p"));
+  apply(WithDimensions("ahead", 1, "user-1", kMaxTimestampMillis, "p"));  // the first row no cut drops
+  for (int i = 0; i < 50; ++i) {
+    apply(WithDimensions("old-" + std::to_string(i + 2), 1, "user-1", kHourStart + i, "p"));
+    apply(WithDimensions("kept-" + std::to_string(i), 1, "user-1", kHourStart + 2 * kMillisPerHour + i, "p"));
+  }
+  // Corrections: one from a dropped hour into a kept one, one the other way.
+  apply(WithDimensions("old-3", 2, "user-1", kHourStart + 3 * kMillisPerHour, "p"));
+  apply(WithDimensions("kept-4", 2, "user-1", kHourStart + 10, "p"));
+  views.Apply(RecordView(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}), LogPosition{1, 16});
+  const ShardViews& shard = views.shard(views.ShardOf("user-1"));
+  const uint32_t user = *shard.users().Find("user-1");
+  EXPECT_EQ(shard.first_kept_row(), 1u);
+  std::vector<uint32_t> timeline = shard.Timeline(user);
+  ASSERT_EQ(timeline.size(), 51u);  // 49 kept, "old-3" moved into a kept hour, "ahead"
+  for (uint32_t row : timeline) EXPECT_GE(HourOf(shard.rows()[row].timestamp), hour + 1);
+  // No row left in a chain leads to a dropped one: walks no longer pass through them.
+  for (uint32_t row = shard.first_kept_row(); row < shard.rows().size(); ++row) {
+    const EventRow& linked = shard.rows()[row];
+    if (linked.state == RowState::kDropped || linked.previous_of_user == kNoRow) continue;
+    EXPECT_NE(shard.rows()[linked.previous_of_user].state, RowState::kDropped) << row;
+  }
+  // Another correction after the cut walks the chain without the dropped rows.
+  EXPECT_EQ(apply(WithDimensions("kept-5", 2, "user-1", kHourStart + 2 * kMillisPerHour + 5, "p")),
+            ApplyOutcome::kCorrection);
+  std::string saved;
+  views.Save(&saved);
+  auto loaded = Views::Load(saved, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  const ShardViews& again = (*loaded)->shard(0);
+  EXPECT_EQ(again.Timeline(user), shard.Timeline(user));
+  EXPECT_EQ((*loaded)->Digest(), views.Digest());
+}
+
 TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsForgotten) {
   Views views;
   const int64_t hour = HourOf(kHourStart);

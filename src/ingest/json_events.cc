@@ -415,8 +415,6 @@ EventsParser::EventsParser(const JsonLimits& limits) : parsers_(std::make_unique
 
 EventsParser::~EventsParser() = default;
 
-const JsonLimits& EventsParser::limits() const { return parsers_->limits; }
-
 Result<ParsedBody> EventsParser::Parse(std::string_view body, BodyFormat format) {
   auto parsed = ParseWithKeptParsers(body, format);
   // A parser sized for an unusually large body or event would keep that memory for the thread's life;

@@ -67,7 +67,6 @@ class EventsParser {
   // An error (the whole request is refused) only when the body is empty, holds more than
   // limits.max_events events (a TooLarge status), or, for JSON, is not a JSON object or array at all.
   Result<ParsedBody> Parse(std::string_view body, BodyFormat format);
-  const JsonLimits& limits() const;
 
   struct Parsers;  // simdjson's, kept out of this header
 

@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <map>
 
-#include <absl/container/inlined_vector.h>
-
 namespace tally {
 
 uint32_t ShardOfUser(std::string_view user_id, uint32_t shard_count) {
@@ -53,7 +51,7 @@ std::vector<SchemaChange> Views::SchemasSetBefore(uint64_t position) const {
   return changes;
 }
 
-Views::Views(uint32_t shard_count) : one_record_plan_(std::clamp<uint32_t>(shard_count, 1, kMaxShards), 1) {
+Views::Views(uint32_t shard_count) {
   shard_count = std::clamp<uint32_t>(shard_count, 1, kMaxShards);
   for (uint32_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<ShardViews>());
   global_.next_row_.resize(shard_count);
@@ -101,10 +99,8 @@ void Views::Sequence(const RecordView& record, uint32_t record_index, uint64_t p
   std::vector<ShardStep>& steps = plan->steps[shard];
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
-    const size_t hash = record_index < plan->id_hashes.size() ? plan->id_hashes[record_index]
-                                                              : EventIdIndex::HashOf(event.event_id);
-    auto [id, inserted] =
-        global_.ids_.FindOrInsert(event.event_id, hash, row, event.version, HourOf(event.timestamp));
+    auto [id, inserted] = global_.ids_.FindOrInsert(event.event_id, plan->id_hashes[record_index], row,
+                                                    event.version, HourOf(event.timestamp));
     if (!inserted) {
       if (event.version <= global_.ids_.current_version(id)) {
         global_.ids_.AddDuplicate(id, row);
@@ -138,7 +134,7 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   }
   // The users are numbered first (in log order, as each row's would be), so that every user's timeline is
   // in cache by the time the row is counted.
-  absl::InlinedVector<uint32_t, 2> users;  // a replayed record's: none allocated
+  std::vector<uint32_t> users;
   users.reserve(steps.size());
   for (const ShardStep& step : steps) {
     if (includes(step)) users.push_back(views.InternUser(user_of(step)));
@@ -159,26 +155,20 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   }
 }
 
-void Views::ApplyBatch(std::span<const RecordView> records, std::span<const uint64_t> positions) {
+std::vector<ApplyOutcome> Views::ApplyBatch(std::span<const RecordView> records,
+                                            std::span<const uint64_t> positions) {
   ApplyPlan plan(shard_count(), records.size());
   PrefetchIds(records, &plan);
   for (uint32_t i = 0; i < records.size(); ++i) Sequence(records[i], i, positions[i], &plan);
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {
     if (!plan.steps[shard].empty()) RunShardSteps(shard, plan, records, positions);
   }
+  return std::move(plan.outcomes);
 }
 
 ApplyOutcome Views::Apply(const RecordView& record, LogPosition position) {
-  // One plan for every single record (a replay applies millions): its vectors keep their room.
-  ApplyPlan& plan = one_record_plan_;
-  for (auto& steps : plan.steps) steps.clear();
-  plan.outcomes.clear();
   const uint64_t packed = position.Packed();
-  Sequence(record, 0, packed, &plan);
-  for (uint32_t shard = 0; shard < shard_count(); ++shard) {
-    if (!plan.steps[shard].empty()) RunShardSteps(shard, plan, {&record, 1}, {&packed, 1});
-  }
-  return plan.outcomes[0];
+  return ApplyBatch({&record, 1}, {&packed, 1})[0];
 }
 
 void Views::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {

@@ -87,7 +87,7 @@ struct ApplyPlan {
   }
   std::vector<std::vector<ShardStep>> steps;  // by shard, in log order
   std::vector<ApplyOutcome> outcomes;         // by record
-  std::vector<size_t> id_hashes;              // by record, when PrefetchIds hashed the batch's event ids
+  std::vector<size_t> id_hashes;              // by record: its event id's hash (PrefetchIds)
 };
 
 class Views {
@@ -97,13 +97,15 @@ class Views {
   // Before the log-ordered half of a batch: hashes the batch's event ids (once: Sequence finds them by
   // these hashes) and starts loading the event-id index where they are.
   void PrefetchIds(std::span<const RecordView> records, ApplyPlan* plan) const;
-  // The log-ordered half for record number `record_index` of a batch (records in log order).
+  // The log-ordered half for record number `record_index` of a batch (records in log order), after
+  // PrefetchIds of the batch.
   void Sequence(const RecordView& record, uint32_t record_index, uint64_t position, ApplyPlan* plan);
   // The shard half: `shard` carries out its steps of `plan`; `records` and `positions` are the batch's.
   void RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const RecordView> records,
                      std::span<const uint64_t> positions);
-  // Both halves for a batch, on this thread (replay).
-  void ApplyBatch(std::span<const RecordView> records, std::span<const uint64_t> positions);
+  // Both halves for a batch, on this thread (replay); the outcomes by record.
+  std::vector<ApplyOutcome> ApplyBatch(std::span<const RecordView> records,
+                                       std::span<const uint64_t> positions);
   // Both halves for one record, on this thread (tests, tools).
   ApplyOutcome Apply(const RecordView& record, LogPosition position);
   ApplyOutcome Apply(const LogRecord& record, LogPosition position) {
@@ -162,7 +164,6 @@ class Views {
 
   GlobalViews global_;
   std::vector<std::unique_ptr<ShardViews>> shards_;
-  ApplyPlan one_record_plan_;  // Apply's
 };
 
 }  // namespace tally

@@ -1,6 +1,10 @@
 // Micro-benchmarks of the hot paths. Run with bench/micro.sh (Release build, repetitions, medians).
 #include <benchmark/benchmark.h>
 
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +102,79 @@ void BM_ViewApply(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ViewApply)->Arg(0)->Arg(5'000'000)->Iterations(1'000'000);
+
+// A canonical UUID made from `i` (the form SDKs send), different for each i.
+std::string UuidOf(uint64_t i) {
+  uint64_t high = i * 0x9E3779B97F4A7C15ULL, low = (i ^ 0x5851F42D4C957F2DULL) * 0xD6E8FEB86659FD93ULL;
+  std::string text;
+  constexpr char kHex[] = "0123456789abcdef";
+  for (int digit = 0; digit < 32; ++digit) {
+    if (digit == 8 || digit == 12 || digit == 16 || digit == 20) text.push_back('-');
+    uint64_t& half = digit < 16 ? high : low;
+    text.push_back(kHex[half >> 60]);
+    half <<= 4;
+  }
+  return text;
+}
+
+// The event-id index holding range(0) ids, then one million more, each new id followed by a re-send of
+// an id from anywhere before it one time in a hundred: nanoseconds an id, the longest single insert (a
+// merge of runs), and the heap the index holds per id (glibc's count of bytes in use) once the cold part
+// has moved to the cold chunk file.
+void BM_EventIdIndexNewIds(benchmark::State& state) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    const size_t heap_before = mallinfo2().uordblks + mallinfo2().hblkhd;
+    auto index = std::make_unique<EventIdIndex>();
+    // As in tallyd: what is not hot moves to the cold chunk file after each pass (here, every million).
+    auto cold = ColdChunkFile::Create("/tmp");
+    if (!cold.ok()) {
+      state.SkipWithError(cold.status().message().c_str());
+      return;
+    }
+    const std::shared_ptr<ColdChunkFile> cold_file = std::move(*cold);
+    auto move_cold = [&] { (void)index->MoveColdChunks(cold_file, size_t{1} << 19, 1); };
+    const auto held = static_cast<uint64_t>(state.range(0));
+    for (uint64_t i = 0; i < held; ++i) {
+      index->FindOrInsert(UuidOf(i), RowRef{0, 0}, 1, 0);
+      if (i % 1'000'000 == 0) move_cold();
+    }
+    move_cold();
+    std::vector<std::string> ids;
+    for (uint64_t i = held; i < held + 1'000'000; ++i) ids.push_back(UuidOf(i));
+    std::vector<std::string> resent;
+    for (uint64_t i = 0; i < 10'000; ++i) resent.push_back(UuidOf((i * 7919) % (held + 1)));
+    state.ResumeTiming();
+    const auto start = std::chrono::steady_clock::now();
+    double longest = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto before = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(index->FindOrInsert(ids[i], RowRef{0, 1}, 1, 0));
+      const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - before;
+      longest = std::max(longest, took.count());
+      if (i % 100 == 0) benchmark::DoNotOptimize(index->FindOrInsert(resent[i / 100], RowRef{0, 2}, 1, 0));
+      if (i % 100'000 == 0) move_cold();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.PauseTiming();
+    ids.clear();
+    ids.shrink_to_fit();
+    resent.clear();
+    move_cold();
+    const size_t heap_after = mallinfo2().uordblks + mallinfo2().hblkhd;
+    state.counters["ns_per_new_id"] = seconds * 1e9 / 1'000'000;
+    state.counters["longest_insert_ms"] = longest;
+    state.counters["heap_bytes_per_id"] =
+        static_cast<double>(heap_after - heap_before) / static_cast<double>(index->size());
+    index.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_EventIdIndexNewIds)
+    ->Arg(1'000'000)
+    ->Arg(20'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 // GET /analytics: one hour holding range(0) events of 200 000 users.
 void BM_HourQuery(benchmark::State& state) {

@@ -31,9 +31,9 @@ struct EngineOptions {
   // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
   // (views/cold_chunks.h): each shard's newest rows (these are 12 MiB) and the newest event ids. Ingest
   // appends there, and corrections and re-sends mostly follow their event closely; older ones still
-  // work, a page at a time.
+  // work, a page at a time. (The event-id index's hash set holds as many ids as hot_ids by default.)
   uint32_t hot_rows_per_shard = 1 << 18;
-  uint32_t hot_ids = 1 << 19;
+  uint32_t hot_ids = EventIdIndex::kDefaultHotIds;
 };
 
 // Records gathered between two commits, encoded as log frames, in the order they arrived.

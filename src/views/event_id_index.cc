@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 #include <absl/hash/hash.h>
 #include <absl/strings/string_view.h>
 
 namespace tally {
 
-EventIdIndex::EventIdIndex() : ids_(0, Hash{this}, Equal{this}) {}
+EventIdIndex::EventIdIndex(size_t hot_ids) : hot_ids_(hot_ids), ids_(0, Hash{this}, Equal{this}) {}
 
 namespace {
 
@@ -82,9 +83,11 @@ std::string_view EventIdIndex::Text(uint32_t id, std::array<char, kUuidTextBytes
 
 std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
   char buffer[16];
-  auto it = ids_.find(StoredForm(id, buffer));
-  if (it == ids_.end()) return std::nullopt;
-  return *it;
+  const Stored stored = StoredForm(id, buffer);
+  const size_t hash = HashOfStored(stored);
+  if (auto it = ids_.find(Hashed{stored, hash}); it != ids_.end()) return *it;
+  return runs_.Find(hash,
+                    [&](uint32_t number) { return hour_[number] != kFree && StoredOf(number) == stored; });
 }
 
 const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
@@ -119,32 +122,69 @@ void EventIdIndex::SetCurrent(uint32_t id, RowRef row, uint32_t version) {
   current_version_.NoteWritten(id);
 }
 
+uint32_t EventIdIndex::NewNumber() {
+  if (!free_numbers_.empty()) {
+    const uint32_t number = free_numbers_.back();
+    free_numbers_.pop_back();
+    return number;
+  }
+  const auto number = static_cast<uint32_t>(hour_.size());
+  text_.push_back(nullptr);
+  text_length_.push_back(0);
+  hour_.push_back(kFree);
+  current_row_.push_back(0);
+  current_shard_.push_back(0);
+  current_version_.push_back(0);
+  return number;
+}
+
 std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, size_t hash, RowRef row,
                                                      uint32_t version, int64_t hour) {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
-  bool inserted = false;
-  // One probe: the id's number is made only when the probe found no slot holding the id.
-  auto it = ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) {
-    inserted = true;
-    uint32_t number = 0;
-    if (!free_numbers_.empty()) {
-      number = free_numbers_.back();
-      free_numbers_.pop_back();
-    } else {
-      number = static_cast<uint32_t>(hour_.size());
-      text_.push_back(nullptr);
-      text_length_.push_back(0);
-      hour_.push_back(kFree);
-      current_row_.push_back(0);
-      current_shard_.push_back(0);
-      current_version_.push_back(0);
+  const Hashed hashed{stored, hash};
+  if (auto it = ids_.find(hashed); it != ids_.end()) return {*it, false};
+  // Most new ids are told from the runs' by the filter alone.
+  if (runs_.MayContain(hash)) {
+    if (auto number = runs_.Find(
+            hash, [&](uint32_t number) { return hour_[number] != kFree && StoredOf(number) == stored; })) {
+      return {*number, false};
     }
-    PlaceIn(number, stored, hour);
-    SetCurrent(number, row, version);
-    construct(number);
-  });
-  return {*it, inserted};
+  }
+  const uint32_t number = NewNumber();
+  PlaceIn(number, stored, hour);
+  SetCurrent(number, row, version);
+  // The probe above left the slot's group in the cache.
+  ids_.lazy_emplace(hashed, [&](const auto& construct) { construct(number); });
+  if (ids_.size() >= hot_ids_) MoveHotIdsToRuns();
+  return {number, true};
+}
+
+void EventIdIndex::MoveHotIdsToRuns() {
+  std::vector<IdRuns::Entry> entries;
+  entries.reserve(ids_.size());
+  for (const uint32_t number : ids_) {
+    entries.push_back({IdRuns::FingerprintOf(HashOfStored(StoredOf(number))), number});
+  }
+  runs_.Add(std::move(entries));
+  ids_.clear();
+  ids_.reserve(hot_ids_);
+}
+
+uint32_t EventIdIndex::Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour) {
+  char buffer[16];
+  const uint32_t number = NewNumber();
+  PlaceIn(number, StoredForm(id, buffer), hour);
+  SetCurrent(number, row, version);
+  restored_.push_back({IdRuns::FingerprintOf(hash), number});
+  return number;
+}
+
+Status EventIdIndex::FinishRestore() {
+  runs_.Add(std::exchange(restored_, {}));
+  auto twice = runs_.FindPair([&](uint32_t a, uint32_t b) { return StoredOf(a) == StoredOf(b); });
+  if (twice) return Status::Corruption("event id " + Text(*twice) + " saved twice");
+  return Status::Ok();
 }
 
 void EventIdIndex::AddRow(uint32_t id, RowRef row) {
@@ -185,12 +225,14 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   // of each hour's ids, which would cost 4 bytes an id.
   for (uint32_t id = 0; id < hour_.size(); ++id) {
     if (hour_[id] == kFree || hour_[id] >= first_kept_hour) continue;
-    ids_.erase(id);
     all_rows_.erase(id);
     hour_[id] = kFree;
     hour_.NoteWritten(id);
     free_numbers_.push_back(id);
   }
+  // Before a freed number is given to a new id: neither the set nor a run may still lead to it.
+  absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
+  runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
   generations_.erase(generations_.begin(), end);
 }
 
@@ -208,6 +250,9 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
       moved += *bytes > 0 ? 1 : 0;
     }
   }
+  auto runs = runs_.MoveToCold(cold);
+  if (!runs.ok()) return runs.status();
+  moved += *runs;
   if (hour_.size() <= hot_ids) return moved;
   const size_t before = hour_.size() - hot_ids;
   for (Result<size_t> column :

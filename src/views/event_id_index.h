@@ -1,5 +1,7 @@
 // Event ids (API.md: the idempotency key) to the rows that carry them. Built for many millions of ids:
-// the hash set holds 4-byte id numbers (hashing and comparing through the texts), the list of rows is
+// the newest ids are in a hash set of 4-byte id numbers (hashing and comparing through the texts); once it
+// holds `hot_ids`, they move to sorted runs of fingerprints (id_runs.h), which live in the cold file with
+// a filter on the heap, so that the heap holds a bounded set plus a few bits an id. The list of rows is
 // kept only for the few ids seen more than once, and a canonical lowercase UUID (what SDKs and the server
 // itself make) is kept as its 16 bytes instead of 36 characters.
 //
@@ -25,6 +27,7 @@
 #include "tally/status.h"
 #include "views/chunked_vector.h"
 #include "views/cold_chunks.h"
+#include "views/id_runs.h"
 
 namespace tally {
 
@@ -37,7 +40,9 @@ struct RowRef {
 
 class EventIdIndex {
  public:
-  EventIdIndex();
+  // Ids in the hash set before they move to the runs.
+  static constexpr size_t kDefaultHotIds = size_t{1} << 19;
+  explicit EventIdIndex(size_t hot_ids = kDefaultHotIds);
   EventIdIndex(const EventIdIndex&) = delete;  // the set's hasher points back here
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
@@ -53,7 +58,10 @@ class EventIdIndex {
   std::optional<uint32_t> Find(std::string_view id) const;
   // Starts loading where the id of this hash would be, so that a FindOrInsert shortly after does not wait
   // for memory.
-  void Prefetch(size_t hash) const { ids_.prefetch(Hashed{{}, hash}); }
+  void Prefetch(size_t hash) const {
+    ids_.prefetch(Hashed{{}, hash});
+    runs_.Prefetch(hash);
+  }
 
   RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }
@@ -69,8 +77,11 @@ class EventIdIndex {
   // quiet), into `cold` (cold_chunks.h). Returns the chunks and regions moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
                                 int64_t first_hot_hour);
-  // Room for `ids` ids without rehashing the set (loading a checkpoint).
-  void Reserve(size_t ids) { ids_.reserve(ids); }
+  // Loading a checkpoint into an empty index: adds an id known to be new (FinishRestore checks that) and
+  // returns its number.
+  uint32_t Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour);
+  // Puts the restored ids in one run. Fails if two of them are the same id.
+  Status FinishRestore();
   // For loading a checkpoint: every row of an id seen more than once, in log order.
   void RestoreRows(uint32_t id, std::vector<RowRef> rows) { all_rows_[id] = std::move(rows); }
   // Every row with this id, in log order.
@@ -90,7 +101,8 @@ class EventIdIndex {
       if (hour_[id] != kFree) visit(id);
     }
   }
-  size_t size() const { return ids_.size(); }
+  size_t size() const { return ids_.size() + runs_.size(); }
+  const IdRuns& runs() const { return runs_; }
 
  private:
   // An id as an arena holds it: a UUID's 16 bytes (packed) or the text.
@@ -141,12 +153,19 @@ class EventIdIndex {
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
 
+  // A number for a new id (a freed one if there is one).
+  uint32_t NewNumber();
+  // Moves the hash set's ids to the runs.
+  void MoveHotIdsToRuns();
   void AddRow(uint32_t id, RowRef row);
   // Puts the id's text in `hour`'s arena and records it there.
   void PlaceIn(uint32_t id, const Stored& stored, int64_t hour);
   void SetCurrent(uint32_t id, RowRef row, uint32_t version);
 
-  absl::flat_hash_set<uint32_t, Hash, Equal> ids_;
+  const size_t hot_ids_;
+  absl::flat_hash_set<uint32_t, Hash, Equal> ids_;  // the newest ids; the others are in runs_
+  IdRuns runs_;
+  std::vector<IdRuns::Entry> restored_;  // between Restore and FinishRestore
   absl::btree_map<int64_t, Generation> generations_;
   std::vector<uint32_t> free_numbers_;
   ChunkedVector<const char*> text_;     // in the arena of the id's hour

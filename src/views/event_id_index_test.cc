@@ -12,8 +12,12 @@
 namespace tally {
 namespace {
 
-TEST(EventIdIndex, FindsEveryIdAndKeepsRowsInOrder) {
-  EventIdIndex index;
+// Each test runs with the default hash set and with one so small that almost every id is in the runs.
+class EventIdIndexTest : public ::testing::TestWithParam<size_t> {};
+INSTANTIATE_TEST_SUITE_P(HotIds, EventIdIndexTest, ::testing::Values(EventIdIndex::kDefaultHotIds, 7));
+
+TEST_P(EventIdIndexTest, FindsEveryIdAndKeepsRowsInOrder) {
+  EventIdIndex index(GetParam());
   std::map<std::string, uint32_t> expected;
   // Enough ids to fill several arena blocks and grow the set many times; lengths from 1 to 128 bytes.
   for (uint32_t i = 0; i < 200'000; ++i) {
@@ -46,8 +50,8 @@ TEST(EventIdIndex, FindsEveryIdAndKeepsRowsInOrder) {
   EXPECT_EQ(index.Text(*index.Find(std::string(128, 'z'))), std::string(128, 'z'));
 }
 
-TEST(EventIdIndex, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
-  EventIdIndex index;
+TEST_P(EventIdIndexTest, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
+  EventIdIndex index(GetParam());
   const std::string uuid = "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6a";
   std::string upper = uuid;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -73,8 +77,8 @@ TEST(EventIdIndex, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
   EXPECT_EQ(index.Find("0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6b"), std::nullopt);
 }
 
-TEST(EventIdIndex, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
-  EventIdIndex index;
+TEST_P(EventIdIndexTest, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
+  EventIdIndex index(GetParam());
   // Ids in hours 0..9; some corrected into another hour (later or earlier).
   for (uint32_t i = 0; i < 1000; ++i) index.FindOrInsert("id-" + std::to_string(i), RowRef{0, i}, 1, i % 10);
   index.AddCorrection(*index.Find("id-1"), RowRef{0, 1001}, 2, 8);  // hour 1 -> 8: kept
@@ -107,6 +111,45 @@ TEST(EventIdIndex, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
   index.ForEach([&](uint32_t) { ++visited; });
   EXPECT_EQ(visited, index.size());
   EXPECT_EQ(index.size(), 1002u);
+}
+
+TEST_P(EventIdIndexTest, EveryIdSentAgainIsFoundWhereverItIs) {
+  EventIdIndex index(GetParam());
+  for (uint32_t i = 0; i < 30'000; ++i) {
+    ASSERT_TRUE(index.FindOrInsert("first-" + std::to_string(i), RowRef{0, i}, 1, 0).second);
+  }
+  // Each sent again, interleaved with new ids: found under its number, whether in the set or a run.
+  for (uint32_t i = 0; i < 30'000; ++i) {
+    auto [number, inserted] = index.FindOrInsert("first-" + std::to_string(i), RowRef{0, 99}, 1, 0);
+    ASSERT_FALSE(inserted) << i;
+    ASSERT_EQ(number, i);
+    ASSERT_TRUE(index.FindOrInsert("second-" + std::to_string(i), RowRef{0, i}, 1, 0).second);
+  }
+  EXPECT_EQ(index.size(), 60'000u);
+  for (uint32_t i = 0; i < 30'000; ++i) ASSERT_FALSE(index.Find("third-" + std::to_string(i)).has_value());
+  if (GetParam() < 100) {
+    EXPECT_GT(index.runs().size(), 59'900u);
+    EXPECT_LE(index.runs().runs(), 16u);  // merged as they grow: about log2(60 000 / 7)
+  }
+}
+
+TEST(EventIdIndex, RestoredIdsAreFoundAndAnIdSavedTwiceIsRefused) {
+  EventIdIndex index;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const std::string id = "id-" + std::to_string(i);
+    EXPECT_EQ(index.Restore(id, EventIdIndex::HashOf(id), RowRef{0, i}, 1, 3), i);
+  }
+  ASSERT_TRUE(index.FinishRestore().ok());
+  EXPECT_EQ(index.size(), 1000u);
+  EXPECT_EQ(index.Find("id-517"), 517u);
+  EXPECT_FALSE(index.FindOrInsert("id-999", RowRef{0, 5000}, 1, 3).second);
+  EXPECT_TRUE(index.FindOrInsert("id-1000", RowRef{0, 5001}, 1, 3).second);
+
+  EventIdIndex twice;
+  for (const char* id : {"a", "b", "a"}) twice.Restore(id, EventIdIndex::HashOf(id), RowRef{}, 1, 3);
+  const Status status = twice.FinishRestore();
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("event id a saved twice"), std::string::npos) << status.message();
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

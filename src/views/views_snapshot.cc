@@ -364,48 +364,30 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   if (!reader.Count(&count, 40)) return damaged;
-  views->global_.ids_.Reserve(count);
-  // In batches: each id's place in the set is fetched from memory for the whole batch before any is
-  // inserted (one cache miss at a time made this loop a third of a restart).
-  struct SavedId {
+  std::vector<RowRef> rows;
+  for (uint64_t i = 0; i < count; ++i) {
     std::string_view text;  // inside `bytes`
     RowRef current;
     uint32_t version = 0;
     int64_t hour = 0;
-    size_t hash = 0;
-    std::vector<RowRef> rows;  // only for an id with more than one row
-  };
-  constexpr uint64_t kBatch = 32;
-  std::array<SavedId, kBatch> batch;
-  for (uint64_t first = 0; first < count; first += kBatch) {
-    const uint64_t size = std::min(kBatch, count - first);
-    for (uint64_t i = 0; i < size; ++i) {
-      SavedId& saved = batch[i];
-      uint64_t rows = 0;
-      if (!reader.Text(&saved.text) || saved.text.empty() || saved.text.size() > 255 ||
-          !reader.Value(&saved.current.shard) || !reader.Value(&saved.current.row) ||
-          !reader.Value(&saved.version) || !reader.Value(&saved.hour) || saved.hour < 0 ||
-          saved.hour > HourOf(kMaxTimestampMillis) || !reader.Count(&rows, 8) || rows == 0 ||
-          !valid(saved.current)) {
-        return damaged;
-      }
-      saved.rows.clear();
-      for (uint64_t r = 0; r < rows; ++r) {
-        RowRef row;
-        if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
-        if (rows > 1) saved.rows.push_back(row);
-      }
-      saved.hash = EventIdIndex::HashOf(saved.text);
-      views->global_.ids_.Prefetch(saved.hash);
+    uint64_t row_count = 0;
+    if (!reader.Text(&text) || text.empty() || text.size() > 255 || !reader.Value(&current.shard) ||
+        !reader.Value(&current.row) || !reader.Value(&version) || !reader.Value(&hour) || hour < 0 ||
+        hour > HourOf(kMaxTimestampMillis) || !reader.Count(&row_count, 8) || row_count == 0 ||
+        !valid(current)) {
+      return damaged;
     }
-    for (uint64_t i = 0; i < size; ++i) {
-      SavedId& saved = batch[i];
-      auto [number, inserted] =
-          views->global_.ids_.FindOrInsert(saved.text, saved.hash, saved.current, saved.version, saved.hour);
-      if (!inserted) return damaged;
-      if (!saved.rows.empty()) views->global_.ids_.RestoreRows(number, std::move(saved.rows));
+    rows.clear();
+    for (uint64_t r = 0; r < row_count; ++r) {
+      RowRef row;
+      if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
+      if (row_count > 1) rows.push_back(row);
     }
+    const uint32_t number =
+        views->global_.ids_.Restore(text, EventIdIndex::HashOf(text), current, version, hour);
+    if (!rows.empty()) views->global_.ids_.RestoreRows(number, std::move(rows));
   }
+  if (Status restored = views->global_.ids_.FinishRestore(); !restored.ok()) return damaged;
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
     RejectedRow rejected{};

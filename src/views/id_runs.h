@@ -1,0 +1,81 @@
+// The event ids that left the event-id index's hash set (EventIdIndex): each as its fingerprint (the high
+// 32 bits of its hash) and its number, in sorted runs, merged as they grow (a run is merged into the one
+// before it while that one is at most twice its size, so there are at most about log2 of the ids' count
+// divided by the hash set's size). Runs are written once and then moved to the cold file, like the
+// index's columns: they cost the process no anonymous memory and the kernel can page them.
+//
+// One filter over all runs stays on the heap (a split-block Bloom filter of the fingerprints, 10 to 20
+// bits an id): a new id, the common case, is told apart from every id in the runs by one cache line,
+// without reading a run. It is made from the fingerprints alone, so that it can be made again from the
+// runs; besides its own false positives, an id whose fingerprint another id has passes it too (with
+// 100 M ids, about 2 % of new ids: 100 M / 2^32).
+// A fingerprint says only "maybe": the caller confirms every number found with the id's text, so two ids
+// whose fingerprints are the same are never confused.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "tally/status.h"
+#include "views/chunked_vector.h"
+#include "views/cold_chunks.h"
+
+namespace tally {
+
+class IdRuns {
+ public:
+  struct Entry {
+    uint32_t fingerprint = 0;
+    uint32_t number = 0;
+  };
+  static uint32_t FingerprintOf(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+  // Adds `entries` (in any order; this sorts them by fingerprint) as one run, and adds them to the filter.
+  void Add(std::vector<Entry> entries);
+  // Whether an id of this hash may be in a run (false: surely not).
+  bool MayContain(uint64_t hash) const;
+  void Prefetch(uint64_t hash) const;
+  // The first number whose fingerprint is the hash's and for which `is_it(number)` is true.
+  std::optional<uint32_t> Find(uint64_t hash, const std::function<bool(uint32_t)>& is_it) const;
+  // A number that `same` says is the same as another number of its fingerprint, if there is one (a check
+  // of ids restored from a checkpoint).
+  std::optional<uint32_t> FindPair(const std::function<bool(uint32_t, uint32_t)>& same) const;
+  // Keeps only the numbers for which `keep(number)` is true (retention), in one run.
+  void KeepIf(const std::function<bool(uint32_t)>& keep);
+  // Moves every run's chunks not moved yet into `cold`; runs made later move as they are written.
+  Result<size_t> MoveToCold(const std::shared_ptr<ColdChunkFile>& cold);
+  size_t size() const { return size_; }
+  size_t runs() const { return runs_.size(); }
+  // Bytes of the filter (on the heap).
+  size_t filter_bytes() const { return filter_.size() * sizeof(Block); }
+
+ private:
+  using Run = ChunkedVector<Entry>;
+  // 256 bits, one of each 32 set per id (Parquet's split-block filter).
+  struct Block {
+    uint32_t words[8];
+  };
+  static constexpr size_t kMinFilterIds = size_t{1} << 16;
+  static constexpr size_t kBitsPerIdAtCapacity = 10;
+
+  // Merges `runs` into one, keeping what `keep` keeps (all when it is empty).
+  Run MergeRuns(const std::vector<const Run*>& runs, const std::function<bool(uint32_t)>& keep);
+  // Appends to a run being written, moving its full chunks to the cold file as it goes.
+  void Append(Run& run, const Entry& entry);
+  void AddToFilter(uint32_t fingerprint);
+  // A filter for twice the ids there are, made from every run.
+  void RebuildFilter();
+  size_t BlockIndexOf(uint32_t fingerprint) const;
+
+  std::vector<Run> runs_;  // the oldest (largest) first
+  size_t size_ = 0;
+  std::vector<Block> filter_;
+  size_t filter_capacity_ = 0;  // ids the filter holds with at least kBitsPerIdAtCapacity bits each
+  std::shared_ptr<ColdChunkFile> cold_;
+};
+
+}  // namespace tally

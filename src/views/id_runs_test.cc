@@ -1,0 +1,116 @@
+#include "views/id_runs.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+namespace tally {
+namespace {
+
+// A hash whose fingerprint (its high 32 bits) is `fingerprint`.
+uint64_t HashWith(uint32_t fingerprint) { return uint64_t{fingerprint} << 32 | 0x9e37; }
+
+// Every number the runs hold for a fingerprint.
+std::set<uint32_t> NumbersOf(const IdRuns& runs, uint32_t fingerprint) {
+  std::set<uint32_t> numbers;
+  runs.Find(HashWith(fingerprint), [&](uint32_t number) {
+    numbers.insert(number);
+    return false;
+  });
+  return numbers;
+}
+
+TEST(IdRuns, FindsEveryEntryOfEveryRunAndNoOther) {
+  IdRuns runs;
+  std::mt19937 random(7);
+  std::map<uint32_t, std::set<uint32_t>> expected;  // fingerprint -> numbers
+  uint32_t number = 0;
+  // Runs of many sizes; fingerprints at both ends of their range, clustered ones and shared ones.
+  for (size_t batch = 0; batch < 300; ++batch) {
+    std::vector<IdRuns::Entry> entries;
+    for (size_t i = 0; i < batch % 37 + 1; ++i) {
+      uint32_t fingerprint = static_cast<uint32_t>(random());
+      if (i % 5 == 1) fingerprint = 0;
+      if (i % 5 == 2) fingerprint = UINT32_MAX;
+      if (i % 5 == 3) fingerprint = 1000 + static_cast<uint32_t>(random() % 50);
+      entries.push_back({fingerprint, number});
+      expected[fingerprint].insert(number++);
+    }
+    runs.Add(entries);
+  }
+  EXPECT_EQ(runs.size(), number);
+  EXPECT_LE(runs.runs(), 12u);
+  for (const auto& [fingerprint, numbers] : expected) {
+    ASSERT_TRUE(runs.MayContain(HashWith(fingerprint)));
+    ASSERT_EQ(NumbersOf(runs, fingerprint), numbers) << fingerprint;
+    // The number the caller confirms is the one found.
+    const uint32_t wanted = *numbers.rbegin();
+    EXPECT_EQ(runs.Find(HashWith(fingerprint), [&](uint32_t n) { return n == wanted; }), wanted);
+  }
+  size_t absent_passed = 0;
+  for (uint32_t i = 0; i < 100'000; ++i) {
+    const auto fingerprint = static_cast<uint32_t>(random());
+    if (expected.contains(fingerprint)) continue;
+    EXPECT_TRUE(NumbersOf(runs, fingerprint).empty()) << fingerprint;
+    absent_passed += runs.MayContain(HashWith(fingerprint)) ? 1 : 0;
+  }
+  // The filter lets few absent fingerprints through (about 0.1 % at this load).
+  EXPECT_LT(absent_passed, 1000u);
+}
+
+TEST(IdRuns, KeepIfLeavesOneRunOfWhatIsKept) {
+  IdRuns runs;
+  for (uint32_t batch = 0; batch < 50; ++batch) {
+    std::vector<IdRuns::Entry> entries;
+    for (uint32_t i = 0; i < 100; ++i) entries.push_back({(batch * 100 + i) * 2654435761U, batch * 100 + i});
+    runs.Add(entries);
+  }
+  runs.KeepIf([](uint32_t number) { return number % 3 == 0; });
+  EXPECT_EQ(runs.runs(), 1u);
+  EXPECT_EQ(runs.size(), 1667u);
+  for (uint32_t number = 0; number < 5000; ++number) {
+    const std::set<uint32_t> found = NumbersOf(runs, number * 2654435761U);
+    EXPECT_EQ(found.contains(number), number % 3 == 0) << number;
+  }
+  runs.KeepIf([](uint32_t) { return false; });
+  EXPECT_EQ(runs.size(), 0u);
+  EXPECT_FALSE(runs.MayContain(HashWith(0)));
+}
+
+TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
+  std::string directory = ::testing::TempDir() + "/id-runs-XXXXXX";
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  auto created = ColdChunkFile::Create(directory);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  std::shared_ptr<ColdChunkFile> cold = std::move(*created);
+  IdRuns runs;
+  std::mt19937 random(11);
+  std::vector<IdRuns::Entry> all;
+  auto add = [&](size_t count) {
+    std::vector<IdRuns::Entry> entries;
+    for (size_t i = 0; i < count; ++i) {
+      entries.push_back({static_cast<uint32_t>(random()), static_cast<uint32_t>(all.size())});
+      all.push_back(entries.back());
+    }
+    runs.Add(entries);
+  };
+  add(20'000);
+  auto moved = runs.MoveToCold(cold);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_GT(*moved, 0u);
+  EXPECT_GT(cold->bytes(), 0u);
+  // Later runs, and the merges that rewrite the moved ones, go to the file as they are written.
+  for (int i = 0; i < 8; ++i) add(10'000);
+  EXPECT_GE(cold->bytes(), (runs.size() * sizeof(IdRuns::Entry)) / 2);
+  for (const IdRuns::Entry& entry : all) {
+    ASSERT_EQ(runs.Find(HashWith(entry.fingerprint), [&](uint32_t n) { return n == entry.number; }),
+              entry.number);
+  }
+}
+
+}  // namespace
+}  // namespace tally

@@ -31,7 +31,8 @@ struct EngineOptions {
   // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
   // (views/cold_chunks.h): each shard's newest rows (these are 12 MiB) and the newest event ids. Ingest
   // appends there, and corrections and re-sends mostly follow their event closely; older ones still
-  // work, a page at a time. (The event-id index's hash set holds as many ids as hot_ids by default.)
+  // work, a page at a time. (hot_ids is the ids whose columns stay; the event-id index's hash set holds
+  // EventIdIndex::kDefaultHotIds ids whatever it is.)
   uint32_t hot_rows_per_shard = 1 << 18;
   uint32_t hot_ids = EventIdIndex::kDefaultHotIds;
 };

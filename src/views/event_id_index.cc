@@ -171,6 +171,8 @@ void EventIdIndex::MoveHotIdsToRuns() {
   ids_.reserve(hot_ids_);
 }
 
+void EventIdIndex::StartRestore(size_t ids) { restored_.reserve(ids); }
+
 uint32_t EventIdIndex::Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour) {
   char buffer[16];
   const uint32_t number = NewNumber();
@@ -223,16 +225,19 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   if (end == generations_.begin()) return;
   // One pass over every id's hour (a few milliseconds for millions of ids, once an hour) instead of a list
   // of each hour's ids, which would cost 4 bytes an id.
+  size_t freed = 0;
   for (uint32_t id = 0; id < hour_.size(); ++id) {
     if (hour_[id] == kFree || hour_[id] >= first_kept_hour) continue;
     all_rows_.erase(id);
     hour_[id] = kFree;
     hour_.NoteWritten(id);
     free_numbers_.push_back(id);
+    ++freed;
   }
-  // Before a freed number is given to a new id: neither the set nor a run may still lead to it.
-  absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
-  runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
+  // Before a freed number is given to a new id: neither the set nor a run may still lead to it. The runs
+  // are rewritten (all of them, into one) only if some freed id was in them.
+  const size_t freed_in_set = absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
+  if (freed_in_set < freed) runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
   generations_.erase(generations_.begin(), end);
 }
 

@@ -77,8 +77,9 @@ class EventIdIndex {
   // quiet), into `cold` (cold_chunks.h). Returns the chunks and regions moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
                                 int64_t first_hot_hour);
-  // Loading a checkpoint into an empty index: adds an id known to be new (FinishRestore checks that) and
-  // returns its number.
+  // Loading a checkpoint of `ids` ids into an empty index: StartRestore, then Restore adds each id (known to
+  // be new: FinishRestore checks that) and returns its number.
+  void StartRestore(size_t ids);
   uint32_t Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour);
   // Puts the restored ids in one run. Fails if two of them are the same id.
   Status FinishRestore();

@@ -364,6 +364,7 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   if (!reader.Count(&count, 40)) return damaged;
+  views->global_.ids_.StartRestore(count);  // (Count checked it against the bytes there are)
   std::vector<RowRef> rows;
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view text;  // inside `bytes`

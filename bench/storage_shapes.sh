@@ -132,7 +132,7 @@ awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss
   printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e, segb / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous\n", stop, restart, rrss / 1024, ranon / 1024
 }'
-# tallyd's own account: each checkpoint (the copy ingest waits for, then the write) and what the restart loaded.
+# tallyd's own account: each checkpoint (the fork ingest waits for, then the child's write) and what the restart loaded.
 grep -ho 'checkpoint of [^"]* ms\|loaded checkpoint [^"]* ms\|[0-9]* sealed hour file(s) mapped' \
   "$work/tallyd.log" "$work/restart.log" | tr -d '"' | sed 's/^/  tallyd: /' || true
 cat "$work/check.log"

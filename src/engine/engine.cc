@@ -11,8 +11,12 @@
 #include <malloc.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -69,16 +73,6 @@ Result<DecodedFrames> DecodeFrames(std::string_view frames) {
 namespace {
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
-
-// Maps every whole page of [data, data + size) now, in one call: memory about to be written in full, where
-// a fault per page would cost more (the kernel does not return an error that matters here: at worst the
-// pages fault in as they are written).
-void PrefaultPages(char* data, size_t size) {
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-}
 
 // The materializer's loop over a log being read (a start, `tally replay`): records are gathered into
 // batches and applied as live batches are, each batch's event ids and users prefetched together. The
@@ -359,41 +353,80 @@ Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
   const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
   if (records_now == last_checkpoint_lsn()) return Status::Ok();
-  // Ingest waits while the views are copied: room for them all is made first, before the wait (the string
-  // doubling as it grew copied it over and over: most of the wait), its pages mapped at once (a fault per
-  // page was half of the rest; huge pages did as well, but may make the kernel compact memory first).
-  std::string bytes;
-  const size_t expected = ExpectedCheckpointBytes(records_now);
-  bytes.reserve(expected);
-  // Mapped at once only up to what the last checkpoint took: after retention dropped hours the views may
-  // be much smaller than the estimate, and memory they held then is memory the machine had.
-  PrefaultPages(bytes.data(), std::min(expected, checkpoint_bytes_ + checkpoint_bytes_ / 8));
+  // A child process writes the checkpoint from its copy of the server's memory (fork: the kernel copies a
+  // page only when one of the two writes to it), so ingest waits for the fork, not for the views to be
+  // copied. The child reports on a pipe: "<bytes>" when the file is in place, otherwise the error.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return Status::IoError(std::string("checkpoint: pipe: ") + std::strerror(errno));
+  const pid_t server = ::getpid();
   uint64_t lsn = 0;
+  pid_t child = -1;
   std::chrono::steady_clock::time_point started;
   {
     std::lock_guard order(order_mutex_);
     started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
-    views_->Save(&bytes);
+    child = ::fork();
+    if (child == 0) WriteCheckpointAndExit(lsn, server, report[1]);
   }
-  checkpoint_bytes_ = bytes.size();
-  const auto copied = std::chrono::steady_clock::now();
-  TALLY_RETURN_IF_ERROR(WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes));
+  const auto forked = std::chrono::steady_clock::now();
+  ::close(report[1]);
+  if (child < 0) {
+    const int error = errno;
+    ::close(report[0]);
+    return Status::IoError(std::string("checkpoint: fork: ") + std::strerror(error));
+  }
+  std::string said;
+  char buffer[512];
+  for (ssize_t got; (got = ::read(report[0], buffer, sizeof(buffer))) != 0;) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    said.append(buffer, static_cast<size_t>(got));
+  }
+  ::close(report[0]);
+  int child_status = 0;
+  while (::waitpid(child, &child_status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0) {
+    return Status::IoError("checkpoint of " + std::to_string(lsn) + " records not written: " +
+                           (said.empty() ? "its process ended without saying why" : said));
+  }
+  checkpoint_bytes_ = std::stoull(said);
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;
-  spdlog::info("checkpoint of {} records: {} MiB, copied in {} ms (ingest waits), written in {} ms", lsn,
-               bytes.size() >> 20, std::chrono::duration_cast<milliseconds>(copied - started).count(),
-               std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - copied).count());
+  spdlog::info("checkpoint of {} records: {} MiB, forked in {} ms (ingest waits), written in {} ms", lsn,
+               checkpoint_bytes_ >> 20, std::chrono::duration_cast<milliseconds>(forked - started).count(),
+               std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - forked).count());
   return Status::Ok();
+}
+
+void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const {
+  // Only this thread exists here, and only the views are read: no lock, no log line, no exception out (an
+  // uncaught one ends the process, which the server reports).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a server killed mid-checkpoint leaves a .tmp, not a writer
+  if (::getppid() != server) ::_exit(2);
+  ::close(lock_fd_);  // the data directory's lock is the server's: a restart after a kill must get it
+  std::string bytes;
+  bytes.reserve(ExpectedCheckpointBytes(lsn));
+  views_->Save(&bytes);
+  const Status written = WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes);
+  const std::string said = written.ok() ? std::to_string(bytes.size()) : written.message();
+  for (size_t at = 0; at < said.size();) {
+    const ssize_t put = ::write(report_fd, said.data() + at, said.size() - at);
+    if (put <= 0) break;
+    at += static_cast<size_t>(put);
+  }
+  ::_exit(written.ok() ? 0 : 1);
 }
 
 Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
     : periodic_(std::chrono::seconds(1), [engine, every_records] {
-        // A checkpoint copies the whole state under the engine's lock, so its cost grows with the state:
-        // waiting also for a tail of a quarter of what the last one covered keeps that cost per record
-        // bounded, and the replay at start shorter than loading the checkpoint.
+        // A checkpoint writes the whole state, so its cost grows with the state: waiting also for a tail
+        // of a quarter of what the last one covered keeps that cost per record bounded, and the replay at
+        // start shorter than loading the checkpoint.
         const uint64_t covered = engine->last_checkpoint_lsn();
         const uint64_t tail = engine->log().next_lsn() - covered;
         if (tail < every_records || tail < covered / 4) return;

@@ -2,6 +2,8 @@
 // the views equal to "every log record applied in log order".
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -146,8 +148,8 @@ class Engine : public Committer {
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
   uint32_t shard_count() const { return views_->shard_count(); }
 
-  // Saves the views with the log position they cover (DATA/checkpoints). The views are copied out at a
-  // batch boundary (writers wait for that copy), the file is written without holding anything.
+  // Saves the views with the log position they cover (DATA/checkpoints). At a batch boundary the server
+  // forks (writers wait for that); the child process writes the file from its copy of the views.
   Status Checkpoint();
   // One sealing pass (shard_views.h) over every shard: the hours ShardViews::CollectSealJobs picks (quiet
   // for `quiet_passes` passes, or busy past `busy_rows`) get their per-product and per-store index, written
@@ -229,6 +231,8 @@ class Engine : public Committer {
   size_t checkpoint_bytes_ = 0;  // of the last one written or loaded (guarded by checkpoint_mutex_)
   // Room for a checkpoint of `lsn` records (under checkpoint_mutex_; 0: nothing to go by).
   size_t ExpectedCheckpointBytes(uint64_t lsn) const;
+  // In the child process Checkpoint forks: writes the checkpoint, says how it went on `report_fd`, ends.
+  [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell

@@ -110,6 +110,36 @@ TEST_F(CheckpointTest, RestartLoadsTheCheckpointAndReplaysOnlyTheTail) {
   EXPECT_EQ(ReplayDigest(), digest);
 }
 
+TEST_F(CheckpointTest, ACheckpointTheChildCannotWriteSaysWhyAndTheNextOneIsWritten) {
+  auto engine = Engine::Open(EngineOptions{dir_});
+  ASSERT_TRUE(engine.ok());
+  CommitEvents(**engine, 0, 300);
+  // The checkpoint directory replaced by a file: the child process cannot write there.
+  std::filesystem::remove_all(dir_ + "/checkpoints");
+  { std::ofstream(dir_ + "/checkpoints") << "not a directory"; }
+  const Status failed = (*engine)->Checkpoint();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("checkpoint of 300 records not written"), std::string::npos)
+      << failed.message();
+  EXPECT_NE(failed.message().find("checkpoints"), std::string::npos) << failed.message();
+  EXPECT_EQ((*engine)->last_checkpoint_lsn(), 0u);
+  std::filesystem::remove(dir_ + "/checkpoints");
+  std::filesystem::create_directory(dir_ + "/checkpoints");
+  CommitEvents(**engine, 300, 50);
+  ASSERT_TRUE((*engine)->Checkpoint().ok());
+  EXPECT_EQ((*engine)->last_checkpoint_lsn(), 350u);
+  ASSERT_EQ(Checkpoints().size(), 1u);
+  EXPECT_EQ(Checkpoints()[0].lsn, 350u);
+  // The server goes on after its children: ingest and answers as before.
+  CommitEvents(**engine, 350, 10);
+  const uint64_t digest = (*engine)->Digest().digest;
+  engine->reset();
+  auto reopened = Engine::Open(EngineOptions{dir_});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->start_report().checkpoint_lsn, 350u);
+  EXPECT_EQ((*reopened)->Digest().digest, digest);
+}
+
 TEST_F(CheckpointTest, ACorruptCheckpointIsSkippedForTheOlderOneOrAFullReplay) {
   uint64_t digest = 0;
   {

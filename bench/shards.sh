@@ -34,7 +34,7 @@ for round in $(seq 1 "$rounds"); do
     wait_listening "$work/tallyd.log"
     load="$(build/tally load --server 127.0.0.1:$port --batch 1000 --connections 4 --seconds "$seconds" \
       --seed "$round" | awk '/^events/ {print $2, int($6)}')"
-    ticks="$(awk '{print $14 + $15}' /proc/$pid/stat)"
+    ticks="$(awk '{print $14 + $15 + $16 + $17}' /proc/$pid/stat)"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rates[$config]="${rates[$config]:-} ${load#* }"
     per_cpu[$config]="${per_cpu[$config]:-} $(awk -v e="${load% *}" -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%d", e / (t / hz)}')"

@@ -25,7 +25,8 @@ source bench/common.sh
 bench_work_dir shapes
 port=18913
 
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# tallyd's CPU, with its checkpoint writers' (forked children, counted once they ended).
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$1/stat"; }
 
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

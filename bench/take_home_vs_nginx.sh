@@ -50,7 +50,7 @@ echo "# command: bench/take_home_vs_nginx.sh $rounds $seconds $connections (PREL
 echo "# build: $(grep CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(uname -r)"
 echo "# load: wrk -t1 -c$connections -d${seconds}s keep-alive; nginx 1 worker (return 204) vs tallyd --threads 1 --sync interval"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 ticks_per_second="$(getconf CLK_TCK)"
 
 # run_wrk NAME PID PORT SCRIPT -> prints "req_per_s p99_ms cpu_us_per_request"

@@ -368,9 +368,16 @@ Status Engine::Checkpoint() {
     started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
+    if (cold_) cold_->Hold();  // the child's views include the cold file's places as they are now
     child = ::fork();
     if (child == 0) WriteCheckpointAndExit(lsn, server, report[1]);
   }
+  struct EndHold {
+    ColdChunkFile* cold;
+    ~EndHold() {
+      if (cold) cold->EndHold();
+    }
+  } end_hold{cold_.get()};  // once the child is gone
   const auto forked = std::chrono::steady_clock::now();
   ::close(report[1]);
   if (child < 0) {

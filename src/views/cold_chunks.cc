@@ -113,11 +113,31 @@ Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
 void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
   if (closing_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mutex_);
+  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (holds_ > 0) {
+    held_back_.emplace_back(offset, bytes);
+    return;
+  }
+  FreePlace(offset, bytes);
+}
+
+void ColdChunkFile::FreePlace(uint64_t offset, size_t bytes) {
   // The disk blocks go back to the file system; the place is reused by the next chunk of this size.
   ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
               static_cast<off_t>(bytes));
   PlacesOf(offset).free[bytes].push_back(offset);
-  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+void ColdChunkFile::Hold() {
+  std::lock_guard lock(mutex_);
+  ++holds_;
+}
+
+void ColdChunkFile::EndHold() {
+  std::lock_guard lock(mutex_);
+  if (--holds_ > 0) return;
+  for (const auto& [offset, bytes] : held_back_) FreePlace(offset, bytes);
+  held_back_.clear();
 }
 
 void ColdChunkFile::Release(void* mapped, size_t bytes) {

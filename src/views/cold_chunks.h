@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
@@ -45,6 +46,12 @@ class ColdChunkFile {
   // were. The caller unmaps them, and gives their place back with GiveBack.
   Result<uint64_t> MoveInPlace(void* address, size_t bytes);
   void GiveBack(uint64_t offset, size_t bytes);
+  // While a forked process reads its copy of the mappings (a checkpoint's child), the places given back
+  // must keep their bytes: a private mapping shows what the file holds now for every page neither process
+  // wrote, so a place punched out or reused would change the child's view of the views. Between Hold and
+  // the matching EndHold, places given back are set aside, and given back at the end.
+  void Hold();
+  void EndHold();
   // From now on Release gives nothing back one chunk at a time: the whole file is about to go (a
   // process's views freed at its end would otherwise punch a hole in it for each of thousands of chunks).
   void Closing() { closing_.store(true, std::memory_order_relaxed); }
@@ -68,12 +75,16 @@ class ColdChunkFile {
   // (TakePlace) once the bytes are mapped.
   Result<uint64_t> Write(const void* data, size_t bytes, Places& places);
   void TakePlace(uint64_t offset, size_t bytes);
+  // Punches the place out and lists it as free (under mutex_).
+  void FreePlace(uint64_t offset, size_t bytes);
 
   const int fd_;
   char* const window_;
   std::mutex mutex_;  // guards the places below
   Places window_places_{0, {}};
   Places region_places_{kWindowBytes, {}};
+  int holds_ = 0;
+  std::vector<std::pair<uint64_t, size_t>> held_back_;  // (offset, bytes) given back during a hold
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -62,6 +64,47 @@ TEST(ColdChunkFile, AMovedChunkReadsTheSameFromTheFileAndTakesWrites) {
   cold->Release(*again, 8192);
 
   EXPECT_FALSE(cold->MoveIn(values.data(), 100).ok());  // not whole pages
+}
+
+// A forked process (a checkpoint's writer) keeps seeing the chunks as they were at the fork while the
+// server releases them and moves others in, as long as a hold lasts.
+TEST(ColdChunkFile, AForkedProcessSeesTheChunksOfTheForkWhileAHoldLasts) {
+  auto cold = MakeColdFile();
+  ASSERT_NE(cold, nullptr);
+  std::vector<uint32_t> first(1024, 0xAAAAAAAA), second(1024, 0xBBBBBBBB);
+  auto mapped = cold->MoveIn(first.data(), 4096);
+  ASSERT_TRUE(mapped.ok());
+  const auto* chunk = static_cast<const uint32_t*>(*mapped);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  cold->Hold();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte = 0;
+    (void)::read(go[0], &byte, 1);  // the server has released the chunk and moved another in
+    for (size_t i = 0; i < 1024; ++i) {
+      if (chunk[i] != 0xAAAAAAAA) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  cold->Release(const_cast<uint32_t*>(chunk), 4096);
+  auto other = cold->MoveIn(second.data(), 4096);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, static_cast<const void*>(chunk));  // the held place is not used again yet
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child saw the chunk change";
+  ::close(go[0]);
+  ::close(go[1]);
+  cold->EndHold();
+  // After the hold the place is free again.
+  auto third = cold->MoveIn(first.data(), 4096);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, static_cast<const void*>(chunk));
+  cold->Release(*third, 4096);
+  cold->Release(*other, 4096);
 }
 
 TEST(ChunkedVector, ChunksMovedToTheColdFileKeepTheirElementsAndTakeWrites) {

@@ -21,6 +21,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
+#include <cstdio>
 
 namespace tally {
 
@@ -71,6 +73,16 @@ Result<DecodedFrames> DecodeFrames(std::string_view frames) {
 }
 
 namespace {
+
+// Maps every whole page of [data, data + size) now, in one call: memory about to be written in full, where
+// a fault per page would cost more (the kernel does not return an error that matters here: at worst the
+// pages fault in as they are written).
+void PrefaultPages(char* data, size_t size) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 
@@ -394,13 +406,22 @@ Status Engine::Checkpoint() {
   }
   ::close(report[0]);
   int child_status = 0;
-  while (::waitpid(child, &child_status, 0) < 0 && errno == EINTR) {
+  pid_t waited = 0;
+  while ((waited = ::waitpid(child, &child_status, 0)) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0) {
-    return Status::IoError("checkpoint of " + std::to_string(lsn) + " records not written: " +
-                           (said.empty() ? "its process ended without saying why" : said));
+  const std::string not_written = "checkpoint of " + std::to_string(lsn) + " records not written: ";
+  if (waited != child) return Status::IoError(not_written + "its process was lost: " + std::strerror(errno));
+  if (WIFSIGNALED(child_status)) {
+    return Status::IoError(not_written + "its process was ended by signal " +
+                           std::to_string(WTERMSIG(child_status)));
   }
-  checkpoint_bytes_ = std::stoull(said);
+  size_t bytes = 0;
+  const auto [end, parse_error] = std::from_chars(said.data(), said.data() + said.size(), bytes);
+  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0 || parse_error != std::errc() ||
+      end != said.data() + said.size()) {
+    return Status::IoError(not_written + (said.empty() ? "its process ended without saying why" : said));
+  }
+  checkpoint_bytes_ = bytes;
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;
@@ -411,22 +432,42 @@ Status Engine::Checkpoint() {
 }
 
 void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const {
-  // Only this thread exists here, and only the views are read: no lock, no log line, no exception out (an
-  // uncaught one ends the process, which the server reports).
+  // Only this thread exists here, and only the views are read: no lock, no log line, nothing thrown out.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a server killed mid-checkpoint leaves a .tmp, not a writer
   if (::getppid() != server) ::_exit(2);
-  ::close(lock_fd_);  // the data directory's lock is the server's: a restart after a kill must get it
-  std::string bytes;
-  bytes.reserve(ExpectedCheckpointBytes(lsn));
-  views_->Save(&bytes);
-  const Status written = WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes);
-  const std::string said = written.ok() ? std::to_string(bytes.size()) : written.message();
+  // Of the server's descriptors only the report is kept: a connection the server closes must close (not
+  // linger in this process), the listening socket and the directory's lock are the server's alone (a
+  // restart after a kill must get both). Mappings stay without their descriptors.
+  if (report_fd > 3) ::close_range(3, static_cast<unsigned>(report_fd) - 1, 0);
+  ::close_range(static_cast<unsigned>(report_fd) + 1, ~0U, 0);
+  // Not worth a core file of the server's image, and the first to go if memory runs out.
+  ::prctl(PR_SET_DUMPABLE, 0);
+  if (FILE* oom = std::fopen("/proc/self/oom_score_adj", "w")) {
+    std::fputs("1000", oom);
+    std::fclose(oom);
+  }
+  std::string said;
+  bool written = false;
+  try {
+    // Room made first, its pages mapped at once up to what the last checkpoint took (a fault per page was
+    // half the cost of the copy; after retention the views may be much smaller than the estimate).
+    std::string bytes;
+    const size_t expected = ExpectedCheckpointBytes(lsn);
+    bytes.reserve(expected);
+    PrefaultPages(bytes.data(), std::min(expected, checkpoint_bytes_ + checkpoint_bytes_ / 8));
+    views_->Save(&bytes);
+    const Status status = WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes);
+    written = status.ok();
+    said = written ? std::to_string(bytes.size()) : status.message();
+  } catch (const std::exception& error) {
+    said = std::string("its process failed: ") + error.what();
+  }
   for (size_t at = 0; at < said.size();) {
     const ssize_t put = ::write(report_fd, said.data() + at, said.size() - at);
     if (put <= 0) break;
     at += static_cast<size_t>(put);
   }
-  ::_exit(written.ok() ? 0 : 1);
+  ::_exit(written ? 0 : 1);
 }
 
 Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)

@@ -82,8 +82,8 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
   // are next to each other in memory too, and the kernel keeps them as one mapping (a process may have
   // only so many).
   char* at = window_ + *offset;
-  if (::mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd_, static_cast<off_t>(*offset)) ==
-      MAP_FAILED) {
+  if (::mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
+             static_cast<off_t>(*offset)) == MAP_FAILED) {
     const int error = errno;
     Reserve(bytes, PROT_NONE);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
     return Status::FromErrno("mapping the cold chunk file", error);
@@ -96,8 +96,8 @@ Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
   std::lock_guard lock(mutex_);
   auto offset = Write(address, bytes, region_places_);
   if (!offset.ok()) return offset.status();
-  void* mapped =
-      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, static_cast<off_t>(*offset));
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_,
+                        static_cast<off_t>(*offset));
   if (mapped == MAP_FAILED) return Status::FromErrno("mapping the cold chunk file", errno);
   // mremap puts the file's mapping where the bytes were in one step (a MAP_FIXED that fails may have
   // unmapped the old bytes already); on an error the old mapping is untouched.

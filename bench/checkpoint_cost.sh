@@ -13,7 +13,7 @@ bin="${TALLY_BENCH_BUILD:-build}"
 [ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
 bench_work_dir checkpoint-cost
-port=18914
+port=18916
 hz="$(getconf CLK_TCK)"
 
 echo "# command: bench/checkpoint_cost.sh $events"

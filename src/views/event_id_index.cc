@@ -84,8 +84,13 @@ std::string_view EventIdIndex::Text(uint32_t id, std::array<char, kUuidTextBytes
 std::optional<uint32_t> EventIdIndex::Find(std::string_view id) const {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
-  const size_t hash = HashOfStored(stored);
+  return Lookup(stored, HashOfStored(stored));
+}
+
+std::optional<uint32_t> EventIdIndex::Lookup(const Stored& stored, size_t hash) const {
   if (auto it = ids_.find(Hashed{stored, hash}); it != ids_.end()) return *it;
+  // Most new ids are told from the runs' by the filter alone.
+  if (!runs_.MayContain(hash)) return std::nullopt;
   return runs_.Find(hash,
                     [&](uint32_t number) { return hour_[number] != kFree && StoredOf(number) == stored; });
 }
@@ -142,20 +147,12 @@ std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, size_t
                                                      uint32_t version, int64_t hour) {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
-  const Hashed hashed{stored, hash};
-  if (auto it = ids_.find(hashed); it != ids_.end()) return {*it, false};
-  // Most new ids are told from the runs' by the filter alone.
-  if (runs_.MayContain(hash)) {
-    if (auto number = runs_.Find(
-            hash, [&](uint32_t number) { return hour_[number] != kFree && StoredOf(number) == stored; })) {
-      return {*number, false};
-    }
-  }
+  if (auto found = Lookup(stored, hash)) return {*found, false};
   const uint32_t number = NewNumber();
   PlaceIn(number, stored, hour);
   SetCurrent(number, row, version);
-  // The probe above left the slot's group in the cache.
-  ids_.lazy_emplace(hashed, [&](const auto& construct) { construct(number); });
+  // The probe in Lookup left the slot's group in the cache.
+  ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) { construct(number); });
   if (ids_.size() >= hot_ids_) MoveHotIdsToRuns();
   return {number, true};
 }

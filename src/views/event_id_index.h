@@ -154,6 +154,8 @@ class EventIdIndex {
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
 
+  // The number of the id stored as `stored`, whether in the hash set or a run.
+  std::optional<uint32_t> Lookup(const Stored& stored, size_t hash) const;
   // A number for a new id (a freed one if there is one).
   uint32_t NewNumber();
   // Moves the hash set's ids to the runs.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 
 namespace tally {
 
@@ -102,7 +101,6 @@ void IdRuns::RebuildFilter() {
 }
 
 std::optional<uint32_t> IdRuns::Find(uint64_t hash, const std::function<bool(uint32_t)>& is_it) const {
-  if (!MayContain(hash)) return std::nullopt;
   const uint32_t fingerprint = FingerprintOf(hash);
   for (const Run& run : runs_) {
     for (size_t i = LowerBound(run, fingerprint); i < run.size() && run[i].fingerprint == fingerprint; ++i) {

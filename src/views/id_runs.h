@@ -39,7 +39,8 @@ class IdRuns {
   // Whether an id of this hash may be in a run (false: surely not).
   bool MayContain(uint64_t hash) const;
   void Prefetch(uint64_t hash) const;
-  // The first number whose fingerprint is the hash's and for which `is_it(number)` is true.
+  // The first number whose fingerprint is the hash's and for which `is_it(number)` is true, searched for in
+  // every run (callers ask MayContain first: it answers for most ids without a search).
   std::optional<uint32_t> Find(uint64_t hash, const std::function<bool(uint32_t)>& is_it) const;
   // A number that `same` says is the same as another number of its fingerprint, if there is one (a check
   // of ids restored from a checkpoint).

@@ -11,6 +11,11 @@ namespace {
 constexpr uint32_t kSalt[8] = {0x47b6137bU, 0x44974d91U, 0x8824ad5bU, 0xa2b7289dU,
                                0x705495c7U, 0x2df1424bU, 0x9efc4947U, 0x5c6bfb31U};
 
+// The bit a fingerprint sets in word `i` of its block.
+constexpr uint32_t BitOf(uint32_t fingerprint, size_t i) {
+  return uint32_t{1} << ((fingerprint * kSalt[i]) >> 27);
+}
+
 template <typename Run>
 size_t LowerBound(const Run& run, uint32_t fingerprint) {
   const size_t size = run.size();
@@ -75,7 +80,7 @@ size_t IdRuns::BlockIndexOf(uint32_t fingerprint) const {
 
 void IdRuns::AddToFilter(uint32_t fingerprint) {
   Block& block = filter_[BlockIndexOf(fingerprint)];
-  for (size_t i = 0; i < 8; ++i) block.words[i] |= uint32_t{1} << ((fingerprint * kSalt[i]) >> 27);
+  for (size_t i = 0; i < 8; ++i) block.words[i] |= BitOf(fingerprint, i);
 }
 
 bool IdRuns::MayContain(uint64_t hash) const {
@@ -83,8 +88,7 @@ bool IdRuns::MayContain(uint64_t hash) const {
   const uint32_t fingerprint = FingerprintOf(hash);
   const Block& block = filter_[BlockIndexOf(fingerprint)];
   uint32_t missing = 0;
-  for (size_t i = 0; i < 8; ++i)
-    missing |= ~block.words[i] & (uint32_t{1} << ((fingerprint * kSalt[i]) >> 27));
+  for (size_t i = 0; i < 8; ++i) missing |= ~block.words[i] & BitOf(fingerprint, i);
   return missing == 0;
 }
 

@@ -20,8 +20,10 @@ namespace {
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 2: views split into shards; 3: no cells per product and store; 4: retention (hours kept, log positions
 // the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel);
-// 6: timelines as chains through the rows
-constexpr uint32_t kFormatVersion = 6;
+// 6: timelines as chains through the rows; 7: the shards' lengths after the views (they are known only
+// once a shard is written, and the views are written as they are saved)
+constexpr uint32_t kFormatVersion = 7;
+constexpr uint32_t kOldestFormatRead = 6;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 std::string FileName(uint64_t lsn) {
@@ -32,23 +34,61 @@ std::string FileName(uint64_t lsn) {
 
 }  // namespace
 
-Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes,
-                       size_t keep) {
+Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(const std::string& directory,
+                                                                   uint64_t lsn) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);
+  const std::string temporary = directory + "/" + FileName(lsn) + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + temporary, errno);
+  return std::unique_ptr<CheckpointWriter>(new CheckpointWriter(directory, lsn, fd));
+}
+
+CheckpointWriter::CheckpointWriter(std::string directory, uint64_t lsn, int fd)
+    : ByteSink(kBufferBytes),
+      directory_(std::move(directory)),
+      lsn_(lsn),
+      path_(directory_ + "/" + FileName(lsn)),
+      fd_(fd) {}
+
+CheckpointWriter::~CheckpointWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) ::unlink((path_ + ".tmp").c_str());
+}
+
+Status CheckpointWriter::Drain(std::string_view bytes) {
+  // The payload goes after the room left for the header, which is written last (it holds the checksum).
+  const uint64_t at = kHeaderBytes + payload_bytes_;
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t put =
+        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(at + done));
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return Status::FromErrno("write " + path_ + ".tmp", put < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(put);
+  }
+  checksum_ = Crc32c(bytes, checksum_);
+  payload_bytes_ += bytes.size();
+  return Status::Ok();
+}
+
+Result<uint64_t> CheckpointWriter::Finish(size_t keep) {
+  TALLY_RETURN_IF_ERROR(Flush());
   std::string header(kMagic, sizeof(kMagic));
   PutFixed<uint32_t>(&header, kFormatVersion);
-  PutFixed<uint32_t>(&header, Crc32c(views_bytes));
-  PutFixed<uint64_t>(&header, lsn);
-  PutFixed<uint64_t>(&header, views_bytes.size());
-  const std::string path = directory + "/" + FileName(lsn);
-  const std::string temporary = path + ".tmp";
-  TALLY_RETURN_IF_ERROR(WriteFileDurably(temporary, {header, views_bytes}));
-  if (::rename(temporary.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + temporary, errno);
-  TALLY_RETURN_IF_ERROR(SyncDirectory(directory));
-  std::vector<CheckpointFile> files = ListCheckpoints(directory);
+  PutFixed<uint32_t>(&header, checksum_);
+  PutFixed<uint64_t>(&header, lsn_);
+  PutFixed<uint64_t>(&header, payload_bytes_);
+  const std::string temporary = path_ + ".tmp";
+  TALLY_RETURN_IF_ERROR(WriteAll(fd_, header, temporary));  // at offset 0: the payload went by pwrite
+  if (::fsync(fd_) != 0) return Status::FromErrno("fsync " + temporary, errno);
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(temporary.c_str(), path_.c_str()) != 0) return Status::FromErrno("rename " + temporary, errno);
+  finished_ = true;
+  TALLY_RETURN_IF_ERROR(SyncDirectory(directory_));
+  std::vector<CheckpointFile> files = ListCheckpoints(directory_);
   for (size_t i = keep; i < files.size(); ++i) ::unlink(files[i].path.c_str());
-  return Status::Ok();
+  return kHeaderBytes + payload_bytes_;
 }
 
 std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
@@ -80,14 +120,15 @@ Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
   const std::string_view bytes = (*mapping)->bytes();
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return Status::Corruption(file.path + ": not a checkpoint");
-  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion)
+  const auto version = GetFixed<uint32_t>(bytes.data() + 8);
+  if (version < kOldestFormatRead || version > kFormatVersion)
     return Status::Corruption(file.path + ": checkpoint format version not known");
   const auto checksum = GetFixed<uint32_t>(bytes.data() + 12);
   const auto lsn = GetFixed<uint64_t>(bytes.data() + 16);
   const auto length = GetFixed<uint64_t>(bytes.data() + 24);
   if (lsn != file.lsn || length != bytes.size() - kHeaderBytes)
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes)};
+  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes), version == 6};
   if (Crc32c(payload.bytes) != checksum)
     return Status::Corruption(file.path + ": checkpoint checksum does not match");
   return payload;

@@ -1,8 +1,9 @@
 // Checkpoints: the views saved with the log position they cover, so a restart loads them and replays
 // only the log's tail. A file is "views-<lsn>.snap":
 //   "TALLYSNP" | u32 format version | u32 crc32c(payload) | u64 lsn | u64 payload length | payload
-// written as a .tmp file, fsynced, renamed into place and the directory fsynced: a crash while writing
-// leaves the previous checkpoint intact, and the .tmp is removed at the next start.
+// written as a .tmp file (the payload as the views are saved, then the header), fsynced, renamed into
+// place and the directory fsynced: a crash while writing leaves the previous checkpoint intact, and the
+// .tmp is removed at the next start.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/files.h"
 #include "tally/status.h"
 
@@ -21,14 +23,37 @@ struct CheckpointFile {
   std::string path;
 };
 
-// Writes a checkpoint of `views_bytes` covering the first `lsn` records; keeps the newest `keep`.
-Status WriteCheckpoint(const std::string& directory, uint64_t lsn, std::string_view views_bytes,
-                       size_t keep = 2);
+// A checkpoint covering the first `lsn` records, its payload written to the .tmp file a buffer at a time
+// (so the views are never copied whole into memory) and checksummed on the way.
+class CheckpointWriter final : public ByteSink {
+ public:
+  // Creates the .tmp file in `directory` (created if missing).
+  static Result<std::unique_ptr<CheckpointWriter>> Create(const std::string& directory, uint64_t lsn);
+  ~CheckpointWriter() override;  // a checkpoint not finished leaves no file
+  // Writes what is buffered and the header, fsyncs the file, renames it into place and keeps the newest
+  // `keep` checkpoints. Returns the file's bytes.
+  Result<uint64_t> Finish(size_t keep = 2);
+
+ private:
+  static constexpr size_t kBufferBytes = size_t{4} << 20;
+
+  CheckpointWriter(std::string directory, uint64_t lsn, int fd);
+  Status Drain(std::string_view bytes) override;
+
+  const std::string directory_;
+  const uint64_t lsn_;
+  const std::string path_;
+  int fd_;
+  uint64_t payload_bytes_ = 0;  // written so far
+  uint32_t checksum_ = 0;       // of the payload written so far
+  bool finished_ = false;
+};
 // The checkpoints in `directory`, newest first. Leftover .tmp files (a crash while writing) are removed.
 std::vector<CheckpointFile> ListCheckpoints(const std::string& directory);
 struct CheckpointPayload {
   std::shared_ptr<const MappedFile> file;
-  std::string_view bytes;  // inside `file`
+  std::string_view bytes;            // inside `file`
+  bool shard_lengths_first = false;  // format 6: each shard's length before it (Views::ShardLengths)
 };
 // The payload of a checkpoint, after checking its header, length and checksum.
 Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file);

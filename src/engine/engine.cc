@@ -74,16 +74,6 @@ Result<DecodedFrames> DecodeFrames(std::string_view frames) {
 
 namespace {
 
-// Maps every whole page of [data, data + size) now, in one call: memory about to be written in full, where
-// a fault per page would cost more (the kernel does not return an error that matters here: at worst the
-// pages fault in as they are written).
-void PrefaultPages(char* data, size_t size) {
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-}
-
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 
 // The materializer's loop over a log being read (a start, `tally replay`): records are gathered into
@@ -184,7 +174,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 
   StartReport start;
   std::unique_ptr<Views> views;
-  size_t checkpoint_bytes = 0;
   auto log_start = SegmentLog::FirstRecord(options.data_dir + "/log");
   if (!log_start.ok()) {
     ::close(*lock_fd);
@@ -198,14 +187,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       continue;
     }
     auto bytes = ReadCheckpoint(file);
-    auto loaded = bytes.ok() ? Views::Load(bytes->bytes, options.shards)
+    auto loaded = bytes.ok() ? Views::Load(bytes->bytes, options.shards,
+                                           bytes->shard_lengths_first ? Views::ShardLengths::kBeforeEachShard
+                                                                      : Views::ShardLengths::kAfterViews)
                              : Result<std::unique_ptr<Views>>(bytes.status());
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
     }
     views = std::move(*loaded);
-    checkpoint_bytes = bytes->bytes.size();
     start.checkpoint_lsn = file.lsn;
     start.checkpoint_path = file.path;
     break;
@@ -277,7 +267,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     spdlog::warn("the views stay on the heap: {}", cold.status().message());
   }
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
-  if (engine->start_.checkpoint_lsn > 0) engine->checkpoint_bytes_ = checkpoint_bytes;
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
 }
@@ -351,16 +340,6 @@ Engine::~Engine() {
   if (cold_) cold_->Closing();  // the views' chunks are freed next: the file goes with them
 }
 
-size_t Engine::ExpectedCheckpointBytes(uint64_t lsn) const {
-  // The views grow about as the records they hold: the last checkpoint's size scaled to the records now,
-  // with an eighth more. Without a checkpoint to go by, no guess: a wrong one could ask for more memory
-  // than the machine has.
-  const uint64_t last_lsn = last_checkpoint_lsn();
-  if (checkpoint_bytes_ == 0 || last_lsn == 0) return 0;
-  const double per_record = static_cast<double>(checkpoint_bytes_) / static_cast<double>(last_lsn);
-  return static_cast<size_t>(per_record * static_cast<double>(lsn) * 1.125) + (size_t{1} << 20);
-}
-
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
   const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
@@ -421,12 +400,11 @@ Status Engine::Checkpoint() {
       end != said.data() + said.size()) {
     return Status::IoError(not_written + (said.empty() ? "its process ended without saying why" : said));
   }
-  checkpoint_bytes_ = bytes;
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;
   spdlog::info("checkpoint of {} records: {} MiB, forked in {} ms (ingest waits), written in {} ms", lsn,
-               checkpoint_bytes_ >> 20, std::chrono::duration_cast<milliseconds>(forked - started).count(),
+               bytes >> 20, std::chrono::duration_cast<milliseconds>(forked - started).count(),
                std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - forked).count());
   return Status::Ok();
 }
@@ -449,16 +427,14 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   std::string said;
   bool written = false;
   try {
-    // Room made first, its pages mapped at once up to what the last checkpoint took (a fault per page was
-    // half the cost of the copy; after retention the views may be much smaller than the estimate).
-    std::string bytes;
-    const size_t expected = ExpectedCheckpointBytes(lsn);
-    bytes.reserve(expected);
-    PrefaultPages(bytes.data(), std::min(expected, checkpoint_bytes_ + checkpoint_bytes_ / 8));
-    views_->Save(&bytes);
-    const Status status = WriteCheckpoint(data_dir_ + "/checkpoints", lsn, bytes);
-    written = status.ok();
-    said = written ? std::to_string(bytes.size()) : status.message();
+    auto writer = CheckpointWriter::Create(data_dir_ + "/checkpoints", lsn);
+    Result<uint64_t> bytes = writer.ok() ? Result<uint64_t>(uint64_t{0}) : writer.status();
+    if (writer.ok()) {
+      views_->Save(writer->get());
+      bytes = (*writer)->Finish();
+    }
+    written = bytes.ok();
+    said = written ? std::to_string(*bytes) : bytes.status().message();
   } catch (const std::exception& error) {
     said = std::string("its process failed: ") + error.what();
   }

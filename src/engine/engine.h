@@ -228,9 +228,6 @@ class Engine : public Committer {
   std::unique_ptr<Views> views_;
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
-  size_t checkpoint_bytes_ = 0;  // of the last one written or loaded (guarded by checkpoint_mutex_)
-  // Room for a checkpoint of `lsn` records (under checkpoint_mutex_; 0: nothing to go by).
-  size_t ExpectedCheckpointBytes(uint64_t lsn) const;
   // In the child process Checkpoint forks: writes the checkpoint, says how it went on `report_fd`, ends.
   [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};

@@ -25,8 +25,8 @@ constexpr std::array<uint32_t, 256> MakeTable() {
 constexpr std::array<uint32_t, 256> kTable = MakeTable();
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(std::string_view data) {
-  uint64_t crc = 0xFFFFFFFFu;
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(uint32_t previous, std::string_view data) {
+  uint64_t crc = previous ^ 0xFFFFFFFFu;
   const char* p = data.data();
   size_t n = data.size();
   while (n >= 8) {
@@ -53,17 +53,17 @@ bool CpuHasSse42() {
 
 }  // namespace
 
-uint32_t Crc32cPortable(std::string_view data) {
-  uint32_t crc = 0xFFFFFFFFu;
+uint32_t Crc32cPortable(std::string_view data, uint32_t previous) {
+  uint32_t crc = previous ^ 0xFFFFFFFFu;
   for (char c : data) crc = kTable[(crc ^ static_cast<uint8_t>(c)) & 0xFFu] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
 }
 
-uint32_t Crc32c(std::string_view data) {
+uint32_t Crc32c(std::string_view data, uint32_t previous) {
 #if defined(__x86_64__)
-  if (CpuHasSse42()) return Crc32cHardware(data);
+  if (CpuHasSse42()) return Crc32cHardware(previous, data);
 #endif
-  return Crc32cPortable(data);
+  return Crc32cPortable(data, previous);
 }
 
 }  // namespace tally

@@ -25,6 +25,16 @@ TEST(Crc32c, HardwareAndPortablePathsAgreeOnEveryLengthAndAlignment) {
   }
 }
 
+TEST(Crc32c, AChecksumComputedAPieceAtATimeEqualsTheWholeOne) {
+  std::string data;
+  for (int i = 0; i < 100; ++i) data.push_back(static_cast<char>(i * 53 + 7));
+  for (size_t split = 0; split <= data.size(); split += 13) {
+    const std::string_view first(data.data(), split), second(data.data() + split, data.size() - split);
+    EXPECT_EQ(Crc32c(second, Crc32c(first)), Crc32c(data)) << split;
+    EXPECT_EQ(Crc32cPortable(second, Crc32cPortable(first)), Crc32c(data)) << split;
+  }
+}
+
 TEST(Crc32c, DetectsASingleFlippedBit) {
   std::string data = "user=alice&event=click";
   uint32_t before = Crc32c(data);

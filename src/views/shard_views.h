@@ -25,6 +25,7 @@
 #include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 
+#include "common/byte_sink.h"
 #include "tally/event.h"
 #include "tally/status.h"
 #include "views/cell.h"
@@ -173,7 +174,7 @@ class ShardViews {
   std::vector<uint32_t> Timeline(uint32_t user) const;
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
 
-  void Save(std::string* out) const;
+  void Save(ByteSink* out) const;
   // Reads one shard from the front of `*bytes` and advances past it. Refuses bytes that do not parse or
   // whose indices do not fit.
   static Result<std::unique_ptr<ShardViews>> Load(std::string_view* bytes);

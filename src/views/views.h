@@ -20,6 +20,7 @@
 
 #include <absl/container/btree_map.h>
 
+#include "common/byte_sink.h"
 #include "ingest/schema.h"
 #include "log/record.h"
 #include "log/segment_log.h"
@@ -149,10 +150,16 @@ class Views {
   };
   Tiers tiers() const;
 
-  // The whole state, for a checkpoint; Load refuses bytes that do not parse, whose indices do not fit, or
-  // that were saved with another number of shards.
+  // The whole state, for a checkpoint (written to `out` as it is saved: nothing is copied whole); Load
+  // refuses bytes that do not parse, whose indices do not fit, or that were saved with another number of
+  // shards.
+  void Save(ByteSink* out) const;
   void Save(std::string* out) const;
-  static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count);
+  // Where saved views say how long each shard's part is: after the views (as Save writes them), or
+  // before each part (as checkpoints of format 6 did).
+  enum class ShardLengths { kAfterViews, kBeforeEachShard };
+  static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
+                                             ShardLengths shard_lengths = ShardLengths::kAfterViews);
 
   // A hash of everything queries can see, in a form that does not depend on the number of shards nor on
   // where records sit in the log: to compare servers, shard counts, or a server with a replay of its log.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/byte_sink.h"
 #include "views/shard_views.h"
 #include "views/views.h"
 
@@ -14,22 +15,26 @@ namespace {
 
 class Writer {
  public:
-  explicit Writer(std::string* out) : out_(out) {}
+  explicit Writer(ByteSink* out) : out_(out) {}
   template <typename T>
   void Value(T value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    out_->append(reinterpret_cast<const char*>(&value), sizeof(value));
+    out_->Value(value);
   }
   void Text(std::string_view text) {
     Value<uint64_t>(text.size());
-    out_->append(text);
+    out_->Append(text.data(), text.size());
   }
   void Bitmap(const Roaring& bitmap) {
     const size_t bytes = bitmap.getSizeInBytes(true);
     Value<uint64_t>(bytes);
-    const size_t at = out_->size();
-    out_->resize(at + bytes);
-    bitmap.write(out_->data() + at, true);
+    if (char* place = out_->Reserve(bytes)) {
+      bitmap.write(place, true);
+      out_->Commit(bytes);
+      return;
+    }
+    std::string large(bytes, '\0');  // more than the sink's buffer holds: rare, a very large hour
+    bitmap.write(large.data(), true);
+    out_->Append(large.data(), large.size());
   }
   void Cell(const tally::Cell& cell) {
     Value<uint64_t>(cell.events_by_type.size());
@@ -50,7 +55,7 @@ class Writer {
   }
 
  private:
-  std::string* out_;
+  ByteSink* out_;
 };
 
 class Reader {
@@ -126,7 +131,7 @@ class Reader {
 
 }  // namespace
 
-void ShardViews::Save(std::string* out) const {
+void ShardViews::Save(ByteSink* out) const {
   Writer writer(out);
   writer.Keys(users_);
   writer.Keys(types_);
@@ -253,17 +258,22 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
 }
 
 void Views::Save(std::string* out) const {
+  StringSink sink(out);
+  Save(&sink);
+}
+
+void Views::Save(ByteSink* out) const {
   Writer writer(out);
   writer.Value<uint32_t>(shard_count());
-  // Each shard's part after its length and its number of rows, so that a load can read the shards on
-  // threads of their own while it reads the event ids (which it checks against those numbers).
+  // Each shard's part (its number of rows, then its views) has its length written after the global views,
+  // so that a load can read the shards on threads of their own while it reads the event ids (which it
+  // checks against those numbers of rows).
+  std::vector<uint64_t> lengths;
   for (const auto& shard : shards_) {
-    const size_t length_at = out->size();
-    writer.Value<uint64_t>(0);
+    const uint64_t start = out->size();
     writer.Value<uint64_t>(shard->rows().size());
     shard->Save(out);
-    const uint64_t length = out->size() - length_at - 2 * sizeof(uint64_t);
-    std::memcpy(out->data() + length_at, &length, sizeof(length));
+    lengths.push_back(out->size() - start);
   }
   const EventIdIndex& ids = global_.ids_;
   writer.Value<uint64_t>(ids.size());
@@ -299,9 +309,11 @@ void Views::Save(std::string* out) const {
   writer.Value(global_.first_kept_hour_);
   writer.Value<uint8_t>(global_.last_cut_position_.has_value());
   writer.Value(global_.last_cut_position_.value_or(0));
+  for (uint64_t length : lengths) writer.Value(length);
 }
 
-Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count) {
+Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count,
+                                           ShardLengths shard_lengths) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   uint32_t saved_shards = 0;
   {
@@ -314,18 +326,29 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
                               " shards, the server runs " + std::to_string(shard_count));
   }
   auto views = std::make_unique<Views>(shard_count);
+  std::vector<uint64_t> lengths(shard_count);
+  if (shard_lengths == ShardLengths::kAfterViews) {
+    if (bytes.size() < sizeof(uint64_t) * shard_count) return damaged;
+    Reader reader(bytes.substr(bytes.size() - sizeof(uint64_t) * shard_count));
+    for (uint64_t& length : lengths) reader.Value(&length);
+    bytes.remove_suffix(sizeof(uint64_t) * shard_count);
+  }
   std::vector<std::string_view> parts(shard_count);
   std::vector<uint64_t> rows_of(shard_count);
   {
     Reader reader(bytes);
     for (uint32_t shard = 0; shard < shard_count; ++shard) {
-      uint64_t length = 0;
-      if (!reader.Value(&length) || !reader.Value(&rows_of[shard]) || length > reader.rest().size() ||
+      uint64_t& length = lengths[shard];
+      if (shard_lengths == ShardLengths::kBeforeEachShard) {
+        if (!reader.Value(&length)) return damaged;
+        length += sizeof(uint64_t);  // (it did not count the number of rows)
+      }
+      if (length < sizeof(uint64_t) || length > reader.rest().size() || !reader.Value(&rows_of[shard]) ||
           rows_of[shard] > UINT32_MAX) {
         return damaged;
       }
-      parts[shard] = reader.rest().substr(0, length);
-      reader = Reader(reader.rest().substr(length));
+      parts[shard] = reader.rest().substr(0, length - sizeof(uint64_t));
+      reader = Reader(reader.rest().substr(length - sizeof(uint64_t)));
     }
     bytes = reader.rest();
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <set>
 
@@ -118,6 +119,51 @@ Event WithDimensions(std::string id, uint32_t version, std::string user, Millis 
   event.product_id = std::move(product);
   event.store_id = "store-" + std::to_string(timestamp % 3);
   return event;
+}
+
+// Saved views in the layout of checkpoints of format 6: each shard's length (without its number of rows)
+// before the shard, nothing after the global views.
+std::string WithShardLengthsFirst(std::string_view saved, uint32_t shard_count) {
+  std::vector<uint64_t> lengths(shard_count);
+  std::memcpy(lengths.data(), saved.data() + saved.size() - 8 * shard_count, 8 * shard_count);
+  std::string old(saved.substr(0, 4));
+  size_t at = 4;
+  for (uint64_t length : lengths) {
+    const uint64_t without_rows = length - 8;
+    old.append(reinterpret_cast<const char*>(&without_rows), 8);
+    old.append(saved.substr(at, length));
+    at += length;
+  }
+  old.append(saved.substr(at, saved.size() - 8 * shard_count - at));
+  return old;
+}
+
+TEST(Views, SavedViewsLoadBackInBothLayoutsAndDamagedOnesDoNot) {
+  Views views(3);
+  std::mt19937_64 random(11);
+  for (int i = 0; i < 3000; ++i) {
+    views.Apply(
+        WithDimensions("id-" + std::to_string(random() % 2000), 1 + static_cast<uint32_t>(random() % 3),
+                       "user-" + std::to_string(random() % 300),
+                       kHourStart + static_cast<Millis>(random() % (5 * kMillisPerHour)),
+                       "product-" + std::to_string(random() % 50)),
+        LogPosition{0, 16 * static_cast<uint64_t>(i)});
+  }
+  std::string saved;
+  views.Save(&saved);
+  auto loaded = Views::Load(saved, 3);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ((*loaded)->Digest(), views.Digest());
+  const std::string old = WithShardLengthsFirst(saved, 3);
+  auto loaded_old = Views::Load(old, 3, Views::ShardLengths::kBeforeEachShard);
+  ASSERT_TRUE(loaded_old.ok()) << loaded_old.status().message();
+  EXPECT_EQ((*loaded_old)->Digest(), views.Digest());
+
+  EXPECT_FALSE(Views::Load(old, 3).ok());
+  EXPECT_FALSE(Views::Load(saved, 3, Views::ShardLengths::kBeforeEachShard).ok());
+  EXPECT_FALSE(Views::Load(saved, 2).ok());
+  for (size_t cut : {size_t{0}, size_t{3}, saved.size() / 2, saved.size() - 1})
+    EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
 TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {

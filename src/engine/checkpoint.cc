@@ -38,34 +38,31 @@ Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(const std::st
                                                                    uint64_t lsn) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);
-  const std::string temporary = directory + "/" + FileName(lsn) + ".tmp";
+  std::string path = directory + "/" + FileName(lsn);
+  const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("create " + temporary, errno);
-  return std::unique_ptr<CheckpointWriter>(new CheckpointWriter(directory, lsn, fd));
+  std::unique_ptr<CheckpointWriter> writer(new CheckpointWriter(directory, lsn, std::move(path), fd));
+  // Room for the header, which is written last (it holds the checksum): the payload follows it.
+  TALLY_RETURN_IF_ERROR(WriteAll(fd, std::string(kHeaderBytes, '\0'), temporary));
+  return writer;
 }
 
-CheckpointWriter::CheckpointWriter(std::string directory, uint64_t lsn, int fd)
+CheckpointWriter::CheckpointWriter(std::string directory, uint64_t lsn, std::string path, int fd)
     : ByteSink(kBufferBytes),
       directory_(std::move(directory)),
       lsn_(lsn),
-      path_(directory_ + "/" + FileName(lsn)),
+      path_(std::move(path)),
+      temporary_(path_ + ".tmp"),
       fd_(fd) {}
 
 CheckpointWriter::~CheckpointWriter() {
   if (fd_ >= 0) ::close(fd_);
-  if (!finished_) ::unlink((path_ + ".tmp").c_str());
+  if (!finished_) ::unlink(temporary_.c_str());
 }
 
 Status CheckpointWriter::Drain(std::string_view bytes) {
-  // The payload goes after the room left for the header, which is written last (it holds the checksum).
-  const uint64_t at = kHeaderBytes + payload_bytes_;
-  for (size_t done = 0; done < bytes.size();) {
-    const ssize_t put =
-        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(at + done));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return Status::FromErrno("write " + path_ + ".tmp", put < 0 ? errno : ENOSPC);
-    done += static_cast<size_t>(put);
-  }
+  TALLY_RETURN_IF_ERROR(WriteAll(fd_, bytes, temporary_));
   checksum_ = Crc32c(bytes, checksum_);
   payload_bytes_ += bytes.size();
   return Status::Ok();
@@ -78,12 +75,13 @@ Result<uint64_t> CheckpointWriter::Finish(size_t keep) {
   PutFixed<uint32_t>(&header, checksum_);
   PutFixed<uint64_t>(&header, lsn_);
   PutFixed<uint64_t>(&header, payload_bytes_);
-  const std::string temporary = path_ + ".tmp";
-  TALLY_RETURN_IF_ERROR(WriteAll(fd_, header, temporary));  // at offset 0: the payload went by pwrite
-  if (::fsync(fd_) != 0) return Status::FromErrno("fsync " + temporary, errno);
+  if (::lseek(fd_, 0, SEEK_SET) != 0) return Status::FromErrno("seek " + temporary_, errno);
+  TALLY_RETURN_IF_ERROR(WriteAll(fd_, header, temporary_));
+  if (::fsync(fd_) != 0) return Status::FromErrno("fsync " + temporary_, errno);
   ::close(fd_);
   fd_ = -1;
-  if (::rename(temporary.c_str(), path_.c_str()) != 0) return Status::FromErrno("rename " + temporary, errno);
+  if (::rename(temporary_.c_str(), path_.c_str()) != 0)
+    return Status::FromErrno("rename " + temporary_, errno);
   finished_ = true;
   TALLY_RETURN_IF_ERROR(SyncDirectory(directory_));
   std::vector<CheckpointFile> files = ListCheckpoints(directory_);

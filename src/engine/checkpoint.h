@@ -37,12 +37,13 @@ class CheckpointWriter final : public ByteSink {
  private:
   static constexpr size_t kBufferBytes = size_t{4} << 20;
 
-  CheckpointWriter(std::string directory, uint64_t lsn, int fd);
+  CheckpointWriter(std::string directory, uint64_t lsn, std::string path, int fd);
   Status Drain(std::string_view bytes) override;
 
   const std::string directory_;
   const uint64_t lsn_;
   const std::string path_;
+  const std::string temporary_;  // written until Finish renames it to path_
   int fd_;
   uint64_t payload_bytes_ = 0;  // written so far
   uint32_t checksum_ = 0;       // of the payload written so far

@@ -428,13 +428,14 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   bool written = false;
   try {
     auto writer = CheckpointWriter::Create(data_dir_ + "/checkpoints", lsn);
-    Result<uint64_t> bytes = writer.ok() ? Result<uint64_t>(uint64_t{0}) : writer.status();
-    if (writer.ok()) {
+    if (!writer.ok()) {
+      said = writer.status().message();
+    } else {
       views_->Save(writer->get());
-      bytes = (*writer)->Finish();
+      const Result<uint64_t> bytes = (*writer)->Finish();
+      written = bytes.ok();
+      said = written ? std::to_string(*bytes) : bytes.status().message();
     }
-    written = bytes.ok();
-    said = written ? std::to_string(*bytes) : bytes.status().message();
   } catch (const std::exception& error) {
     said = std::string("its process failed: ") + error.what();
   }

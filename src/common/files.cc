@@ -42,7 +42,8 @@ Status SyncDirectory(const std::string& directory) {
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + directory, saved);
 }
 
-Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path, Reading reading) {
+Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path, Reading reading,
+                                                           Writes writes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat info {};
@@ -56,13 +57,21 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& pa
     ::close(fd);
     return std::make_shared<const MappedFile>(nullptr, 0);
   }
+  // A private mapping is mapped read-only first and made writable after: populating a writable private
+  // mapping would copy every page at once, instead of only the pages later written.
+  const int sharing = writes == Writes::kCopiedOnWrite ? MAP_PRIVATE : MAP_SHARED;
   void* data =
-      ::mmap(nullptr, size, PROT_READ, MAP_SHARED | (reading == Reading::kWhole ? MAP_POPULATE : 0), fd, 0);
+      ::mmap(nullptr, size, PROT_READ, sharing | (reading == Reading::kWhole ? MAP_POPULATE : 0), fd, 0);
   const int saved = errno;
   ::close(fd);
   if (data == MAP_FAILED) return Status::FromErrno("mmap " + path, saved);
+  if (writes == Writes::kCopiedOnWrite && ::mprotect(data, size, PROT_READ | PROT_WRITE) != 0) {
+    const int error = errno;
+    ::munmap(data, size);
+    return Status::FromErrno("mprotect " + path, error);
+  }
   if (reading == Reading::kInOrder) ::madvise(data, size, MADV_SEQUENTIAL);
-  return std::make_shared<const MappedFile>(data, size);
+  return std::make_shared<const MappedFile>(data, size, writes);
 }
 
 MappedFile::~MappedFile() {

@@ -21,10 +21,17 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 2: views split into shards; 3: no cells per product and store; 4: retention (hours kept, log positions
 // the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel);
 // 6: timelines as chains through the rows; 7: the shards' lengths after the views (they are known only
-// once a shard is written, and the views are written as they are saved)
-constexpr uint32_t kFormatVersion = 7;
+// once a shard is written, and the views are written as they are saved); 8: rows and hours' row lists as
+// they are in memory, aligned, so that a restart uses them in place
+constexpr uint32_t kFormatVersion = 8;
 constexpr uint32_t kOldestFormatRead = 6;
-constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
+constexpr size_t kHeaderBytes =
+    8 + 4 + 4 + 8 + 8;  // (a multiple of 8: the payload's alignment is the file's)
+
+SavedLayout LayoutOf(uint32_t version) {
+  if (version == 6) return SavedLayout::kShardLengthsFirst;
+  return version == 7 ? SavedLayout::kFieldByField : SavedLayout::kColumnsAsInMemory;
+}
 
 std::string FileName(uint64_t lsn) {
   char name[48];
@@ -113,7 +120,8 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& directory) {
 Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
   // Mapped, not read: a checkpoint is as large as the views, and a copy of it on the heap (zeroed first,
   // then filled by the kernel) took a third of a restart's time.
-  auto mapping = MappedFile::Open(file.path, MappedFile::Reading::kWhole);
+  // Copied on write: the views keep the rows where they are and change them there.
+  auto mapping = MappedFile::Open(file.path, MappedFile::Reading::kWhole, MappedFile::Writes::kCopiedOnWrite);
   if (!mapping.ok()) return mapping.status();
   const std::string_view bytes = (*mapping)->bytes();
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
@@ -126,7 +134,7 @@ Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
   const auto length = GetFixed<uint64_t>(bytes.data() + 24);
   if (lsn != file.lsn || length != bytes.size() - kHeaderBytes)
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes), version == 6};
+  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes), LayoutOf(version)};
   if (Crc32c(payload.bytes) != checksum)
     return Status::Corruption(file.path + ": checkpoint checksum does not match");
   return payload;

@@ -15,6 +15,7 @@
 #include "common/byte_sink.h"
 #include "common/files.h"
 #include "tally/status.h"
+#include "views/shard_views.h"
 
 namespace tally {
 
@@ -52,9 +53,9 @@ class CheckpointWriter final : public ByteSink {
 // The checkpoints in `directory`, newest first. Leftover .tmp files (a crash while writing) are removed.
 std::vector<CheckpointFile> ListCheckpoints(const std::string& directory);
 struct CheckpointPayload {
-  std::shared_ptr<const MappedFile> file;
-  std::string_view bytes;            // inside `file`
-  bool shard_lengths_first = false;  // format 6: each shard's length before it (Views::ShardLengths)
+  std::shared_ptr<const MappedFile> file;  // copies on write: the views may use its rows in place
+  std::string_view bytes;                  // inside `file`
+  SavedLayout layout = SavedLayout::kColumnsAsInMemory;  // by the file's format version
 };
 // The payload of a checkpoint, after checking its header, length and checksum.
 Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file);

@@ -187,9 +187,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       continue;
     }
     auto bytes = ReadCheckpoint(file);
-    auto loaded = bytes.ok() ? Views::Load(bytes->bytes, options.shards,
-                                           bytes->shard_lengths_first ? Views::ShardLengths::kBeforeEachShard
-                                                                      : Views::ShardLengths::kAfterViews)
+    auto loaded = bytes.ok() ? Views::Load(bytes->bytes, options.shards, bytes->layout, bytes->file)
                              : Result<std::unique_ptr<Views>>(bytes.status());
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <type_traits>
@@ -29,13 +30,48 @@ class ChunkedVector {
     chunks_[size_ >> kChunkShift][size_ & (kChunkSize - 1)] = value;
     ++size_;
   }
+  // Appends copies of the `count` elements at `elements` (not necessarily aligned for T).
+  void Append(const void* elements, size_t count) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const auto* from = static_cast<const char*>(elements);
+    for (size_t i = 0; i < count; ++i) {
+      T value;
+      std::memcpy(&value, from + i * sizeof(T), sizeof(T));
+      push_back(value);
+    }
+  }
+  // The same for elements inside `mapping`, memory that takes writes without passing them on (a
+  // copy-on-write mapping of a checkpoint): each whole chunk of them is used where it is, and goes with
+  // the mapping's last chunk; the others (all of them if they are not aligned for T) are copied.
+  void AppendInPlace(void* elements, size_t count, const std::shared_ptr<const void>& mapping) {
+    if (reinterpret_cast<uintptr_t>(elements) % alignof(T) != 0) return Append(elements, count);
+    T* const in_place = static_cast<T*>(elements);
+    size_t appended = std::min(count, (kChunkSize - (size_ & (kChunkSize - 1))) & (kChunkSize - 1));
+    Append(in_place, appended);
+    for (; count - appended >= kChunkSize; appended += kChunkSize) {  // at a chunk's start
+      chunks_.push_back(Chunk(in_place + appended, ChunkFree<T>{nullptr, 0, mapping}));
+      size_ += kChunkSize;
+    }
+    Append(in_place + appended, count - appended);
+  }
+  // Calls `visit(const T* elements, size_t count)` for the elements from `index` on, one run of
+  // neighbours (a chunk's) at a time.
+  template <typename Visit>
+  void ForEachRun(size_t index, Visit&& visit) const {
+    while (index < size_) {
+      const size_t count = std::min(kChunkSize - (index & (kChunkSize - 1)), size_ - index);
+      visit(&(*this)[index], count);
+      index += count;
+    }
+  }
   T& operator[](size_t index) { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   const T& operator[](size_t index) const { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   T& back() { return (*this)[size_ - 1]; }
   // Frees every chunk wholly before `index`: the elements there must never be read again.
   void ReleaseBefore(size_t index) {
+    // (Assigned, not reset: reset would keep the deleter, and with it a mapping or the cold file.)
     for (size_t chunk = 0; chunk < chunks_.size() && (chunk + 1) << kChunkShift <= index; ++chunk)
-      chunks_[chunk].reset();
+      chunks_[chunk] = Chunk();
   }
   // Moves every chunk wholly before `index` that is still on the heap into `cold`; the elements read and
   // write as before. Chunks written to since they moved (NoteWritten) move again, so that the pages the

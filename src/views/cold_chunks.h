@@ -90,16 +90,18 @@ class ColdChunkFile {
 };
 
 // What a ChunkedVector frees a chunk with: delete[] for a chunk on the heap, ColdChunkFile::Release for
-// a chunk moved to the file.
+// a chunk moved to the file, nothing for a chunk inside a mapping it shares (a checkpoint's rows, adopted
+// where the file was mapped: the mapping goes with its last chunk).
 // The file lives as long as its last chunk, whichever of the views' owners goes last.
 template <typename T>
 struct ChunkFree {
   std::shared_ptr<ColdChunkFile> cold;
   size_t bytes = 0;
+  std::shared_ptr<const void> mapping;
   void operator()(T* chunk) const {
     if (cold) {
       cold->Release(chunk, bytes);
-    } else {
+    } else if (!mapping) {
       delete[] chunk;
     }
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -170,6 +171,42 @@ TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {
     expected += 3;
   }
   EXPECT_EQ(values.back(), 999u * 3);
+}
+
+TEST(ChunkedVector, ElementsAppendedInPlaceAreUsedWhereTheyAreInWholeChunks) {
+  std::vector<uint64_t> saved(100);
+  for (size_t i = 0; i < saved.size(); ++i) saved[i] = i * 5;
+  auto mapping = std::make_shared<int>(0);  // stands for the mapping the elements are in
+  {
+    ChunkedVector<uint64_t, 4> values;  // chunks of 16
+    values.StartAfterReleased(5);       // the first chunk's first 5 were released
+    values.AppendInPlace(saved.data(), saved.size(), mapping);
+    ASSERT_EQ(values.size(), 105u);
+    for (size_t i = 5; i < 105; ++i) ASSERT_EQ(values[i], (i - 5) * 5) << i;
+    // 11 to the first chunk's end and the last 9 copied; the 5 whole chunks between used in place.
+    EXPECT_NE(&values[15], &saved[10]);
+    for (size_t i = 16; i < 96; ++i) EXPECT_EQ(&values[i], &saved[i - 5]) << i;
+    EXPECT_NE(&values[96], &saved[91]);
+    EXPECT_EQ(mapping.use_count(), 6);  // the mapping lives as long as its chunks
+    values[20] = 7;                     // a write goes where the element is
+    EXPECT_EQ(saved[15], 7u);
+    values.push_back(1);
+    EXPECT_EQ(values[105], 1u);
+    values.ReleaseBefore(48);
+    EXPECT_EQ(mapping.use_count(), 4);
+
+    ChunkedVector<uint64_t, 4> from_start;
+    from_start.AppendInPlace(&saved[1], 40, mapping);
+    EXPECT_EQ(&from_start[0], &saved[1]);
+    EXPECT_EQ(&from_start[16], &saved[17]);
+    ChunkedVector<uint64_t, 4> unaligned;  // copied
+    unaligned.AppendInPlace(reinterpret_cast<char*>(saved.data()) + 1, 40, mapping);
+    uint64_t expected = 0;
+    std::memcpy(&expected, reinterpret_cast<char*>(saved.data()) + 1 + 8 * 39, 8);
+    EXPECT_EQ(unaligned[39], expected);
+    EXPECT_EQ(mapping.use_count(), 6);
+  }
+  EXPECT_EQ(mapping.use_count(), 1);
 }
 
 }  // namespace

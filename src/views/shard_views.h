@@ -26,6 +26,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include "common/byte_sink.h"
+#include "common/files.h"
 #include "tally/event.h"
 #include "tally/status.h"
 #include "views/cell.h"
@@ -37,6 +38,14 @@
 namespace tally {
 
 inline constexpr uint32_t kNoDimension = UINT32_MAX;
+
+// How saved views (a checkpoint's payload) are laid out, oldest first: each is a checkpoint format that
+// loads still read.
+enum class SavedLayout {
+  kShardLengthsFirst,  // each shard's length before its part; rows field by field
+  kFieldByField,       // the shards' lengths after the views; rows field by field
+  kColumnsAsInMemory,  // rows and hours' row lists as they are in memory, aligned: used in place (Save's)
+};
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -53,10 +62,12 @@ struct EventRow {
   uint32_t product;  // kNoDimension when absent
   uint32_t store;    // kNoDimension when absent
   uint32_t version;
-  RowState state;
   // The user's previous row that was counted (kNoRow: none): each user's rows form a chain from their
   // newest, so a timeline costs 4 bytes a row and nothing is allocated per event to keep it.
   uint32_t previous_of_user;
+  RowState state;
+  // Rows are saved as they are in memory (and used in place at a restart): padding of known bytes.
+  uint8_t unused[7] = {};
 };
 
 inline constexpr uint32_t kNoRow = UINT32_MAX;
@@ -175,9 +186,10 @@ class ShardViews {
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
 
   void Save(ByteSink* out) const;
-  // Reads one shard from the front of `*bytes` and advances past it. Refuses bytes that do not parse or
-  // whose indices do not fit.
-  static Result<std::unique_ptr<ShardViews>> Load(std::string_view* bytes);
+  // Reads one shard from the front of `*bytes` and advances past it, its rows used in place when `mapping`
+  // (holding the bytes) copies on write. Refuses bytes that do not parse or whose indices do not fit.
+  static Result<std::unique_ptr<ShardViews>> Load(std::string_view* bytes, SavedLayout layout,
+                                                  const std::shared_ptr<const MappedFile>& mapping);
 
  private:
   void Count(uint32_t row_index, Millis received_at);

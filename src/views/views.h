@@ -155,11 +155,11 @@ class Views {
   // shards.
   void Save(ByteSink* out) const;
   void Save(std::string* out) const;
-  // Where saved views say how long each shard's part is: after the views (as Save writes them), or
-  // before each part (as checkpoints of format 6 did).
-  enum class ShardLengths { kAfterViews, kBeforeEachShard };
+  // Bytes in an older layout load too. When `mapping` holds the bytes and copies on write (a checkpoint
+  // mapped so), the rows are used where they are instead of copied.
   static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
-                                             ShardLengths shard_lengths = ShardLengths::kAfterViews);
+                                             SavedLayout layout = SavedLayout::kColumnsAsInMemory,
+                                             const std::shared_ptr<const MappedFile>& mapping = nullptr);
 
   // A hash of everything queries can see, in a form that does not depend on the number of shards nor on
   // where records sit in the log: to compare servers, shard counts, or a server with a replay of its log.

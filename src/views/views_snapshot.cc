@@ -3,15 +3,22 @@
 // Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 
 #include "common/byte_sink.h"
+#include "common/files.h"
 #include "views/shard_views.h"
 #include "views/views.h"
 
 namespace tally {
 namespace {
+
+// Rows are saved as they are in memory: their layout is part of the checkpoint format, and a change to it
+// needs a new format version (and this figure changed with it).
+static_assert(sizeof(EventRow) == 48 && std::is_trivially_copyable_v<EventRow>);
 
 class Writer {
  public:
@@ -52,6 +59,18 @@ class Writer {
   void Keys(const Dictionary& dictionary) {
     Value<uint64_t>(dictionary.size());
     for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
+  }
+  // The elements from `first` on, as they are in memory, aligned for their type where the saved views
+  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are.
+  template <typename T, size_t kChunkShift>
+  void InMemory(const ChunkedVector<T, kChunkShift>& elements, size_t first) {
+    static_assert(std::is_trivially_copyable_v<T> && std::endian::native == std::endian::little);
+    Value<uint64_t>(elements.size() - first);
+    const auto padding = static_cast<uint8_t>((alignof(T) - (out_->size() + 1) % alignof(T)) % alignof(T));
+    Value(padding);
+    static constexpr char kZeros[alignof(T)] = {};
+    out_->Append(kZeros, padding);
+    elements.ForEachRun(first, [&](const T* run, size_t count) { out_->Append(run, count * sizeof(T)); });
   }
 
  private:
@@ -112,6 +131,25 @@ class Reader {
     }
     return true;
   }
+  // Elements Writer::InMemory saved, appended to `into`: in place when `mapping` (the memory the bytes are
+  // in) copies on write, else copied. At most `max_count` of them.
+  template <typename T, size_t kChunkShift>
+  bool InMemory(ChunkedVector<T, kChunkShift>* into, uint64_t max_count,
+                const std::shared_ptr<const MappedFile>& mapping) {
+    uint64_t count = 0;
+    uint8_t padding = 0;
+    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || padding > rest_.size()) return false;
+    rest_.remove_prefix(padding);
+    if (count > max_count || count > rest_.size() / sizeof(T)) return false;
+    char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
+    if (writable != nullptr) {
+      into->AppendInPlace(writable, count, mapping);
+    } else {
+      into->Append(rest_.data(), count);
+    }
+    rest_.remove_prefix(count * sizeof(T));
+    return true;
+  }
   bool Keys(Dictionary* dictionary) {
     uint64_t count = 0;
     if (!Count(&count, sizeof(uint64_t))) return false;
@@ -137,27 +175,17 @@ void ShardViews::Save(ByteSink* out) const {
   writer.Keys(types_);
   writer.Keys(products_);
   writer.Keys(stores_);
-  // Rows before the first kept one were dropped (and perhaps released): only their number is saved.
+  // Rows before the first kept one were dropped (and perhaps released): only their number is saved, and
+  // the rows from the start of its chunk (so that a load can use whole chunks in place).
+  const uint32_t first_saved_row = first_kept_row_ - first_kept_row_ % ChunkedVector<EventRow>::kChunkSize;
   writer.Value(first_kept_row_);
-  writer.Value<uint64_t>(rows_.size() - first_kept_row_);
-  for (size_t index = first_kept_row_; index < rows_.size(); ++index) {
-    const EventRow& row = rows_[index];
-    writer.Value(row.timestamp);
-    writer.Value(row.position);
-    writer.Value(row.user);
-    writer.Value(row.type);
-    writer.Value(row.product);
-    writer.Value(row.store);
-    writer.Value(row.version);
-    writer.Value(row.state);
-    writer.Value(row.previous_of_user);
-  }
+  writer.Value(first_saved_row);
+  writer.InMemory(rows_, first_saved_row);
   writer.Value<uint64_t>(hours_.size());
   for (const auto& [hour, data] : hours_) {
     writer.Value(hour);
     writer.Cell(data.all);
-    writer.Value<uint64_t>(data.rows.size());
-    for (uint32_t row : data.rows) writer.Value(row);
+    writer.InMemory(data.rows, 0);
   }
   writer.Value<uint64_t>(last_row_of_user_.size());
   for (uint32_t row : last_row_of_user_) writer.Value(row);
@@ -171,7 +199,8 @@ void ShardViews::Save(ByteSink* out) const {
   writer.Value(first_kept_hour_);
 }
 
-Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
+Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, SavedLayout layout,
+                                                     const std::shared_ptr<const MappedFile>& mapping) {
   auto views = std::make_unique<ShardViews>();
   Reader reader(*bytes);
   const Status damaged = Status::Corruption("checkpoint: shard views do not parse");
@@ -179,20 +208,29 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
       !reader.Keys(&views->stores_)) {
     return damaged;
   }
+  const bool in_memory = layout == SavedLayout::kColumnsAsInMemory;
   uint64_t count = 0;
-  if (!reader.Value(&views->first_kept_row_) || !reader.Count(&count, 41) ||
-      count + views->first_kept_row_ > UINT32_MAX) {
-    return damaged;
-  }
-  views->rows_.StartAfterReleased(views->first_kept_row_);
-  for (uint64_t i = 0; i < count; ++i) {
-    EventRow row{};
-    if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
-        !reader.Value(&row.type) || !reader.Value(&row.product) || !reader.Value(&row.store) ||
-        !reader.Value(&row.version) || !reader.Value(&row.state) || !reader.Value(&row.previous_of_user)) {
+  if (!reader.Value(&views->first_kept_row_)) return damaged;
+  if (in_memory) {
+    uint32_t first_saved_row = 0;
+    if (!reader.Value(&first_saved_row) || first_saved_row > views->first_kept_row_) return damaged;
+    views->rows_.StartAfterReleased(first_saved_row);
+    if (!reader.InMemory(&views->rows_, UINT32_MAX - first_saved_row, mapping) ||
+        views->rows_.size() < views->first_kept_row_) {
       return damaged;
     }
-    views->rows_.push_back(row);
+  } else {
+    if (!reader.Count(&count, 41) || count + views->first_kept_row_ > UINT32_MAX) return damaged;
+    views->rows_.StartAfterReleased(views->first_kept_row_);
+    for (uint64_t i = 0; i < count; ++i) {
+      EventRow row{};
+      if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
+          !reader.Value(&row.type) || !reader.Value(&row.product) || !reader.Value(&row.store) ||
+          !reader.Value(&row.version) || !reader.Value(&row.state) || !reader.Value(&row.previous_of_user)) {
+        return damaged;
+      }
+      views->rows_.push_back(row);
+    }
   }
   if (!reader.Count(&count, 8)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
@@ -200,6 +238,10 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes) {
     if (!reader.Value(&hour)) return damaged;
     HourData& data = views->hours_[hour];
     if (!reader.Cell(&data.all)) return damaged;
+    if (in_memory) {
+      if (!reader.InMemory(&data.rows, UINT32_MAX, mapping)) return damaged;
+      continue;
+    }
     uint64_t rows = 0;
     if (!reader.Count(&rows, 4)) return damaged;
     for (uint64_t j = 0; j < rows; ++j) {
@@ -312,8 +354,8 @@ void Views::Save(ByteSink* out) const {
   for (uint64_t length : lengths) writer.Value(length);
 }
 
-Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count,
-                                           ShardLengths shard_lengths) {
+Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count, SavedLayout layout,
+                                           const std::shared_ptr<const MappedFile>& mapping) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   uint32_t saved_shards = 0;
   {
@@ -327,7 +369,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   }
   auto views = std::make_unique<Views>(shard_count);
   std::vector<uint64_t> lengths(shard_count);
-  if (shard_lengths == ShardLengths::kAfterViews) {
+  if (layout != SavedLayout::kShardLengthsFirst) {
     if (bytes.size() < sizeof(uint64_t) * shard_count) return damaged;
     Reader reader(bytes.substr(bytes.size() - sizeof(uint64_t) * shard_count));
     for (uint64_t& length : lengths) reader.Value(&length);
@@ -339,7 +381,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
     Reader reader(bytes);
     for (uint32_t shard = 0; shard < shard_count; ++shard) {
       uint64_t& length = lengths[shard];
-      if (shard_lengths == ShardLengths::kBeforeEachShard) {
+      if (layout == SavedLayout::kShardLengthsFirst) {
         if (!reader.Value(&length)) return damaged;
         length += sizeof(uint64_t);  // (it did not count the number of rows)
       }
@@ -360,7 +402,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   auto load_shards = [&] {
     for (uint32_t shard = next_shard++; shard < shard_count; shard = next_shard++) {
       std::string_view part = parts[shard];
-      loaded[shard] = ShardViews::Load(&part);
+      loaded[shard] = ShardViews::Load(&part, layout, mapping);
       // The whole part, and the rows it said it holds.
       if (loaded[shard].ok() && (!part.empty() || (*loaded[shard])->rows().size() != rows_of[shard]))
         loaded[shard] = damaged;

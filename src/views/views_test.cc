@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 
@@ -121,8 +127,9 @@ Event WithDimensions(std::string id, uint32_t version, std::string user, Millis 
   return event;
 }
 
-// Saved views in the layout of checkpoints of format 6: each shard's length (without its number of rows)
-// before the shard, nothing after the global views.
+// Saved views of the layout before (SavedLayout::kFieldByField) moved to the layout of the one before that
+// (kShardLengthsFirst): each shard's length (without its number of rows) before the shard, nothing after
+// the global views.
 std::string WithShardLengthsFirst(std::string_view saved, uint32_t shard_count) {
   std::vector<uint64_t> lengths(shard_count);
   std::memcpy(lengths.data(), saved.data() + saved.size() - 8 * shard_count, 8 * shard_count);
@@ -138,32 +145,110 @@ std::string WithShardLengthsFirst(std::string_view saved, uint32_t shard_count) 
   return old;
 }
 
-TEST(Views, SavedViewsLoadBackInBothLayoutsAndDamagedOnesDoNot) {
-  Views views(3);
-  std::mt19937_64 random(11);
-  for (int i = 0; i < 3000; ++i) {
-    views.Apply(
-        WithDimensions("id-" + std::to_string(random() % 2000), 1 + static_cast<uint32_t>(random() % 3),
-                       "user-" + std::to_string(random() % 300),
+// Views of `events` random events over five hours (the same for the same seed).
+void ApplyRandomEvents(Views* views, uint64_t seed, int events, int ids, int users, int products) {
+  std::mt19937_64 random(seed);
+  for (int i = 0; i < events; ++i) {
+    views->Apply(
+        WithDimensions("id-" + std::to_string(random() % ids), 1 + static_cast<uint32_t>(random() % 3),
+                       "user-" + std::to_string(random() % users),
                        kHourStart + static_cast<Millis>(random() % (5 * kMillisPerHour)),
-                       "product-" + std::to_string(random() % 50)),
-        LogPosition{0, 16 * static_cast<uint64_t>(i)});
+                       "product-" + std::to_string(random() % products)),
+        LogPosition{0, static_cast<uint32_t>(16 * i)});
   }
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
+  Views views(3);
+  ApplyRandomEvents(&views, 11, 3000, 2000, 300, 50);
   std::string saved;
   views.Save(&saved);
   auto loaded = Views::Load(saved, 3);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_EQ((*loaded)->Digest(), views.Digest());
-  const std::string old = WithShardLengthsFirst(saved, 3);
-  auto loaded_old = Views::Load(old, 3, Views::ShardLengths::kBeforeEachShard);
-  ASSERT_TRUE(loaded_old.ok()) << loaded_old.status().message();
-  EXPECT_EQ((*loaded_old)->Digest(), views.Digest());
 
-  EXPECT_FALSE(Views::Load(old, 3).ok());
-  EXPECT_FALSE(Views::Load(saved, 3, Views::ShardLengths::kBeforeEachShard).ok());
+  EXPECT_FALSE(Views::Load(saved, 3, SavedLayout::kFieldByField).ok());
+  EXPECT_FALSE(Views::Load(saved, 3, SavedLayout::kShardLengthsFirst).ok());
   EXPECT_FALSE(Views::Load(saved, 2).ok());
   for (size_t cut : {size_t{0}, size_t{3}, saved.size() / 2, saved.size() - 1})
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
+}
+
+// testdata/views-format7.bin: these views saved by the code of checkpoint format 7.
+TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
+  Views views(3);
+  ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string field_by_field = ReadFile(TESTDATA_DIR "/views-format7.bin");
+  ASSERT_FALSE(field_by_field.empty());
+  auto loaded = Views::Load(field_by_field, 3, SavedLayout::kFieldByField);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ((*loaded)->Digest(), views.Digest());
+  const std::string lengths_first = WithShardLengthsFirst(field_by_field, 3);
+  auto loaded_older = Views::Load(lengths_first, 3, SavedLayout::kShardLengthsFirst);
+  ASSERT_TRUE(loaded_older.ok()) << loaded_older.status().message();
+  EXPECT_EQ((*loaded_older)->Digest(), views.Digest());
+
+  EXPECT_FALSE(Views::Load(field_by_field, 3).ok());
+  EXPECT_FALSE(Views::Load(lengths_first, 3, SavedLayout::kFieldByField).ok());
+  for (size_t cut : {size_t{3}, field_by_field.size() / 2, field_by_field.size() - 1}) {
+    EXPECT_FALSE(
+        Views::Load(std::string_view(field_by_field).substr(0, cut), 3, SavedLayout::kFieldByField).ok())
+        << cut;
+  }
+}
+
+// A checkpoint is mapped copy-on-write: the loaded rows and hours' row lists stay where the file is
+// mapped, take the views' later writes, and leave the file as it was.
+TEST(Views, RowsLoadedFromACopyOnWriteMappingAreUsedInPlace) {
+  Views views(1);
+  ApplyRandomEvents(&views, 5, 12000, 9000, 400, 30);
+  std::string saved;
+  views.Save(&saved);
+  char directory[] = "/tmp/views-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(directory), nullptr);
+  const std::string path = std::string(directory) + "/saved";
+  std::ofstream(path, std::ios::binary).write(saved.data(), static_cast<std::streamsize>(saved.size()));
+  {
+    auto mapping = MappedFile::Open(path, MappedFile::Reading::kWhole, MappedFile::Writes::kCopiedOnWrite);
+    ASSERT_TRUE(mapping.ok()) << mapping.status().message();
+    const std::string_view bytes = (*mapping)->bytes();
+    auto loaded = Views::Load(bytes, 1, SavedLayout::kColumnsAsInMemory, *mapping);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ((*loaded)->Digest(), views.Digest());
+    auto inside = [&](const void* address) {
+      return bytes.data() <= address && address < bytes.data() + bytes.size();
+    };
+    const ShardViews& shard = (*loaded)->shard(0);
+    EXPECT_TRUE(inside(&shard.rows()[0]));
+    EXPECT_TRUE(inside(&shard.rows()[4095]));
+    EXPECT_FALSE(inside(&shard.rows()[shard.rows().size() - 1]));  // the last chunk, not whole, was copied
+    const auto busiest = std::max_element(shard.hours().begin(), shard.hours().end(), [](auto& a, auto& b) {
+      return a.second.rows.size() < b.second.rows.size();
+    });
+    EXPECT_TRUE(inside(&busiest->second.rows[0]));
+    EXPECT_GT(mapping->use_count(), 2);
+
+    // Corrections of the first events write to their rows: the answers are those of views that were
+    // never saved, the file stays as it was.
+    for (Views* target : {loaded->get(), &views}) {
+      for (int i = 0; i < 300; ++i) {
+        target->Apply(WithDimensions("id-" + std::to_string(i), 9, "user-" + std::to_string(i % 7),
+                                     kHourStart + i, "product-1"),
+                      LogPosition{1, static_cast<uint32_t>(16 * i)});
+      }
+    }
+    EXPECT_EQ((*loaded)->Digest(), views.Digest());
+    EXPECT_EQ(ReadFile(path), saved);
+    loaded->reset();
+    EXPECT_EQ(mapping->use_count(), 1);  // the rows went with the views
+  }
+  std::remove(path.c_str());
+  ::rmdir(directory);
 }
 
 TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {

@@ -134,10 +134,12 @@ Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
   const auto length = GetFixed<uint64_t>(bytes.data() + 24);
   if (lsn != file.lsn || length != bytes.size() - kHeaderBytes)
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  CheckpointPayload payload{*mapping, bytes.substr(kHeaderBytes), LayoutOf(version)};
-  if (Crc32c(payload.bytes) != checksum)
-    return Status::Corruption(file.path + ": checkpoint checksum does not match");
-  return payload;
+  return CheckpointPayload{*mapping, bytes.substr(kHeaderBytes), LayoutOf(version), checksum, file.path};
+}
+
+Status CheckpointPayload::Verify() const {
+  if (Crc32c(bytes) != checksum) return Status::Corruption(path + ": checkpoint checksum does not match");
+  return Status::Ok();
 }
 
 }  // namespace tally

@@ -56,8 +56,15 @@ struct CheckpointPayload {
   std::shared_ptr<const MappedFile> file;  // copies on write: the views may use its rows in place
   std::string_view bytes;                  // inside `file`
   SavedLayout layout = SavedLayout::kColumnsAsInMemory;  // by the file's format version
+  uint32_t checksum = 0;                                 // what the header says the bytes' CRC-32C is
+  std::string path;
+
+  // Whether the bytes are what was written (their checksum).
+  Status Verify() const;
 };
-// The payload of a checkpoint, after checking its header, length and checksum.
+// The payload of a checkpoint, after checking its header and length. Its checksum is checked by Verify,
+// which a restart runs beside the load: loading refuses anything that does not parse, so damaged bytes are
+// at worst loaded and then dropped.
 Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file);
 
 }  // namespace tally

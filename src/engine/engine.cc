@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace tally {
 
@@ -166,6 +167,20 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
   return fd;
 }
 
+// The views a checkpoint holds, its checksum checked on a thread of its own while they load.
+Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards) {
+  auto payload = ReadCheckpoint(file);
+  if (!payload.ok()) return payload.status();
+  Status verified;
+  Result<std::unique_ptr<Views>> loaded = Status::Internal("not loaded");
+  {
+    std::jthread verify([&] { verified = payload->Verify(); });
+    loaded = Views::Load(payload->bytes, shards, payload->layout, payload->file);
+  }
+  if (!verified.ok()) return verified;
+  return loaded;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
@@ -186,9 +201,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                           std::to_string(*log_start));
       continue;
     }
-    auto bytes = ReadCheckpoint(file);
-    auto loaded = bytes.ok() ? Views::Load(bytes->bytes, options.shards, bytes->layout, bytes->file)
-                             : Result<std::unique_ptr<Views>>(bytes.status());
+    auto loaded = LoadCheckpoint(file, options.shards);
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;

@@ -21,8 +21,8 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 2: views split into shards; 3: no cells per product and store; 4: retention (hours kept, log positions
 // the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel);
 // 6: timelines as chains through the rows; 7: the shards' lengths after the views (they are known only
-// once a shard is written, and the views are written as they are saved); 8: rows and hours' row lists as
-// they are in memory, aligned, so that a restart uses them in place
+// once a shard is written, and the views are written as they are saved); 8: rows, hours' row lists and the
+// event-id index's columns and runs as they are in memory, aligned, so that a restart uses them in place
 constexpr uint32_t kFormatVersion = 8;
 constexpr uint32_t kOldestFormatRead = 6;
 constexpr size_t kHeaderBytes =

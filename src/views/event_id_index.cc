@@ -8,6 +8,9 @@
 #include <absl/hash/hash.h>
 #include <absl/strings/string_view.h>
 
+#include "tally/event.h"
+#include "views/saved_bytes.h"
+
 namespace tally {
 
 EventIdIndex::EventIdIndex(size_t hot_ids) : hot_ids_(hot_ids), ids_(0, Hash{this}, Equal{this}) {}
@@ -98,6 +101,7 @@ std::optional<uint32_t> EventIdIndex::Lookup(const Stored& stored, size_t hash) 
 const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
   // Ids are at most 128 bytes (API.md), so one always fits in a region.
   if (used + bytes.size() > ArenaRegion::kBytes) {
+    if (!regions.empty()) used_before.push_back(static_cast<uint32_t>(used));
     regions.emplace_back();
     used = 0;
   }
@@ -236,6 +240,172 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   const size_t freed_in_set = absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
   if (freed_in_set < freed) runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
   generations_.erase(generations_.begin(), end);
+}
+
+namespace {
+
+// Where a text is kept, as saved: the ordinal of its hour's arena, and its offset in the arena's regions
+// laid end to end.
+constexpr int kPlaceOffsetBits = 40;
+constexpr uint64_t kPlaceOffsetMask = (uint64_t{1} << kPlaceOffsetBits) - 1;
+
+}  // namespace
+
+void EventIdIndex::Save(saved::Writer* out) const {
+  out->InMemory(hour_, 0);
+  out->InMemory(text_length_, 0);
+  out->InMemory(current_row_, 0);
+  out->InMemory(current_shard_, 0);
+  out->InMemory(current_version_, 0);
+  // The arenas, and each id's place in them (found from its text's address among every region's).
+  struct Region {
+    const char* data;
+    uint64_t place;
+  };
+  std::vector<Region> regions;
+  out->Value<uint64_t>(generations_.size());
+  uint64_t ordinal = 0;
+  for (const auto& [hour, generation] : generations_) {
+    out->Value(hour);
+    out->Value(generation.kept);
+    out->Value<uint64_t>(generation.regions.size());
+    for (size_t i = 0; i < generation.regions.size(); ++i) {
+      const char* data = generation.regions[i].data();
+      out->Value<uint64_t>(generation.UsedIn(i));
+      out->Bytes(data, generation.UsedIn(i));
+      regions.push_back({data, ordinal << kPlaceOffsetBits | i * ArenaRegion::kBytes});
+    }
+    ++ordinal;
+  }
+  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.data < b.data; });
+  for (uint32_t id = 0; id < hour_.size(); ++id) {
+    uint64_t place = 0;
+    if (hour_[id] != kFree) {
+      const char* text = text_[id];
+      const auto after =
+          std::upper_bound(regions.begin(), regions.end(), text,
+                           [](const char* at, const Region& region) { return at < region.data; });
+      place = std::prev(after)->place + static_cast<uint64_t>(text - std::prev(after)->data);
+    }
+    out->Value(place);
+  }
+  runs_.Save(out);
+  // The hash tables' ids in order: their own order differs from table to table (Abseil salts it), and the
+  // same views should save the same bytes.
+  std::vector<uint32_t> ids(ids_.begin(), ids_.end());
+  std::sort(ids.begin(), ids.end());
+  out->Value<uint64_t>(ids.size());
+  for (const uint32_t id : ids) out->Value(id);
+  out->Value<uint64_t>(free_numbers_.size());
+  for (const uint32_t id : free_numbers_) out->Value(id);
+  ids.clear();
+  for (const auto& [id, rows] : all_rows_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  out->Value<uint64_t>(ids.size());
+  for (const uint32_t id : ids) {
+    const std::vector<RowRef>& rows = all_rows_.at(id);
+    out->Value(id);
+    out->Value<uint64_t>(rows.size());
+    for (const RowRef row : rows) {
+      out->Value(row.shard);
+      out->Value(row.row);
+    }
+  }
+}
+
+bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
+                        const std::function<bool(RowRef)>& fits) {
+  if (!hour_.empty() || !in->InMemory(&hour_, UINT32_MAX, mapping)) return false;
+  const size_t numbers = hour_.size();
+  if (!in->InMemory(&text_length_, numbers, mapping) || !in->InMemory(&current_row_, numbers, mapping) ||
+      !in->InMemory(&current_shard_, numbers, mapping) ||
+      !in->InMemory(&current_version_, numbers, mapping) || text_length_.size() != numbers ||
+      current_row_.size() != numbers || current_shard_.size() != numbers ||
+      current_version_.size() != numbers) {
+    return false;
+  }
+  uint64_t count = 0;
+  if (!in->Count(&count, 3 * sizeof(uint64_t))) return false;
+  for (uint64_t g = 0; g < count; ++g) {
+    int64_t hour = 0;
+    uint64_t kept = 0, regions = 0;
+    if (!in->Value(&hour) || hour < 0 || hour > HourOf(kMaxTimestampMillis) ||
+        (g > 0 && hour <= generations_.rbegin()->first) || !in->Value(&kept) ||
+        !in->Count(&regions, sizeof(uint64_t))) {
+      return false;
+    }
+    Generation& generation = generations_[hour];
+    generation.kept = kept;
+    generation.kept_at_last_move = kept;
+    for (uint64_t i = 0; i < regions; ++i) {
+      uint64_t used = 0;
+      std::string_view saved;
+      if (!in->Value(&used) || used > ArenaRegion::kBytes || !in->Span(used, &saved)) return false;
+      std::memcpy(generation.regions.emplace_back().data(), saved.data(), used);
+      if (i + 1 < regions) {
+        generation.used_before.push_back(static_cast<uint32_t>(used));
+      } else {
+        generation.used = used;
+      }
+    }
+  }
+  // (Taken once all are in: a btree's inserts move its elements.)
+  std::vector<std::pair<int64_t, const Generation*>> by_ordinal;
+  for (const auto& [hour, generation] : generations_) by_ordinal.emplace_back(hour, &generation);
+  size_t live = 0;
+  for (uint32_t id = 0; id < numbers; ++id) {
+    uint64_t place = 0;
+    if (!in->Value(&place)) return false;
+    if (hour_[id] == kFree) {
+      text_.push_back(nullptr);
+      continue;
+    }
+    ++live;
+    const uint64_t ordinal = place >> kPlaceOffsetBits;
+    const uint64_t offset = place & kPlaceOffsetMask;
+    if (ordinal >= by_ordinal.size() || by_ordinal[ordinal].first != hour_[id]) return false;
+    const Generation& generation = *by_ordinal[ordinal].second;
+    const uint64_t region = offset / ArenaRegion::kBytes;
+    const uint64_t at = offset % ArenaRegion::kBytes;
+    const uint64_t length = text_length_[id] == 0 ? 16 : text_length_[id];
+    if (region >= generation.regions.size() || at + length > generation.UsedIn(region) ||
+        !fits(current(id))) {
+      return false;
+    }
+    text_.push_back(generation.regions[region].data() + at);
+  }
+  if (!runs_.Load(in, static_cast<uint32_t>(numbers), mapping) || !in->Count(&count, sizeof(uint32_t)))
+    return false;
+  ids_.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t id = 0;
+    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree || !ids_.insert(id).second) return false;
+  }
+  // Every id is in the set or a run.
+  if (runs_.size() + ids_.size() != live || !in->Count(&count, sizeof(uint32_t))) return false;
+  free_numbers_.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t id = 0;
+    if (!in->Value(&id) || id >= numbers || hour_[id] != kFree) return false;
+    free_numbers_.push_back(id);
+  }
+  if (!in->Count(&count, sizeof(uint32_t) + sizeof(uint64_t))) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t id = 0;
+    uint64_t rows = 0;
+    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree || !in->Count(&rows, 2 * sizeof(uint32_t)) ||
+        rows < 2) {
+      return false;
+    }
+    std::vector<RowRef>& kept = all_rows_[id];
+    if (!kept.empty()) return false;
+    for (uint64_t r = 0; r < rows; ++r) {
+      RowRef row;
+      if (!in->Value(&row.shard) || !in->Value(&row.row) || !fits(row)) return false;
+      kept.push_back(row);
+    }
+  }
+  return true;
 }
 
 Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -77,8 +78,17 @@ class EventIdIndex {
   // quiet), into `cold` (cold_chunks.h). Returns the chunks and regions moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
                                 int64_t first_hot_hour);
-  // Loading a checkpoint of `ids` ids into an empty index: StartRestore, then Restore adds each id (known to
-  // be new: FinishRestore checks that) and returns its number.
+  // For a checkpoint: the columns and the runs as they are in memory, each hour's texts as its arena holds
+  // them, the hash set's ids, the free numbers and the rows of ids seen more than once.
+  void Save(saved::Writer* out) const;
+  // Into an empty index: the columns and runs are used where they are when `mapping` (holding the bytes)
+  // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
+  // hour's arena, or a row for which `fits(row)` is false.
+  bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
+            const std::function<bool(RowRef)>& fits);
+  // Loading a checkpoint of an older format (ids one by one) of `ids` ids into an empty index:
+  // StartRestore, then Restore adds each id (known to be new: FinishRestore checks that) and returns its
+  // number.
   void StartRestore(size_t ids);
   uint32_t Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour);
   // Puts the restored ids in one run. Fails if two of them are the same id.
@@ -147,10 +157,13 @@ class EventIdIndex {
     // memory, whatever the hour's number of ids, and a past hour's texts move to the cold file in place.
     std::vector<ArenaRegion> regions;
     size_t used = ArenaRegion::kBytes;  // in the last region
+    std::vector<uint32_t> used_before;  // in each region before the last (what a checkpoint saves of it)
     uint64_t kept = 0;                  // texts kept so far
     uint64_t kept_at_last_move = 0;     // `kept` at the last MoveColdChunks
     // Where `bytes` are kept from now on.
     const char* Keep(std::string_view bytes);
+    // Bytes used in region `i`.
+    size_t UsedIn(size_t i) const { return i + 1 == regions.size() ? used : used_before[i]; }
   };
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
 

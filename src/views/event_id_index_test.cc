@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
 #include <string>
 
+#include "common/byte_sink.h"
 #include "views/chunked_vector.h"
+#include "views/saved_bytes.h"
 
 namespace tally {
 namespace {
@@ -151,6 +154,78 @@ TEST(EventIdIndex, RestoredIdsAreFoundAndAnIdSavedTwiceIsRefused) {
   const Status status = twice.FinishRestore();
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("event id a saved twice"), std::string::npos) << status.message();
+}
+
+std::string Uuid(uint64_t i) {
+  char text[40];
+  std::snprintf(text, sizeof(text), "%08x-%04x-4%03x-8%03x-%012llx", static_cast<unsigned>(i * 2654435761u),
+                static_cast<unsigned>(i & 0xFFFF), static_cast<unsigned>(i % 4096),
+                static_cast<unsigned>(i % 997), static_cast<unsigned long long>(i));
+  return text;
+}
+
+// A checkpoint's index: the same numbers, texts, rows and versions after a load, whether the ids were in
+// the hash set or the runs, forgotten by retention (their numbers free), corrected into another hour, or
+// kept in an hour whose texts fill several arena regions; and a cut save does not load.
+TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
+  EventIdIndex index(GetParam());
+  std::vector<std::string> texts;
+  for (uint32_t i = 0; i < 80'000; ++i) {  // 20 000 an hour: 1.2 MiB of texts, two arena regions
+    texts.push_back(i % 2 == 0 ? Uuid(i) : "id-" + std::to_string(i) + std::string(100, 'x'));
+    const auto [number, inserted] = index.FindOrInsert(texts.back(), RowRef{i % 3, i}, 1, 100 + i % 4);
+    ASSERT_TRUE(inserted && number == i);
+    if (i % 10 == 0) index.AddDuplicate(number, RowRef{i % 3, 100'000 + i});
+    if (i % 15 == 0) index.AddCorrection(number, RowRef{(i + 1) % 3, 200'000 + i}, 2, 104);
+  }
+  index.ForgetBefore(101);  // the ids of hour 100 go, their numbers free
+  for (uint32_t i = 0; i < 100; ++i) index.FindOrInsert("late-" + std::to_string(i), RowRef{0, i}, 1, 105);
+
+  std::string saved;
+  {
+    StringSink sink(&saved);
+    saved::Writer writer(&sink);
+    index.Save(&writer);
+    ASSERT_TRUE(sink.Flush().ok());
+  }
+  auto fits = [](RowRef row) { return row.shard < 3; };
+  EventIdIndex loaded(GetParam());
+  saved::Reader reader(saved);
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, fits));
+  EXPECT_TRUE(reader.AtEnd());
+  EXPECT_EQ(loaded.size(), index.size());
+  for (uint32_t i = 0; i < texts.size(); ++i) {
+    const auto number = index.Find(texts[i]);
+    ASSERT_EQ(loaded.Find(texts[i]), number) << texts[i];
+    if (!number) continue;
+    EXPECT_EQ(loaded.Text(*number), texts[i]);
+    EXPECT_EQ(loaded.Rows(*number), index.Rows(*number));
+    EXPECT_EQ(loaded.current_version(*number), index.current_version(*number));
+    EXPECT_EQ(loaded.hour(*number), index.hour(*number));
+  }
+  EXPECT_EQ(loaded.Find("late-7"), index.Find("late-7"));
+  EXPECT_FALSE(loaded.Find(Uuid(999'999)).has_value());
+  // New ids take the same (freed) numbers in both.
+  for (uint32_t i = 0; i < 50; ++i) {
+    const std::string id = "new-" + std::to_string(i);
+    EXPECT_EQ(loaded.FindOrInsert(id, RowRef{1, i}, 1, 106), index.FindOrInsert(id, RowRef{1, i}, 1, 106));
+  }
+  std::string saved_again, saved_loaded;
+  for (auto [from, to] : {std::pair{&index, &saved_again}, std::pair{&loaded, &saved_loaded}}) {
+    StringSink sink(to);
+    saved::Writer writer(&sink);
+    from->Save(&writer);
+    ASSERT_TRUE(sink.Flush().ok());
+  }
+  EXPECT_EQ(saved_loaded, saved_again);
+
+  for (size_t cut : {size_t{0}, size_t{7}, saved.size() / 3, saved.size() / 2, saved.size() - 1}) {
+    EventIdIndex partial(GetParam());
+    saved::Reader cut_reader(std::string_view(saved).substr(0, cut));
+    EXPECT_FALSE(partial.Load(&cut_reader, nullptr, fits)) << cut;
+  }
+  EventIdIndex misfit(GetParam());
+  saved::Reader misfit_reader(saved);
+  EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, [](RowRef row) { return row.shard < 2; }));
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "views/saved_bytes.h"
+
 namespace tally {
 
 namespace {
@@ -191,6 +193,29 @@ void IdRuns::KeepIf(const std::function<bool(uint32_t)>& keep) {
   size_ = kept.size();
   if (size_ > 0) runs_.push_back(std::move(kept));
   RebuildFilter();
+}
+
+void IdRuns::Save(saved::Writer* out) const {
+  out->Value<uint64_t>(runs_.size());
+  for (const Run& run : runs_) out->InMemory(run, 0);
+}
+
+bool IdRuns::Load(saved::Reader* in, uint32_t numbers, const std::shared_ptr<const MappedFile>& mapping) {
+  uint64_t count = 0;
+  if (!runs_.empty() || !in->Count(&count, sizeof(uint64_t) + 1)) return false;
+  for (uint64_t r = 0; r < count; ++r) {
+    Run run;
+    if (!in->InMemory(&run, UINT32_MAX, mapping)) return false;
+    uint32_t previous = 0;
+    for (const Entry& entry : run) {
+      if (entry.number >= numbers || entry.fingerprint < previous) return false;
+      previous = entry.fingerprint;
+    }
+    size_ += run.size();
+    runs_.push_back(std::move(run));
+  }
+  RebuildFilter();
+  return true;
 }
 
 Result<size_t> IdRuns::MoveToCold(const std::shared_ptr<ColdChunkFile>& cold) {

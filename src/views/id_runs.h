@@ -20,11 +20,17 @@
 #include <optional>
 #include <vector>
 
+#include "common/files.h"
 #include "tally/status.h"
 #include "views/chunked_vector.h"
 #include "views/cold_chunks.h"
 
 namespace tally {
+
+namespace saved {
+class Reader;
+class Writer;
+}  // namespace saved
 
 class IdRuns {
  public:
@@ -47,6 +53,11 @@ class IdRuns {
   std::optional<uint32_t> FindPair(const std::function<bool(uint32_t, uint32_t)>& same) const;
   // Keeps only the numbers for which `keep(number)` is true (retention), in one run.
   void KeepIf(const std::function<bool(uint32_t)>& keep);
+  // For a checkpoint: the runs as they are in memory (a load from a copy-on-write mapping uses them where
+  // they are); the filter is made again from them.
+  void Save(saved::Writer* out) const;
+  // Into empty runs. Refuses runs out of order, or with a number not below `numbers`.
+  bool Load(saved::Reader* in, uint32_t numbers, const std::shared_ptr<const MappedFile>& mapping);
   // Moves every run's chunks not moved yet into `cold`; runs made later move as they are written.
   Result<size_t> MoveToCold(const std::shared_ptr<ColdChunkFile>& cold);
   size_t size() const { return size_; }

@@ -44,7 +44,7 @@ inline constexpr uint32_t kNoDimension = UINT32_MAX;
 enum class SavedLayout {
   kShardLengthsFirst,  // each shard's length before its part; rows field by field
   kFieldByField,       // the shards' lengths after the views; rows field by field
-  kColumnsAsInMemory,  // rows and hours' row lists as they are in memory, aligned: used in place (Save's)
+  kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place (Save's)
 };
 
 enum class RowState : uint8_t {

@@ -167,7 +167,8 @@ class Views {
 
  private:
   // Load's part after the shards: the global views, checked against the shards' numbers of rows.
-  Status LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard);
+  Status LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard, SavedLayout layout,
+                    const std::shared_ptr<const MappedFile>& mapping);
 
   GlobalViews global_;
   std::vector<std::unique_ptr<ShardViews>> shards_;

@@ -1,171 +1,62 @@
-// Views saved to and loaded from a checkpoint: every structure written field by field (little endian, as
-// the machine is), user sets in CRoaring's portable format. Load refuses anything that does not parse.
+// Views saved to and loaded from a checkpoint, in the pieces of saved_bytes.h; the rows, the hours' row
+// lists and the event-id index's columns as they are in memory. Load refuses anything that does not parse.
 // Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
 #include <array>
 #include <atomic>
 #include <bit>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <type_traits>
 
 #include "common/byte_sink.h"
 #include "common/files.h"
+#include "views/saved_bytes.h"
 #include "views/shard_views.h"
 #include "views/views.h"
 
 namespace tally {
 namespace {
 
+using saved::Reader;
+using saved::Writer;
+
 // Rows are saved as they are in memory: their layout is part of the checkpoint format, and a change to it
 // needs a new format version (and this figure changed with it).
 static_assert(sizeof(EventRow) == 48 && std::is_trivially_copyable_v<EventRow>);
 
-class Writer {
- public:
-  explicit Writer(ByteSink* out) : out_(out) {}
-  template <typename T>
-  void Value(T value) {
-    out_->Value(value);
-  }
-  void Text(std::string_view text) {
-    Value<uint64_t>(text.size());
-    out_->Append(text.data(), text.size());
-  }
-  void Bitmap(const Roaring& bitmap) {
-    const size_t bytes = bitmap.getSizeInBytes(true);
-    Value<uint64_t>(bytes);
-    if (char* place = out_->Reserve(bytes)) {
-      bitmap.write(place, true);
-      out_->Commit(bytes);
-      return;
+// The event ids as checkpoints before format 8 saved them: one by one, each with its text, current row,
+// version, hour and rows.
+Status LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, EventIdIndex* ids) {
+  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+  uint64_t count = 0;
+  if (!reader->Count(&count, 40)) return damaged;
+  ids->StartRestore(count);  // (Count checked it against the bytes there are)
+  std::vector<RowRef> rows;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view text;  // inside the bytes read
+    RowRef current;
+    uint32_t version = 0;
+    int64_t hour = 0;
+    uint64_t row_count = 0;
+    if (!reader->Text(&text) || text.empty() || text.size() > 255 || !reader->Value(&current.shard) ||
+        !reader->Value(&current.row) || !reader->Value(&version) || !reader->Value(&hour) || hour < 0 ||
+        hour > HourOf(kMaxTimestampMillis) || !reader->Count(&row_count, 8) || row_count == 0 ||
+        !valid(current)) {
+      return damaged;
     }
-    std::string large(bytes, '\0');  // more than the sink's buffer holds: rare, a very large hour
-    bitmap.write(large.data(), true);
-    out_->Append(large.data(), large.size());
-  }
-  void Cell(const tally::Cell& cell) {
-    Value<uint64_t>(cell.events_by_type.size());
-    for (uint64_t count : cell.events_by_type) Value(count);
-    Bitmap(cell.users);
-    uint64_t sets = 0;
-    for (const Roaring& users : cell.users_by_type) sets += users.isEmpty() ? 0 : 1;
-    Value(sets);
-    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
-      if (cell.users_by_type[type].isEmpty()) continue;
-      Value(type);
-      Bitmap(cell.users_by_type[type]);
+    rows.clear();
+    for (uint64_t r = 0; r < row_count; ++r) {
+      RowRef row;
+      if (!reader->Value(&row.shard) || !reader->Value(&row.row) || !valid(row)) return damaged;
+      if (row_count > 1) rows.push_back(row);
     }
+    const uint32_t number = ids->Restore(text, EventIdIndex::HashOf(text), current, version, hour);
+    if (!rows.empty()) ids->RestoreRows(number, std::move(rows));
   }
-  void Keys(const Dictionary& dictionary) {
-    Value<uint64_t>(dictionary.size());
-    for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
-  }
-  // The elements from `first` on, as they are in memory, aligned for their type where the saved views
-  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are.
-  template <typename T, size_t kChunkShift>
-  void InMemory(const ChunkedVector<T, kChunkShift>& elements, size_t first) {
-    static_assert(std::is_trivially_copyable_v<T> && std::endian::native == std::endian::little);
-    Value<uint64_t>(elements.size() - first);
-    const auto padding = static_cast<uint8_t>((alignof(T) - (out_->size() + 1) % alignof(T)) % alignof(T));
-    Value(padding);
-    static constexpr char kZeros[alignof(T)] = {};
-    out_->Append(kZeros, padding);
-    elements.ForEachRun(first, [&](const T* run, size_t count) { out_->Append(run, count * sizeof(T)); });
-  }
-
- private:
-  ByteSink* out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
-  template <typename T>
-  bool Value(T* value) {
-    if (rest_.size() < sizeof(T)) return false;
-    std::memcpy(value, rest_.data(), sizeof(T));
-    rest_.remove_prefix(sizeof(T));
-    return true;
-  }
-  // A count that cannot exceed what is left (each item takes at least `min_item_bytes`).
-  bool Count(uint64_t* count, size_t min_item_bytes) {
-    return Value(count) && *count <= rest_.size() / std::max<size_t>(min_item_bytes, 1);
-  }
-  bool Text(std::string_view* text) {
-    uint64_t size = 0;
-    if (!Value(&size) || size > rest_.size()) return false;
-    *text = rest_.substr(0, size);
-    rest_.remove_prefix(size);
-    return true;
-  }
-  bool Text(std::string* text) {
-    std::string_view view;
-    if (!Text(&view)) return false;
-    text->assign(view);
-    return true;
-  }
-  bool Bitmap(Roaring* bitmap) {
-    uint64_t size = 0;
-    if (!Value(&size) || size > rest_.size()) return false;
-    roaring_bitmap_t* parsed = roaring_bitmap_portable_deserialize_safe(rest_.data(), size);
-    if (parsed == nullptr) return false;
-    *bitmap = Roaring(parsed);
-    rest_.remove_prefix(size);
-    return true;
-  }
-  bool Cell(tally::Cell* cell) {
-    uint64_t types = 0;
-    if (!Count(&types, sizeof(uint64_t))) return false;
-    cell->events_by_type.resize(types);
-    for (uint64_t& count : cell->events_by_type) {
-      if (!Value(&count)) return false;
-    }
-    uint64_t sets = 0;
-    if (!Bitmap(&cell->users) || !Count(&sets, sizeof(uint32_t))) return false;
-    for (uint64_t i = 0; i < sets; ++i) {
-      uint32_t type = 0;
-      if (!Value(&type) || type >= cell->events_by_type.size()) return false;
-      if (cell->users_by_type.size() < cell->events_by_type.size())
-        cell->users_by_type.resize(cell->events_by_type.size());
-      if (!Bitmap(&cell->users_by_type[type])) return false;
-    }
-    return true;
-  }
-  // Elements Writer::InMemory saved, appended to `into`: in place when `mapping` (the memory the bytes are
-  // in) copies on write, else copied. At most `max_count` of them.
-  template <typename T, size_t kChunkShift>
-  bool InMemory(ChunkedVector<T, kChunkShift>* into, uint64_t max_count,
-                const std::shared_ptr<const MappedFile>& mapping) {
-    uint64_t count = 0;
-    uint8_t padding = 0;
-    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || padding > rest_.size()) return false;
-    rest_.remove_prefix(padding);
-    if (count > max_count || count > rest_.size() / sizeof(T)) return false;
-    char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
-    if (writable != nullptr) {
-      into->AppendInPlace(writable, count, mapping);
-    } else {
-      into->Append(rest_.data(), count);
-    }
-    rest_.remove_prefix(count * sizeof(T));
-    return true;
-  }
-  bool Keys(Dictionary* dictionary) {
-    uint64_t count = 0;
-    if (!Count(&count, sizeof(uint64_t))) return false;
-    dictionary->Reserve(count);
-    std::string key;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (!Text(&key) || dictionary->Intern(key) != i) return false;
-    }
-    return true;
-  }
-  bool AtEnd() const { return rest_.empty(); }
-  std::string_view rest() const { return rest_; }
-
- private:
-  std::string_view rest_;
-};
+  if (Status restored = ids->FinishRestore(); !restored.ok()) return damaged;
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -286,9 +177,17 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     if (last != kNoRow && last >= first_row && (last >= rows || views->rows_[last].user != user))
       return damaged;
   }
+  // A cell's users and types are the shard's.
+  const auto users_known = [&](const Roaring& users) {
+    return users.isEmpty() || users.maximum() < views->users_.size();
+  };
   for (const auto& [hour, data] : views->hours_) {
     for (uint32_t row : data.rows) {
       if (row >= rows || row < first_row) return damaged;
+    }
+    if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users)) return damaged;
+    for (const Roaring& users : data.all.users_by_type) {
+      if (!users_known(users)) return damaged;
     }
   }
   if (views->last_row_of_user_.size() < views->users_.size() ||
@@ -317,24 +216,7 @@ void Views::Save(ByteSink* out) const {
     shard->Save(out);
     lengths.push_back(out->size() - start);
   }
-  const EventIdIndex& ids = global_.ids_;
-  writer.Value<uint64_t>(ids.size());
-  // Nothing allocated per id: this runs while ingest waits.
-  std::array<char, EventIdIndex::kUuidTextBytes> text_buffer;
-  ids.ForEach([&](uint32_t id) {
-    writer.Text(ids.Text(id, &text_buffer));
-    writer.Value(ids.current(id).shard);
-    writer.Value(ids.current(id).row);
-    writer.Value(ids.current_version(id));
-    writer.Value(ids.hour(id));
-    RowRef only;
-    const std::span<const RowRef> rows = ids.Rows(id, &only);
-    writer.Value<uint64_t>(rows.size());
-    for (RowRef row : rows) {
-      writer.Value(row.shard);
-      writer.Value(row.row);
-    }
-  });
+  global_.ids_.Save(&writer);
   writer.Value<uint64_t>(global_.rejected_.size());
   for (const RejectedRow& rejected : global_.rejected_) {
     writer.Value(rejected.received_at);
@@ -410,7 +292,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   };
   std::vector<std::thread> loaders(std::min(shard_count, std::max(1u, std::thread::hardware_concurrency())));
   for (std::thread& loader : loaders) loader = std::thread(load_shards);
-  const Status global = views->LoadGlobal(bytes, rows_of);
+  const Status global = views->LoadGlobal(bytes, rows_of, layout, mapping);
   for (std::thread& loader : loaders) loader.join();
   for (uint32_t shard = 0; shard < shard_count; ++shard) {
     if (!loaded[shard].ok()) return loaded[shard].status();
@@ -421,39 +303,20 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   return views;
 }
 
-Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard) {
+Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard, SavedLayout layout,
+                         const std::shared_ptr<const MappedFile>& mapping) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   const auto shard_count = static_cast<uint32_t>(rows_of_shard.size());
   Views* views = this;
   Reader reader(bytes);
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
-  if (!reader.Count(&count, 40)) return damaged;
-  views->global_.ids_.StartRestore(count);  // (Count checked it against the bytes there are)
-  std::vector<RowRef> rows;
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string_view text;  // inside `bytes`
-    RowRef current;
-    uint32_t version = 0;
-    int64_t hour = 0;
-    uint64_t row_count = 0;
-    if (!reader.Text(&text) || text.empty() || text.size() > 255 || !reader.Value(&current.shard) ||
-        !reader.Value(&current.row) || !reader.Value(&version) || !reader.Value(&hour) || hour < 0 ||
-        hour > HourOf(kMaxTimestampMillis) || !reader.Count(&row_count, 8) || row_count == 0 ||
-        !valid(current)) {
-      return damaged;
-    }
-    rows.clear();
-    for (uint64_t r = 0; r < row_count; ++r) {
-      RowRef row;
-      if (!reader.Value(&row.shard) || !reader.Value(&row.row) || !valid(row)) return damaged;
-      if (row_count > 1) rows.push_back(row);
-    }
-    const uint32_t number =
-        views->global_.ids_.Restore(text, EventIdIndex::HashOf(text), current, version, hour);
-    if (!rows.empty()) views->global_.ids_.RestoreRows(number, std::move(rows));
+  if (layout == SavedLayout::kColumnsAsInMemory) {
+    if (!views->global_.ids_.Load(&reader, mapping, valid)) return damaged;
+  } else {
+    const Status ids = LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
+    if (!ids.ok()) return ids;
   }
-  if (Status restored = views->global_.ids_.FinishRestore(); !restored.ok()) return damaged;
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
     RejectedRow rejected{};

@@ -1,0 +1,199 @@
+// The pieces saved views are made of (a checkpoint's payload): values as the machine holds them (little
+// endian), texts with their length, user sets in CRoaring's portable format, and columns as they are in
+// memory, aligned so that a load can use them in place. Reading refuses anything that does not parse.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <roaring/roaring.hh>
+
+#include "common/byte_sink.h"
+#include "common/files.h"
+#include "views/cell.h"
+#include "views/chunked_vector.h"
+#include "views/dictionary.h"
+
+namespace tally::saved {
+
+class Writer {
+ public:
+  explicit Writer(ByteSink* out) : out_(out) {}
+  template <typename T>
+  void Value(T value) {
+    out_->Value(value);
+  }
+  void Text(std::string_view text) {
+    Value<uint64_t>(text.size());
+    out_->Append(text.data(), text.size());
+  }
+  void Bytes(const void* data, size_t size) { out_->Append(data, size); }
+  void Bitmap(const Roaring& bitmap) {
+    const size_t bytes = bitmap.getSizeInBytes(true);
+    Value<uint64_t>(bytes);
+    if (char* place = out_->Reserve(bytes)) {
+      bitmap.write(place, true);
+      out_->Commit(bytes);
+      return;
+    }
+    std::string large(bytes, '\0');  // more than the sink's buffer holds: rare, a very large hour
+    bitmap.write(large.data(), true);
+    out_->Append(large.data(), large.size());
+  }
+  void Cell(const tally::Cell& cell) {
+    Value<uint64_t>(cell.events_by_type.size());
+    for (uint64_t count : cell.events_by_type) Value(count);
+    Bitmap(cell.users);
+    uint64_t sets = 0;
+    for (const Roaring& users : cell.users_by_type) sets += users.isEmpty() ? 0 : 1;
+    Value(sets);
+    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
+      if (cell.users_by_type[type].isEmpty()) continue;
+      Value(type);
+      Bitmap(cell.users_by_type[type]);
+    }
+  }
+  void Keys(const Dictionary& dictionary) {
+    Value<uint64_t>(dictionary.size());
+    for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
+  }
+  // The elements from `first` on, as they are in memory, aligned for their type where the saved views
+  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are.
+  template <typename T, size_t kChunkShift>
+  void InMemory(const ChunkedVector<T, kChunkShift>& elements, size_t first) {
+    static_assert(std::is_trivially_copyable_v<T> && std::endian::native == std::endian::little);
+    Value<uint64_t>(elements.size() - first);
+    const auto padding = static_cast<uint8_t>((alignof(T) - (out_->size() + 1) % alignof(T)) % alignof(T));
+    Value(padding);
+    static constexpr char kZeros[alignof(T)] = {};
+    out_->Append(kZeros, padding);
+    elements.ForEachRun(first, [&](const T* run, size_t count) { out_->Append(run, count * sizeof(T)); });
+  }
+
+ private:
+  ByteSink* out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : rest_(bytes) {}
+  template <typename T>
+  bool Value(T* value) {
+    if (rest_.size() < sizeof(T)) return false;
+    std::memcpy(value, rest_.data(), sizeof(T));
+    rest_.remove_prefix(sizeof(T));
+    return true;
+  }
+  // A bool is a byte that is 0 or 1 (any other would be undefined behaviour to read as a bool).
+  bool Value(bool* value) {
+    uint8_t byte = 0;
+    if (!Value(&byte) || byte > 1) return false;
+    *value = byte == 1;
+    return true;
+  }
+  // A count that cannot exceed what is left (each item takes at least `min_item_bytes`).
+  bool Count(uint64_t* count, size_t min_item_bytes) {
+    return Value(count) && *count <= rest_.size() / std::max<size_t>(min_item_bytes, 1);
+  }
+  // The next `size` bytes, as they are.
+  bool Span(size_t size, std::string_view* bytes) {
+    if (size > rest_.size()) return false;
+    *bytes = rest_.substr(0, size);
+    rest_.remove_prefix(size);
+    return true;
+  }
+  bool Text(std::string_view* text) {
+    uint64_t size = 0;
+    if (!Value(&size) || size > rest_.size()) return false;
+    *text = rest_.substr(0, size);
+    rest_.remove_prefix(size);
+    return true;
+  }
+  bool Text(std::string* text) {
+    std::string_view view;
+    if (!Text(&view)) return false;
+    text->assign(view);
+    return true;
+  }
+  bool Bitmap(Roaring* bitmap) {
+    uint64_t size = 0;
+    if (!Value(&size) || size > rest_.size()) return false;
+    roaring_bitmap_t* parsed = roaring_bitmap_portable_deserialize_safe(rest_.data(), size);
+    if (parsed == nullptr) return false;
+    *bitmap = Roaring(parsed);
+    rest_.remove_prefix(size);
+    return WellFormed(*bitmap);
+  }
+  // This CRoaring's safe deserialization keeps the reads inside the bytes but checks no more: containers
+  // out of order, or a cardinality that is not the count, would make later answers wrong. Their values
+  // must come strictly increasing, as many as the bitmap says it holds.
+  static bool WellFormed(const Roaring& bitmap) {
+    uint64_t count = 0;
+    uint32_t previous = 0;
+    for (const uint32_t value : bitmap) {
+      if (count++ > 0 && value <= previous) return false;
+      previous = value;
+    }
+    return count == bitmap.cardinality();
+  }
+  bool Cell(tally::Cell* cell) {
+    uint64_t types = 0;
+    if (!Count(&types, sizeof(uint64_t))) return false;
+    cell->events_by_type.resize(types);
+    for (uint64_t& count : cell->events_by_type) {
+      if (!Value(&count)) return false;
+    }
+    uint64_t sets = 0;
+    if (!Bitmap(&cell->users) || !Count(&sets, sizeof(uint32_t))) return false;
+    for (uint64_t i = 0; i < sets; ++i) {
+      uint32_t type = 0;
+      if (!Value(&type) || type >= cell->events_by_type.size()) return false;
+      if (cell->users_by_type.size() < cell->events_by_type.size())
+        cell->users_by_type.resize(cell->events_by_type.size());
+      if (!Bitmap(&cell->users_by_type[type])) return false;
+    }
+    return true;
+  }
+  // Elements Writer::InMemory saved, appended to `into`: in place when `mapping` (the memory the bytes are
+  // in) copies on write, else copied. At most `max_count` of them.
+  template <typename T, size_t kChunkShift>
+  bool InMemory(ChunkedVector<T, kChunkShift>* into, uint64_t max_count,
+                const std::shared_ptr<const MappedFile>& mapping) {
+    uint64_t count = 0;
+    uint8_t padding = 0;
+    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || padding > rest_.size()) return false;
+    rest_.remove_prefix(padding);
+    if (count > max_count || count > rest_.size() / sizeof(T)) return false;
+    char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
+    if (writable != nullptr) {
+      into->AppendInPlace(writable, count, mapping);
+    } else {
+      into->Append(rest_.data(), count);
+    }
+    rest_.remove_prefix(count * sizeof(T));
+    return true;
+  }
+  bool Keys(Dictionary* dictionary) {
+    uint64_t count = 0;
+    if (!Count(&count, sizeof(uint64_t))) return false;
+    dictionary->Reserve(count);
+    std::string key;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (!Text(&key) || dictionary->Intern(key) != i) return false;
+    }
+    return true;
+  }
+  bool AtEnd() const { return rest_.empty(); }
+  std::string_view rest() const { return rest_; }
+
+ private:
+  std::string_view rest_;
+};
+
+}  // namespace tally::saved

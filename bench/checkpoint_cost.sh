@@ -9,17 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-2000000}"
-bin="${TALLY_BENCH_BUILD:-build}"
-[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
+bench_binaries
 bench_work_dir checkpoint-cost
 port=18916
 hz="$(getconf CLK_TCK)"
 
 echo "# command: bench/checkpoint_cost.sh $events"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?))"
-"$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products 20000 --stores 200 --users 250000 \
-  --late 0.03 --duplicates 0.01 --spread-hours 720 --now 1793527200000 >/dev/null
+generate_shop_events "$events" "$work/events.ndjson"
 
 # /proc/PID/stat: 10 minor faults, 14-15 the server's CPU, 16-17 its ended children's.
 stat_of() { awk '{print $10, $14 + $15, $16 + $17}' "/proc/$1/stat"; }

@@ -1,5 +1,13 @@
-# Sourced by the benchmark scripts: a work directory removed on exit (with every process started in the
-# background), waiting for a server to be ready, and wall-clock arithmetic.
+# Sourced by the benchmark scripts: the binaries to run, a work directory removed on exit (with every
+# process started in the background), waiting for a server to be ready, wall-clock arithmetic, and the
+# shop-shaped events several of them load.
+
+# Sets `bin` to the directory of the tallyd and tally to run: TALLY_BENCH_BUILD (another build, to compare
+# two versions side by side), else build/, set up (and built) first.
+bench_binaries() {
+  bin="${TALLY_BENCH_BUILD:-build}"
+  [ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
+}
 
 # Sets `work` to a fresh directory /tmp/tally-NAME-XXXXXX, removed (and the background jobs killed) on exit.
 bench_work_dir() {
@@ -19,3 +27,10 @@ wait_ready() {
 now_s() { date +%s.%N; }
 # Seconds since a now_s value, to two decimals.
 seconds_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}'; }
+
+# Writes $1 events shaped like a shop's month to the file $2: 20 000 products, 200 stores, 250 000 users,
+# over 720 hours, 3 % late, 1 % re-sent ids.
+generate_shop_events() {
+  "$bin/tally" generate --events "$1" --out "$2" --products 20000 --stores 200 --users 250000 \
+    --late 0.03 --duplicates 0.01 --spread-hours 720 --now 1793527200000 >/dev/null
+}

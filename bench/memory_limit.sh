@@ -10,9 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-2000000}"
-bin="${TALLY_BENCH_BUILD:-build}"
-[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
+bench_binaries
 bench_work_dir memlimit
 port=18914
 

@@ -11,18 +11,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-2000000}"
 restarts="${2:-3}"
-bin="${TALLY_BENCH_BUILD:-build}"
 flags="${TALLY_BENCH_FLAGS:-}"
-[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
+bench_binaries
 bench_work_dir restart-cost
 port=18917
 hz="$(getconf CLK_TCK)"
 
 echo "# command: bench/restart_cost.sh $events $restarts (flags: ${flags:-none})"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?))"
-"$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products 20000 --stores 200 --users 250000 \
-  --late 0.03 --duplicates 0.01 --spread-hours 720 --now 1793527200000 >/dev/null
+generate_shop_events "$events" "$work/events.ndjson"
 
 start_server() {
   # shellcheck disable=SC2086

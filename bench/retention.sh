@@ -18,9 +18,8 @@ users="${5:-250000}"
 days="${6:-30}"
 # The month ends at the current hour, so that the retention window falls inside it.
 now=$(($(date +%s) / 3600 * 3600 * 1000))
-bin="${TALLY_BENCH_BUILD:-build}"
-[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
+bench_binaries
 bench_work_dir retention
 port=18914
 

@@ -19,9 +19,8 @@ days="${5:-30}"
 late=0.03
 duplicates=0.01
 now=1793527200000 # 2026-11-01T10:00:00Z: the same options give the same events
-bin="${TALLY_BENCH_BUILD:-build}"
-[ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 source bench/common.sh
+bench_binaries
 bench_work_dir shapes
 port=18913
 

@@ -24,7 +24,9 @@ std::string MakeTempDirectory() {
 }
 
 std::shared_ptr<ColdChunkFile> MakeColdFile() {
-  auto cold = ColdChunkFile::Create(MakeTempDirectory());
+  const std::string directory = MakeTempDirectory();
+  auto cold = ColdChunkFile::Create(directory);
+  ::rmdir(directory.c_str());  // the file is unlinked: the directory is empty, and goes now
   EXPECT_TRUE(cold.ok()) << cold.status().message();
   return cold.ok() ? std::shared_ptr<ColdChunkFile>(std::move(*cold)) : nullptr;
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <map>
 #include <random>
@@ -89,6 +90,7 @@ TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
   std::string directory = ::testing::TempDir() + "/id-runs-XXXXXX";
   ASSERT_NE(::mkdtemp(directory.data()), nullptr);
   auto created = ColdChunkFile::Create(directory);
+  ::rmdir(directory.c_str());  // the file is unlinked: the directory is empty, and goes now
   ASSERT_TRUE(created.ok()) << created.status().message();
   std::shared_ptr<ColdChunkFile> cold = std::move(*created);
   IdRuns runs;

@@ -25,8 +25,8 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // event-id index's columns and runs as they are in memory, aligned, so that a restart uses them in place
 constexpr uint32_t kFormatVersion = 8;
 constexpr uint32_t kOldestFormatRead = 6;
-constexpr size_t kHeaderBytes =
-    8 + 4 + 4 + 8 + 8;  // (a multiple of 8: the payload's alignment is the file's)
+// (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 SavedLayout LayoutOf(uint32_t version) {
   if (version == 6) return SavedLayout::kShardLengthsFirst;

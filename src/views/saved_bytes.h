@@ -110,10 +110,7 @@ class Reader {
   }
   bool Text(std::string_view* text) {
     uint64_t size = 0;
-    if (!Value(&size) || size > rest_.size()) return false;
-    *text = rest_.substr(0, size);
-    rest_.remove_prefix(size);
-    return true;
+    return Value(&size) && Span(size, text);
   }
   bool Text(std::string* text) {
     std::string_view view;
@@ -122,12 +119,11 @@ class Reader {
     return true;
   }
   bool Bitmap(Roaring* bitmap) {
-    uint64_t size = 0;
-    if (!Value(&size) || size > rest_.size()) return false;
-    roaring_bitmap_t* parsed = roaring_bitmap_portable_deserialize_safe(rest_.data(), size);
+    std::string_view bytes;
+    if (!Text(&bytes)) return false;  // (its length, then its bytes)
+    roaring_bitmap_t* parsed = roaring_bitmap_portable_deserialize_safe(bytes.data(), bytes.size());
     if (parsed == nullptr) return false;
     *bitmap = Roaring(parsed);
-    rest_.remove_prefix(size);
     return WellFormed(*bitmap);
   }
   // This CRoaring's safe deserialization keeps the reads inside the bytes but checks no more: containers
@@ -167,8 +163,8 @@ class Reader {
                 const std::shared_ptr<const MappedFile>& mapping) {
     uint64_t count = 0;
     uint8_t padding = 0;
-    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || padding > rest_.size()) return false;
-    rest_.remove_prefix(padding);
+    std::string_view zeros;
+    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || !Span(padding, &zeros)) return false;
     if (count > max_count || count > rest_.size() / sizeof(T)) return false;
     char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
     if (writable != nullptr) {

@@ -1,9 +1,9 @@
 // libFuzzer target: saved views (a checkpoint's payload) as a restart finds them, damaged or crafted. A
 // restart loads them while their checksum is checked beside the load, so a load must refuse whatever does
 // not parse or whose indices do not fit, without reading outside the bytes; views it accepts must answer
-// every question without reading outside what was loaded (AddressSanitizer sees either).
-// Views it accepts then take an event and a correction of it. The first byte picks the layout; the views' own
-// first four bytes say how many shards to load them with.
+// every question, and take an event and a correction of it, without reading outside what was loaded
+// (AddressSanitizer sees either). The first byte picks the layout; the views' own first four bytes say how
+// many shards to load them with.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -1,10 +1,7 @@
 // Views saved to and loaded from a checkpoint, in the pieces of saved_bytes.h; the rows, the hours' row
 // lists and the event-id index's columns as they are in memory. Load refuses anything that does not parse.
 // Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
-#include <array>
 #include <atomic>
-#include <bit>
-#include <cstring>
 #include <functional>
 #include <thread>
 #include <type_traits>
@@ -26,11 +23,10 @@ using saved::Writer;
 static_assert(sizeof(EventRow) == 48 && std::is_trivially_copyable_v<EventRow>);
 
 // The event ids as checkpoints before format 8 saved them: one by one, each with its text, current row,
-// version, hour and rows.
-Status LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, EventIdIndex* ids) {
-  const Status damaged = Status::Corruption("checkpoint: views do not parse");
+// version, hour and rows. False: they do not parse, or a row does not fit.
+bool LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, EventIdIndex* ids) {
   uint64_t count = 0;
-  if (!reader->Count(&count, 40)) return damaged;
+  if (!reader->Count(&count, 40)) return false;
   ids->StartRestore(count);  // (Count checked it against the bytes there are)
   std::vector<RowRef> rows;
   for (uint64_t i = 0; i < count; ++i) {
@@ -43,19 +39,18 @@ Status LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid,
         !reader->Value(&current.row) || !reader->Value(&version) || !reader->Value(&hour) || hour < 0 ||
         hour > HourOf(kMaxTimestampMillis) || !reader->Count(&row_count, 8) || row_count == 0 ||
         !valid(current)) {
-      return damaged;
+      return false;
     }
     rows.clear();
     for (uint64_t r = 0; r < row_count; ++r) {
       RowRef row;
-      if (!reader->Value(&row.shard) || !reader->Value(&row.row) || !valid(row)) return damaged;
+      if (!reader->Value(&row.shard) || !reader->Value(&row.row) || !valid(row)) return false;
       if (row_count > 1) rows.push_back(row);
     }
     const uint32_t number = ids->Restore(text, EventIdIndex::HashOf(text), current, version, hour);
     if (!rows.empty()) ids->RestoreRows(number, std::move(rows));
   }
-  if (Status restored = ids->FinishRestore(); !restored.ok()) return damaged;
-  return Status::Ok();
+  return ids->FinishRestore().ok();
 }
 
 }  // namespace
@@ -311,12 +306,10 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   Reader reader(bytes);
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
-  if (layout == SavedLayout::kColumnsAsInMemory) {
-    if (!views->global_.ids_.Load(&reader, mapping, valid)) return damaged;
-  } else {
-    const Status ids = LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
-    if (!ids.ok()) return ids;
-  }
+  const bool ids_loaded = layout == SavedLayout::kColumnsAsInMemory
+                              ? views->global_.ids_.Load(&reader, mapping, valid)
+                              : LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
+  if (!ids_loaded) return damaged;
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {
     RejectedRow rejected{};

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cluster/cluster_node.h"
+#include "common/host_port.h"
 #include "engine/engine.h"
 #include "http/server.h"
 
@@ -18,26 +19,6 @@ namespace {
 
 using tally::Result;
 using tally::Status;
-
-// "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces).
-Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos)
-    return Status::InvalidArgument("--listen", "expected HOST:PORT, got '" + text + "'");
-  std::string host_part = text.substr(0, colon);
-  if (host_part.size() >= 2 && host_part.front() == '[' && host_part.back() == ']') {
-    host_part = host_part.substr(1, host_part.size() - 2);
-  }
-  auto port_value = std::string(text.substr(colon + 1));
-  if (port_value.empty() || port_value.size() > 5 ||
-      port_value.find_first_not_of("0123456789") != std::string::npos || std::stoi(port_value) > 65535) {
-    return Status::InvalidArgument("--listen",
-                                   "port must be a number from 0 to 65535, got '" + port_value + "'");
-  }
-  *host = host_part.empty() ? "0.0.0.0" : host_part;
-  *port = static_cast<uint16_t>(std::stoi(port_value));
-  return Status::Ok();
-}
 
 // Log lines are `ts=... level=... msg="..."`: one line per record, the message quoted and escaped, so
 // log shippers split them without guessing.
@@ -131,7 +112,10 @@ int main(int argc, char** argv) {
   std::string keys_path;
   std::string log_level = "info";
   tally::ServerOptions options;
-  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  app.add_option("--listen", listen,
+                 "HOST:PORT to listen on ([::1]:PORT for IPv6, :PORT for every IPv4 interface; port 0: any "
+                 "free port)")
+      ->capture_default_str();
   app.add_option("--data", data_dir, "data directory (the event log lives in DIR/log)")
       ->capture_default_str();
   app.add_option("--sync", sync,
@@ -269,8 +253,10 @@ int main(int argc, char** argv) {
   }
 
   options.keys = keys.get();
-  if (Status status = ParseListen(listen, &options.host, &options.port); !status.ok())
-    return Fail(status.message());
+  auto listen_address = tally::ParseHostPort(listen, "--listen", tally::HostPortFor::kListening);
+  if (!listen_address.ok()) return Fail(listen_address.status().message());
+  options.host = listen_address->host;
+  options.port = listen_address->port;
   options.threads = threads;
   options.sync_mode = sync == "always" ? tally::SyncMode::kAlways : tally::SyncMode::kInterval;
   options.idle_timeout = std::chrono::seconds(idle_timeout_seconds);
@@ -345,13 +331,13 @@ int main(int argc, char** argv) {
     spdlog::info("recovered {} records from {} segment(s) in {} ms", recovery.records, recovery.segments,
                  ready_ms);
   }
-  spdlog::info("tallyd listening on {}:{} (data {}, sync {}, {} thread(s), {} shard(s))", options.host,
-               (*server)->port(), data_dir, sync, threads, engine_options.shards);
+  const std::string listening_on = tally::FormatHostPort({options.host, (*server)->port()});
+  spdlog::info("tallyd listening on {} (data {}, sync {}, {} thread(s), {} shard(s))", listening_on, data_dir,
+               sync, threads, engine_options.shards);
   if (keys) {
     spdlog::info("{} API key(s) from {}; SIGHUP reloads the file", keys->Get()->size(), keys_path);
   } else {
-    spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}:{}", options.host,
-                 (*server)->port());
+    spdlog::warn("no API keys are configured: the server is open to anyone who can reach {}", listening_on);
   }
 
   auto checkpointer =

@@ -1,7 +1,10 @@
 // The tally command line against the real tallyd: send (batches, duplicates, rejected), stats, top, user,
 // and export, whose events must be exactly what the server counts, with corrections applied.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -16,12 +19,15 @@ constexpr int64_t kHourStart = 1793527200000;  // 2026-11-01T10:00:00Z
 
 struct CommandResult {
   int exit_code = -1;
-  std::string output;  // standard output only
+  std::string output;  // one stream: standard output unless standard error was asked for
 };
 
-CommandResult RunTally(const std::string& arguments) {
+enum class Stream { kStandardOutput, kStandardError };
+
+CommandResult RunTally(const std::string& arguments, Stream captured = Stream::kStandardOutput) {
   CommandResult result;
-  FILE* pipe = ::popen((std::string(TALLY_PATH) + " " + arguments + " 2>/dev/null").c_str(), "r");
+  const char* redirect = captured == Stream::kStandardOutput ? " 2>/dev/null" : " 2>&1 >/dev/null";
+  FILE* pipe = ::popen((std::string(TALLY_PATH) + " " + arguments + redirect).c_str(), "r");
   if (pipe == nullptr) return result;
   char buffer[4096];
   size_t length;
@@ -163,6 +169,88 @@ TEST(Cli, ExportCountsWhatTheServerCountsWithAndWithoutIds) {
                            " --to " + std::to_string(kHourStart + 3'600'000));
   EXPECT_NE(exported.output.find(R"("event_id":"k3","type":"click","user_id":"x")"), std::string::npos);
   EXPECT_EQ(exported.output.find(R"("event_id":"k3","type":"click","user_id":"w")"), std::string::npos);
+}
+
+// `tally load` read --server with code of its own and connected to IPv4 addresses only: `--server
+// localhost:8080` failed where `tally stats` worked. Every subcommand now reads it with ParseHostPort.
+TEST(Cli, LoadAndStatsReachTheServerByNameAndByAddress) {
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path() + "/data"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  const std::string port = std::to_string(server->port());
+  const std::string load = "load --events 200 --batch 50 --connections 2 --late 0 --duplicates 0 --now " +
+                           std::to_string(kHourStart + 1000);
+  for (const std::string& seed_and_server :
+       {" --seed 1 --server localhost:" + port, " --seed 2 --server 127.0.0.1:" + port}) {
+    auto loaded = RunTally(load + seed_and_server);
+    EXPECT_EQ(loaded.exit_code, 0) << seed_and_server << ":\n" << loaded.output;
+    EXPECT_NE(loaded.output.find("events      200 in "), std::string::npos) << loaded.output;
+    EXPECT_NE(loaded.output.find("errors      none"), std::string::npos) << loaded.output;
+  }
+  const std::string stats = "stats --json --bucket all --from " + std::to_string(kHourStart) + " --to " +
+                            std::to_string(kHourStart + 3'600'000);
+  for (const std::string& address : {"localhost:" + port, "127.0.0.1:" + port}) {
+    auto answer = RunTally(stats + " --server " + address);
+    EXPECT_EQ(answer.exit_code, 0) << address;
+    EXPECT_NE(answer.output.find(R"("total":{"events":400,)"), std::string::npos)
+        << address << ": " << answer.output;
+  }
+}
+
+bool Ipv6LoopbackWorks() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return bound;
+}
+
+TEST(Cli, LoadAndStatsReachAServerListeningOnIpv6Loopback) {
+  if (!Ipv6LoopbackWorks()) GTEST_SKIP() << "this machine has no IPv6 loopback";
+  TempDir dir;
+  std::string error;
+  auto server = TallydProcess::Start({"--data", dir.path() + "/data", "--listen", "[::1]:0"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  const std::string address = "'[::1]:" + std::to_string(server->port()) + "'";
+  EXPECT_NE(server->Log().find("tallyd listening on [::1]:"), std::string::npos)
+      << "the log names the address as --server takes it: " << server->Log();
+  auto loaded = RunTally("load --events 100 --batch 50 --connections 2 --late 0 --duplicates 0 --now " +
+                         std::to_string(kHourStart + 1000) + " --server " + address);
+  EXPECT_EQ(loaded.exit_code, 0) << loaded.output;
+  EXPECT_NE(loaded.output.find("events      100 in "), std::string::npos) << loaded.output;
+  auto answer = RunTally("stats --json --bucket all --from " + std::to_string(kHourStart) + " --to " +
+                         std::to_string(kHourStart + 3'600'000) + " --server " + address);
+  EXPECT_EQ(answer.exit_code, 0);
+  EXPECT_NE(answer.output.find(R"("total":{"events":100,)"), std::string::npos) << answer.output;
+}
+
+// Refused before anything is sent (send would otherwise retry a bad address for half a minute), in one
+// line that names the subcommand, the flag and what is wrong.
+TEST(Cli, ABadServerIsRefusedInOneLineNamingTheFlag) {
+  struct Case {
+    std::string command, server, reason;
+  };
+  const std::vector<Case> cases = {
+      {"stats --from 0 --to 1", "localhost", "expected HOST:PORT"},
+      {"stats --from 0 --to 1", "::1:8080", "an IPv6 address goes in brackets, as in [::1]:8080"},
+      {"load --events 10", "localhost:http", "the port must be a number from 1 to 65535"},
+      {"load --events 10", "localhost:99999", "the port must be a number from 1 to 65535"},
+      {"send no-such-file.ndjson", "[::1:8080", "no ']' closes"},
+      {"top", ":8080", "a host is needed"},
+      {"user u1", "localhost:0", "the port must be a number from 1 to 65535"},
+  };
+  for (const Case& bad : cases) {
+    auto refused = RunTally(bad.command + " --server '" + bad.server + "'", Stream::kStandardError);
+    const std::string subcommand = bad.command.substr(0, bad.command.find(' '));
+    EXPECT_EQ(refused.exit_code, 1) << bad.command << " --server " << bad.server;
+    EXPECT_EQ(refused.output.rfind("tally " + subcommand + ": --server: ", 0), 0u) << refused.output;
+    EXPECT_NE(refused.output.find(bad.reason), std::string::npos) << refused.output;
+    EXPECT_EQ(CountLines(refused.output), 1u) << refused.output;
+  }
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <string>
 
+#include "common/host_port.h"
+
 namespace tally {
 
 struct Remote {
-  std::string server = "127.0.0.1:8080";
+  HostPort server;
   std::string key;    // a bearer secret, when the server has keys
   bool json = false;  // print the server's JSON instead of a table
 };

@@ -13,35 +13,6 @@ namespace {
 
 constexpr int kTimeoutSeconds = 60;
 
-Result<int> Connect(const std::string& server) {
-  const size_t colon = server.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("--server", "expected HOST:PORT");
-  const std::string host = server.substr(0, colon), port = server.substr(colon + 1);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
-    return Status::InvalidArgument("--server", server + ": " + gai_strerror(rc));
-  int fd = -1;
-  int saved = 0;
-  for (addrinfo* at = found; at != nullptr && fd < 0; at = at->ai_next) {
-    fd = ::socket(at->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    timeval timeout{kTimeoutSeconds, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    if (::connect(fd, at->ai_addr, at->ai_addrlen) != 0) {
-      saved = errno;
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) return Status::FromErrno("connect to " + server, saved);
-  return fd;
-}
-
 std::string DecodeChunked(std::string_view body) {
   std::string out;
   while (!body.empty()) {
@@ -57,12 +28,42 @@ std::string DecodeChunked(std::string_view body) {
 
 }  // namespace
 
-Result<HttpAnswer> HttpCall(const std::string& server, std::string_view method, std::string_view target,
+Result<int> ConnectTo(const HostPort& server) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string where = FormatHostPort(server);
+  if (int rc = ::getaddrinfo(server.host.c_str(), std::to_string(server.port).c_str(), &hints, &found);
+      rc != 0)
+    return Status::InvalidArgument("--server", where + ": " + gai_strerror(rc));
+  int fd = -1;
+  int saved = 0;
+  for (addrinfo* at = found; at != nullptr && fd < 0; at = at->ai_next) {
+    fd = ::socket(at->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    timeval timeout{kTimeoutSeconds, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    if (::connect(fd, at->ai_addr, at->ai_addrlen) != 0) {
+      saved = errno;
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) return Status::FromErrno("connect to " + where, saved);
+  return fd;
+}
+
+Result<HttpAnswer> HttpCall(const HostPort& server, std::string_view method, std::string_view target,
                             std::string_view key, std::string_view content_type, std::string_view body) {
-  auto fd = Connect(server);
+  auto fd = ConnectTo(server);
   if (!fd.ok()) return fd.status();
+  const std::string where = FormatHostPort(server);
   std::string request;
-  request.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(server);
+  request.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(where);
   request.append("\r\nConnection: close\r\nContent-Length: ").append(std::to_string(body.size()));
   if (!key.empty()) request.append("\r\nAuthorization: Bearer ").append(key);
   if (!content_type.empty()) request.append("\r\nContent-Type: ").append(content_type);
@@ -72,7 +73,7 @@ Result<HttpAnswer> HttpCall(const std::string& server, std::string_view method, 
     if (sent <= 0) {
       const int saved = errno;
       ::close(*fd);
-      return Status::FromErrno("send to " + server, saved);
+      return Status::FromErrno("send to " + where, saved);
     }
     rest.remove_prefix(static_cast<size_t>(sent));
   }
@@ -87,7 +88,7 @@ Result<HttpAnswer> HttpCall(const std::string& server, std::string_view method, 
   ::close(*fd);
   const size_t head_end = response.find("\r\n\r\n");
   if (response.size() < 12 || !response.starts_with("HTTP/1.") || head_end == std::string::npos)
-    return Status::Unavailable(server + ": no complete HTTP response");
+    return Status::Unavailable(where + ": no complete HTTP response");
   HttpAnswer answer;
   answer.status = std::atoi(response.c_str() + 9);
   std::string head = response.substr(0, head_end);

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/host_port.h"
 #include "tally/status.h"
 
 namespace tally {
@@ -14,9 +15,14 @@ struct HttpAnswer {
   std::string body;
 };
 
-// `server` is HOST:PORT; `key` (may be empty) is sent as a bearer token.
-Result<HttpAnswer> HttpCall(const std::string& server, std::string_view method, std::string_view target,
+// `key` (may be empty) is sent as a bearer token.
+Result<HttpAnswer> HttpCall(const HostPort& server, std::string_view method, std::string_view target,
                             std::string_view key, std::string_view content_type = {},
                             std::string_view body = {});
+
+// A blocking TCP connection to the first of the server's addresses that takes one (a name may have IPv6
+// and IPv4 addresses, and the server listen on only one of them). Reads and writes that would block give
+// up after a minute.
+Result<int> ConnectTo(const HostPort& server);
 
 }  // namespace tally

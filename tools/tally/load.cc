@@ -1,6 +1,5 @@
 #include "tools/tally/load.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -13,6 +12,8 @@
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "tools/tally/http_call.h"
 
 namespace tally {
 
@@ -61,21 +62,6 @@ struct Connection {
   bool busy = false;
 };
 
-int Connect(const LoadOptions& options) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(options.port);
-  if (::inet_pton(AF_INET, options.host.c_str(), &address.sin_addr) != 1 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int on = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-  return fd;
-}
-
 // A complete response at the start of `buffer`: its status and length, or 0 if more bytes are needed.
 size_t CompleteResponse(const std::string& buffer, int* status) {
   const size_t head_end = buffer.find("\r\n\r\n");
@@ -97,7 +83,8 @@ size_t CompleteResponse(const std::string& buffer, int* status) {
 
 Status RunLoad(const LoadOptions& options, LoadReport* report) {
   EventMix mix(options.mix);
-  const std::string host_header = "Host: " + options.host + "\r\n";
+  const HostPort server{options.host, options.port};
+  const std::string host_header = "Host: " + FormatHostPort(server) + "\r\n";
   auto build_request = [&](Connection& connection) {
     connection.request.clear();
     connection.sent = 0;
@@ -125,11 +112,14 @@ Status RunLoad(const LoadOptions& options, LoadReport* report) {
   std::vector<std::unique_ptr<Connection>> connections;
   for (int i = 0; i < options.connections; ++i) {
     auto connection = std::make_unique<Connection>();
-    connection->fd = Connect(options);
-    if (connection->fd < 0) {
+    auto fd = ConnectTo(server);
+    if (!fd.ok()) {
       ::close(epoll);
-      return Status::Unavailable("cannot connect to " + options.host + ":" + std::to_string(options.port));
+      return fd.status();
     }
+    connection->fd = *fd;
+    int on = 1;
+    ::setsockopt(connection->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     epoll_event event{EPOLLIN, {.ptr = connection.get()}};
     ::epoll_ctl(epoll, EPOLL_CTL_ADD, connection->fd, &event);
     connections.push_back(std::move(connection));

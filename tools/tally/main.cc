@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/clock.h"
+#include "common/host_port.h"
 #include "engine/engine.h"
 #include "ingest/query_string.h"
 #include "tools/tally/commands.h"
@@ -40,8 +41,13 @@ void AddMixOptions(CLI::App* command, tally::EventMixOptions* mix) {
                       "same options give the same events");
 }
 
-void AddRemoteOptions(CLI::App* command, tally::Remote* remote) {
-  command->add_option("--server", remote->server, "HOST:PORT of the server")->capture_default_str();
+void AddServerOption(CLI::App* command, std::string* server) {
+  command->add_option("--server", *server, "HOST:PORT of the server (localhost:8080, [::1]:8080)")
+      ->capture_default_str();
+}
+
+void AddRemoteOptions(CLI::App* command, tally::Remote* remote, std::string* server) {
+  AddServerOption(command, server);
   command->add_option("--key", remote->key, "an API key's secret (when the server has keys); or TALLY_KEY")
       ->envname("TALLY_KEY");
   command->add_flag("--json", remote->json, "print the server's JSON answer as it is");
@@ -68,11 +74,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, tally::kMaxShards))
       ->capture_default_str();
 
+  // One --server for the subcommands that talk to a server (one subcommand runs), so they share its default
+  // and ParseHostPort reads it in one place, once the command line is parsed.
+  std::string server = "127.0.0.1:8080";
   tally::LoadOptions load_options;
   CLI::App* load =
       app.add_subcommand("load", "Send events to a tally server and report events/s and latency");
-  std::string url = "127.0.0.1:8080";
-  load->add_option("--server", url, "HOST:PORT of the server")->capture_default_str();
+  AddServerOption(load, &server);
   load->add_option("--connections", load_options.connections, "connections, each with one request in flight")
       ->capture_default_str();
   load->add_option("--batch", load_options.batch,
@@ -111,7 +119,7 @@ int main(int argc, char** argv) {
   stats->add_option("--type", stats_query.type, "only this event type");
   stats->add_option("--product", stats_query.product_id, "only this product");
   stats->add_option("--store", stats_query.store_id, "only this store");
-  AddRemoteOptions(stats, &remote);
+  AddRemoteOptions(stats, &remote, &server);
 
   tally::TopQuery top_query;
   CLI::App* top = app.add_subcommand("top", "The top products or stores by events, with exact unique users");
@@ -123,14 +131,14 @@ int main(int argc, char** argv) {
   top->add_option("--to", top_query.to, "end, exclusive: ms or RFC 3339");
   top->add_option("--type", top_query.type, "only this event type");
   top->add_option("--limit", top_query.limit, "how many (1-1000)")->capture_default_str();
-  AddRemoteOptions(top, &remote);
+  AddRemoteOptions(top, &remote, &server);
 
   std::string user_id;
   int user_limit = 50;
   CLI::App* user = app.add_subcommand("user", "A user's events, newest first");
   user->add_option("user_id", user_id, "the user's id")->required();
   user->add_option("--limit", user_limit, "how many (1-1000)")->capture_default_str();
-  AddRemoteOptions(user, &remote);
+  AddRemoteOptions(user, &remote, &server);
 
   std::string send_path = "-";
   int send_batch = 1000;
@@ -141,7 +149,7 @@ int main(int argc, char** argv) {
   send->add_option("--batch", send_batch, "events per request")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  AddRemoteOptions(send, &remote);
+  AddRemoteOptions(send, &remote, &server);
 
   std::string export_from, export_to, export_format = "ndjson", export_out;
   std::string export_data = "./tally-data";
@@ -165,19 +173,24 @@ int main(int argc, char** argv) {
     return app.exit(error);
   }
 
+  for (CLI::App* talks_to_server : {load, stats, top, user, send}) {
+    if (!talks_to_server->parsed()) continue;
+    auto address = tally::ParseHostPort(server, "--server", tally::HostPortFor::kConnecting);
+    if (!address.ok()) {
+      std::fprintf(stderr, "tally %s: %s\n", talks_to_server->get_name().c_str(),
+                   address.status().message().c_str());
+      return 1;
+    }
+    remote.server = *address;
+    load_options.host = address->host;
+    load_options.port = address->port;
+  }
   if (load->parsed() || generate->parsed()) {
     tally::EventMixOptions& mix = load->parsed() ? load_options.mix : generate_mix;
     if (mix.now == 0) mix.now = tally::WallClockMillis();
     mix.spread *= tally::kMillisPerHour;  // given in hours
   }
   if (load->parsed()) {
-    const size_t colon = url.rfind(':');
-    if (colon == std::string::npos) {
-      std::fprintf(stderr, "tally load: --server must be HOST:PORT\n");
-      return 1;
-    }
-    load_options.host = url.substr(0, colon);
-    load_options.port = static_cast<uint16_t>(std::stoi(url.substr(colon + 1)));
     tally::LoadReport report;
     tally::Status status = tally::RunLoad(load_options, &report);
     if (!status.ok()) {

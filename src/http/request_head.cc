@@ -1,6 +1,7 @@
 #include "http/request_head.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "ingest/query_string.h"
@@ -43,15 +44,63 @@ std::optional<LimitExceeded> CheckRequestHead(const RequestLimits& limits, const
   return std::nullopt;
 }
 
+namespace {
+char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+}  // namespace
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return LowerAscii(x) == LowerAscii(y); });
+}
+
 std::string_view BearerSecret(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    char c = authorization[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kScheme[i]) return {};
-  }
+  if (authorization.size() <= kScheme.size() ||
+      !EqualsIgnoringCase(authorization.substr(0, kScheme.size()), kScheme))
+    return {};
   return authorization.substr(kScheme.size());
+}
+
+namespace {
+
+// Standard base64 with or without padding; nullopt for anything else.
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  std::string out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (const char c : text) {
+    int value = -1;
+    if (c >= 'A' && c <= 'Z') value = c - 'A';
+    if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+    if (c >= '0' && c <= '9') value = c - '0' + 52;
+    if (c == '+') value = 62;
+    if (c == '/') value = 63;
+    if (value < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<uint32_t>(value);
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out.push_back(static_cast<char>((bits >> count) & 0xFF));
+    }
+  }
+  if (count >= 6) return std::nullopt;  // one character alone cannot end a base64 text
+  return out;
+}
+
+}  // namespace
+
+std::string SecretOf(std::string_view authorization) {
+  if (std::string_view bearer = BearerSecret(authorization); !bearer.empty()) return std::string(bearer);
+  constexpr std::string_view kBasic = "basic ";
+  if (authorization.size() <= kBasic.size() ||
+      !EqualsIgnoringCase(authorization.substr(0, kBasic.size()), kBasic))
+    return {};
+  const auto credentials = DecodeBase64(authorization.substr(kBasic.size()));
+  if (!credentials) return {};
+  const size_t colon = credentials->find(':');
+  if (colon == std::string::npos) return {};
+  return colon > 0 ? credentials->substr(0, colon) : credentials->substr(colon + 1);
 }
 
 Result<std::vector<std::string>> V1PathSegments(std::string_view path) {
@@ -99,13 +148,6 @@ std::string_view TrimSpaces(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
-}
-
-char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return LowerAscii(x) == LowerAscii(y); });
 }
 
 }  // namespace

@@ -43,6 +43,11 @@ std::optional<LimitExceeded> CheckRequestHead(const RequestLimits& limits, const
 // not have that form.
 std::string_view BearerSecret(std::string_view authorization);
 
+// The secret a request's Authorization header carries: Bearer's, or Basic's user name (Segment's SDKs
+// send their write key as `Basic base64(<key>:)`; the password is then empty, and used when the user name
+// is). Empty when the header has neither form.
+std::string SecretOf(std::string_view authorization);
+
 // "/v1/users/a%2Fb/events" -> {"users", "a/b", "events"}. A bad %-escape is an error naming "path".
 Result<std::vector<std::string>> V1PathSegments(std::string_view path);
 
@@ -64,5 +69,7 @@ std::optional<std::string> AmbiguousBodyLength(std::string_view raw_head);
 
 // A media type compared as RFC 9110 says: case-insensitive, parameters (";charset=...") aside.
 bool IsMediaType(std::string_view content_type, std::string_view media_type);
+// ASCII letters compared without case (header names, schemes, codings).
+bool EqualsIgnoringCase(std::string_view a, std::string_view b);
 
 }  // namespace tally

@@ -30,6 +30,17 @@ TEST(RequestHead, BearerSecretTakesTheSchemeInAnyCase) {
   EXPECT_EQ(BearerSecret(""), "");
 }
 
+TEST(RequestHead, SecretOfTakesBearerOrBasicsUserName) {
+  EXPECT_EQ(SecretOf("Bearer abc"), "abc");
+  EXPECT_EQ(SecretOf("Basic d3JpdGUta2V5Og=="), "write-key");  // "write-key:", as Segment's SDKs send it
+  EXPECT_EQ(SecretOf("basic d3JpdGUta2V5Og"), "write-key");    // padding left out
+  EXPECT_EQ(SecretOf("Basic OnNlY3JldA=="), "secret");         // ":secret": the password, the user empty
+  EXPECT_EQ(SecretOf("Basic dXNlcg=="), "");                   // "user" without a colon
+  EXPECT_EQ(SecretOf("Basic not*base64"), "");
+  EXPECT_EQ(SecretOf("Digest abc"), "");
+  EXPECT_EQ(SecretOf(""), "");
+}
+
 TEST(RequestHead, V1PathSegmentsArePercentDecoded) {
   auto segments = V1PathSegments("/v1/users/a%2Fb/events");
   ASSERT_TRUE(segments.ok());

@@ -21,6 +21,7 @@
 
 #include "common/json_writer.h"
 #include "http/worker.h"
+#include "ingest/gzip.h"
 #include "ingest/query_string.h"
 
 namespace tally {
@@ -91,6 +92,8 @@ const char* ReasonPhrase(int status) {
       return "Payload Too Large";
     case 414:
       return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
     case 429:
       return "Too Many Requests";
     case 431:
@@ -151,7 +154,8 @@ void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::stri
 }
 
 void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
-  if (std::string_view(req->path_normalized.base, req->path_normalized.len).starts_with("/v1/")) {
+  const std::string_view path(req->path_normalized.base, req->path_normalized.len);
+  if (path.starts_with("/v1/") || IsPostHogPath(path)) {
     ReplyJsonError(req, status, code, message);
   } else {
     ReplyTextError(req, status, message);
@@ -172,8 +176,9 @@ void Worker::IngestThenReply(h2o_req_t* req, Event event) {
   waiting_for_commit_.push_back(PendingReply{req});
 }
 
-void Worker::ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array) {
-  PendingReply reply{req, PendingReply::Kind::kEventSummary, 200, std::move(rejected_json_array)};
+void Worker::ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array,
+                                   LeadingField leading) {
+  PendingReply reply{req, PendingReply::Kind::kEventSummary, 200, std::move(rejected_json_array), leading};
   reply.first_slot = first_slot;
   reply.slot_count = batch_.size() - first_slot;
   waiting_for_commit_.push_back(std::move(reply));
@@ -191,13 +196,9 @@ void Worker::ResolveBody(PendingReply& reply, const std::vector<ApplyOutcome>& o
     if (outcomes[i] == ApplyOutcome::kDuplicate) ++duplicates;
   }
   JsonWriter json;
-  json.BeginObject()
-      .Key("accepted")
-      .Uint(accepted)
-      .Key("duplicates")
-      .Uint(duplicates)
-      .Key("rejected")
-      .Raw(reply.body);
+  json.BeginObject();
+  if (!reply.leading.key.empty()) json.Key(reply.leading.key).Raw(reply.leading.json);
+  json.Key("accepted").Uint(accepted).Key("duplicates").Uint(duplicates).Key("rejected").Raw(reply.body);
   json.EndObject();
   reply.body = json.Take();
   reply.kind = PendingReply::Kind::kJson;
@@ -243,6 +244,8 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
         length == 0 ? SIZE_MAX
                     : h2o_socket_getnumerichost(reinterpret_cast<sockaddr*>(&address), length, host);
     client = host_length == SIZE_MAX ? "unknown" : std::string(host, host_length);
+    if (trusted_proxies_ != nullptr && !trusted_proxies_->empty())
+      client = ClientAddress(client, HeaderOf(req, H2O_TOKEN_X_FORWARDED_FOR), *trusted_proxies_);
   }
   const auto wait = rate_limiter_->TryTake(client, events, RateLimiter::Clock::now());
   if (!wait) return true;
@@ -256,6 +259,45 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
       " per second (--ingest-rate); nothing was written, retry after " + retry_after + " s";
   ReplyError(req, 429, "rate_limited", message);
   return false;
+}
+
+bool Worker::AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field) {
+  if (!std::exchange(key_pending_, false)) return true;
+  auto refuse = [&](int status, const std::string& why) {
+    if (status == 401) {
+      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, nullptr,
+                     H2O_STRLIT("Bearer realm=\"tally\""));
+    }
+    ReplyJsonError(req, status, status == 401 ? "unauthenticated" : "forbidden",
+                   std::string(field) + ": " + why);
+    return false;
+  };
+  if (secret.empty()) {
+    return refuse(401, "missing; send an ingest key as " + std::string(field) +
+                           ", or in the header Authorization (Basic or Bearer)");
+  }
+  auto key = keys_->Get()->Find(secret);
+  if (!key) return refuse(401, "the key is not known");
+  if (key->role != Role::kIngest && key->role != Role::kAdmin) {
+    return refuse(403, "key '" + key->name + "' has the role " + std::string(RoleName(key->role)) +
+                           "; sending events needs ingest or admin");
+  }
+  set_key_name(key->name);
+  return true;
+}
+
+bool Worker::InflateBody(h2o_req_t* req) {
+  auto inflated = Gunzip(BodyOf(req), max_body_bytes_);
+  if (!inflated.ok()) {
+    const bool too_large = inflated.status().code() == Status::Code::kTooLarge;
+    ReplyError(req, too_large ? 413 : 400, too_large ? "too_large" : "invalid_argument",
+               inflated.status().message() + (too_large ? " (--max-body-bytes)" : ""));
+    return false;
+  }
+  auto* copy = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, std::max<size_t>(inflated->size(), 1)));
+  std::memcpy(copy, inflated->data(), inflated->size());
+  req->entity = h2o_iovec_init(copy, inflated->size());
+  return true;
 }
 
 uint64_t Worker::CommitBatch() {
@@ -409,7 +451,10 @@ class Server::Impl {
           // In cluster mode the stream's acknowledgement is the durability promise, not the local fsync.
           options_.committer == nullptr && options_.sync_mode == SyncMode::kAlways, options_.consistency);
       loop_thread->worker->set_metrics(&metrics_, metrics_.ForThread(static_cast<int>(index)));
-      loop_thread->worker->set_limits(options_.json_limits, &rate_limiter_, options_.retention);
+      loop_thread->worker->set_limits(options_.max_body_bytes, options_.json_limits, options_.sdk_mapping,
+                                      &rate_limiter_, options_.retention);
+      loop_thread->worker->set_keys(options_.keys);
+      loop_thread->worker->set_trusted_proxies(&options_.trusted_proxies);
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();
@@ -509,7 +554,9 @@ class Server::Impl {
     const std::string_view path = RoutePath(RawTargetOf(req).substr(0, path_end),
                                             {req->path_normalized.base, req->path_normalized.len});
     if (!server.Authorize(req, path, worker)) return 0;
+    if (!DecodeBody(req, worker)) return 0;
     if (!server.WaitIfStrongRead(req, path)) return 0;
+    if (RoutePostHog(worker, req, path)) return 0;
     if (path.starts_with("/v1/")) {
       if (!RouteV1(worker, req, path)) {
         ReplyJsonError(req, 404, "not_found", "path: " + std::string(path) + " is not part of the API");
@@ -519,6 +566,19 @@ class Server::Impl {
     if (!RouteTakeHome(worker, req, path))
       ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
     return 0;
+  }
+
+  // A body sent with Content-Encoding: gzip is inflated before any route reads it; other codings are
+  // refused (415). False when it answered.
+  static bool DecodeBody(h2o_req_t* req, Worker& worker) {
+    const std::string_view coding = HeaderOf(req, H2O_TOKEN_CONTENT_ENCODING);
+    if (coding.empty() || EqualsIgnoringCase(coding, "identity")) return true;
+    if (EqualsIgnoringCase(coding, "gzip") || EqualsIgnoringCase(coding, "x-gzip")) {
+      return req->entity.base == nullptr || worker.InflateBody(req);
+    }
+    ReplyError(req, 415, "unsupported_media_type",
+               "Content-Encoding: '" + std::string(coding) + "' is not supported (gzip, or none)");
+    return false;
   }
 
   // Refuses a request whose body length is ambiguous (request_head.h) with a 400, and closes its
@@ -583,7 +643,7 @@ class Server::Impl {
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0,
                           nullptr, H2O_STRLIT("GET, HEAD, POST, PUT, DELETE"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0,
-                          nullptr, H2O_STRLIT("Authorization, Content-Type"));
+                          nullptr, H2O_STRLIT("Authorization, Content-Type, Content-Encoding"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, nullptr,
                           H2O_STRLIT("600"));
     Reply(req, 204, {}, {});
@@ -604,6 +664,7 @@ class Server::Impl {
   // role allows it (API.md): 401 without a known key, 403 for the wrong role. False when it answered.
   bool Authorize(h2o_req_t* req, std::string_view path, Worker& worker) {
     worker.set_key_name({});
+    worker.set_key_pending(false);
     const Access access = AccessFor(MethodOf(req), path);
     if (options_.keys == nullptr || access == Access::kPublic) return true;
     auto refuse = [&](int status, const std::string& message) {
@@ -614,7 +675,8 @@ class Server::Impl {
       ReplyError(req, status, status == 401 ? "unauthenticated" : "forbidden", message);
       return false;
     };
-    std::string_view secret = BearerSecret(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
+    const std::string header_secret = SecretOf(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
+    std::string_view secret = header_secret;
     // Browsers' beacons cannot send headers: the tracker's ingest key may come as ?key= on POST /v1/events.
     // Only an ingest key: a secret in a URL ends up in page sources and access logs.
     std::string key_param;
@@ -625,6 +687,11 @@ class Server::Impl {
         return Status::Ok();
       });
       secret = key_param;
+    }
+    // An SDK's body may carry the key (writeKey, api_key): its handler checks it before writing anything.
+    if (secret.empty() && MethodOf(req) == "POST" && KeyMayBeInBody(path)) {
+      worker.set_key_pending(true);
+      return true;
     }
     if (secret.empty())
       return refuse(401, "authorization: missing; send the header Authorization: Bearer <key>");

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/client_address.h"
 #include "http/keys.h"
 #include "http/request_head.h"
 #include "ingest/json_events.h"
+#include "ingest/sdk_events.h"
 #include "log/log_syncer.h"
 #include "tally/status.h"
 
@@ -28,9 +30,12 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{10'000};
   RequestLimits request_limits;
   JsonLimits json_limits;
+  SdkMapping sdk_mapping;            // which properties of an SDK's events are their product and store
   size_t max_connections = 10'000;   // beyond: the connection gets a 503 and is closed
   uint64_t ingest_rate = 1'000'000;  // events per second per key (or per address without keys); 0: none
   uint64_t ingest_burst = 0;         // 0: one second's worth
+  // Reverse proxies whose X-Forwarded-For names the client for the per-address ingest rate.
+  std::vector<Cidr> trusted_proxies;
   // Web origins ("https://shop.example") whose pages may call the API from a browser; "*": any.
   std::vector<std::string> cors_origins;
   std::chrono::milliseconds shutdown_grace{5'000};  // how long SIGTERM waits for open requests

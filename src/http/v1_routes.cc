@@ -19,7 +19,6 @@
 namespace tally {
 namespace {
 
-constexpr std::string_view kEventsSource = "/v1/events";
 constexpr int64_t kMaxLimit = 1000;
 
 bool IsGetOrHead(std::string_view method) { return method == "GET" || method == "HEAD"; }
@@ -37,73 +36,6 @@ void ReplyWrongMethod(h2o_req_t* req, std::string_view allow) {
   ReplyJsonError(
       req, 405, "method_not_allowed",
       "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
-}
-
-// Written to `text` (36 characters and a NUL), which the returned view is of.
-std::string_view NewUuidV7(Millis now, std::mt19937_64& random, std::array<char, 37>* text) {
-  const uint64_t high = (static_cast<uint64_t>(now) << 16) | 0x7000 | (random() & 0x0FFF);
-  const uint64_t low = (random() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-  std::snprintf(text->data(), text->size(),
-                "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64, high >> 32,
-                (high >> 16) & 0xFFFF, high & 0xFFFF, low >> 48, low & uint64_t{0xFFFFFFFFFFFF});
-  return {text->data(), 36};
-}
-
-std::string RawBodyOf(const h2o_req_t* req) {
-  return {req->entity.base == nullptr ? "" : req->entity.base, req->entity.len};
-}
-
-// ---- POST /v1/events ----
-
-void HandlePostEvents(Worker& worker, h2o_req_t* req) {
-  const Millis now = WallClockMillis();
-  const std::string_view content_type = HeaderOf(req, H2O_TOKEN_CONTENT_TYPE);
-  const BodyFormat format =
-      IsMediaType(content_type, "application/x-ndjson") ? BodyFormat::kNdjson : BodyFormat::kJson;
-  const std::string_view body(req->entity.base == nullptr ? "" : req->entity.base, req->entity.len);
-  auto inputs = worker.events_parser().Parse(body, format);
-  // Every event sent counts against the client's rate, the rejected ones too: they are kept in the log.
-  if (!worker.AdmitEvents(req, inputs.ok() ? inputs->size() : 1)) return;
-  if (!inputs.ok()) {
-    worker.AddRejected(
-        RejectedInput{now, std::string(kEventsSource), inputs.status().message(), RawBodyOf(req), ""});
-    if (inputs.status().code() == Status::Code::kTooLarge) {
-      ReplyJsonError(req, 413, "too_large", inputs.status().message());
-    } else {
-      ReplyBadRequest(req, inputs.status());
-    }
-    return;
-  }
-  // Schemas are checked against the catalog as it is now; the decision is then in the log for good.
-  worker.engine().ReadGlobal([&](const GlobalViews& global) {
-    if (global.schemas().empty()) return 0;
-    for (EventInput& input : *inputs) {
-      if (!input.status.ok()) continue;
-      auto schema = global.schemas().find(input.event.type);
-      if (schema != global.schemas().end())
-        input.status = CheckAgainstSchema(input.event, schema->second.schema);
-    }
-    return 0;
-  });
-  const size_t first_slot = worker.batch().size();
-  JsonWriter rejected;
-  rejected.BeginArray();
-  for (size_t index = 0; index < inputs->size(); ++index) {
-    EventInput& input = (*inputs)[index];
-    if (input.status.ok()) input.status = worker.CheckRetained(input.event.timestamp, now);
-    if (!input.status.ok()) {
-      rejected.BeginObject().Key("index").Uint(index).Key("error").String(input.status.message()).EndObject();
-      worker.AddRejected(
-          RejectedInput{now, std::string(kEventsSource), input.status.message(), std::string(input.raw), ""});
-      continue;
-    }
-    input.event.received_at = now;
-    std::array<char, 37> made_id;
-    if (input.event.event_id.empty()) input.event.event_id = NewUuidV7(now, worker.random(), &made_id);
-    worker.batch().Add(input.event);
-  }
-  rejected.EndArray();
-  worker.ReplyWithEventSummary(req, first_slot, rejected.Take());
 }
 
 // ---- GET /v1/events/{id} ----
@@ -182,9 +114,8 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
     before = *value;
   }
   const std::string* type_filter = params->Get("type");
-  if (type_filter != nullptr && !IsValidEventType(*type_filter)) {
-    return ReplyBadRequest(req,
-                           Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
+  if (type_filter != nullptr) {
+    if (Status status = CheckEventType(*type_filter); !status.ok()) return ReplyBadRequest(req, status);
   }
   struct Found {
     uint64_t position;
@@ -245,8 +176,7 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
 
 Status ReadFilter(const QueryParams& params, EventFilter* filter) {
   if (const std::string* type = params.Get("type")) {
-    if (!IsValidEventType(*type))
-      return Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -");
+    TALLY_RETURN_IF_ERROR(CheckEventType(*type));
     filter->type = *type;
   }
   for (const char* name : {"product_id", "store_id"}) {
@@ -455,10 +385,7 @@ void HandleSchemaList(Worker& worker, h2o_req_t* req) {
 
 void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
   const std::string_view method = MethodOf(req);
-  if (!IsValidEventType(type)) {
-    return ReplyBadRequest(req,
-                           Status::InvalidArgument("type", "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
-  }
+  if (Status status = CheckEventType(type); !status.ok()) return ReplyBadRequest(req, status);
   if (IsGetOrHead(method)) {
     std::string body = worker.engine().Read([&](const Views& views) {
       const TypeStatsMap type_stats = views.TypeStatsByName();
@@ -472,7 +399,7 @@ void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
   }
   const Millis now = WallClockMillis();
   if (method == "PUT") {
-    auto schema = ParseSchema(RawBodyOf(req));
+    auto schema = ParseSchema(BodyOf(req));
     if (!schema.ok()) return ReplyBadRequest(req, schema.status());
     const std::string canonical = SchemaToJson(*schema);
     worker.batch().Add(SchemaChange{now, type, canonical});
@@ -531,6 +458,16 @@ bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
       ReplyWrongMethod(req, "POST");
     }
     return true;
+  }
+  if (n == 1) {
+    if (const auto call = SegmentCallNamed(segments[0])) {
+      if (method == "POST") {
+        HandleSegmentCall(worker, req, *call, path);
+      } else {
+        ReplyWrongMethod(req, "POST");
+      }
+      return true;
+    }
   }
   if (n == 2 && segments[0] == "events" && !segments[1].empty()) {
     return get_only([&] { HandleGetEvent(worker, req, segments[1]); });

@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/client_address.h"
+#include "http/keys.h"
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
 #include "ingest/json_events.h"
+#include "ingest/sdk_events.h"
 
 namespace tally {
 
@@ -26,6 +29,10 @@ inline std::string_view QueryOf(const h2o_req_t* req) {
   return {req->path.base + req->query_at + 1, req->path.len - req->query_at - 1};
 }
 inline std::string_view RawTargetOf(const h2o_req_t* req) { return {req->path.base, req->path.len}; }
+// The body, decompressed if it was sent compressed.
+inline std::string_view BodyOf(const h2o_req_t* req) {
+  return {req->entity.base == nullptr ? "" : req->entity.base, req->entity.len};
+}
 
 // Sends a complete response now. An empty content_type sends no Content-Type header.
 void Reply(h2o_req_t* req, int status, std::string_view content_type, std::string_view body);
@@ -55,7 +62,14 @@ class Worker {
 
   // Records of one request go into the batch through batch(); then one of these says how to answer it
   // once they are committed (and durable). `first_slot` is batch().size() before the request added any.
-  void ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array);
+  // The summary is {"accepted":A,"duplicates":D,"rejected":[...]}; an SDK's API answers with a field of
+  // its own first (`leading` = {"success", "true"}).
+  struct LeadingField {
+    std::string_view key;
+    std::string_view json;
+  };
+  void ReplyWithEventSummary(h2o_req_t* req, size_t first_slot, std::string rejected_json_array,
+                             LeadingField leading = {});
   void ReplyAfterCommit(h2o_req_t* req, int status, std::string json_body);
   IngestBatch& batch() { return batch_; }
   // Rejected input goes into the batch with the name of the key the request came with.
@@ -72,17 +86,33 @@ class Worker {
   ThreadMetrics* thread_metrics() { return thread_metrics_; }
   // The key of the request being handled (empty without keys).
   void set_key_name(std::string name) { key_name_ = std::move(name); }
-  void set_limits(const JsonLimits& json_limits, RateLimiter* rate_limiter,
-                  std::chrono::milliseconds retention) {
+  void set_limits(size_t max_body_bytes, const JsonLimits& json_limits, const SdkMapping& sdk_mapping,
+                  RateLimiter* rate_limiter, std::chrono::milliseconds retention) {
+    max_body_bytes_ = max_body_bytes;
     events_parser_ = std::make_unique<EventsParser>(json_limits);
+    sdk_parser_ = std::make_unique<SdkParser>(json_limits, sdk_mapping);
     rate_limiter_ = rate_limiter;
     retention_ = retention;
   }
-  // POST /v1/events bodies are parsed with this thread's parser state.
+  // Bodies are parsed with this thread's parser state.
   EventsParser& events_parser() { return *events_parser_; }
+  SdkParser& sdk_parser() { return *sdk_parser_; }
+  // With keys, a request to a route that may carry its key in the body (an SDK's) and came without an
+  // Authorization header is let through with its key pending: the handler checks the body's key with
+  // AuthorizeBodyKey before it writes anything.
+  void set_keys(const KeyStore* keys) { keys_ = keys; }
+  void set_trusted_proxies(const std::vector<Cidr>* trusted) { trusted_proxies_ = trusted; }
+  void set_key_pending(bool pending) { key_pending_ = pending; }
+  // True when the request may ingest: no key was pending, or `secret` (the body's field `field`) is an
+  // ingest or admin key. Otherwise answers 401 or 403 naming the field, and returns false.
+  bool AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field);
+  // Replaces the request's body with what it inflates to (gzip), within the body limit: false when it
+  // answered instead (413 past the limit, 400 for what is not gzip), having written nothing.
+  bool InflateBody(h2o_req_t* req);
   // An error naming the timestamp if --retention no longer keeps its hour at `now`.
   Status CheckRetained(Millis timestamp, Millis now) const;
-  // Takes `events` from the ingest rate of the request's key (or address): false when it answered 429
+  // Takes `events` from the ingest rate of the request's key (or client address, client_address.h): false
+  // when it answered 429
   // with Retry-After instead, having written nothing.
   bool AdmitEvents(h2o_req_t* req, uint64_t events);
   // For server-assigned event ids; one generator per loop thread, so nothing is shared.
@@ -105,7 +135,8 @@ class Worker {
     h2o_req_t* req;
     Kind kind = Kind::kNoContent;
     int status = 204;
-    std::string body;  // kJson: the body; kEventSummary: the JSON array of rejected events
+    std::string body;      // kJson: the body; kEventSummary: the JSON array of rejected events
+    LeadingField leading;  // kEventSummary: the summary's first field (static texts)
     size_t first_slot = 0;
     size_t slot_count = 0;
     uint64_t lsn = 0;  // the log must hold this many records before the reply
@@ -125,6 +156,11 @@ class Worker {
   Metrics* metrics_ = nullptr;
   ThreadMetrics* thread_metrics_ = nullptr;
   std::unique_ptr<EventsParser> events_parser_ = std::make_unique<EventsParser>();
+  std::unique_ptr<SdkParser> sdk_parser_ = std::make_unique<SdkParser>(JsonLimits{}, SdkMapping{});
+  const KeyStore* keys_ = nullptr;
+  const std::vector<Cidr>* trusted_proxies_ = nullptr;
+  bool key_pending_ = false;
+  size_t max_body_bytes_ = 8u << 20;
   RateLimiter* rate_limiter_ = nullptr;
   std::chrono::milliseconds retention_{0};  // 0: every hour is kept
   std::mt19937_64 random_{std::random_device{}()};
@@ -132,7 +168,17 @@ class Worker {
 
 // Routes of the take-home protocol and health checks; each returns false when the path is not its own.
 bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path);
-// Routes of the native API under /v1/.
+// Routes of the native API under /v1/ (Segment's calls among them).
 bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path);
+
+// Ingest routes (ingest_routes.cc): POST /v1/events, Segment's calls (/v1/batch, /v1/track, ...) and
+// PostHog's capture paths.
+void HandlePostEvents(Worker& worker, h2o_req_t* req);
+void HandleSegmentCall(Worker& worker, h2o_req_t* req, SegmentCall call, std::string_view path);
+// PostHog's capture paths (/batch/, /capture/, /e/, /i/v0/e/); false when the path is not one of them.
+bool RoutePostHog(Worker& worker, h2o_req_t* req, std::string_view path);
+bool IsPostHogPath(std::string_view path);
+// Whether a request to `path` may carry its key in its body (Segment's writeKey, PostHog's api_key).
+bool KeyMayBeInBody(std::string_view path);
 
 }  // namespace tally

@@ -6,103 +6,12 @@
 #include <cstring>
 #include <optional>
 
-#include "ingest/rfc3339.h"
+#include "ingest/json_fields.h"
 
 namespace tally {
 namespace {
 
-namespace od = simdjson::ondemand;
-
-std::string_view TrimWhitespace(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const size_t last = text.find_last_not_of(" \t\r\n");
-  return text.substr(first, last - first + 1);
-}
-
-// After the top-level value was read: anything left in the document is trailing content.
-bool HasTrailingContent(od::document& document) {
-  const char* where = nullptr;
-  return document.current_location().get(where) == simdjson::SUCCESS;
-}
-
-std::string JsonError(simdjson::error_code error) {
-  return std::string("not valid JSON (") + simdjson::error_message(error) + ")";
-}
-
-bool IsTypeCharacter(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-         c == ':' || c == '-';
-}
-
-// Where strings written with JSON escapes are kept once unescaped. An unescaped string is shorter than its
-// JSON text and the texts do not overlap, so the body's size is always room enough.
-class UnescapedTexts {
- public:
-  UnescapedTexts(std::unique_ptr<char[]>* storage, size_t capacity)
-      : storage_(storage), capacity_(capacity) {}
-  std::string_view Keep(std::string_view text) {
-    if (*storage_ == nullptr) *storage_ = std::make_unique_for_overwrite<char[]>(capacity_);
-    char* at = storage_->get() + used_;
-    std::memcpy(at, text.data(), text.size());
-    used_ += text.size();
-    return {at, text.size()};
-  }
-
- private:
-  std::unique_ptr<char[]>* storage_;
-  size_t capacity_;
-  size_t used_ = 0;
-};
-
-Status ReadBoundedString(od::value& value, std::string_view field, size_t max_bytes,
-                         UnescapedTexts& unescaped, std::string_view* out) {
-  // The token as written, read before the string is: it still points into the body.
-  const std::string_view written = TrimWhitespace(value.raw_json_token());
-  std::string_view text;
-  if (value.get_string().get(text) != simdjson::SUCCESS)
-    return Status::InvalidArgument(field, "must be a string");
-  if (text.empty()) return Status::InvalidArgument(field, "empty");
-  if (text.size() > max_bytes) {
-    return Status::InvalidArgument(field, "longer than " + std::to_string(max_bytes) + " bytes");
-  }
-  // Without an escape the string is its JSON text between the quotes: a view of the body, no copy.
-  *out = written.size() == text.size() + 2 ? written.substr(1, text.size()) : unescaped.Keep(text);
-  return Status::Ok();
-}
-
-Status ReadTimestamp(od::value& value, Millis* out) {
-  od::json_type type;
-  if (value.type().get(type) != simdjson::SUCCESS)
-    return Status::InvalidArgument("timestamp", "not valid JSON");
-  if (type == od::json_type::string) {
-    std::string_view text;
-    if (value.get_string().get(text) != simdjson::SUCCESS)
-      return Status::InvalidArgument("timestamp", "not valid JSON");
-    auto parsed = ParseRfc3339Millis("timestamp", text);
-    if (!parsed.ok()) return parsed.status();
-    *out = *parsed;
-    return Status::Ok();
-  }
-  if (type != od::json_type::number) {
-    return Status::InvalidArgument("timestamp", "must be integer milliseconds or an RFC 3339 string");
-  }
-  od::number_type number_type;
-  if (value.get_number_type().get(number_type) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("timestamp", "not a number");
-  }
-  int64_t millis = 0;
-  if (number_type != od::number_type::signed_integer || value.get_int64().get(millis) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("timestamp", number_type == od::number_type::unsigned_integer
-                                                    ? "out of range (0 to 253402300799999)"
-                                                    : "not an integer");
-  }
-  if (millis < 0 || millis > kMaxTimestampMillis) {
-    return Status::InvalidArgument("timestamp", "out of range (0 to 253402300799999)");
-  }
-  *out = millis;
-  return Status::Ok();
-}
+using namespace json_fields;  // NOLINT(google-build-using-namespace): this file's own helpers
 
 Status ReadVersion(od::value& value, uint32_t* out) {
   od::json_type type;
@@ -121,82 +30,15 @@ Status ReadVersion(od::value& value, uint32_t* out) {
   return Status::Ok();
 }
 
-// Checks every value below `value` as JSON, `value` being at nesting level `depth` (an object or array counts
-// one more), refusing (DEPTH_ERROR) an object or array nested deeper than `max_depth`. Numbers are checked
-// against the grammar only: properties are kept verbatim, so a number no 64-bit type holds (an order id,
-// 1e400) is as valid as any.
-simdjson::error_code ValidateJsonValue(od::value value, size_t depth, size_t max_depth) {
-  od::json_type type;
-  if (auto error = value.type().get(type)) return error;
-  switch (type) {
-    case od::json_type::object: {
-      if (depth + 1 > max_depth) return simdjson::DEPTH_ERROR;
-      od::object object;
-      if (auto error = value.get_object().get(object)) return error;
-      for (auto field_result : object) {
-        od::field field;
-        if (auto error = std::move(field_result).get(field)) return error;
-        std::string_view key;
-        if (auto error = field.unescaped_key().get(key)) return error;
-        if (auto error = ValidateJsonValue(field.value(), depth + 1, max_depth)) return error;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::array: {
-      if (depth + 1 > max_depth) return simdjson::DEPTH_ERROR;
-      od::array array;
-      if (auto error = value.get_array().get(array)) return error;
-      for (auto element_result : array) {
-        od::value element;
-        if (auto error = std::move(element_result).get(element)) return error;
-        if (auto error = ValidateJsonValue(element, depth + 1, max_depth)) return error;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::string: {
-      std::string_view text;
-      return value.get_string().get(text);
-    }
-    case od::json_type::number: {
-      std::string_view token = value.raw_json_token();
-      const size_t end = token.find_last_not_of(" \t\r\n");
-      return IsJsonNumber(token.substr(0, end + 1)) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
-    }
-    case od::json_type::boolean: {
-      bool flag = false;
-      return value.get_bool().get(flag);
-    }
-    case od::json_type::null: {
-      bool is_null = false;
-      if (auto error = value.is_null().get(is_null)) return error;
-      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
-    }
-  }
-  return simdjson::INCORRECT_TYPE;
-}
-
-// `properties`, checked in the same pass that parses the event (on-demand skipping would check only its
-// structure; the text kept verbatim must be valid JSON throughout). Its text is a view of the body.
+// `properties`, checked in the same pass that parses the event. Its text is a view of the body.
 Status ReadProperties(od::value& value, od::document& document, const JsonLimits& limits,
                       std::string_view* out) {
   od::json_type type;
   if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::object) {
     return Status::InvalidArgument("properties", "must be a JSON object");
   }
-  const char* begin = value.raw_json_token().data();  // its '{'
-  if (auto error = ValidateJsonValue(value, 0, limits.max_depth)) {
-    if (error == simdjson::DEPTH_ERROR) {
-      return Status::InvalidArgument("properties",
-                                     "nested deeper than " + std::to_string(limits.max_depth) + " levels");
-    }
-    return Status::InvalidArgument("properties", JsonError(error));
-  }
-  // Read whole, the object ends before the token the document is at now (the event's next ',' or '}').
-  const char* after = nullptr;
-  if (auto error = document.current_location().get(after)) {
-    return Status::InvalidArgument("event", JsonError(error));  // it ends inside its properties
-  }
-  const std::string_view raw = TrimWhitespace(std::string_view(begin, static_cast<size_t>(after - begin)));
+  std::string_view raw;
+  TALLY_RETURN_IF_ERROR(ReadValueText(value, document, limits.max_depth, "properties", &raw));
   if (raw.size() > limits.max_properties_bytes) {
     return Status::InvalidArgument("properties",
                                    "larger than " + std::to_string(limits.max_properties_bytes) + " bytes");
@@ -253,16 +95,14 @@ Result<EventView> ParseEventInPlace(EventParsers& parsers, const char* data, siz
       TALLY_RETURN_IF_ERROR(once(&seen_type, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
       TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxTypeBytes, unescaped, &event.type));
-      // Length and emptiness were reported above with their own reasons; what is left is the characters.
-      if (!IsValidEventType(event.type))
-        return Status::InvalidArgument(key, "may hold only A-Z a-z 0-9 _ . : -");
+      TALLY_RETURN_IF_ERROR(CheckEventType(event.type));
     } else if (key == "user_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_user, key));
       if (is_null) return Status::InvalidArgument(key, "must be a string");
       TALLY_RETURN_IF_ERROR(ReadBoundedString(value, key, kMaxUserIdBytes, unescaped, &event.user_id));
     } else if (key == "timestamp") {
       TALLY_RETURN_IF_ERROR(once(&seen_timestamp, key));
-      TALLY_RETURN_IF_ERROR(ReadTimestamp(value, &event.timestamp));
+      TALLY_RETURN_IF_ERROR(ReadTimestamp(value, key, &event.timestamp));
     } else if (key == "event_id") {
       TALLY_RETURN_IF_ERROR(once(&seen_event_id, key));
       if (!is_null)
@@ -333,7 +173,7 @@ Status TooManyEvents(const JsonLimits& limits) {
 Status ParseJsonBody(EventParsers& parsers, BodyBeingParsed& body) {
   if (body.text.front() == '{') {
     ParseOne(parsers, body, body.text);
-    return Status::Ok();
+    return NotJsonError(parsers.array, body.text, body.events.back().status);
   }
   if (body.text.front() != '[')
     return Status::InvalidArgument("body", "must be a JSON object or an array of objects");
@@ -379,34 +219,38 @@ Status ParseJsonBody(EventParsers& parsers, BodyBeingParsed& body) {
 
 }  // namespace
 
-bool IsValidEventType(std::string_view type) {
-  return !type.empty() && type.size() <= kMaxTypeBytes &&
-         std::all_of(type.begin(), type.end(), IsTypeCharacter);
-}
-
-bool IsJsonNumber(std::string_view text) {
+Status CheckEventType(std::string_view type) {
+  if (type.empty()) return Status::InvalidArgument("type", "empty");
+  if (type.size() > kMaxTypeBytes) {
+    return Status::InvalidArgument("type", "longer than " + std::to_string(kMaxTypeBytes) + " bytes");
+  }
   size_t at = 0;
-  auto digits = [&] {
-    const size_t start = at;
-    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-    return at > start;
-  };
-  if (at < text.size() && text[at] == '-') ++at;
-  if (at < text.size() && text[at] == '0') {
-    ++at;
-  } else if (!digits()) {
-    return false;
+  while (at < type.size()) {
+    const auto lead = static_cast<unsigned char>(type[at]);
+    const size_t length = lead < 0x80           ? 1
+                          : (lead >> 5) == 0x6  ? 2
+                          : (lead >> 4) == 0xE  ? 3
+                          : (lead >> 3) == 0x1E ? 4
+                                                : 0;
+    if (length == 0 || at + length > type.size()) return Status::InvalidArgument("type", "not valid UTF-8");
+    uint32_t code_point = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t i = 1; i < length; ++i) {
+      const auto next = static_cast<unsigned char>(type[at + i]);
+      if ((next & 0xC0) != 0x80) return Status::InvalidArgument("type", "not valid UTF-8");
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kSmallest[length] || (code_point >= 0xD800 && code_point <= 0xDFFF) ||
+        code_point > 0x10FFFF) {
+      return Status::InvalidArgument("type", "not valid UTF-8");
+    }
+    if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F)) {
+      return Status::InvalidArgument("type", "holds a control character (byte " + std::to_string(at) + ")");
+    }
+    at += length;
   }
-  if (at < text.size() && text[at] == '.') {
-    ++at;
-    if (!digits()) return false;
-  }
-  if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
-    ++at;
-    if (at < text.size() && (text[at] == '+' || text[at] == '-')) ++at;
-    if (!digits()) return false;
-  }
-  return at == text.size();
+  return Status::Ok();
 }
 
 EventsParser::EventsParser(const JsonLimits& limits) : parsers_(std::make_unique<Parsers>()) {
@@ -462,6 +306,9 @@ Result<Event> ParseEventJson(std::string_view json, const JsonLimits& limits) {
   if (!TrimWhitespace(json).starts_with('{'))
     return Status::InvalidArgument("event", "must be a JSON object");
   auto parsed = ParseEventsBody(json, BodyFormat::kJson, limits);
+  // One event: text that is not JSON is that event's error.
+  if (!parsed.ok() && parsed.status().field() == "body")
+    return Status::InvalidArgument("event", parsed.status().why());
   if (!parsed.ok()) return parsed.status();
   if (parsed->size() != 1) return Status::InvalidArgument("event", "must be a JSON object");
   if (!(*parsed)[0].status.ok()) return (*parsed)[0].status;

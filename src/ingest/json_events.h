@@ -1,7 +1,8 @@
 // POST /v1/events bodies: one JSON object, a JSON array of objects, or NDJSON. Each event is validated
-// alone against API.md's field table; a bad event does not spoil the others.
+// alone against the event's field rules (docs/API.md); a bad event does not spoil the others.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,12 +13,13 @@
 
 namespace tally {
 
-inline constexpr size_t kMaxTypeBytes = 64;
+inline constexpr size_t kMaxTypeBytes = 200;
 inline constexpr size_t kMaxDimensionBytes = 256;
 inline constexpr size_t kMaxPropertiesBytes = 16 * 1024;
 
-// API.md: an event type is 1-64 bytes of [A-Za-z0-9_.:-].
-bool IsValidEventType(std::string_view type);
+// An event type is 1-200 bytes of printable UTF-8: valid UTF-8 without control characters (C0, DEL, C1),
+// so the names SDKs send ("Order Completed", "$pageview") are types. Errors name `type`.
+Status CheckEventType(std::string_view type);
 
 enum class BodyFormat { kJson, kNdjson };
 
@@ -50,8 +52,10 @@ class ParsedBody {
 
  private:
   friend class EventsParser;
+  friend class SdkParser;
   std::unique_ptr<char[]> text_;       // the body, then simdjson's padding
   std::unique_ptr<char[]> unescaped_;  // made at the first string with an escape
+  std::deque<std::string> made_;       // texts made for events (an SDK's message: properties and the rest)
   std::vector<EventInput> events_;
 };
 

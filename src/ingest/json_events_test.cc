@@ -54,10 +54,10 @@ TEST(JsonEvent, EachFieldRuleNamesTheField) {
   EXPECT_EQ(ErrorOf(R"({"type":"a","timestamp":1})"), "user_id: missing");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":"u"})"), "timestamp: missing");
   EXPECT_EQ(ErrorOf(R"({"type":"","user_id":"u","timestamp":1})"), "type: empty");
-  EXPECT_EQ(ErrorOf(R"({"type":"a b","user_id":"u","timestamp":1})"),
-            "type: may hold only A-Z a-z 0-9 _ . : -");
-  EXPECT_EQ(ErrorOf(R"({"type":")" + std::string(65, 'a') + R"(","user_id":"u","timestamp":1})"),
-            "type: longer than 64 bytes");
+  EXPECT_EQ(ErrorOf(R"({"type":"a\tb","user_id":"u","timestamp":1})"),
+            "type: holds a control character (byte 1)");
+  EXPECT_EQ(ErrorOf(R"({"type":")" + std::string(201, 'a') + R"(","user_id":"u","timestamp":1})"),
+            "type: longer than 200 bytes");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":")" + std::string(257, 'u') + R"(","timestamp":1})"),
             "user_id: longer than 256 bytes");
   EXPECT_EQ(ErrorOf(R"({"type":"a","user_id":5,"timestamp":1})"), "user_id: must be a string");
@@ -235,12 +235,37 @@ TEST(JsonBody, EscapedAndPlainStringsStayValidForTheWholeBody) {
 }
 
 TEST(JsonBody, ABodyThatIsNotJsonAtAllIsAnErrorNamingBody) {
-  for (std::string_view body : {"", "   ", "hello", "[{\"type\":\"a\"", "[1,2", "[1] x"}) {
+  for (std::string_view body :
+       {"", "   ", "hello", "[{\"type\":\"a\"", "[1,2", "[1] x", "{not json", "{\"type\":\"a\"", "{} x"}) {
     auto parsed = ParseEventsBody(body, BodyFormat::kJson);
     ASSERT_FALSE(parsed.ok()) << body;
     EXPECT_EQ(parsed.status().field(), "body") << body;
   }
   EXPECT_FALSE(ParseEventsBody("\n\n", BodyFormat::kNdjson).ok());
+  // A JSON object that is not a valid event is the event's error, not the body's.
+  auto parsed = ParseEventsBody(R"({"type":"a","colour":"red"})", BodyFormat::kJson);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ((*parsed)[0].status.field(), "colour");
+}
+
+TEST(EventType, IsPrintableUtf8OfAtMost200Bytes) {
+  for (std::string_view good : {"click", "Order Completed", "$pageview", "form_interaction.submit",
+                                "Zahlung abgeschlossen \u00fc", "\u8cfc\u5165", "\U0001F6D2 added"}) {
+    EXPECT_TRUE(CheckEventType(good).ok()) << good;
+  }
+  EXPECT_TRUE(CheckEventType(std::string(200, 'a')).ok());
+  const std::pair<std::string, std::string> bad[] = {
+      {"", "type: empty"},
+      {std::string(201, 'a'), "type: longer than 200 bytes"},
+      {"a\nb", "type: holds a control character (byte 1)"},
+      {"\x7f", "type: holds a control character (byte 0)"},
+      {"x\xc2\x85", "type: holds a control character (byte 1)"},  // U+0085, a C1 control
+      {"\xff", "type: not valid UTF-8"},
+      {"\xc3", "type: not valid UTF-8"},               // cut short
+      {"\xc0\xaf", "type: not valid UTF-8"},           // overlong
+      {"\xed\xa0\x80", "type: not valid UTF-8"},       // a surrogate
+      {"\xf4\x90\x80\x80", "type: not valid UTF-8"}};  // past U+10FFFF
+  for (const auto& [type, error] : bad) EXPECT_EQ(CheckEventType(type).message(), error);
 }
 
 TEST(Rfc3339, ConvertsDatesZonesAndFractions) {

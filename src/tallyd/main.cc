@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   tally::ClusterOptions cluster;
   std::string consistency = "local";
   std::string keys_path;
+  std::string trusted_proxies;
   std::string log_level = "info";
   tally::ServerOptions options;
   app.add_option("--listen", listen,
@@ -160,7 +161,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{2}, size_t{1} << 20))
       ->capture_default_str();
   app.add_option("--max-events-per-request", options.json_limits.max_events,
-                 "most events (valid or not) in one POST /v1/events body (more: 413, nothing accepted)")
+                 "most events (valid or not) in one request body of any ingest API (more: 413, nothing "
+                 "accepted)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,
@@ -173,6 +175,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ingest-burst", options.ingest_burst,
                  "events a quiet client may send at once (default: one second of --ingest-rate)");
+  app.add_option("--trusted-proxies", trusted_proxies,
+                 "reverse proxies (CIDR,...) whose X-Forwarded-For names the client for the per-address "
+                 "ingest rate; from any other peer the header is ignored");
+  app.add_option("--product-property", options.sdk_mapping.product_property,
+                 "the property of a Segment or PostHog event that is its product_id")
+      ->capture_default_str();
+  app.add_option("--store-property", options.sdk_mapping.store_property,
+                 "the property of a Segment or PostHog event that is its store_id")
+      ->capture_default_str();
   app.add_option("--cors-origins", options.cors_origins,
                  "web origins (https://shop.example) whose pages may call the API from a browser, e.g. with "
                  "the tracker; * for any. Other origins are refused with 403")
@@ -253,6 +264,9 @@ int main(int argc, char** argv) {
   }
 
   options.keys = keys.get();
+  auto proxies = tally::ParseTrustedProxies(trusted_proxies);
+  if (!proxies.ok()) return Fail(proxies.status().message());
+  options.trusted_proxies = *proxies;
   auto listen_address = tally::ParseHostPort(listen, "--listen", tally::HostPortFor::kListening);
   if (!listen_address.ok()) return Fail(listen_address.status().message());
   options.host = listen_address->host;

@@ -213,6 +213,33 @@ TEST(Limits, EachKeyHasItsOwnRate) {
   EXPECT_EQ(post("key-b-000000000000", kClick, "")->status, 204);
 }
 
+TEST(Limits, BehindATrustedProxyEachForwardedClientHasItsOwnRate) {
+  auto post_from = [](uint16_t port, std::string_view forwarded_for) {
+    auto connection = HttpConnection::Connect(port);
+    connection->SendRaw("POST " + std::string(kClick) + " HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: " +
+                        std::string(forwarded_for) + "\r\nContent-Length: 0\r\n\r\n");
+    return connection->ReadResponse();
+  };
+  TempDir dir;
+  auto server =
+      StartServer(dir, {"--ingest-rate", "1", "--ingest-burst", "1", "--trusted-proxies", "127.0.0.0/8"});
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(post_from(server->port(), "198.51.100.1")->status, 204);
+  auto refused = post_from(server->port(), "203.0.113.9, 198.51.100.1");  // the client wrote the first
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_NE(refused->body.find("rate: the address 198.51.100.1"), std::string::npos) << refused->body;
+  EXPECT_EQ(post_from(server->port(), "198.51.100.2")->status, 204);
+
+  // From a peer not named as a proxy, the header is anyone's to write: every client shares its address.
+  TempDir other;
+  auto untrusting = StartServer(other, {"--ingest-rate", "1", "--ingest-burst", "1"});
+  ASSERT_NE(untrusting, nullptr);
+  EXPECT_EQ(post_from(untrusting->port(), "198.51.100.1")->status, 204);
+  refused = post_from(untrusting->port(), "198.51.100.2");
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_NE(refused->body.find("rate: the address 127.0.0.1"), std::string::npos) << refused->body;
+}
+
 TEST(Cors, ConfiguredOriginsGetCorsHeadersAndPreflightsOthersAre403AndChangeNothing) {
   TempDir dir;
   auto server = StartServer(dir, {"--cors-origins", "https://shop.example,https://blog.example"});

@@ -41,6 +41,10 @@ std::string BodyOf(const std::string& method, const std::string& path) {
   if (method == "POST" && path == "/v1/events")
     return R"({"type":"click","user_id":"u3","timestamp":1793527200000,"product_id":"p"})";
   if (method == "PUT") return R"({"required":[],"properties":{}})";
+  if (method == "POST" && path == "/v1/batch")
+    return R"({"batch":[{"type":"track","event":"a","userId":"u4"}]})";
+  if (method == "POST" && path.starts_with("/v1/")) return R"({"event":"a","userId":"u4","name":"Home"})";
+  if (method == "POST" && path != "/analytics") return R"({"api_key":"k","event":"a","distinct_id":"u5"})";
   return "";
 }
 

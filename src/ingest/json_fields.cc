@@ -131,14 +131,22 @@ simdjson::error_code ValidateJsonValue(od::value value, size_t depth, size_t max
 
 Status ReadValueText(od::value& value, od::document& document, size_t max_depth, std::string_view field,
                      std::string_view* out) {
-  const char* begin = value.raw_json_token().data();
+  od::json_type type;
+  if (auto error = value.type().get(type)) return Status::InvalidArgument(field, JsonError(error));
+  const std::string_view token = TrimWhitespace(value.raw_json_token());
+  const char* begin = token.data();
   if (auto error = ValidateJsonValue(value, 0, max_depth)) {
     if (error == simdjson::DEPTH_ERROR) {
       return Status::InvalidArgument(field, "nested deeper than " + std::to_string(max_depth) + " levels");
     }
     return Status::InvalidArgument(field, JsonError(error));
   }
-  // Read whole, the value ends before the token the document is at now (the next ',' or '}').
+  // A scalar is its one token (reading a number does not move the document past it).
+  if (type != od::json_type::object && type != od::json_type::array) {
+    *out = token;
+    return Status::Ok();
+  }
+  // Read whole, an object or array ends before the token the document is at now (the next ',' or '}').
   const char* after = nullptr;
   if (auto error = document.current_location().get(after)) {
     return Status::InvalidArgument("event", JsonError(error));  // it ends inside the value

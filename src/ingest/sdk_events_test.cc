@@ -50,6 +50,16 @@ TEST(Segment, ATrackCallIsAnEventNamedByItsEventWithEverythingElseKept) {
   EXPECT_EQ(body.key, "the-write-key-0123");
 }
 
+TEST(Segment, FieldsOfAnyKindAreKeptAsSent) {
+  // Numbers were once kept as empty text: reading one does not move the parser past it.
+  SdkBody body = Segment(R"({"batch":[{"type":"track","event":"a","userId":"u","version":2,"ok":true,)"
+                         R"("n":null,"s":"x\"y","a":[1,{"b":2}],"x":1e400}]})");
+  ASSERT_TRUE(body.events[0].status.ok()) << body.events[0].status.message();
+  EXPECT_EQ(
+      body.events[0].event.properties_json,
+      R"({"$segment":{"version":2,"ok":true,"n":null,"s":"x\"y","a":[1,{"b":2}],"x":1e400,"type":"track"}})");
+}
+
 TEST(Segment, EachCallHasItsType) {
   SdkBody body = Segment(R"({"batch":[
       {"type":"page","anonymousId":"a1"},

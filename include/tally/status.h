@@ -9,7 +9,7 @@
 
 namespace tally {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   // A caller branches on code(); message() is for people.
   enum class Code {
@@ -68,7 +68,7 @@ class Status {
 
 // A value or the Status saying why there is none.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor): reads like return
   Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)

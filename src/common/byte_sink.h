@@ -64,7 +64,7 @@ class ByteSink {
 class StringSink final : public ByteSink {
  public:
   explicit StringSink(std::string* out) : ByteSink(size_t{64} << 10), out_(out) {}
-  ~StringSink() override { Flush(); }
+  ~StringSink() override { (void)Flush(); }  // appending to a string cannot fail
 
  private:
   Status Drain(std::string_view bytes) override {

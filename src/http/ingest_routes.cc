@@ -83,7 +83,10 @@ void IngestEvents(Worker& worker, h2o_req_t* req, ParsedBody& events, std::strin
 // events taken in.
 void IngestSdkBody(Worker& worker, h2o_req_t* req, Result<SdkBody>& parsed, std::string_view key_field,
                    std::string_view source, Millis now, Worker::LeadingField leading) {
-  if (!worker.AuthorizeBodyKey(req, parsed.ok() ? parsed->key : std::string_view(), key_field)) return;
+  if (!worker.AuthorizeBodyKey(req, parsed.ok() ? parsed->key : std::string_view(), key_field,
+                               parsed.ok() ? Status::Ok() : parsed.status())) {
+    return;
+  }
   if (!parsed.ok()) return RefuseBody(worker, req, parsed.status(), source, now);
   IngestEvents(worker, req, parsed->events, source, now, leading);
 }

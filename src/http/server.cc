@@ -138,8 +138,8 @@ void ReplyTextError(h2o_req_t* req, int status, std::string_view line) {
 
 void ReplyMethodNotAllowed(h2o_req_t* req, std::string_view allow) {
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, nullptr, allow.data(), allow.size());
-  ReplyTextError(
-      req, 405,
+  ReplyError(
+      req, 405, "method_not_allowed",
       "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
@@ -261,7 +261,8 @@ bool Worker::AdmitEvents(h2o_req_t* req, uint64_t events) {
   return false;
 }
 
-bool Worker::AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field) {
+bool Worker::AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field,
+                              const Status& unreadable) {
   if (!std::exchange(key_pending_, false)) return true;
   auto refuse = [&](int status, const std::string& why) {
     if (status == 401) {
@@ -272,6 +273,10 @@ bool Worker::AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::stri
                    std::string(field) + ": " + why);
     return false;
   };
+  if (secret.empty() && !unreadable.ok()) {
+    return refuse(401, "not found: the body could not be read (" + unreadable.message() +
+                           "); send the key in the header Authorization (Basic or Bearer)");
+  }
   if (secret.empty()) {
     return refuse(401, "missing; send an ingest key as " + std::string(field) +
                            ", or in the header Authorization (Basic or Bearer)");

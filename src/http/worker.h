@@ -104,8 +104,10 @@ class Worker {
   void set_trusted_proxies(const std::vector<Cidr>* trusted) { trusted_proxies_ = trusted; }
   void set_key_pending(bool pending) { key_pending_ = pending; }
   // True when the request may ingest: no key was pending, or `secret` (the body's field `field`) is an
-  // ingest or admin key. Otherwise answers 401 or 403 naming the field, and returns false.
-  bool AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field);
+  // ingest or admin key. Otherwise answers 401 or 403 naming the field (and why the body could not be
+  // read, if it could not), and returns false.
+  bool AuthorizeBodyKey(h2o_req_t* req, std::string_view secret, std::string_view field,
+                        const Status& unreadable = Status::Ok());
   // Replaces the request's body with what it inflates to (gzip), within the body limit: false when it
   // answered instead (413 past the limit, 400 for what is not gzip), having written nothing.
   bool InflateBody(h2o_req_t* req);

@@ -594,6 +594,7 @@ Result<SdkBody> SdkParser::ParsePostHog(std::string_view body, Millis now) {
     if (auto error = document.get_array().get(array))
       return Status::InvalidArgument("body", JsonError(error));
     TALLY_RETURN_IF_ERROR(ReadMessages(array, parsers_->limits, &messages));
+    if (HasTrailingContent(document)) return Status::InvalidArgument("body", "text after the JSON array");
   } else if (type == od::json_type::object) {
     od::object object;
     if (auto error = document.get_object().get(object))

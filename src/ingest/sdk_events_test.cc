@@ -217,7 +217,8 @@ TEST(PostHog, OneEventOrAnArrayOfThem) {
 
 TEST(PostHog, ABodyThatIsNotJsonIsTheRequestsError) {
   SdkParser parser(JsonLimits{}, SdkMapping{});
-  for (std::string_view bad : {"", "{not json", "17", R"("text")", R"({"batch":3})"}) {
+  for (std::string_view bad :
+       {"", "{not json", "17", R"("text")", R"({"batch":3})", R"([{"event":"a"}] x)"}) {
     EXPECT_FALSE(parser.ParsePostHog(bad, kNow).ok()) << bad;
   }
 }

@@ -227,8 +227,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option(
       "--keys", keys_path,
-      "API keys: a file of `name role secret` lines (role ingest, read or admin); every request then "
-      "needs Authorization: Bearer <secret>. Reloaded on SIGHUP");
+      "API keys: a file of `name role secret` lines (role ingest, read or admin); every request but the "
+      "health checks and public files then needs a key (Authorization: Bearer or Basic; Segment's and "
+      "PostHog's ingest may carry it in the body). Reloaded on SIGHUP");
   app.add_option(
       "--nats", nats_urls,
       "cluster mode: NATS server URLs, comma-separated; the JetStream stream replaces the local log "

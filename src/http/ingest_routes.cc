@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/json_writer.h"
 #include "http/request_head.h"
+#include "http/route_table.h"
 #include "http/worker.h"
 #include "ingest/gzip.h"
 #include "ingest/query_string.h"
@@ -16,8 +17,6 @@
 
 namespace tally {
 namespace {
-
-constexpr std::string_view kPostHogPaths[] = {"/batch/", "/capture/", "/e/", "/i/v0/e/"};
 
 // Written to `text` (36 characters and a NUL), which the returned view is of.
 std::string_view NewUuidV7(Millis now, std::mt19937_64& random, std::array<char, 37>* text) {
@@ -111,14 +110,13 @@ void HandleSegmentCall(Worker& worker, h2o_req_t* req, SegmentCall call, std::st
 }
 
 bool IsPostHogPath(std::string_view path) {
-  return std::find(std::begin(kPostHogPaths), std::end(kPostHogPaths), path) != std::end(kPostHogPaths);
+  const RouteSpec* route = FindRouteOfPath(path);
+  return route != nullptr && route->label == RouteLabel::kPostHog;
 }
 
 bool KeyMayBeInBody(std::string_view path) {
-  if (IsPostHogPath(path)) return true;
-  if (!path.starts_with("/v1/")) return false;
-  const auto call = SegmentCallNamed(path.substr(4));
-  return call.has_value();
+  const RouteSpec* route = FindRouteOfPath(path);
+  return route != nullptr && (route->label == RouteLabel::kSegment || route->label == RouteLabel::kPostHog);
 }
 
 bool RoutePostHog(Worker& worker, h2o_req_t* req, std::string_view path) {

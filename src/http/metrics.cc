@@ -8,8 +8,8 @@ namespace tally {
 namespace {
 
 constexpr std::array<std::string_view, kRouteLabels> kRouteNames = {
-    "analytics", "events",  "event", "user_events", "stats",   "top",
-    "rejected",  "schemas", "admin", "health",      "metrics", "other"};
+    "analytics", "events",  "event",  "user_events", "stats",   "top",     "rejected",
+    "schemas",   "admin",   "health", "metrics",     "segment", "posthog", "other"};
 constexpr std::array<std::string_view, 4> kOutcomeNames = {"accepted", "duplicate", "correction", "rejected"};
 
 uint64_t Sum(const std::vector<std::unique_ptr<ThreadMetrics>>& threads,
@@ -49,20 +49,8 @@ std::string Label(std::string_view key, std::string_view value) {
 }  // namespace
 
 RouteLabel RouteOf(std::string_view path) {
-  if (path == "/analytics") return RouteLabel::kAnalytics;
-  if (path == "/healthz" || path == "/readyz") return RouteLabel::kHealth;
-  if (path == "/metrics") return RouteLabel::kMetrics;
-  if (!path.starts_with("/v1/")) return RouteLabel::kOther;
-  path.remove_prefix(4);
-  if (path == "events") return RouteLabel::kEvents;
-  if (path.starts_with("events/")) return RouteLabel::kEvent;
-  if (path.starts_with("users/")) return RouteLabel::kUserEvents;
-  if (path == "stats") return RouteLabel::kStats;
-  if (path == "top") return RouteLabel::kTop;
-  if (path == "rejected") return RouteLabel::kRejected;
-  if (path.starts_with("schemas")) return RouteLabel::kSchemas;
-  if (path.starts_with("admin/")) return RouteLabel::kAdmin;
-  return RouteLabel::kOther;
+  const RouteSpec* route = FindRouteOfPath(path);
+  return route != nullptr ? route->label : RouteLabel::kOther;
 }
 
 void ThreadMetrics::CountResponse(RouteLabel route, int status, uint64_t micros) {

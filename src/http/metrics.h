@@ -14,25 +14,12 @@
 
 #include "engine/engine.h"
 #include "http/request_head.h"
+#include "http/route_table.h"
 #include "log/log_syncer.h"
 
 namespace tally {
 
-enum class RouteLabel : uint8_t {
-  kAnalytics,
-  kEvents,      // POST /v1/events
-  kEvent,       // GET /v1/events/{id}
-  kUserEvents,  // GET /v1/users/{id}/events
-  kStats,
-  kTop,
-  kRejected,
-  kSchemas,
-  kAdmin,
-  kHealth,
-  kMetrics,
-  kOther,
-};
-inline constexpr size_t kRouteLabels = 12;
+// The label of a request's route (route_table.h), from its route path (RoutePathOf).
 RouteLabel RouteOf(std::string_view path);
 
 // Request latency bucket bounds, in microseconds.

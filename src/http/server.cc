@@ -154,8 +154,9 @@ void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::stri
 }
 
 void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
-  const std::string_view path(req->path_normalized.base, req->path_normalized.len);
-  if (path.starts_with("/v1/") || IsPostHogPath(path)) {
+  const std::string_view path = RoutePathOf(req);
+  const RouteSpec* route = FindRouteOfPath(path);
+  if (route != nullptr ? route->errors == ErrorStyle::kJson : path.starts_with("/v1/")) {
     ReplyJsonError(req, status, code, message);
   } else {
     ReplyTextError(req, status, message);
@@ -412,7 +413,7 @@ void CountResponse(h2o_req_t* req, int status) {
   ::gettimeofday(&now, nullptr);
   const timeval& begin = req->timestamps.request_begin_at;
   const int64_t micros = (now.tv_sec - begin.tv_sec) * 1'000'000 + (now.tv_usec - begin.tv_usec);
-  metrics->CountResponse(RouteOf({req->path_normalized.base, req->path_normalized.len}), status,
+  metrics->CountResponse(RouteOf(RoutePathOf(req)), status,
                          micros > 0 ? static_cast<uint64_t>(micros) : 0);
 }
 
@@ -555,9 +556,7 @@ class Server::Impl {
     if (!server.WithinHeadLimits(req, worker)) return 0;
     if (!BodyLengthUnambiguous(req)) return 0;
     if (!server.HandleCors(req)) return 0;
-    const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
-    const std::string_view path = RoutePath(RawTargetOf(req).substr(0, path_end),
-                                            {req->path_normalized.base, req->path_normalized.len});
+    const std::string_view path = RoutePathOf(req);
     if (!server.Authorize(req, path, worker)) return 0;
     if (!DecodeBody(req, worker)) return 0;
     if (!server.WaitIfStrongRead(req, path)) return 0;
@@ -728,8 +727,8 @@ class Server::Impl {
   // applied the stream's last message. False when it answered instead (bad value, or 503).
   bool WaitIfStrongRead(h2o_req_t* req, std::string_view path) {
     if (options_.consistency == nullptr) return true;
-    const std::string_view method = MethodOf(req);
-    if ((method != "GET" && method != "HEAD") || path == "/healthz" || path == "/readyz") return true;
+    const RouteSpec* route = FindRoute(MethodOf(req), path);
+    if (route == nullptr || !route->strong_read) return true;
     bool strong = options_.strong_reads_by_default;
     Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
       if (name != kConsistencyParam) return Status::Ok();

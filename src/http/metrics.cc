@@ -8,8 +8,8 @@ namespace tally {
 namespace {
 
 constexpr std::array<std::string_view, kRouteLabels> kRouteNames = {
-    "analytics", "events",  "event",  "user_events", "stats",   "top",     "rejected",
-    "schemas",   "admin",   "health", "metrics",     "segment", "posthog", "other"};
+    "analytics", "events", "event",  "user_events", "stats",   "top",     "rejected",
+    "schemas",   "admin",  "health", "metrics",     "segment", "posthog", "other"};
 constexpr std::array<std::string_view, 4> kOutcomeNames = {"accepted", "duplicate", "correction", "rejected"};
 
 uint64_t Sum(const std::vector<std::unique_ptr<ThreadMetrics>>& threads,

@@ -413,8 +413,7 @@ void CountResponse(h2o_req_t* req, int status) {
   ::gettimeofday(&now, nullptr);
   const timeval& begin = req->timestamps.request_begin_at;
   const int64_t micros = (now.tv_sec - begin.tv_sec) * 1'000'000 + (now.tv_usec - begin.tv_usec);
-  metrics->CountResponse(RouteOf(RoutePathOf(req)), status,
-                         micros > 0 ? static_cast<uint64_t>(micros) : 0);
+  metrics->CountResponse(RouteOf(RoutePathOf(req)), status, micros > 0 ? static_cast<uint64_t>(micros) : 0);
 }
 
 }  // namespace

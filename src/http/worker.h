@@ -16,8 +16,8 @@
 #include "http/client_address.h"
 #include "http/keys.h"
 #include "http/metrics.h"
-#include "http/request_head.h"
 #include "http/rate_limiter.h"
+#include "http/request_head.h"
 #include "ingest/json_events.h"
 #include "ingest/sdk_events.h"
 
@@ -33,7 +33,8 @@ inline std::string_view RawTargetOf(const h2o_req_t* req) { return {req->path.ba
 // The path routes are matched on (request_head.h's RoutePath): under /v1/ as sent, elsewhere normalized.
 inline std::string_view RoutePathOf(const h2o_req_t* req) {
   const size_t path_end = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
-  return RoutePath(RawTargetOf(req).substr(0, path_end), {req->path_normalized.base, req->path_normalized.len});
+  return RoutePath(RawTargetOf(req).substr(0, path_end),
+                   {req->path_normalized.base, req->path_normalized.len});
 }
 // The body, decompressed if it was sent compressed.
 inline std::string_view BodyOf(const h2o_req_t* req) {

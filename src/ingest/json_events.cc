@@ -164,12 +164,6 @@ void ParseOne(EventParsers& parsers, BodyBeingParsed& body, std::string_view raw
   }
 }
 
-Status TooManyEvents(const JsonLimits& limits) {
-  return Status::TooLarge("body", "more than " + std::to_string(limits.max_events) +
-                                      " events in one request (--max-events-per-request); send them in "
-                                      "smaller batches");
-}
-
 Status ParseJsonBody(EventParsers& parsers, BodyBeingParsed& body) {
   if (body.text.front() == '{') {
     ParseOne(parsers, body, body.text);
@@ -189,25 +183,10 @@ Status ParseJsonBody(EventParsers& parsers, BodyBeingParsed& body) {
     od::value element;
     if (auto error = std::move(element_result).get(element))
       return Status::InvalidArgument("body", JsonError(error));
-    if (body.events.size() == parsers.limits.max_events) return TooManyEvents(parsers.limits);
-    od::json_type type;
-    if (auto error = element.type().get(type)) return Status::InvalidArgument("body", JsonError(error));
+    if (body.events.size() == parsers.limits.max_events) return TooManyEvents(parsers.limits.max_events);
     std::string_view raw;
-    simdjson::error_code error = simdjson::SUCCESS;
-    if (type == od::json_type::object) {
-      od::object object;
-      error = element.get_object().get(object);
-      if (!error) error = object.raw_json().get(raw);
-    } else if (type == od::json_type::array) {
-      od::array nested;
-      error = element.get_array().get(nested);
-      if (!error) error = nested.raw_json().get(raw);
-    } else {
-      raw = element.raw_json_token();
-    }
-    if (error) return Status::InvalidArgument("body", JsonError(error));
-    raw = TrimWhitespace(raw);
-    if (type != od::json_type::object) {
+    TALLY_RETURN_IF_ERROR(ReadElementText(element, "body", &raw));
+    if (!raw.starts_with('{')) {
       body.events.push_back({raw, Status::InvalidArgument("event", "must be a JSON object"), {}});
       continue;
     }
@@ -292,7 +271,7 @@ Result<ParsedBody> EventsParser::ParseWithKeptParsers(std::string_view body, Bod
     std::string_view line = TrimWhitespace(rest.substr(0, newline));
     rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
     if (line.empty()) continue;
-    if (parsed.events_.size() == limits.max_events) return TooManyEvents(limits);
+    if (parsed.events_.size() == limits.max_events) return TooManyEvents(limits.max_events);
     ParseOne(*parsers_, being_parsed, line);
   }
   return parsed;

@@ -170,6 +170,33 @@ Status NotJsonError(od::parser& parser, std::string_view text, const Status& ref
                : Status::InvalidArgument("body", "text after the JSON value");
 }
 
+Status ReadElementText(od::value& element, std::string_view field, std::string_view* out) {
+  od::json_type type;
+  if (auto error = element.type().get(type)) return Status::InvalidArgument(field, JsonError(error));
+  std::string_view raw;
+  simdjson::error_code error = simdjson::SUCCESS;
+  if (type == od::json_type::object) {
+    od::object object;
+    error = element.get_object().get(object);
+    if (!error) error = object.raw_json().get(raw);
+  } else if (type == od::json_type::array) {
+    od::array nested;
+    error = element.get_array().get(nested);
+    if (!error) error = nested.raw_json().get(raw);
+  } else {
+    raw = element.raw_json_token();
+  }
+  if (error) return Status::InvalidArgument(field, JsonError(error));
+  *out = TrimWhitespace(raw);
+  return Status::Ok();
+}
+
+Status TooManyEvents(size_t max_events) {
+  return Status::TooLarge("body", "more than " + std::to_string(max_events) +
+                                      " events in one request (--max-events-per-request); send them in "
+                                      "smaller batches");
+}
+
 std::string_view IntegerText(od::value& value) {
   const std::string_view token = TrimWhitespace(value.raw_json_token());
   if (!IsJsonNumber(token) || token.find_first_of(".eE") != std::string_view::npos) return {};

@@ -62,6 +62,12 @@ Status ReadValueText(od::value& value, od::document& document, size_t max_depth,
 // it, if it did), or OK when the body is JSON. `text` must have SIMDJSON_PADDING readable bytes after it.
 Status NotJsonError(od::parser& parser, std::string_view text, const Status& refused);
 
+// The text of an array element as written (an object, an array or a scalar), for parsing it alone later.
+Status ReadElementText(od::value& element, std::string_view field, std::string_view* out);
+
+// The error of a body with more events than JsonLimits::max_events (413).
+Status TooManyEvents(size_t max_events);
+
 // The text of an integer (a JSON number without fraction or exponent), or empty.
 std::string_view IntegerText(od::value& value);
 

@@ -217,6 +217,30 @@ constexpr std::string_view kSegmentCallNames[] = {"batch",    "track", "page", "
 
 std::string_view NameOf(SegmentCall call) { return kSegmentCallNames[static_cast<size_t>(call)]; }
 
+// One field of a message.
+struct MessageField {
+  std::string name;
+  od::value value;
+  bool is_null = false;
+  // A field the event maps, sent as null, is absent (the SDKs send "userId": null beside an anonymousId).
+  template <size_t N>
+  bool IsNullOf(const std::string_view (&mapped)[N]) const {
+    return is_null && std::find(std::begin(mapped), std::end(mapped), name) != std::end(mapped);
+  }
+};
+
+Status ReadMessageField(simdjson::simdjson_result<od::field> result, MessageField* out) {
+  od::field field;
+  std::string_view name;
+  if (auto error = std::move(result).get(field)) return Status::InvalidArgument("event", JsonError(error));
+  if (auto error = field.unescaped_key().get(name)) return Status::InvalidArgument("event", JsonError(error));
+  out->name = name;
+  out->value = field.value();
+  if (auto error = out->value.is_null().get(out->is_null))
+    return Status::InvalidArgument(out->name, JsonError(error));
+  return Status::Ok();
+}
+
 // Opens the message in `raw` (inside the body) for reading in place.
 Status OpenMessage(BodyContext& body, std::string_view raw, od::document* document, od::object* object) {
   if (auto error = body.parsers.message.iterate(raw.data(), raw.size(), body.CapacityFrom(raw.data()))
@@ -250,22 +274,11 @@ Result<EventView> ParseSegmentMessage(BodyContext& body, std::string_view raw, S
   MessageParts parts;
   parts.envelope = "$segment";
   for (auto field_result : object) {
-    od::field field;
-    std::string_view key_view;
-    if (auto error = std::move(field_result).get(field))
-      return Status::InvalidArgument("event", JsonError(error));
-    if (auto error = field.unescaped_key().get(key_view))
-      return Status::InvalidArgument("event", JsonError(error));
-    const std::string field_name(key_view);
-    od::value value = field.value();
-    bool is_null = false;
-    if (auto error = value.is_null().get(is_null))
-      return Status::InvalidArgument(field_name, JsonError(error));
-    // A field the event maps, sent as null, is absent (the SDKs send "userId": null beside an anonymousId).
-    if (is_null && std::find(std::begin(kSegmentFields), std::end(kSegmentFields), field_name) !=
-                       std::end(kSegmentFields)) {
-      continue;
-    }
+    MessageField field;
+    TALLY_RETURN_IF_ERROR(ReadMessageField(std::move(field_result), &field));
+    const std::string& field_name = field.name;
+    od::value& value = field.value;
+    if (field.IsNullOf(kSegmentFields)) continue;
     if (field_name == "type") {
       std::string_view text;
       TALLY_RETURN_IF_ERROR(ReadBoundedString(value, field_name, 16, body.unescaped, &text));
@@ -389,21 +402,11 @@ Result<EventView> ParsePostHogMessage(BodyContext& body, std::string_view raw, s
   parts.missing_user = "distinct_id";
   TimeField timestamp, sent_at;
   for (auto field_result : object) {
-    od::field field;
-    std::string_view key_view;
-    if (auto error = std::move(field_result).get(field))
-      return Status::InvalidArgument("event", JsonError(error));
-    if (auto error = field.unescaped_key().get(key_view))
-      return Status::InvalidArgument("event", JsonError(error));
-    const std::string field_name(key_view);
-    od::value value = field.value();
-    bool is_null = false;
-    if (auto error = value.is_null().get(is_null))
-      return Status::InvalidArgument(field_name, JsonError(error));
-    if (is_null && std::find(std::begin(kPostHogFields), std::end(kPostHogFields), field_name) !=
-                       std::end(kPostHogFields)) {
-      continue;
-    }
+    MessageField field;
+    TALLY_RETURN_IF_ERROR(ReadMessageField(std::move(field_result), &field));
+    const std::string& field_name = field.name;
+    od::value& value = field.value;
+    if (field.IsNullOf(kPostHogFields)) continue;
     if (field_name == "event") {
       TALLY_RETURN_IF_ERROR(
           ReadBoundedString(value, field_name, kMaxTypeBytes, body.unescaped, &parts.event.type));
@@ -439,12 +442,6 @@ Result<EventView> ParsePostHogMessage(BodyContext& body, std::string_view raw, s
   return Finish(body, std::move(parts));
 }
 
-Status TooManyEvents(const JsonLimits& limits) {
-  return Status::TooLarge("body", "more than " + std::to_string(limits.max_events) +
-                                      " events in one request (--max-events-per-request); send them in "
-                                      "smaller batches");
-}
-
 // The raw text of each element of `array`, in order (an element that is not an object is refused as
 // an event, alone).
 Status ReadMessages(od::array& array, const JsonLimits& limits, std::vector<std::string_view>* messages) {
@@ -452,24 +449,10 @@ Status ReadMessages(od::array& array, const JsonLimits& limits, std::vector<std:
     od::value element;
     if (auto error = std::move(element_result).get(element))
       return Status::InvalidArgument("batch", JsonError(error));
-    if (messages->size() == limits.max_events) return TooManyEvents(limits);
-    od::json_type type;
-    if (auto error = element.type().get(type)) return Status::InvalidArgument("batch", JsonError(error));
+    if (messages->size() == limits.max_events) return TooManyEvents(limits.max_events);
     std::string_view raw;
-    simdjson::error_code error = simdjson::SUCCESS;
-    if (type == od::json_type::object) {
-      od::object object;
-      error = element.get_object().get(object);
-      if (!error) error = object.raw_json().get(raw);
-    } else if (type == od::json_type::array) {
-      od::array nested;
-      error = element.get_array().get(nested);
-      if (!error) error = nested.raw_json().get(raw);
-    } else {
-      raw = element.raw_json_token();
-    }
-    if (error) return Status::InvalidArgument("batch", JsonError(error));
-    messages->push_back(TrimWhitespace(raw));
+    TALLY_RETURN_IF_ERROR(ReadElementText(element, "batch", &raw));
+    messages->push_back(raw);
   }
   return Status::Ok();
 }

@@ -43,7 +43,16 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(Engine* engine, ClusterO
     return Status::InvalidArgument("stream", "must be a name without spaces, '.', '*' or '>'");
   auto node = std::unique_ptr<ClusterNode>(new ClusterNode(engine, std::move(options)));
   TALLY_RETURN_IF_ERROR(node->Connect());
-  TALLY_RETURN_IF_ERROR(node->Subscribe(engine->stream_sequence()));
+  // A stream just created may not have its replicas' leader yet, and a subscription then times out: it is
+  // asked for again for a while, as the stream itself is (Connect).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Status subscribed = node->Subscribe(engine->stream_sequence());
+  while (!subscribed.ok() && std::chrono::steady_clock::now() < deadline) {
+    spdlog::warn("cluster: {}; asking again", subscribed.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    subscribed = node->Subscribe(engine->stream_sequence());
+  }
+  TALLY_RETURN_IF_ERROR(subscribed);
   node->follower_ = std::thread([raw = node.get()] { raw->Follow(); });
   return node;
 }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace tally {
@@ -98,32 +99,45 @@ constexpr bool PathFits(std::string_view pattern, std::string_view path) {
   }
 }
 
-// The route serving `method` (HEAD as GET) on `path`, or null.
-constexpr const RouteSpec* FindRoute(std::string_view method, std::string_view path) {
+// The index in kRoutes of the route serving `method` (HEAD as GET) on `path`, or -1.
+constexpr int RouteIndex(std::string_view method, std::string_view path) {
   if (method == "HEAD") method = "GET";
-  for (const RouteSpec& route : kRoutes) {
-    if (route.method == method && PathFits(route.path, path)) return &route;
+  for (size_t i = 0; i < std::size(kRoutes); ++i) {
+    if (kRoutes[i].method == method && PathFits(kRoutes[i].path, path)) return static_cast<int>(i);
   }
-  return nullptr;
+  return -1;
 }
 
-// A route on `path` whatever the method (its label and error style hold for every method), or null.
-constexpr const RouteSpec* FindRouteOfPath(std::string_view path) {
-  for (const RouteSpec& route : kRoutes) {
-    if (PathFits(route.path, path)) return &route;
+// The index of a route on `path` whatever the method (its label and error style hold for every method), or
+// -1.
+constexpr int RouteIndexOfPath(std::string_view path) {
+  for (size_t i = 0; i < std::size(kRoutes); ++i) {
+    if (PathFits(kRoutes[i].path, path)) return static_cast<int>(i);
   }
-  return nullptr;
+  return -1;
 }
 
-static_assert(FindRoute("GET", "/v1/events/e1")->label == RouteLabel::kEvent);
-static_assert(FindRoute("HEAD", "/v1/users/u/events")->strong_read);
-static_assert(FindRoute("GET", "/v1/users//events") == nullptr);
-static_assert(FindRoute("POST", "/v1/events/e1") == nullptr);
-static_assert(FindRouteOfPath("/i/v0/e/")->label == RouteLabel::kPostHog);
+inline const RouteSpec* FindRoute(std::string_view method, std::string_view path) {
+  const int index = RouteIndex(method, path);
+  return index < 0 ? nullptr : &kRoutes[index];
+}
+
+inline const RouteSpec* FindRouteOfPath(std::string_view path) {
+  const int index = RouteIndexOfPath(path);
+  return index < 0 ? nullptr : &kRoutes[index];
+}
+
+static_assert(kRoutes[RouteIndex("GET", "/v1/events/e1")].label == RouteLabel::kEvent);
+static_assert(kRoutes[RouteIndex("HEAD", "/v1/users/u/events")].strong_read);
+static_assert(RouteIndex("GET", "/v1/users//events") < 0);
+static_assert(RouteIndex("POST", "/v1/events/e1") < 0);
+static_assert(kRoutes[RouteIndexOfPath("/i/v0/e/")].label == RouteLabel::kPostHog);
+static_assert(RouteIndexOfPath("/") >= 0 && RouteIndexOfPath("/x") < 0);
 // What must answer while a node lags: the health checks, metrics, the dashboard and static files.
-static_assert(!FindRoute("GET", "/metrics")->strong_read && !FindRoute("GET", "/readyz")->strong_read &&
-              !FindRoute("GET", "/")->strong_read && !FindRoute("GET", "/v1/tracker.js")->strong_read &&
-              !FindRoute("GET", "/v1/openapi.json")->strong_read);
-static_assert(FindRouteOfPath("/") != nullptr && FindRouteOfPath("/x") == nullptr);
+static_assert(!kRoutes[RouteIndex("GET", "/metrics")].strong_read &&
+              !kRoutes[RouteIndex("GET", "/readyz")].strong_read &&
+              !kRoutes[RouteIndex("GET", "/")].strong_read &&
+              !kRoutes[RouteIndex("GET", "/v1/tracker.js")].strong_read &&
+              !kRoutes[RouteIndex("GET", "/v1/openapi.json")].strong_read);
 
 }  // namespace tally

@@ -138,16 +138,18 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
     for (auto it = end; it != timeline.begin();) {
       const EventRow& row = views.rows()[*--it];
       if (type && row.type != *type) continue;
-      if (found.size() == *limit) {
+      // Paging is by timestamp: a page must not end inside a run of equal timestamps, or the next page
+      // (before = the last one shown) would skip the rest of the run. It ends before the run, or, when
+      // the whole page is that run, after it: longer than `limit` rather than skipping.
+      if (found.size() >= *limit && row.timestamp != found.back().timestamp) {
         more = true;
-        // Paging is by timestamp: a page must not end inside a run of equal timestamps, or the next
-        // page (before = the last one shown) would skip the rest of the run.
-        if (row.timestamp == found.back().timestamp) {
-          const Millis tie = found.back().timestamp;
-          size_t keep = found.size();
-          while (keep > 0 && found[keep - 1].timestamp == tie) --keep;
-          if (keep > 0) found.resize(keep);
-        }
+        break;
+      }
+      if (found.size() >= *limit && found.front().timestamp != row.timestamp) {
+        size_t keep = found.size();
+        while (found[keep - 1].timestamp == row.timestamp) --keep;
+        found.resize(keep);
+        more = true;
         break;
       }
       found.push_back({row.position, row.timestamp});

@@ -1,26 +1,20 @@
 #include "ingest/gzip.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <string>
+
+#include "../../tests/support/gzip.h"
 
 namespace tally {
 namespace {
 
-// What a client sends: gzip made by zlib itself, independent of the code under test.
+using tally::testing::Gzip;
+
 std::string Compress(std::string_view plain) {
-  z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&stream, plain.size()) + 32, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-  stream.avail_in = static_cast<uInt>(plain.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
+  std::string compressed = Gzip(plain, Z_BEST_COMPRESSION);
+  EXPECT_FALSE(compressed.empty());
+  return compressed;
 }
 
 TEST(Gunzip, GivesBackWhatWasCompressed) {

@@ -217,7 +217,7 @@ constexpr std::string_view kSegmentCallNames[] = {"batch",    "track", "page", "
 
 std::string_view NameOf(SegmentCall call) { return kSegmentCallNames[static_cast<size_t>(call)]; }
 
-// One field of a message.
+// One field of a message (or of a body).
 struct MessageField {
   std::string name;
   od::value value;
@@ -229,11 +229,13 @@ struct MessageField {
   }
 };
 
-Status ReadMessageField(simdjson::simdjson_result<od::field> result, MessageField* out) {
+// One field of an object: of a message (`where` "event"), or of the body around them ("body").
+Status ReadMessageField(simdjson::simdjson_result<od::field> result, MessageField* out,
+                        std::string_view where = "event") {
   od::field field;
   std::string_view name;
-  if (auto error = std::move(result).get(field)) return Status::InvalidArgument("event", JsonError(error));
-  if (auto error = field.unescaped_key().get(name)) return Status::InvalidArgument("event", JsonError(error));
+  if (auto error = std::move(result).get(field)) return Status::InvalidArgument(where, JsonError(error));
+  if (auto error = field.unescaped_key().get(name)) return Status::InvalidArgument(where, JsonError(error));
   out->name = name;
   out->value = field.value();
   if (auto error = out->value.is_null().get(out->is_null))
@@ -457,13 +459,45 @@ Status ReadMessages(od::array& array, const JsonLimits& limits, std::vector<std:
   return Status::Ok();
 }
 
-// The body copied once into `text`, padded; its text.
-std::string_view CopyPadded(std::string_view body, std::unique_ptr<char[]>& text) {
-  text = std::make_unique_for_overwrite<char[]>(body.size() + simdjson::SIMDJSON_PADDING);
-  std::memcpy(text.get(), body.data(), body.size());
-  std::memset(text.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-  return {text.get(), body.size()};
+// A body's "batch" field: an array of messages (`what` names them in the error).
+Status ReadBatch(od::value& value, std::string_view what, const JsonLimits& limits,
+                 std::vector<std::string_view>* messages) {
+  od::array array;
+  if (value.get_array().get(array) != simdjson::SUCCESS)
+    return Status::InvalidArgument("batch", "must be an array of " + std::string(what));
+  return ReadMessages(array, limits, messages);
 }
+
+// The body, trimmed and copied once into `copy` with simdjson's padding after it; its text.
+Result<std::string_view> CopyBody(std::string_view body, std::unique_ptr<char[]>& copy) {
+  body = TrimWhitespace(body);
+  if (body.empty()) return Status::InvalidArgument("body", "empty");
+  copy = std::make_unique_for_overwrite<char[]>(body.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(copy.get(), body.data(), body.size());
+  std::memset(copy.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+  return std::string_view(copy.get(), body.size());
+}
+
+Status IterateBody(od::parser& parser, std::string_view text, od::document* document) {
+  if (auto error =
+          parser.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING).get(*document)) {
+    return Status::InvalidArgument("body", JsonError(error));
+  }
+  return Status::Ok();
+}
+
+// The event parsed from the message `raw`, or why it was refused.
+void AddEvent(std::vector<EventInput>& events, std::string_view raw, const Result<EventView>& event) {
+  EventInput& input = events.emplace_back();
+  input.raw = raw;
+  if (event.ok()) {
+    input.event = *event;
+  } else {
+    input.status = event.status();
+  }
+}
+
+Status NotAnObject() { return Status::InvalidArgument("event", "must be a JSON object"); }
 
 }  // namespace
 
@@ -482,11 +516,11 @@ SdkParser::SdkParser(const JsonLimits& limits, SdkMapping mapping) : parsers_(st
 SdkParser::~SdkParser() = default;
 
 Result<SdkBody> SdkParser::ParseSegment(std::string_view body, SegmentCall call, Millis now) {
-  body = TrimWhitespace(body);
-  if (body.empty()) return Status::InvalidArgument("body", "empty");
   SdkBody out;
   ParsedBody& parsed = out.events;
-  const std::string_view text = CopyPadded(body, parsed.text_);
+  auto copied = CopyBody(body, parsed.text_);
+  if (!copied.ok()) return copied.status();
+  const std::string_view text = *copied;
   UnescapedTexts unescaped(&parsed.unescaped_, text.size());
   BodyContext context{*parsers_, text, unescaped, parsed.made_, now, std::nullopt, {}};
   // A body is one message (a call's own path), or a batch of them.
@@ -494,38 +528,26 @@ Result<SdkBody> SdkParser::ParseSegment(std::string_view body, SegmentCall call,
   if (call == SegmentCall::kBatch) {
     od::document document;
     od::object object;
-    if (auto error =
-            parsers_->outer.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING)
-                .get(document)) {
-      return Status::InvalidArgument("body", JsonError(error));
-    }
+    TALLY_RETURN_IF_ERROR(IterateBody(parsers_->outer, text, &document));
     if (document.get_object().get(object) != simdjson::SUCCESS) {
       return Status::InvalidArgument("body", "must be a JSON object {\"batch\":[...]}");
     }
     bool seen_batch = false;
     for (auto field_result : object) {
-      od::field field;
-      std::string_view key;
-      if (auto error = std::move(field_result).get(field))
-        return Status::InvalidArgument("body", JsonError(error));
-      if (auto error = field.unescaped_key().get(key))
-        return Status::InvalidArgument("body", JsonError(error));
-      od::value value = field.value();
-      if (key == "batch") {
-        od::array array;
-        if (value.get_array().get(array) != simdjson::SUCCESS)
-          return Status::InvalidArgument("batch", "must be an array of messages");
-        TALLY_RETURN_IF_ERROR(ReadMessages(array, parsers_->limits, &messages));
+      MessageField field;
+      TALLY_RETURN_IF_ERROR(ReadMessageField(std::move(field_result), &field, "body"));
+      if (field.name == "batch") {
+        TALLY_RETURN_IF_ERROR(ReadBatch(field.value, "messages", parsers_->limits, &messages));
         seen_batch = true;
-      } else if (key == "sentAt") {
+      } else if (field.name == "sentAt") {
         Millis sent_at = 0;
-        TALLY_RETURN_IF_ERROR(ReadTimestamp(value, "sentAt", &sent_at));
+        TALLY_RETURN_IF_ERROR(ReadTimestamp(field.value, "sentAt", &sent_at));
         context.sent_at = sent_at;
-      } else if (key == "writeKey") {
-        TALLY_RETURN_IF_ERROR(ReadKey(value, "writeKey", unescaped, &out.key));
-      } else if (key == "context") {
+      } else if (field.name == "writeKey") {
+        TALLY_RETURN_IF_ERROR(ReadKey(field.value, "writeKey", unescaped, &out.key));
+      } else if (field.name == "context") {
         TALLY_RETURN_IF_ERROR(
-            ReadObjectText(value, document, parsers_->limits, "context", &context.shared_context));
+            ReadObjectText(field.value, document, parsers_->limits, "context", &context.shared_context));
       }
     }
     if (HasTrailingContent(document)) return Status::InvalidArgument("body", "text after the JSON object");
@@ -536,17 +558,10 @@ Result<SdkBody> SdkParser::ParseSegment(std::string_view body, SegmentCall call,
   }
   parsed.events_.reserve(messages.size());
   for (std::string_view raw : messages) {
-    EventInput& input = parsed.events_.emplace_back();
-    input.raw = raw;
-    auto event =
-        raw.starts_with('{')
-            ? ParseSegmentMessage(context, raw, call, call == SegmentCall::kBatch ? nullptr : &out.key)
-            : Result<EventView>(Status::InvalidArgument("event", "must be a JSON object"));
-    if (event.ok()) {
-      input.event = *event;
-    } else {
-      input.status = event.status();
-    }
+    AddEvent(parsed.events_, raw,
+             raw.starts_with('{')
+                 ? ParseSegmentMessage(context, raw, call, call == SegmentCall::kBatch ? nullptr : &out.key)
+                 : Result<EventView>(NotAnObject()));
   }
   // A call's own body that is not even JSON is the request's error, as for POST /v1/events.
   if (call != SegmentCall::kBatch)
@@ -555,20 +570,17 @@ Result<SdkBody> SdkParser::ParseSegment(std::string_view body, SegmentCall call,
 }
 
 Result<SdkBody> SdkParser::ParsePostHog(std::string_view body, Millis now) {
-  body = TrimWhitespace(body);
-  if (body.empty()) return Status::InvalidArgument("body", "empty");
   SdkBody out;
   ParsedBody& parsed = out.events;
-  const std::string_view text = CopyPadded(body, parsed.text_);
+  auto copied = CopyBody(body, parsed.text_);
+  if (!copied.ok()) return copied.status();
+  const std::string_view text = *copied;
   // A single event's api_key is read twice (to tell the body's form, then as the event's): room for both.
   UnescapedTexts unescaped(&parsed.unescaped_, 2 * text.size());
   BodyContext context{*parsers_, text, unescaped, parsed.made_, now, std::nullopt, {}};
   std::vector<std::string_view> messages;
   od::document document;
-  if (auto error = parsers_->outer.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING)
-                       .get(document)) {
-    return Status::InvalidArgument("body", JsonError(error));
-  }
+  TALLY_RETURN_IF_ERROR(IterateBody(parsers_->outer, text, &document));
   od::json_type type;
   if (auto error = document.type().get(type)) return Status::InvalidArgument("body", JsonError(error));
   bool single_event = false;
@@ -584,24 +596,16 @@ Result<SdkBody> SdkParser::ParsePostHog(std::string_view body, Millis now) {
       return Status::InvalidArgument("body", JsonError(error));
     bool seen_batch = false;
     for (auto field_result : object) {
-      od::field field;
-      std::string_view key;
-      if (auto error = std::move(field_result).get(field))
-        return Status::InvalidArgument("body", JsonError(error));
-      if (auto error = field.unescaped_key().get(key))
-        return Status::InvalidArgument("body", JsonError(error));
-      od::value value = field.value();
-      if (key == "batch") {
-        od::array array;
-        if (value.get_array().get(array) != simdjson::SUCCESS)
-          return Status::InvalidArgument("batch", "must be an array of events");
-        TALLY_RETURN_IF_ERROR(ReadMessages(array, parsers_->limits, &messages));
+      MessageField field;
+      TALLY_RETURN_IF_ERROR(ReadMessageField(std::move(field_result), &field, "body"));
+      if (field.name == "batch") {
+        TALLY_RETURN_IF_ERROR(ReadBatch(field.value, "events", parsers_->limits, &messages));
         seen_batch = true;
-      } else if (key == "api_key") {
-        TALLY_RETURN_IF_ERROR(ReadKey(value, "api_key", unescaped, &out.key));
-      } else if (key == "sent_at") {
+      } else if (field.name == "api_key") {
+        TALLY_RETURN_IF_ERROR(ReadKey(field.value, "api_key", unescaped, &out.key));
+      } else if (field.name == "sent_at") {
         Millis sent_at = 0;
-        TALLY_RETURN_IF_ERROR(ReadTimestamp(value, "sent_at", &sent_at));
+        TALLY_RETURN_IF_ERROR(ReadTimestamp(field.value, "sent_at", &sent_at));
         context.sent_at = sent_at;
       }
     }
@@ -618,12 +622,9 @@ Result<SdkBody> SdkParser::ParsePostHog(std::string_view body, Millis now) {
   }
   parsed.events_.reserve(messages.size());
   for (std::string_view raw : messages) {
-    EventInput& input = parsed.events_.emplace_back();
-    input.raw = raw;
     std::string_view event_key;
-    auto event = raw.starts_with('{')
-                     ? ParsePostHogMessage(context, raw, &event_key)
-                     : Result<EventView>(Status::InvalidArgument("event", "must be a JSON object"));
+    auto event = raw.starts_with('{') ? ParsePostHogMessage(context, raw, &event_key)
+                                      : Result<EventView>(NotAnObject());
     // Events of one body share one key: the body's, or else the first event's.
     if (event.ok() && !event_key.empty()) {
       if (out.key.empty()) {
@@ -632,11 +633,7 @@ Result<SdkBody> SdkParser::ParsePostHog(std::string_view body, Millis now) {
         event = Status::InvalidArgument("api_key", "differs from the key of the body's other events");
       }
     }
-    if (event.ok()) {
-      input.event = *event;
-    } else {
-      input.status = event.status();
-    }
+    AddEvent(parsed.events_, raw, event);
   }
   if (single_event) TALLY_RETURN_IF_ERROR(NotJsonError(parsers_->outer, text, parsed.events_[0].status));
   return out;

@@ -3,12 +3,12 @@
 // api_key and compression, and type names as those SDKs send them. A re-sent message counts once, and a
 // request without a key writes nothing.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <fstream>
 #include <thread>
 
+#include "../support/gzip.h"
 #include "http_client.h"
 #include "tallyd_process.h"
 
@@ -18,20 +18,6 @@ namespace {
 constexpr const char* kIngest = "ingest-secret-000001";
 constexpr const char* kRead = "read-secret-00000001";
 constexpr const char* kAllTime = "/v1/stats?from=0&to=253402300800000&bucket=all";
-
-std::string Gzip(std::string_view plain) {
-  z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&stream, plain.size()) + 32, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-  stream.avail_in = static_cast<uInt>(plain.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
 
 std::string Base64(std::string_view text) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

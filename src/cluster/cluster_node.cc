@@ -54,13 +54,22 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(Engine* engine, ClusterO
   }
   TALLY_RETURN_IF_ERROR(subscribed);
   node->follower_ = std::thread([raw = node.get()] { raw->Follow(); });
+  // The first tip is fetched before the server listens, so /readyz can answer its first probe.
+  node->tip_ = node->LastSequence();
+  node->tip_started_ = node->tip_finished_ = 1;
+  node->tip_fetcher_ = std::thread([raw = node.get()] { raw->FetchTips(); });
   return node;
 }
 
 ClusterNode::~ClusterNode() {
   stopping_ = true;
   applied_changed_.notify_all();
+  {
+    std::lock_guard lock(tip_mutex_);
+    tip_asked_changed_.notify_all();
+  }
   if (follower_.joinable()) follower_.join();
+  if (tip_fetcher_.joinable()) tip_fetcher_.join();
   if (subscription_ != nullptr) natsSubscription_Destroy(subscription_);
   if (jetstream_ != nullptr) jsCtx_Destroy(jetstream_);
   if (connection_ != nullptr) natsConnection_Destroy(connection_);
@@ -291,25 +300,42 @@ Result<uint64_t> ClusterNode::LastSequence() {
   return last;
 }
 
-Status ClusterNode::WaitCaughtUp(std::chrono::milliseconds timeout) {
-  auto last = LastSequence();
-  if (!last.ok()) return last.status();
-  std::unique_lock lock(mutex_);
-  const bool caught_up = applied_changed_.wait_for(lock, timeout, [&] {
-    return engine_->stream_sequence() >= *last || stopping_ || !follower_error_.empty();
-  });
-  if (!caught_up || engine_->stream_sequence() < *last) {
-    return Status::Unavailable("consistency: this node has applied stream sequence " +
-                               std::to_string(engine_->stream_sequence()) + " of " + std::to_string(*last) +
-                               (follower_error_.empty() ? "" : " (" + follower_error_ + ")") + "; retry");
-  }
-  return Status::Ok();
+uint64_t ClusterNode::RequestStreamTip() {
+  std::lock_guard lock(tip_mutex_);
+  const uint64_t ticket = tip_started_ + 1;
+  tip_asked_ = std::max(tip_asked_, ticket);
+  tip_asked_changed_.notify_one();
+  return ticket;
 }
 
-bool ClusterNode::CaughtUp() {
-  auto last = LastSequence();
+std::optional<Result<uint64_t>> ClusterNode::StreamTip(uint64_t ticket) {
+  std::lock_guard lock(tip_mutex_);
+  if (tip_finished_ == 0 || tip_finished_ < ticket) return std::nullopt;
+  return tip_;
+}
+
+void ClusterNode::FetchTips() {
+  std::unique_lock lock(tip_mutex_);
+  while (!stopping_) {
+    tip_asked_changed_.wait_for(lock, std::chrono::seconds(1),
+                                [&] { return stopping_ || tip_asked_ > tip_started_; });
+    if (stopping_) break;
+    const uint64_t ticket = ++tip_started_;
+    lock.unlock();
+    Result<uint64_t> tip = LastSequence();
+    lock.lock();
+    tip_ = std::move(tip);
+    tip_finished_ = ticket;
+  }
+}
+
+Status ClusterNode::AppliedUpTo(uint64_t sequence) {
   std::lock_guard lock(mutex_);
-  return last.ok() && follower_error_.empty() && engine_->stream_sequence() >= *last;
+  const uint64_t applied = engine_->stream_sequence();
+  if (applied >= sequence && follower_error_.empty()) return Status::Ok();
+  return Status::Unavailable("consistency: this node has applied stream sequence " + std::to_string(applied) +
+                             " of " + std::to_string(sequence) +
+                             (follower_error_.empty() ? "" : " (" + follower_error_ + ")") + "; retry");
 }
 
 }  // namespace tally

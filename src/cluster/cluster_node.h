@@ -47,10 +47,9 @@ class ClusterNode : public Committer, public ReadConsistency {
 
   // Publishes the batch and waits until this node has applied it; its outcomes are this node's.
   Result<Committed> Commit(const IngestBatch& batch) override;
-  // Waits until this node has applied the stream's last sequence as it is now.
-  Status WaitCaughtUp(std::chrono::milliseconds timeout) override;
-  bool CaughtUp() override;
-  Result<uint64_t> StreamLastSequence() override { return LastSequence(); }
+  uint64_t RequestStreamTip() override;
+  std::optional<Result<uint64_t>> StreamTip(uint64_t ticket) override;
+  Status AppliedUpTo(uint64_t sequence) override;
 
   uint64_t applied_sequence() const { return engine_->stream_sequence(); }
   const std::string& subject() const { return subject_; }
@@ -60,6 +59,8 @@ class ClusterNode : public Committer, public ReadConsistency {
   Status Connect();
   Result<uint64_t> LastSequence();
   void Follow();
+  // The tip fetcher's thread: fetches the stream's last sequence when asked, and once a second.
+  void FetchTips();
   Status Subscribe(uint64_t after);
 
   // Publishers waiting for their own message to be applied here, by message id.
@@ -85,6 +86,16 @@ class ClusterNode : public Committer, public ReadConsistency {
   std::string follower_error_;
   std::atomic<bool> stopping_{false};
   std::thread follower_;
+
+  // The stream's last sequence, fetched by tip_fetcher_ (a JetStream request is not made on a loop). Fetch
+  // tickets count up: a caller asks for tip_started_ + 1, the first fetch to start after it asked.
+  std::mutex tip_mutex_;
+  std::condition_variable tip_asked_changed_;
+  uint64_t tip_asked_ = 0;
+  uint64_t tip_started_ = 0;
+  uint64_t tip_finished_ = 0;
+  Result<uint64_t> tip_ = Status::Unavailable("cluster: the stream's last sequence is not known yet");
+  std::thread tip_fetcher_;
 };
 
 }  // namespace tally

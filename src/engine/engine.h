@@ -12,6 +12,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -94,14 +95,19 @@ class Committer {
   virtual Result<Committed> Commit(const IngestBatch& batch) = 0;
 };
 
-// Cluster mode: whether this node has applied everything the stream holds (GET ?consistency=strong,
-// /readyz).
+// Cluster mode: how far this node is behind the stream (GET ?consistency=strong, /readyz, /metrics), asked
+// without blocking the caller, an event loop. The stream's last sequence is fetched by a thread of its
+// own, when asked and once a second.
 class ReadConsistency {
  public:
   virtual ~ReadConsistency() = default;
-  virtual Status WaitCaughtUp(std::chrono::milliseconds timeout) = 0;
-  virtual bool CaughtUp() = 0;
-  virtual Result<uint64_t> StreamLastSequence() = 0;
+  // Asks for a fetch of the stream's last sequence that starts after this call; returns its ticket.
+  virtual uint64_t RequestStreamTip() = 0;
+  // What the newest finished fetch found, if it is the one of `ticket` or later (ticket 0: any): the
+  // stream's last sequence, or why it could not be read. nullopt while no such fetch has finished.
+  virtual std::optional<Result<uint64_t>> StreamTip(uint64_t ticket) = 0;
+  // Ok when this node has applied the stream up to `sequence`; otherwise says how far it is and why.
+  virtual Status AppliedUpTo(uint64_t sequence) = 0;
 };
 
 class Engine : public Committer {

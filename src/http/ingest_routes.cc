@@ -9,7 +9,6 @@
 #include "common/clock.h"
 #include "common/json_writer.h"
 #include "http/request_head.h"
-#include "http/route_table.h"
 #include "http/worker.h"
 #include "ingest/gzip.h"
 #include "ingest/query_string.h"
@@ -92,7 +91,7 @@ void IngestSdkBody(Worker& worker, h2o_req_t* req, Result<SdkBody>& parsed, std:
 
 }  // namespace
 
-void HandlePostEvents(Worker& worker, h2o_req_t* req) {
+void HandlePostEvents(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   constexpr std::string_view kSource = "/v1/events";
   const Millis now = WallClockMillis();
   const BodyFormat format = IsMediaType(HeaderOf(req, H2O_TOKEN_CONTENT_TYPE), "application/x-ndjson")
@@ -103,28 +102,21 @@ void HandlePostEvents(Worker& worker, h2o_req_t* req) {
   IngestEvents(worker, req, *events, kSource, now);
 }
 
-void HandleSegmentCall(Worker& worker, h2o_req_t* req, SegmentCall call, std::string_view path) {
+template <SegmentCall call>
+void HandleSegmentCall(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   const Millis now = WallClockMillis();
   auto parsed = worker.sdk_parser().ParseSegment(BodyOf(req), call, now);
-  IngestSdkBody(worker, req, parsed, "writeKey", path, now, {"success", "true"});
+  IngestSdkBody(worker, req, parsed, "writeKey", args.path, now, {"success", "true"});
 }
+template void HandleSegmentCall<SegmentCall::kBatch>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kTrack>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kPage>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kScreen>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kIdentify>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kGroup>(Worker&, h2o_req_t*, const RouteArgs&);
+template void HandleSegmentCall<SegmentCall::kAlias>(Worker&, h2o_req_t*, const RouteArgs&);
 
-bool IsPostHogPath(std::string_view path) {
-  const RouteSpec* route = FindRouteOfPath(path);
-  return route != nullptr && route->label == RouteLabel::kPostHog;
-}
-
-bool KeyMayBeInBody(std::string_view path) {
-  const RouteSpec* route = FindRouteOfPath(path);
-  return route != nullptr && (route->label == RouteLabel::kSegment || route->label == RouteLabel::kPostHog);
-}
-
-bool RoutePostHog(Worker& worker, h2o_req_t* req, std::string_view path) {
-  if (!IsPostHogPath(path)) return false;
-  if (MethodOf(req) != "POST") {
-    ReplyMethodNotAllowed(req, "POST");
-    return true;
-  }
+void HandlePostHogCapture(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   const Millis now = WallClockMillis();
   // posthog-js says how its body is compressed in the query (with ip=, _= and ver=, which tally has no
   // use for); posthog-node sends Content-Encoding, which the edge has already undone.
@@ -133,21 +125,16 @@ bool RoutePostHog(Worker& worker, h2o_req_t* req, std::string_view path) {
     if (name == "compression") compression = value;
     return Status::Ok();
   });
-  if (!query.ok()) {
-    ReplyJsonError(req, 400, "invalid_argument", query.message());
-    return true;
-  }
+  if (!query.ok()) return ReplyJsonError(req, 400, "invalid_argument", query.message());
   if (!compression.empty() && compression != "gzip" && compression != "gzip-js") {
-    ReplyJsonError(req, 400, "invalid_argument",
-                   "compression: '" + std::string(compression) + "' is not supported (gzip, gzip-js)");
-    return true;
+    return ReplyJsonError(req, 400, "invalid_argument",
+                          "compression: '" + std::string(compression) + "' is not supported (gzip, gzip-js)");
   }
   if (!compression.empty() && HeaderOf(req, H2O_TOKEN_CONTENT_ENCODING).empty() && !worker.InflateBody(req)) {
-    return true;
+    return;
   }
   auto parsed = worker.sdk_parser().ParsePostHog(BodyOf(req), now);
-  IngestSdkBody(worker, req, parsed, "api_key", path, now, {"status", "1"});
-  return true;
+  IngestSdkBody(worker, req, parsed, "api_key", args.path, now, {"status", "1"});
 }
 
 }  // namespace tally

@@ -49,7 +49,7 @@ std::string Label(std::string_view key, std::string_view value) {
 }  // namespace
 
 RouteLabel RouteOf(std::string_view path) {
-  const RouteSpec* route = FindRouteOfPath(path);
+  const RouteSpec* route = RouteOfPath(path);
   return route != nullptr ? route->label : RouteLabel::kOther;
 }
 
@@ -209,11 +209,16 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
     Header(&out, "tally_stream_applied_sequence", "gauge",
            "Cluster: the last stream sequence this node applied.");
     Sample(&out, "tally_stream_applied_sequence", "", static_cast<double>(engine.stream_sequence()));
-    if (auto last = cluster->StreamLastSequence(); last.ok()) {
+    // As of the newest fetch of the stream's last sequence (at most about a second old): a JetStream
+    // request is not made on an event loop.
+    cluster->RequestStreamTip();
+    if (auto tip = cluster->StreamTip(0); tip && tip->ok()) {
+      const uint64_t last = **tip;
       Header(&out, "tally_stream_lag_messages", "gauge",
-             "Cluster: stream messages this node has not applied yet.");
+             "Cluster: stream messages this node has not applied yet (as of the last fetch of the stream's "
+             "last sequence, at most about a second ago).");
       Sample(&out, "tally_stream_lag_messages", "",
-             static_cast<double>(*last > engine.stream_sequence() ? *last - engine.stream_sequence() : 0));
+             static_cast<double>(last > engine.stream_sequence() ? last - engine.stream_sequence() : 0));
     }
   }
   return out;

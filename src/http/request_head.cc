@@ -103,43 +103,26 @@ std::string SecretOf(std::string_view authorization) {
   return colon > 0 ? credentials->substr(0, colon) : credentials->substr(colon + 1);
 }
 
-Result<std::vector<std::string>> V1PathSegments(std::string_view path) {
+Result<std::vector<std::string>> RouteSegments(std::string_view route_path) {
   std::vector<std::string> segments;
-  constexpr std::string_view kPrefix = "/v1/";
-  if (path.starts_with(kPrefix)) path.remove_prefix(kPrefix.size());
+  const bool decode = route_path.starts_with("/v1/");
+  if (route_path.starts_with('/')) route_path.remove_prefix(1);
   while (true) {
-    const size_t slash = path.find('/');
-    std::string segment;
-    TALLY_RETURN_IF_ERROR(PercentDecode("path", path.substr(0, slash), &segment));
-    segments.push_back(std::move(segment));
+    const size_t slash = route_path.find('/');
+    const std::string_view segment = route_path.substr(0, slash);
+    if (decode) {
+      TALLY_RETURN_IF_ERROR(PercentDecode("path", segment, &segments.emplace_back()));
+    } else {
+      segments.emplace_back(segment);
+    }
     if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
+    route_path.remove_prefix(slash + 1);
   }
   return segments;
 }
 
 std::string_view RoutePath(std::string_view raw_path, std::string_view normalized_path) {
   return raw_path.starts_with("/v1/") ? raw_path : normalized_path;
-}
-
-Access AccessFor(std::string_view method, std::string_view route_path) {
-  const bool read_method = method == "GET" || method == "HEAD";
-  if (route_path.starts_with("/v1/")) {
-    auto segments = V1PathSegments(route_path);
-    // The router answers 400 for a bad escape: to a known key only, like every answer.
-    if (!segments.ok()) return Access::kAnyKey;
-    // The tracker is loaded by websites, the API description by anyone.
-    if (segments->size() == 1 && ((*segments)[0] == "tracker.js" || (*segments)[0] == "openapi.json"))
-      return Access::kPublic;
-    if ((*segments)[0] == "admin") return Access::kAdmin;
-  } else if (route_path == "/healthz" || route_path == "/readyz" || route_path == "/") {
-    // Health checks, and the dashboard page (it asks for a key itself).
-    return Access::kPublic;
-  }
-  if (method == "PUT" || method == "DELETE") return Access::kAdmin;
-  if (method == "POST") return Access::kIngest;
-  if (read_method) return Access::kRead;
-  return Access::kAnyKey;
 }
 
 namespace {

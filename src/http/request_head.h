@@ -1,9 +1,10 @@
 // What tally checks of a request before routing it: the limits on what a client controls in the request
-// head, the bearer token, and the native API's path segments. Pure functions of the request's text, so
+// head, the bearer token, and the segments routes are matched on. Pure functions of the request's text, so
 // they are unit-tested and fuzzed without a server.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,18 +49,20 @@ std::string_view BearerSecret(std::string_view authorization);
 // is). Empty when the header has neither form.
 std::string SecretOf(std::string_view authorization);
 
-// "/v1/users/a%2Fb/events" -> {"users", "a/b", "events"}. A bad %-escape is an error naming "path".
-Result<std::vector<std::string>> V1PathSegments(std::string_view path);
+// A route path split at its slashes, the routes' patterns are matched against: "/v1/users/a%2Fb/events"
+// -> {"v1", "users", "a/b", "events"}, "/" -> {""}. The native API's segments are percent-decoded (an id
+// may hold any byte, a slash too); a bad %-escape is an error naming "path". Other paths are taken as
+// h2o normalized them.
+Result<std::vector<std::string>> RouteSegments(std::string_view route_path);
 
 // The path the key check and the routers both decide on, so that no request is authorized as one route
 // and served as another. Native API paths carry percent-encoded ids and are taken as sent (`raw_path`,
 // the target before its query); every other path as h2o normalized it (dot segments resolved).
 std::string_view RoutePath(std::string_view raw_path, std::string_view normalized_path);
 
-// Who may call a route, with keys configured. kAnyKey: a path or method no route has (any known key
-// then learns the 404 or 405).
-enum class Access { kPublic, kAnyKey, kIngest, kRead, kAdmin };
-Access AccessFor(std::string_view method, std::string_view route_path);
+// Who may call a route, with keys configured (route_table.h says it of each). kAnyKey: a path or method no
+// route has (any known key then learns the 404 or 405).
+enum class Access : uint8_t { kPublic, kAnyKey, kIngest, kRead, kAdmin };
 
 // RFC 9112 §6.3: a body whose length two parsers could read differently (Content-Length values that
 // differ, or Content-Length beside Transfer-Encoding) is how requests are smuggled past a proxy. The

@@ -1,14 +1,20 @@
-// Every route tallyd serves, as OpenAPI writes them, with what the edge needs to know of each: its metric
-// label, whether a strong read waits for the stream first, and how its errors are written. The routers
-// (take_home_routes.cc, v1_routes.cc, ingest_routes.cc) and this list change together: the OpenAPI test
-// checks that api/openapi.json documents exactly these, that each answers on the real server, and that
-// every other method on these paths is a 405.
+// Every route tallyd serves, as OpenAPI writes them, and all the edge knows of each: its handler, who may
+// call it, where its key may come from, whether a strong read waits for the stream first, its metric label
+// and how its errors are written. Dispatch, 404 and 405 (with Allow), keys, strong reads, metric labels
+// and the OpenAPI test all read this table and nothing else; the OpenAPI test holds it to
+// api/openapi.json.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
+
+#include "http/handlers.h"
+#include "http/request_head.h"
 
 namespace tally {
 
@@ -36,108 +42,181 @@ enum class ErrorStyle : uint8_t {
   kJson,  // {"error":"<code>","message":"..."}
 };
 
+// With keys, where a route's key may come from besides `Authorization: Bearer <secret>`.
+enum class KeyFrom : uint8_t {
+  kHeader,
+  // `?key=`, an ingest key only: browsers' beacons cannot send headers (a secret in a URL ends up in page
+  // sources and access logs, so no other role is taken that way).
+  kHeaderOrQuery,
+  // An SDK's body (Segment's writeKey, PostHog's api_key), or Basic auth: the handler checks the body's
+  // key before it writes anything.
+  kHeaderOrBody,
+};
+
+// Cluster mode, consistency=strong: the request first waits (without holding its event loop) until this
+// node has applied the stream's last message. Only reads of the views: never the health checks, metrics
+// or static files, which must answer while a node lags.
+inline constexpr bool kStrongRead = true;
+inline constexpr bool kLocalRead = false;
+
 struct RouteSpec {
   std::string_view method;  // HEAD is served wherever GET is
-  std::string_view path;    // {name} marks a path parameter
-  RouteLabel label;
-  // Cluster mode: with consistency=strong, the request first waits until this node has applied the
-  // stream's last message. Only reads of the views: never the health checks, metrics or static files, which
-  // must answer while a node lags.
+  std::string_view path;    // {name} marks a path parameter (one whole segment)
+  RouteHandler handler;
+  Access access;
+  KeyFrom key_from;
   bool strong_read;
+  RouteLabel label;
   ErrorStyle errors;
 };
 
 inline constexpr RouteSpec kRoutes[] = {
-    {"GET", "/analytics", RouteLabel::kAnalytics, true, ErrorStyle::kText},
-    {"POST", "/analytics", RouteLabel::kAnalytics, false, ErrorStyle::kText},
-    {"POST", "/v1/events", RouteLabel::kEvents, false, ErrorStyle::kJson},
-    // Segment's HTTP Tracking API
-    {"POST", "/v1/batch", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/track", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/page", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/screen", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/identify", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/group", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    {"POST", "/v1/alias", RouteLabel::kSegment, false, ErrorStyle::kJson},
-    // PostHog's capture API
-    {"POST", "/batch/", RouteLabel::kPostHog, false, ErrorStyle::kJson},
-    {"POST", "/capture/", RouteLabel::kPostHog, false, ErrorStyle::kJson},
-    {"POST", "/e/", RouteLabel::kPostHog, false, ErrorStyle::kJson},
-    {"POST", "/i/v0/e/", RouteLabel::kPostHog, false, ErrorStyle::kJson},
-    {"GET", "/v1/events/{event_id}", RouteLabel::kEvent, true, ErrorStyle::kJson},
-    {"GET", "/v1/users/{user_id}/events", RouteLabel::kUserEvents, true, ErrorStyle::kJson},
-    {"GET", "/v1/stats", RouteLabel::kStats, true, ErrorStyle::kJson},
-    {"GET", "/v1/top", RouteLabel::kTop, true, ErrorStyle::kJson},
-    {"GET", "/v1/rejected", RouteLabel::kRejected, true, ErrorStyle::kJson},
-    {"GET", "/v1/schemas", RouteLabel::kSchemas, true, ErrorStyle::kJson},
-    {"GET", "/v1/schemas/{type}", RouteLabel::kSchemas, true, ErrorStyle::kJson},
-    {"PUT", "/v1/schemas/{type}", RouteLabel::kSchemas, false, ErrorStyle::kJson},
-    {"DELETE", "/v1/schemas/{type}", RouteLabel::kSchemas, false, ErrorStyle::kJson},
-    {"GET", "/v1/admin/digest", RouteLabel::kAdmin, true, ErrorStyle::kJson},
-    {"GET", "/v1/openapi.json", RouteLabel::kOther, false, ErrorStyle::kJson},
-    {"GET", "/v1/tracker.js", RouteLabel::kOther, false, ErrorStyle::kJson},
-    {"GET", "/", RouteLabel::kOther, false, ErrorStyle::kText},
-    {"GET", "/healthz", RouteLabel::kHealth, false, ErrorStyle::kText},
-    {"GET", "/readyz", RouteLabel::kHealth, false, ErrorStyle::kText},
-    {"GET", "/metrics", RouteLabel::kMetrics, false, ErrorStyle::kText},
+    // The take-home protocol.
+    {"GET", "/analytics", HandleTakeHomeGet, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kAnalytics, ErrorStyle::kText},
+    {"POST", "/analytics", HandleTakeHomePost, Access::kIngest, KeyFrom::kHeader, kLocalRead,
+     RouteLabel::kAnalytics, ErrorStyle::kText},
+    // The native API.
+    {"POST", "/v1/events", HandlePostEvents, Access::kIngest, KeyFrom::kHeaderOrQuery, kLocalRead,
+     RouteLabel::kEvents, ErrorStyle::kJson},
+    {"GET", "/v1/events/{event_id}", HandleGetEvent, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kEvent, ErrorStyle::kJson},
+    {"GET", "/v1/users/{user_id}/events", HandleUserEvents, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kUserEvents, ErrorStyle::kJson},
+    {"GET", "/v1/stats", HandleStats, Access::kRead, KeyFrom::kHeader, kStrongRead, RouteLabel::kStats,
+     ErrorStyle::kJson},
+    {"GET", "/v1/top", HandleTop, Access::kRead, KeyFrom::kHeader, kStrongRead, RouteLabel::kTop,
+     ErrorStyle::kJson},
+    {"GET", "/v1/rejected", HandleRejected, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kRejected, ErrorStyle::kJson},
+    {"GET", "/v1/schemas", HandleSchemaList, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kSchemas, ErrorStyle::kJson},
+    {"GET", "/v1/schemas/{type}", HandleGetSchema, Access::kRead, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kSchemas, ErrorStyle::kJson},
+    {"PUT", "/v1/schemas/{type}", HandlePutSchema, Access::kAdmin, KeyFrom::kHeader, kLocalRead,
+     RouteLabel::kSchemas, ErrorStyle::kJson},
+    {"DELETE", "/v1/schemas/{type}", HandleDeleteSchema, Access::kAdmin, KeyFrom::kHeader, kLocalRead,
+     RouteLabel::kSchemas, ErrorStyle::kJson},
+    {"GET", "/v1/admin/digest", HandleDigest, Access::kAdmin, KeyFrom::kHeader, kStrongRead,
+     RouteLabel::kAdmin, ErrorStyle::kJson},
+    // Loaded by websites (the tracker) and by anyone (the API's description).
+    {"GET", "/v1/openapi.json", HandleOpenApiJson, Access::kPublic, KeyFrom::kHeader, kLocalRead,
+     RouteLabel::kOther, ErrorStyle::kJson},
+    {"GET", "/v1/tracker.js", HandleTrackerJs, Access::kPublic, KeyFrom::kHeader, kLocalRead,
+     RouteLabel::kOther, ErrorStyle::kJson},
+    // Segment's HTTP Tracking API.
+    {"POST", "/v1/batch", HandleSegmentCall<SegmentCall::kBatch>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/track", HandleSegmentCall<SegmentCall::kTrack>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/page", HandleSegmentCall<SegmentCall::kPage>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/screen", HandleSegmentCall<SegmentCall::kScreen>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/identify", HandleSegmentCall<SegmentCall::kIdentify>, Access::kIngest,
+     KeyFrom::kHeaderOrBody, kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/group", HandleSegmentCall<SegmentCall::kGroup>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    {"POST", "/v1/alias", HandleSegmentCall<SegmentCall::kAlias>, Access::kIngest, KeyFrom::kHeaderOrBody,
+     kLocalRead, RouteLabel::kSegment, ErrorStyle::kJson},
+    // PostHog's capture API.
+    {"POST", "/batch/", HandlePostHogCapture, Access::kIngest, KeyFrom::kHeaderOrBody, kLocalRead,
+     RouteLabel::kPostHog, ErrorStyle::kJson},
+    {"POST", "/capture/", HandlePostHogCapture, Access::kIngest, KeyFrom::kHeaderOrBody, kLocalRead,
+     RouteLabel::kPostHog, ErrorStyle::kJson},
+    {"POST", "/e/", HandlePostHogCapture, Access::kIngest, KeyFrom::kHeaderOrBody, kLocalRead,
+     RouteLabel::kPostHog, ErrorStyle::kJson},
+    {"POST", "/i/v0/e/", HandlePostHogCapture, Access::kIngest, KeyFrom::kHeaderOrBody, kLocalRead,
+     RouteLabel::kPostHog, ErrorStyle::kJson},
+    // The dashboard (it asks for a key itself), health checks and metrics.
+    {"GET", "/", HandleDashboard, Access::kPublic, KeyFrom::kHeader, kLocalRead, RouteLabel::kOther,
+     ErrorStyle::kText},
+    {"GET", "/healthz", HandleHealthz, Access::kPublic, KeyFrom::kHeader, kLocalRead, RouteLabel::kHealth,
+     ErrorStyle::kText},
+    {"GET", "/readyz", HandleReadyz, Access::kPublic, KeyFrom::kHeader, kLocalRead, RouteLabel::kHealth,
+     ErrorStyle::kText},
+    {"GET", "/metrics", HandleMetrics, Access::kRead, KeyFrom::kHeader, kLocalRead, RouteLabel::kMetrics,
+     ErrorStyle::kText},
 };
+inline constexpr size_t kRouteCount = std::size(kRoutes);
 
-// Whether `path` (a request's, normalized) fits the pattern: the same segments, a {name} standing for any
-// one non-empty segment.
-constexpr bool PathFits(std::string_view pattern, std::string_view path) {
-  while (true) {
-    const size_t pattern_end = pattern.find('/');
-    const size_t path_end = path.find('/');
-    const std::string_view pattern_segment = pattern.substr(0, pattern_end);
-    const std::string_view path_segment = path.substr(0, path_end);
-    const bool parameter = pattern_segment.starts_with('{') && pattern_segment.ends_with('}');
-    if (parameter ? path_segment.empty() : pattern_segment != path_segment) return false;
-    if (pattern_end == std::string_view::npos || path_end == std::string_view::npos)
-      return pattern_end == path_end;
-    pattern.remove_prefix(pattern_end + 1);
-    path.remove_prefix(path_end + 1);
+// Whether a path split into segments (RouteSegments) fits the pattern: the same segments, a {name}
+// standing for any one non-empty segment.
+template <typename Segments>
+constexpr bool PatternFits(std::string_view pattern, const Segments& segments) {
+  pattern.remove_prefix(1);  // every pattern starts with '/'
+  bool pattern_left = true;
+  size_t count = 0;
+  for (const auto& segment : segments) {
+    if (!pattern_left) return false;  // more segments than the pattern has
+    const size_t end = pattern.find('/');
+    const std::string_view part = pattern.substr(0, end);
+    const bool parameter = part.starts_with('{') && part.ends_with('}');
+    if (parameter ? std::string_view(segment).empty() : part != std::string_view(segment)) return false;
+    if (end == std::string_view::npos) {
+      pattern_left = false;
+    } else {
+      pattern.remove_prefix(end + 1);
+    }
+    ++count;
   }
+  return count > 0 && !pattern_left;
 }
 
-// The index in kRoutes of the route serving `method` (HEAD as GET) on `path`, or -1.
-constexpr int RouteIndex(std::string_view method, std::string_view path) {
+// The index in kRoutes of the route serving `method` (HEAD as GET) on these segments, or -1.
+template <typename Segments>
+constexpr int RouteIndex(std::string_view method, const Segments& segments) {
   if (method == "HEAD") method = "GET";
-  for (size_t i = 0; i < std::size(kRoutes); ++i) {
-    if (kRoutes[i].method == method && PathFits(kRoutes[i].path, path)) return static_cast<int>(i);
+  for (size_t i = 0; i < kRouteCount; ++i) {
+    if (kRoutes[i].method == method && PatternFits(kRoutes[i].path, segments)) return static_cast<int>(i);
   }
   return -1;
 }
 
-// The index of a route on `path` whatever the method (its label and error style hold for every method), or
-// -1.
-constexpr int RouteIndexOfPath(std::string_view path) {
-  for (size_t i = 0; i < std::size(kRoutes); ++i) {
-    if (PathFits(kRoutes[i].path, path)) return static_cast<int>(i);
-  }
-  return -1;
-}
+// What the router makes of a request: the route, or why there is none.
+struct RouteMatch {
+  int index = -1;  // in kRoutes; -1: none
+  RouteArgs args;
+  std::string allow;  // index < 0: the methods the path has ("GET, HEAD, POST"); empty: a 404
+};
+// A bad %-escape in a native API path is an error naming "path".
+Result<RouteMatch> MatchRoute(std::string_view method, std::string_view route_path);
 
-inline const RouteSpec* FindRoute(std::string_view method, std::string_view path) {
-  const int index = RouteIndex(method, path);
-  return index < 0 ? nullptr : &kRoutes[index];
-}
+// The route of a request's path whatever its method (its label and error style hold for every method),
+// or null: for what is answered before or beside routing (limits, CORS, metrics). The path is taken as
+// sent, so a native API path written with %-escapes where none are needed finds no route here.
+const RouteSpec* RouteOfPath(std::string_view route_path);
 
-inline const RouteSpec* FindRouteOfPath(std::string_view path) {
-  const int index = RouteIndexOfPath(path);
-  return index < 0 ? nullptr : &kRoutes[index];
-}
-
-static_assert(kRoutes[RouteIndex("GET", "/v1/events/e1")].label == RouteLabel::kEvent);
-static_assert(kRoutes[RouteIndex("HEAD", "/v1/users/u/events")].strong_read);
-static_assert(RouteIndex("GET", "/v1/users//events") < 0);
-static_assert(RouteIndex("POST", "/v1/events/e1") < 0);
-static_assert(kRoutes[RouteIndexOfPath("/i/v0/e/")].label == RouteLabel::kPostHog);
-static_assert(RouteIndexOfPath("/") >= 0 && RouteIndexOfPath("/x") < 0);
+namespace route_table_checks {
+constexpr std::string_view kEvent[] = {"v1", "events", "e1"};
+constexpr std::string_view kUserEvents[] = {"v1", "users", "u", "events"};
+constexpr std::string_view kNoUser[] = {"v1", "users", "", "events"};
+constexpr std::string_view kRoot[] = {""};
+constexpr std::string_view kPostHog[] = {"i", "v0", "e", ""};
+constexpr std::string_view kMetrics[] = {"metrics"};
+constexpr std::string_view kReadyz[] = {"readyz"};
+constexpr std::string_view kTracker[] = {"v1", "tracker.js"};
+constexpr std::string_view kOpenApi[] = {"v1", "openapi.json"};
+static_assert(kRoutes[RouteIndex("GET", kEvent)].label == RouteLabel::kEvent);
+static_assert(kRoutes[RouteIndex("HEAD", kUserEvents)].strong_read);
+static_assert(RouteIndex("GET", kNoUser) < 0);
+static_assert(RouteIndex("POST", kEvent) < 0);
+static_assert(kRoutes[RouteIndex("POST", kPostHog)].label == RouteLabel::kPostHog);
+static_assert(RouteIndex("GET", kRoot) >= 0);
 // What must answer while a node lags: the health checks, metrics, the dashboard and static files.
-static_assert(!kRoutes[RouteIndex("GET", "/metrics")].strong_read &&
-              !kRoutes[RouteIndex("GET", "/readyz")].strong_read &&
-              !kRoutes[RouteIndex("GET", "/")].strong_read &&
-              !kRoutes[RouteIndex("GET", "/v1/tracker.js")].strong_read &&
-              !kRoutes[RouteIndex("GET", "/v1/openapi.json")].strong_read);
+static_assert(!kRoutes[RouteIndex("GET", kMetrics)].strong_read &&
+              !kRoutes[RouteIndex("GET", kReadyz)].strong_read &&
+              !kRoutes[RouteIndex("GET", kRoot)].strong_read &&
+              !kRoutes[RouteIndex("GET", kTracker)].strong_read &&
+              !kRoutes[RouteIndex("GET", kOpenApi)].strong_read);
+// Only reads wait for the stream.
+constexpr bool OnlyReadsAreStrong() {
+  for (const RouteSpec& route : kRoutes) {
+    if (route.strong_read && route.method != "GET") return false;
+  }
+  return true;
+}
+static_assert(OnlyReadsAreStrong());
+}  // namespace route_table_checks
 
 }  // namespace tally

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_writer.h"
+#include "http/route_table.h"
 #include "http/worker.h"
 #include "ingest/gzip.h"
 #include "ingest/query_string.h"
@@ -155,7 +156,7 @@ void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::stri
 
 void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
   const std::string_view path = RoutePathOf(req);
-  const RouteSpec* route = FindRouteOfPath(path);
+  const RouteSpec* route = RouteOfPath(path);
   if (route != nullptr ? route->errors == ErrorStyle::kJson : path.starts_with("/v1/")) {
     ReplyJsonError(req, status, code, message);
   } else {
@@ -376,6 +377,58 @@ void Worker::ReplyDurable(uint64_t durable_lsn, bool log_failed) {
   }
 }
 
+// ---- strong reads, parked ----
+
+void Worker::ParkStrongRead(h2o_req_t* req, int route_index, RouteArgs args,
+                            std::chrono::steady_clock::time_point deadline) {
+  // h2o frees a request's pool when it disposes of the request (an HTTP/2 stream reset, say): the guard
+  // in that pool then marks the entry, so the loop never answers a request that is gone.
+  auto* guard =
+      static_cast<ParkedRead**>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedRead*), [](void* slot) {
+        if (ParkedRead* read = *static_cast<ParkedRead**>(slot)) read->req = nullptr;
+      }));
+  ParkedRead& read = parked_.emplace_back(
+      ParkedRead{req, route_index, std::move(args), consistency_->RequestStreamTip(), deadline, guard});
+  *guard = &read;
+}
+
+void Worker::ResumeParked() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (it->req == nullptr) {
+      it = parked_.erase(it);
+      continue;
+    }
+    Status ready = Status::Unavailable(
+        "consistency: the stream's last sequence could not be read in time (NATS does not answer); retry");
+    bool decided = false;
+    if (auto tip = consistency_->StreamTip(it->ticket)) {
+      ready = tip->ok() ? consistency_->AppliedUpTo(**tip)
+                        : Status::Unavailable("consistency: the stream's last sequence could not be read (" +
+                                              tip->status().message() + "); retry");
+      decided = ready.ok() || !tip->ok();
+    }
+    if (!decided && now < it->deadline) {
+      ++it;
+      continue;
+    }
+    *it->guard = nullptr;
+    h2o_req_t* req = it->req;
+    const int route_index = it->route_index;
+    const RouteArgs args = std::move(it->args);
+    it = parked_.erase(it);
+    // Answering may start the connection's next pipelined request, which may park in turn (at the end of
+    // the list, which this loop then also visits).
+    replied_outside_loop_ = true;
+    if (ready.ok()) {
+      kRoutes[route_index].handler(*this, req, args);
+    } else {
+      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
+      ReplyError(req, 503, "unavailable", ready.message());
+    }
+  }
+}
+
 // ---- the server ----
 
 namespace {
@@ -556,18 +609,35 @@ class Server::Impl {
     if (!BodyLengthUnambiguous(req)) return 0;
     if (!server.HandleCors(req)) return 0;
     const std::string_view path = RoutePathOf(req);
-    if (!server.Authorize(req, path, worker)) return 0;
-    if (!DecodeBody(req, worker)) return 0;
-    if (!server.WaitIfStrongRead(req, path)) return 0;
-    if (RoutePostHog(worker, req, path)) return 0;
-    if (path.starts_with("/v1/")) {
-      if (!RouteV1(worker, req, path)) {
-        ReplyJsonError(req, 404, "not_found", "path: " + std::string(path) + " is not part of the API");
+    auto match = MatchRoute(MethodOf(req), path);
+    const RouteSpec* route = match.ok() && match->index >= 0 ? &kRoutes[match->index] : nullptr;
+    if (!server.Authorize(req, path, route, worker)) return 0;
+    if (!match.ok()) {
+      ReplyError(req, 400, "invalid_argument", match.status().message());
+      return 0;
+    }
+    if (route == nullptr) {
+      if (!match->allow.empty()) {
+        ReplyMethodNotAllowed(req, match->allow);
+      } else {
+        ReplyError(req, 404, "not_found",
+                   "path: " + std::string(path) +
+                       (path.starts_with("/v1/") ? " is not part of the API" : " not found"));
       }
       return 0;
     }
-    if (!RouteTakeHome(worker, req, path))
-      ReplyTextError(req, 404, "path: " + std::string(path) + " not found");
+    if (!DecodeBody(req, worker)) return 0;
+    auto strong = server.IsStrongRead(req, *route);
+    if (!strong.ok()) {
+      ReplyError(req, 400, "invalid_argument", strong.status().message());
+      return 0;
+    }
+    if (*strong) {
+      worker.ParkStrongRead(req, match->index, std::move(match->args),
+                            std::chrono::steady_clock::now() + server.options_.strong_read_wait);
+      return 0;
+    }
+    route->handler(worker, req, match->args);
     return 0;
   }
 
@@ -663,12 +733,13 @@ class Server::Impl {
     return origin == own_origin;
   }
 
-  // With keys, every request but the health checks needs `Authorization: Bearer <secret>` of a key whose
-  // role allows it (API.md): 401 without a known key, 403 for the wrong role. False when it answered.
-  bool Authorize(h2o_req_t* req, std::string_view path, Worker& worker) {
+  // With keys, every request to a route not public needs a key whose role allows it (route_table.h says
+  // which, and where the key may come from): 401 without a known key, 403 for the wrong role. A path or
+  // method no route has needs any known key. False when it answered.
+  bool Authorize(h2o_req_t* req, std::string_view path, const RouteSpec* route, Worker& worker) {
     worker.set_key_name({});
     worker.set_key_pending(false);
-    const Access access = AccessFor(MethodOf(req), path);
+    const Access access = route != nullptr ? route->access : Access::kAnyKey;
     if (options_.keys == nullptr || access == Access::kPublic) return true;
     auto refuse = [&](int status, const std::string& message) {
       if (status == 401) {
@@ -680,10 +751,8 @@ class Server::Impl {
     };
     const std::string header_secret = SecretOf(HeaderOf(req, H2O_TOKEN_AUTHORIZATION));
     std::string_view secret = header_secret;
-    // Browsers' beacons cannot send headers: the tracker's ingest key may come as ?key= on POST /v1/events.
-    // Only an ingest key: a secret in a URL ends up in page sources and access logs.
     std::string key_param;
-    const bool from_query = secret.empty() && path == "/v1/events" && MethodOf(req) == "POST";
+    const bool from_query = secret.empty() && route != nullptr && route->key_from == KeyFrom::kHeaderOrQuery;
     if (from_query) {
       (void)ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
         if (name == "key") key_param = value;
@@ -691,8 +760,7 @@ class Server::Impl {
       });
       secret = key_param;
     }
-    // An SDK's body may carry the key (writeKey, api_key): its handler checks it before writing anything.
-    if (secret.empty() && MethodOf(req) == "POST" && KeyMayBeInBody(path)) {
+    if (secret.empty() && route != nullptr && route->key_from == KeyFrom::kHeaderOrBody) {
       worker.set_key_pending(true);
       return true;
     }
@@ -722,12 +790,10 @@ class Server::Impl {
     return true;
   }
 
-  // Cluster mode: a GET asking for (or defaulting to) consistency=strong first waits until this node has
-  // applied the stream's last message. False when it answered instead (bad value, or 503).
-  bool WaitIfStrongRead(h2o_req_t* req, std::string_view path) {
-    if (options_.consistency == nullptr) return true;
-    const RouteSpec* route = FindRoute(MethodOf(req), path);
-    if (route == nullptr || !route->strong_read) return true;
+  // Cluster mode: whether the request is a strong read (consistency=strong asked, or the default) of a
+  // route that may be one; an error for a consistency that is neither strong nor local.
+  Result<bool> IsStrongRead(h2o_req_t* req, const RouteSpec& route) const {
+    if (options_.consistency == nullptr || !route.strong_read) return false;
     bool strong = options_.strong_reads_by_default;
     Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
       if (name != kConsistencyParam) return Status::Ok();
@@ -736,16 +802,8 @@ class Server::Impl {
       strong = value == "strong";
       return Status::Ok();
     });
-    if (!status.ok()) {
-      ReplyError(req, 400, "invalid_argument", status.message());
-      return false;
-    }
-    if (!strong) return true;
-    status = options_.consistency->WaitCaughtUp(options_.strong_read_wait);
-    if (status.ok()) return true;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
-    ReplyError(req, 503, "unavailable", status.message());
-    return false;
+    if (!status.ok()) return status;
+    return strong;
   }
 
   void WakeAll() {
@@ -759,8 +817,14 @@ class Server::Impl {
     bool stopping = false;
     std::chrono::steady_clock::time_point give_up_at;
     while (true) {
-      const int32_t max_wait_ms = worker.TakeRepliedOutsideLoop() ? 0 : stopping ? 20 : INT32_MAX;
+      // Parked strong reads are looked at every millisecond: a stream tip fetched or messages applied do
+      // not wake the loop.
+      const int32_t max_wait_ms = worker.TakeRepliedOutsideLoop() ? 0
+                                  : worker.has_parked()           ? 1
+                                  : stopping                      ? 20
+                                                                  : INT32_MAX;
       h2o_evloop_run(loop_thread->loop, max_wait_ms);
+      if (worker.has_parked()) worker.ResumeParked();
       if (worker.CommitBatch() != 0) syncer_->RequestSync();
       worker.ReplyDurable(engine_->log().durable_lsn(), engine_->log().failed());
       if (!stopping && stop_requested_.load(std::memory_order_acquire)) {

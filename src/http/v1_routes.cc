@@ -21,21 +21,12 @@ namespace {
 
 constexpr int64_t kMaxLimit = 1000;
 
-bool IsGetOrHead(std::string_view method) { return method == "GET" || method == "HEAD"; }
-
 void ReplyBadRequest(h2o_req_t* req, const Status& status) {
   ReplyJsonError(req, 400, "invalid_argument", status.message());
 }
 
 void ReplyNotFound(h2o_req_t* req, std::string_view message) {
   ReplyJsonError(req, 404, "not_found", message);
-}
-
-void ReplyWrongMethod(h2o_req_t* req, std::string_view allow) {
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, nullptr, allow.data(), allow.size());
-  ReplyJsonError(
-      req, 405, "method_not_allowed",
-      "method: " + std::string(MethodOf(req)) + " not allowed here (allowed: " + std::string(allow) + ")");
 }
 
 // ---- GET /v1/events/{id} ----
@@ -54,7 +45,10 @@ const char* StateName(RowState state) {
   return "?";
 }
 
-void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id) {
+}  // namespace
+
+void HandleGetEvent(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& event_id = args.params[0];
   struct Version {
     uint64_t position;
     RowState state;
@@ -92,6 +86,8 @@ void HandleGetEvent(Worker& worker, h2o_req_t* req, const std::string& event_id)
   ReplyJson(req, 200, json.str());
 }
 
+namespace {
+
 // ---- GET /v1/users/{id}/events ----
 
 Result<size_t> ParseLimit(const QueryParams& params, int64_t default_limit) {
@@ -102,7 +98,10 @@ Result<size_t> ParseLimit(const QueryParams& params, int64_t default_limit) {
   return static_cast<size_t>(*value);
 }
 
-void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id) {
+}  // namespace
+
+void HandleUserEvents(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& user_id = args.params[0];
   auto params = QueryParams::Parse(QueryOf(req), {"limit", "before", "type"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   auto limit = ParseLimit(*params, 50);
@@ -174,6 +173,8 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const std::string& user_id
   ReplyJson(req, 200, json.str());
 }
 
+namespace {
+
 // ---- GET /v1/stats and /v1/top ----
 
 Status ReadFilter(const QueryParams& params, EventFilter* filter) {
@@ -214,7 +215,9 @@ void WriteAggregate(const Aggregate& aggregate, JsonWriter* json) {
   json->EndObject();
 }
 
-void HandleStats(Worker& worker, h2o_req_t* req) {
+}  // namespace
+
+void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {"from", "to", "bucket", "type", "product_id", "store_id"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   StatsRequest request;
@@ -256,7 +259,7 @@ void HandleStats(Worker& worker, h2o_req_t* req) {
   ReplyJson(req, 200, json.str());
 }
 
-void HandleTop(Worker& worker, h2o_req_t* req) {
+void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {"by", "from", "to", "hours", "type", "limit"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   TopRequest request;
@@ -302,9 +305,13 @@ void HandleTop(Worker& worker, h2o_req_t* req) {
   ReplyJson(req, 200, json.str());
 }
 
+namespace {
+
 // ---- GET /v1/rejected ----
 
-void HandleRejected(Worker& worker, h2o_req_t* req) {
+}  // namespace
+
+void HandleRejected(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {"limit", "before"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   auto limit = ParseLimit(*params, 50);
@@ -343,6 +350,8 @@ void HandleRejected(Worker& worker, h2o_req_t* req) {
   ReplyJson(req, 200, json.str());
 }
 
+namespace {
+
 // ---- schemas ----
 
 using TypeStatsMap = std::map<std::string, TypeStats>;
@@ -367,7 +376,9 @@ void WriteTypeEntry(const Views& views, const TypeStatsMap& type_stats, const st
   json->EndObject();
 }
 
-void HandleSchemaList(Worker& worker, h2o_req_t* req) {
+}  // namespace
+
+void HandleSchemaList(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   std::string body = worker.engine().Read([&](const Views& views) {
@@ -385,43 +396,45 @@ void HandleSchemaList(Worker& worker, h2o_req_t* req) {
   ReplyJson(req, 200, body);
 }
 
-void HandleSchema(Worker& worker, h2o_req_t* req, const std::string& type) {
-  const std::string_view method = MethodOf(req);
+void HandleGetSchema(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& type = args.params[0];
   if (Status status = CheckEventType(type); !status.ok()) return ReplyBadRequest(req, status);
-  if (IsGetOrHead(method)) {
-    std::string body = worker.engine().Read([&](const Views& views) {
-      const TypeStatsMap type_stats = views.TypeStatsByName();
-      if (type_stats.count(type) == 0 && views.global().schemas().count(type) == 0) return std::string();
-      JsonWriter json;
-      WriteTypeEntry(views, type_stats, type, &json);
-      return json.Take();
-    });
-    if (body.empty()) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
-    return ReplyJson(req, 200, body);
-  }
-  const Millis now = WallClockMillis();
-  if (method == "PUT") {
-    auto schema = ParseSchema(BodyOf(req));
-    if (!schema.ok()) return ReplyBadRequest(req, schema.status());
-    const std::string canonical = SchemaToJson(*schema);
-    worker.batch().Add(SchemaChange{now, type, canonical});
+  std::string body = worker.engine().Read([&](const Views& views) {
+    const TypeStatsMap type_stats = views.TypeStatsByName();
+    if (type_stats.count(type) == 0 && views.global().schemas().count(type) == 0) return std::string();
     JsonWriter json;
-    json.BeginObject().Key("type").String(type).Key("schema").Raw(canonical).EndObject();
-    return worker.ReplyAfterCommit(req, 200, json.Take());
-  }
-  if (method == "DELETE") {
-    const bool exists = worker.engine().ReadGlobal(
-        [&](const GlobalViews& global) { return global.schemas().count(type) > 0; });
-    if (!exists) return ReplyNotFound(req, "type: '" + type + "' has no schema");
-    worker.batch().Add(SchemaChange{now, type, ""});
-    JsonWriter json;
-    json.BeginObject().Key("type").String(type).Key("deleted").Bool(true).EndObject();
-    return worker.ReplyAfterCommit(req, 200, json.Take());
-  }
-  ReplyWrongMethod(req, "GET, HEAD, PUT, DELETE");
+    WriteTypeEntry(views, type_stats, type, &json);
+    return json.Take();
+  });
+  if (body.empty()) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
+  ReplyJson(req, 200, body);
 }
 
-void HandleDigest(Worker& worker, h2o_req_t* req) {
+void HandlePutSchema(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& type = args.params[0];
+  if (Status status = CheckEventType(type); !status.ok()) return ReplyBadRequest(req, status);
+  auto schema = ParseSchema(BodyOf(req));
+  if (!schema.ok()) return ReplyBadRequest(req, schema.status());
+  const std::string canonical = SchemaToJson(*schema);
+  worker.batch().Add(SchemaChange{WallClockMillis(), type, canonical});
+  JsonWriter json;
+  json.BeginObject().Key("type").String(type).Key("schema").Raw(canonical).EndObject();
+  worker.ReplyAfterCommit(req, 200, json.Take());
+}
+
+void HandleDeleteSchema(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& type = args.params[0];
+  if (Status status = CheckEventType(type); !status.ok()) return ReplyBadRequest(req, status);
+  const bool exists =
+      worker.engine().ReadGlobal([&](const GlobalViews& global) { return global.schemas().count(type) > 0; });
+  if (!exists) return ReplyNotFound(req, "type: '" + type + "' has no schema");
+  worker.batch().Add(SchemaChange{WallClockMillis(), type, ""});
+  JsonWriter json;
+  json.BeginObject().Key("type").String(type).Key("deleted").Bool(true).EndObject();
+  worker.ReplyAfterCommit(req, 200, json.Take());
+}
+
+void HandleDigest(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   Engine::DigestAt digest = worker.engine().Digest();
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016" PRIx64, digest.digest);
@@ -432,72 +445,6 @@ void HandleDigest(Worker& worker, h2o_req_t* req) {
     json.Key("stream_sequence").Uint(sequence);
   json.EndObject();
   ReplyJson(req, 200, json.str());
-}
-
-}  // namespace
-
-bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path) {
-  auto parsed = V1PathSegments(path);
-  if (!parsed.ok()) {
-    ReplyBadRequest(req, parsed.status());
-    return true;
-  }
-  const std::vector<std::string>& segments = *parsed;
-  const std::string_view method = MethodOf(req);
-  const size_t n = segments.size();
-  auto get_only = [&](auto&& handle) {
-    if (IsGetOrHead(method)) {
-      handle();
-    } else {
-      ReplyWrongMethod(req, "GET, HEAD");
-    }
-    return true;
-  };
-  if (n == 1 && segments[0] == "events") {
-    if (method == "POST") {
-      HandlePostEvents(worker, req);
-    } else {
-      ReplyWrongMethod(req, "POST");
-    }
-    return true;
-  }
-  if (n == 1) {
-    if (const auto call = SegmentCallNamed(segments[0])) {
-      if (method == "POST") {
-        HandleSegmentCall(worker, req, *call, path);
-      } else {
-        ReplyWrongMethod(req, "POST");
-      }
-      return true;
-    }
-  }
-  if (n == 2 && segments[0] == "events" && !segments[1].empty()) {
-    return get_only([&] { HandleGetEvent(worker, req, segments[1]); });
-  }
-  if (n == 3 && segments[0] == "users" && !segments[1].empty() && segments[2] == "events") {
-    return get_only([&] { HandleUserEvents(worker, req, segments[1]); });
-  }
-  if (n == 1 && segments[0] == "stats") return get_only([&] { HandleStats(worker, req); });
-  if (n == 1 && segments[0] == "top") return get_only([&] { HandleTop(worker, req); });
-  if (n == 1 && segments[0] == "rejected") return get_only([&] { HandleRejected(worker, req); });
-  if (n == 1 && segments[0] == "schemas") return get_only([&] { HandleSchemaList(worker, req); });
-  if (n == 2 && segments[0] == "schemas") {
-    HandleSchema(worker, req, segments[1]);
-    return true;
-  }
-  if (n == 1 && segments[0] == "tracker.js") {
-    return get_only([&] {
-      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, nullptr,
-                     H2O_STRLIT("public, max-age=3600"));
-      Reply(req, 200, "application/javascript; charset=utf-8", assets::TrackerJs());
-    });
-  }
-  if (n == 1 && segments[0] == "openapi.json") {
-    return get_only([&] { ReplyJson(req, 200, assets::OpenApiJson()); });
-  }
-  if (n == 2 && segments[0] == "admin" && segments[1] == "digest")
-    return get_only([&] { HandleDigest(worker, req); });
-  return false;
 }
 
 }  // namespace tally

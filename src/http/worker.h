@@ -3,8 +3,10 @@
 
 #include <h2o.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "http/client_address.h"
+#include "http/handlers.h"
 #include "http/keys.h"
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
@@ -133,7 +136,18 @@ class Worker {
   // Returns the LSN the log must reach before the waiting replies can go out (0: none waiting).
   uint64_t CommitBatch();
   void ReplyDurable(uint64_t durable_lsn, bool log_failed);
-  bool has_waiting_replies() const { return !waiting_for_commit_.empty() || !waiting_for_fsync_.empty(); }
+  bool has_waiting_replies() const {
+    return !waiting_for_commit_.empty() || !waiting_for_fsync_.empty() || !parked_.empty();
+  }
+
+  // Cluster mode: a strong read waits here, its loop free for other requests, until this node has applied
+  // the stream as far as a fetch of its last sequence begun after the request came found it; then its
+  // route's handler serves it. At `deadline` it is answered 503 instead.
+  void ParkStrongRead(h2o_req_t* req, int route_index, RouteArgs args,
+                      std::chrono::steady_clock::time_point deadline);
+  // Serves or refuses the parked reads that can be now; the loop calls it every round.
+  void ResumeParked();
+  bool has_parked() const { return !parked_.empty(); }
   // True when replies went out since the last call. h2o finishes a write (and so resumes reading a
   // keep-alive connection) in a callback it runs only after its next poll: the loop must not block then.
   bool TakeRepliedOutsideLoop() { return std::exchange(replied_outside_loop_, false); }
@@ -150,6 +164,14 @@ class Worker {
     size_t slot_count = 0;
     uint64_t lsn = 0;  // the log must hold this many records before the reply
   };
+  struct ParkedRead {
+    h2o_req_t* req;  // null once h2o disposed of the request (its client went away)
+    int route_index;
+    RouteArgs args;
+    uint64_t ticket;  // of the stream tip fetch it waits for
+    std::chrono::steady_clock::time_point deadline;
+    ParkedRead** guard;  // in the request's memory pool: points here until the read is answered
+  };
   void SendReply(PendingReply& reply);
   static void ResolveBody(PendingReply& reply, const std::vector<ApplyOutcome>& outcomes);
 
@@ -160,6 +182,7 @@ class Worker {
   IngestBatch batch_;
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;
+  std::list<ParkedRead> parked_;  // a list: each entry's address is held by its request's guard
   bool replied_outside_loop_ = false;
   std::string key_name_;
   Metrics* metrics_ = nullptr;
@@ -174,20 +197,5 @@ class Worker {
   std::chrono::milliseconds retention_{0};  // 0: every hour is kept
   std::mt19937_64 random_{std::random_device{}()};
 };
-
-// Routes of the take-home protocol and health checks; each returns false when the path is not its own.
-bool RouteTakeHome(Worker& worker, h2o_req_t* req, std::string_view path);
-// Routes of the native API under /v1/ (Segment's calls among them).
-bool RouteV1(Worker& worker, h2o_req_t* req, std::string_view path);
-
-// Ingest routes (ingest_routes.cc): POST /v1/events, Segment's calls (/v1/batch, /v1/track, ...) and
-// PostHog's capture paths.
-void HandlePostEvents(Worker& worker, h2o_req_t* req);
-void HandleSegmentCall(Worker& worker, h2o_req_t* req, SegmentCall call, std::string_view path);
-// PostHog's capture paths (/batch/, /capture/, /e/, /i/v0/e/); false when the path is not one of them.
-bool RoutePostHog(Worker& worker, h2o_req_t* req, std::string_view path);
-bool IsPostHogPath(std::string_view path);
-// Whether a request to `path` may carry its key in its body (Segment's writeKey, PostHog's api_key).
-bool KeyMayBeInBody(std::string_view path);
 
 }  // namespace tally

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "../support/event_json.h"
@@ -235,6 +237,64 @@ TEST_F(ClusterTest, AStrongReadWaitsForTheStreamAndABadConsistencyIsRefused) {
   SendUntilAcknowledged(0, {event});
   const std::string answer = StrongGet(2, "/analytics?timestamp=" + std::to_string(kBase));
   EXPECT_EQ(answer, "unique_users,1\nclicks,1\nimpressions,0\n");
+}
+
+TEST_F(ClusterTest, AStrongReadWaitsWithoutHoldingItsEventLoop) {
+  Event event;
+  event.event_id = "e-1";
+  event.type = "click";
+  event.user_id = "alice";
+  event.timestamp = kBase;
+  SendUntilAcknowledged(0, {event});
+  // Node 2 again with one event loop: every connection to it is served by the same thread.
+  tallyd_[2]->KillNine();
+  std::vector<std::string> args = ArgsOf(2);
+  *(std::find(args.begin(), args.end(), "--threads") + 1) = "1";
+  std::string error;
+  tallyd_[2] = TallydProcess::Start(args, &error);
+  ASSERT_NE(tallyd_[2], nullptr) << error;
+  const uint16_t port = tallyd_[2]->port();
+
+  // NATS hangs: the stream's last sequence cannot be fetched, so a strong read cannot be answered yet.
+  for (int node = 0; node < nats_->size(); ++node) nats_->Pause(node);
+  std::optional<HttpResponse> strong;
+  std::chrono::steady_clock::duration strong_took{};
+  std::thread reader([&] {
+    const auto start = std::chrono::steady_clock::now();
+    strong = Fetch(port, "GET",
+                   "/v1/stats?from=" + std::to_string(kBase) +
+                       "&to=" + std::to_string(kBase + kMillisPerHour) + "&consistency=strong");
+    strong_took = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Meanwhile the same loop answers everything else at once: health, metrics, a local read. (Holding the
+  // loop, the strong read would keep them waiting until its request to JetStream timed out, 2 s.)
+  for (const std::string target : {"/healthz", "/metrics", "/readyz", "/analytics?timestamp=1793527200000"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto response = Fetch(port, "GET", target);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(response.has_value()) << target;
+    EXPECT_NE(response->status, 0) << target;
+    EXPECT_LT(took, std::chrono::seconds(1)) << target << " waited behind the strong read";
+  }
+  reader.join();
+  ASSERT_TRUE(strong.has_value());
+  EXPECT_EQ(strong->status, 503) << strong->body;
+  EXPECT_NE(strong->body.find("consistency"), std::string::npos) << strong->body;
+  EXPECT_EQ(strong->headers["retry-after"], "1");
+  EXPECT_GE(strong_took, std::chrono::seconds(1)) << "it should have waited for the stream";
+
+  for (int node = 0; node < nats_->size(); ++node) nats_->Resume(node);
+  // Once NATS answers again, so do strong reads, with what was acknowledged.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<HttpResponse> answer;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    answer = Fetch(port, "GET", "/analytics?timestamp=" + std::to_string(kBase) + "&consistency=strong");
+  } while ((!answer || answer->status != 200) && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  EXPECT_EQ(answer->body, "unique_users,1\nclicks,1\nimpressions,0\n");
 }
 
 }  // namespace

@@ -75,6 +75,14 @@ void NatsCluster::KillNine(int index) {
   node.pid = -1;
 }
 
+void NatsCluster::Pause(int index) {
+  if (nodes_[index].pid > 0) ::kill(nodes_[index].pid, SIGSTOP);
+}
+
+void NatsCluster::Resume(int index) {
+  if (nodes_[index].pid > 0) ::kill(nodes_[index].pid, SIGCONT);
+}
+
 bool NatsCluster::Start(std::string* error) {
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) StartNode(i);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

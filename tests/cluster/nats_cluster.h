@@ -22,6 +22,10 @@ class NatsCluster {
   bool Start(std::string* error);
   void StartNode(int node);
   void KillNine(int node);
+  // SIGSTOP and SIGCONT: a server that takes connections' bytes and answers nothing, as a hung one does.
+  void Pause(int node);
+  void Resume(int node);
+  int size() const { return static_cast<int>(nodes_.size()); }
   // "nats://127.0.0.1:p1,nats://127.0.0.1:p2,..."
   std::string Urls() const;
   // The node leading `stream`'s Raft group, or -1 (asked over each node's monitoring port).

@@ -1,24 +1,20 @@
-// The native API, version 1 (API.md §2).
-#include <array>
+// The native API's reads and schema changes: each handler parses its request, asks src/query, and writes
+// the answer (API.md in docs/ is the contract).
 #include <cinttypes>
 #include <cstdio>
-#include <map>
-#include <set>
 
 #include "common/clock.h"
 #include "common/json_writer.h"
-#include "http/assets.h"
-#include "http/request_head.h"
 #include "http/worker.h"
 #include "ingest/json_events.h"
 #include "ingest/query_string.h"
 #include "ingest/schema.h"
 #include "query/event_json.h"
+#include "query/event_lookup.h"
 #include "query/stats.h"
 
 namespace tally {
 namespace {
-
 constexpr int64_t kMaxLimit = 1000;
 
 void ReplyBadRequest(h2o_req_t* req, const Status& status) {
@@ -29,66 +25,9 @@ void ReplyNotFound(h2o_req_t* req, std::string_view message) {
   ReplyJsonError(req, 404, "not_found", message);
 }
 
-// ---- GET /v1/events/{id} ----
-
-const char* StateName(RowState state) {
-  switch (state) {
-    case RowState::kCurrent:
-      return "current";
-    case RowState::kSuperseded:
-      return "superseded";
-    case RowState::kDuplicate:
-      return "duplicate";
-    case RowState::kDropped:
-      return "dropped";
-  }
-  return "?";
+void ReplyInternal(h2o_req_t* req, const Status& status) {
+  ReplyJsonError(req, 500, "internal", status.message());
 }
-
-}  // namespace
-
-void HandleGetEvent(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
-  const std::string& event_id = args.params[0];
-  struct Version {
-    uint64_t position;
-    RowState state;
-  };
-  std::vector<Version> versions;
-  worker.engine().Read([&](const Views& views) {
-    for (RowRef ref : views.RowsOfId(event_id)) {
-      const EventRow& row = views.shard(ref.shard).rows()[ref.row];
-      versions.push_back({row.position, row.state});
-    }
-    return 0;
-  });
-  if (versions.empty()) {
-    ReplyNotFound(req, "event_id: no event with id '" + event_id + "'");
-    return;
-  }
-  JsonWriter json;
-  JsonWriter current;
-  json.BeginObject().Key("event_id").String(event_id).Key("versions").BeginArray();
-  for (const Version& version : versions) {
-    auto record = worker.engine().ReadRecord(version.position);
-    if (!record.ok()) {
-      ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
-      return;
-    }
-    const Event& event = std::get<Event>(*record);
-    BeginEventJson(event, &json);
-    json.Key("status").String(StateName(version.state)).EndObject();
-    if (version.state == RowState::kCurrent) {
-      BeginEventJson(event, &current);
-      current.EndObject();
-    }
-  }
-  json.EndArray().Key("current").Raw(current.str()).EndObject();
-  ReplyJson(req, 200, json.str());
-}
-
-namespace {
-
-// ---- GET /v1/users/{id}/events ----
 
 Result<size_t> ParseLimit(const QueryParams& params, int64_t default_limit) {
   const std::string* limit = params.Get("limit");
@@ -98,84 +37,12 @@ Result<size_t> ParseLimit(const QueryParams& params, int64_t default_limit) {
   return static_cast<size_t>(*value);
 }
 
-}  // namespace
-
-void HandleUserEvents(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
-  const std::string& user_id = args.params[0];
-  auto params = QueryParams::Parse(QueryOf(req), {"limit", "before", "type"});
-  if (!params.ok()) return ReplyBadRequest(req, params.status());
-  auto limit = ParseLimit(*params, 50);
-  if (!limit.ok()) return ReplyBadRequest(req, limit.status());
-  Millis before = kMaxTimestampMillis + 1;
-  if (const std::string* text = params->Get("before")) {
-    auto value = ParseTimeParam("before", *text, kMaxTimestampMillis + 1);
-    if (!value.ok()) return ReplyBadRequest(req, value.status());
-    before = *value;
-  }
-  const std::string* type_filter = params->Get("type");
-  if (type_filter != nullptr) {
-    if (Status status = CheckEventType(*type_filter); !status.ok()) return ReplyBadRequest(req, status);
-  }
-  struct Found {
-    uint64_t position;
-    Millis timestamp;
-  };
-  std::vector<Found> found;
-  bool more = false;
-  worker.engine().Read([&](const Views& all) {
-    const ShardViews& views = all.shard(all.ShardOf(user_id));
-    auto user = views.users().Find(user_id);
-    if (!user) return 0;
-    std::optional<uint32_t> type;
-    if (type_filter != nullptr) {
-      type = views.types().Find(*type_filter);
-      if (!type) return 0;
-    }
-    const std::vector<uint32_t> timeline = views.Timeline(*user);
-    auto end = std::lower_bound(timeline.begin(), timeline.end(), before,
-                                [&](uint32_t row, Millis t) { return views.rows()[row].timestamp < t; });
-    for (auto it = end; it != timeline.begin();) {
-      const EventRow& row = views.rows()[*--it];
-      if (type && row.type != *type) continue;
-      // Paging is by timestamp: a page must not end inside a run of equal timestamps, or the next page
-      // (before = the last one shown) would skip the rest of the run. It ends before the run, or, when
-      // the whole page is that run, after it: longer than `limit` rather than skipping.
-      if (found.size() >= *limit && row.timestamp != found.back().timestamp) {
-        more = true;
-        break;
-      }
-      if (found.size() >= *limit && found.front().timestamp != row.timestamp) {
-        size_t keep = found.size();
-        while (found[keep - 1].timestamp == row.timestamp) --keep;
-        found.resize(keep);
-        more = true;
-        break;
-      }
-      found.push_back({row.position, row.timestamp});
-    }
-    return 0;
-  });
-  JsonWriter json;
-  json.BeginObject().Key("user_id").String(user_id).Key("events").BeginArray();
-  for (const Found& item : found) {
-    auto record = worker.engine().ReadRecord(item.position);
-    if (!record.ok()) return ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
-    BeginEventJson(std::get<Event>(*record), &json);
-    json.EndObject();
-  }
-  json.EndArray().Key("next_before");
-  if (more && !found.empty()) {
-    json.Int(found.back().timestamp);
-  } else {
-    json.Null();
-  }
-  json.EndObject();
-  ReplyJson(req, 200, json.str());
+// `before` (a time), if given.
+Result<Millis> ParseBefore(const QueryParams& params, Millis if_absent) {
+  const std::string* text = params.Get("before");
+  if (text == nullptr) return if_absent;
+  return ParseTimeParam("before", *text, kMaxTimestampMillis + 1);
 }
-
-namespace {
-
-// ---- GET /v1/stats and /v1/top ----
 
 Status ReadFilter(const QueryParams& params, EventFilter* filter) {
   if (const std::string* type = params.Get("type")) {
@@ -215,7 +82,67 @@ void WriteAggregate(const Aggregate& aggregate, JsonWriter* json) {
   json->EndObject();
 }
 
+void WriteTypeEntry(const TypeEntry& entry, JsonWriter* json) {
+  json->BeginObject().Key("type").String(entry.type).Key("events").Uint(entry.events);
+  json->Key("first_seen");
+  entry.first_seen ? json->Int(*entry.first_seen) : json->Null();
+  json->Key("last_seen");
+  entry.last_seen ? json->Int(*entry.last_seen) : json->Null();
+  json->Key("schema");
+  entry.schema_json ? json->Raw(*entry.schema_json) : json->Null();
+  json->EndObject();
+}
+
 }  // namespace
+
+void HandleGetEvent(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  const std::string& event_id = args.params[0];
+  auto versions = EventVersions(worker.engine(), event_id);
+  if (!versions.ok()) return ReplyInternal(req, versions.status());
+  if (versions->empty()) return ReplyNotFound(req, "event_id: no event with id '" + event_id + "'");
+  JsonWriter json;
+  JsonWriter current;
+  json.BeginObject().Key("event_id").String(event_id).Key("versions").BeginArray();
+  for (const EventVersion& version : *versions) {
+    BeginEventJson(version.event, &json);
+    json.Key("status").String(RowStateName(version.state)).EndObject();
+    if (version.state == RowState::kCurrent) {
+      BeginEventJson(version.event, &current);
+      current.EndObject();
+    }
+  }
+  json.EndArray().Key("current").Raw(current.str()).EndObject();
+  ReplyJson(req, 200, json.str());
+}
+
+void HandleUserEvents(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
+  auto params = QueryParams::Parse(QueryOf(req), {"limit", "before", "type"});
+  if (!params.ok()) return ReplyBadRequest(req, params.status());
+  TimelineRequest request;
+  request.user_id = args.params[0];
+  auto limit = ParseLimit(*params, 50);
+  if (!limit.ok()) return ReplyBadRequest(req, limit.status());
+  request.limit = *limit;
+  auto before = ParseBefore(*params, kMaxTimestampMillis + 1);
+  if (!before.ok()) return ReplyBadRequest(req, before.status());
+  request.before = *before;
+  if (const std::string* type = params->Get("type")) {
+    if (Status status = CheckEventType(*type); !status.ok()) return ReplyBadRequest(req, status);
+    request.type = *type;
+  }
+  auto page = UserTimeline(worker.engine(), request);
+  if (!page.ok()) return ReplyInternal(req, page.status());
+  JsonWriter json;
+  json.BeginObject().Key("user_id").String(request.user_id).Key("events").BeginArray();
+  for (const Event& event : page->events) {
+    BeginEventJson(event, &json);
+    json.EndObject();
+  }
+  json.EndArray().Key("next_before");
+  page->next_before ? json.Int(*page->next_before) : json.Null();
+  json.EndObject();
+  ReplyJson(req, 200, json.str());
+}
 
 void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {"from", "to", "bucket", "type", "product_id", "store_id"});
@@ -305,109 +232,46 @@ void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   ReplyJson(req, 200, json.str());
 }
 
-namespace {
-
-// ---- GET /v1/rejected ----
-
-}  // namespace
-
 void HandleRejected(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {"limit", "before"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   auto limit = ParseLimit(*params, 50);
   if (!limit.ok()) return ReplyBadRequest(req, limit.status());
-  Millis before = INT64_MAX;
-  if (const std::string* text = params->Get("before")) {
-    auto value = ParseTimeParam("before", *text, kMaxTimestampMillis + 1);
-    if (!value.ok()) return ReplyBadRequest(req, value.status());
-    before = *value;
-  }
-  std::vector<uint64_t> positions;
-  worker.engine().ReadGlobal([&](const GlobalViews& global) {
-    const auto& rejected = global.rejected();
-    for (auto it = rejected.rbegin(); it != rejected.rend() && positions.size() < *limit; ++it) {
-      if (it->received_at < before) positions.push_back(it->position);
-    }
-    return 0;
-  });
+  auto before = ParseBefore(*params, INT64_MAX);
+  if (!before.ok()) return ReplyBadRequest(req, before.status());
+  auto inputs = RecentRejected(worker.engine(), *limit, *before);
+  if (!inputs.ok()) return ReplyInternal(req, inputs.status());
   JsonWriter json;
   json.BeginObject().Key("rejected").BeginArray();
-  for (uint64_t position : positions) {
-    auto record = worker.engine().ReadRecord(position);
-    if (!record.ok()) return ReplyJsonError(req, 500, "internal", "log: " + record.status().message());
-    const auto& rejected = std::get<RejectedInput>(*record);
+  for (const RejectedInput& rejected : *inputs) {
     json.BeginObject().Key("received_at").Int(rejected.received_at).Key("source").String(rejected.source);
     json.Key("reason").String(rejected.reason).Key("raw").String(rejected.raw);
     json.Key("key_name");
-    if (rejected.key_name.empty()) {
-      json.Null();
-    } else {
-      json.String(rejected.key_name);
-    }
+    rejected.key_name.empty() ? json.Null() : json.String(rejected.key_name);
     json.EndObject();
   }
   json.EndArray().EndObject();
   ReplyJson(req, 200, json.str());
 }
 
-namespace {
-
-// ---- schemas ----
-
-using TypeStatsMap = std::map<std::string, TypeStats>;
-
-void WriteTypeEntry(const Views& views, const TypeStatsMap& type_stats, const std::string& type,
-                    JsonWriter* json) {
-  json->BeginObject().Key("type").String(type);
-  auto stats = type_stats.find(type);
-  const bool seen = stats != type_stats.end();
-  json->Key("events").Uint(seen ? stats->second.events : 0);
-  json->Key("first_seen");
-  seen ? json->Int(stats->second.first_seen) : json->Null();
-  json->Key("last_seen");
-  seen ? json->Int(stats->second.last_seen) : json->Null();
-  json->Key("schema");
-  auto schema = views.global().schemas().find(type);
-  if (schema == views.global().schemas().end()) {
-    json->Null();
-  } else {
-    json->Raw(SchemaToJson(schema->second.schema));
-  }
-  json->EndObject();
-}
-
-}  // namespace
-
 void HandleSchemaList(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto params = QueryParams::Parse(QueryOf(req), {});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
-  std::string body = worker.engine().Read([&](const Views& views) {
-    const TypeStatsMap type_stats = views.TypeStatsByName();
-    // Every type with events or a schema, by name.
-    std::set<std::string> names;
-    for (const auto& [name, stats] : type_stats) names.insert(name);
-    for (const auto& [name, schema] : views.global().schemas()) names.insert(name);
-    JsonWriter json;
-    json.BeginObject().Key("types").BeginArray();
-    for (const std::string& name : names) WriteTypeEntry(views, type_stats, name, &json);
-    json.EndArray().EndObject();
-    return json.Take();
-  });
-  ReplyJson(req, 200, body);
+  JsonWriter json;
+  json.BeginObject().Key("types").BeginArray();
+  for (const TypeEntry& entry : TypeEntries(worker.engine())) WriteTypeEntry(entry, &json);
+  json.EndArray().EndObject();
+  ReplyJson(req, 200, json.str());
 }
 
 void HandleGetSchema(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   const std::string& type = args.params[0];
   if (Status status = CheckEventType(type); !status.ok()) return ReplyBadRequest(req, status);
-  std::string body = worker.engine().Read([&](const Views& views) {
-    const TypeStatsMap type_stats = views.TypeStatsByName();
-    if (type_stats.count(type) == 0 && views.global().schemas().count(type) == 0) return std::string();
-    JsonWriter json;
-    WriteTypeEntry(views, type_stats, type, &json);
-    return json.Take();
-  });
-  if (body.empty()) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
-  ReplyJson(req, 200, body);
+  const auto entry = TypeEntryOf(worker.engine(), type);
+  if (!entry) return ReplyNotFound(req, "type: '" + type + "' has no schema and no events");
+  JsonWriter json;
+  WriteTypeEntry(*entry, &json);
+  ReplyJson(req, 200, json.str());
 }
 
 void HandlePutSchema(Worker& worker, h2o_req_t* req, const RouteArgs& args) {

@@ -1,0 +1,161 @@
+#include "query/event_lookup.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <variant>
+
+#include "ingest/schema.h"
+
+namespace tally {
+namespace {
+
+// The log's record at `position`, which the views say is an event (or rejected input).
+template <typename Record>
+Result<Record> RecordAt(const Engine& engine, uint64_t position) {
+  auto record = engine.ReadRecord(position);
+  if (!record.ok()) return Status::Internal("log: " + record.status().message());
+  if (!std::holds_alternative<Record>(*record))
+    return Status::Internal("log: the record at " + std::to_string(position) +
+                            " is not the one the views name");
+  return std::get<Record>(std::move(*record));
+}
+
+TypeEntry EntryOf(const Views& views, const std::map<std::string, TypeStats>& type_stats,
+                  const std::string& type) {
+  TypeEntry entry;
+  entry.type = type;
+  if (auto stats = type_stats.find(type); stats != type_stats.end()) {
+    entry.events = stats->second.events;
+    entry.first_seen = stats->second.first_seen;
+    entry.last_seen = stats->second.last_seen;
+  }
+  if (auto schema = views.global().schemas().find(type); schema != views.global().schemas().end())
+    entry.schema_json = SchemaToJson(schema->second.schema);
+  return entry;
+}
+
+}  // namespace
+
+const char* RowStateName(RowState state) {
+  switch (state) {
+    case RowState::kCurrent:
+      return "current";
+    case RowState::kSuperseded:
+      return "superseded";
+    case RowState::kDuplicate:
+      return "duplicate";
+    case RowState::kDropped:
+      return "dropped";
+  }
+  return "?";
+}
+
+Result<std::vector<EventVersion>> EventVersions(const Engine& engine, const std::string& event_id) {
+  struct Found {
+    uint64_t position;
+    RowState state;
+  };
+  const std::vector<Found> found = engine.Read([&](const Views& views) {
+    std::vector<Found> rows;
+    for (RowRef ref : views.RowsOfId(event_id)) {
+      const EventRow& row = views.shard(ref.shard).rows()[ref.row];
+      rows.push_back({row.position, row.state});
+    }
+    return rows;
+  });
+  std::vector<EventVersion> versions;
+  for (const Found& version : found) {
+    auto event = RecordAt<Event>(engine, version.position);
+    if (!event.ok()) return event.status();
+    versions.push_back({std::move(*event), version.state});
+  }
+  return versions;
+}
+
+Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& request) {
+  struct Found {
+    uint64_t position;
+    Millis timestamp;
+  };
+  std::vector<Found> found;
+  bool more = false;
+  engine.Read([&](const Views& all) {
+    const ShardViews& views = all.shard(all.ShardOf(request.user_id));
+    auto user = views.users().Find(request.user_id);
+    if (!user) return 0;
+    std::optional<uint32_t> type;
+    if (request.type) {
+      type = views.types().Find(*request.type);
+      if (!type) return 0;
+    }
+    const std::vector<uint32_t> timeline = views.Timeline(*user);
+    auto end = std::lower_bound(timeline.begin(), timeline.end(), request.before,
+                                [&](uint32_t row, Millis t) { return views.rows()[row].timestamp < t; });
+    for (auto it = end; it != timeline.begin();) {
+      const EventRow& row = views.rows()[*--it];
+      if (type && row.type != *type) continue;
+      if (found.size() >= request.limit && row.timestamp != found.back().timestamp) {
+        more = true;
+        break;
+      }
+      if (found.size() >= request.limit && found.front().timestamp != row.timestamp) {
+        size_t keep = found.size();
+        while (found[keep - 1].timestamp == row.timestamp) --keep;
+        found.resize(keep);
+        more = true;
+        break;
+      }
+      found.push_back({row.position, row.timestamp});
+    }
+    return 0;
+  });
+  TimelinePage page;
+  for (const Found& item : found) {
+    auto event = RecordAt<Event>(engine, item.position);
+    if (!event.ok()) return event.status();
+    page.events.push_back(std::move(*event));
+  }
+  if (more && !found.empty()) page.next_before = found.back().timestamp;
+  return page;
+}
+
+Result<std::vector<RejectedInput>> RecentRejected(const Engine& engine, size_t limit, Millis before) {
+  const std::vector<uint64_t> positions = engine.ReadGlobal([&](const GlobalViews& global) {
+    std::vector<uint64_t> newest;
+    const auto& rejected = global.rejected();
+    for (auto it = rejected.rbegin(); it != rejected.rend() && newest.size() < limit; ++it) {
+      if (it->received_at < before) newest.push_back(it->position);
+    }
+    return newest;
+  });
+  std::vector<RejectedInput> inputs;
+  for (uint64_t position : positions) {
+    auto input = RecordAt<RejectedInput>(engine, position);
+    if (!input.ok()) return input.status();
+    inputs.push_back(std::move(*input));
+  }
+  return inputs;
+}
+
+std::vector<TypeEntry> TypeEntries(const Engine& engine) {
+  return engine.Read([&](const Views& views) {
+    const auto type_stats = views.TypeStatsByName();
+    std::set<std::string> names;
+    for (const auto& [name, stats] : type_stats) names.insert(name);
+    for (const auto& [name, schema] : views.global().schemas()) names.insert(name);
+    std::vector<TypeEntry> entries;
+    for (const std::string& name : names) entries.push_back(EntryOf(views, type_stats, name));
+    return entries;
+  });
+}
+
+std::optional<TypeEntry> TypeEntryOf(const Engine& engine, const std::string& type) {
+  return engine.Read([&](const Views& views) -> std::optional<TypeEntry> {
+    const auto type_stats = views.TypeStatsByName();
+    if (type_stats.count(type) == 0 && views.global().schemas().count(type) == 0) return std::nullopt;
+    return EntryOf(views, type_stats, type);
+  });
+}
+
+}  // namespace tally

@@ -15,9 +15,10 @@ namespace tally {
 class Worker;
 
 // What the dispatcher found in the path besides the route: the {name} segments, percent-decoded, in the
-// pattern's order, and the path as matched.
+// pattern's order, the path as matched, and the route's pattern (the source rejected input is kept with).
 struct RouteArgs {
   std::string_view path;
+  std::string_view route;
   std::vector<std::string> params;
 };
 

@@ -91,22 +91,21 @@ void IngestSdkBody(Worker& worker, h2o_req_t* req, Result<SdkBody>& parsed, std:
 
 }  // namespace
 
-void HandlePostEvents(Worker& worker, h2o_req_t* req, const RouteArgs&) {
-  constexpr std::string_view kSource = "/v1/events";
+void HandlePostEvents(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   const Millis now = WallClockMillis();
   const BodyFormat format = IsMediaType(HeaderOf(req, H2O_TOKEN_CONTENT_TYPE), "application/x-ndjson")
                                 ? BodyFormat::kNdjson
                                 : BodyFormat::kJson;
   auto events = worker.events_parser().Parse(BodyOf(req), format);
-  if (!events.ok()) return RefuseBody(worker, req, events.status(), kSource, now);
-  IngestEvents(worker, req, *events, kSource, now);
+  if (!events.ok()) return RefuseBody(worker, req, events.status(), args.route, now);
+  IngestEvents(worker, req, *events, args.route, now);
 }
 
 template <SegmentCall call>
 void HandleSegmentCall(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   const Millis now = WallClockMillis();
   auto parsed = worker.sdk_parser().ParseSegment(BodyOf(req), call, now);
-  IngestSdkBody(worker, req, parsed, "writeKey", args.path, now, {"success", "true"});
+  IngestSdkBody(worker, req, parsed, "writeKey", args.route, now, {"success", "true"});
 }
 template void HandleSegmentCall<SegmentCall::kBatch>(Worker&, h2o_req_t*, const RouteArgs&);
 template void HandleSegmentCall<SegmentCall::kTrack>(Worker&, h2o_req_t*, const RouteArgs&);
@@ -134,7 +133,7 @@ void HandlePostHogCapture(Worker& worker, h2o_req_t* req, const RouteArgs& args)
     return;
   }
   auto parsed = worker.sdk_parser().ParsePostHog(BodyOf(req), now);
-  IngestSdkBody(worker, req, parsed, "api_key", args.path, now, {"status", "1"});
+  IngestSdkBody(worker, req, parsed, "api_key", args.route, now, {"status", "1"});
 }
 
 }  // namespace tally

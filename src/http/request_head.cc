@@ -105,7 +105,7 @@ std::string SecretOf(std::string_view authorization) {
 
 Result<std::vector<std::string>> RouteSegments(std::string_view route_path) {
   std::vector<std::string> segments;
-  const bool decode = route_path.starts_with("/v1/");
+  const bool decode = route_path.starts_with(kNativeApiPrefix);
   if (route_path.starts_with('/')) route_path.remove_prefix(1);
   while (true) {
     const size_t slash = route_path.find('/');
@@ -122,7 +122,7 @@ Result<std::vector<std::string>> RouteSegments(std::string_view route_path) {
 }
 
 std::string_view RoutePath(std::string_view raw_path, std::string_view normalized_path) {
-  return raw_path.starts_with("/v1/") ? raw_path : normalized_path;
+  return raw_path.starts_with(kNativeApiPrefix) ? raw_path : normalized_path;
 }
 
 namespace {

@@ -49,6 +49,9 @@ std::string_view BearerSecret(std::string_view authorization);
 // is). Empty when the header has neither form.
 std::string SecretOf(std::string_view authorization);
 
+// The native API's paths start with this; they are taken as sent and their segments percent-decoded.
+inline constexpr std::string_view kNativeApiPrefix = "/v1/";
+
 // A route path split at its slashes, the routes' patterns are matched against: "/v1/users/a%2Fb/events"
 // -> {"v1", "users", "a/b", "events"}, "/" -> {""}. The native API's segments are percent-decoded (an id
 // may hold any byte, a slash too); a bad %-escape is an error naming "path". Other paths are taken as

@@ -29,8 +29,9 @@ RouteMatch Match(std::string_view method, std::string_view route_path, const Seg
   RouteMatch match;
   match.index = RouteIndex(method, segments);
   if (match.index >= 0) {
-    match.args.path = route_path;
     const std::string_view pattern = kRoutes[match.index].path;
+    match.args.path = route_path;
+    match.args.route = pattern;
     size_t segment = 0;
     for (size_t start = 1; start < pattern.size(); ++segment) {
       const size_t end = std::min(pattern.find('/', start), pattern.size());
@@ -52,7 +53,7 @@ RouteMatch Match(std::string_view method, std::string_view route_path, const Seg
 
 Result<RouteMatch> MatchRoute(std::string_view method, std::string_view route_path) {
   // The native API's segments are percent-decoded (an id may hold any byte); only then is a copy made.
-  if (route_path.starts_with("/v1/") && route_path.find('%') != std::string_view::npos) {
+  if (route_path.starts_with(kNativeApiPrefix) && route_path.find('%') != std::string_view::npos) {
     auto segments = RouteSegments(route_path);
     if (!segments.ok()) return segments.status();
     return Match(method, route_path, *segments);

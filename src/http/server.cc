@@ -157,7 +157,7 @@ void ReplyJsonError(h2o_req_t* req, int status, std::string_view code, std::stri
 void ReplyError(h2o_req_t* req, int status, std::string_view code, std::string_view message) {
   const std::string_view path = RoutePathOf(req);
   const RouteSpec* route = RouteOfPath(path);
-  if (route != nullptr ? route->errors == ErrorStyle::kJson : path.starts_with("/v1/")) {
+  if (route != nullptr ? route->errors == ErrorStyle::kJson : path.starts_with(kNativeApiPrefix)) {
     ReplyJsonError(req, status, code, message);
   } else {
     ReplyTextError(req, status, message);
@@ -622,7 +622,7 @@ class Server::Impl {
       } else {
         ReplyError(req, 404, "not_found",
                    "path: " + std::string(path) +
-                       (path.starts_with("/v1/") ? " is not part of the API" : " not found"));
+                       (path.starts_with(kNativeApiPrefix) ? " is not part of the API" : " not found"));
       }
       return 0;
     }

@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 }  // namespace
 
-void HandleTakeHomePost(Worker& worker, h2o_req_t* req, const RouteArgs&) {
+void HandleTakeHomePost(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   if (!worker.AdmitEvents(req, 1)) return;
   const Millis now = WallClockMillis();
   auto event = req->entity.len > 0
@@ -22,7 +22,7 @@ void HandleTakeHomePost(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   }
   if (!event.ok()) {
     std::string reason = event.status().message();
-    RejectedInput rejected{now, "/analytics", reason, "POST " + std::string(RawTargetOf(req)), ""};
+    RejectedInput rejected{now, std::string(args.route), reason, "POST " + std::string(RawTargetOf(req)), ""};
     worker.RejectThenReply(req, std::move(rejected), 400, std::move(reason));
     return;
   }

@@ -50,7 +50,7 @@ struct Partial {
     for (uint32_t t = 0; t < cell.events_by_type.size(); ++t) {
       if (cell.events_by_type[t] > 0) events_by_type[t] += cell.events_by_type[t];
     }
-    users |= cell.users;
+    users |= cell.users();
   }
   void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type) {
     index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {

@@ -1,21 +1,22 @@
 #include "views/cell.h"
 
+#include <algorithm>
+
 namespace tally {
 
 void Cell::Add(uint32_t type, uint32_t user) {
-  if (events_by_type.size() <= type) {
-    events_by_type.resize(type + 1, 0);
-    users_by_type.resize(type + 1);
-  }
+  if (events_by_type.size() <= type) events_by_type.resize(type + 1, 0);
   ++events_by_type[type];
-  users.add(user);
-  users_by_type[type].add(user);
+  if (pending_.empty()) pending_.reserve(64);
+  pending_.push_back(uint64_t{type} << 32 | user);
+  if (pending_.size() >= kPendingLimit) Fold();
 }
 
 void Cell::Remove(uint32_t type, uint32_t user, bool user_stays, bool user_stays_in_type) {
+  Fold();
   --events_by_type[type];
-  if (!user_stays) users.remove(user);
-  if (!user_stays_in_type) users_by_type[type].remove(user);
+  if (!user_stays) users_.remove(user);
+  if (!user_stays_in_type) users_by_type_[type].remove(user);
 }
 
 uint64_t Cell::events() const {
@@ -25,7 +26,37 @@ uint64_t Cell::events() const {
 }
 
 const Roaring* Cell::UsersOfType(uint32_t type) const {
-  return type < users_by_type.size() && !users_by_type[type].isEmpty() ? &users_by_type[type] : nullptr;
+  Fold();
+  return type < users_by_type_.size() && !users_by_type_[type].isEmpty() ? &users_by_type_[type] : nullptr;
+}
+
+void Cell::Fold() const {
+  if (pending_.empty()) return;
+  if (users_by_type_.size() < events_by_type.size()) users_by_type_.resize(events_by_type.size());
+  // Sorted, the notes come in runs of one type, each run's users ascending (and repeated users together).
+  std::sort(pending_.begin(), pending_.end());
+  std::vector<uint32_t> run;
+  run.reserve(pending_.size());
+  for (size_t begin = 0; begin < pending_.size();) {
+    const auto type = static_cast<uint32_t>(pending_[begin] >> 32);
+    run.clear();
+    size_t end = begin;
+    for (; end < pending_.size() && static_cast<uint32_t>(pending_[end] >> 32) == type; ++end) {
+      const auto user = static_cast<uint32_t>(pending_[end]);
+      if (run.empty() || run.back() != user) run.push_back(user);
+    }
+    Roaring added;
+    added.addMany(run.size(), run.data());  // ascending: each lands at its container's end
+    users_by_type_[type] |= added;
+    users_ |= added;
+    begin = end;
+  }
+  pending_.clear();
+}
+
+void Cell::Settle() const {
+  Fold();
+  std::vector<uint64_t>().swap(pending_);
 }
 
 }  // namespace tally

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-
 #include <vector>
 
 #include <absl/container/inlined_vector.h>
@@ -10,10 +9,16 @@
 
 namespace tally {
 
+// Adding an event counts it at once and notes (type, user) in a small buffer; the buffer is folded into
+// the bitmaps, sorted, when it fills and before anything reads them. Inserting users one at a time into
+// an hour's bitmaps costs a cache miss or more each when events spread over many hours (a backfill, late
+// events): the container is searched and moved every time. Sorted runs are built into a bitmap by
+// appending, then merged into the hour's in one pass per container.
+//
+// Readers (users, UsersOfType, users_by_type) fold first, so they change the cell: every reader of the
+// views holds the shard's lock, as every writer does.
 struct Cell {
   absl::InlinedVector<uint64_t, 4> events_by_type;  // indexed by type index
-  Roaring users;                                    // user indices
-  std::vector<Roaring> users_by_type;  // indexed by type index, like events_by_type (types are few)
 
   void Add(uint32_t type, uint32_t user);
   // Takes one event back. Whether the user stays (with any event, or with one of this type) is decided
@@ -24,7 +29,36 @@ struct Cell {
     return type < events_by_type.size() ? events_by_type[type] : 0;
   }
   uint64_t events() const;
+  // User indices: all of the cell's, and by type index (like events_by_type; types are few).
+  const Roaring& users() const {
+    Fold();
+    return users_;
+  }
+  const std::vector<Roaring>& users_by_type() const {
+    Fold();
+    return users_by_type_;
+  }
+  // Null when no user has an event of the type here.
   const Roaring* UsersOfType(uint32_t type) const;
+  // For a load: the bitmaps to read into (nothing is pending then).
+  Roaring& mutable_users() {
+    Fold();
+    return users_;
+  }
+  std::vector<Roaring>& mutable_users_by_type() {
+    Fold();
+    return users_by_type_;
+  }
+  // Merges what is pending into the bitmaps and gives the buffer's memory back (a quiet hour).
+  void Settle() const;
+
+ private:
+  static constexpr size_t kPendingLimit = 256;
+  void Fold() const;
+
+  mutable Roaring users_;
+  mutable std::vector<Roaring> users_by_type_;
+  mutable std::vector<uint64_t> pending_;  // type << 32 | user, one an event added since the last fold
 };
 
 }  // namespace tally

@@ -49,14 +49,15 @@ class Writer {
   void Cell(const tally::Cell& cell) {
     Value<uint64_t>(cell.events_by_type.size());
     for (uint64_t count : cell.events_by_type) Value(count);
-    Bitmap(cell.users);
+    Bitmap(cell.users());
+    const std::vector<Roaring>& users_by_type = cell.users_by_type();
     uint64_t sets = 0;
-    for (const Roaring& users : cell.users_by_type) sets += users.isEmpty() ? 0 : 1;
+    for (const Roaring& users : users_by_type) sets += users.isEmpty() ? 0 : 1;
     Value(sets);
-    for (uint32_t type = 0; type < cell.users_by_type.size(); ++type) {
-      if (cell.users_by_type[type].isEmpty()) continue;
+    for (uint32_t type = 0; type < users_by_type.size(); ++type) {
+      if (users_by_type[type].isEmpty()) continue;
       Value(type);
-      Bitmap(cell.users_by_type[type]);
+      Bitmap(users_by_type[type]);
     }
   }
   void Keys(const Dictionary& dictionary) {
@@ -146,13 +147,14 @@ class Reader {
       if (!Value(&count)) return false;
     }
     uint64_t sets = 0;
-    if (!Bitmap(&cell->users) || !Count(&sets, sizeof(uint32_t))) return false;
+    if (!Bitmap(&cell->mutable_users()) || !Count(&sets, sizeof(uint32_t))) return false;
+    std::vector<Roaring>& users_by_type = cell->mutable_users_by_type();
     for (uint64_t i = 0; i < sets; ++i) {
       uint32_t type = 0;
       if (!Value(&type) || type >= cell->events_by_type.size()) return false;
-      if (cell->users_by_type.size() < cell->events_by_type.size())
-        cell->users_by_type.resize(cell->events_by_type.size());
-      if (!Bitmap(&cell->users_by_type[type])) return false;
+      if (users_by_type.size() < cell->events_by_type.size())
+        users_by_type.resize(cell->events_by_type.size());
+      if (!Bitmap(&users_by_type[type])) return false;
     }
     return true;
   }

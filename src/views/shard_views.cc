@@ -166,7 +166,7 @@ TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {
   auto it = hours_.find(hour);
   if (it == hours_.end()) return counts;
   const Cell& cell = it->second.all;
-  counts.unique_users = cell.users.cardinality();
+  counts.unique_users = cell.users().cardinality();
   if (auto click = types_.Find(kClickType)) counts.clicks = cell.EventsOfType(*click);
   if (auto impression = types_.Find(kImpressionType)) counts.impressions = cell.EventsOfType(*impression);
   return counts;
@@ -193,6 +193,8 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     const bool quiet = data.changed_pass + quiet_passes < pass;
     const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
     if (unsealed == 0 || !(quiet || busy)) continue;
+    // A quiet hour's pending users go into its bitmaps now, and their buffer's memory back.
+    if (quiet) data.all.Settle();
     SealJob job;
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());

@@ -130,7 +130,11 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
     return std::get<EventView>(records[step.record]).user_id;
   };
   for (const ShardStep& step : steps) {
-    if (includes(step)) views.users().Prefetch(user_of(step));
+    if (!includes(step)) continue;
+    const EventView& event = std::get<EventView>(records[step.record]);
+    views.users().Prefetch(event.user_id);
+    // A catalogue of tens of thousands of products is a table larger than the caches.
+    if (!event.product_id.empty()) views.products().Prefetch(event.product_id);
   }
   // The users are numbered first (in log order, as each row's would be), so that every user's timeline is
   // in cache by the time the row is counted.
@@ -244,7 +248,7 @@ struct MergedCell {
   UserSetHash users;
 
   void Add(const Cell& cell, const ShardViews& shard) {
-    users.AddAll(cell.users, shard.users());
+    users.AddAll(cell.users(), shard.users());
     for (uint32_t type = 0; type < cell.events_by_type.size(); ++type) {
       const Roaring* users_of_type = cell.UsersOfType(type);
       if (cell.events_by_type[type] == 0 && (users_of_type == nullptr || users_of_type->isEmpty())) continue;

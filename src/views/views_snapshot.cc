@@ -180,8 +180,8 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     for (uint32_t row : data.rows) {
       if (row >= rows || row < first_row) return damaged;
     }
-    if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users)) return damaged;
-    for (const Roaring& users : data.all.users_by_type) {
+    if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users())) return damaged;
+    for (const Roaring& users : data.all.users_by_type()) {
       if (!users_known(users)) return damaged;
     }
   }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <set>
 
@@ -84,6 +85,56 @@ TEST(Views, UniqueUsersAreExactAgainstASetOverManyRandomEvents) {
     EXPECT_EQ(views.TakeHomeHour(hour),
               (TakeHomeCounts{users.size(), counts_by_hour[hour].first, counts_by_hour[hour].second}));
   }
+}
+
+// A cell notes its users and folds them into its bitmaps when its buffer fills or when it is read: at
+// every point, whatever was added and taken back, it answers what a set would.
+TEST(Cell, UsersAreExactWhetherPendingOrFolded) {
+  std::mt19937_64 random(7);
+  Cell cell;
+  std::map<uint32_t, std::multiset<uint32_t>> by_type;  // type -> users, one per event
+  auto expect_same = [&](const std::string& where) {
+    std::set<uint32_t> all;
+    for (const auto& [type, users] : by_type) {
+      all.insert(users.begin(), users.end());
+      EXPECT_EQ(cell.EventsOfType(type), users.size()) << where;
+      const std::set<uint32_t> distinct(users.begin(), users.end());
+      const Roaring* of_type = cell.UsersOfType(type);
+      EXPECT_EQ(of_type == nullptr ? 0 : of_type->cardinality(), distinct.size()) << where;
+      for (uint32_t user : distinct) EXPECT_TRUE(of_type != nullptr && of_type->contains(user)) << where;
+    }
+    EXPECT_EQ(cell.users().cardinality(), all.size()) << where;
+  };
+  for (int round = 0; round < 5; ++round) {
+    // More than the buffer holds (it folds on its own on the way), or less (the read folds).
+    const int adds = round % 2 == 0 ? 2500 : 300;
+    for (int i = 0; i < adds; ++i) {
+      const auto type = static_cast<uint32_t>(random() % 4);
+      const auto user = static_cast<uint32_t>(random() % (round < 3 ? 500 : 200000));
+      cell.Add(type, user);
+      by_type[type].insert(user);
+    }
+    expect_same("after adds, round " + std::to_string(round));
+    // Take some back, as a correction does, some of them still pending.
+    for (uint32_t i = 0; i < 20; ++i) {
+      cell.Add(1, 1000000 + i);
+      by_type[1].insert(1000000 + i);
+    }
+    for (int i = 0; i < 50; ++i) {
+      const auto type = static_cast<uint32_t>(random() % 4);
+      auto& users = by_type[type];
+      if (users.empty()) continue;
+      auto it = std::next(users.begin(), static_cast<long>(random() % users.size()));
+      const uint32_t user = *it;
+      users.erase(it);
+      bool stays = false;
+      for (const auto& [other_type, other_users] : by_type) stays |= other_users.count(user) > 0;
+      cell.Remove(type, user, stays, users.count(user) > 0);
+    }
+    expect_same("after removals, round " + std::to_string(round));
+  }
+  cell.Settle();
+  expect_same("settled");
 }
 
 TEST(DimensionIndex, CountsEventsAndDistinctUsersPerKeyAndType) {

@@ -79,6 +79,16 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // One click of one user in the first hour: its hour then answers "unique_users,1\nclicks,1\n...".
+  static Event OneClick() {
+    Event event;
+    event.event_id = "e-1";
+    event.type = "click";
+    event.user_id = "alice";
+    event.timestamp = kBase;
+    return event;
+  }
+
   std::string StrongGet(int node, const std::string& target) {
     const std::string separator = target.find('?') == std::string::npos ? "?" : "&";
     auto response = Fetch(tallyd_[node]->port(), "GET", target + separator + "consistency=strong");
@@ -229,23 +239,13 @@ TEST_F(ClusterTest, AStrongReadWaitsForTheStreamAndABadConsistencyIsRefused) {
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("consistency"), std::string::npos) << bad->body;
   // Written on node 0, read strongly on node 2 at once: the answer already holds it.
-  Event event;
-  event.event_id = "e-1";
-  event.type = "click";
-  event.user_id = "alice";
-  event.timestamp = kBase;
-  SendUntilAcknowledged(0, {event});
+  SendUntilAcknowledged(0, {OneClick()});
   const std::string answer = StrongGet(2, "/analytics?timestamp=" + std::to_string(kBase));
   EXPECT_EQ(answer, "unique_users,1\nclicks,1\nimpressions,0\n");
 }
 
 TEST_F(ClusterTest, AStrongReadWaitsWithoutHoldingItsEventLoop) {
-  Event event;
-  event.event_id = "e-1";
-  event.type = "click";
-  event.user_id = "alice";
-  event.timestamp = kBase;
-  SendUntilAcknowledged(0, {event});
+  SendUntilAcknowledged(0, {OneClick()});
   // Node 2 again with one event loop: every connection to it is served by the same thread.
   tallyd_[2]->KillNine();
   std::vector<std::string> args = ArgsOf(2);

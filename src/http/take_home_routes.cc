@@ -50,9 +50,11 @@ void HandleReadyz(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
                                  ? Status::Unavailable("cluster: the stream's last sequence is not known yet")
                              : tip->ok() ? consistency->AppliedUpTo(**tip)
                                          : tip->status();
-    if (!caught_up.ok())
+    if (!caught_up.ok()) {
+      h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
       return ReplyTextError(req, 503,
                             "cluster: not caught up with the stream yet (" + caught_up.message() + ")");
+    }
   }
   // A server that cannot write its log cannot acknowledge events: not ready until it can again.
   if (Status writable = worker.engine().log().CheckWritable(); !writable.ok()) {

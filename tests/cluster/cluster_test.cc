@@ -150,11 +150,18 @@ TEST_F(ClusterTest, EveryNodeAnswersTheSameAndExactlyThroughRestartsLateJoinsAnd
   ExpectEveryNodeAgreesWithTheModel({0, 1, 2});
 
   // kill -9 a tallyd; the others take writes; it restarts from its local log and catches up.
-  // Once node 1 has written a checkpoint (checked each second), kill it.
+  // Once node 1 has finished a checkpoint (a .snap file: one being written is a .snap.tmp), kill it.
   const std::string checkpoints = dir_.path() + "/tally1/checkpoints";
-  for (int i = 0;
-       i < 100 && (!std::filesystem::exists(checkpoints) || std::filesystem::is_empty(checkpoints)); ++i)
+  auto has_checkpoint = [&] {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(checkpoints, error)) {
+      if (entry.path().extension() == ".snap") return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 300 && !has_checkpoint(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(has_checkpoint()) << "node 1 wrote no checkpoint in 30 s: " << tallyd_[1]->Log();
   tallyd_[1]->KillNine();
   SendRandom(random, 300, {0, 2});
   StartTallyd(1);

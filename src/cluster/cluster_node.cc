@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <functional>
 #include <random>
 
 namespace tally {
@@ -20,6 +21,20 @@ std::string NatsError(std::string_view what, natsStatus status, jsErrCode code =
     text += last;
   }
   return text;
+}
+
+// Calls `attempt` until it succeeds, 300 ms apart, for up to 30 s: a cluster may still be electing its
+// first leader, or a stream just created its replicas' leader. Each failure is said in the log (a start
+// that waits here must show why); the last one is returned if none succeeded.
+Status AskAgainFor30Seconds(const std::function<Status()>& attempt) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Status status = attempt();
+  while (!status.ok() && std::chrono::steady_clock::now() < deadline) {
+    spdlog::warn("cluster: {}; asking again", status.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    status = attempt();
+  }
+  return status;
 }
 
 std::string DefaultNodeName() {
@@ -43,16 +58,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(Engine* engine, ClusterO
     return Status::InvalidArgument("stream", "must be a name without spaces, '.', '*' or '>'");
   auto node = std::unique_ptr<ClusterNode>(new ClusterNode(engine, std::move(options)));
   TALLY_RETURN_IF_ERROR(node->Connect());
-  // A stream just created may not have its replicas' leader yet, and a subscription then times out: it is
-  // asked for again for a while, as the stream itself is (Connect).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  Status subscribed = node->Subscribe(engine->stream_sequence());
-  while (!subscribed.ok() && std::chrono::steady_clock::now() < deadline) {
-    spdlog::warn("cluster: {}; asking again", subscribed.message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    subscribed = node->Subscribe(engine->stream_sequence());
-  }
-  TALLY_RETURN_IF_ERROR(subscribed);
+  TALLY_RETURN_IF_ERROR(AskAgainFor30Seconds([&] { return node->Subscribe(engine->stream_sequence()); }));
   node->follower_ = std::thread([raw = node.get()] { raw->Follow(); });
   // The first tip is fetched before the server listens, so /readyz can answer its first probe.
   node->tip_ = node->LastSequence();
@@ -93,41 +99,36 @@ Status ClusterNode::Connect() {
   status = natsConnection_JetStream(&jetstream_, connection_, &js_options);
   if (status != NATS_OK) return Status::Unavailable(NatsError("nats: JetStream context", status));
 
-  // The cluster may still be electing its first leader: keep asking for a while.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::string last_error;
-  while (std::chrono::steady_clock::now() < deadline) {
-    jsStreamInfo* info = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    status = js_GetStreamInfo(&info, jetstream_, options_.stream.c_str(), nullptr, &code);
+  return AskAgainFor30Seconds([&] { return FindOrCreateStream(); });
+}
+
+Status ClusterNode::FindOrCreateStream() {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus status = js_GetStreamInfo(&info, jetstream_, options_.stream.c_str(), nullptr, &code);
+  if (status == NATS_OK) {
+    jsStreamInfo_Destroy(info);
+    return Status::Ok();
+  }
+  if (status == NATS_NOT_FOUND) {
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = options_.stream.c_str();
+    const char* subjects[] = {subject_.c_str()};
+    config.Subjects = subjects;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.Replicas = options_.replicas;
+    config.Duplicates = 120 * kNanosPerSecond;  // re-sent batches are recognized for two minutes
+    status = js_AddStream(&info, jetstream_, &config, nullptr, &code);
     if (status == NATS_OK) {
+      spdlog::info("cluster: created stream {} ({} replicas) on subject {}", options_.stream,
+                   options_.replicas, subject_);
       jsStreamInfo_Destroy(info);
       return Status::Ok();
     }
-    if (status == NATS_NOT_FOUND) {
-      jsStreamConfig config;
-      jsStreamConfig_Init(&config);
-      config.Name = options_.stream.c_str();
-      const char* subjects[] = {subject_.c_str()};
-      config.Subjects = subjects;
-      config.SubjectsLen = 1;
-      config.Storage = js_FileStorage;
-      config.Replicas = options_.replicas;
-      config.Duplicates = 120 * kNanosPerSecond;  // re-sent batches are recognized for two minutes
-      status = js_AddStream(&info, jetstream_, &config, nullptr, &code);
-      if (status == NATS_OK) {
-        spdlog::info("cluster: created stream {} ({} replicas) on subject {}", options_.stream,
-                     options_.replicas, subject_);
-        jsStreamInfo_Destroy(info);
-        return Status::Ok();
-      }
-    }
-    last_error = NatsError("nats: stream " + options_.stream, status, code);
-    // Said on every try: a start that waits here for 30 s must show in the log why.
-    spdlog::warn("cluster: {}; asking again", last_error);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
-  return Status::Unavailable(last_error);
+  return Status::Unavailable(NatsError("nats: stream " + options_.stream, status, code));
 }
 
 Status ClusterNode::Subscribe(uint64_t after) {

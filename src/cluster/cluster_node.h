@@ -56,7 +56,10 @@ class ClusterNode : public Committer, public ReadConsistency {
 
  private:
   ClusterNode(Engine* engine, ClusterOptions options);
+  // Connects and makes sure the stream exists (asking again while the cluster elects its leader).
   Status Connect();
+  // One try: the stream's info, or the stream created if it does not exist.
+  Status FindOrCreateStream();
   Result<uint64_t> LastSequence();
   void Follow();
   // The tip fetcher's thread: fetches the stream's last sequence when asked, and once a second.

@@ -10,15 +10,21 @@
 namespace tally {
 namespace {
 
-// The log's record at `position`, which the views say is an event (or rejected input).
+// The log's records at these positions, in their order, which the views say are events (or rejected
+// input).
 template <typename Record>
-Result<Record> RecordAt(const Engine& engine, uint64_t position) {
-  auto record = engine.ReadRecord(position);
-  if (!record.ok()) return Status::Internal("log: " + record.status().message());
-  if (!std::holds_alternative<Record>(*record))
-    return Status::Internal("log: the record at " + std::to_string(position) +
-                            " is not the one the views name");
-  return std::get<Record>(std::move(*record));
+Result<std::vector<Record>> RecordsAt(const Engine& engine, const std::vector<uint64_t>& positions) {
+  std::vector<Record> records;
+  records.reserve(positions.size());
+  for (const uint64_t position : positions) {
+    auto record = engine.ReadRecord(position);
+    if (!record.ok()) return Status::Internal("log: " + record.status().message());
+    if (!std::holds_alternative<Record>(*record))
+      return Status::Internal("log: the record at " + std::to_string(position) +
+                              " is not the one the views name");
+    records.push_back(std::get<Record>(std::move(*record)));
+  }
+  return records;
 }
 
 TypeEntry EntryOf(const Views& views, const std::map<std::string, TypeStats>& type_stats,
@@ -52,24 +58,20 @@ const char* RowStateName(RowState state) {
 }
 
 Result<std::vector<EventVersion>> EventVersions(const Engine& engine, const std::string& event_id) {
-  struct Found {
-    uint64_t position;
-    RowState state;
-  };
-  const std::vector<Found> found = engine.Read([&](const Views& views) {
-    std::vector<Found> rows;
+  std::vector<uint64_t> positions;
+  std::vector<RowState> states;
+  engine.Read([&](const Views& views) {
     for (RowRef ref : views.RowsOfId(event_id)) {
       const EventRow& row = views.shard(ref.shard).rows()[ref.row];
-      rows.push_back({row.position, row.state});
+      positions.push_back(row.position);
+      states.push_back(row.state);
     }
-    return rows;
+    return 0;
   });
+  auto events = RecordsAt<Event>(engine, positions);
+  if (!events.ok()) return events.status();
   std::vector<EventVersion> versions;
-  for (const Found& version : found) {
-    auto event = RecordAt<Event>(engine, version.position);
-    if (!event.ok()) return event.status();
-    versions.push_back({std::move(*event), version.state});
-  }
+  for (size_t i = 0; i < events->size(); ++i) versions.push_back({std::move((*events)[i]), states[i]});
   return versions;
 }
 
@@ -95,27 +97,27 @@ Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& r
     for (auto it = end; it != timeline.begin();) {
       const EventRow& row = views.rows()[*--it];
       if (type && row.type != *type) continue;
-      if (found.size() >= request.limit && row.timestamp != found.back().timestamp) {
-        more = true;
-        break;
-      }
-      if (found.size() >= request.limit && found.front().timestamp != row.timestamp) {
-        size_t keep = found.size();
-        while (found[keep - 1].timestamp == row.timestamp) --keep;
-        found.resize(keep);
-        more = true;
-        break;
+      if (found.size() >= request.limit) {
+        const bool continues_run = row.timestamp == found.back().timestamp;
+        // A page that is all one run takes the whole run, past the limit.
+        const bool page_is_one_run = continues_run && found.front().timestamp == row.timestamp;
+        if (!page_is_one_run) {
+          // Otherwise it ends before the run it would have ended inside.
+          while (continues_run && found.back().timestamp == row.timestamp) found.pop_back();
+          more = true;
+          break;
+        }
       }
       found.push_back({row.position, row.timestamp});
     }
     return 0;
   });
+  std::vector<uint64_t> positions;
+  for (const Found& item : found) positions.push_back(item.position);
+  auto events = RecordsAt<Event>(engine, positions);
+  if (!events.ok()) return events.status();
   TimelinePage page;
-  for (const Found& item : found) {
-    auto event = RecordAt<Event>(engine, item.position);
-    if (!event.ok()) return event.status();
-    page.events.push_back(std::move(*event));
-  }
+  page.events = std::move(*events);
   if (more && !found.empty()) page.next_before = found.back().timestamp;
   return page;
 }
@@ -129,13 +131,7 @@ Result<std::vector<RejectedInput>> RecentRejected(const Engine& engine, size_t l
     }
     return newest;
   });
-  std::vector<RejectedInput> inputs;
-  for (uint64_t position : positions) {
-    auto input = RecordAt<RejectedInput>(engine, position);
-    if (!input.ok()) return input.status();
-    inputs.push_back(std::move(*input));
-  }
-  return inputs;
+  return RecordsAt<RejectedInput>(engine, positions);
 }
 
 std::vector<TypeEntry> TypeEntries(const Engine& engine) {

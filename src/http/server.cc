@@ -790,16 +790,17 @@ class Server::Impl {
     return true;
   }
 
-  // Cluster mode: whether the request is a strong read (consistency=strong asked, or the default) of a
-  // route that may be one; an error for a consistency that is neither strong nor local.
+  // Whether the request is a strong read: in cluster mode, of a route that may be one, consistency=strong
+  // asked (or the default). An error for a consistency that is neither strong nor local, on those routes in
+  // any mode: a typo is not silently a local read.
   Result<bool> IsStrongRead(h2o_req_t* req, const RouteSpec& route) const {
-    if (options_.consistency == nullptr || !route.strong_read) return false;
-    bool strong = options_.strong_reads_by_default;
+    if (!route.strong_read) return false;
+    bool strong = options_.consistency != nullptr && options_.strong_reads_by_default;
     Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
       if (name != kConsistencyParam) return Status::Ok();
       if (value != "strong" && value != "local")
         return Status::InvalidArgument(kConsistencyParam, "must be strong or local");
-      strong = value == "strong";
+      strong = options_.consistency != nullptr && value == "strong";
       return Status::Ok();
     });
     if (!status.ok()) return status;

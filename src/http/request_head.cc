@@ -111,7 +111,7 @@ Result<std::vector<std::string>> RouteSegments(std::string_view route_path) {
     const size_t slash = route_path.find('/');
     const std::string_view segment = route_path.substr(0, slash);
     if (decode) {
-      TALLY_RETURN_IF_ERROR(PercentDecode("path", segment, &segments.emplace_back()));
+      TALLY_RETURN_IF_ERROR(PercentDecode("path", segment, &segments.emplace_back(), PlusSign::kItself));
     } else {
       segments.emplace_back(segment);
     }

@@ -34,6 +34,12 @@ TEST(RouteTable, ParametersArePercentDecodedWholeSegments) {
   EXPECT_EQ(kRoutes[match->index].label, RouteLabel::kUserEvents);
   EXPECT_EQ(match->args.params, (std::vector<std::string>{"a/b c"}));
   EXPECT_EQ(match->args.path, "/v1/users/a%2Fb%20c/events");
+  // A '+' in a path is itself, whether or not the path also holds an escape (it is copied only then).
+  for (std::string_view path : {"/v1/users/a+b/events", "/v1/users/a+%62/events"}) {
+    match = MatchRoute("GET", path);
+    ASSERT_TRUE(match.ok());
+    EXPECT_EQ(match->args.params, (std::vector<std::string>{"a+b"})) << path;
+  }
   // Literal segments may be escaped too.
   match = MatchRoute("GET", "/v1/%73tats");
   ASSERT_TRUE(match.ok());

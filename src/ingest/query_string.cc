@@ -16,12 +16,12 @@ int HexValue(char c) {
 
 }  // namespace
 
-Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded) {
+Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded, PlusSign plus) {
   decoded->clear();
   decoded->reserve(encoded.size());
   for (size_t i = 0; i < encoded.size(); ++i) {
     char c = encoded[i];
-    if (c == '+') {
+    if (c == '+' && plus == PlusSign::kSpace) {
       decoded->push_back(' ');
     } else if (c == '%') {
       const bool has_two_more = i + 2 < encoded.size();

@@ -20,8 +20,13 @@ struct QueryParam {
   bool has_equals = false;  // "name=..." (true) or the bare flag "name" (false)
 };
 
-// Decodes %XX escapes and '+' (a space). A '%' not followed by two hex digits is an error naming `field`.
-Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded);
+// What a '+' means: a space in a query string (HTML forms send one so), itself in a path (RFC 3986).
+enum class PlusSign { kSpace, kItself };
+
+// Decodes %XX escapes and '+' as `plus` says. A '%' not followed by two hex digits is an error naming
+// `field`.
+Status PercentDecode(std::string_view field, std::string_view encoded, std::string* decoded,
+                     PlusSign plus = PlusSign::kSpace);
 
 // Calls visit(name, value, has_equals) for each parameter of "a=1&b&c=x%20y" in order, decoded; empty
 // pieces ("a=1&&b") are skipped. The views are valid during the call only. Only pieces holding '%' or '+'

@@ -20,6 +20,12 @@ TEST(PercentDecode, DecodesEscapesAndPlus) {
   EXPECT_EQ(Decoded(""), "");
 }
 
+TEST(PercentDecode, APathsPlusIsItself) {
+  std::string out;
+  ASSERT_TRUE(PercentDecode("path", "a+b%2B%20c", &out, PlusSign::kItself).ok());
+  EXPECT_EQ(out, "a+b+ c");
+}
+
 TEST(PercentDecode, RejectsBrokenEscapesNamingTheField) {
   for (std::string_view bad : {"%", "%4", "%zz", "a%g1", "%%41"}) {
     std::string out;

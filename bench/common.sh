@@ -15,9 +15,9 @@ bench_work_dir() {
   trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 }
 
-# Waits up to 60 s for 127.0.0.1:PORT/readyz (default: $port) to answer 200.
+# Waits up to SECONDS (default 60) for 127.0.0.1:PORT/readyz (default: $port) to answer 200.
 wait_ready() {
-  for _ in $(seq 1 6000); do
+  for _ in $(seq 1 $((${2:-60} * 100))); do
     curl -sf "127.0.0.1:${1:-$port}/readyz" >/dev/null 2>&1 && return 0
     sleep 0.01
   done

@@ -40,23 +40,47 @@ uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t pos
   return row_index;
 }
 
+// Hours fit in 32 bits (the log refuses a timestamp outside [0, kMaxTimestampMillis]).
+static_assert(HourOf(kMaxTimestampMillis) <= UINT32_MAX);
+
 void ShardViews::Count(uint32_t row_index, Millis received_at) {
   EventRow& row = rows_[row_index];
-  HourData& hour = hours_[HourOf(row.timestamp)];
-  hour.rows.push_back(row_index);
-  hour.all.Add(row.type, row.user);
-  hour.changed_pass = seal_pass_;
+  if (staged_rows_.empty()) staged_rows_.reserve(kStagedRowsLimit);
+  staged_rows_.push_back(static_cast<uint64_t>(HourOf(row.timestamp)) << 32 | row_index);
   row.previous_of_user = std::exchange(last_row_of_user_[row.user], row_index);
   TypeStats& stats = type_stats_[row.type];
   if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
   if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;
   stats.seen = true;
   ++stats.events;
+  if (staged_rows_.size() >= kStagedRowsLimit) FoldStagedRows();
+}
+
+void ShardViews::FoldStagedRows() const {
+  if (staged_rows_.empty()) return;
+  // Sorted: runs of one hour, each in row order (log order, as an hour's list is kept).
+  std::sort(staged_rows_.begin(), staged_rows_.end());
+  for (size_t begin = 0; begin < staged_rows_.size();) {
+    const auto hour = static_cast<int64_t>(staged_rows_[begin] >> 32);
+    HourData& data = hours_[hour];
+    // Rows are staged and folded within one sealing pass (CollectSealJobs folds before it starts another).
+    data.changed_pass = seal_pass_;
+    size_t end = begin;
+    for (; end < staged_rows_.size() && static_cast<int64_t>(staged_rows_[end] >> 32) == hour; ++end) {
+      const auto row_index = static_cast<uint32_t>(staged_rows_[end]);
+      const EventRow& row = rows_[row_index];
+      data.rows.push_back(row_index);
+      data.all.Add(row.type, row.user);
+    }
+    begin = end;
+  }
+  staged_rows_.clear();
 }
 
 void ShardViews::Retract(uint32_t row_index) {
   // Retention dropped it from every view already; the correction that replaces it counts as the event.
   if (Dropped(row_index)) return;
+  FoldStagedRows();
   EventRow& row = rows_[row_index];
   const int64_t hour_index = HourOf(row.timestamp);
   const auto hour = hours_.find(hour_index);
@@ -85,6 +109,7 @@ void ShardViews::Retract(uint32_t row_index) {
 }
 
 void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
+  FoldStagedRows();
   first_kept_hour_ = std::max(first_kept_hour_, first_kept_hour);
   const auto end = hours_.lower_bound(first_kept_hour_);
   std::vector<uint32_t> users;  // whose chains hold a row dropped now
@@ -128,6 +153,7 @@ void ShardViews::UnlinkDropped(uint32_t user) {
 }
 
 Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows) {
+  FoldStagedRows();
   size_t moved = 0;
   if (rows_.size() > hot_rows) {
     auto rows = rows_.MoveToCold(rows_.size() - hot_rows, cold);
@@ -162,6 +188,7 @@ std::vector<uint32_t> ShardViews::Timeline(uint32_t user) const {
 }
 
 TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {
+  FoldStagedRows();
   TakeHomeCounts counts;
   auto it = hours_.find(hour);
   if (it == hours_.end()) return counts;
@@ -186,6 +213,7 @@ void SealJob::Build() {
 }
 
 std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows) {
+  FoldStagedRows();  // (with the pass its rows were counted in)
   const uint64_t pass = ++seal_pass_;
   std::vector<SealJob> jobs;
   for (const auto& [hour, data] : hours_) {
@@ -228,6 +256,7 @@ void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
 }
 
 uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
+  FoldStagedRows();
   Hasher digest;
   if (auto it = hours_.find(hour); it != hours_.end()) {
     for (uint32_t i = 0; i < rows && i < it->second.rows.size(); ++i)
@@ -238,6 +267,7 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
 
 bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                    std::shared_ptr<const SealedHour> sealed) {
+  FoldStagedRows();
   auto it = hours_.find(hour);
   if (it == hours_.end() || it->second.rows.size() < rows || RowsDigest(hour, rows) != rows_digest ||
       !sealed->by_product.Fits(products_.size(), types_.size()) ||
@@ -250,6 +280,7 @@ bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_di
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
+  FoldStagedRows();
   SealJob job;
   if (auto it = hours_.find(hour); it != hours_.end()) {
     for (uint32_t row_index : it->second.rows) job.Add(rows_[row_index]);

@@ -67,8 +67,9 @@ void ShardViews::Save(ByteSink* out) const {
   writer.Value(first_kept_row_);
   writer.Value(first_saved_row);
   writer.InMemory(rows_, first_saved_row);
-  writer.Value<uint64_t>(hours_.size());
-  for (const auto& [hour, data] : hours_) {
+  const auto& hours = this->hours();  // (with the staged rows folded in)
+  writer.Value<uint64_t>(hours.size());
+  for (const auto& [hour, data] : hours) {
     writer.Value(hour);
     writer.Cell(data.all);
     writer.InMemory(data.rows, 0);
@@ -180,7 +181,8 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     for (uint32_t row : data.rows) {
       if (row >= rows || row < first_row) return damaged;
     }
-    if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users())) return damaged;
+    if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users()))
+      return damaged;
     for (const Roaring& users : data.all.users_by_type()) {
       if (!users_known(users)) return damaged;
     }

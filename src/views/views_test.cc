@@ -335,6 +335,53 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
   EXPECT_NE(hour.sealed, nullptr);
 }
 
+// A counted row waits in its shard's buffer until it fills or anything reads the hours; either way an
+// hour's list is its rows in log order and its cell counts exactly what is current, corrections (of rows
+// still waiting and of rows folded long ago) and reads in between included.
+TEST(Views, AnHourHoldsItsRowsInLogOrderWhetherTheyWaitedOrNot) {
+  Views views;  // one shard: row numbers are the order of Apply
+  std::mt19937_64 random(11);
+  struct Current {
+    std::string user;
+    bool click = false;
+    int64_t hour = 0;
+  };
+  std::map<std::string, Current> current;         // by event id
+  std::map<int64_t, std::vector<uint32_t>> rows;  // by hour: the rows counted there, in order
+  uint32_t next_row = 0;
+  for (int i = 0; i < 60'000; ++i) {
+    // Mostly new ids; some re-sent (a duplicate, not in any hour) or corrected (version 2, a new row).
+    const bool again = i > 0 && random() % 20 == 0;
+    const std::string id = "id-" + std::to_string(again ? random() % i : i);
+    const uint32_t version = again && random() % 2 == 0 ? 2 : 1;
+    const Millis timestamp = kHourStart + static_cast<Millis>(random() % (400 * kMillisPerHour));
+    const Event event =
+        WithDimensions(id, version, "user-" + std::to_string(random() % 5000), timestamp, "p");
+    const ApplyOutcome outcome = views.Apply(event, LogPosition{0, 16 + static_cast<uint32_t>(i)});
+    const uint32_t row = next_row++;
+    if (outcome == ApplyOutcome::kDuplicate) continue;
+    current[id] = Current{event.user_id, version % 2 == 0, HourOf(timestamp)};
+    rows[HourOf(timestamp)].push_back(row);
+    if (i % 7919 == 0) {  // a read now and then folds what waits
+      EXPECT_EQ(views.shard(0).hours().at(HourOf(timestamp)).rows.size(), rows[HourOf(timestamp)].size());
+    }
+  }
+  std::map<int64_t, std::set<std::string>> users;
+  std::map<int64_t, TakeHomeCounts> counts;
+  for (const auto& [id, event] : current) {
+    users[event.hour].insert(event.user);
+    ++(event.click ? counts[event.hour].clicks : counts[event.hour].impressions);
+  }
+  const auto& hours = views.shard(0).hours();
+  ASSERT_EQ(hours.size(), rows.size());
+  for (const auto& [hour, expected] : rows) {
+    const HourData& data = hours.at(hour);
+    EXPECT_EQ(std::vector<uint32_t>(data.rows.begin(), data.rows.end()), expected) << hour;
+    counts[hour].unique_users = users[hour].size();
+    EXPECT_EQ(views.TakeHomeHour(hour), counts[hour]) << hour;
+  }
+}
+
 TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   Views views;
   ShardViews& shard = views.shard_to_seal(0);

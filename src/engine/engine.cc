@@ -306,13 +306,20 @@ void Engine::LoadSealedHourFiles() {
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
       return "written for " + std::to_string(file->shard_count) + " shards";
     if (file->hour < first_kept_hour) return "its hour was dropped by retention";
-    std::lock_guard lock(gates_[file->shard].mutex);
-    if (!views_->shard_to_seal(file->shard)
-             .InstallSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed)) {
+    // The check (a digest of the hour's rows: most of the work) runs outside the shard's lock, so that two
+    // files of one shard are checked at once: before the server runs, nothing writes the views but these
+    // installs, each to its own hour's fields under the lock, and the staged rows were folded in below.
+    ShardViews& shard = views_->shard_to_seal(file->shard);
+    if (!shard.SealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed))
       return "the hour's rows changed since it was written";
-    }
+    std::lock_guard lock(gates_[file->shard].mutex);
+    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->sealed);
     return {};
   };
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    std::lock_guard lock(gates_[shard].mutex);
+    views_->shard_to_seal(shard).FoldStagedRows();  // (the rows the replay staged)
+  }
   // On as many threads as there are cores: the files are independent, each installed under its shard's lock.
   std::mutex report_mutex;
   std::atomic<size_t> next{0};

@@ -265,18 +265,20 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
   return digest.Finish();
 }
 
-bool ShardViews::InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                   std::shared_ptr<const SealedHour> sealed) {
-  FoldStagedRows();
-  auto it = hours_.find(hour);
-  if (it == hours_.end() || it->second.rows.size() < rows || RowsDigest(hour, rows) != rows_digest ||
-      !sealed->by_product.Fits(products_.size(), types_.size()) ||
-      !sealed->by_store.Fits(stores_.size(), types_.size())) {
-    return false;
-  }
-  it->second.sealed = std::move(sealed);
-  it->second.sealed_rows = rows;
-  return true;
+bool ShardViews::SealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                                const SealedHour& sealed) const {
+  const auto& hours = this->hours();
+  auto it = hours.find(hour);
+  return it != hours.end() && it->second.rows.size() >= rows && RowsDigest(hour, rows) == rows_digest &&
+         sealed.by_product.Fits(products_.size(), types_.size()) &&
+         sealed.by_store.Fits(stores_.size(), types_.size());
+}
+
+void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows,
+                                          std::shared_ptr<const SealedHour> sealed) {
+  HourData& data = hours_.at(hour);
+  data.sealed = std::move(sealed);
+  data.sealed_rows = rows;
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

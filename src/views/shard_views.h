@@ -166,14 +166,26 @@ class ShardViews {
   // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was
   // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
   uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
-  // Installs an index read from a file if the hour has at least `rows` rows, their digest is `rows_digest`
-  // and every product, store and type it names is one of this shard's; false (nothing changed) otherwise.
+  // Whether an index read from a file fits: the hour has at least `rows` rows, their digest is
+  // `rows_digest`, and every product, store and type it names is one of this shard's. Once hours() has
+  // been read (it folds the staged rows in), this only reads.
+  bool SealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest, const SealedHour& sealed) const;
+  // Installs an index that fits (SealedFileFits).
+  void InstallFittingSealedFile(int64_t hour, uint32_t rows, std::shared_ptr<const SealedHour> sealed);
+  // Both: false (nothing changed) if it does not fit.
   bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                         std::shared_ptr<const SealedHour> sealed);
+                         std::shared_ptr<const SealedHour> sealed) {
+    if (!SealedFileFits(hour, rows, rows_digest, *sealed)) return false;
+    InstallFittingSealedFile(hour, rows, std::move(sealed));
+    return true;
+  }
   // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
   // newest `hot_rows`, and the row lists of sealed hours. Answers do not change. Returns the chunks moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows);
 
+  // Puts the staged rows (staged_rows_) into their hours: lists, cells, changed_pass. Every read of the
+  // hours does it first.
+  void FoldStagedRows() const;
   const absl::btree_map<int64_t, HourData>& hours() const {
     FoldStagedRows();
     return hours_;
@@ -196,8 +208,6 @@ class ShardViews {
 
  private:
   void Count(uint32_t row_index, Millis received_at);
-  // Puts the staged rows into their hours (lists, cells, changed_pass): before anything reads hours_.
-  void FoldStagedRows() const;
   // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
   // is never dropped, one dated far ahead, can hold first_kept_row_ back for good).
   void UnlinkDropped(uint32_t user);

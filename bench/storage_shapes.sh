@@ -100,7 +100,7 @@ awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss
 # (A large load writes many checkpoints: their number and the last three.)
 echo "  tallyd: $(grep -c 'checkpoint of ' "$work/tallyd.log" || true) checkpoints written during the load and the stop"
 grep -ho 'checkpoint of [^"]* ms' "$work/tallyd.log" | tail -3 | tr -d '"' | sed 's/^/  tallyd: /' || true
-grep -ho 'loaded checkpoint [^"]* ms\|[0-9]* sealed hour file(s) mapped' "$work/restart.log" | tr -d '"' |
+grep -ho 'loaded checkpoint [^"]* ms\|[0-9]* sealed hour file(s) mapped[^"]*' "$work/restart.log" | tr -d '"' |
   sed 's/^/  tallyd: /' || true
 cat "$work/check.log"
 exit "$check_status"

@@ -297,6 +297,7 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
 }
 
 void Engine::LoadSealedHourFiles() {
+  const auto started = std::chrono::steady_clock::now();
   const std::vector<std::string> paths = ListSealedHourFiles(data_dir_ + "/segments");
   const int64_t first_kept_hour = views_->global().first_kept_hour();
   // Why the file at `path` is not used (empty: it was installed). Checking a file reads all of it.
@@ -340,6 +341,9 @@ void Engine::LoadSealedHourFiles() {
   for (std::thread& installer : installers) installer = std::thread(install_files);
   for (std::thread& installer : installers) installer.join();
   std::sort(start_.sealed_hours_dropped.begin(), start_.sealed_hours_dropped.end());
+  start_.sealed_hours_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count());
 }
 
 Engine::~Engine() {

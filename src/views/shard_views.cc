@@ -259,8 +259,16 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
   FoldStagedRows();
   Hasher digest;
   if (auto it = hours_.find(hour); it != hours_.end()) {
-    for (uint32_t i = 0; i < rows && i < it->second.rows.size(); ++i)
-      HashRowForDigest(rows_[it->second.rows[i]], &digest);
+    const auto& list = it->second.rows;
+    const size_t count = std::min<size_t>(rows, list.size());
+    // An hour's rows are a few in every thousand of the shard's: each on a line, often a page, of its own.
+    // Asked for well ahead, many of them are on their way at once.
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < std::min(count, kAhead); ++i) __builtin_prefetch(&rows_[list[i]]);
+    for (size_t i = 0; i < count; ++i) {
+      if (i + kAhead < count) __builtin_prefetch(&rows_[list[i + kAhead]]);
+      HashRowForDigest(rows_[list[i]], &digest);
+    }
   }
   return digest.Finish();
 }

@@ -1,6 +1,6 @@
 #include "views/cell.h"
 
-#include <algorithm>
+#include "views/sorted_runs.h"
 
 namespace tally {
 
@@ -34,23 +34,19 @@ void Cell::Fold() const {
   if (pending_.empty()) return;
   if (users_by_type_.size() < events_by_type.size()) users_by_type_.resize(events_by_type.size());
   // Sorted, the notes come in runs of one type, each run's users ascending (and repeated users together).
-  std::sort(pending_.begin(), pending_.end());
   std::vector<uint32_t> run;
   run.reserve(pending_.size());
-  for (size_t begin = 0; begin < pending_.size();) {
-    const auto type = static_cast<uint32_t>(pending_[begin] >> 32);
+  ForEachSortedRun(pending_, [&](uint32_t type, std::span<const uint64_t> notes) {
     run.clear();
-    size_t end = begin;
-    for (; end < pending_.size() && static_cast<uint32_t>(pending_[end] >> 32) == type; ++end) {
-      const auto user = static_cast<uint32_t>(pending_[end]);
+    for (const uint64_t note : notes) {
+      const auto user = static_cast<uint32_t>(note);
       if (run.empty() || run.back() != user) run.push_back(user);
     }
     Roaring added;
     added.addMany(run.size(), run.data());  // ascending: each lands at its container's end
     users_by_type_[type] |= added;
     users_ |= added;
-    begin = end;
-  }
+  });
   pending_.clear();
 }
 

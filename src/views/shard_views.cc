@@ -5,6 +5,7 @@
 
 #include "common/hasher.h"
 #include "ingest/take_home.h"
+#include "views/sorted_runs.h"
 
 namespace tally {
 namespace {
@@ -59,21 +60,17 @@ void ShardViews::Count(uint32_t row_index, Millis received_at) {
 void ShardViews::FoldStagedRows() const {
   if (staged_rows_.empty()) return;
   // Sorted: runs of one hour, each in row order (log order, as an hour's list is kept).
-  std::sort(staged_rows_.begin(), staged_rows_.end());
-  for (size_t begin = 0; begin < staged_rows_.size();) {
-    const auto hour = static_cast<int64_t>(staged_rows_[begin] >> 32);
+  ForEachSortedRun(staged_rows_, [&](uint32_t hour, std::span<const uint64_t> staged) {
     HourData& data = hours_[hour];
     // Rows are staged and folded within one sealing pass (CollectSealJobs folds before it starts another).
     data.changed_pass = seal_pass_;
-    size_t end = begin;
-    for (; end < staged_rows_.size() && static_cast<int64_t>(staged_rows_[end] >> 32) == hour; ++end) {
-      const auto row_index = static_cast<uint32_t>(staged_rows_[end]);
+    for (const uint64_t note : staged) {
+      const auto row_index = static_cast<uint32_t>(note);
       const EventRow& row = rows_[row_index];
       data.rows.push_back(row_index);
       data.all.Add(row.type, row.user);
     }
-    begin = end;
-  }
+  });
   staged_rows_.clear();
 }
 

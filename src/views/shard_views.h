@@ -167,8 +167,8 @@ class ShardViews {
   // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
   uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
   // Whether an index read from a file fits: the hour has at least `rows` rows, their digest is
-  // `rows_digest`, and every product, store and type it names is one of this shard's. Once hours() has
-  // been read (it folds the staged rows in), this only reads.
+  // `rows_digest`, and every product, store and type it names is one of this shard's. Once the staged
+  // rows are folded in (FoldStagedRows), this only reads.
   bool SealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest, const SealedHour& sealed) const;
   // Installs an index that fits (SealedFileFits).
   void InstallFittingSealedFile(int64_t hour, uint32_t rows, std::shared_ptr<const SealedHour> sealed);

@@ -795,16 +795,16 @@ class Server::Impl {
   // any mode: a typo is not silently a local read.
   Result<bool> IsStrongRead(h2o_req_t* req, const RouteSpec& route) const {
     if (!route.strong_read) return false;
-    bool strong = options_.consistency != nullptr && options_.strong_reads_by_default;
+    bool strong = options_.strong_reads_by_default;
     Status status = ForEachQueryParam(QueryOf(req), [&](std::string_view name, std::string_view value, bool) {
       if (name != kConsistencyParam) return Status::Ok();
       if (value != "strong" && value != "local")
         return Status::InvalidArgument(kConsistencyParam, "must be strong or local");
-      strong = options_.consistency != nullptr && value == "strong";
+      strong = value == "strong";
       return Status::Ok();
     });
     if (!status.ok()) return status;
-    return strong;
+    return strong && options_.consistency != nullptr;
   }
 
   void WakeAll() {

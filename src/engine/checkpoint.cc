@@ -22,15 +22,17 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // the views still need); 5: each event id's hour, each shard's part after its length (loaded in parallel);
 // 6: timelines as chains through the rows; 7: the shards' lengths after the views (they are known only
 // once a shard is written, and the views are written as they are saved); 8: rows, hours' row lists and the
-// event-id index's columns and runs as they are in memory, aligned, so that a restart uses them in place
-constexpr uint32_t kFormatVersion = 8;
+// event-id index's columns and runs as they are in memory, aligned, so that a restart uses them in place;
+// 9: each hour's seal (rows covered and their digest), so that a start need not digest a sealed file's rows
+constexpr uint32_t kFormatVersion = 9;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 SavedLayout LayoutOf(uint32_t version) {
   if (version == 6) return SavedLayout::kShardLengthsFirst;
-  return version == 7 ? SavedLayout::kFieldByField : SavedLayout::kColumnsAsInMemory;
+  if (version == 7) return SavedLayout::kFieldByField;
+  return version == 8 ? SavedLayout::kColumnsAsInMemory : SavedLayout::kSealsNoted;
 }
 
 std::string FileName(uint64_t lsn) {

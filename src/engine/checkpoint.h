@@ -55,8 +55,8 @@ std::vector<CheckpointFile> ListCheckpoints(const std::string& directory);
 struct CheckpointPayload {
   std::shared_ptr<const MappedFile> file;  // copies on write: the views may use its rows in place
   std::string_view bytes;                  // inside `file`
-  SavedLayout layout = SavedLayout::kColumnsAsInMemory;  // by the file's format version
-  uint32_t checksum = 0;                                 // what the header says the bytes' CRC-32C is
+  SavedLayout layout = kSavedLayout;       // by the file's format version
+  uint32_t checksum = 0;                   // what the header says the bytes' CRC-32C is
   std::string path;
 
   // Whether the bytes are what was written (their checksum).

@@ -61,7 +61,7 @@ TEST_F(CheckpointFileTest, APayloadWrittenInPiecesReadsBackWholeAndOnlyTheNewest
     auto read = ReadCheckpoint(files.front());
     ASSERT_TRUE(read.ok()) << read.status().message();
     EXPECT_TRUE(read->bytes == payload);
-    EXPECT_EQ(read->layout, SavedLayout::kColumnsAsInMemory);
+    EXPECT_EQ(read->layout, kSavedLayout);
   }
   const std::vector<CheckpointFile> files = ListCheckpoints(dir_);
   ASSERT_EQ(files.size(), 2u);

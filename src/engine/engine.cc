@@ -300,22 +300,23 @@ void Engine::LoadSealedHourFiles() {
   const auto started = std::chrono::steady_clock::now();
   const std::vector<std::string> paths = ListSealedHourFiles(data_dir_ + "/segments");
   const int64_t first_kept_hour = views_->global().first_kept_hour();
-  // Why the file at `path` is not used (empty: it was installed). Checking a file reads all of it.
-  auto install = [&](const std::string& path) -> std::string {
+  // Whether the file at `path` was installed, and why not. Checking a file reads all of it.
+  auto install = [&](const std::string& path) -> std::pair<SealedFileFit, std::string> {
     auto file = OpenSealedHourFile(path);
-    if (!file.ok()) return file.status().message();
+    if (!file.ok()) return {SealedFileFit::kNo, file.status().message()};
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
-      return "written for " + std::to_string(file->shard_count) + " shards";
-    if (file->hour < first_kept_hour) return "its hour was dropped by retention";
+      return {SealedFileFit::kNo, "written for " + std::to_string(file->shard_count) + " shards"};
+    if (file->hour < first_kept_hour) return {SealedFileFit::kNo, "its hour was dropped by retention"};
     // The check (a digest of the hour's rows: most of the work) runs outside the shard's lock, so that two
     // files of one shard are checked at once: before the server runs, nothing writes the views but these
     // installs, each to its own hour's fields under the lock, and the staged rows were folded in below.
     ShardViews& shard = views_->shard_to_seal(file->shard);
-    if (!shard.SealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed))
-      return "the hour's rows changed since it was written";
+    const SealedFileFit fit =
+        shard.HowSealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed);
+    if (fit == SealedFileFit::kNo) return {fit, "the hour's rows changed since it was written"};
     std::lock_guard lock(gates_[file->shard].mutex);
-    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->sealed);
-    return {};
+    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed);
+    return {fit, {}};
   };
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     std::lock_guard lock(gates_[shard].mutex);
@@ -326,11 +327,12 @@ void Engine::LoadSealedHourFiles() {
   std::atomic<size_t> next{0};
   auto install_files = [&] {
     for (size_t i = next++; i < paths.size(); i = next++) {
-      const std::string why = install(paths[i]);
-      if (!why.empty()) ::unlink(paths[i].c_str());
+      const auto [fit, why] = install(paths[i]);
+      if (fit == SealedFileFit::kNo) ::unlink(paths[i].c_str());
       std::lock_guard lock(report_mutex);
-      if (why.empty()) {
+      if (fit != SealedFileFit::kNo) {
         ++start_.sealed_hours_loaded;
+        start_.sealed_hours_as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
       } else {
         start_.sealed_hours_dropped.push_back(paths[i] + ": " + why);
       }

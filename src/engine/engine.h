@@ -79,6 +79,7 @@ struct StartReport {
   std::vector<std::string> checkpoints_skipped;   // why each newer checkpoint was not used
   uint64_t replayed = 0;                          // records applied from the log after the checkpoint
   uint64_t sealed_hours_loaded = 0;               // sealed hour files that still fit the views
+  uint64_t sealed_hours_as_noted = 0;             // of those, the ones the checkpoint noted (rows not read)
   uint64_t sealed_hours_ms = 0;                   // checking and mapping them took
   std::vector<std::string> sealed_hours_dropped;  // why each other sealed hour file was deleted
 };

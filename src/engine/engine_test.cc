@@ -307,6 +307,43 @@ TEST_F(SealedHourFilesTest, SealedHoursAreWrittenAndMappedAgainAfterARestart) {
   EXPECT_EQ(Answers(**engine), before);
 }
 
+// A checkpoint notes the seals it saw: a start installs their files without reading the hours' rows,
+// except where the log after the checkpoint retracted a row of the hour.
+TEST_F(SealedHourFilesTest, FilesTheCheckpointNotedAreInstalledUnlessTheLogAfterItRetractedARow) {
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitShopEvents(**engine, 0, 600);
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    // Corrections of events of the first hour only (i % 3 == 0), after the checkpoint; no checkpoint at
+    // the end (as after a kill).
+    IngestBatch corrections;
+    for (int i = 0; i < 600; i += 30) {
+      Event event = Make("click", "u" + std::to_string(i % 23), kBase + 7);
+      event.event_id = "e" + std::to_string(i);
+      event.version = 2;
+      event.product_id = "p-new";
+      corrections.Add(std::move(event));
+    }
+    ASSERT_TRUE((*engine)->Commit(corrections).ok());
+    before = Answers(**engine);
+  }
+  ASSERT_EQ(Files().size(), 6u);
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  const StartReport& start = (*engine)->start_report();
+  EXPECT_EQ(start.replayed, 20u);
+  EXPECT_EQ(start.sealed_hours_loaded, 4u);
+  EXPECT_EQ(start.sealed_hours_as_noted, 4u);
+  ASSERT_EQ(start.sealed_hours_dropped.size(), 2u);  // the first hour, of each shard
+  for (const std::string& dropped : start.sealed_hours_dropped)
+    EXPECT_NE(dropped.find("-h" + std::to_string(HourOf(kBase)) + ".seg"), std::string::npos) << dropped;
+  EXPECT_EQ(Answers(**engine), before);
+  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+}
+
 TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFromRows) {
   std::string before;
   {

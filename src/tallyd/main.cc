@@ -302,8 +302,8 @@ int main(int argc, char** argv) {
   for (const std::string& dropped : start.sealed_hours_dropped)
     spdlog::info("sealed hour file deleted (the hour is sealed again when quiet): {}", dropped);
   if (start.sealed_hours_loaded > 0) {
-    spdlog::info("{} sealed hour file(s) mapped, checked in {} ms", start.sealed_hours_loaded,
-                 start.sealed_hours_ms);
+    spdlog::info("{} sealed hour file(s) mapped ({} as the checkpoint noted them), checked in {} ms",
+                 start.sealed_hours_loaded, start.sealed_hours_as_noted, start.sealed_hours_ms);
   }
   for (const std::string& saved_to : recovery.skipped_saved_to)
     spdlog::warn("log recovery skipped damaged bytes (--skip-damaged-records); they are kept in {}",

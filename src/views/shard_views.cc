@@ -98,6 +98,7 @@ void ShardViews::Retract(uint32_t row_index) {
   // The sealed index counts the row: answers come from the rows again until the hour is sealed anew.
   data.sealed.reset();
   data.sealed_rows = 0;
+  data.sealed_digest = 0;
   ++data.retractions;
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
@@ -243,6 +244,7 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
     if (it == hours_.end() || it->second.retractions != job.retractions || job.sealed == nullptr) continue;
     it->second.sealed = std::move(job.sealed);
     it->second.sealed_rows = job.rows;
+    it->second.sealed_digest = job.rows_digest;
   }
 }
 
@@ -270,20 +272,31 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
   return digest.Finish();
 }
 
-bool ShardViews::SealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                const SealedHour& sealed) const {
+SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                                            const SealedHour& sealed) const {
   const auto& hours = this->hours();
   auto it = hours.find(hour);
-  return it != hours.end() && it->second.rows.size() >= rows && RowsDigest(hour, rows) == rows_digest &&
-         sealed.by_product.Fits(products_.size(), types_.size()) &&
-         sealed.by_store.Fits(stores_.size(), types_.size());
+  if (it == hours.end() || it->second.rows.size() < rows ||
+      !sealed.by_product.Fits(products_.size(), types_.size()) ||
+      !sealed.by_store.Fits(stores_.size(), types_.size())) {
+    return SealedFileFit::kNo;
+  }
+  // The checkpoint's views held this seal, so their first `rows` rows had this digest; only a retraction
+  // changes a row of an hour that is kept (retention drops whole hours).
+  const HourData::NotedSeal& noted = it->second.noted_seal;
+  if (noted.rows > 0 && noted.rows == rows && noted.digest == rows_digest &&
+      noted.retractions == it->second.retractions) {
+    return SealedFileFit::kAsNoted;
+  }
+  return RowsDigest(hour, rows) == rows_digest ? SealedFileFit::kByDigest : SealedFileFit::kNo;
 }
 
-void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows,
+void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                           std::shared_ptr<const SealedHour> sealed) {
   HourData& data = hours_.at(hour);
   data.sealed = std::move(sealed);
   data.sealed_rows = rows;
+  data.sealed_digest = rows_digest;
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

@@ -44,8 +44,11 @@ inline constexpr uint32_t kNoDimension = UINT32_MAX;
 enum class SavedLayout {
   kShardLengthsFirst,  // each shard's length before its part; rows field by field
   kFieldByField,       // the shards' lengths after the views; rows field by field
-  kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place (Save's)
+  kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place
+  kSealsNoted,         // as kColumnsAsInMemory, and each hour's sealed rows and their digest
 };
+// The layout Save writes.
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kSealsNoted;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -72,6 +75,13 @@ struct EventRow {
 
 inline constexpr uint32_t kNoRow = UINT32_MAX;
 
+// Whether a sealed hour file fits the views (ShardViews::HowSealedFileFits), and how that was told.
+enum class SealedFileFit {
+  kNo,
+  kAsNoted,   // the checkpoint loaded noted this very seal, and no row of the hour was retracted since
+  kByDigest,  // the digest of the hour's rows says so
+};
+
 // The hour's events by product and by store, frozen.
 struct SealedHour {
   DimensionIndex by_product;
@@ -84,7 +94,16 @@ struct HourData {
   // The current rows among rows[0, sealed_rows), by product and store (null: not sealed, or retracted from).
   std::shared_ptr<const SealedHour> sealed;
   uint32_t sealed_rows = 0;
-  uint32_t retractions = 0;   // rows of the hour retracted so far
+  uint64_t sealed_digest = 0;  // ShardViews::RowsDigest of rows[0, sealed_rows) while sealed
+  uint32_t retractions = 0;    // rows of the hour retracted so far
+  // What a checkpoint said of the hour's seal when it was loaded (rows 0: not sealed then), with the
+  // retractions it had: a sealed hour file that says the same of an hour with no retraction since needs
+  // no digest of its rows at start. Read only there.
+  struct NotedSeal {
+    uint32_t rows = 0;
+    uint64_t digest = 0;
+    uint32_t retractions = 0;
+  } noted_seal;
   uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
 };
 
@@ -167,16 +186,19 @@ class ShardViews {
   // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
   uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
   // Whether an index read from a file fits: the hour has at least `rows` rows, their digest is
-  // `rows_digest`, and every product, store and type it names is one of this shard's. Once the staged
-  // rows are folded in (FoldStagedRows), this only reads.
-  bool SealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest, const SealedHour& sealed) const;
-  // Installs an index that fits (SealedFileFits).
-  void InstallFittingSealedFile(int64_t hour, uint32_t rows, std::shared_ptr<const SealedHour> sealed);
+  // `rows_digest` (known without reading them when the checkpoint loaded noted that very seal of the hour
+  // and no row of it was retracted since), and every product, store and type it names is one of this
+  // shard's. Once the staged rows are folded in (FoldStagedRows), this only reads.
+  SealedFileFit HowSealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                                  const SealedHour& sealed) const;
+  // Installs an index that fits (HowSealedFileFits).
+  void InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
+                                std::shared_ptr<const SealedHour> sealed);
   // Both: false (nothing changed) if it does not fit.
   bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                          std::shared_ptr<const SealedHour> sealed) {
-    if (!SealedFileFits(hour, rows, rows_digest, *sealed)) return false;
-    InstallFittingSealedFile(hour, rows, std::move(sealed));
+    if (HowSealedFileFits(hour, rows, rows_digest, *sealed) == SealedFileFit::kNo) return false;
+    InstallFittingSealedFile(hour, rows, rows_digest, std::move(sealed));
     return true;
   }
   // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the

@@ -158,7 +158,7 @@ class Views {
   // Bytes in an older layout load too. When `mapping` holds the bytes and copies on write (a checkpoint
   // mapped so), the rows are used where they are instead of copied.
   static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
-                                             SavedLayout layout = SavedLayout::kColumnsAsInMemory,
+                                             SavedLayout layout = kSavedLayout,
                                              const std::shared_ptr<const MappedFile>& mapping = nullptr);
 
   // A hash of everything queries can see, in a form that does not depend on the number of shards nor on

@@ -1,6 +1,7 @@
 // Views saved to and loaded from a checkpoint, in the pieces of saved_bytes.h; the rows, the hours' row
 // lists and the event-id index's columns as they are in memory. Load refuses anything that does not parse.
-// Sealed indexes are not saved: the loaded hours are sealed again by the next sealing passes.
+// Sealed indexes are not saved (they are in their own files, which a start checks against the views),
+// only each hour's seal: how many rows it covered, and their digest.
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -73,6 +74,9 @@ void ShardViews::Save(ByteSink* out) const {
     writer.Value(hour);
     writer.Cell(data.all);
     writer.InMemory(data.rows, 0);
+    // The seal held, so that a start can tell its file fits without a digest of the rows (SealedFileFits).
+    writer.Value<uint32_t>(data.sealed != nullptr ? data.sealed_rows : 0);
+    writer.Value<uint64_t>(data.sealed != nullptr ? data.sealed_digest : 0);
   }
   writer.Value<uint64_t>(last_row_of_user_.size());
   for (uint32_t row : last_row_of_user_) writer.Value(row);
@@ -95,7 +99,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
       !reader.Keys(&views->stores_)) {
     return damaged;
   }
-  const bool in_memory = layout == SavedLayout::kColumnsAsInMemory;
+  const bool in_memory = layout >= SavedLayout::kColumnsAsInMemory;
   uint64_t count = 0;
   if (!reader.Value(&views->first_kept_row_)) return damaged;
   if (in_memory) {
@@ -127,6 +131,13 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     if (!reader.Cell(&data.all)) return damaged;
     if (in_memory) {
       if (!reader.InMemory(&data.rows, UINT32_MAX, mapping)) return damaged;
+      if (layout >= SavedLayout::kSealsNoted) {
+        data.noted_seal.retractions = data.retractions;
+        if (!reader.Value(&data.noted_seal.rows) || !reader.Value(&data.noted_seal.digest) ||
+            data.noted_seal.rows > data.rows.size()) {
+          return damaged;
+        }
+      }
       continue;
     }
     uint64_t rows = 0;
@@ -320,7 +331,7 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   Reader reader(bytes);
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
-  const bool ids_loaded = layout == SavedLayout::kColumnsAsInMemory
+  const bool ids_loaded = layout >= SavedLayout::kColumnsAsInMemory
                               ? views->global_.ids_.Load(&reader, mapping, valid)
                               : LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
   if (!ids_loaded) return damaged;

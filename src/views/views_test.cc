@@ -230,10 +230,19 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin: these views saved by the code of checkpoint format 7.
+// testdata/views-format7.bin and views-format8.bin: these views saved by the code of checkpoint formats 7
+// and 8.
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string columns = ReadFile(TESTDATA_DIR "/views-format8.bin");
+  ASSERT_FALSE(columns.empty());
+  auto loaded_columns = Views::Load(columns, 3, SavedLayout::kColumnsAsInMemory);
+  ASSERT_TRUE(loaded_columns.ok()) << loaded_columns.status().message();
+  EXPECT_EQ((*loaded_columns)->Digest(), views.Digest());
+  for (const auto& [hour, data] : (*loaded_columns)->shard(0).hours()) EXPECT_EQ(data.noted_seal.rows, 0u);
+  EXPECT_FALSE(Views::Load(columns, 3).ok());
+
   const std::string field_by_field = ReadFile(TESTDATA_DIR "/views-format7.bin");
   ASSERT_FALSE(field_by_field.empty());
   auto loaded = Views::Load(field_by_field, 3, SavedLayout::kFieldByField);
@@ -268,7 +277,7 @@ TEST(Views, RowsLoadedFromACopyOnWriteMappingAreUsedInPlace) {
     auto mapping = MappedFile::Open(path, MappedFile::Reading::kWhole, MappedFile::Writes::kCopiedOnWrite);
     ASSERT_TRUE(mapping.ok()) << mapping.status().message();
     const std::string_view bytes = (*mapping)->bytes();
-    auto loaded = Views::Load(bytes, 1, SavedLayout::kColumnsAsInMemory, *mapping);
+    auto loaded = Views::Load(bytes, 1, kSavedLayout, *mapping);
     ASSERT_TRUE(loaded.ok()) << loaded.status().message();
     EXPECT_EQ((*loaded)->Digest(), views.Digest());
     auto inside = [&](const void* address) {
@@ -424,6 +433,50 @@ TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   EXPECT_FALSE(shard.InstallSealedFile(hour, 2, digest, fitting));
   EXPECT_TRUE(shard.InstallSealedFile(hour, 1, digest, fitting));
   EXPECT_EQ(shard.hours().at(hour).sealed, fitting);
+}
+
+// Saved views note each sealed hour's rows and their digest: loaded, they vouch for a file of that seal
+// without a digest of the rows, until a row of the hour is retracted.
+TEST(Views, ASealNotedInSavedViewsVouchesForItsFileUntilARowOfTheHourIsRetracted) {
+  Views views(1);
+  ApplyRandomEvents(&views, 31, 3000, 2000, 300, 50);
+  const Millis first_hour_event = kHourStart + 17;
+  views.Apply(WithDimensions("moved-later", 1, "user-1", first_hour_event, "product-1"), LogPosition{1, 16});
+  views.shard_to_seal(0).SealHours(0);
+  std::string saved;
+  views.Save(&saved);
+  auto loaded = Views::Load(saved, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ShardViews& shard = (*loaded)->shard_to_seal(0);
+  const auto& sealed_hours = views.shard(0).hours();
+  ASSERT_EQ(sealed_hours.size(), 5u);
+  auto fit = [&](int64_t hour, uint64_t digest_change = 0) {
+    const HourData& data = sealed_hours.at(hour);
+    return shard.HowSealedFileFits(hour, data.sealed_rows, data.sealed_digest + digest_change, *data.sealed);
+  };
+  for (const auto& [hour, data] : sealed_hours) {
+    ASSERT_NE(data.sealed, nullptr);
+    EXPECT_EQ(data.sealed_digest, views.shard(0).RowsDigest(hour, data.sealed_rows));
+    EXPECT_EQ(shard.hours().at(hour).noted_seal.rows, data.sealed_rows);
+    EXPECT_EQ(fit(hour), SealedFileFit::kAsNoted) << hour;
+    EXPECT_EQ(fit(hour, 1), SealedFileFit::kNo) << hour;
+  }
+  // A correction moves an event of the first hour to the last: its row in the first hour is retracted.
+  (*loaded)->Apply(WithDimensions("moved-later", 2, "user-1", kHourStart + 4 * kMillisPerHour, "product-1"),
+                   LogPosition{1, 32});
+  const int64_t first = HourOf(first_hour_event);
+  EXPECT_EQ(fit(first), SealedFileFit::kNo);
+  for (const auto& [hour, data] : sealed_hours) {
+    if (hour != first) EXPECT_EQ(fit(hour), SealedFileFit::kAsNoted) << hour;  // (a row added: not changed)
+  }
+  // Views not loaded from saved ones note nothing: a file is told by the digest of its rows.
+  auto fresh = std::make_unique<Views>(1);
+  ApplyRandomEvents(fresh.get(), 31, 3000, 2000, 300, 50);
+  fresh->Apply(WithDimensions("moved-later", 1, "user-1", first_hour_event, "product-1"), LogPosition{1, 16});
+  EXPECT_EQ(fresh->shard_to_seal(0).HowSealedFileFits(first, sealed_hours.at(first).sealed_rows,
+                                                      sealed_hours.at(first).sealed_digest,
+                                                      *sealed_hours.at(first).sealed),
+            SealedFileFit::kByDigest);
 }
 
 // A log of records at positions 64 to a segment, applied to views from record `first` on.

@@ -25,6 +25,23 @@ TEST(Crc32c, HardwareAndPortablePathsAgreeOnEveryLengthAndAlignment) {
   }
 }
 
+// Long inputs take the three-stream path: around its block edges (12 KiB) and from odd addresses.
+TEST(Crc32c, LongInputsAgreeWithTheByteAtATimeChecksum) {
+  std::string data;
+  uint64_t state = 88172645463325252ull;
+  for (int i = 0; i < 50'000; ++i) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    data.push_back(static_cast<char>(state));
+  }
+  for (size_t start : {0, 1, 5}) {
+    for (size_t len : {12'287, 12'288, 12'289, 12'295, 24'576, 24'583, 36'871, 49'995}) {
+      const std::string_view view(data.data() + start, len);
+      ASSERT_EQ(Crc32c(view), Crc32cPortable(view)) << start << " " << len;
+      ASSERT_EQ(Crc32c(view.substr(777), Crc32c(view.substr(0, 777))), Crc32cPortable(view)) << len;
+    }
+  }
+}
+
 TEST(Crc32c, AChecksumComputedAPieceAtATimeEqualsTheWholeOne) {
   std::string data;
   for (int i = 0; i < 100; ++i) data.push_back(static_cast<char>(i * 53 + 7));

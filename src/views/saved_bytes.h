@@ -131,12 +131,19 @@ class Reader {
   // This CRoaring's safe deserialization keeps the reads inside the bytes but checks no more: containers
   // out of order, or a cardinality that is not the count, would make later answers wrong. Their values
   // must come strictly increasing, as many as the bitmap says it holds.
+  // (Read 256 values at a time: value by value, the iterator was a tenth of a restart of 100 M events.)
   static bool WellFormed(const Roaring& bitmap) {
+    roaring_uint32_iterator_t it;
+    roaring_init_iterator(&bitmap.roaring, &it);
     uint64_t count = 0;
-    uint32_t previous = 0;
-    for (const uint32_t value : bitmap) {
-      if (count++ > 0 && value <= previous) return false;
-      previous = value;
+    int64_t previous = -1;
+    uint32_t values[256];
+    for (uint32_t read = 0; (read = roaring_read_uint32_iterator(&it, values, 256)) > 0;) {
+      bool increasing = static_cast<int64_t>(values[0]) > previous;
+      for (uint32_t i = 1; i < read; ++i) increasing &= values[i] > values[i - 1];
+      if (!increasing) return false;
+      previous = values[read - 1];
+      count += read;
     }
     return count == bitmap.cardinality();
   }

@@ -138,6 +138,7 @@ void ShardViews::UnlinkDropped(uint32_t user) {
   };
   for (uint32_t row = *link; row != kNoRow && row >= first_kept_row_;) {
     EventRow& linked = rows_[row];
+    if (linked.user != user) break;  // (a crafted checkpoint's chain: cut off below)
     const uint32_t previous = linked.previous_of_user;
     if (linked.state != RowState::kDropped) {
       relink(row);
@@ -146,7 +147,7 @@ void ShardViews::UnlinkDropped(uint32_t user) {
     }
     row = previous;
   }
-  // What is left of the chain was dropped, or is before the first kept row: dropped too.
+  // What is left of the chain was dropped, or is before the first kept row: dropped too (or not the user's).
   relink(kNoRow);
 }
 

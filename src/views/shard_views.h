@@ -244,11 +244,13 @@ class ShardViews {
   // node, its list's last chunk, its cell's notes); folded sorted, an hour takes its rows in one run.
   static constexpr size_t kStagedRowsLimit = 16384;
   mutable std::vector<uint64_t> staged_rows_;
-  // Calls `visit(row index)` for each of the user's current rows, newest row first.
+  // Calls `visit(row index)` for each of the user's current rows, newest row first. (A chain that reaches
+  // another user's row, which only a crafted checkpoint can hold, ends there.)
   template <typename Visit>
   void ForEachCurrentRowOf(uint32_t user, Visit&& visit) const {
     for (uint32_t row = user < last_row_of_user_.size() ? last_row_of_user_[user] : kNoRow;
-         row != kNoRow && row >= first_kept_row_; row = rows_[row].previous_of_user) {
+         row != kNoRow && row >= first_kept_row_ && rows_[row].user == user;
+         row = rows_[row].previous_of_user) {
       if (rows_[row].state == RowState::kCurrent) visit(row);
     }
   }

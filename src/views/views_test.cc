@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -260,6 +261,33 @@ TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
         Views::Load(std::string_view(field_by_field).substr(0, cut), 3, SavedLayout::kFieldByField).ok())
         << cut;
   }
+}
+
+// Saved views whose chain of a user's rows reaches another user's row (crafted: the checkpoint's checksum
+// is right) load, since every index fits, but no walk of the chain crosses into the other user's rows.
+TEST(Views, AChainThatReachesAnotherUsersRowEndsThere) {
+  Views views(1);
+  views.Apply(Make("click", "alice", kHourStart + 1), LogPosition{0, 16});
+  views.Apply(Make("click", "bob", kHourStart + 2), LogPosition{0, 32});
+  views.Apply(Make("click", "alice", kHourStart + 3), LogPosition{0, 48});
+  const ShardViews& shard = views.shard(0);
+  ASSERT_EQ(shard.rows()[2].previous_of_user, 0u);
+  std::string saved;
+  views.Save(&saved);
+  // Alice's newest row, as saved, now names Bob's row as her previous one.
+  const std::string_view image(reinterpret_cast<const char*>(&shard.rows()[2]), sizeof(EventRow));
+  const size_t at = saved.find(image);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(saved.find(image, at + 1), std::string::npos);
+  const uint32_t bobs_row = 1;
+  std::memcpy(&saved[at + offsetof(EventRow, previous_of_user)], &bobs_row, sizeof bobs_row);
+
+  auto loaded = Views::Load(saved, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  const ShardViews& crafted = (*loaded)->shard(0);
+  const uint32_t alice = *crafted.users().Find("alice");
+  for (uint32_t row : crafted.Timeline(alice)) EXPECT_EQ(crafted.rows()[row].user, alice) << row;
+  EXPECT_EQ(crafted.Timeline(alice), std::vector<uint32_t>{2});
 }
 
 // A checkpoint is mapped copy-on-write: the loaded rows and hours' row lists stay where the file is

@@ -54,6 +54,12 @@ class ChunkedVector {
     }
     Append(in_place + appended, count - appended);
   }
+  // Appends `count` elements that the caller sets, each before it is read (several threads may set them at
+  // once, each its own range).
+  void AppendUnset(size_t count) {
+    size_ += count;
+    while (chunks_.size() << kChunkShift < size_) chunks_.push_back(NewChunk());
+  }
   // Calls `visit(const T* elements, size_t count)` for the elements from `index` on, one run of
   // neighbours (a chunk's) at a time.
   template <typename Visit>

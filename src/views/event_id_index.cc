@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include <absl/hash/hash.h>
@@ -357,28 +358,47 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   // (Taken once all are in: a btree's inserts move its elements.)
   std::vector<std::pair<int64_t, const Generation*>> by_ordinal;
   for (const auto& [hour, generation] : generations_) by_ordinal.emplace_back(hour, &generation);
-  size_t live = 0;
-  for (uint32_t id = 0; id < numbers; ++id) {
-    uint64_t place = 0;
-    if (!in->Value(&place)) return false;
-    if (hour_[id] == kFree) {
-      text_.push_back(nullptr);
-      continue;
+  std::string_view places;  // each id's place in the arenas, 8 bytes an id
+  if (!text_.empty() || !in->Span(numbers * sizeof(uint64_t), &places)) return false;
+  text_.AppendUnset(numbers);
+  // Sets the texts of ids [begin, end) and counts those that are live; false: a place or a row does not fit.
+  auto place_texts = [&](uint32_t begin, uint32_t end, size_t* live) {
+    for (uint32_t id = begin; id < end; ++id) {
+      text_[id] = nullptr;
+      if (hour_[id] == kFree) continue;
+      ++*live;
+      uint64_t place = 0;
+      std::memcpy(&place, places.data() + size_t{id} * sizeof(uint64_t), sizeof(uint64_t));
+      const uint64_t ordinal = place >> kPlaceOffsetBits;
+      const uint64_t offset = place & kPlaceOffsetMask;
+      if (ordinal >= by_ordinal.size() || by_ordinal[ordinal].first != hour_[id]) return false;
+      const Generation& generation = *by_ordinal[ordinal].second;
+      const uint64_t region = offset / ArenaRegion::kBytes;
+      const uint64_t at = offset % ArenaRegion::kBytes;
+      const uint64_t length = text_length_[id] == 0 ? 16 : text_length_[id];
+      if (region >= generation.regions.size() || at + length > generation.UsedIn(region) ||
+          !fits(current(id))) {
+        return false;
+      }
+      text_[id] = generation.regions[region].data() + at;
     }
-    ++live;
-    const uint64_t ordinal = place >> kPlaceOffsetBits;
-    const uint64_t offset = place & kPlaceOffsetMask;
-    if (ordinal >= by_ordinal.size() || by_ordinal[ordinal].first != hour_[id]) return false;
-    const Generation& generation = *by_ordinal[ordinal].second;
-    const uint64_t region = offset / ArenaRegion::kBytes;
-    const uint64_t at = offset % ArenaRegion::kBytes;
-    const uint64_t length = text_length_[id] == 0 ? 16 : text_length_[id];
-    if (region >= generation.regions.size() || at + length > generation.UsedIn(region) ||
-        !fits(current(id))) {
-      return false;
-    }
-    text_.push_back(generation.regions[region].data() + at);
+    return true;
+  };
+  // Two halves at once when there are many: with the shards loaded, this was the one thread left running at
+  // a restart of 100 M events (2.3 of its 5.5 s). (From 65 536 ids on, so that tests take this path too.)
+  constexpr uint32_t kIdsForTwoThreads = 1 << 16;
+  const uint32_t half = numbers >= kIdsForTwoThreads ? static_cast<uint32_t>(numbers / 2) : 0;
+  size_t live = 0, live_in_second_half = 0;
+  bool second_half_fits = true;
+  std::thread second_half;
+  if (half > 0) {
+    second_half = std::thread(
+        [&] { second_half_fits = place_texts(half, static_cast<uint32_t>(numbers), &live_in_second_half); });
   }
+  const bool first_half_fits = place_texts(0, half > 0 ? half : static_cast<uint32_t>(numbers), &live);
+  if (second_half.joinable()) second_half.join();
+  if (!first_half_fits || !second_half_fits) return false;
+  live += live_in_second_half;
   if (!runs_.Load(in, static_cast<uint32_t>(numbers), mapping) || !in->Count(&count, sizeof(uint32_t)))
     return false;
   ids_.reserve(count);

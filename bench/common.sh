@@ -9,10 +9,16 @@ bench_binaries() {
   [ -n "${TALLY_BENCH_BUILD:-}" ] || scripts/setup.sh >/dev/null
 }
 
-# Sets `work` to a fresh directory /tmp/tally-NAME-XXXXXX, removed (and the background jobs killed) on exit.
+# Sets `work` to a fresh directory /tmp/tally-NAME-XXXXXX, removed (and the background jobs killed) on exit;
+# TALLY_BENCH_KEEP=1 keeps it (to look again at the data directory a run left).
 bench_work_dir() {
   work="$(mktemp -d "/tmp/tally-$1-XXXXXX")"
-  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  if [ -n "${TALLY_BENCH_KEEP:-}" ]; then
+    echo "# work directory kept: $work"
+    trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+  else
+    trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  fi
 }
 
 # Waits up to SECONDS (default 60) for 127.0.0.1:PORT/readyz (default: $port) to answer 200.

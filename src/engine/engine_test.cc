@@ -258,6 +258,18 @@ class SealedHourFilesTest : public EngineTest {
     }
     ASSERT_TRUE(engine.Commit(batch).ok());
   }
+  // Version 2 of every `every`-th of those events, in the same hour, with another product.
+  static void CommitCorrections(Engine& engine, int every) {
+    IngestBatch corrections;
+    for (int i = 0; i < 600; i += every) {
+      Event event = Make("click", "u" + std::to_string(i % 23), kBase + (i % 3) * kMillisPerHour + 7);
+      event.event_id = "e" + std::to_string(i);
+      event.version = 2;
+      event.product_id = "p-new";
+      corrections.Add(std::move(event));
+    }
+    ASSERT_TRUE(engine.Commit(corrections).ok());
+  }
   // Top products and stores over the three hours, as text.
   static std::string Answers(Engine& engine) {
     std::string out;
@@ -317,17 +329,9 @@ TEST_F(SealedHourFilesTest, FilesTheCheckpointNotedAreInstalledUnlessTheLogAfter
     CommitShopEvents(**engine, 0, 600);
     (*engine)->SealHours(0);
     ASSERT_TRUE((*engine)->Checkpoint().ok());
-    // Corrections of events of the first hour only (i % 3 == 0), after the checkpoint; no checkpoint at
-    // the end (as after a kill).
-    IngestBatch corrections;
-    for (int i = 0; i < 600; i += 30) {
-      Event event = Make("click", "u" + std::to_string(i % 23), kBase + 7);
-      event.event_id = "e" + std::to_string(i);
-      event.version = 2;
-      event.product_id = "p-new";
-      corrections.Add(std::move(event));
-    }
-    ASSERT_TRUE((*engine)->Commit(corrections).ok());
+    // Corrections of events of the first hour only (every 30th: i % 3 == 0), after the checkpoint; no
+    // checkpoint at the end (as after a kill).
+    CommitCorrections(**engine, 30);
     before = Answers(**engine);
   }
   ASSERT_EQ(Files().size(), 6u);
@@ -352,15 +356,7 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
     CommitShopEvents(**engine, 0, 600);
     (*engine)->SealHours(0);
     // Corrections in the sealed hours after the files were written: the files describe older rows.
-    IngestBatch corrections;
-    for (int i = 0; i < 600; i += 50) {
-      Event event = Make("click", "u" + std::to_string(i % 23), kBase + (i % 3) * kMillisPerHour + 7);
-      event.event_id = "e" + std::to_string(i);
-      event.version = 2;
-      event.product_id = "p-new";
-      corrections.Add(std::move(event));
-    }
-    ASSERT_TRUE((*engine)->Commit(corrections).ok());
+    CommitCorrections(**engine, 50);
     before = Answers(**engine);
   }
   // One more file is damaged; one is for another number of shards.

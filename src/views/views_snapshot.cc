@@ -74,7 +74,7 @@ void ShardViews::Save(ByteSink* out) const {
     writer.Value(hour);
     writer.Cell(data.all);
     writer.InMemory(data.rows, 0);
-    // The seal held, so that a start can tell its file fits without a digest of the rows (SealedFileFits).
+    // The seal held, so that a start can tell its file fits without a digest of the rows (HowSealedFileFits).
     writer.Value<uint32_t>(data.sealed != nullptr ? data.sealed_rows : 0);
     writer.Value<uint64_t>(data.sealed != nullptr ? data.sealed_digest : 0);
   }

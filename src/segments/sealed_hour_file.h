@@ -7,7 +7,8 @@
 // (little endian, as the machine is). It is derived data: written as a .tmp file and renamed into place,
 // not fsynced. At start a file is used only if its checksum holds, its indexes pass their checks, and the
 // digest of the hour's first `sealed rows` rows (their log positions and states, rebuilt from the log)
-// equals the one it was built from; any other file is deleted and the hour sealed again.
+// equals the one it was built from (taken from the checkpoint's note of the hour's seal when it says the
+// same and no row of the hour was retracted since); any other file is deleted and the hour sealed again.
 #pragma once
 
 #include <cstdint>

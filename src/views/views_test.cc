@@ -495,7 +495,9 @@ TEST(Views, ASealNotedInSavedViewsVouchesForItsFileUntilARowOfTheHourIsRetracted
   const int64_t first = HourOf(first_hour_event);
   EXPECT_EQ(fit(first), SealedFileFit::kNo);
   for (const auto& [hour, data] : sealed_hours) {
-    if (hour != first) EXPECT_EQ(fit(hour), SealedFileFit::kAsNoted) << hour;  // (a row added: not changed)
+    if (hour != first) {
+      EXPECT_EQ(fit(hour), SealedFileFit::kAsNoted) << hour;  // (a row added: not changed)
+    }
   }
   // Views not loaded from saved ones note nothing: a file is told by the digest of its rows.
   auto fresh = std::make_unique<Views>(1);

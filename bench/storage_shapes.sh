@@ -79,22 +79,30 @@ pid=$!
 wait_ready "$port" 900
 restart_seconds="$(seconds_since "$restart_started")"
 restart_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
-# The sealer's first passes move the views' older chunks out of the heap again.
+# The sealer's first passes move the views' older chunks out of the heap again: anonymous memory 5 s
+# after /readyz, and once it stops falling (sampled every 5 s, at most a minute).
 sleep 5
 restart_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
+settled_anon_kb="$restart_anon_kb"
+for _ in $(seq 1 12); do
+  sleep 5
+  anon_now="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
+  [ "$anon_now" -lt "$settled_anon_kb" ] || break
+  settled_anon_kb="$anon_now"
+done
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
   -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
   -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" -v sfile="$sealed_file_kb" \
-  -v cold="${cold_bytes:-0}" -v ranon="$restart_anon_kb" 'BEGIN {
+  -v cold="${cold_bytes:-0}" -v ranon="$restart_anon_kb" -v settled="$settled_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
   printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
   printf "  file-backed (page cache, mapped): %d MiB, of which the cold chunk file %d MiB (%.0f bytes per event)\n", sfile / 1024, cold / 1048576, cold / e
   printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e, segb / e
-  printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous\n", stop, restart, rrss / 1024, ranon / 1024
+  printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous, settled %d MiB (%.1f bytes per event)\n", stop, restart, rrss / 1024, ranon / 1024, settled / 1024, settled * 1024 / e
 }'
 # tallyd's own account: each checkpoint (the fork ingest waits for, then the child's write) and what the restart loaded.
 # (A large load writes many checkpoints: their number and the last three.)

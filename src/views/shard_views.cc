@@ -256,10 +256,15 @@ void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
 }
 
 uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
-  FoldStagedRows();
+  const auto& hours = this->hours();
+  auto it = hours.find(hour);
+  return DigestOfRows(it == hours.end() ? nullptr : &it->second, rows);
+}
+
+uint64_t ShardViews::DigestOfRows(const HourData* data, uint32_t rows) const {
   Hasher digest;
-  if (auto it = hours_.find(hour); it != hours_.end()) {
-    const auto& list = it->second.rows;
+  if (data != nullptr) {
+    const auto& list = data->rows;
     const size_t count = std::min<size_t>(rows, list.size());
     // An hour's rows are a few in every thousand of the shard's: each on a line, often a page, of its own.
     // Asked for well ahead, many of them are on their way at once.
@@ -289,7 +294,7 @@ SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_
       noted.retractions == it->second.retractions) {
     return SealedFileFit::kAsNoted;
   }
-  return RowsDigest(hour, rows) == rows_digest ? SealedFileFit::kByDigest : SealedFileFit::kNo;
+  return DigestOfRows(&it->second, rows) == rows_digest ? SealedFileFit::kByDigest : SealedFileFit::kNo;
 }
 
 void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,

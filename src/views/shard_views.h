@@ -230,6 +230,8 @@ class ShardViews {
 
  private:
   void Count(uint32_t row_index, Millis received_at);
+  // RowsDigest of an hour already found (null: the shard has no such hour), its staged rows folded in.
+  uint64_t DigestOfRows(const HourData* data, uint32_t rows) const;
   // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
   // is never dropped, one dated far ahead, can hold first_kept_row_ back for good).
   void UnlinkDropped(uint32_t user);

@@ -167,17 +167,22 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
   return fd;
 }
 
-// The views a checkpoint holds, its checksum checked on a thread of its own while they load.
-Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards) {
+// The views a checkpoint holds, its checksum checked on a thread of its own while they load, then the
+// checksums of the chunks they adopted from the cold file (on two threads).
+Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards,
+                                              const std::shared_ptr<ColdChunkFile>& cold) {
   auto payload = ReadCheckpoint(file);
   if (!payload.ok()) return payload.status();
   Status verified;
   Result<std::unique_ptr<Views>> loaded = Status::Internal("not loaded");
   {
     std::jthread verify([&] { verified = payload->Verify(); });
-    loaded = Views::Load(payload->bytes, shards, payload->layout, payload->file);
+    loaded = Views::Load(payload->bytes, shards, payload->layout, payload->file, cold);
   }
   if (!verified.ok()) return verified;
+  if (loaded.ok() && cold) {
+    if (Status chunks = cold->VerifyAdopted(2); !chunks.ok()) return chunks;
+  }
   return loaded;
 }
 
@@ -194,6 +199,16 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     ::close(*lock_fd);
     return log_start.status();
   }
+  // Opened first: the checkpoints refer to its chunks.
+  std::shared_ptr<ColdChunkFile> cold;
+  const std::string checkpoints = options.data_dir + "/checkpoints";
+  if (::mkdir(checkpoints.c_str(), 0755) != 0 && errno != EEXIST) {
+    spdlog::warn("the views stay on the heap: mkdir {}: {}", checkpoints, std::strerror(errno));
+  } else if (auto opened = ColdChunkFile::Open(checkpoints + "/" + kColdChunkFileName); opened.ok()) {
+    cold = std::move(*opened);
+  } else {
+    spdlog::warn("the views stay on the heap: {}", opened.status().message());
+  }
   for (const CheckpointFile& file : ListCheckpoints(options.data_dir + "/checkpoints")) {
     if (file.lsn < *log_start) {
       start.checkpoints_skipped.push_back(file.path + ": covers " + std::to_string(file.lsn) +
@@ -201,7 +216,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                           std::to_string(*log_start));
       continue;
     }
-    auto loaded = LoadCheckpoint(file, options.shards);
+    auto loaded = LoadCheckpoint(file, options.shards, cold);
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
@@ -267,15 +282,17 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     ::close(*lock_fd);
     return log.status();
   }
+  if (cold) {
+    start.cold_chunk_bytes_adopted = cold->bytes();
+    cold->FinishLoad();
+  }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
   engine->LoadSealedHourFiles();
-  if (auto cold = ColdChunkFile::Create(options.data_dir); cold.ok()) {
-    engine->cold_ = std::move(*cold);
+  if (cold) {
+    engine->cold_ = std::move(cold);
     engine->hot_rows_per_shard_ = options.hot_rows_per_shard;
     engine->hot_ids_ = options.hot_ids;
-  } else {
-    spdlog::warn("the views stay on the heap: {}", cold.status().message());
   }
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
@@ -376,6 +393,7 @@ Status Engine::Checkpoint() {
     return Status::IoError(std::string("checkpoint: pipe: ") + std::strerror(errno));
   const pid_t server = ::getpid();
   uint64_t lsn = 0;
+  uint64_t cold_checkpoint = 0;
   pid_t child = -1;
   std::chrono::steady_clock::time_point started;
   {
@@ -383,16 +401,11 @@ Status Engine::Checkpoint() {
     started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
-    if (cold_) cold_->Hold();  // the child's views include the cold file's places as they are now
+    // The child's views refer to the cold file's places as they are now: they keep their bytes.
+    if (cold_) cold_checkpoint = cold_->BeginCheckpoint();
     child = ::fork();
     if (child == 0) WriteCheckpointAndExit(lsn, server, report[1]);
   }
-  struct EndHold {
-    ColdChunkFile* cold;
-    ~EndHold() {
-      if (cold) cold->EndHold();
-    }
-  } end_hold{cold_.get()};  // once the child is gone
   const auto forked = std::chrono::steady_clock::now();
   ::close(report[1]);
   if (child < 0) {
@@ -425,6 +438,7 @@ Status Engine::Checkpoint() {
     return Status::IoError(not_written + (said.empty() ? "its process ended without saying why" : said));
   }
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
+  if (cold_) cold_->Committed(cold_checkpoint);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;
   spdlog::info("checkpoint of {} records: {} MiB, forked in {} ms (ingest waits), written in {} ms", lsn,
@@ -440,8 +454,16 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   // Of the server's descriptors only the report is kept: a connection the server closes must close (not
   // linger in this process), the listening socket and the directory's lock are the server's alone (a
   // restart after a kill must get both). Mappings stay without their descriptors.
-  if (report_fd > 3) ::close_range(3, static_cast<unsigned>(report_fd) - 1, 0);
-  ::close_range(static_cast<unsigned>(report_fd) + 1, ~0U, 0);
+  // The cold chunk file's stays too: the chunks the checkpoint refers to are synced through it.
+  int kept[2] = {report_fd, cold_ ? cold_->fd() : -1};
+  if (kept[1] >= 0 && kept[1] < kept[0]) std::swap(kept[0], kept[1]);
+  unsigned from = 3;
+  for (const int fd : kept) {
+    if (fd < 0) continue;
+    if (static_cast<unsigned>(fd) > from) ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(from, ~0U, 0);
   // Not worth a core file of the server's image, and the first to go if memory runs out.
   ::prctl(PR_SET_DUMPABLE, 0);
   if (FILE* oom = std::fopen("/proc/self/oom_score_adj", "w")) {
@@ -455,8 +477,11 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
     if (!writer.ok()) {
       said = writer.status().message();
     } else {
-      views_->Save(writer->get());
-      const Result<uint64_t> bytes = (*writer)->Finish();
+      // The chunks it refers to in the cold file are on the disk before the checkpoint is in place.
+      views_->Save(writer->get(), cold_ != nullptr);
+      const Status chunks_synced = cold_ ? cold_->Sync() : Status::Ok();
+      Result<uint64_t> bytes = chunks_synced;
+      if (chunks_synced.ok()) bytes = (*writer)->Finish();
       written = bytes.ok();
       said = written ? std::to_string(*bytes) : bytes.status().message();
     }

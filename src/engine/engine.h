@@ -81,6 +81,7 @@ struct StartReport {
   uint64_t sealed_hours_loaded = 0;               // sealed hour files that still fit the views
   uint64_t sealed_hours_as_noted = 0;             // of those, the ones the checkpoint noted (rows not read)
   uint64_t sealed_hours_ms = 0;                   // checking and mapping them took
+  uint64_t cold_chunk_bytes_adopted = 0;          // the checkpoint's chunks used from the cold chunk file
   std::vector<std::string> sealed_hours_dropped;  // why each other sealed hour file was deleted
 };
 

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <absl/strings/str_cat.h>
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <thread>
 
 #include "engine/checkpoint.h"
 #include "query/stats.h"
@@ -415,6 +418,117 @@ TEST_F(SealedHourFilesTest, ViewsMovedToTheColdFileAnswerTheSameAsAReplay) {
   auto engine = Engine::Open(options);
   ASSERT_TRUE(engine.ok());
   EXPECT_EQ((*engine)->Digest().digest, digest);
+}
+
+// A checkpoint refers to the chunks in the cold chunk file instead of copying them, and a restart adopts
+// them where they are: the same answers as a replay, with corrections written to moved chunks after they
+// moved, after places were given back and used again, and after the file was damaged (a full replay).
+TEST_F(SealedHourFilesTest, CheckpointsReferToTheColdFilesChunksAndARestartAdoptsThem) {
+  EngineOptions options{dir_, 128ull << 20, 2};
+  options.hot_rows_per_shard = 0;
+  options.hot_ids = 0;
+  const auto checkpoint_bytes = [&] {
+    return fs::file_size(ListCheckpoints(dir_ + "/checkpoints").front().path);
+  };
+  uint64_t digest = 0;
+  {
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    CommitShopEvents(**engine, 0, 40'000);
+    (*engine)->SealHours(0);
+    const uint64_t cold = (*engine)->cold_bytes();
+    EXPECT_GT(cold, 40'000u * sizeof(EventRow) / 2);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    EXPECT_LT(checkpoint_bytes(), cold / 2);
+    // Corrections and duplicates of events whose rows and ids are in the file now: the chunks they write
+    // to are saved whole by the next checkpoint.
+    IngestBatch again;
+    for (int i = 0; i < 40'000; i += 9'973) {
+      Event event = Make("click", absl::StrCat("u", i % 29), kBase + (i % 3) * kMillisPerHour + 9);
+      event.event_id = absl::StrCat("e", i);
+      event.version = i % 2 == 0 ? 2 : 1;
+      event.product_id = "p-new";
+      again.Add(std::move(event));
+    }
+    ASSERT_TRUE((*engine)->Commit(again).ok());
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    digest = (*engine)->Digest().digest;
+  }
+  {
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    const StartReport& start = (*engine)->start_report();
+    EXPECT_TRUE(start.checkpoints_skipped.empty());
+    EXPECT_EQ(start.replayed, 0u);
+    EXPECT_GT(start.cold_chunk_bytes_adopted, 40'000u * sizeof(EventRow) / 2);
+    EXPECT_EQ((*engine)->Digest().digest, digest);
+    // More chunks move, the corrected ones again, places are given back and used again.
+    for (int round = 0; round < 3; ++round) {
+      CommitShopEvents(**engine, 40'000 + round * 10'000, 10'000);
+      CommitCorrections(**engine, 7 + round);
+      (*engine)->SealHours(0);
+      ASSERT_TRUE((*engine)->Checkpoint().ok());
+    }
+    digest = (*engine)->Digest().digest;
+    EXPECT_EQ(ReplayLog(dir_, UINT64_MAX, 2)->digest, digest);
+  }
+  {
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    EXPECT_TRUE((*engine)->start_report().checkpoints_skipped.empty());
+    EXPECT_EQ((*engine)->start_report().replayed, 0u);
+    EXPECT_EQ((*engine)->Digest().digest, digest);
+  }
+  // Damaged chunks (a byte of every page changed): neither checkpoint loads, and the log rebuilds the views.
+  {
+    const std::string cold = dir_ + "/checkpoints/" + kColdChunkFileName;
+    const auto size = fs::file_size(cold);
+    std::fstream file(cold, std::ios::in | std::ios::out | std::ios::binary);
+    for (uint64_t page = 0; page < size; page += 4096) {
+      file.seekp(static_cast<std::streamoff>(page + 5));
+      file.write("\x7f", 1);
+    }
+  }
+  auto engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  EXPECT_EQ((*engine)->start_report().checkpoints_skipped.size(), 2u);
+  EXPECT_EQ((*engine)->start_report().checkpoint_lsn, 0u);
+  EXPECT_EQ((*engine)->Digest().digest, digest);
+}
+
+// kill -9 of a server process at random moments while chunks move to the cold file, corrections write to
+// moved chunks, places are given back and used again and checkpoints refer to them: every start after loads
+// the newest checkpoint and answers as a replay of the log does.
+TEST_F(SealedHourFilesTest, KillNineWhileChunksMoveAndCheckpointsReferToThemChangesNoAnswer) {
+  EngineOptions options{dir_, 128ull << 20, 2};
+  options.hot_rows_per_shard = 0;
+  options.hot_ids = 0;
+  std::mt19937 random(11);
+  for (int round = 0; round < 6; ++round) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto engine = Engine::Open(options);
+      if (!engine.ok()) ::_exit(1);
+      for (int batch = 0;; ++batch) {
+        CommitShopEvents(**engine, (round * 1000 + batch) * 2000, 2000);
+        if (batch % 2 == 1) CommitCorrections(**engine, 3 + batch % 5);
+        (*engine)->SealHours(0);
+        if (batch % 3 == 2) (void)(*engine)->Checkpoint();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + random() % 600));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the server process ended by itself in round " << round;
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    const StartReport& start = (*engine)->start_report();
+    EXPECT_TRUE(start.checkpoints_skipped.empty()) << round << ": " << start.checkpoints_skipped.front();
+    EXPECT_GT(start.cold_chunk_bytes_adopted, 0u) << round;
+    EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX, 2)->digest) << round;
+  }
 }
 
 TEST_F(SealedHourFilesTest, RetentionDropsOldHoursTheirFilesAndTheLogSegmentsThatHoldNothingNewer) {

@@ -305,6 +305,10 @@ int main(int argc, char** argv) {
     spdlog::info("{} sealed hour file(s) mapped ({} as the checkpoint noted them), checked in {} ms",
                  start.sealed_hours_loaded, start.sealed_hours_as_noted, start.sealed_hours_ms);
   }
+  if (start.cold_chunk_bytes_adopted > 0) {
+    spdlog::info("{} MiB of the checkpoint's chunks used where they are in the cold chunk file",
+                 start.cold_chunk_bytes_adopted >> 20);
+  }
   for (const std::string& saved_to : recovery.skipped_saved_to)
     spdlog::warn("log recovery skipped damaged bytes (--skip-damaged-records); they are kept in {}",
                  saved_to);

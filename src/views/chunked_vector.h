@@ -54,6 +54,24 @@ class ChunkedVector {
     }
     Append(in_place + appended, count - appended);
   }
+  // Appends a whole chunk's elements that are in `cold` where MoveIn put them (a checkpoint's chunk,
+  // adopted): the size must be at a chunk's start.
+  void AppendCold(T* chunk, const std::shared_ptr<ColdChunkFile>& cold) {
+    chunks_.push_back(Chunk(chunk, ChunkFree<T>{cold, kChunkBytes}));
+    size_ += kChunkSize;
+  }
+  // The chunk holding element `index` if it is in a cold file (set in `*cold`) as MoveIn put it there (not
+  // written to since), else null: a checkpoint refers to such a chunk instead of copying it.
+  const T* UnchangedColdChunk(size_t index, const ColdChunkFile** cold) const {
+    const size_t chunk = index >> kChunkShift;
+    if (chunk >= chunks_.size() || !chunks_[chunk] || !chunks_[chunk].get_deleter().cold ||
+        std::find(rewritten_.begin(), rewritten_.end(), chunk) != rewritten_.end()) {
+      return nullptr;
+    }
+    *cold = chunks_[chunk].get_deleter().cold.get();
+    return chunks_[chunk].get();
+  }
+  static constexpr size_t kChunkBytes = kChunkSize * sizeof(T);
   // Appends `count` elements that the caller sets, each before it is read (several threads may set them at
   // once, each its own range).
   void AppendUnset(size_t count) {
@@ -99,7 +117,7 @@ class ChunkedVector {
     for (; first_on_heap_ < chunks_.size() && (first_on_heap_ + 1) << kChunkShift <= index;
          ++first_on_heap_) {
       Chunk& chunk = chunks_[first_on_heap_];
-      if (!chunk) continue;  // released (chunks from first_on_heap_ on are never in the cold file)
+      if (!chunk || chunk.get_deleter().cold) continue;  // released, or adopted from the file at a start
       Status status = MoveChunk(chunk, cold);
       if (!status.ok()) return status;
       ++moved;
@@ -110,7 +128,7 @@ class ChunkedVector {
   // page back to the heap, and the next MoveToCold moves the chunk again.
   void NoteWritten(size_t index) {
     const size_t chunk = index >> kChunkShift;
-    if (chunk < first_on_heap_ && chunks_[chunk] && chunks_[chunk].get_deleter().cold &&
+    if (chunk < chunks_.size() && chunks_[chunk] && chunks_[chunk].get_deleter().cold &&
         (rewritten_.empty() || rewritten_.back() != chunk)) {
       rewritten_.push_back(chunk);
     }
@@ -148,7 +166,6 @@ class ChunkedVector {
   const_iterator end() const { return {this, size_}; }
 
  private:
-  static constexpr size_t kChunkBytes = kChunkSize * sizeof(T);
   using Chunk = std::unique_ptr<T[], ChunkFree<T>>;
   // Not zeroed: an element is read only after push_back wrote it, and zeroing a chunk first touched each
   // page twice (a tenth of a restart's CPU went to it).

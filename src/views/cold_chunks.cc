@@ -4,10 +4,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <utility>
+
+#include "log/crc32c.h"
 
 namespace tally {
 
@@ -16,6 +23,23 @@ namespace {
 // Address space only: nothing is committed and the kernel gives a page memory when it is first written.
 void* Reserve(size_t bytes, int protection) {
   return ::mmap(nullptr, bytes, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+}
+
+// The end of the last page of `fd` before `limit` that holds data (found by the holes the file system
+// reports, in as many steps as `limit` has bits); `limit` if the file system says everything is data.
+uint64_t EndOfData(int fd, uint64_t limit) {
+  constexpr uint64_t kPage = 4096;
+  uint64_t low = 0, high = (limit + kPage - 1) / kPage;  // in pages: data at or after `low`, none from `high`
+  while (low < high) {
+    const uint64_t middle = low + (high - low) / 2;
+    const off_t data = ::lseek(fd, static_cast<off_t>(middle * kPage), SEEK_DATA);
+    if (data >= 0 && static_cast<uint64_t>(data) < limit) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return std::min(low * kPage, (limit + kPage - 1) / kPage * kPage);
 }
 
 }  // namespace
@@ -35,7 +59,161 @@ Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Create(const std::string& 
     ::close(fd);
     return Status::FromErrno("reserving address space for the cold chunk file", error);
   }
-  return std::unique_ptr<ColdChunkFile>(new ColdChunkFile(fd, static_cast<char*>(window)));
+  return std::unique_ptr<ColdChunkFile>(new ColdChunkFile(fd, static_cast<char*>(window), false));
+}
+
+Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("opening the cold chunk file " + path, errno);
+  struct stat status {};
+  void* window = MAP_FAILED;
+  if (::fstat(fd, &status) == 0) window = Reserve(kWindowBytes, PROT_NONE);
+  if (window == MAP_FAILED) {
+    const int error = errno;
+    ::close(fd);
+    return Status::FromErrno("reserving address space for the cold chunk file", error);
+  }
+  std::unique_ptr<ColdChunkFile> file(new ColdChunkFile(fd, static_cast<char*>(window), true));
+  const auto size = static_cast<uint64_t>(status.st_size);
+  file->file_bytes_ = size;
+  // The chunks part of the file where each chunk goes, at once: one mapping, whatever the chunks adopted.
+  file->mapped_bytes_ = std::min<uint64_t>(size, kWindowBytes) / kPageBytes * kPageBytes;
+  if (file->mapped_bytes_ > 0 && ::mmap(window, file->mapped_bytes_, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+    return Status::FromErrno("mapping the cold chunk file " + path, errno);
+  }
+  // Nothing is written before the load ends: every place in the file may be a kept checkpoint's. The
+  // chunks part ends where its last bytes do: the arena regions' part after it makes the file larger, and
+  // the places between are a hole (never written, or punched out once free).
+  file->window_places_.end = EndOfData(fd, std::min<uint64_t>(size, kWindowBytes));
+  file->region_places_.end = std::max<uint64_t>(size, kWindowBytes);
+  file->loading_ = true;
+  return file;
+}
+
+Status ColdChunkFile::Sync() const {
+  if (::fdatasync(fd_) != 0) return Status::FromErrno("syncing the cold chunk file", errno);
+  return Status::Ok();
+}
+
+bool ColdChunkFile::AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, const char* address) {
+  if (!loading_ || bytes == 0 || bytes % kPageBytes != 0 || offset % kPageBytes != 0 ||
+      offset > file_bytes_ || bytes > file_bytes_ - offset) {
+    return false;
+  }
+  // The places adopted must not overlap: each is given back once.
+  auto next = adopted_.lower_bound(offset);
+  if ((next != adopted_.end() && next->first < offset + bytes) ||
+      (next != adopted_.begin() && std::prev(next)->second.end > offset)) {
+    return false;
+  }
+  adopted_.emplace_hint(next, offset, Adopted{offset + bytes, address});
+  crc_of_[offset] = crc;
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  return true;
+}
+
+Result<void*> ColdChunkFile::Adopt(uint64_t offset, size_t bytes, uint32_t crc) {
+  std::lock_guard lock(mutex_);
+  if (offset > mapped_bytes_ || bytes > mapped_bytes_ - offset ||
+      !AdoptPlace(offset, bytes, crc, window_ + offset))
+    return Status::Corruption("a chunk outside the cold chunk file, or two in one place");
+  return window_ + offset;
+}
+
+Status ColdChunkFile::AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void* address) {
+  std::lock_guard lock(mutex_);
+  if (offset < kWindowBytes || !AdoptPlace(offset, bytes, crc, static_cast<const char*>(address)))
+    return Status::Corruption("an arena region outside the cold chunk file, or two in one place");
+  if (::mmap(address, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
+             static_cast<off_t>(offset)) == MAP_FAILED) {
+    const int error = errno;
+    adopted_.erase(offset);
+    crc_of_.erase(offset);
+    bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    return Status::FromErrno("mapping the cold chunk file", error);
+  }
+  return Status::Ok();
+}
+
+Status ColdChunkFile::VerifyAdopted(unsigned threads) const {
+  std::vector<std::pair<uint64_t, Adopted>> places(adopted_.begin(), adopted_.end());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> damaged{false};
+  auto verify = [&] {
+    constexpr size_t kBatch = 64;
+    for (size_t first = next.fetch_add(kBatch); first < places.size() && !damaged;
+         first = next.fetch_add(kBatch)) {
+      for (size_t i = first; i < std::min(first + kBatch, places.size()); ++i) {
+        const auto& [offset, adopted] = places[i];
+        if (Crc32c({adopted.address, adopted.end - offset}) != crc_of_.at(offset)) damaged = true;
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> others;
+    for (unsigned i = 1; i < threads; ++i) others.emplace_back(verify);
+    verify();
+  }
+  if (damaged) return Status::Corruption("a chunk of the cold chunk file does not match its checksum");
+  return Status::Ok();
+}
+
+void ColdChunkFile::FinishLoad() {
+  std::lock_guard lock(mutex_);
+  if (!loading_) return;
+  loading_ = false;
+  // What no adopted chunk holds may be another kept checkpoint's: given back as if before the first
+  // checkpoint this process begins.
+  Batch batch{next_checkpoint_, {}};
+  uint64_t at = 0;
+  for (const auto& [offset, adopted] : adopted_) {
+    if (offset >= kWindowBytes) break;
+    if (offset > at) batch.places.emplace_back(at, offset - at);
+    at = adopted.end;
+  }
+  if (window_places_.end > at) batch.places.emplace_back(at, window_places_.end - at);
+  at = kWindowBytes;
+  for (auto it = adopted_.lower_bound(kWindowBytes); it != adopted_.end(); ++it) {
+    if (it->first > at) batch.places.emplace_back(at, it->first - at);
+    at = it->second.end;
+  }
+  if (region_places_.end > at) batch.places.emplace_back(at, region_places_.end - at);
+  if (!batch.places.empty()) batches_.push_back(std::move(batch));
+  adopted_.clear();
+}
+
+uint64_t ColdChunkFile::BeginCheckpoint() {
+  std::lock_guard lock(mutex_);
+  return next_checkpoint_++;
+}
+
+void ColdChunkFile::Committed(uint64_t checkpoint) {
+  std::lock_guard lock(mutex_);
+  if (checkpoint <= committed_[0]) return;
+  committed_[1] = committed_[0];
+  committed_[0] = checkpoint;
+  FreeBatchesDone();
+}
+
+void ColdChunkFile::FreeBatchesDone() {
+  // A batch's places are in no checkpoint begun after it: once two of those are committed, no checkpoint a
+  // start may load refers to them.
+  auto done = std::partition(batches_.begin(), batches_.end(),
+                             [&](const Batch& batch) { return batch.checkpoint > committed_[1]; });
+  for (auto it = done; it != batches_.end(); ++it) {
+    for (const auto& [offset, bytes] : it->places) FreePlace(offset, bytes);
+  }
+  batches_.erase(done, batches_.end());
+}
+
+std::optional<ColdChunkFile::Place> ColdChunkFile::PlaceOf(const void* chunk, size_t bytes) const {
+  const auto* at = static_cast<const char*>(chunk);
+  if (!kept_ || at < window_ || at + bytes > window_ + kWindowBytes) return std::nullopt;
+  const auto offset = static_cast<uint64_t>(at - window_);
+  const auto crc = crc_of_.find(offset);
+  if (crc == crc_of_.end()) return std::nullopt;
+  return Place{offset, crc->second};
 }
 
 ColdChunkFile::~ColdChunkFile() {
@@ -47,35 +225,51 @@ ColdChunkFile::Places& ColdChunkFile::PlacesOf(uint64_t offset) {
   return offset < kWindowBytes ? window_places_ : region_places_;
 }
 
+uint64_t ColdChunkFile::TakePlace(size_t bytes, Places& places) {
+  std::vector<uint64_t>& exact = places.free[bytes];
+  if (!exact.empty()) {
+    const uint64_t offset = exact.back();
+    exact.pop_back();
+    return offset;
+  }
+  // The smallest larger place free (the gaps a start leaves are of any size), its rest kept free.
+  size_t larger = 0;
+  for (const auto& [size, offsets] : places.free) {
+    if (size > bytes && !offsets.empty() && (larger == 0 || size < larger)) larger = size;
+  }
+  if (larger == 0) {
+    places.end += bytes;
+    return places.end - bytes;
+  }
+  const uint64_t offset = places.free[larger].back();
+  places.free[larger].pop_back();
+  places.free[larger - bytes].push_back(offset + bytes);
+  return offset;
+}
+
 Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes, Places& places) {
   if (bytes == 0 || bytes % kPageBytes != 0) return Status::Internal("cold chunk: not whole pages");
-  std::vector<uint64_t>& free = places.free[bytes];
-  const uint64_t offset = free.empty() ? places.end : free.back();
+  const uint64_t offset = TakePlace(bytes, places);
+  Status written = Status::Ok();
   if (&places == &window_places_ && offset + bytes > kWindowBytes)
-    return Status::Unavailable("the cold chunk file is full");
+    written = Status::Unavailable("the cold chunk file is full");
   const auto* from = static_cast<const char*>(data);
-  for (size_t written = 0; written < bytes;) {
-    const ssize_t n = ::pwrite(fd_, from + written, bytes - written, static_cast<off_t>(offset + written));
+  for (size_t done = 0; written.ok() && done < bytes;) {
+    const ssize_t n = ::pwrite(fd_, from + done, bytes - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("writing the cold chunk file", n < 0 ? errno : ENOSPC);
-    written += static_cast<size_t>(n);
+    if (n <= 0) written = Status::FromErrno("writing the cold chunk file", n < 0 ? errno : ENOSPC);
+    done += n > 0 ? static_cast<size_t>(n) : 0;
+  }
+  if (!written.ok()) {
+    places.free[bytes].push_back(offset);
+    return written;
   }
   return offset;
 }
 
-void ColdChunkFile::TakePlace(uint64_t offset, size_t bytes) {
-  Places& places = PlacesOf(offset);
-  std::vector<uint64_t>& free = places.free[bytes];
-  if (!free.empty() && free.back() == offset) {
-    free.pop_back();
-  } else {
-    places.end += bytes;
-  }
-  bytes_.fetch_add(bytes, std::memory_order_relaxed);
-}
-
 Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
   std::lock_guard lock(mutex_);
+  if (loading_) return Status::Unavailable("the cold chunk file is being loaded");
   auto offset = Write(data, bytes, window_places_);
   if (!offset.ok()) return offset.status();
   // The chunk goes where its place in the file is in the window: chunks next to each other in the file
@@ -86,27 +280,34 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
              static_cast<off_t>(*offset)) == MAP_FAILED) {
     const int error = errno;
     Reserve(bytes, PROT_NONE);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
+    window_places_.free[bytes].push_back(*offset);
     return Status::FromErrno("mapping the cold chunk file", error);
   }
-  TakePlace(*offset, bytes);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (kept_) crc_of_[*offset] = Crc32c({static_cast<const char*>(data), bytes});
   return at;
 }
 
 Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
   std::lock_guard lock(mutex_);
+  if (loading_) return Status::Unavailable("the cold chunk file is being loaded");
   auto offset = Write(address, bytes, region_places_);
   if (!offset.ok()) return offset.status();
   void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_,
                         static_cast<off_t>(*offset));
-  if (mapped == MAP_FAILED) return Status::FromErrno("mapping the cold chunk file", errno);
+  if (mapped == MAP_FAILED) {
+    region_places_.free[bytes].push_back(*offset);
+    return Status::FromErrno("mapping the cold chunk file", errno);
+  }
   // mremap puts the file's mapping where the bytes were in one step (a MAP_FIXED that fails may have
   // unmapped the old bytes already); on an error the old mapping is untouched.
   if (::mremap(mapped, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, address) == MAP_FAILED) {
     const int error = errno;
     ::munmap(mapped, bytes);
+    region_places_.free[bytes].push_back(*offset);
     return Status::FromErrno("mapping the cold chunk file in place", error);
   }
-  TakePlace(*offset, bytes);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
   return *offset;
 }
 
@@ -114,11 +315,15 @@ void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
   if (closing_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mutex_);
   bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-  if (holds_ > 0) {
-    held_back_.emplace_back(offset, bytes);
+  crc_of_.erase(offset);
+  if (loading_) {  // views that did not load: FinishLoad gives back what the loaded ones do not hold
+    adopted_.erase(offset);
     return;
   }
-  FreePlace(offset, bytes);
+  if (!kept_) return FreePlace(offset, bytes);
+  if (batches_.empty() || batches_.back().checkpoint != next_checkpoint_)
+    batches_.push_back({next_checkpoint_, {}});
+  batches_.back().places.emplace_back(offset, bytes);
 }
 
 void ColdChunkFile::FreePlace(uint64_t offset, size_t bytes) {
@@ -128,24 +333,25 @@ void ColdChunkFile::FreePlace(uint64_t offset, size_t bytes) {
   PlacesOf(offset).free[bytes].push_back(offset);
 }
 
-void ColdChunkFile::Hold() {
-  std::lock_guard lock(mutex_);
-  ++holds_;
-}
-
-void ColdChunkFile::EndHold() {
-  std::lock_guard lock(mutex_);
-  if (--holds_ > 0) return;
-  for (const auto& [offset, bytes] : held_back_) FreePlace(offset, bytes);
-  held_back_.clear();
-}
-
 void ColdChunkFile::Release(void* mapped, size_t bytes) {
   // The window is unmapped whole at the end.
   if (closing_.load(std::memory_order_relaxed)) return;
-  // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
-  ::mmap(mapped, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  GiveBack(static_cast<uint64_t>(static_cast<char*>(mapped) - window_), bytes);
+  const auto offset = static_cast<uint64_t>(static_cast<char*>(mapped) - window_);
+  bool loading = false;
+  {
+    std::lock_guard lock(mutex_);
+    loading = loading_;
+  }
+  if (loading) {
+    // Views that did not load (another checkpoint may adopt the same chunk): the file's bytes, as mapped
+    // at Open, without what those views wrote.
+    ::mmap(mapped, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
+           static_cast<off_t>(offset));
+  } else {
+    // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
+    ::mmap(mapped, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  }
+  GiveBack(offset, bytes);
 }
 
 ArenaRegion::ArenaRegion() {
@@ -160,6 +366,8 @@ ArenaRegion::ArenaRegion(ArenaRegion&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       cold_offset_(std::exchange(other.cold_offset_, 0)),
       cold_end_(std::exchange(other.cold_end_, 0)),
+      cold_unchanged_(std::exchange(other.cold_unchanged_, 0)),
+      cold_crc_(std::exchange(other.cold_crc_, 0)),
       cold_(std::move(other.cold_)) {}
 
 ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
@@ -168,6 +376,8 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     cold_offset_ = std::exchange(other.cold_offset_, 0);
     cold_end_ = std::exchange(other.cold_end_, 0);
+    cold_unchanged_ = std::exchange(other.cold_unchanged_, 0);
+    cold_crc_ = std::exchange(other.cold_crc_, 0);
     cold_ = std::move(other.cold_);
   }
   return *this;
@@ -179,6 +389,7 @@ void ArenaRegion::Free() {
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   data_ = nullptr;
   cold_end_ = 0;
+  cold_unchanged_ = 0;
   cold_.reset();
 }
 
@@ -193,8 +404,26 @@ Result<size_t> ArenaRegion::MoveToCold(size_t used, bool quiet, const std::share
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   cold_offset_ = *offset;
   cold_end_ = end;
+  cold_unchanged_ = used / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
+  cold_crc_ = cold->kept() ? Crc32c({data_, cold_unchanged_}) : 0;
   cold_ = cold;
   return end;
+}
+
+std::optional<ArenaRegion::ColdPlace> ArenaRegion::cold_place() const {
+  if (!cold_ || !cold_->kept() || cold_unchanged_ == 0) return std::nullopt;
+  return ColdPlace{cold_offset_, cold_unchanged_, cold_crc_};
+}
+
+Status ArenaRegion::Adopt(const ColdPlace& place, const std::shared_ptr<ColdChunkFile>& cold) {
+  if (cold_end_ > 0 || place.bytes > kBytes) return Status::Corruption("an arena region too large");
+  TALLY_RETURN_IF_ERROR(cold->AdoptAt(place.offset, place.bytes, place.crc, data_));
+  cold_offset_ = place.offset;
+  cold_end_ = place.bytes;
+  cold_unchanged_ = place.bytes;
+  cold_crc_ = place.crc;
+  cold_ = cold;
+  return Status::Ok();
 }
 
 }  // namespace tally

@@ -5,10 +5,14 @@
 // holds only the recent part of the views, and a machine with less memory than the data still serves it
 // (bench/memory_limit.sh).
 // A later write to a moved chunk (a correction of an old event) still works: the kernel copies that one
-// page back into anonymous memory.
+// page back into anonymous memory, and the file keeps the bytes it had.
 //
-// The file holds nothing a restart needs (the checkpoints and the log do): it is unlinked as soon as it
-// is made, so the kernel frees it when the process ends, however it ends.
+// The server's file is kept (Open): a checkpoint refers to the chunks that are in it, by place and
+// checksum, instead of copying them, and the next start maps the file and uses them where they are
+// (Adopt). A place is written once and never changes while a checkpoint that may be loaded refers to it:
+// a place given back is used again only after two checkpoints begun later are written (the two a start
+// may load), so a crash at any moment leaves every kept checkpoint's chunks as they were. A test's file
+// (Create) is unlinked as soon as it is made, and its places are used again at once.
 #pragma once
 
 #include <atomic>
@@ -16,10 +20,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 
 #include "tally/status.h"
@@ -30,8 +36,11 @@ class ColdChunkFile {
  public:
   static constexpr size_t kPageBytes = 4096;
 
-  // An unlinked file in `directory`.
+  // An unlinked file in `directory`, for views no checkpoint refers to.
   static Result<std::unique_ptr<ColdChunkFile>> Create(const std::string& directory);
+  // The file at `path`, created if missing, its chunks mapped so that the views a checkpoint saved can
+  // adopt them: between Open and FinishLoad no place is given out.
+  static Result<std::unique_ptr<ColdChunkFile>> Open(const std::string& path);
   ~ColdChunkFile();
   ColdChunkFile(const ColdChunkFile&) = delete;
   ColdChunkFile& operator=(const ColdChunkFile&) = delete;
@@ -46,20 +55,48 @@ class ColdChunkFile {
   // were. The caller unmaps them, and gives their place back with GiveBack.
   Result<uint64_t> MoveInPlace(void* address, size_t bytes);
   void GiveBack(uint64_t offset, size_t bytes);
-  // While a forked process reads its copy of the mappings (a checkpoint's child), the places given back
-  // must keep their bytes: a private mapping shows what the file holds now for every page neither process
-  // wrote, so a place punched out or reused would change the child's view of the views. Between Hold and
-  // the matching EndHold, places given back are set aside, and given back at the end.
-  void Hold();
-  void EndHold();
+
+  // Checkpoints. A forked process (a checkpoint's child) reads its copy of the mappings, and a private
+  // mapping shows what the file holds now for every page neither process wrote: a place given back must
+  // keep its bytes while a child may read it, and while a checkpoint that may be loaded refers to it.
+  // BeginCheckpoint, just before the fork, returns the checkpoint's number; Committed(number) once its
+  // file is in place. A place given back before checkpoint n began is used again once two checkpoints
+  // numbered n or later are committed.
+  uint64_t BeginCheckpoint();
+  void Committed(uint64_t checkpoint);
+  // Where a checkpoint finds a chunk that MoveIn put in the file: its place and checksum, or nullopt if
+  // `chunk` is not one (read by a checkpoint's child, which holds no lock: the server's threads that move
+  // chunks are stopped at the fork).
+  struct Place {
+    uint64_t offset = 0;
+    uint32_t crc = 0;
+  };
+  std::optional<Place> PlaceOf(const void* chunk, size_t bytes) const;
+  // Makes sure that everything written to the file is on the disk (before a checkpoint that refers to it is
+  // renamed into place).
+  Status Sync() const;
+  int fd() const { return fd_; }
+
+  // Loading a checkpoint: the chunk of `bytes` at `offset`, its checksum `crc` checked by VerifyAdopted.
+  // Refuses a place outside the file, not whole pages, or overlapping one adopted already.
+  Result<void*> Adopt(uint64_t offset, size_t bytes, uint32_t crc);
+  // The same for an arena region's bytes (MoveInPlace put them in the file), mapped at `address` (whole
+  // pages of address space the caller reserved). The caller gives the place back (GiveBack).
+  Status AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void* address);
+  // Checks every chunk adopted since the last FinishLoad against its checksum (on `threads` threads).
+  Status VerifyAdopted(unsigned threads) const;
+  // The load is over: the places no adopted chunk holds are given back (as before the first checkpoint).
+  // Places of views dropped before this (a checkpoint that did not load) are not given back one by one.
+  void FinishLoad();
   // From now on Release gives nothing back one chunk at a time: the whole file is about to go (a
   // process's views freed at its end would otherwise punch a hole in it for each of thousands of chunks).
   void Closing() { closing_.store(true, std::memory_order_relaxed); }
+  bool kept() const { return kept_; }
   // Bytes mapped now.
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
-  ColdChunkFile(int fd, char* window) : fd_(fd), window_(window) {}
+  ColdChunkFile(int fd, char* window, bool kept) : fd_(fd), window_(window), kept_(kept) {}
   // Address space reserved for the file's chunks, each mapped at its offset: 64 GiB of them at most
   // (some 1.5 billion events' rows and ids); more stay on the heap.
   static constexpr size_t kWindowBytes = size_t{64} << 30;
@@ -71,20 +108,43 @@ class ColdChunkFile {
     absl::flat_hash_map<size_t, std::vector<uint64_t>> free;  // by size: offsets given back
   };
   Places& PlacesOf(uint64_t offset);
-  // Writes `bytes` from `data` to a free place among `places`, and returns its offset; the place is taken
-  // (TakePlace) once the bytes are mapped.
+  // Takes a free place of `bytes` among `places` (under mutex_), and returns its offset.
+  uint64_t TakePlace(size_t bytes, Places& places);
+  // Writes `bytes` from `data` to a place it takes, and returns its offset (on an error the place is free).
   Result<uint64_t> Write(const void* data, size_t bytes, Places& places);
-  void TakePlace(uint64_t offset, size_t bytes);
   // Punches the place out and lists it as free (under mutex_).
   void FreePlace(uint64_t offset, size_t bytes);
+  // Frees the places of every batch that two committed checkpoints no longer need (under mutex_).
+  void FreeBatchesDone();
 
   const int fd_;
   char* const window_;
+  const bool kept_;   // a checkpoint may refer to the file (Open)
   std::mutex mutex_;  // guards the places below
   Places window_places_{0, {}};
   Places region_places_{kWindowBytes, {}};
-  int holds_ = 0;
-  std::vector<std::pair<uint64_t, size_t>> held_back_;  // (offset, bytes) given back during a hold
+  absl::flat_hash_map<uint64_t, uint32_t> crc_of_;  // by offset: each chunk's checksum (a kept file's)
+  // Places given back, by the number of the first checkpoint begun after: freed once two checkpoints
+  // numbered that or later are committed.
+  struct Batch {
+    uint64_t checkpoint = 0;
+    std::vector<std::pair<uint64_t, size_t>> places;  // (offset, bytes)
+  };
+  std::vector<Batch> batches_;
+  uint64_t next_checkpoint_ = 1;
+  uint64_t committed_[2] = {0, 0};  // the two newest checkpoints committed, newest first
+  // Adopts the place [offset, offset + bytes) (under mutex_); false if it is not free to adopt.
+  bool AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, const char* address);
+
+  // While loading: the places adopted, by offset, with their bytes' address (to verify them).
+  struct Adopted {
+    uint64_t end;
+    const char* address;
+  };
+  bool loading_ = false;
+  uint64_t mapped_bytes_ = 0;  // of the file, at Open: its chunks part, mapped in the window
+  uint64_t file_bytes_ = 0;    // of the file, at Open
+  absl::btree_map<uint64_t, Adopted> adopted_;
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};
 };
@@ -130,6 +190,17 @@ class ArenaRegion {
   // later write to a page that moved (the last one, partly used) copies it back into anonymous memory,
   // until the next move. Returns the bytes moved.
   Result<size_t> MoveToCold(size_t used, bool quiet, const std::shared_ptr<ColdChunkFile>& cold);
+  // Where a checkpoint finds the region's first bytes in a kept cold file (bytes: whole pages, as they
+  // are in memory, since nothing is written before the end of what was used at the last move), if they are
+  // in one.
+  struct ColdPlace {
+    uint64_t offset = 0;
+    uint64_t bytes = 0;
+    uint32_t crc = 0;
+  };
+  std::optional<ColdPlace> cold_place() const;
+  // Loading a checkpoint, into a new region: its first `place.bytes` from the cold file (AdoptAt).
+  Status Adopt(const ColdPlace& place, const std::shared_ptr<ColdChunkFile>& cold);
 
  private:
   void Free();
@@ -137,6 +208,8 @@ class ArenaRegion {
   char* data_ = nullptr;
   uint64_t cold_offset_ = 0;  // [data_, data_ + cold_end_) is mapped from the cold file from this offset
   size_t cold_end_ = 0;
+  size_t cold_unchanged_ = 0;  // of those, the whole pages used at the move (appends come after them)
+  uint32_t cold_crc_ = 0;      // of those pages
   std::shared_ptr<ColdChunkFile> cold_;
 };
 

@@ -1,5 +1,6 @@
 #include "views/cold_chunks.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -69,17 +70,22 @@ TEST(ColdChunkFile, AMovedChunkReadsTheSameFromTheFileAndTakesWrites) {
 }
 
 // A forked process (a checkpoint's writer) keeps seeing the chunks as they were at the fork while the
-// server releases them and moves others in, as long as a hold lasts.
-TEST(ColdChunkFile, AForkedProcessSeesTheChunksOfTheForkWhileAHoldLasts) {
-  auto cold = MakeColdFile();
-  ASSERT_NE(cold, nullptr);
+// server releases them and moves others in; a place given back is used again only once two checkpoints
+// begun after it are committed (the two a start may load).
+TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
+  const std::string directory = MakeTempDirectory();
+  auto opened = ColdChunkFile::Open(directory + "/cold-chunks");
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
+  EXPECT_FALSE(cold->MoveIn(std::string(4096, 'x').data(), 4096).ok());  // not before the load is over
+  cold->FinishLoad();
   std::vector<uint32_t> first(1024, 0xAAAAAAAA), second(1024, 0xBBBBBBBB);
   auto mapped = cold->MoveIn(first.data(), 4096);
   ASSERT_TRUE(mapped.ok());
   const auto* chunk = static_cast<const uint32_t*>(*mapped);
   int go[2];
   ASSERT_EQ(::pipe(go), 0);
-  cold->Hold();
+  const uint64_t checkpoint = cold->BeginCheckpoint();
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -93,20 +99,69 @@ TEST(ColdChunkFile, AForkedProcessSeesTheChunksOfTheForkWhileAHoldLasts) {
   cold->Release(const_cast<uint32_t*>(chunk), 4096);
   auto other = cold->MoveIn(second.data(), 4096);
   ASSERT_TRUE(other.ok());
-  EXPECT_NE(*other, static_cast<const void*>(chunk));  // the held place is not used again yet
+  EXPECT_NE(*other, static_cast<const void*>(chunk));  // the place is not used again yet
   ASSERT_EQ(::write(go[1], "x", 1), 1);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child saw the chunk change";
   ::close(go[0]);
   ::close(go[1]);
-  cold->EndHold();
-  // After the hold the place is free again.
+  cold->Committed(checkpoint);  // the checkpoint of the fork refers to the place: kept
+  const uint64_t next = cold->BeginCheckpoint();
+  cold->Committed(next);  // the one before may still be loaded (if this one is damaged): kept
   auto third = cold->MoveIn(first.data(), 4096);
   ASSERT_TRUE(third.ok());
-  EXPECT_EQ(*third, static_cast<const void*>(chunk));
-  cold->Release(*third, 4096);
-  cold->Release(*other, 4096);
+  EXPECT_NE(*third, static_cast<const void*>(chunk));
+  cold->Committed(cold->BeginCheckpoint());  // now two checkpoints begun after it are written
+  auto fourth = cold->MoveIn(first.data(), 4096);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_EQ(*fourth, static_cast<const void*>(chunk));
+}
+
+// A kept file's chunks are found again by a later process at the place a checkpoint saved, and checked
+// against their checksum; a place outside the file, or two chunks in one place, are refused.
+TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {
+  const std::string path = MakeTempDirectory() + "/cold-chunks";
+  std::vector<uint32_t> values(4096);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint32_t>(i * 3);
+  std::vector<ColdChunkFile::Place> places;
+  {
+    auto cold = ColdChunkFile::Open(path);
+    ASSERT_TRUE(cold.ok());
+    (*cold)->FinishLoad();
+    for (int i = 0; i < 3; ++i) {
+      values[0] = static_cast<uint32_t>(i);
+      auto mapped = (*cold)->MoveIn(values.data(), 16384);
+      ASSERT_TRUE(mapped.ok());
+      auto place = (*cold)->PlaceOf(*mapped, 16384);
+      ASSERT_TRUE(place.has_value());
+      places.push_back(*place);
+    }
+    EXPECT_FALSE((*cold)->PlaceOf(values.data(), 16384).has_value());  // not in the file
+    ASSERT_TRUE((*cold)->Sync().ok());
+    (*cold)->Closing();
+  }
+  auto cold = ColdChunkFile::Open(path);
+  ASSERT_TRUE(cold.ok());
+  for (int i = 0; i < 3; ++i) {
+    auto chunk = (*cold)->Adopt(places[i].offset, 16384, places[i].crc);
+    ASSERT_TRUE(chunk.ok()) << chunk.status().message();
+    EXPECT_EQ(static_cast<const uint32_t*>(*chunk)[0], static_cast<uint32_t>(i));
+    EXPECT_EQ(static_cast<const uint32_t*>(*chunk)[4095], 4095u * 3);
+  }
+  EXPECT_TRUE((*cold)->VerifyAdopted(2).ok());
+  EXPECT_FALSE((*cold)->Adopt(places[1].offset, 16384, places[1].crc).ok());        // twice
+  EXPECT_FALSE((*cold)->Adopt(places[1].offset + 4096, 4096, places[1].crc).ok());  // inside another
+  EXPECT_FALSE((*cold)->Adopt(places[2].offset + 16384, 4096, 0).ok());             // past the end
+  EXPECT_FALSE((*cold)->Adopt(100, 4096, 0).ok());                                  // not a page's start
+  EXPECT_EQ((*cold)->bytes(), 3u * 16384);
+  // A byte of the file changed: its chunk no longer matches.
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "z", 1, static_cast<off_t>(places[2].offset + 777)), 1);
+  ::close(fd);
+  EXPECT_FALSE((*cold)->VerifyAdopted(1).ok());
+  (*cold)->Closing();
 }
 
 TEST(ChunkedVector, ChunksMovedToTheColdFileKeepTheirElementsAndTakeWrites) {

@@ -271,9 +271,22 @@ void EventIdIndex::Save(saved::Writer* out) const {
     out->Value(generation.kept);
     out->Value<uint64_t>(generation.regions.size());
     for (size_t i = 0; i < generation.regions.size(); ++i) {
-      const char* data = generation.regions[i].data();
-      out->Value<uint64_t>(generation.UsedIn(i));
-      out->Bytes(data, generation.UsedIn(i));
+      // Its bytes used, the first of them as their place in the cold file (when the writer refers to it
+      // and they are there), then the others.
+      const ArenaRegion& region = generation.regions[i];
+      const char* data = region.data();
+      const size_t used = generation.UsedIn(i);
+      std::optional<ArenaRegion::ColdPlace> place;
+      if (out->refer_to_cold()) place = region.cold_place();
+      if (place && place->bytes > used) place.reset();
+      out->Value<uint64_t>(used);
+      out->Value<uint64_t>(place ? place->bytes : 0);
+      if (place) {
+        out->Value(place->offset);
+        out->Value(place->crc);
+      }
+      const size_t referred = place ? place->bytes : 0;
+      out->Bytes(data + referred, used - referred);
       regions.push_back({data, ordinal << kPlaceOffsetBits | i * ArenaRegion::kBytes});
     }
     ++ordinal;
@@ -345,9 +358,18 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
     generation.kept_at_last_move = kept;
     for (uint64_t i = 0; i < regions; ++i) {
       uint64_t used = 0;
+      ArenaRegion::ColdPlace place;
       std::string_view saved;
-      if (!in->Value(&used) || used > ArenaRegion::kBytes || !in->Span(used, &saved)) return false;
-      std::memcpy(generation.regions.emplace_back().data(), saved.data(), used);
+      if (!in->Value(&used) || used > ArenaRegion::kBytes) return false;
+      if (in->chunk_places() && (!in->Value(&place.bytes) || place.bytes > used ||
+                                 (place.bytes > 0 && (!in->Value(&place.offset) || !in->Value(&place.crc) ||
+                                                      in->cold() == nullptr)))) {
+        return false;
+      }
+      if (!in->Span(used - place.bytes, &saved)) return false;
+      ArenaRegion& region = generation.regions.emplace_back();
+      if (place.bytes > 0 && !region.Adopt(place, in->cold()).ok()) return false;
+      std::memcpy(region.data() + place.bytes, saved.data(), saved.size());
       if (i + 1 < regions) {
         generation.used_before.push_back(static_cast<uint32_t>(used));
       } else {

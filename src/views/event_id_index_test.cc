@@ -1,6 +1,7 @@
 #include "views/event_id_index.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cctype>
 #include <cstdio>
@@ -226,6 +227,65 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
   EventIdIndex misfit(GetParam());
   saved::Reader misfit_reader(saved);
   EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, [](RowRef row) { return row.shard < 2; }));
+}
+
+// An index whose columns and texts moved to a kept cold file is saved as their places there, and loads by
+// adopting them from the file (as a restart does): the same ids, texts and rows.
+TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
+  std::string directory = ::testing::TempDir() + "/ids-cold-XXXXXX";
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  const std::string path = directory + "/cold-chunks";
+  auto opened = ColdChunkFile::Open(path);
+  ASSERT_TRUE(opened.ok());
+  std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
+  cold->FinishLoad();
+  EventIdIndex index(1000);
+  std::vector<std::string> texts;
+  for (uint32_t i = 0; i < 60'000; ++i) {
+    texts.push_back(i % 2 == 0 ? Uuid(i) : "id-" + std::to_string(i) + std::string(60, 'y'));
+    index.FindOrInsert(texts.back(), RowRef{i % 2, i}, 1, 100 + i % 3);
+    if (i % 1000 == 0) index.AddCorrection(i, RowRef{0, 100'000 + i}, 2, 102);
+  }
+  ASSERT_TRUE(index.MoveColdChunks(cold, 0, 200).ok());
+  std::string inline_bytes, referring;
+  for (auto [bytes, refer] : {std::pair{&inline_bytes, false}, std::pair{&referring, true}}) {
+    StringSink sink(bytes);
+    saved::Writer writer(&sink, refer);
+    index.Save(&writer);
+    ASSERT_TRUE(sink.Flush().ok());
+  }
+  EXPECT_LT(referring.size(), inline_bytes.size() / 3);
+  ASSERT_TRUE(cold->Sync().ok());
+
+  auto reopened = ColdChunkFile::Open(path);  // as the next start does
+  ASSERT_TRUE(reopened.ok());
+  std::shared_ptr<ColdChunkFile> again = std::move(*reopened);
+  EventIdIndex loaded(1000);
+  saved::Reader reader(referring);
+  reader.AdoptFrom(again);
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, [](RowRef row) { return row.shard < 2; }));
+  EXPECT_TRUE(reader.AtEnd());
+  EXPECT_TRUE(again->VerifyAdopted(2).ok());
+  EXPECT_GT(again->bytes(), inline_bytes.size() / 2);
+  again->FinishLoad();
+  for (uint32_t i = 0; i < texts.size(); ++i) {
+    const auto number = loaded.Find(texts[i]);
+    ASSERT_EQ(number, index.Find(texts[i])) << texts[i];
+    EXPECT_EQ(loaded.Text(*number), texts[i]);
+    EXPECT_EQ(loaded.Rows(*number), index.Rows(*number));
+  }
+  std::string loaded_inline;
+  {
+    StringSink sink(&loaded_inline);
+    saved::Writer writer(&sink);
+    loaded.Save(&writer);
+    ASSERT_TRUE(sink.Flush().ok());
+  }
+  EXPECT_EQ(loaded_inline, inline_bytes);
+  // Without the file, the places are refused.
+  EventIdIndex without(1000);
+  saved::Reader no_file(referring);
+  EXPECT_FALSE(without.Load(&no_file, nullptr, [](RowRef) { return true; }));
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -25,7 +25,9 @@ namespace tally::saved {
 
 class Writer {
  public:
-  explicit Writer(ByteSink* out) : out_(out) {}
+  // `refer_to_cold`: chunks in the cold file are saved as their place there (InMemory).
+  explicit Writer(ByteSink* out, bool refer_to_cold = false) : out_(out), refer_to_cold_(refer_to_cold) {}
+  bool refer_to_cold() const { return refer_to_cold_; }
   template <typename T>
   void Value(T value) {
     out_->Value(value);
@@ -66,25 +68,66 @@ class Writer {
     for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
   }
   // The elements from `first` on, as they are in memory, aligned for their type where the saved views
-  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are.
+  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are. Whole
+  // chunks that are in the cold file as it holds them are saved as their place there and checksum when
+  // the writer refers to the cold file (a checkpoint of the server's views, which keeps the file).
+  //   u64 count | u64 places | places x (u64 element | u64 offset | u32 crc32c) | u8 padding | zeros |
+  //   the other elements
   template <typename T, size_t kChunkShift>
   void InMemory(const ChunkedVector<T, kChunkShift>& elements, size_t first) {
-    static_assert(std::is_trivially_copyable_v<T> && std::endian::native == std::endian::little);
-    Value<uint64_t>(elements.size() - first);
+    static_assert(std::endian::native == std::endian::little);
+    using Vector = ChunkedVector<T, kChunkShift>;
+    struct Referred {
+      uint64_t element;
+      ColdChunkFile::Place place;
+    };
+    std::vector<Referred> referred;
+    const size_t size = elements.size();
+    const size_t first_whole = (first + Vector::kChunkSize - 1) / Vector::kChunkSize * Vector::kChunkSize;
+    for (size_t at = first_whole; refer_to_cold_ && at + Vector::kChunkSize <= size;
+         at += Vector::kChunkSize) {
+      const ColdChunkFile* cold = nullptr;
+      const T* chunk = elements.UnchangedColdChunk(at, &cold);
+      if (chunk == nullptr) continue;
+      if (auto place = cold->PlaceOf(chunk, Vector::kChunkBytes)) referred.push_back({at - first, *place});
+    }
+    Value<uint64_t>(size - first);
+    Value<uint64_t>(referred.size());
+    for (const Referred& chunk : referred) {
+      Value(chunk.element);
+      Value(chunk.place.offset);
+      Value(chunk.place.crc);
+    }
     const auto padding = static_cast<uint8_t>((alignof(T) - (out_->size() + 1) % alignof(T)) % alignof(T));
     Value(padding);
     static constexpr char kZeros[alignof(T)] = {};
     out_->Append(kZeros, padding);
-    elements.ForEachRun(first, [&](const T* run, size_t count) { out_->Append(run, count * sizeof(T)); });
+    size_t next = 0;  // in `referred`
+    for (size_t at = first; at < size;) {
+      const size_t count = std::min(Vector::kChunkSize - at % Vector::kChunkSize, size - at);
+      if (next < referred.size() && referred[next].element == at - first) {
+        ++next;
+      } else {
+        out_->Append(&elements[at], count * sizeof(T));
+      }
+      at += count;
+    }
   }
 
  private:
   ByteSink* out_;
+  bool refer_to_cold_;
 };
 
 class Reader {
  public:
   explicit Reader(std::string_view bytes) : rest_(bytes) {}
+  // Chunks saved as their place in `cold` are adopted from it (without it they are refused).
+  void AdoptFrom(std::shared_ptr<ColdChunkFile> cold) { cold_ = std::move(cold); }
+  const std::shared_ptr<ColdChunkFile>& cold() const { return cold_; }
+  // Columns saved before checkpoint format 10: without the places of chunks.
+  void ReadColumnsWithoutPlaces() { chunk_places_ = false; }
+  bool chunk_places() const { return chunk_places_; }
   template <typename T>
   bool Value(T* value) {
     if (rest_.size() < sizeof(T)) return false;
@@ -167,22 +210,55 @@ class Reader {
     return true;
   }
   // Elements Writer::InMemory saved, appended to `into`: in place when `mapping` (the memory the bytes are
-  // in) copies on write, else copied. At most `max_count` of them.
+  // in) copies on write, else copied; the chunks saved as their place in the cold file are adopted from it
+  // (ColdChunkFile::Adopt; refused without a cold file). At most `max_count` of them.
   template <typename T, size_t kChunkShift>
   bool InMemory(ChunkedVector<T, kChunkShift>* into, uint64_t max_count,
                 const std::shared_ptr<const MappedFile>& mapping) {
-    uint64_t count = 0;
+    using Vector = ChunkedVector<T, kChunkShift>;
+    uint64_t count = 0, places = 0;
+    if (!Value(&count) || count > max_count) return false;
+    std::vector<std::pair<uint64_t, ColdChunkFile::Place>> referred;
+    if (chunk_places_) {
+      if (!Count(&places, 20) || places > count / Vector::kChunkSize) return false;
+      referred.resize(places);
+      for (auto& [element, place] : referred) {
+        if (!Value(&element) || !Value(&place.offset) || !Value(&place.crc)) return false;
+      }
+    }
     uint8_t padding = 0;
     std::string_view zeros;
-    if (!Value(&count) || !Value(&padding) || padding >= alignof(T) || !Span(padding, &zeros)) return false;
-    if (count > max_count || count > rest_.size() / sizeof(T)) return false;
+    if (!Value(&padding) || padding >= alignof(T) || !Span(padding, &zeros)) return false;
+    const uint64_t inline_count = count - places * Vector::kChunkSize;
+    if (inline_count > rest_.size() / sizeof(T)) return false;
     char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
-    if (writable != nullptr) {
-      into->AppendInPlace(writable, count, mapping);
-    } else {
-      into->Append(rest_.data(), count);
+    const size_t start = into->size();
+    uint64_t appended = 0;  // of `count`
+    auto append_inline = [&](uint64_t elements) {
+      if (writable != nullptr) {
+        into->AppendInPlace(writable, elements, mapping);
+        writable += elements * sizeof(T);
+      } else {
+        into->Append(rest_.data(), elements);
+      }
+      rest_.remove_prefix(elements * sizeof(T));
+      appended += elements;
+    };
+    for (const auto& [element, place] : referred) {
+      // Each at a chunk's start, in order, inside the count.
+      if (element < appended || element > count - Vector::kChunkSize ||
+          (start + element) % Vector::kChunkSize != 0 || element - appended > rest_.size() / sizeof(T) ||
+          cold_ == nullptr) {
+        return false;
+      }
+      append_inline(element - appended);
+      auto chunk = cold_->Adopt(place.offset, Vector::kChunkBytes, place.crc);
+      if (!chunk.ok()) return false;
+      into->AppendCold(static_cast<T*>(*chunk), cold_);
+      appended += Vector::kChunkSize;
     }
-    rest_.remove_prefix(count * sizeof(T));
+    if (count - appended > rest_.size() / sizeof(T)) return false;
+    append_inline(count - appended);
     return true;
   }
   bool Keys(Dictionary* dictionary) {
@@ -207,6 +283,8 @@ class Reader {
 
  private:
   std::string_view rest_;
+  bool chunk_places_ = true;
+  std::shared_ptr<ColdChunkFile> cold_;
 };
 
 }  // namespace tally::saved

@@ -46,9 +46,10 @@ enum class SavedLayout {
   kFieldByField,       // the shards' lengths after the views; rows field by field
   kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place
   kSealsNoted,         // as kColumnsAsInMemory, and each hour's sealed rows and their digest
+  kChunkPlaces,        // as kSealsNoted, chunks in the cold file saved as their place and checksum
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kSealsNoted;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kChunkPlaces;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -222,11 +223,14 @@ class ShardViews {
   std::vector<uint32_t> Timeline(uint32_t user) const;
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
 
-  void Save(ByteSink* out) const;
+  // `refer_to_cold`: chunks in the cold file are saved as their place there (saved::Writer::InMemory).
+  void Save(ByteSink* out, bool refer_to_cold = false) const;
   // Reads one shard from the front of `*bytes` and advances past it, its rows used in place when `mapping`
-  // (holding the bytes) copies on write. Refuses bytes that do not parse or whose indices do not fit.
+  // (holding the bytes) copies on write, and adopted from `cold` where saved as their place there.
+  // Refuses bytes that do not parse or whose indices do not fit.
   static Result<std::unique_ptr<ShardViews>> Load(std::string_view* bytes, SavedLayout layout,
-                                                  const std::shared_ptr<const MappedFile>& mapping);
+                                                  const std::shared_ptr<const MappedFile>& mapping,
+                                                  const std::shared_ptr<ColdChunkFile>& cold = nullptr);
 
  private:
   void Count(uint32_t row_index, Millis received_at);

@@ -152,14 +152,17 @@ class Views {
 
   // The whole state, for a checkpoint (written to `out` as it is saved: nothing is copied whole); Load
   // refuses bytes that do not parse, whose indices do not fit, or that were saved with another number of
-  // shards.
-  void Save(ByteSink* out) const;
+  // shards. `refer_to_cold`: the chunks in the cold file are saved as their place there and checksum (a
+  // checkpoint of a server, whose cold file is kept), not copied.
+  void Save(ByteSink* out, bool refer_to_cold = false) const;
   void Save(std::string* out) const;
   // Bytes in an older layout load too. When `mapping` holds the bytes and copies on write (a checkpoint
-  // mapped so), the rows are used where they are instead of copied.
+  // mapped so), the rows are used where they are instead of copied; the chunks saved as their place in the
+  // cold file are adopted from `cold` (ColdChunkFile::Adopt), and refused without it.
   static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
                                              SavedLayout layout = kSavedLayout,
-                                             const std::shared_ptr<const MappedFile>& mapping = nullptr);
+                                             const std::shared_ptr<const MappedFile>& mapping = nullptr,
+                                             const std::shared_ptr<ColdChunkFile>& cold = nullptr);
 
   // A hash of everything queries can see, in a form that does not depend on the number of shards nor on
   // where records sit in the log: to compare servers, shard counts, or a server with a replay of its log.
@@ -168,7 +171,8 @@ class Views {
  private:
   // Load's part after the shards: the global views, checked against the shards' numbers of rows.
   Status LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard, SavedLayout layout,
-                    const std::shared_ptr<const MappedFile>& mapping);
+                    const std::shared_ptr<const MappedFile>& mapping,
+                    const std::shared_ptr<ColdChunkFile>& cold);
 
   GlobalViews global_;
   std::vector<std::unique_ptr<ShardViews>> shards_;

@@ -56,8 +56,8 @@ bool LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, E
 
 }  // namespace
 
-void ShardViews::Save(ByteSink* out) const {
-  Writer writer(out);
+void ShardViews::Save(ByteSink* out, bool refer_to_cold) const {
+  Writer writer(out, refer_to_cold);
   writer.Keys(users_);
   writer.Keys(types_);
   writer.Keys(products_);
@@ -91,9 +91,12 @@ void ShardViews::Save(ByteSink* out) const {
 }
 
 Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, SavedLayout layout,
-                                                     const std::shared_ptr<const MappedFile>& mapping) {
+                                                     const std::shared_ptr<const MappedFile>& mapping,
+                                                     const std::shared_ptr<ColdChunkFile>& cold) {
   auto views = std::make_unique<ShardViews>();
   Reader reader(*bytes);
+  reader.AdoptFrom(cold);
+  if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
   const Status damaged = Status::Corruption("checkpoint: shard views do not parse");
   if (!reader.Keys(&views->users_) || !reader.Keys(&views->types_) || !reader.Keys(&views->products_) ||
       !reader.Keys(&views->stores_)) {
@@ -216,8 +219,8 @@ void Views::Save(std::string* out) const {
   Save(&sink);
 }
 
-void Views::Save(ByteSink* out) const {
-  Writer writer(out);
+void Views::Save(ByteSink* out, bool refer_to_cold) const {
+  Writer writer(out, refer_to_cold);
   writer.Value<uint32_t>(shard_count());
   // Each shard's part (its number of rows, then its views) has its length written after the global views,
   // so that a load can read the shards on threads of their own while it reads the event ids (which it
@@ -226,7 +229,7 @@ void Views::Save(ByteSink* out) const {
   for (const auto& shard : shards_) {
     const uint64_t start = out->size();
     writer.Value<uint64_t>(shard->rows().size());
-    shard->Save(out);
+    shard->Save(out, refer_to_cold);
     lengths.push_back(out->size() - start);
   }
   global_.ids_.Save(&writer);
@@ -250,7 +253,8 @@ void Views::Save(ByteSink* out) const {
 }
 
 Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count, SavedLayout layout,
-                                           const std::shared_ptr<const MappedFile>& mapping) {
+                                           const std::shared_ptr<const MappedFile>& mapping,
+                                           const std::shared_ptr<ColdChunkFile>& cold) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   uint32_t saved_shards = 0;
   {
@@ -297,7 +301,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   auto load_shards = [&] {
     for (uint32_t shard = next_shard++; shard < shard_count; shard = next_shard++) {
       std::string_view part = parts[shard];
-      loaded[shard] = ShardViews::Load(&part, layout, mapping);
+      loaded[shard] = ShardViews::Load(&part, layout, mapping, cold);
       // The whole part, and the rows it said it holds.
       if (loaded[shard].ok() && (!part.empty() || (*loaded[shard])->rows().size() != rows_of[shard]))
         loaded[shard] = damaged;
@@ -305,7 +309,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
   };
   std::vector<std::thread> loaders(std::min(shard_count, std::max(1u, std::thread::hardware_concurrency())));
   for (std::thread& loader : loaders) loader = std::thread(load_shards);
-  const Status global = views->LoadGlobal(bytes, rows_of, layout, mapping);
+  const Status global = views->LoadGlobal(bytes, rows_of, layout, mapping, cold);
   for (std::thread& loader : loaders) loader.join();
   for (uint32_t shard = 0; shard < shard_count; ++shard) {
     if (!loaded[shard].ok()) return loaded[shard].status();
@@ -317,11 +321,14 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
 }
 
 Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard, SavedLayout layout,
-                         const std::shared_ptr<const MappedFile>& mapping) {
+                         const std::shared_ptr<const MappedFile>& mapping,
+                         const std::shared_ptr<ColdChunkFile>& cold) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   const auto shard_count = static_cast<uint32_t>(rows_of_shard.size());
   Views* views = this;
   Reader reader(bytes);
+  reader.AdoptFrom(cold);
+  if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   const bool ids_loaded = layout >= SavedLayout::kColumnsAsInMemory

@@ -231,11 +231,18 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin and views-format8.bin: these views saved by the code of checkpoint formats 7
-// and 8.
+// testdata/views-format7.bin, views-format8.bin and views-format9.bin: these views saved by the code of
+// checkpoint formats 7, 8 and 9.
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string seals_noted = ReadFile(TESTDATA_DIR "/views-format9.bin");
+  ASSERT_FALSE(seals_noted.empty());
+  auto loaded_seals_noted = Views::Load(seals_noted, 3, SavedLayout::kSealsNoted);
+  ASSERT_TRUE(loaded_seals_noted.ok()) << loaded_seals_noted.status().message();
+  EXPECT_EQ((*loaded_seals_noted)->Digest(), views.Digest());
+  EXPECT_FALSE(Views::Load(seals_noted, 3).ok());
+
   const std::string columns = ReadFile(TESTDATA_DIR "/views-format8.bin");
   ASSERT_FALSE(columns.empty());
   auto loaded_columns = Views::Load(columns, 3, SavedLayout::kColumnsAsInMemory);

@@ -24,7 +24,7 @@ bench_work_dir retention
 port=18914
 
 anon_kb() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
-disk() { (du -sb "$work/data/$1" 2>/dev/null || echo 0) | cut -f1; }
+disk() { (du -s -B1 "$work/data/$1" 2>/dev/null || echo 0) | cut -f1; }
 # Segments of 32 MiB (the default is 128 MiB): retention deletes whole segments, and a month of this size
 # needs several for that to show.
 start_tallyd() {

@@ -46,7 +46,7 @@ for round in $(seq 1 "$rounds"); do
     [ "$got" = "$expected" ] && same=same || same=DIFFERENT
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
-    disk_bytes="$(du -sb "$work/data" | cut -f1)"
+    disk_bytes="$(du -s -B1 "$work/data" | cut -f1)"
     awk -v f="$format" -v r="$round" -v n="$events" -v cpu="$cpu" -v s="$seconds" -v b="$bytes" \
         -v anon="$anon_kib" -v disk="$disk_bytes" -v same="$same" 'BEGIN {
       printf "round %d %-13s %8.0f events/CPU-s %8.0f events/s wall  sent %4.0f B/event  anon %4.0f B/event  disk %4.0f B/event  answers %s\n",

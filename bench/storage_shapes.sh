@@ -69,9 +69,11 @@ stop_started="$(now_s)"
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 stop_seconds="$(seconds_since "$stop_started")"
-disk_bytes="$(du -sb "$work/data" | cut -f1)"
-log_bytes="$(du -sb "$work/data/log" | cut -f1)"
-segment_bytes="$( (du -sb "$work/data/segments" 2>/dev/null || echo 0) | cut -f1)"
+# Disk blocks in use (the cold chunk files are sparse: places given back are punched out).
+disk_bytes="$(du -s -B1 "$work/data" | cut -f1)"
+log_bytes="$(du -s -B1 "$work/data/log" | cut -f1)"
+segment_bytes="$( (du -s -B1 "$work/data/segments" 2>/dev/null || echo 0) | cut -f1)"
+cold_disk_bytes="$( (du -c -B1 "$work/data/checkpoints"/cold-* 2>/dev/null || echo 0) | tail -1 | cut -f1)"
 
 restart_started="$(now_s)"
 "$bin/tallyd" --listen 127.0.0.1:$port --data "$work/data" ${TALLY_BENCH_FLAGS:-} >"$work/restart.log" 2>&1 &
@@ -94,21 +96,21 @@ kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
-  -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
+  -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v coldb="$cold_disk_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
   -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" -v sfile="$sealed_file_kb" \
   -v cold="${cold_bytes:-0}" -v ranon="$restart_anon_kb" -v settled="$settled_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
   printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
   printf "  file-backed (page cache, mapped): %d MiB, of which the cold chunk file %d MiB (%.0f bytes per event)\n", sfile / 1024, cold / 1048576, cold / e
-  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, the rest checkpoints)\n", disk / 1048576, disk / e, logb / e, segb / e
+  printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, cold chunk files %.0f, checkpoints %.0f)\n", disk / 1048576, disk / e, logb / e, segb / e, coldb / e, (disk - logb - segb - coldb) / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous, settled %d MiB (%.1f bytes per event)\n", stop, restart, rrss / 1024, ranon / 1024, settled / 1024, settled * 1024 / e
 }'
 # tallyd's own account: each checkpoint (the fork ingest waits for, then the child's write) and what the restart loaded.
 # (A large load writes many checkpoints: their number and the last three.)
 echo "  tallyd: $(grep -c 'checkpoint of ' "$work/tallyd.log" || true) checkpoints written during the load and the stop"
 grep -ho 'checkpoint of [^"]* ms' "$work/tallyd.log" | tail -3 | tr -d '"' | sed 's/^/  tallyd: /' || true
-grep -ho 'loaded checkpoint [^"]* ms\|[0-9]* sealed hour file(s) mapped[^"]*' "$work/restart.log" | tr -d '"' |
+grep -ho 'loaded checkpoint [^"]* ms\|[0-9]* sealed hour file(s) mapped[^"]*\|[0-9]* MiB of the checkpoint.s chunks used[^"]*' "$work/restart.log" | tr -d '"' |
   sed 's/^/  tallyd: /' || true
 cat "$work/check.log"
 exit "$check_status"

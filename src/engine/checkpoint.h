@@ -19,9 +19,6 @@
 
 namespace tally {
 
-// Beside the checkpoints: the cold chunk file (views/cold_chunks.h), whose chunks they refer to.
-inline constexpr char kColdChunkFileName[] = "cold-chunks";
-
 struct CheckpointFile {
   uint64_t lsn = 0;
   std::string path;

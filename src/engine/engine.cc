@@ -204,7 +204,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   const std::string checkpoints = options.data_dir + "/checkpoints";
   if (::mkdir(checkpoints.c_str(), 0755) != 0 && errno != EEXIST) {
     spdlog::warn("the views stay on the heap: mkdir {}: {}", checkpoints, std::strerror(errno));
-  } else if (auto opened = ColdChunkFile::Open(checkpoints + "/" + kColdChunkFileName); opened.ok()) {
+  } else if (auto opened = ColdChunkFile::Open(checkpoints); opened.ok()) {
     cold = std::move(*opened);
   } else {
     spdlog::warn("the views stay on the heap: {}", opened.status().message());
@@ -454,12 +454,14 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   // Of the server's descriptors only the report is kept: a connection the server closes must close (not
   // linger in this process), the listening socket and the directory's lock are the server's alone (a
   // restart after a kill must get both). Mappings stay without their descriptors.
-  // The cold chunk file's stays too: the chunks the checkpoint refers to are synced through it.
-  int kept[2] = {report_fd, cold_ ? cold_->fd() : -1};
-  if (kept[1] >= 0 && kept[1] < kept[0]) std::swap(kept[0], kept[1]);
+  // The cold chunk file's stay too: the chunks the checkpoint refers to are synced through them.
+  std::vector<int> kept = {report_fd};
+  if (cold_) {
+    for (const int fd : cold_->descriptors()) kept.push_back(fd);
+  }
+  std::sort(kept.begin(), kept.end());
   unsigned from = 3;
   for (const int fd : kept) {
-    if (fd < 0) continue;
     if (static_cast<unsigned>(fd) > from) ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
     from = static_cast<unsigned>(fd) + 1;
   }

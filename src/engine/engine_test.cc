@@ -481,7 +481,7 @@ TEST_F(SealedHourFilesTest, CheckpointsReferToTheColdFilesChunksAndARestartAdopt
   }
   // Damaged chunks (a byte of every page changed): neither checkpoint loads, and the log rebuilds the views.
   {
-    const std::string cold = dir_ + "/checkpoints/" + kColdChunkFileName;
+    const std::string cold = dir_ + "/checkpoints/" + ColdChunkFile::kChunksName;
     const auto size = fs::file_size(cold);
     std::fstream file(cold, std::ios::in | std::ios::out | std::ios::binary);
     for (uint64_t page = 0; page < size; page += 4096) {

@@ -25,80 +25,84 @@ void* Reserve(size_t bytes, int protection) {
   return ::mmap(nullptr, bytes, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 }
 
-// The end of the last page of `fd` before `limit` that holds data (found by the holes the file system
-// reports, in as many steps as `limit` has bits); `limit` if the file system says everything is data.
-uint64_t EndOfData(int fd, uint64_t limit) {
-  constexpr uint64_t kPage = 4096;
-  uint64_t low = 0, high = (limit + kPage - 1) / kPage;  // in pages: data at or after `low`, none from `high`
-  while (low < high) {
-    const uint64_t middle = low + (high - low) / 2;
-    const off_t data = ::lseek(fd, static_cast<off_t>(middle * kPage), SEEK_DATA);
-    if (data >= 0 && static_cast<uint64_t>(data) < limit) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
+// An unlinked file in `directory`.
+int CreateUnlinked(const std::string& directory, const char* name) {
+  int fd = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    // A file system without O_TMPFILE: a named file, unlinked at once.
+    const std::string path = directory + "/" + name + "." + std::to_string(::getpid());
+    fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) ::unlink(path.c_str());
   }
-  return std::min(low * kPage, (limit + kPage - 1) / kPage * kPage);
+  return fd;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Create(const std::string& directory) {
-  int fd = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-    // A file system without O_TMPFILE: a named file, unlinked at once.
-    const std::string path = directory + "/cold-chunks." + std::to_string(::getpid());
-    fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) ::unlink(path.c_str());
-  }
-  if (fd < 0) return Status::FromErrno("creating the cold chunk file in " + directory, errno);
-  void* window = Reserve(kWindowBytes, PROT_NONE);
-  if (window == MAP_FAILED) {
-    const int error = errno;
-    ::close(fd);
-    return Status::FromErrno("reserving address space for the cold chunk file", error);
-  }
-  return std::unique_ptr<ColdChunkFile>(new ColdChunkFile(fd, static_cast<char*>(window), false));
+  return Make(directory, false);
 }
 
-Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("opening the cold chunk file " + path, errno);
-  struct stat status {};
+Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Open(const std::string& directory) {
+  return Make(directory, true);
+}
+
+Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Make(const std::string& directory, bool kept) {
+  int fds[2] = {-1, -1};
+  const char* names[2] = {kChunksName, kRegionsName};
+  for (int i = 0; i < 2; ++i) {
+    const std::string path = directory + "/" + names[i];
+    fds[i] =
+        kept ? ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600) : CreateUnlinked(directory, names[i]);
+    if (fds[i] < 0) {
+      const int error = errno;
+      if (i == 1) ::close(fds[0]);
+      return Status::FromErrno((kept ? "opening " : "creating a file in ") + (kept ? path : directory),
+                               error);
+    }
+  }
+  struct stat chunks {
+  }, regions{};
   void* window = MAP_FAILED;
-  if (::fstat(fd, &status) == 0) window = Reserve(kWindowBytes, PROT_NONE);
+  if (::fstat(fds[0], &chunks) == 0 && ::fstat(fds[1], &regions) == 0)
+    window = Reserve(kWindowBytes, PROT_NONE);
   if (window == MAP_FAILED) {
     const int error = errno;
-    ::close(fd);
+    ::close(fds[0]);
+    ::close(fds[1]);
     return Status::FromErrno("reserving address space for the cold chunk file", error);
   }
-  std::unique_ptr<ColdChunkFile> file(new ColdChunkFile(fd, static_cast<char*>(window), true));
-  const auto size = static_cast<uint64_t>(status.st_size);
-  file->file_bytes_ = size;
-  // The chunks part of the file where each chunk goes, at once: one mapping, whatever the chunks adopted.
-  file->mapped_bytes_ = std::min<uint64_t>(size, kWindowBytes) / kPageBytes * kPageBytes;
-  if (file->mapped_bytes_ > 0 && ::mmap(window, file->mapped_bytes_, PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
-    return Status::FromErrno("mapping the cold chunk file " + path, errno);
+  std::unique_ptr<ColdChunkFile> file(new ColdChunkFile(fds[0], fds[1], static_cast<char*>(window), kept));
+  if (!kept) return file;
+  // Nothing is written before the load ends: every place in the files may be a kept checkpoint's.
+  const uint64_t chunk_bytes = std::min<uint64_t>(chunks.st_size, kWindowBytes) / kPageBytes * kPageBytes;
+  file->window_places_.end = chunk_bytes;
+  file->region_places_.end = kWindowBytes + static_cast<uint64_t>(regions.st_size) / kPageBytes * kPageBytes;
+  // The chunks where each goes in the window, at once: one mapping, whatever the chunks adopted.
+  if (chunk_bytes > 0 && ::mmap(window, chunk_bytes, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fds[0], 0) == MAP_FAILED) {
+    return Status::FromErrno("mapping " + directory + "/" + kChunksName, errno);
   }
-  // Nothing is written before the load ends: every place in the file may be a kept checkpoint's. The
-  // chunks part ends where its last bytes do: the arena regions' part after it makes the file larger, and
-  // the places between are a hole (never written, or punched out once free).
-  file->window_places_.end = EndOfData(fd, std::min<uint64_t>(size, kWindowBytes));
-  file->region_places_.end = std::max<uint64_t>(size, kWindowBytes);
   file->loading_ = true;
   return file;
 }
 
+ColdChunkFile::Location ColdChunkFile::At(uint64_t offset) const {
+  if (offset < kWindowBytes) return {chunks_fd_, static_cast<off_t>(offset)};
+  return {regions_fd_, static_cast<off_t>(offset - kWindowBytes)};
+}
+
 Status ColdChunkFile::Sync() const {
-  if (::fdatasync(fd_) != 0) return Status::FromErrno("syncing the cold chunk file", errno);
+  for (const int fd : {chunks_fd_, regions_fd_}) {
+    if (::fdatasync(fd) != 0) return Status::FromErrno("syncing the cold chunk file", errno);
+  }
   return Status::Ok();
 }
 
 bool ColdChunkFile::AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, const char* address) {
-  if (!loading_ || bytes == 0 || bytes % kPageBytes != 0 || offset % kPageBytes != 0 ||
-      offset > file_bytes_ || bytes > file_bytes_ - offset) {
+  const Places& places = offset < kWindowBytes ? window_places_ : region_places_;
+  if (!loading_ || bytes == 0 || bytes % kPageBytes != 0 || offset % kPageBytes != 0 || offset > places.end ||
+      bytes > places.end - offset) {
     return false;
   }
   // The places adopted must not overlap: each is given back once.
@@ -115,8 +119,7 @@ bool ColdChunkFile::AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, cons
 
 Result<void*> ColdChunkFile::Adopt(uint64_t offset, size_t bytes, uint32_t crc) {
   std::lock_guard lock(mutex_);
-  if (offset > mapped_bytes_ || bytes > mapped_bytes_ - offset ||
-      !AdoptPlace(offset, bytes, crc, window_ + offset))
+  if (offset >= kWindowBytes || !AdoptPlace(offset, bytes, crc, window_ + offset))
     return Status::Corruption("a chunk outside the cold chunk file, or two in one place");
   return window_ + offset;
 }
@@ -125,8 +128,9 @@ Status ColdChunkFile::AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void*
   std::lock_guard lock(mutex_);
   if (offset < kWindowBytes || !AdoptPlace(offset, bytes, crc, static_cast<const char*>(address)))
     return Status::Corruption("an arena region outside the cold chunk file, or two in one place");
-  if (::mmap(address, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
-             static_cast<off_t>(offset)) == MAP_FAILED) {
+  const Location at = At(offset);
+  if (::mmap(address, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, at.fd,
+             at.offset) == MAP_FAILED) {
     const int error = errno;
     adopted_.erase(offset);
     crc_of_.erase(offset);
@@ -218,7 +222,8 @@ std::optional<ColdChunkFile::Place> ColdChunkFile::PlaceOf(const void* chunk, si
 
 ColdChunkFile::~ColdChunkFile() {
   ::munmap(window_, kWindowBytes);
-  ::close(fd_);
+  ::close(chunks_fd_);
+  ::close(regions_fd_);
 }
 
 ColdChunkFile::Places& ColdChunkFile::PlacesOf(uint64_t offset) {
@@ -255,7 +260,8 @@ Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes, Places& pl
     written = Status::Unavailable("the cold chunk file is full");
   const auto* from = static_cast<const char*>(data);
   for (size_t done = 0; written.ok() && done < bytes;) {
-    const ssize_t n = ::pwrite(fd_, from + done, bytes - done, static_cast<off_t>(offset + done));
+    const Location at = At(offset + done);
+    const ssize_t n = ::pwrite(at.fd, from + done, bytes - done, at.offset);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) written = Status::FromErrno("writing the cold chunk file", n < 0 ? errno : ENOSPC);
     done += n > 0 ? static_cast<size_t>(n) : 0;
@@ -276,7 +282,7 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
   // are next to each other in memory too, and the kernel keeps them as one mapping (a process may have
   // only so many).
   char* at = window_ + *offset;
-  if (::mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
+  if (::mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, chunks_fd_,
              static_cast<off_t>(*offset)) == MAP_FAILED) {
     const int error = errno;
     Reserve(bytes, PROT_NONE);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
@@ -293,8 +299,9 @@ Result<uint64_t> ColdChunkFile::MoveInPlace(void* address, size_t bytes) {
   if (loading_) return Status::Unavailable("the cold chunk file is being loaded");
   auto offset = Write(address, bytes, region_places_);
   if (!offset.ok()) return offset.status();
-  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_,
-                        static_cast<off_t>(*offset));
+  const Location location = At(*offset);
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, location.fd,
+                        location.offset);
   if (mapped == MAP_FAILED) {
     region_places_.free[bytes].push_back(*offset);
     return Status::FromErrno("mapping the cold chunk file", errno);
@@ -328,8 +335,8 @@ void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
 
 void ColdChunkFile::FreePlace(uint64_t offset, size_t bytes) {
   // The disk blocks go back to the file system; the place is reused by the next chunk of this size.
-  ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-              static_cast<off_t>(bytes));
+  const Location at = At(offset);
+  ::fallocate(at.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at.offset, static_cast<off_t>(bytes));
   PlacesOf(offset).free[bytes].push_back(offset);
 }
 
@@ -345,7 +352,7 @@ void ColdChunkFile::Release(void* mapped, size_t bytes) {
   if (loading) {
     // Views that did not load (another checkpoint may adopt the same chunk): the file's bytes, as mapped
     // at Open, without what those views wrote.
-    ::mmap(mapped, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd_,
+    ::mmap(mapped, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, chunks_fd_,
            static_cast<off_t>(offset));
   } else {
     // Back to reserved address space, so that nothing else is mapped where a later chunk will go.

@@ -7,7 +7,8 @@
 // A later write to a moved chunk (a correction of an old event) still works: the kernel copies that one
 // page back into anonymous memory, and the file keeps the bytes it had.
 //
-// The server's file is kept (Open): a checkpoint refers to the chunks that are in it, by place and
+// The server's file is kept (Open; two files, checkpoints/cold-chunks and cold-regions, the second for
+// arena regions): a checkpoint refers to the chunks that are in it, by place and
 // checksum, instead of copying them, and the next start maps the file and uses them where they are
 // (Adopt). A place is written once and never changes while a checkpoint that may be loaded refers to it:
 // a place given back is used again only after two checkpoints begun later are written (the two a start
@@ -15,6 +16,7 @@
 // (Create) is unlinked as soon as it is made, and its places are used again at once.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -36,11 +38,14 @@ class ColdChunkFile {
  public:
   static constexpr size_t kPageBytes = 4096;
 
-  // An unlinked file in `directory`, for views no checkpoint refers to.
+  // The file is two: the chunks, and the arena regions (whose sizes vary).
+  static constexpr char kChunksName[] = "cold-chunks";
+  static constexpr char kRegionsName[] = "cold-regions";
+  // Unlinked files in `directory`, for views no checkpoint refers to.
   static Result<std::unique_ptr<ColdChunkFile>> Create(const std::string& directory);
-  // The file at `path`, created if missing, its chunks mapped so that the views a checkpoint saved can
-  // adopt them: between Open and FinishLoad no place is given out.
-  static Result<std::unique_ptr<ColdChunkFile>> Open(const std::string& path);
+  // The files in `directory`, created if missing, the chunks mapped so that the views a checkpoint saved
+  // can adopt them: between Open and FinishLoad no place is given out.
+  static Result<std::unique_ptr<ColdChunkFile>> Open(const std::string& directory);
   ~ColdChunkFile();
   ColdChunkFile(const ColdChunkFile&) = delete;
   ColdChunkFile& operator=(const ColdChunkFile&) = delete;
@@ -75,7 +80,7 @@ class ColdChunkFile {
   // Makes sure that everything written to the file is on the disk (before a checkpoint that refers to it is
   // renamed into place).
   Status Sync() const;
-  int fd() const { return fd_; }
+  std::array<int, 2> descriptors() const { return {chunks_fd_, regions_fd_}; }
 
   // Loading a checkpoint: the chunk of `bytes` at `offset`, its checksum `crc` checked by VerifyAdopted.
   // Refuses a place outside the file, not whole pages, or overlapping one adopted already.
@@ -96,13 +101,20 @@ class ColdChunkFile {
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
-  ColdChunkFile(int fd, char* window, bool kept) : fd_(fd), window_(window), kept_(kept) {}
+  ColdChunkFile(int chunks_fd, int regions_fd, char* window, bool kept)
+      : chunks_fd_(chunks_fd), regions_fd_(regions_fd), window_(window), kept_(kept) {}
+  static Result<std::unique_ptr<ColdChunkFile>> Make(const std::string& directory, bool kept);
   // Address space reserved for the file's chunks, each mapped at its offset: 64 GiB of them at most
   // (some 1.5 billion events' rows and ids); more stay on the heap.
   static constexpr size_t kWindowBytes = size_t{64} << 30;
 
-  // Where places of the file are: its first kWindowBytes for chunks (mapped in the window), the rest for
-  // arena regions (mapped where the region is, their sizes vary; the file is sparse).
+  // Where places are: offsets below kWindowBytes are in the chunks' file (mapped in the window), the
+  // others in the regions' file, from kWindowBytes on (mapped where the region is).
+  struct Location {
+    int fd;
+    off_t offset;
+  };
+  Location At(uint64_t offset) const;
   struct Places {
     uint64_t end = 0;                                         // the first offset never used
     absl::flat_hash_map<size_t, std::vector<uint64_t>> free;  // by size: offsets given back
@@ -117,7 +129,7 @@ class ColdChunkFile {
   // Frees the places of every batch that two committed checkpoints no longer need (under mutex_).
   void FreeBatchesDone();
 
-  const int fd_;
+  const int chunks_fd_, regions_fd_;
   char* const window_;
   const bool kept_;   // a checkpoint may refer to the file (Open)
   std::mutex mutex_;  // guards the places below
@@ -142,8 +154,6 @@ class ColdChunkFile {
     const char* address;
   };
   bool loading_ = false;
-  uint64_t mapped_bytes_ = 0;  // of the file, at Open: its chunks part, mapped in the window
-  uint64_t file_bytes_ = 0;    // of the file, at Open
   absl::btree_map<uint64_t, Adopted> adopted_;
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};

@@ -74,7 +74,7 @@ TEST(ColdChunkFile, AMovedChunkReadsTheSameFromTheFileAndTakesWrites) {
 // begun after it are committed (the two a start may load).
 TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
   const std::string directory = MakeTempDirectory();
-  auto opened = ColdChunkFile::Open(directory + "/cold-chunks");
+  auto opened = ColdChunkFile::Open(directory);
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
   EXPECT_FALSE(cold->MoveIn(std::string(4096, 'x').data(), 4096).ok());  // not before the load is over
@@ -121,12 +121,12 @@ TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
 // A kept file's chunks are found again by a later process at the place a checkpoint saved, and checked
 // against their checksum; a place outside the file, or two chunks in one place, are refused.
 TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {
-  const std::string path = MakeTempDirectory() + "/cold-chunks";
+  const std::string directory = MakeTempDirectory();
   std::vector<uint32_t> values(4096);
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint32_t>(i * 3);
   std::vector<ColdChunkFile::Place> places;
   {
-    auto cold = ColdChunkFile::Open(path);
+    auto cold = ColdChunkFile::Open(directory);
     ASSERT_TRUE(cold.ok());
     (*cold)->FinishLoad();
     for (int i = 0; i < 3; ++i) {
@@ -141,7 +141,7 @@ TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {
     ASSERT_TRUE((*cold)->Sync().ok());
     (*cold)->Closing();
   }
-  auto cold = ColdChunkFile::Open(path);
+  auto cold = ColdChunkFile::Open(directory);
   ASSERT_TRUE(cold.ok());
   for (int i = 0; i < 3; ++i) {
     auto chunk = (*cold)->Adopt(places[i].offset, 16384, places[i].crc);
@@ -156,7 +156,7 @@ TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {
   EXPECT_FALSE((*cold)->Adopt(100, 4096, 0).ok());                                  // not a page's start
   EXPECT_EQ((*cold)->bytes(), 3u * 16384);
   // A byte of the file changed: its chunk no longer matches.
-  const int fd = ::open(path.c_str(), O_WRONLY);
+  const int fd = ::open((directory + "/" + ColdChunkFile::kChunksName).c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, "z", 1, static_cast<off_t>(places[2].offset + 777)), 1);
   ::close(fd);

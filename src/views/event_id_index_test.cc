@@ -234,8 +234,7 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
 TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   std::string directory = ::testing::TempDir() + "/ids-cold-XXXXXX";
   ASSERT_NE(::mkdtemp(directory.data()), nullptr);
-  const std::string path = directory + "/cold-chunks";
-  auto opened = ColdChunkFile::Open(path);
+  auto opened = ColdChunkFile::Open(directory);
   ASSERT_TRUE(opened.ok());
   std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
   cold->FinishLoad();
@@ -257,7 +256,7 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   EXPECT_LT(referring.size(), inline_bytes.size() / 3);
   ASSERT_TRUE(cold->Sync().ok());
 
-  auto reopened = ColdChunkFile::Open(path);  // as the next start does
+  auto reopened = ColdChunkFile::Open(directory);  // as the next start does
   ASSERT_TRUE(reopened.ok());
   std::shared_ptr<ColdChunkFile> again = std::move(*reopened);
   EventIdIndex loaded(1000);

@@ -61,8 +61,8 @@ Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Make(const std::string& di
                                error);
     }
   }
-  struct stat chunks {
-  }, regions{};
+  struct stat chunks = {};
+  struct stat regions = {};
   void* window = MAP_FAILED;
   if (::fstat(fds[0], &chunks) == 0 && ::fstat(fds[1], &regions) == 0)
     window = Reserve(kWindowBytes, PROT_NONE);
@@ -373,6 +373,7 @@ ArenaRegion::ArenaRegion(ArenaRegion&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       cold_offset_(std::exchange(other.cold_offset_, 0)),
       cold_end_(std::exchange(other.cold_end_, 0)),
+      moved_used_(std::exchange(other.moved_used_, 0)),
       cold_unchanged_(std::exchange(other.cold_unchanged_, 0)),
       cold_crc_(std::exchange(other.cold_crc_, 0)),
       cold_(std::move(other.cold_)) {}
@@ -383,6 +384,7 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     cold_offset_ = std::exchange(other.cold_offset_, 0);
     cold_end_ = std::exchange(other.cold_end_, 0);
+    moved_used_ = std::exchange(other.moved_used_, 0);
     cold_unchanged_ = std::exchange(other.cold_unchanged_, 0);
     cold_crc_ = std::exchange(other.cold_crc_, 0);
     cold_ = std::move(other.cold_);
@@ -396,6 +398,7 @@ void ArenaRegion::Free() {
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   data_ = nullptr;
   cold_end_ = 0;
+  moved_used_ = 0;
   cold_unchanged_ = 0;
   cold_.reset();
 }
@@ -403,14 +406,15 @@ void ArenaRegion::Free() {
 Result<size_t> ArenaRegion::MoveToCold(size_t used, bool quiet, const std::shared_ptr<ColdChunkFile>& cold) {
   const size_t end =
       (used + ColdChunkFile::kPageBytes - 1) / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
-  if (data_ == nullptr || end <= cold_end_) return size_t{0};
-  if (!quiet && end - cold_end_ < kBusyMoveBytes && end < kBytes) return size_t{0};
+  if (data_ == nullptr || used <= moved_used_) return size_t{0};
+  if (!quiet && used - moved_used_ < kBusyMoveBytes && end < kBytes) return size_t{0};
   // All the bytes written so far, again: one mapping for the region, whatever the number of moves.
   auto offset = cold->MoveInPlace(data_, end);
   if (!offset.ok()) return offset.status();
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   cold_offset_ = *offset;
   cold_end_ = end;
+  moved_used_ = used;
   cold_unchanged_ = used / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
   cold_crc_ = cold->kept() ? Crc32c({data_, cold_unchanged_}) : 0;
   cold_ = cold;
@@ -422,11 +426,15 @@ std::optional<ArenaRegion::ColdPlace> ArenaRegion::cold_place() const {
   return ColdPlace{cold_offset_, cold_unchanged_, cold_crc_};
 }
 
-Status ArenaRegion::Adopt(const ColdPlace& place, const std::shared_ptr<ColdChunkFile>& cold) {
-  if (cold_end_ > 0 || place.bytes > kBytes) return Status::Corruption("an arena region too large");
+Status ArenaRegion::Adopt(const ColdPlace& place, size_t used, const std::shared_ptr<ColdChunkFile>& cold) {
+  if (cold_end_ > 0 || place.bytes > used || used > kBytes)
+    return Status::Corruption("an arena region too large");
   TALLY_RETURN_IF_ERROR(cold->AdoptAt(place.offset, place.bytes, place.crc, data_));
   cold_offset_ = place.offset;
   cold_end_ = place.bytes;
+  // A last page partly used stays on the heap rather than have the whole region written again; more than
+  // that moves at the next pass.
+  moved_used_ = used - place.bytes < ColdChunkFile::kPageBytes ? used : place.bytes;
   cold_unchanged_ = place.bytes;
   cold_crc_ = place.crc;
   cold_ = cold;

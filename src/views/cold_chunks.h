@@ -209,8 +209,9 @@ class ArenaRegion {
     uint32_t crc = 0;
   };
   std::optional<ColdPlace> cold_place() const;
-  // Loading a checkpoint, into a new region: its first `place.bytes` from the cold file (AdoptAt).
-  Status Adopt(const ColdPlace& place, const std::shared_ptr<ColdChunkFile>& cold);
+  // Loading a checkpoint, into a new region that will hold `used` bytes: its first `place.bytes` from the
+  // cold file (AdoptAt); the caller copies the others in.
+  Status Adopt(const ColdPlace& place, size_t used, const std::shared_ptr<ColdChunkFile>& cold);
 
  private:
   void Free();
@@ -218,6 +219,7 @@ class ArenaRegion {
   char* data_ = nullptr;
   uint64_t cold_offset_ = 0;  // [data_, data_ + cold_end_) is mapped from the cold file from this offset
   size_t cold_end_ = 0;
+  size_t moved_used_ = 0;      // bytes used at the last move (or load): moved again once more are
   size_t cold_unchanged_ = 0;  // of those, the whole pages used at the move (appends come after them)
   uint32_t cold_crc_ = 0;      // of those pages
   std::shared_ptr<ColdChunkFile> cold_;

@@ -368,7 +368,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       }
       if (!in->Span(used - place.bytes, &saved)) return false;
       ArenaRegion& region = generation.regions.emplace_back();
-      if (place.bytes > 0 && !region.Adopt(place, in->cold()).ok()) return false;
+      if (place.bytes > 0 && !region.Adopt(place, used, in->cold()).ok()) return false;
       std::memcpy(region.data() + place.bytes, saved.data(), saved.size());
       if (i + 1 < regions) {
         generation.used_before.push_back(static_cast<uint32_t>(used));

@@ -168,21 +168,28 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 }
 
 // The views a checkpoint holds, its checksum checked on a thread of its own while they load, then the
-// checksums of the chunks they adopted from the cold file (on two threads).
+// checksums of the chunks they adopt from the cold file, as they adopt them (and by this thread too once
+// the load is over).
 Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards,
                                               const std::shared_ptr<ColdChunkFile>& cold) {
   auto payload = ReadCheckpoint(file);
   if (!payload.ok()) return payload.status();
-  Status verified;
+  Status verified, chunks_verified, chunks_verified_after;
   Result<std::unique_ptr<Views>> loaded = Status::Internal("not loaded");
+  std::atomic<bool> load_over{false};
+  if (cold) cold->BeginLoad();
   {
-    std::jthread verify([&] { verified = payload->Verify(); });
+    std::jthread verify([&] {
+      verified = payload->Verify();
+      if (cold) chunks_verified = cold->VerifyAdopted(load_over);
+    });
     loaded = Views::Load(payload->bytes, shards, payload->layout, payload->file, cold);
+    load_over = true;
+    if (cold) chunks_verified_after = cold->VerifyAdopted(load_over);
   }
   if (!verified.ok()) return verified;
-  if (loaded.ok() && cold) {
-    if (Status chunks = cold->VerifyAdopted(2); !chunks.ok()) return chunks;
-  }
+  if (!chunks_verified.ok()) return chunks_verified;
+  if (!chunks_verified_after.ok()) return chunks_verified_after;
   return loaded;
 }
 

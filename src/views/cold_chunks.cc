@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -108,10 +109,11 @@ bool ColdChunkFile::AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, cons
   // The places adopted must not overlap: each is given back once.
   auto next = adopted_.lower_bound(offset);
   if ((next != adopted_.end() && next->first < offset + bytes) ||
-      (next != adopted_.begin() && std::prev(next)->second.end > offset)) {
+      (next != adopted_.begin() && std::prev(next)->second > offset)) {
     return false;
   }
-  adopted_.emplace_hint(next, offset, Adopted{offset + bytes, address});
+  adopted_.emplace_hint(next, offset, offset + bytes);
+  to_verify_.push_back({address, bytes, crc});
   crc_of_[offset] = crc;
   bytes_.fetch_add(bytes, std::memory_order_relaxed);
   return true;
@@ -133,6 +135,7 @@ Status ColdChunkFile::AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void*
              at.offset) == MAP_FAILED) {
     const int error = errno;
     adopted_.erase(offset);
+    to_verify_.pop_back();
     crc_of_.erase(offset);
     bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     return Status::FromErrno("mapping the cold chunk file", error);
@@ -140,26 +143,40 @@ Status ColdChunkFile::AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void*
   return Status::Ok();
 }
 
-Status ColdChunkFile::VerifyAdopted(unsigned threads) const {
-  std::vector<std::pair<uint64_t, Adopted>> places(adopted_.begin(), adopted_.end());
-  std::atomic<size_t> next{0};
-  std::atomic<bool> damaged{false};
-  auto verify = [&] {
-    constexpr size_t kBatch = 64;
-    for (size_t first = next.fetch_add(kBatch); first < places.size() && !damaged;
-         first = next.fetch_add(kBatch)) {
-      for (size_t i = first; i < std::min(first + kBatch, places.size()); ++i) {
-        const auto& [offset, adopted] = places[i];
-        if (Crc32c({adopted.address, adopted.end - offset}) != crc_of_.at(offset)) damaged = true;
-      }
+bool ColdChunkFile::Loading() {
+  std::lock_guard lock(mutex_);
+  return loading_;
+}
+
+void ColdChunkFile::BeginLoad() {
+  std::lock_guard lock(mutex_);
+  to_verify_.clear();
+  verify_next_ = 0;
+  damaged_ = false;
+}
+
+Status ColdChunkFile::VerifyAdopted(const std::atomic<bool>& load_over) {
+  constexpr size_t kBatch = 32;
+  std::vector<ToVerify> batch;
+  while (!damaged_.load(std::memory_order_relaxed)) {
+    const bool over = load_over.load(std::memory_order_acquire);  // before the last look at the list
+    {
+      std::lock_guard lock(mutex_);
+      const size_t end = std::min(to_verify_.size(), verify_next_ + kBatch);
+      batch.assign(to_verify_.begin() + static_cast<ptrdiff_t>(verify_next_),
+                   to_verify_.begin() + static_cast<ptrdiff_t>(end));
+      verify_next_ = end;
     }
-  };
-  {
-    std::vector<std::jthread> others;
-    for (unsigned i = 1; i < threads; ++i) others.emplace_back(verify);
-    verify();
+    if (batch.empty()) {
+      if (over) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      continue;
+    }
+    for (const ToVerify& chunk : batch) {
+      if (Crc32c({chunk.address, chunk.bytes}) != chunk.crc) damaged_ = true;
+    }
   }
-  if (damaged) return Status::Corruption("a chunk of the cold chunk file does not match its checksum");
+  if (damaged_) return Status::Corruption("a chunk of the cold chunk file does not match its checksum");
   return Status::Ok();
 }
 
@@ -171,20 +188,22 @@ void ColdChunkFile::FinishLoad() {
   // checkpoint this process begins.
   Batch batch{next_checkpoint_, {}};
   uint64_t at = 0;
-  for (const auto& [offset, adopted] : adopted_) {
+  for (const auto& [offset, end] : adopted_) {
     if (offset >= kWindowBytes) break;
     if (offset > at) batch.places.emplace_back(at, offset - at);
-    at = adopted.end;
+    at = end;
   }
   if (window_places_.end > at) batch.places.emplace_back(at, window_places_.end - at);
   at = kWindowBytes;
   for (auto it = adopted_.lower_bound(kWindowBytes); it != adopted_.end(); ++it) {
     if (it->first > at) batch.places.emplace_back(at, it->first - at);
-    at = it->second.end;
+    at = it->second;
   }
   if (region_places_.end > at) batch.places.emplace_back(at, region_places_.end - at);
   if (!batch.places.empty()) batches_.push_back(std::move(batch));
   adopted_.clear();
+  to_verify_.clear();
+  to_verify_.shrink_to_fit();
 }
 
 uint64_t ColdChunkFile::BeginCheckpoint() {
@@ -394,7 +413,13 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
 
 void ArenaRegion::Free() {
   if (data_ == nullptr) return;
-  ::munmap(data_, kBytes);
+  if (cold_end_ > 0 && cold_->Loading()) {
+    // Views that did not load: a checker of the adopted chunks may still read these addresses, so they
+    // stay readable (zeros), and are not handed out again.
+    ::mmap(data_, kBytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  } else {
+    ::munmap(data_, kBytes);
+  }
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   data_ = nullptr;
   cold_end_ = 0;

@@ -88,8 +88,13 @@ class ColdChunkFile {
   // The same for an arena region's bytes (MoveInPlace put them in the file), mapped at `address` (whole
   // pages of address space the caller reserved). The caller gives the place back (GiveBack).
   Status AdoptAt(uint64_t offset, size_t bytes, uint32_t crc, void* address);
-  // Checks every chunk adopted since the last FinishLoad against its checksum (on `threads` threads).
-  Status VerifyAdopted(unsigned threads) const;
+  // Checks the chunks adopted against their checksums as they are adopted, until `load_over` is set and
+  // every one is checked; several threads may check at once, each taking the next chunks. (A load checks
+  // them beside its own work, and helps once it is over.)
+  Status VerifyAdopted(const std::atomic<bool>& load_over);
+  // A new load (another checkpoint) begins: the chunks to check are its own.
+  void BeginLoad();
+  bool Loading();
   // The load is over: the places no adopted chunk holds are given back (as before the first checkpoint).
   // Places of views dropped before this (a checkpoint that did not load) are not given back one by one.
   void FinishLoad();
@@ -148,13 +153,17 @@ class ColdChunkFile {
   // Adopts the place [offset, offset + bytes) (under mutex_); false if it is not free to adopt.
   bool AdoptPlace(uint64_t offset, size_t bytes, uint32_t crc, const char* address);
 
-  // While loading: the places adopted, by offset, with their bytes' address (to verify them).
-  struct Adopted {
-    uint64_t end;
+  // While loading: the places adopted (offset to end), and the chunks to check, in the order adopted.
+  struct ToVerify {
     const char* address;
+    uint64_t bytes;
+    uint32_t crc;
   };
   bool loading_ = false;
-  absl::btree_map<uint64_t, Adopted> adopted_;
+  absl::btree_map<uint64_t, uint64_t> adopted_;
+  std::vector<ToVerify> to_verify_;
+  size_t verify_next_ = 0;  // in to_verify_: the next chunk a checker takes
+  std::atomic<bool> damaged_{false};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> closing_{false};
 };

@@ -458,10 +458,10 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   // Only this thread exists here, and only the views are read: no lock, no log line, nothing thrown out.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a server killed mid-checkpoint leaves a .tmp, not a writer
   if (::getppid() != server) ::_exit(2);
-  // Of the server's descriptors only the report is kept: a connection the server closes must close (not
-  // linger in this process), the listening socket and the directory's lock are the server's alone (a
-  // restart after a kill must get both). Mappings stay without their descriptors.
-  // The cold chunk file's stay too: the chunks the checkpoint refers to are synced through them.
+  // Of the server's descriptors only the report and the cold chunk files (the chunks the checkpoint refers
+  // to are synced through them) are kept: a connection the server closes must close (not linger in this
+  // process), the listening socket and the directory's lock are the server's alone (a restart after a kill
+  // must get both). Mappings stay without their descriptors.
   std::vector<int> kept = {report_fd};
   if (cold_) {
     for (const int fd : cold_->descriptors()) kept.push_back(fd);

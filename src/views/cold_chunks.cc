@@ -363,17 +363,9 @@ void ColdChunkFile::Release(void* mapped, size_t bytes) {
   // The window is unmapped whole at the end.
   if (closing_.load(std::memory_order_relaxed)) return;
   const auto offset = static_cast<uint64_t>(static_cast<char*>(mapped) - window_);
-  bool loading = false;
-  {
-    std::lock_guard lock(mutex_);
-    loading = loading_;
-  }
-  if (loading) {
-    // Views that did not load (another checkpoint may adopt the same chunk): the file's bytes, as mapped
-    // at Open, without what those views wrote.
-    ::mmap(mapped, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, chunks_fd_,
-           static_cast<off_t>(offset));
-  } else {
+  // Views that did not load leave the window as Open mapped it: another checkpoint may adopt the same
+  // chunk, and a checker of the adopted chunks may still be reading it (the load wrote nothing to it).
+  if (!Loading()) {
     // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
     ::mmap(mapped, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   }
@@ -413,13 +405,9 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
 
 void ArenaRegion::Free() {
   if (data_ == nullptr) return;
-  if (cold_end_ > 0 && cold_->Loading()) {
-    // Views that did not load: a checker of the adopted chunks may still read these addresses, so they
-    // stay readable (zeros), and are not handed out again.
-    ::mmap(data_, kBytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  } else {
-    ::munmap(data_, kBytes);
-  }
+  // Views that did not load: a checker of the adopted chunks may still be reading these addresses, so they
+  // stay as they are (a region's address space, only if a checkpoint failed to load).
+  if (cold_end_ == 0 || !cold_->Loading()) ::munmap(data_, kBytes);
   if (cold_end_ > 0) cold_->GiveBack(cold_offset_, cold_end_);
   data_ = nullptr;
   cold_end_ = 0;

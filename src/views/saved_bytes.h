@@ -75,7 +75,7 @@ class Writer {
   //   the other elements
   template <typename T, size_t kChunkShift>
   void InMemory(const ChunkedVector<T, kChunkShift>& elements, size_t first) {
-    static_assert(std::endian::native == std::endian::little);
+    static_assert(std::is_trivially_copyable_v<T> && std::endian::native == std::endian::little);
     using Vector = ChunkedVector<T, kChunkShift>;
     struct Referred {
       uint64_t element;

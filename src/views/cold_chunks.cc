@@ -187,19 +187,17 @@ void ColdChunkFile::FinishLoad() {
   // What no adopted chunk holds may be another kept checkpoint's: given back as if before the first
   // checkpoint this process begins.
   Batch batch{next_checkpoint_, {}};
-  uint64_t at = 0;
-  for (const auto& [offset, end] : adopted_) {
-    if (offset >= kWindowBytes) break;
-    if (offset > at) batch.places.emplace_back(at, offset - at);
-    at = end;
-  }
-  if (window_places_.end > at) batch.places.emplace_back(at, window_places_.end - at);
-  at = kWindowBytes;
-  for (auto it = adopted_.lower_bound(kWindowBytes); it != adopted_.end(); ++it) {
-    if (it->first > at) batch.places.emplace_back(at, it->first - at);
-    at = it->second;
-  }
-  if (region_places_.end > at) batch.places.emplace_back(at, region_places_.end - at);
+  // The gaps between the places adopted in [begin, end) of the offsets.
+  auto add_gaps = [&](uint64_t begin, uint64_t end) {
+    uint64_t at = begin;
+    for (auto it = adopted_.lower_bound(begin); it != adopted_.end() && it->first < end; ++it) {
+      if (it->first > at) batch.places.emplace_back(at, it->first - at);
+      at = it->second;
+    }
+    if (end > at) batch.places.emplace_back(at, end - at);
+  };
+  add_gaps(0, window_places_.end);
+  add_gaps(kWindowBytes, region_places_.end);
   if (!batch.places.empty()) batches_.push_back(std::move(batch));
   adopted_.clear();
   to_verify_.clear();
@@ -385,7 +383,6 @@ ArenaRegion::ArenaRegion(ArenaRegion&& other) noexcept
       cold_offset_(std::exchange(other.cold_offset_, 0)),
       cold_end_(std::exchange(other.cold_end_, 0)),
       moved_used_(std::exchange(other.moved_used_, 0)),
-      cold_unchanged_(std::exchange(other.cold_unchanged_, 0)),
       cold_crc_(std::exchange(other.cold_crc_, 0)),
       cold_(std::move(other.cold_)) {}
 
@@ -396,7 +393,6 @@ ArenaRegion& ArenaRegion::operator=(ArenaRegion&& other) noexcept {
     cold_offset_ = std::exchange(other.cold_offset_, 0);
     cold_end_ = std::exchange(other.cold_end_, 0);
     moved_used_ = std::exchange(other.moved_used_, 0);
-    cold_unchanged_ = std::exchange(other.cold_unchanged_, 0);
     cold_crc_ = std::exchange(other.cold_crc_, 0);
     cold_ = std::move(other.cold_);
   }
@@ -412,7 +408,6 @@ void ArenaRegion::Free() {
   data_ = nullptr;
   cold_end_ = 0;
   moved_used_ = 0;
-  cold_unchanged_ = 0;
   cold_.reset();
 }
 
@@ -428,15 +423,14 @@ Result<size_t> ArenaRegion::MoveToCold(size_t used, bool quiet, const std::share
   cold_offset_ = *offset;
   cold_end_ = end;
   moved_used_ = used;
-  cold_unchanged_ = used / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
-  cold_crc_ = cold->kept() ? Crc32c({data_, cold_unchanged_}) : 0;
+  cold_crc_ = cold->kept() ? Crc32c({data_, UnchangedBytes()}) : 0;
   cold_ = cold;
   return end;
 }
 
 std::optional<ArenaRegion::ColdPlace> ArenaRegion::cold_place() const {
-  if (!cold_ || !cold_->kept() || cold_unchanged_ == 0) return std::nullopt;
-  return ColdPlace{cold_offset_, cold_unchanged_, cold_crc_};
+  if (!cold_ || !cold_->kept() || UnchangedBytes() == 0) return std::nullopt;
+  return ColdPlace{cold_offset_, UnchangedBytes(), cold_crc_};
 }
 
 Status ArenaRegion::Adopt(const ColdPlace& place, size_t used, const std::shared_ptr<ColdChunkFile>& cold) {
@@ -446,9 +440,9 @@ Status ArenaRegion::Adopt(const ColdPlace& place, size_t used, const std::shared
   cold_offset_ = place.offset;
   cold_end_ = place.bytes;
   // A last page partly used stays on the heap rather than have the whole region written again; more than
-  // that moves at the next pass.
+  // that moves at the next pass. (Either way the whole pages of moved_used_ are place.bytes, a multiple of
+  // the page that AdoptAt checked.)
   moved_used_ = used - place.bytes < ColdChunkFile::kPageBytes ? used : place.bytes;
-  cold_unchanged_ = place.bytes;
   cold_crc_ = place.crc;
   cold_ = cold;
   return Status::Ok();

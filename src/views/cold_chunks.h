@@ -224,13 +224,16 @@ class ArenaRegion {
 
  private:
   void Free();
+  // The whole pages used at the last move: in the cold file as they are in memory.
+  size_t UnchangedBytes() const {
+    return moved_used_ / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
+  }
 
   char* data_ = nullptr;
   uint64_t cold_offset_ = 0;  // [data_, data_ + cold_end_) is mapped from the cold file from this offset
   size_t cold_end_ = 0;
-  size_t moved_used_ = 0;      // bytes used at the last move (or load): moved again once more are
-  size_t cold_unchanged_ = 0;  // of those, the whole pages used at the move (appends come after them)
-  uint32_t cold_crc_ = 0;      // of those pages
+  size_t moved_used_ = 0;  // bytes used at the last move (or load): moved again once more are
+  uint32_t cold_crc_ = 0;  // of the whole pages of moved_used_ (appends come after them)
   std::shared_ptr<ColdChunkFile> cold_;
 };
 

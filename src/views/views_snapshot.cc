@@ -54,6 +54,14 @@ bool LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, E
   return ids->FinishRestore().ok();
 }
 
+// A reader of columns saved in `layout`, adopting the chunks saved as their place from `cold`.
+Reader ReaderOf(std::string_view bytes, SavedLayout layout, const std::shared_ptr<ColdChunkFile>& cold) {
+  Reader reader(bytes);
+  reader.AdoptFrom(cold);
+  if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
+  return reader;
+}
+
 }  // namespace
 
 void ShardViews::Save(ByteSink* out, bool refer_to_cold) const {
@@ -94,9 +102,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
                                                      const std::shared_ptr<const MappedFile>& mapping,
                                                      const std::shared_ptr<ColdChunkFile>& cold) {
   auto views = std::make_unique<ShardViews>();
-  Reader reader(*bytes);
-  reader.AdoptFrom(cold);
-  if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
+  Reader reader = ReaderOf(*bytes, layout, cold);
   const Status damaged = Status::Corruption("checkpoint: shard views do not parse");
   if (!reader.Keys(&views->users_) || !reader.Keys(&views->types_) || !reader.Keys(&views->products_) ||
       !reader.Keys(&views->stores_)) {
@@ -326,9 +332,7 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   const auto shard_count = static_cast<uint32_t>(rows_of_shard.size());
   Views* views = this;
-  Reader reader(bytes);
-  reader.AdoptFrom(cold);
-  if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
+  Reader reader = ReaderOf(bytes, layout, cold);
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   const bool ids_loaded = layout >= SavedLayout::kColumnsAsInMemory

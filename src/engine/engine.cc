@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -150,6 +151,9 @@ class LogApplier {
   std::vector<uint64_t> positions_;
 };
 
+// The process that holds the directory writes its id into the lock file. A checkpoint process forked a moment
+// before its server was killed shares the lock until it runs and sees its server gone (it exits at once):
+// while the holder named in the file is no longer alive, the lock is waited for, not refused.
 Result<int> LockDataDirectory(const std::string& data_dir) {
   if (::mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::FromErrno("data directory " + data_dir, errno);
@@ -157,11 +161,28 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
   const std::string lock_path = data_dir + "/LOCK";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("data directory " + data_dir + " is not writable", errno);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int saved = errno;
+  constexpr auto kOrphanWait = std::chrono::seconds(10);
+  const auto give_up = std::chrono::steady_clock::now() + kOrphanWait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int saved = errno;
+    char text[24] = {};
+    const ssize_t got = ::pread(fd, text, sizeof(text) - 1, 0);
+    pid_t holder = 0;
+    if (got > 0) std::from_chars(text, text + got, holder);
+    const bool holder_alive = holder <= 0 || ::kill(holder, 0) == 0 || errno == EPERM;
+    if (saved != EWOULDBLOCK || holder_alive || std::chrono::steady_clock::now() > give_up) {
+      ::close(fd);
+      if (saved != EWOULDBLOCK) return Status::FromErrno("lock " + lock_path, saved);
+      return Status::Unavailable("data directory " + data_dir + " is in use by another tallyd" +
+                                 (holder > 0 ? " (process " + std::to_string(holder) + ")" : ""));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int saved = errno;
     ::close(fd);
-    if (saved == EWOULDBLOCK)
-      return Status::Unavailable("data directory " + data_dir + " is in use by another tallyd");
     return Status::FromErrno("lock " + lock_path, saved);
   }
   return fd;

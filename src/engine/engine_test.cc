@@ -69,6 +69,39 @@ TEST_F(EngineTest, ASecondServerOnTheSameDataDirectoryIsRefused) {
   EXPECT_NE(second.status().message().find("in use"), std::string::npos);
 }
 
+// A process forked by a server shares the directory's lock until it closes it. Once the server is gone, the
+// next start waits for such a process instead of refusing the directory; while the server lives it refuses.
+TEST_F(EngineTest, TheLockAForkedProcessOfAKilledServerStillHoldsIsWaitedFor) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t server = ::fork();
+  ASSERT_GE(server, 0);
+  if (server == 0) {
+    auto engine = Engine::Open(EngineOptions{dir_});
+    if (!engine.ok()) ::_exit(1);
+    if (::fork() == 0) {  // holds the inherited lock a while after its server is killed
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      ::_exit(0);
+    }
+    (void)!::write(ready[1], "r", 1);
+    for (;;) ::pause();
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  auto refused = Engine::Open(EngineOptions{dir_});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("(process " + std::to_string(server) + ")"), std::string::npos)
+      << refused.status().message();
+  ::kill(server, SIGKILL);
+  ASSERT_EQ(::waitpid(server, nullptr, 0), server);
+  const auto killed = std::chrono::steady_clock::now();
+  auto next = Engine::Open(EngineOptions{dir_});
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_GT(std::chrono::steady_clock::now() - killed, std::chrono::milliseconds(100));
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
 }  // namespace
 }  // namespace tally
 

@@ -24,8 +24,10 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // once a shard is written, and the views are written as they are saved); 8: rows, hours' row lists and the
 // event-id index's columns and runs as they are in memory, aligned, so that a restart uses them in place;
 // 9: each hour's seal (rows covered and their digest), so that a start need not digest a sealed file's rows;
-// 10: chunks in the cold chunk file saved as their place there and checksum, not copied
-constexpr uint32_t kFormatVersion = 10;
+// 10: chunks in the cold chunk file saved as their place there and checksum, not copied; 11: each event
+// id's place among the texts a column (a number, not an address), so that its chunks in the cold file are
+// referred to like the others'
+constexpr uint32_t kFormatVersion = 11;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
@@ -34,7 +36,8 @@ SavedLayout LayoutOf(uint32_t version) {
   if (version == 6) return SavedLayout::kShardLengthsFirst;
   if (version == 7) return SavedLayout::kFieldByField;
   if (version == 8) return SavedLayout::kColumnsAsInMemory;
-  return version == 9 ? SavedLayout::kSealsNoted : SavedLayout::kChunkPlaces;
+  if (version == 9) return SavedLayout::kSealsNoted;
+  return version == 10 ? SavedLayout::kChunkPlaces : SavedLayout::kIdPlacesColumn;
 }
 
 std::string FileName(uint64_t lsn) {

@@ -99,7 +99,7 @@ std::optional<uint32_t> EventIdIndex::Lookup(const Stored& stored, size_t hash) 
                     [&](uint32_t number) { return hour_[number] != kFree && StoredOf(number) == stored; });
 }
 
-const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
+uint64_t EventIdIndex::Generation::Keep(std::string_view bytes) {
   // Ids are at most 128 bytes (API.md), so one always fits in a region.
   if (used + bytes.size() > ArenaRegion::kBytes) {
     if (!regions.empty()) used_before.push_back(static_cast<uint32_t>(used));
@@ -107,18 +107,32 @@ const char* EventIdIndex::Generation::Keep(std::string_view bytes) {
     used = 0;
   }
   ++kept;
-  char* at = regions.back().data() + used;
-  std::memcpy(at, bytes.data(), bytes.size());
+  std::memcpy(regions.back().data() + used, bytes.data(), bytes.size());
+  const uint64_t place = uint64_t{regions.size() - 1} << kPlaceRegionShift | used;
   used += bytes.size();
-  return at;
+  return place;
+}
+
+EventIdIndex::Generation& EventIdIndex::GenerationOf(int64_t hour) {
+  auto [it, added] = generations_.try_emplace(hour, 0);
+  if (!added) return *slots_[it->second];
+  if (free_slots_.empty()) {
+    free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
+    slots_.emplace_back();
+  }
+  it->second = free_slots_.back();
+  free_slots_.pop_back();
+  slots_[it->second] = std::make_unique<Generation>();
+  slots_[it->second]->slot = it->second;
+  return *slots_[it->second];
 }
 
 void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
-  Generation& generation = generations_[hour];
-  text_[id] = generation.Keep(stored.bytes);
+  Generation& generation = GenerationOf(hour);
+  text_place_[id] = uint64_t{generation.slot} << kPlaceSlotShift | generation.Keep(stored.bytes);
   text_length_[id] = static_cast<uint8_t>(stored.packed ? 0 : stored.bytes.size());
   hour_[id] = static_cast<int32_t>(hour);
-  text_.NoteWritten(id);
+  text_place_.NoteWritten(id);
   text_length_.NoteWritten(id);
   hour_.NoteWritten(id);
 }
@@ -139,7 +153,7 @@ uint32_t EventIdIndex::NewNumber() {
     return number;
   }
   const auto number = static_cast<uint32_t>(hour_.size());
-  text_.push_back(nullptr);
+  text_place_.push_back(0);
   text_length_.push_back(0);
   hour_.push_back(kFree);
   current_row_.push_back(0);
@@ -240,41 +254,31 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   // are rewritten (all of them, into one) only if some freed id was in them.
   const size_t freed_in_set = absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
   if (freed_in_set < freed) runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
+  for (auto it = generations_.begin(); it != end; ++it) {
+    slots_[it->second].reset();
+    free_slots_.push_back(it->second);
+  }
   generations_.erase(generations_.begin(), end);
 }
-
-namespace {
-
-// Where a text is kept, as saved: the ordinal of its hour's arena, and its offset in the arena's regions
-// laid end to end.
-constexpr int kPlaceOffsetBits = 40;
-constexpr uint64_t kPlaceOffsetMask = (uint64_t{1} << kPlaceOffsetBits) - 1;
-
-}  // namespace
 
 void EventIdIndex::Save(saved::Writer* out) const {
   out->InMemory(hour_, 0);
   out->InMemory(text_length_, 0);
+  out->InMemory(text_place_, 0);
   out->InMemory(current_row_, 0);
   out->InMemory(current_shard_, 0);
   out->InMemory(current_version_, 0);
-  // The arenas, and each id's place in them (found from its text's address among every region's).
-  struct Region {
-    const char* data;
-    uint64_t place;
-  };
-  std::vector<Region> regions;
   out->Value<uint64_t>(generations_.size());
-  uint64_t ordinal = 0;
-  for (const auto& [hour, generation] : generations_) {
+  for (const auto& [hour, slot] : generations_) {
+    const Generation& generation = *slots_[slot];
     out->Value(hour);
+    out->Value(slot);
     out->Value(generation.kept);
     out->Value<uint64_t>(generation.regions.size());
     for (size_t i = 0; i < generation.regions.size(); ++i) {
       // Its bytes used, the first of them as their place in the cold file (when the writer refers to it
       // and they are there), then the others.
       const ArenaRegion& region = generation.regions[i];
-      const char* data = region.data();
       const size_t used = generation.UsedIn(i);
       std::optional<ArenaRegion::ColdPlace> place;
       if (out->refer_to_cold()) place = region.cold_place();
@@ -286,27 +290,8 @@ void EventIdIndex::Save(saved::Writer* out) const {
         out->Value(place->crc);
       }
       const size_t referred = place ? place->bytes : 0;
-      out->Bytes(data + referred, used - referred);
-      regions.push_back({data, ordinal << kPlaceOffsetBits | i * ArenaRegion::kBytes});
+      out->Bytes(region.data() + referred, used - referred);
     }
-    ++ordinal;
-  }
-  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.data < b.data; });
-  for (uint32_t id = 0; id < hour_.size(); ++id) {
-    uint64_t place = 0;
-    if (hour_[id] != kFree) {
-      // The last region starting at or before the text. Without branches: consecutive ids are in regions
-      // of random hours, and a binary search's mispredicted branches were most of the checkpoint's CPU
-      // that was not copying bytes.
-      const char* text = text_[id];
-      size_t first = 0;
-      for (size_t count = regions.size(); count > 1; count -= count / 2) {
-        const size_t middle = first + count / 2;
-        first = regions[middle].data <= text ? middle : first;
-      }
-      place = regions[first].place + static_cast<uint64_t>(text - regions[first].data);
-    }
-    out->Value(place);
   }
   runs_.Save(out);
   // The hash tables' ids in order: their own order differs from table to table (Abseil salts it), and the
@@ -333,27 +318,41 @@ void EventIdIndex::Save(saved::Writer* out) const {
 }
 
 bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-                        const std::function<bool(RowRef)>& fits) {
+                        const std::function<bool(RowRef)>& fits, bool places_column) {
   if (!hour_.empty() || !in->InMemory(&hour_, UINT32_MAX, mapping)) return false;
   const size_t numbers = hour_.size();
-  if (!in->InMemory(&text_length_, numbers, mapping) || !in->InMemory(&current_row_, numbers, mapping) ||
-      !in->InMemory(&current_shard_, numbers, mapping) ||
+  if (!in->InMemory(&text_length_, numbers, mapping) ||
+      (places_column && !in->InMemory(&text_place_, numbers, mapping)) ||
+      !in->InMemory(&current_row_, numbers, mapping) || !in->InMemory(&current_shard_, numbers, mapping) ||
       !in->InMemory(&current_version_, numbers, mapping) || text_length_.size() != numbers ||
       current_row_.size() != numbers || current_shard_.size() != numbers ||
-      current_version_.size() != numbers) {
+      current_version_.size() != numbers || (places_column && text_place_.size() != numbers)) {
     return false;
   }
   uint64_t count = 0;
   if (!in->Count(&count, 3 * sizeof(uint64_t))) return false;
+  std::vector<int64_t> hour_of_slot;
   for (uint64_t g = 0; g < count; ++g) {
     int64_t hour = 0;
+    // Before format 11 the arenas were numbered in hour order, and a place named its arena by that number.
+    auto slot = static_cast<uint32_t>(g);
     uint64_t kept = 0, regions = 0;
     if (!in->Value(&hour) || hour < 0 || hour > HourOf(kMaxTimestampMillis) ||
-        (g > 0 && hour <= generations_.rbegin()->first) || !in->Value(&kept) ||
-        !in->Count(&regions, sizeof(uint64_t))) {
+        (g > 0 && hour <= generations_.rbegin()->first) || (places_column && !in->Value(&slot)) ||
+        slot >= uint32_t{1} << (64 - kPlaceSlotShift) || !in->Value(&kept) ||
+        !in->Count(&regions, sizeof(uint64_t)) || regions > kPlaceRegionMask + 1) {
       return false;
     }
-    Generation& generation = generations_[hour];
+    if (slot >= slots_.size()) {
+      slots_.resize(slot + 1);
+      hour_of_slot.resize(slot + 1, kFree);
+    }
+    if (slots_[slot]) return false;
+    generations_.emplace(hour, slot);
+    hour_of_slot[slot] = hour;
+    slots_[slot] = std::make_unique<Generation>();
+    Generation& generation = *slots_[slot];
+    generation.slot = slot;
     generation.kept = kept;
     generation.kept_at_last_move = kept;
     for (uint64_t i = 0; i < regions; ++i) {
@@ -377,37 +376,41 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       }
     }
   }
-  // (Taken once all are in: a btree's inserts move its elements.)
-  std::vector<std::pair<int64_t, const Generation*>> by_ordinal;
-  for (const auto& [hour, generation] : generations_) by_ordinal.emplace_back(hour, &generation);
-  std::string_view places;  // each id's place in the arenas, 8 bytes an id
-  if (!text_.empty() || !in->Span(numbers * sizeof(uint64_t), &places)) return false;
-  text_.AppendUnset(numbers);
-  // Sets the texts of ids [begin, end) and counts those that are live; false: a place or a row does not fit.
-  auto place_texts = [&](uint32_t begin, uint32_t end, size_t* live) {
+  for (uint32_t slot = static_cast<uint32_t>(slots_.size()); slot-- > 0;) {
+    if (!slots_[slot]) free_slots_.push_back(slot);
+  }
+  std::string_view places;  // before format 11: each id's place among the texts, 8 bytes an id, here
+  if (!places_column) {
+    if (!text_place_.empty() || !in->Span(numbers * sizeof(uint64_t), &places)) return false;
+    text_place_.AppendUnset(numbers);
+  }
+  // Checks the places of ids [begin, end) (copies them in first, before format 11) and counts the ids that
+  // are live; false: a place or a row does not fit.
+  auto check_places = [&](uint32_t begin, uint32_t end, size_t* live) {
     for (uint32_t id = begin; id < end; ++id) {
-      text_[id] = nullptr;
+      if (!places_column) {
+        uint64_t place = 0;
+        std::memcpy(&place, places.data() + size_t{id} * sizeof(uint64_t), sizeof(uint64_t));
+        text_place_[id] = place;
+      }
       if (hour_[id] == kFree) continue;
       ++*live;
-      uint64_t place = 0;
-      std::memcpy(&place, places.data() + size_t{id} * sizeof(uint64_t), sizeof(uint64_t));
-      const uint64_t ordinal = place >> kPlaceOffsetBits;
-      const uint64_t offset = place & kPlaceOffsetMask;
-      if (ordinal >= by_ordinal.size() || by_ordinal[ordinal].first != hour_[id]) return false;
-      const Generation& generation = *by_ordinal[ordinal].second;
-      const uint64_t region = offset / ArenaRegion::kBytes;
-      const uint64_t at = offset % ArenaRegion::kBytes;
+      const uint64_t place = text_place_[id];
+      const uint64_t slot = place >> kPlaceSlotShift;
+      if (slot >= hour_of_slot.size() || hour_of_slot[slot] != hour_[id]) return false;
+      const Generation& generation = *slots_[slot];
+      const uint64_t region = (place >> kPlaceRegionShift) & kPlaceRegionMask;
+      const uint64_t at = place & (ArenaRegion::kBytes - 1);
       const uint64_t length = text_length_[id] == 0 ? 16 : text_length_[id];
       if (region >= generation.regions.size() || at + length > generation.UsedIn(region) ||
           !fits(current(id))) {
         return false;
       }
-      text_[id] = generation.regions[region].data() + at;
     }
     return true;
   };
   // Two halves at once when there are many: with the shards loaded, this was the one thread left running at
-  // a restart of 100 M events (2.3 of its 5.5 s). (From 65 536 ids on, so that tests take this path too.)
+  // a restart of 100 M events. (From 65 536 ids on, so that tests take this path too.)
   constexpr uint32_t kIdsForTwoThreads = 1 << 16;
   const uint32_t half = numbers >= kIdsForTwoThreads ? static_cast<uint32_t>(numbers / 2) : 0;
   size_t live = 0, live_in_second_half = 0;
@@ -415,9 +418,9 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   std::thread second_half;
   if (half > 0) {
     second_half = std::thread(
-        [&] { second_half_fits = place_texts(half, static_cast<uint32_t>(numbers), &live_in_second_half); });
+        [&] { second_half_fits = check_places(half, static_cast<uint32_t>(numbers), &live_in_second_half); });
   }
-  const bool first_half_fits = place_texts(0, half > 0 ? half : static_cast<uint32_t>(numbers), &live);
+  const bool first_half_fits = check_places(0, half > 0 ? half : static_cast<uint32_t>(numbers), &live);
   if (second_half.joinable()) second_half.join();
   if (!first_half_fits || !second_half_fits) return false;
   live += live_in_second_half;
@@ -459,7 +462,7 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
                                             int64_t first_hot_hour) {
   size_t moved = 0;
   for (auto it = generations_.begin(); it != generations_.end() && it->first < first_hot_hour; ++it) {
-    Generation& generation = it->second;
+    Generation& generation = *slots_[it->second];
     const bool quiet = generation.kept == generation.kept_at_last_move;
     generation.kept_at_last_move = generation.kept;
     for (size_t i = 0; i < generation.regions.size(); ++i) {
@@ -475,9 +478,9 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
   if (hour_.size() <= hot_ids) return moved;
   const size_t before = hour_.size() - hot_ids;
   for (Result<size_t> column :
-       {text_.MoveToCold(before, cold), text_length_.MoveToCold(before, cold), hour_.MoveToCold(before, cold),
-        current_row_.MoveToCold(before, cold), current_shard_.MoveToCold(before, cold),
-        current_version_.MoveToCold(before, cold)}) {
+       {text_place_.MoveToCold(before, cold), text_length_.MoveToCold(before, cold),
+        hour_.MoveToCold(before, cold), current_row_.MoveToCold(before, cold),
+        current_shard_.MoveToCold(before, cold), current_version_.MoveToCold(before, cold)}) {
     if (!column.ok()) return column.status();
     moved += *column;
   }

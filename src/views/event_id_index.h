@@ -83,9 +83,10 @@ class EventIdIndex {
   void Save(saved::Writer* out) const;
   // Into an empty index: the columns and runs are used where they are when `mapping` (holding the bytes)
   // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
-  // hour's arena, or a row for which `fits(row)` is false.
+  // hour's arena, or a row for which `fits(row)` is false. `places_column`: the ids' places among the
+  // texts are a column like the others (checkpoint format 11 on), not a list after the arenas.
   bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-            const std::function<bool(RowRef)>& fits);
+            const std::function<bool(RowRef)>& fits, bool places_column = true);
   // Loading a checkpoint of an older format (ids one by one) of `ids` ids into an empty index:
   // StartRestore, then Restore adds each id (known to be new: FinishRestore checks that) and returns its
   // number.
@@ -126,8 +127,9 @@ class EventIdIndex {
   static Stored StoredForm(std::string_view text, char (&buffer)[16]);
   Stored StoredOf(uint32_t id) const {
     const uint8_t length = text_length_[id];
-    return length == 0 ? Stored{std::string_view(text_[id], 16), true}
-                       : Stored{std::string_view(text_[id], length), false};
+    const char* text = TextAt(text_place_[id]);
+    return length == 0 ? Stored{std::string_view(text, 16), true}
+                       : Stored{std::string_view(text, length), false};
   }
   // A stored form with its hash already computed.
   struct Hashed {
@@ -151,6 +153,20 @@ class EventIdIndex {
     bool operator()(uint32_t id, const Hashed& hashed) const { return index->StoredOf(id) == hashed.stored; }
     bool operator()(const Hashed& hashed, uint32_t id) const { return index->StoredOf(id) == hashed.stored; }
   };
+  // Where a text is kept: the slot of its hour's arena (slots_), the region in that arena, the offset in
+  // the region. A number rather than an address, so that the column of places is the same after a
+  // restart, where the regions are mapped elsewhere, and a checkpoint refers to it in the cold file. (The
+  // arenas' regions are mappings of their own, and the kernel's limit on a process's mappings, 65 530 by
+  // default, keeps slots and regions far below their fields' limits.)
+  static constexpr int kPlaceSlotShift = 40;
+  static constexpr int kPlaceRegionShift = 20;
+  static_assert(ArenaRegion::kBytes == size_t{1} << kPlaceRegionShift);
+  static constexpr uint64_t kPlaceRegionMask = (uint64_t{1} << (kPlaceSlotShift - kPlaceRegionShift)) - 1;
+  const char* TextAt(uint64_t place) const {
+    const Generation& generation = *slots_[place >> kPlaceSlotShift];
+    return generation.regions[(place >> kPlaceRegionShift) & kPlaceRegionMask].data() +
+           (place & (ArenaRegion::kBytes - 1));
+  }
   // The texts of the ids whose current row is in one hour (and of some that moved to another hour since).
   struct Generation {
     // Regions of address space, each filled before the next is taken: only the pages written to cost
@@ -160,8 +176,9 @@ class EventIdIndex {
     std::vector<uint32_t> used_before;  // in each region before the last (what a checkpoint saves of it)
     uint64_t kept = 0;                  // texts kept so far
     uint64_t kept_at_last_move = 0;     // `kept` at the last MoveColdChunks
-    // Where `bytes` are kept from now on.
-    const char* Keep(std::string_view bytes);
+    uint32_t slot = 0;
+    // Where `bytes` are kept from now on: their place, but for the slot.
+    uint64_t Keep(std::string_view bytes);
     // Bytes used in region `i`.
     size_t UsedIn(size_t i) const { return i + 1 == regions.size() ? used : used_before[i]; }
   };
@@ -182,9 +199,15 @@ class EventIdIndex {
   absl::flat_hash_set<uint32_t, Hash, Equal> ids_;  // the newest ids; the others are in runs_
   IdRuns runs_;
   std::vector<IdRuns::Entry> restored_;  // between Restore and FinishRestore
-  absl::btree_map<int64_t, Generation> generations_;
+  // Each hour's arena, in a slot that stays its own while it lives (a place names it); a slot freed by
+  // retention is given to a later hour.
+  absl::btree_map<int64_t, uint32_t> generations_;  // the hour's slot
+  std::vector<std::unique_ptr<Generation>> slots_;  // null: free
+  std::vector<uint32_t> free_slots_;
+  // The arena of `hour`, made if there is none.
+  Generation& GenerationOf(int64_t hour);
   std::vector<uint32_t> free_numbers_;
-  ChunkedVector<const char*> text_;     // in the arena of the id's hour
+  ChunkedVector<uint64_t> text_place_;  // in the arena of the id's hour (TextAt)
   ChunkedVector<uint8_t> text_length_;  // 0: a packed UUID's 16 bytes
   ChunkedVector<int32_t> hour_;         // of the current row; kFree: a number no id has
   ChunkedVector<uint32_t> current_row_;

@@ -47,9 +47,10 @@ enum class SavedLayout {
   kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place
   kSealsNoted,         // as kColumnsAsInMemory, and each hour's sealed rows and their digest
   kChunkPlaces,        // as kSealsNoted, chunks in the cold file saved as their place and checksum
+  kIdPlacesColumn,     // as kChunkPlaces, each event id's place among the texts a column like the others
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kChunkPlaces;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kIdPlacesColumn;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere

@@ -335,9 +335,10 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   Reader reader = ReaderOf(bytes, layout, cold);
   auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
-  const bool ids_loaded = layout >= SavedLayout::kColumnsAsInMemory
-                              ? views->global_.ids_.Load(&reader, mapping, valid)
-                              : LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
+  const bool ids_loaded =
+      layout >= SavedLayout::kColumnsAsInMemory
+          ? views->global_.ids_.Load(&reader, mapping, valid, layout >= SavedLayout::kIdPlacesColumn)
+          : LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
   if (!ids_loaded) return damaged;
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {

@@ -231,11 +231,27 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin, views-format8.bin and views-format9.bin: these views saved by the code of
-// checkpoint formats 7, 8 and 9.
+// testdata/views-format7.bin … views-format10.bin: these views saved by the code of checkpoint formats 7
+// to 10.
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string chunk_places = ReadFile(TESTDATA_DIR "/views-format10.bin");
+  ASSERT_FALSE(chunk_places.empty());
+  auto loaded_chunk_places = Views::Load(chunk_places, 3, SavedLayout::kChunkPlaces);
+  ASSERT_TRUE(loaded_chunk_places.ok()) << loaded_chunk_places.status().message();
+  EXPECT_EQ((*loaded_chunk_places)->Digest(), views.Digest());
+  EXPECT_FALSE(Views::Load(chunk_places, 3).ok());
+  // The ids' texts are found through the places it had as a list.
+  const EventIdIndex& ids = views.global().ids();
+  const EventIdIndex& loaded_ids = (*loaded_chunk_places)->global().ids();
+  ASSERT_GT(ids.size(), 100u);
+  EXPECT_EQ(loaded_ids.size(), ids.size());
+  ids.ForEach([&](uint32_t id) {
+    EXPECT_EQ(loaded_ids.Find(ids.Text(id)), id);
+    EXPECT_EQ(loaded_ids.Text(id), ids.Text(id));
+  });
+
   const std::string seals_noted = ReadFile(TESTDATA_DIR "/views-format9.bin");
   ASSERT_FALSE(seals_noted.empty());
   auto loaded_seals_noted = Views::Load(seals_noted, 3, SavedLayout::kSealsNoted);

@@ -466,8 +466,11 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
     const bool quiet = generation.kept == generation.kept_at_last_move;
     generation.kept_at_last_move = generation.kept;
     for (size_t i = 0; i < generation.regions.size(); ++i) {
-      const size_t used = i + 1 == generation.regions.size() ? generation.used : ArenaRegion::kBytes;
-      auto bytes = generation.regions[i].MoveToCold(used, quiet, cold);
+      // The bytes a region before the last holds are what it had when the next one was taken, a little less
+      // than the whole region unless the texts filled it exactly: what a checkpoint refers to is at most
+      // that, so the region moves no further (taken as the whole region, the move was found larger than
+      // the region and the checkpoint copied it instead).
+      auto bytes = generation.regions[i].MoveToCold(generation.UsedIn(i), quiet, cold);
       if (!bytes.ok()) return bytes.status();
       moved += *bytes > 0 ? 1 : 0;
     }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -24,6 +25,12 @@ std::string MakeTempDirectory() {
   EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
   return pattern;
 }
+
+// A directory of kept cold files, removed when the test ends.
+struct KeptDirectory {
+  const std::string path = MakeTempDirectory();
+  ~KeptDirectory() { std::filesystem::remove_all(path); }
+};
 
 std::shared_ptr<ColdChunkFile> MakeColdFile() {
   const std::string directory = MakeTempDirectory();
@@ -74,7 +81,8 @@ TEST(ColdChunkFile, AMovedChunkReadsTheSameFromTheFileAndTakesWrites) {
 // server releases them and moves others in; a place given back is used again only once two checkpoints
 // begun after it are committed (the two a start may load).
 TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
-  const std::string directory = MakeTempDirectory();
+  const KeptDirectory kept;
+  const std::string& directory = kept.path;
   auto opened = ColdChunkFile::Open(directory);
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
@@ -122,7 +130,8 @@ TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
 // A kept file's chunks are found again by a later process at the place a checkpoint saved, and checked
 // against their checksum; a place outside the file, or two chunks in one place, are refused.
 TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {
-  const std::string directory = MakeTempDirectory();
+  const KeptDirectory kept;
+  const std::string& directory = kept.path;
   std::vector<uint32_t> values(4096);
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint32_t>(i * 3);
   std::vector<ColdChunkFile::Place> places;

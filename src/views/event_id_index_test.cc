@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -234,6 +235,10 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
 TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   std::string directory = ::testing::TempDir() + "/ids-cold-XXXXXX";
   ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  struct Removed {
+    const std::string& path;
+    ~Removed() { std::filesystem::remove_all(path); }
+  } removed{directory};
   auto opened = ColdChunkFile::Open(directory);
   ASSERT_TRUE(opened.ok());
   std::shared_ptr<ColdChunkFile> cold = std::move(*opened);

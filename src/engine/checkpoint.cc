@@ -100,6 +100,8 @@ Result<uint64_t> CheckpointWriter::Finish(size_t keep) {
   TALLY_RETURN_IF_ERROR(SyncDirectory(directory_));
   std::vector<CheckpointFile> files = ListCheckpoints(directory_);
   for (size_t i = keep; i < files.size(); ++i) ::unlink(files[i].path.c_str());
+  // Gone for good before the server uses again the places of the cold files only they referred to.
+  if (files.size() > keep) TALLY_RETURN_IF_ERROR(SyncDirectory(directory_));
   return kHeaderBytes + payload_bytes_;
 }
 

@@ -312,7 +312,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   if (cold) {
     start.cold_chunk_bytes_adopted = cold->bytes();
-    cold->FinishLoad();
+    // Nothing skipped: the checkpoint loaded is the newest (or there is none), and the first one this
+    // process commits leaves only the two of them.
+    cold->FinishLoad(start.checkpoints_skipped.empty() ? ColdChunkFile::OtherCheckpoints::kReplacedByTheNext
+                                                       : ColdChunkFile::OtherCheckpoints::kMayReferToThem);
   }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));

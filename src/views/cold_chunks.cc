@@ -180,13 +180,13 @@ Status ColdChunkFile::VerifyAdopted(const std::atomic<bool>& load_over) {
   return Status::Ok();
 }
 
-void ColdChunkFile::FinishLoad() {
+void ColdChunkFile::FinishLoad(OtherCheckpoints others) {
   std::lock_guard lock(mutex_);
   if (!loading_) return;
   loading_ = false;
   // What no adopted chunk holds may be another kept checkpoint's: given back as if before the first
   // checkpoint this process begins.
-  Batch batch{next_checkpoint_, {}};
+  Batch batch{next_checkpoint_, {}, others == OtherCheckpoints::kReplacedByTheNext ? 1 : 2};
   // The gaps between the places adopted in [begin, end) of the offsets.
   auto add_gaps = [&](uint64_t begin, uint64_t end) {
     uint64_t at = begin;
@@ -220,8 +220,9 @@ void ColdChunkFile::Committed(uint64_t checkpoint) {
 void ColdChunkFile::FreeBatchesDone() {
   // A batch's places are in no checkpoint begun after it: once two of those are committed, no checkpoint a
   // start may load refers to them.
-  auto done = std::partition(batches_.begin(), batches_.end(),
-                             [&](const Batch& batch) { return batch.checkpoint > committed_[1]; });
+  auto done = std::partition(batches_.begin(), batches_.end(), [&](const Batch& batch) {
+    return batch.checkpoint > committed_[batch.commits == 1 ? 0 : 1];
+  });
   for (auto it = done; it != batches_.end(); ++it) {
     for (const auto& [offset, bytes] : it->places) FreePlace(offset, bytes);
   }
@@ -345,7 +346,8 @@ void ColdChunkFile::GiveBack(uint64_t offset, size_t bytes) {
     return;
   }
   if (!kept_) return FreePlace(offset, bytes);
-  if (batches_.empty() || batches_.back().checkpoint != next_checkpoint_)
+  // (Not into a start's gaps: a place the loaded checkpoint refers to waits for two.)
+  if (batches_.empty() || batches_.back().checkpoint != next_checkpoint_ || batches_.back().commits != 2)
     batches_.push_back({next_checkpoint_, {}});
   batches_.back().places.emplace_back(offset, bytes);
 }

@@ -97,7 +97,13 @@ class ColdChunkFile {
   bool Loading();
   // The load is over: the places no adopted chunk holds are given back (as before the first checkpoint).
   // Places of views dropped before this (a checkpoint that did not load) are not given back one by one.
-  void FinishLoad();
+  // Another checkpoint kept may refer to those places (the one before the loaded one, one the start
+  // skipped), so they wait for two checkpoints like any place given back; but when the loaded checkpoint
+  // is the newest and nothing was skipped (or there was none), the first checkpoint committed replaces
+  // the only other one, and they are used again after it (a server restarted after each checkpoint or two
+  // would otherwise never use them again).
+  enum class OtherCheckpoints { kMayReferToThem, kReplacedByTheNext };
+  void FinishLoad(OtherCheckpoints others = OtherCheckpoints::kMayReferToThem);
   // From now on Release gives nothing back one chunk at a time: the whole file is about to go (a
   // process's views freed at its end would otherwise punch a hole in it for each of thousands of chunks).
   void Closing() { closing_.store(true, std::memory_order_relaxed); }
@@ -141,11 +147,13 @@ class ColdChunkFile {
   Places window_places_{0, {}};
   Places region_places_{kWindowBytes, {}};
   absl::flat_hash_map<uint64_t, uint32_t> crc_of_;  // by offset: each chunk's checksum (a kept file's)
-  // Places given back, by the number of the first checkpoint begun after: freed once two checkpoints
-  // numbered that or later are committed.
+  // Places given back, by the number of the first checkpoint begun after: freed once `commits` (two, or
+  // one for a start's gaps that no other checkpoint kept refers to) checkpoints numbered that or later are
+  // committed.
   struct Batch {
     uint64_t checkpoint = 0;
     std::vector<std::pair<uint64_t, size_t>> places;  // (offset, bytes)
+    int commits = 2;
   };
   std::vector<Batch> batches_;
   uint64_t next_checkpoint_ = 1;

@@ -127,6 +127,60 @@ TEST(ColdChunkFile, APlaceGivenBackWaitsForTwoCheckpointsBegunAfter) {
   EXPECT_EQ(*fourth, static_cast<const void*>(chunk));
 }
 
+// At a start, the places the loaded checkpoint does not refer to may be the older kept checkpoint's: they
+// wait for two checkpoints, unless the start says the first one committed replaces every other (then one),
+// while a place the loaded checkpoint refers to and a later one gives back always waits for two.
+TEST(ColdChunkFile, AStartsGapsWaitForOneCheckpointWhenItReplacesEveryOther) {
+  for (const auto others : {ColdChunkFile::OtherCheckpoints::kReplacedByTheNext,
+                            ColdChunkFile::OtherCheckpoints::kMayReferToThem}) {
+    const KeptDirectory kept;
+    std::vector<uint32_t> values(1024, 7);
+    std::vector<ColdChunkFile::Place> places;
+    std::vector<const void*> addresses;
+    {
+      auto cold = ColdChunkFile::Open(kept.path);
+      ASSERT_TRUE(cold.ok());
+      (*cold)->FinishLoad();
+      for (int i = 0; i < 3; ++i) {
+        auto mapped = (*cold)->MoveIn(values.data(), 4096);
+        ASSERT_TRUE(mapped.ok());
+        places.push_back(*(*cold)->PlaceOf(*mapped, 4096));
+      }
+      ASSERT_TRUE((*cold)->Sync().ok());
+      (*cold)->Closing();
+    }
+    auto opened = ColdChunkFile::Open(kept.path);  // the next start's checkpoint refers to chunks 0 and 2
+    ASSERT_TRUE(opened.ok());
+    std::shared_ptr<ColdChunkFile> cold = std::move(*opened);
+    cold->BeginLoad();
+    auto first = cold->Adopt(places[0].offset, 4096, places[0].crc);
+    ASSERT_TRUE(first.ok() && cold->Adopt(places[2].offset, 4096, places[2].crc).ok());
+    cold->FinishLoad(others);
+    const char* gap = static_cast<const char*>(*first) + (places[1].offset - places[0].offset);  // chunk 1's
+    cold->Release(*first, 4096);  // given back after the load
+    auto placed_at = [&] {
+      auto mapped = cold->MoveIn(values.data(), 4096);
+      EXPECT_TRUE(mapped.ok());
+      return mapped.ok() ? static_cast<const char*>(*mapped) : nullptr;
+    };
+    EXPECT_NE(placed_at(), gap);
+    cold->Committed(cold->BeginCheckpoint());
+    const char* after_one = placed_at();
+    cold->Committed(cold->BeginCheckpoint());
+    const char* after_two = placed_at();
+    const char* after_three = placed_at();
+    if (others == ColdChunkFile::OtherCheckpoints::kReplacedByTheNext) {
+      EXPECT_EQ(after_one, gap);
+      EXPECT_EQ(after_two, static_cast<const char*>(*first));  // chunk 0's place: two checkpoints later
+    } else {
+      EXPECT_NE(after_one, gap);
+      EXPECT_EQ(after_two, static_cast<const char*>(*first));  // both places at once
+      EXPECT_EQ(after_three, gap);
+    }
+    cold->Closing();
+  }
+}
+
 // A kept file's chunks are found again by a later process at the place a checkpoint saved, and checked
 // against their checksum; a place outside the file, or two chunks in one place, are refused.
 TEST(ColdChunkFile, AKeptFilesChunksAreAdoptedAtTheirPlaceAndChecked) {

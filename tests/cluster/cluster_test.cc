@@ -3,8 +3,12 @@
 // exactly (checked against the reference model). Then the faults: kill -9 of a tallyd (it resumes from
 // its local log), a fourth tallyd started late (it catches up from the stream), kill -9 of a NATS
 // follower and of the stream's leader while writing (every acknowledged event is there exactly once).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -302,6 +306,25 @@ TEST_F(ClusterTest, AStrongReadWaitsWithoutHoldingItsEventLoop) {
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->status, 200) << answer->body;
   EXPECT_EQ(answer->body, "unique_users,1\nclicks,1\nimpressions,0\n");
+}
+
+// A port picked free can be taken before nats-server binds it (another test's connection takes its local
+// port from the same range): the cluster starts again on other ports instead of failing the test.
+TEST(NatsClusterTest, AServerWhosePortIsTakenMakesTheClusterStartOnOtherPorts) {
+  TempDir dir;
+  NatsCluster nats(dir.path(), 3);
+  const std::string urls = nats.Urls();
+  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(std::stoi(urls.substr(urls.find("127.0.0.1:") + 10))));
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  std::string error;
+  EXPECT_TRUE(nats.Start(&error)) << error;
+  EXPECT_NE(nats.Urls(), urls);
+  ::close(taken);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <simdjson.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -27,7 +28,11 @@ std::string ReadFile(const std::string& path) {
 
 NatsCluster::NatsCluster(std::string directory, int nodes) : directory_(std::move(directory)) {
   nodes_.resize(nodes);
-  for (int i = 0; i < nodes; ++i) {
+  WriteConfigs();
+}
+
+void NatsCluster::WriteConfigs() {
+  for (int i = 0; i < size(); ++i) {
     Node& node = nodes_[i];
     node.name = std::string("n").append(std::to_string(i + 1));
     node.client_port = FreePort();
@@ -84,9 +89,42 @@ void NatsCluster::Resume(int index) {
 }
 
 bool NatsCluster::Start(std::string* error) {
+  // A port picked free may be taken before its server binds it (by another test's connection, whose local
+  // port comes from the same range): a server that exits at once is started again, with new ports.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    const Started started = StartOnce(error);
+    if (started != Started::kNodeExited) return started == Started::kReady;
+    if (attempt < kAttempts) {
+      for (int i = 0; i < size(); ++i) {
+        KillNine(i);
+        std::filesystem::remove_all(directory_ + "/" + nodes_[i].name);  // its store, from the old ports
+      }
+      WriteConfigs();
+    }
+  }
+  return false;
+}
+
+bool NatsCluster::AnyNodeExited() {
+  bool exited = false;
+  for (Node& node : nodes_) {
+    if (node.pid > 0 && ::waitpid(node.pid, nullptr, WNOHANG) == node.pid) {
+      node.pid = -1;
+      exited = true;
+    }
+  }
+  return exited;
+}
+
+NatsCluster::Started NatsCluster::StartOnce(std::string* error) {
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) StartNode(i);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
+    if (AnyNodeExited()) {
+      *error = "a nats-server exited at start\n" + Logs();
+      return Started::kNodeExited;
+    }
     // Every server must know the meta leader: a stream is created through whichever one a tallyd reaches.
     bool all_know_leader = true;
     for (const Node& node : nodes_) {
@@ -96,12 +134,12 @@ bool NatsCluster::Start(std::string* error) {
         break;
       }
     }
-    if (all_know_leader) return true;
+    if (all_know_leader) return Started::kReady;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   *error =
       "not every server knows a JetStream meta leader within 30 s (is nats-server installed?)\n" + Logs();
-  return false;
+  return Started::kTimedOut;
 }
 
 std::string NatsCluster::Urls() const {

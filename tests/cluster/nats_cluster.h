@@ -38,6 +38,14 @@ class NatsCluster {
     uint16_t client_port = 0, cluster_port = 0, monitor_port = 0;
     pid_t pid = -1;
   };
+  // Picks free ports and writes each node's config.
+  void WriteConfigs();
+  // Starts every node, and waits for a meta leader unless one exits.
+  enum class Started { kReady, kNodeExited, kTimedOut };
+  Started StartOnce(std::string* error);
+  // Whether a node's process has exited (it is reaped).
+  bool AnyNodeExited();
+
   std::string directory_;
   std::vector<Node> nodes_;
 };

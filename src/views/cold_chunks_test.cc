@@ -136,7 +136,6 @@ TEST(ColdChunkFile, AStartsGapsWaitForOneCheckpointWhenItReplacesEveryOther) {
     const KeptDirectory kept;
     std::vector<uint32_t> values(1024, 7);
     std::vector<ColdChunkFile::Place> places;
-    std::vector<const void*> addresses;
     {
       auto cold = ColdChunkFile::Open(kept.path);
       ASSERT_TRUE(cold.ok());

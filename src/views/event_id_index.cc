@@ -113,9 +113,9 @@ uint64_t EventIdIndex::Generation::Keep(std::string_view bytes) {
   return place;
 }
 
-EventIdIndex::Generation& EventIdIndex::GenerationOf(int64_t hour) {
+uint32_t EventIdIndex::SlotOf(int64_t hour) {
   auto [it, added] = generations_.try_emplace(hour, 0);
-  if (!added) return *slots_[it->second];
+  if (!added) return it->second;
   if (free_slots_.empty()) {
     free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
     slots_.emplace_back();
@@ -123,13 +123,12 @@ EventIdIndex::Generation& EventIdIndex::GenerationOf(int64_t hour) {
   it->second = free_slots_.back();
   free_slots_.pop_back();
   slots_[it->second] = std::make_unique<Generation>();
-  slots_[it->second]->slot = it->second;
-  return *slots_[it->second];
+  return it->second;
 }
 
 void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
-  Generation& generation = GenerationOf(hour);
-  text_place_[id] = uint64_t{generation.slot} << kPlaceSlotShift | generation.Keep(stored.bytes);
+  const uint32_t slot = SlotOf(hour);
+  text_place_[id] = uint64_t{slot} << kPlaceSlotShift | slots_[slot]->Keep(stored.bytes);
   text_length_[id] = static_cast<uint8_t>(stored.packed ? 0 : stored.bytes.size());
   hour_[id] = static_cast<int32_t>(hour);
   text_place_.NoteWritten(id);
@@ -352,7 +351,6 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
     hour_of_slot[slot] = hour;
     slots_[slot] = std::make_unique<Generation>();
     Generation& generation = *slots_[slot];
-    generation.slot = slot;
     generation.kept = kept;
     generation.kept_at_last_move = kept;
     for (uint64_t i = 0; i < regions; ++i) {

@@ -176,7 +176,6 @@ class EventIdIndex {
     std::vector<uint32_t> used_before;  // in each region before the last (what a checkpoint saves of it)
     uint64_t kept = 0;                  // texts kept so far
     uint64_t kept_at_last_move = 0;     // `kept` at the last MoveColdChunks
-    uint32_t slot = 0;
     // Where `bytes` are kept from now on: their place, but for the slot.
     uint64_t Keep(std::string_view bytes);
     // Bytes used in region `i`.
@@ -204,8 +203,8 @@ class EventIdIndex {
   absl::btree_map<int64_t, uint32_t> generations_;  // the hour's slot
   std::vector<std::unique_ptr<Generation>> slots_;  // null: free
   std::vector<uint32_t> free_slots_;
-  // The arena of `hour`, made if there is none.
-  Generation& GenerationOf(int64_t hour);
+  // The slot of `hour`'s arena, made if there is none.
+  uint32_t SlotOf(int64_t hour);
   std::vector<uint32_t> free_numbers_;
   ChunkedVector<uint64_t> text_place_;  // in the arena of the id's hour (TextAt)
   ChunkedVector<uint8_t> text_length_;  // 0: a packed UUID's 16 bytes

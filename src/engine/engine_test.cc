@@ -324,6 +324,9 @@ class SealedHourFilesTest : public EngineTest {
   static size_t SealedHours(Engine& engine) {
     return engine.Read([](const Views& views) { return views.tiers().sealed_hours; });
   }
+  static size_t FrozenHours(Engine& engine) {
+    return engine.Read([](const Views& views) { return views.tiers().frozen_hours; });
+  }
   std::vector<std::string> Files() const {
     std::vector<std::string> names;
     if (fs::exists(dir_ + "/segments")) {
@@ -469,6 +472,7 @@ TEST_F(SealedHourFilesTest, CheckpointsReferToTheColdFilesChunksAndARestartAdopt
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     CommitShopEvents(**engine, 0, 40'000);
     (*engine)->SealHours(0);
+    EXPECT_GT(FrozenHours(**engine), 0u);
     const uint64_t cold = (*engine)->cold_bytes();
     EXPECT_GT(cold, 40'000u * sizeof(EventRow) / 2);
     ASSERT_TRUE((*engine)->Checkpoint().ok());
@@ -494,6 +498,7 @@ TEST_F(SealedHourFilesTest, CheckpointsReferToTheColdFilesChunksAndARestartAdopt
     EXPECT_TRUE(start.checkpoints_skipped.empty());
     EXPECT_EQ(start.replayed, 0u);
     EXPECT_GT(start.cold_chunk_bytes_adopted, 40'000u * sizeof(EventRow) / 2);
+    EXPECT_GT(FrozenHours(**engine), 0u);  // user sets read where the checkpoint found them
     EXPECT_EQ((*engine)->Digest().digest, digest);
     // More chunks move, the corrected ones again, places are given back and used again.
     for (int round = 0; round < 3; ++round) {

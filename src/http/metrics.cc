@@ -187,13 +187,17 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          "(shard, hour) pairs by tier: sealed (answered from the sealed index) or hot (rows scanned).");
   Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
   Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
+  Header(&out, "tally_frozen_hours", "gauge",
+         "(shard, hour) pairs whose user sets are read in place from the cold chunk file, not the heap.");
+  Sample(&out, "tally_frozen_hours", "", static_cast<double>(tiers.frozen_hours));
   Header(&out, "tally_sealed_index_bytes", "gauge",
          "Bytes of the sealed hours' indexes by product and store (mapped from DATA/segments, or in memory "
          "where a file could not be written).");
   Sample(&out, "tally_sealed_index_bytes", "", static_cast<double>(tiers.sealed_bytes));
-  Header(&out, "tally_cold_chunk_bytes", "gauge",
-         "Bytes of the views (older rows and event ids, sealed hours' row lists) moved from the heap to a "
-         "file the kernel pages in and out.");
+  Header(
+      &out, "tally_cold_chunk_bytes", "gauge",
+      "Bytes of the views (older rows and event ids, sealed hours' row lists and user sets) moved from the "
+      "heap to a file the kernel pages in and out.");
   Sample(&out, "tally_cold_chunk_bytes", "", static_cast<double>(engine.cold_bytes()));
   Header(&out, "tally_retention_kept_from_seconds", "gauge",
          "Retention: the start (Unix time) of the first hour kept; 0 while no hour was dropped.");

@@ -5,6 +5,7 @@
 namespace tally {
 
 void Cell::Add(uint32_t type, uint32_t user) {
+  Thaw();
   if (events_by_type.size() <= type) events_by_type.resize(type + 1, 0);
   ++events_by_type[type];
   if (pending_.empty()) pending_.reserve(64);
@@ -13,6 +14,7 @@ void Cell::Add(uint32_t type, uint32_t user) {
 }
 
 void Cell::Remove(uint32_t type, uint32_t user, bool user_stays, bool user_stays_in_type) {
+  Thaw();
   Fold();
   --events_by_type[type];
   if (!user_stays) users_.remove(user);
@@ -26,8 +28,8 @@ uint64_t Cell::events() const {
 }
 
 const Roaring* Cell::UsersOfType(uint32_t type) const {
-  Fold();
-  return type < users_by_type_.size() && !users_by_type_[type].isEmpty() ? &users_by_type_[type] : nullptr;
+  const std::vector<Roaring>& of_type = users_by_type();
+  return type < of_type.size() && !of_type[type].isEmpty() ? &of_type[type] : nullptr;
 }
 
 void Cell::Fold() const {
@@ -53,6 +55,61 @@ void Cell::Fold() const {
 void Cell::Settle() const {
   Fold();
   std::vector<uint64_t>().swap(pending_);
+}
+
+Result<bool> Cell::Freeze(const std::shared_ptr<ColdChunkFile>& cold) {
+  if (frozen_) return false;
+  Settle();
+  const std::string block = FreezeUserSets(users_, users_by_type_);
+  auto chunk = cold->MoveIn(block.data(), block.size());
+  if (!chunk.ok()) return chunk.status();
+  auto frozen = std::make_unique<Frozen>();
+  frozen->cold = cold;
+  frozen->chunk = *chunk;
+  frozen->bytes = block.size();
+  frozen->sets = FrozenUserSets::View({static_cast<const char*>(*chunk), block.size()});
+  if (frozen->sets == nullptr) return Status::Internal("frozen user sets do not read back");
+  frozen_ = std::move(frozen);
+  users_ = Roaring();
+  std::vector<Roaring>().swap(users_by_type_);
+  return true;
+}
+
+std::optional<Cell::FrozenChunk> Cell::frozen_chunk() const {
+  if (!frozen_) return std::nullopt;
+  return FrozenChunk{frozen_->cold.get(), frozen_->chunk, frozen_->bytes};
+}
+
+bool Cell::AdoptFrozen(const std::shared_ptr<ColdChunkFile>& cold, const ColdChunkFile::Place& place,
+                       uint64_t bytes) {
+  if (bytes == 0 || bytes % ColdChunkFile::kPageBytes != 0) return false;
+  auto chunk = cold->Adopt(place.offset, bytes, place.crc);
+  if (!chunk.ok()) return false;
+  auto frozen = std::make_unique<Frozen>();
+  frozen->cold = cold;
+  frozen->chunk = *chunk;
+  frozen->bytes = bytes;
+  frozen->sets = FrozenUserSets::View({static_cast<const char*>(*chunk), bytes});
+  if (frozen->sets == nullptr || frozen->sets->users_by_type().size() > events_by_type.size()) return false;
+  users_ = Roaring();
+  users_by_type_.clear();
+  pending_.clear();
+  frozen_ = std::move(frozen);
+  return true;
+}
+
+void Cell::Thaw() {
+  if (!frozen_) return;
+  users_ = Roaring(roaring_bitmap_copy(&frozen_->sets->users().roaring));
+  users_by_type_.clear();
+  for (const Roaring& of_type : frozen_->sets->users_by_type())
+    users_by_type_.emplace_back(roaring_bitmap_copy(&of_type.roaring));
+  frozen_.reset();
+}
+
+Cell::Frozen::~Frozen() {
+  sets.reset();
+  if (chunk != nullptr) cold->Release(chunk, bytes);
 }
 
 }  // namespace tally

@@ -2,10 +2,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include <absl/container/inlined_vector.h>
 #include <roaring/roaring.hh>
+
+#include "tally/status.h"
+#include "views/cold_chunks.h"
+#include "views/user_sets.h"
 
 namespace tally {
 
@@ -17,6 +23,10 @@ namespace tally {
 //
 // Readers (users, UsersOfType, users_by_type) fold first, so they change the cell: every reader of the
 // views holds the shard's lock, as every writer does.
+//
+// A quiet hour's sets can be frozen into the cold chunk file (Freeze): read in place from there, they cost
+// no heap, and a checkpoint refers to their place instead of copying them. A change (a late event, a
+// retraction) first thaws them back onto the heap.
 struct Cell {
   absl::InlinedVector<uint64_t, 4> events_by_type;  // indexed by type index
 
@@ -31,10 +41,12 @@ struct Cell {
   uint64_t events() const;
   // User indices: all of the cell's, and by type index (like events_by_type; types are few).
   const Roaring& users() const {
+    if (frozen_) return frozen_->sets->users();
     Fold();
     return users_;
   }
   const std::vector<Roaring>& users_by_type() const {
+    if (frozen_) return frozen_->sets->users_by_type();
     Fold();
     return users_by_type_;
   }
@@ -42,23 +54,55 @@ struct Cell {
   const Roaring* UsersOfType(uint32_t type) const;
   // For a load: the bitmaps to read into (nothing is pending then).
   Roaring& mutable_users() {
+    Thaw();
     Fold();
     return users_;
   }
   std::vector<Roaring>& mutable_users_by_type() {
+    Thaw();
     Fold();
     return users_by_type_;
   }
   // Merges what is pending into the bitmaps and gives the buffer's memory back (a quiet hour).
   void Settle() const;
 
+  // Moves the user sets into `cold` and frees them from the heap (nothing if they are there already).
+  // Returns whether they moved; on an error (a full disk) they stay where they were.
+  Result<bool> Freeze(const std::shared_ptr<ColdChunkFile>& cold);
+  bool frozen() const { return frozen_ != nullptr; }
+  // Where the frozen sets are in memory (a chunk of the cold file: ColdChunkFile::PlaceOf finds it).
+  struct FrozenChunk {
+    const ColdChunkFile* cold;
+    const void* address;
+    size_t bytes;
+  };
+  std::optional<FrozenChunk> frozen_chunk() const;
+  // Loading: the sets are the block of `bytes` at `place` in `cold` (adopted, its checksum checked by the
+  // load). False if it cannot be adopted or is not a block of well-formed sets for these types.
+  bool AdoptFrozen(const std::shared_ptr<ColdChunkFile>& cold, const ColdChunkFile::Place& place,
+                   uint64_t bytes);
+
  private:
   static constexpr size_t kPendingLimit = 256;
   void Fold() const;
+  // Copies frozen sets back to the heap, before a change.
+  void Thaw();
 
   mutable Roaring users_;
   mutable std::vector<Roaring> users_by_type_;
   mutable std::vector<uint64_t> pending_;  // type << 32 | user, one an event added since the last fold
+  // The sets in the cold file, while frozen (users_ and users_by_type_ are empty then).
+  struct Frozen {
+    std::shared_ptr<ColdChunkFile> cold;
+    void* chunk = nullptr;
+    size_t bytes = 0;
+    std::unique_ptr<FrozenUserSets> sets;
+    Frozen() = default;
+    Frozen(const Frozen&) = delete;
+    Frozen& operator=(const Frozen&) = delete;
+    ~Frozen();
+  };
+  std::unique_ptr<Frozen> frozen_;
 };
 
 }  // namespace tally

@@ -313,7 +313,8 @@ Event RandomEvent(std::mt19937_64& random, int i) {
 }
 
 // The views read and change the same whether their chunks are on the heap or in the cold file: late
-// events, duplicates and corrections of moved rows and ids, and a retention cut.
+// events, duplicates and corrections of moved rows and ids and of hours whose user sets are frozen, and a
+// retention cut.
 TEST(ColdChunkFile, ViewsWithTheirChunksMovedGiveTheSameAnswers) {
   auto cold = MakeColdFile();
   ASSERT_NE(cold, nullptr);
@@ -331,6 +332,8 @@ TEST(ColdChunkFile, ViewsWithTheirChunksMovedGiveTheSameAnswers) {
         ASSERT_TRUE(moved.shard_to_seal(shard).MoveColdChunks(cold, 1000).ok());
       ASSERT_TRUE(moved.MoveColdIds(cold, 1000, HourOf(1793527200000) + i / 1500).ok());
       ASSERT_GT(cold->bytes(), 0u);
+      ASSERT_GT(moved.tiers().frozen_hours, 0u) << i;
+      ASSERT_EQ(plain.tiers().frozen_hours, 0u);
       ASSERT_EQ(moved.Digest(), plain.Digest()) << i;
     }
   }

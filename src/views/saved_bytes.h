@@ -1,6 +1,7 @@
 // The pieces saved views are made of (a checkpoint's payload): values as the machine holds them (little
-// endian), texts with their length, user sets in CRoaring's portable format, and columns as they are in
-// memory, aligned so that a load can use them in place. Reading refuses anything that does not parse.
+// endian), texts with their length, user sets in CRoaring's portable format (or as their place in the cold
+// file, frozen), and columns as they are in memory, aligned so that a load can use them in place. Reading
+// refuses anything that does not parse.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "views/cell.h"
 #include "views/chunked_vector.h"
 #include "views/dictionary.h"
+#include "views/user_sets.h"
 
 namespace tally::saved {
 
@@ -49,9 +51,22 @@ class Writer {
     bitmap.write(large.data(), true);
     out_->Append(large.data(), large.size());
   }
+  // u64 types | u64 events of each type | u8 where the user sets are: 0 here (the users' bitmap, u64 sets,
+  // and each nonempty set of a type as u32 type | bitmap), 1 in the cold file (frozen, Cell::Freeze: u64
+  // offset | u32 crc32c | u64 bytes), when the writer refers to it.
   void Cell(const tally::Cell& cell) {
     Value<uint64_t>(cell.events_by_type.size());
     for (uint64_t count : cell.events_by_type) Value(count);
+    if (auto chunk = refer_to_cold_ ? cell.frozen_chunk() : std::nullopt) {
+      if (auto place = chunk->cold->PlaceOf(chunk->address, chunk->bytes)) {
+        Value<uint8_t>(1);
+        Value(place->offset);
+        Value(place->crc);
+        Value<uint64_t>(chunk->bytes);
+        return;
+      }
+    }
+    Value<uint8_t>(0);
     Bitmap(cell.users());
     const std::vector<Roaring>& users_by_type = cell.users_by_type();
     uint64_t sets = 0;
@@ -127,6 +142,8 @@ class Reader {
   const std::shared_ptr<ColdChunkFile>& cold() const { return cold_; }
   // Columns saved before checkpoint format 10: without the places of chunks.
   void ReadColumnsWithoutPlaces() { chunk_places_ = false; }
+  // Cells saved before checkpoint format 12: their user sets always here, without the byte that says so.
+  void ReadCellsWithoutPlaces() { cell_places_ = false; }
   bool chunk_places() const { return chunk_places_; }
   template <typename T>
   bool Value(T* value) {
@@ -171,31 +188,20 @@ class Reader {
     *bitmap = Roaring(parsed);
     return WellFormed(*bitmap);
   }
-  // This CRoaring's safe deserialization keeps the reads inside the bytes but checks no more: containers
-  // out of order, or a cardinality that is not the count, would make later answers wrong. Their values
-  // must come strictly increasing, as many as the bitmap says it holds.
-  // (Read 256 values at a time: value by value, the iterator was a tenth of a restart of 100 M events.)
-  static bool WellFormed(const Roaring& bitmap) {
-    roaring_uint32_iterator_t it;
-    roaring_init_iterator(&bitmap.roaring, &it);
-    uint64_t count = 0;
-    int64_t previous = -1;
-    uint32_t values[256];
-    for (uint32_t read = 0; (read = roaring_read_uint32_iterator(&it, values, 256)) > 0;) {
-      bool increasing = static_cast<int64_t>(values[0]) > previous;
-      for (uint32_t i = 1; i < read; ++i) increasing &= values[i] > values[i - 1];
-      if (!increasing) return false;
-      previous = values[read - 1];
-      count += read;
-    }
-    return count == bitmap.cardinality();
-  }
   bool Cell(tally::Cell* cell) {
     uint64_t types = 0;
     if (!Count(&types, sizeof(uint64_t))) return false;
     cell->events_by_type.resize(types);
     for (uint64_t& count : cell->events_by_type) {
       if (!Value(&count)) return false;
+    }
+    uint8_t where = 0;
+    if (cell_places_ && (!Value(&where) || where > 1)) return false;
+    if (where == 1) {
+      ColdChunkFile::Place place;
+      uint64_t bytes = 0;
+      return Value(&place.offset) && Value(&place.crc) && Value(&bytes) && cold_ != nullptr &&
+             cell->AdoptFrozen(cold_, place, bytes);
     }
     uint64_t sets = 0;
     if (!Bitmap(&cell->mutable_users()) || !Count(&sets, sizeof(uint32_t))) return false;
@@ -284,6 +290,7 @@ class Reader {
  private:
   std::string_view rest_;
   bool chunk_places_ = true;
+  bool cell_places_ = true;
   std::shared_ptr<ColdChunkFile> cold_;
 };
 

@@ -160,11 +160,18 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
     moved += *rows;
   }
   // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
+  // Its cell's user sets are frozen while the seal covers every row (a late event thaws them, and they
+  // wait for the next seal: an hour that keeps receiving late events is not copied back and forth).
   for (auto& [hour, data] : hours_) {
     if (!data.sealed) continue;
     auto list = data.rows.MoveToCold(data.rows.size(), cold);
     if (!list.ok()) return list.status();
     moved += *list;
+    if (data.sealed_rows == data.rows.size()) {
+      auto cell = data.all.Freeze(cold);
+      if (!cell.ok()) return cell.status();
+      moved += *cell ? 1 : 0;
+    }
   }
   return moved;
 }

@@ -48,9 +48,10 @@ enum class SavedLayout {
   kSealsNoted,         // as kColumnsAsInMemory, and each hour's sealed rows and their digest
   kChunkPlaces,        // as kSealsNoted, chunks in the cold file saved as their place and checksum
   kIdPlacesColumn,     // as kChunkPlaces, each event id's place among the texts a column like the others
+  kCellPlaces,         // as kIdPlacesColumn, a quiet hour's user sets saved as their place in the cold file
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kIdPlacesColumn;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kCellPlaces;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -204,7 +205,8 @@ class ShardViews {
     return true;
   }
   // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
-  // newest `hot_rows`, and the row lists of sealed hours. Answers do not change. Returns the chunks moved.
+  // newest `hot_rows`, and the row lists and cells' user sets of sealed hours. Answers do not change.
+  // Returns the chunks moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows);
 
   // Puts the staged rows (staged_rows_) into their hours: lists, cells, changed_pass. Every read of the

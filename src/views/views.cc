@@ -218,6 +218,7 @@ Views::Tiers Views::tiers() const {
       }
       if (data.sealed != nullptr)
         tiers.sealed_bytes += data.sealed->by_product.bytes() + data.sealed->by_store.bytes();
+      tiers.frozen_hours += data.all.frozen() ? 1 : 0;
     }
   }
   return tiers;

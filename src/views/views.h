@@ -147,6 +147,7 @@ class Views {
   // (shard, hour) pairs by tier: sealed (every row in the index) or hot; and the sealed indexes' bytes.
   struct Tiers {
     uint64_t hot_hours = 0, sealed_hours = 0, sealed_bytes = 0;
+    uint64_t frozen_hours = 0;  // whose cell's user sets are frozen in the cold file (Cell::Freeze)
   };
   Tiers tiers() const;
 

@@ -59,6 +59,7 @@ Reader ReaderOf(std::string_view bytes, SavedLayout layout, const std::shared_pt
   Reader reader(bytes);
   reader.AdoptFrom(cold);
   if (layout < SavedLayout::kChunkPlaces) reader.ReadColumnsWithoutPlaces();
+  if (layout < SavedLayout::kCellPlaces) reader.ReadCellsWithoutPlaces();
   return reader;
 }
 

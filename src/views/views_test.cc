@@ -231,11 +231,18 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin … views-format10.bin: these views saved by the code of checkpoint formats 7
-// to 10.
+// testdata/views-format7.bin … views-format11.bin: these views saved by the code of checkpoint formats 7
+// to 11.
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string id_places = ReadFile(TESTDATA_DIR "/views-format11.bin");
+  ASSERT_FALSE(id_places.empty());
+  auto loaded_id_places = Views::Load(id_places, 3, SavedLayout::kIdPlacesColumn);
+  ASSERT_TRUE(loaded_id_places.ok()) << loaded_id_places.status().message();
+  EXPECT_EQ((*loaded_id_places)->Digest(), views.Digest());
+  EXPECT_FALSE(Views::Load(id_places, 3).ok());
+
   const std::string chunk_places = ReadFile(TESTDATA_DIR "/views-format10.bin");
   ASSERT_FALSE(chunk_places.empty());
   auto loaded_chunk_places = Views::Load(chunk_places, 3, SavedLayout::kChunkPlaces);

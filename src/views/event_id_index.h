@@ -83,10 +83,11 @@ class EventIdIndex {
   void Save(saved::Writer* out) const;
   // Into an empty index: the columns and runs are used where they are when `mapping` (holding the bytes)
   // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
-  // hour's arena, or a row for which `fits(row)` is false. `places_column`: the ids' places among the
-  // texts are a column like the others (checkpoint format 11 on), not a list after the arenas.
+  // hour's arena, or a row that is not one of the shards' (`rows_of_shard`: each shard's number of rows).
+  // `places_column`: the ids' places among the texts are a column like the others (checkpoint format 11
+  // on), not a list after the arenas.
   bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-            const std::function<bool(RowRef)>& fits, bool places_column = true);
+            std::span<const uint64_t> rows_of_shard, bool places_column = true);
   // Loading a checkpoint of an older format (ids one by one) of `ids` ids into an empty index:
   // StartRestore, then Restore adds each id (known to be new: FinishRestore checks that) and returns its
   // number.

@@ -189,10 +189,10 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
     index.Save(&writer);
     ASSERT_TRUE(sink.Flush().ok());
   }
-  auto fits = [](RowRef row) { return row.shard < 3; };
+  const std::vector<uint64_t> rows_of_shard(3, UINT64_MAX);  // three shards, any row
   EventIdIndex loaded(GetParam());
   saved::Reader reader(saved);
-  ASSERT_TRUE(loaded.Load(&reader, nullptr, fits));
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, rows_of_shard));
   EXPECT_TRUE(reader.AtEnd());
   EXPECT_EQ(loaded.size(), index.size());
   for (uint32_t i = 0; i < texts.size(); ++i) {
@@ -223,11 +223,11 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
   for (size_t cut : {size_t{0}, size_t{7}, saved.size() / 3, saved.size() / 2, saved.size() - 1}) {
     EventIdIndex partial(GetParam());
     saved::Reader cut_reader(std::string_view(saved).substr(0, cut));
-    EXPECT_FALSE(partial.Load(&cut_reader, nullptr, fits)) << cut;
+    EXPECT_FALSE(partial.Load(&cut_reader, nullptr, rows_of_shard)) << cut;
   }
   EventIdIndex misfit(GetParam());
   saved::Reader misfit_reader(saved);
-  EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, [](RowRef row) { return row.shard < 2; }));
+  EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
 }
 
 // An index whose columns and texts moved to a kept cold file is saved as their places there, and loads by
@@ -271,7 +271,7 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   EventIdIndex loaded(1000);
   saved::Reader reader(referring);
   reader.AdoptFrom(again);
-  ASSERT_TRUE(loaded.Load(&reader, nullptr, [](RowRef row) { return row.shard < 2; }));
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
   EXPECT_TRUE(reader.AtEnd());
   const std::atomic<bool> load_over{true};
   EXPECT_TRUE(again->VerifyAdopted(load_over).ok());
@@ -304,7 +304,7 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   // Without the file, the places are refused.
   EventIdIndex without(1000);
   saved::Reader no_file(referring);
-  EXPECT_FALSE(without.Load(&no_file, nullptr, [](RowRef) { return true; }));
+  EXPECT_FALSE(without.Load(&no_file, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -1,5 +1,6 @@
 #include "views/user_sets.h"
 
+#include <bit>
 #include <cstring>
 
 #include "common/fixed_width.h"
@@ -19,20 +20,46 @@ void Detach(Roaring* bitmap) { std::memset(&bitmap->roaring, 0, sizeof(bitmap->r
 }  // namespace
 
 bool WellFormed(const Roaring& bitmap) {
-  roaring_uint32_iterator_t it;
-  roaring_init_iterator(&bitmap.roaring, &it);
-  uint64_t count = 0;
-  int64_t previous = -1;
-  // (Read 256 values at a time: value by value, the iterator was a tenth of a restart of 100 M events.)
-  uint32_t values[256];
-  for (uint32_t read = 0; (read = roaring_read_uint32_iterator(&it, values, 256)) > 0;) {
-    bool increasing = static_cast<int64_t>(values[0]) > previous;
-    for (uint32_t i = 1; i < read; ++i) increasing &= values[i] > values[i - 1];
-    if (!increasing) return false;
-    previous = values[read - 1];
-    count += read;
+  // Container by container (reading every value through an iterator was 8 % of a restart of 100 M
+  // events): keys increasing, each array's values increasing, each run after the one before it and inside
+  // its container, and each bitset holding as many values as it says (arrays and runs are counted from
+  // what they hold).
+  const roaring_array_t& containers = bitmap.roaring.high_low_container;
+  for (int32_t i = 0; i < containers.size; ++i) {
+    if (i > 0 && containers.keys[i] <= containers.keys[i - 1]) return false;
+    const void* container = containers.containers[i];
+    switch (containers.typecodes[i]) {
+      case BITSET_CONTAINER_TYPE_CODE: {
+        const auto* bitset = static_cast<const bitset_container_t*>(container);
+        int64_t count = 0;
+        for (size_t word = 0; word < (size_t{1} << 16) / 64; ++word)
+          count += std::popcount(bitset->array[word]);
+        if (count != bitset->cardinality) return false;
+        break;
+      }
+      case ARRAY_CONTAINER_TYPE_CODE: {
+        const auto* array = static_cast<const array_container_t*>(container);
+        bool increasing = true;
+        for (int32_t at = 1; at < array->cardinality; ++at)
+          increasing &= array->array[at] > array->array[at - 1];
+        if (!increasing) return false;
+        break;
+      }
+      case RUN_CONTAINER_TYPE_CODE: {
+        const auto* run = static_cast<const run_container_t*>(container);
+        int64_t end = -1;  // the last value of the run before
+        for (int32_t at = 0; at < run->n_runs; ++at) {
+          const rle16_t& next = run->runs[at];
+          if (next.value <= end || uint32_t{next.value} + next.length > UINT16_MAX) return false;
+          end = next.value + next.length;
+        }
+        break;
+      }
+      default:  // (a shared container: copy-on-write, which nothing here turns on)
+        return false;
+    }
   }
-  return count == bitmap.cardinality();
+  return true;
 }
 
 std::string FreezeUserSets(const Roaring& users, std::span<const Roaring> users_by_type) {

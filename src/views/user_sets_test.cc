@@ -88,5 +88,45 @@ TEST(FrozenUserSets, ABlockThatIsNotOneOrHoldsASetOutOfOrderIsRefused) {
   EXPECT_EQ(FrozenUserSets::View(PageAligned(shifted).view().substr(8)), nullptr);
 }
 
+// Bitmaps a damaged block or checkpoint could hold, made by changing a good one's containers in place.
+TEST(WellFormed, KeysOutOfOrderAMiscountedBitsetAndRunsThatOverlapOrOverflowAreNot) {
+  Roaring arrays;
+  arrays.addMany(3, std::vector<uint32_t>{5, 9, 70'000}.data());  // two array containers
+  EXPECT_TRUE(WellFormed(arrays));
+  roaring_array_t& two = arrays.roaring.high_low_container;
+  std::swap(two.keys[0], two.keys[1]);
+  EXPECT_FALSE(WellFormed(arrays));
+  std::swap(two.keys[0], two.keys[1]);
+  auto* values = static_cast<array_container_t*>(two.containers[0])->array;
+  std::swap(values[0], values[1]);
+  EXPECT_FALSE(WellFormed(arrays));
+  std::swap(values[0], values[1]);
+  EXPECT_TRUE(WellFormed(arrays));
+
+  Roaring bitset;
+  for (uint32_t user = 0; user < 20'000; user += 2) bitset.add(user);
+  ASSERT_EQ(bitset.roaring.high_low_container.typecodes[0], BITSET_CONTAINER_TYPE_CODE);
+  EXPECT_TRUE(WellFormed(bitset));
+  auto* counted = static_cast<bitset_container_t*>(bitset.roaring.high_low_container.containers[0]);
+  ++counted->cardinality;
+  EXPECT_FALSE(WellFormed(bitset));
+  --counted->cardinality;
+
+  Roaring runs;
+  runs.addRange(100, 200);
+  runs.addRange(300, 400);
+  runs.runOptimize();
+  ASSERT_EQ(runs.roaring.high_low_container.typecodes[0], RUN_CONTAINER_TYPE_CODE);
+  EXPECT_TRUE(WellFormed(runs));
+  rle16_t* run = static_cast<run_container_t*>(runs.roaring.high_low_container.containers[0])->runs;
+  run[1].value = 150;  // inside the first run
+  EXPECT_FALSE(WellFormed(runs));
+  run[1].value = 300;
+  run[1].length = 65'500;  // past the container's end
+  EXPECT_FALSE(WellFormed(runs));
+  run[1].length = 99;
+  EXPECT_TRUE(WellFormed(runs));
+}
+
 }  // namespace
 }  // namespace tally

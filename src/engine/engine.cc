@@ -555,7 +555,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     std::vector<SealJob> jobs;
     {
       std::lock_guard lock(gates_[shard].mutex);
-      jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes, busy_rows);
+      jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes, busy_rows, kSealRowsPerPass);
     }
     if (jobs.empty()) continue;
     for (SealJob& job : jobs) {

@@ -218,11 +218,14 @@ void SealJob::Build() {
   sealed = std::move(built);
 }
 
-std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows) {
+std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows,
+                                                 uint64_t max_rows) {
   FoldStagedRows();  // (with the pass its rows were counted in)
   const uint64_t pass = ++seal_pass_;
   std::vector<SealJob> jobs;
+  uint64_t rows_taken = 0;
   for (const auto& [hour, data] : hours_) {
+    if (rows_taken >= max_rows) break;
     const size_t unsealed = data.rows.size() - data.sealed_rows;
     const bool quiet = data.changed_pass + quiet_passes < pass;
     const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
@@ -241,6 +244,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
       job.Add(row);
     }
     job.rows_digest = digest.Finish();
+    rows_taken += job.rows;
     jobs.push_back(std::move(job));
   }
   return jobs;

@@ -177,8 +177,11 @@ class ShardViews {
   // Starts a sealing pass: the hours with rows not yet sealed that were not changed during the last
   // `quiet_passes` passes, or (busy_rows > 0) whose rows not yet sealed number at least `busy_rows` and at
   // least as many as are sealed (a busy hour is sealed again each time it doubles: the rows it scans stay
-  // few, the copies cost O(n log n) over its life), copied out to seal.
-  std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  // few, the copies cost O(n log n) over its life), copied out to seal, oldest first. Once the hours taken
+  // hold `max_rows` rows, the others wait for the next pass (the copies are held until their indexes are
+  // built: after a backfill of a month, every hour turns quiet at once).
+  std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows = 0,
+                                       uint64_t max_rows = UINT64_MAX);
   // Installs the built jobs whose hour saw no retraction since they were collected.
   void InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.

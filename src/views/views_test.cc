@@ -477,6 +477,37 @@ TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
 }
 
+// Hours quiet at once (a backfill) are sealed oldest first, as many per pass as fit in the rows allowed
+// (always one, however large), the others at the next passes.
+TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {
+  Views views;
+  ShardViews& shard = views.shard_to_seal(0);
+  for (int i = 0; i < 50; ++i) {  // 10 rows in each of 5 hours
+    views.Apply(WithDimensions("q" + std::to_string(i), 1, "user-" + std::to_string(i % 7),
+                               kHourStart + (i % 5) * kMillisPerHour, "product-1"),
+                LogPosition{0, static_cast<uint32_t>(16 + i)});
+  }
+  const int64_t first = HourOf(kHourStart);
+  auto sealed_hours = [&] {
+    std::vector<int64_t> hours;
+    for (const auto& [hour, data] : shard.hours()) {
+      if (data.sealed != nullptr) hours.push_back(hour - first);
+    }
+    return hours;
+  };
+  auto seal = [&](uint64_t max_rows) {
+    std::vector<SealJob> jobs = shard.CollectSealJobs(0, 0, max_rows);
+    for (SealJob& job : jobs) job.Build();
+    shard.InstallSealed(std::move(jobs));
+  };
+  seal(25);  // two hours make 20 rows, the third reaches 30
+  EXPECT_EQ(sealed_hours(), (std::vector<int64_t>{0, 1, 2}));
+  seal(1);
+  EXPECT_EQ(sealed_hours(), (std::vector<int64_t>{0, 1, 2, 3}));
+  seal(UINT64_MAX);
+  EXPECT_EQ(sealed_hours(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+}
+
 TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   Views views;
   views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "product-1"), LogPosition{0, 16});

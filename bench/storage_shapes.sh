@@ -59,6 +59,10 @@ done
 sealed_rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
 sealed_anon_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 sealed_file_kb="$(awk '/RssFile/ {print $2}' "/proc/$pid/status")"
+# The passes after the last seal freeze the hours' user sets and give the sealing's copies back: the
+# anonymous memory 30 s later.
+sleep 30
+sealed_settled_kb="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
 cold_bytes="$(curl -s 127.0.0.1:$port/metrics | awk '/^tally_cold_chunk_bytes / {print $2}')"
 
 check_status=0
@@ -97,11 +101,11 @@ wait "$pid" 2>/dev/null || true
 
 awk -v e="$events" -v held="$held" -v cpu="$cpu" -v wall="$elapsed" -v rss="$rss_kb" -v anon="$anon_kb" \
   -v disk="$disk_bytes" -v logb="$log_bytes" -v segb="$segment_bytes" -v coldb="$cold_disk_bytes" -v stop="$stop_seconds" -v restart="$restart_seconds" \
-  -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" -v sfile="$sealed_file_kb" \
+  -v rrss="$restart_rss_kb" -v srss="$sealed_rss_kb" -v sanon="$sealed_anon_kb" -v ssettled="$sealed_settled_kb" -v sfile="$sealed_file_kb" \
   -v cold="${cold_bytes:-0}" -v ranon="$restart_anon_kb" -v settled="$settled_anon_kb" 'BEGIN {
   printf "ingest: %d events sent in %.1f s wall, tallyd %.1f CPU-s: %.0f events per tallyd CPU-second, %.0f events/s wall\n", e, wall, cpu, e / cpu, e / wall
   printf "memory: %d MiB resident (%d MiB anonymous) for %d log records: %.0f bytes per event (%.0f anonymous)\n", rss / 1024, anon / 1024, held, rss * 1024 / e, anon * 1024 / e
-  printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e
+  printf "memory once the hours are sealed: %d MiB resident (%d MiB anonymous): %.0f bytes per event (%.0f anonymous); 30 s later %d MiB anonymous (%.1f bytes per event)\n", srss / 1024, sanon / 1024, srss * 1024 / e, sanon * 1024 / e, ssettled / 1024, ssettled * 1024 / e
   printf "  file-backed (page cache, mapped): %d MiB, of which the cold chunk file %d MiB (%.0f bytes per event)\n", sfile / 1024, cold / 1048576, cold / e
   printf "disk: %.0f MiB in the data directory, %.0f bytes per event (log %.0f, sealed hour files %.0f, cold chunk files %.0f, checkpoints %.0f)\n", disk / 1048576, disk / e, logb / e, segb / e, coldb / e, (disk - logb - segb - coldb) / e
   printf "stop (SIGTERM to exit): %s s; restart (start to /readyz 200): %s s, then %d MiB resident; 5 s later %d MiB anonymous, settled %d MiB (%.1f bytes per event)\n", stop, restart, rrss / 1024, ranon / 1024, settled / 1024, settled * 1024 / e

@@ -12,11 +12,12 @@
 namespace tally {
 namespace {
 
-// Bytes at a page boundary, as the cold file maps them.
+// Bytes at a page boundary, as the cold file maps them (in whole pages of memory, as aligned_alloc asks).
 struct PageAligned {
   explicit PageAligned(const std::string& bytes)
-      : data(static_cast<char*>(std::aligned_alloc(4096, bytes.size())), &std::free), size(bytes.size()) {
-    std::memcpy(data.get(), bytes.data(), bytes.size());
+      : data(static_cast<char*>(std::aligned_alloc(4096, (bytes.size() + 4095) / 4096 * 4096)), &std::free),
+        size(bytes.size()) {
+    if (size > 0) std::memcpy(data.get(), bytes.data(), bytes.size());
   }
   std::string_view view() const { return {data.get(), size}; }
   std::unique_ptr<char, decltype(&std::free)> data;

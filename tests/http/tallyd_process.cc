@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -64,15 +65,23 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
 }  // namespace
 
 uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
+  // Below the kernel's ephemeral range (32768 on by default), which every outgoing connection takes its
+  // port from: a port the kernel hands out (bind to 0) could be taken by another test's connection
+  // before the server binds it. Random, so that tests running at once rarely try the same one.
+  thread_local std::mt19937 random(std::random_device{}());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<uint16_t>(20000 + random() % 12000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    if (bound) return port;
+  }
+  ADD_FAILURE() << "no free port below the ephemeral range";
+  return 0;
 }
 
 TempDir::TempDir() : path_(UniqueName("tally-http-test-")) { fs::create_directories(path_); }

@@ -11,7 +11,8 @@
 
 namespace tally::testing {
 
-// A loopback TCP port free at the time of the call (for servers whose port must be known in advance).
+// A loopback TCP port free at the time of the call, outside the range outgoing connections take theirs
+// from (for servers whose port must be known in advance).
 uint16_t FreePort();
 
 // A fresh directory under /tmp removed at destruction.

@@ -63,11 +63,7 @@ Result<bool> Cell::Freeze(const std::shared_ptr<ColdChunkFile>& cold) {
   const std::string block = FreezeUserSets(users_, users_by_type_);
   auto chunk = cold->MoveIn(block.data(), block.size());
   if (!chunk.ok()) return chunk.status();
-  auto frozen = std::make_unique<Frozen>();
-  frozen->cold = cold;
-  frozen->chunk = *chunk;
-  frozen->bytes = block.size();
-  frozen->sets = FrozenUserSets::View({static_cast<const char*>(*chunk), block.size()});
+  auto frozen = Frozen::Of(cold, *chunk, block.size());
   if (frozen->sets == nullptr) return Status::Internal("frozen user sets do not read back");
   frozen_ = std::move(frozen);
   users_ = Roaring();
@@ -85,11 +81,7 @@ bool Cell::AdoptFrozen(const std::shared_ptr<ColdChunkFile>& cold, const ColdChu
   if (bytes == 0 || bytes % ColdChunkFile::kPageBytes != 0) return false;
   auto chunk = cold->Adopt(place.offset, bytes, place.crc);
   if (!chunk.ok()) return false;
-  auto frozen = std::make_unique<Frozen>();
-  frozen->cold = cold;
-  frozen->chunk = *chunk;
-  frozen->bytes = bytes;
-  frozen->sets = FrozenUserSets::View({static_cast<const char*>(*chunk), bytes});
+  auto frozen = Frozen::Of(cold, *chunk, bytes);
   if (frozen->sets == nullptr || frozen->sets->users_by_type().size() > events_by_type.size()) return false;
   users_ = Roaring();
   users_by_type_.clear();
@@ -105,6 +97,16 @@ void Cell::Thaw() {
   for (const Roaring& of_type : frozen_->sets->users_by_type())
     users_by_type_.emplace_back(roaring_bitmap_copy(&of_type.roaring));
   frozen_.reset();
+}
+
+std::unique_ptr<Cell::Frozen> Cell::Frozen::Of(const std::shared_ptr<ColdChunkFile>& cold, void* chunk,
+                                               size_t bytes) {
+  auto frozen = std::make_unique<Frozen>();
+  frozen->cold = cold;
+  frozen->chunk = chunk;
+  frozen->bytes = bytes;
+  frozen->sets = FrozenUserSets::View({static_cast<const char*>(chunk), bytes});
+  return frozen;
 }
 
 Cell::Frozen::~Frozen() {

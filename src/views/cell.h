@@ -96,7 +96,9 @@ struct Cell {
     std::shared_ptr<ColdChunkFile> cold;
     void* chunk = nullptr;
     size_t bytes = 0;
-    std::unique_ptr<FrozenUserSets> sets;
+    std::unique_ptr<FrozenUserSets> sets;  // null: the chunk does not read as frozen sets
+    // Owns `chunk` (given back to `cold` at the end) and views it.
+    static std::unique_ptr<Frozen> Of(const std::shared_ptr<ColdChunkFile>& cold, void* chunk, size_t bytes);
     Frozen() = default;
     Frozen(const Frozen&) = delete;
     Frozen& operator=(const Frozen&) = delete;

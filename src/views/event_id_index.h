@@ -13,7 +13,6 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -37,6 +36,12 @@ struct RowRef {
   uint32_t shard = 0;
   uint32_t row = 0;
   bool operator==(const RowRef&) const = default;
+  // Whether the row is one of the shards' (`rows_of_shard`: each shard's number of rows), as a load checks
+  // every row it reads. (Called for every id of a checkpoint: inline, not through a std::function, which
+  // was 3 % of a large restart.)
+  bool In(std::span<const uint64_t> rows_of_shard) const {
+    return shard < rows_of_shard.size() && row < rows_of_shard[shard];
+  }
 };
 
 class EventIdIndex {

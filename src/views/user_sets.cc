@@ -14,6 +14,9 @@ constexpr size_t kPageBytes = 4096;
 
 size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
 
+// Where the first set starts in a block of `count` sets: after the magic, the count and each set's size.
+size_t FirstSetAt(size_t count) { return RoundUp(8 + 8 * count, kAlignment); }
+
 // Empties `bitmap` without freeing anything: its arrays belong to a frozen view.
 void Detach(Roaring* bitmap) { std::memset(&bitmap->roaring, 0, sizeof(bitmap->roaring)); }
 
@@ -66,7 +69,7 @@ std::string FreezeUserSets(const Roaring& users, std::span<const Roaring> users_
   std::vector<const Roaring*> sets{&users};
   for (const Roaring& of_type : users_by_type) sets.push_back(&of_type);
   std::vector<uint64_t> sizes;
-  size_t end = RoundUp(8 + 8 * sets.size(), kAlignment);
+  size_t end = FirstSetAt(sets.size());
   for (const Roaring* set : sets) {
     sizes.push_back(set->isEmpty() ? 0 : roaring_bitmap_frozen_size_in_bytes(&set->roaring));
     end = RoundUp(end + sizes.back(), kAlignment);
@@ -76,7 +79,7 @@ std::string FreezeUserSets(const Roaring& users, std::span<const Roaring> users_
   PutFixed<uint32_t>(&block, static_cast<uint32_t>(sets.size()));
   for (uint64_t size : sizes) PutFixed<uint64_t>(&block, size);
   block.resize(RoundUp(end, kPageBytes), '\0');
-  size_t at = RoundUp(8 + 8 * sets.size(), kAlignment);
+  size_t at = FirstSetAt(sets.size());
   for (size_t i = 0; i < sets.size(); ++i) {
     if (sizes[i] > 0) roaring_bitmap_frozen_serialize(&sets[i]->roaring, block.data() + at);
     at = RoundUp(at + sizes[i], kAlignment);
@@ -93,7 +96,7 @@ std::unique_ptr<FrozenUserSets> FrozenUserSets::View(std::string_view bytes) {
   if (count == 0 || count > (bytes.size() - 8) / 8) return nullptr;
   std::unique_ptr<FrozenUserSets> sets(new FrozenUserSets());
   sets->users_by_type_.resize(count - 1);
-  size_t at = RoundUp(8 + 8 * size_t{count}, kAlignment);
+  size_t at = FirstSetAt(count);
   for (uint32_t i = 0; i < count; ++i) {
     const auto size = GetFixed<uint64_t>(bytes.data() + 8 + 8 * size_t{i});
     if (at > bytes.size() || size > bytes.size() - at) return nullptr;

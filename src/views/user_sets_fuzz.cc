@@ -3,17 +3,19 @@
 // or every set in it can be read, counted and combined (AddressSanitizer sees any read past the bytes).
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include "views/user_sets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // At a page boundary, as the cold file maps a block; exactly `size` bytes, so that a read past them is
-  // seen.
-  std::unique_ptr<char, decltype(&std::free)> bytes(
-      static_cast<char*>(std::aligned_alloc(4096, (size + 4095) / 4096 * 4096)), &std::free);
+  // Aligned as a view needs (the cold file maps blocks at page boundaries, which are aligned more), and
+  // exactly `size` bytes, so that AddressSanitizer sees a read past them.
+  constexpr std::align_val_t kAligned{32};
+  const auto free_bytes = [](char* at) { ::operator delete(at, kAligned); };
+  std::unique_ptr<char, decltype(free_bytes)> bytes(static_cast<char*>(::operator new(size, kAligned)),
+                                                    free_bytes);
   if (size > 0) std::memcpy(bytes.get(), data, size);
   auto sets = tally::FrozenUserSets::View({bytes.get(), size});
   if (sets == nullptr) return 0;

@@ -3,7 +3,6 @@
 // Sealed indexes are not saved (they are in their own files, which a start checks against the views),
 // only each hour's seal: how many rows it covered, and their digest.
 #include <atomic>
-#include <functional>
 #include <thread>
 #include <type_traits>
 
@@ -25,7 +24,7 @@ static_assert(sizeof(EventRow) == 48 && std::is_trivially_copyable_v<EventRow>);
 
 // The event ids as checkpoints before format 8 saved them: one by one, each with its text, current row,
 // version, hour and rows. False: they do not parse, or a row does not fit.
-bool LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, EventIdIndex* ids) {
+bool LoadIdsOneByOne(Reader* reader, std::span<const uint64_t> rows_of_shard, EventIdIndex* ids) {
   uint64_t count = 0;
   if (!reader->Count(&count, 40)) return false;
   ids->StartRestore(count);  // (Count checked it against the bytes there are)
@@ -39,13 +38,13 @@ bool LoadIdsOneByOne(Reader* reader, const std::function<bool(RowRef)>& valid, E
     if (!reader->Text(&text) || text.empty() || text.size() > 255 || !reader->Value(&current.shard) ||
         !reader->Value(&current.row) || !reader->Value(&version) || !reader->Value(&hour) || hour < 0 ||
         hour > HourOf(kMaxTimestampMillis) || !reader->Count(&row_count, 8) || row_count == 0 ||
-        !valid(current)) {
+        !current.In(rows_of_shard)) {
       return false;
     }
     rows.clear();
     for (uint64_t r = 0; r < row_count; ++r) {
       RowRef row;
-      if (!reader->Value(&row.shard) || !reader->Value(&row.row) || !valid(row)) return false;
+      if (!reader->Value(&row.shard) || !reader->Value(&row.row) || !row.In(rows_of_shard)) return false;
       if (row_count > 1) rows.push_back(row);
     }
     const uint32_t number = ids->Restore(text, EventIdIndex::HashOf(text), current, version, hour);
@@ -331,15 +330,13 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
                          const std::shared_ptr<const MappedFile>& mapping,
                          const std::shared_ptr<ColdChunkFile>& cold) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
-  const auto shard_count = static_cast<uint32_t>(rows_of_shard.size());
   Views* views = this;
   Reader reader = ReaderOf(bytes, layout, cold);
-  auto valid = [&](RowRef row) { return row.shard < shard_count && row.row < rows_of_shard[row.shard]; };
   uint64_t count = 0;
   const bool ids_loaded =
       layout >= SavedLayout::kColumnsAsInMemory
           ? views->global_.ids_.Load(&reader, mapping, rows_of_shard, layout >= SavedLayout::kIdPlacesColumn)
-          : LoadIdsOneByOne(&reader, valid, &views->global_.ids_);
+          : LoadIdsOneByOne(&reader, rows_of_shard, &views->global_.ids_);
   if (!ids_loaded) return damaged;
   if (!reader.Count(&count, 16)) return damaged;
   for (uint64_t i = 0; i < count; ++i) {

@@ -319,7 +319,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
-  engine->LoadSealedHourFiles();
   if (cold) {
     engine->cold_ = std::move(cold);
     engine->hot_rows_per_shard_ = options.hot_rows_per_shard;
@@ -344,56 +343,44 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
   }
 }
 
-void Engine::LoadSealedHourFiles() {
+SealedFilesReport Engine::InstallSealedHourFiles() {
   const auto started = std::chrono::steady_clock::now();
+  SealedFilesReport report;
   const std::vector<std::string> paths = ListSealedHourFiles(data_dir_ + "/segments");
-  const int64_t first_kept_hour = views_->global().first_kept_hour();
-  // Whether the file at `path` was installed, and why not. Checking a file reads all of it.
+  report.files = paths.size();
+  const int64_t first_kept_hour =
+      ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
+  // Whether the file at `path` was installed, and why not.
   auto install = [&](const std::string& path) -> std::pair<SealedFileFit, std::string> {
-    auto file = OpenSealedHourFile(path);
+    auto file = OpenSealedHourFile(path);  // (reads and checks all of it: off the locks)
     if (!file.ok()) return {SealedFileFit::kNo, file.status().message()};
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
       return {SealedFileFit::kNo, "written for " + std::to_string(file->shard_count) + " shards"};
     if (file->hour < first_kept_hour) return {SealedFileFit::kNo, "its hour was dropped by retention"};
-    // The check (a digest of the hour's rows: most of the work) runs outside the shard's lock, so that two
-    // files of one shard are checked at once: before the server runs, nothing writes the views but these
-    // installs, each to its own hour's fields under the lock, and the staged rows were folded in below.
+    // Fitted and installed under the lock, as ingest goes on: a row retracted in between makes it not fit
+    // (the checkpoint's note no longer holds, and the rows' digest differs).
+    std::lock_guard lock(gates_[file->shard].mutex);
     ShardViews& shard = views_->shard_to_seal(file->shard);
     const SealedFileFit fit =
         shard.HowSealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed);
     if (fit == SealedFileFit::kNo) return {fit, "the hour's rows changed since it was written"};
-    std::lock_guard lock(gates_[file->shard].mutex);
     shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed);
     return {fit, {}};
   };
-  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
-    std::lock_guard lock(gates_[shard].mutex);
-    views_->shard_to_seal(shard).FoldStagedRows();  // (the rows the replay staged)
-  }
-  // On as many threads as there are cores: the files are independent, each installed under its shard's lock.
-  std::mutex report_mutex;
-  std::atomic<size_t> next{0};
-  auto install_files = [&] {
-    for (size_t i = next++; i < paths.size(); i = next++) {
-      const auto [fit, why] = install(paths[i]);
-      if (fit == SealedFileFit::kNo) ::unlink(paths[i].c_str());
-      std::lock_guard lock(report_mutex);
-      if (fit != SealedFileFit::kNo) {
-        ++start_.sealed_hours_loaded;
-        start_.sealed_hours_as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
-      } else {
-        start_.sealed_hours_dropped.push_back(paths[i] + ": " + why);
-      }
+  for (const std::string& path : paths) {
+    const auto [fit, why] = install(path);
+    if (fit == SealedFileFit::kNo) {
+      ::unlink(path.c_str());
+      report.dropped.push_back(path + ": " + why);
+    } else {
+      ++report.installed;
+      report.as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
     }
-  };
-  std::vector<std::thread> installers(
-      std::min<size_t>(paths.size(), std::max(1u, std::thread::hardware_concurrency())));
-  for (std::thread& installer : installers) installer = std::thread(install_files);
-  for (std::thread& installer : installers) installer.join();
-  std::sort(start_.sealed_hours_dropped.begin(), start_.sealed_hours_dropped.end());
-  start_.sealed_hours_ms = static_cast<uint64_t>(
+  }
+  report.ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
           .count());
+  return report;
 }
 
 Engine::~Engine() {
@@ -654,8 +641,24 @@ Retainer::Retainer(Engine* engine, Committer* committer, std::chrono::millisecon
           /*at_once=*/true) {}
 
 Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
-    : periodic_(std::chrono::seconds(1),
-                [engine, quiet_seconds, busy_rows] { engine->SealHours(quiet_seconds, busy_rows); }) {}
+    : periodic_(
+          std::chrono::seconds(1),
+          [engine, quiet_seconds, busy_rows, installed = false]() mutable {
+            if (installed) {
+              engine->SealHours(quiet_seconds, busy_rows);
+              return;
+            }
+            installed = true;
+            const SealedFilesReport report = engine->InstallSealedHourFiles();
+            for (const std::string& dropped : report.dropped)
+              spdlog::info("sealed hour file deleted (the hour is sealed again when quiet): {}", dropped);
+            if (report.files > 0) {
+              spdlog::info(
+                  "{} sealed hour file(s) mapped ({} as the checkpoint noted them), checked in {} ms",
+                  report.installed, report.as_noted, report.ms);
+            }
+          },
+          /*at_once=*/true) {}
 
 Result<Committed> Engine::Commit(const IngestBatch& batch) {
   auto decoded = DecodeFrames(batch.frames());

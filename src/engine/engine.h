@@ -76,13 +76,18 @@ struct StartReport {
   RecoveryReport log;
   uint64_t checkpoint_lsn = 0;  // records covered by the checkpoint loaded (0: none)
   std::string checkpoint_path;
-  std::vector<std::string> checkpoints_skipped;   // why each newer checkpoint was not used
-  uint64_t replayed = 0;                          // records applied from the log after the checkpoint
-  uint64_t sealed_hours_loaded = 0;               // sealed hour files that still fit the views
-  uint64_t sealed_hours_as_noted = 0;             // of those, the ones the checkpoint noted (rows not read)
-  uint64_t sealed_hours_ms = 0;                   // checking and mapping them took
-  uint64_t cold_chunk_bytes_adopted = 0;          // the checkpoint's chunks used from the cold chunk file
-  std::vector<std::string> sealed_hours_dropped;  // why each other sealed hour file was deleted
+  std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
+  uint64_t replayed = 0;                         // records applied from the log after the checkpoint
+  uint64_t cold_chunk_bytes_adopted = 0;         // the checkpoint's chunks used from the cold chunk file
+};
+
+// What Engine::InstallSealedHourFiles found in DATA/segments.
+struct SealedFilesReport {
+  uint64_t files = 0;                // sealed hour files there were
+  uint64_t installed = 0;            // of those, the ones that still fit the views
+  uint64_t as_noted = 0;             // of those, the ones the checkpoint noted (their rows not read)
+  uint64_t ms = 0;                   // checking and installing them took
+  std::vector<std::string> dropped;  // why each other file was deleted
 };
 
 struct Committed {
@@ -171,6 +176,13 @@ class Engine : public Committer {
   // made (a month's backfill, every hour quiet at once, took 1.1 GB for them at 100 M events).
   static constexpr uint64_t kSealRowsPerPass = uint64_t{1} << 22;
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  // Installs the sealed hour files in DATA/segments that fit the views, and deletes the others. A start
+  // does not wait for it: until its file is installed an hour answers from its rows, exactly, only slower;
+  // and checking the files (reading each whole, its checksum and its indexes) was a fifth of a large
+  // restart. So the Sealer does it, before its first pass, while the server runs: each file is read and
+  // checked outside the locks, then fitted to its hour and installed under its shard's lock. Call it once,
+  // before the first SealHours.
+  SealedFilesReport InstallSealedHourFiles();
   // Bytes of the views in the cold chunk file.
   uint64_t cold_bytes() const { return cold_ ? cold_->bytes() : 0; }
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
@@ -199,8 +211,6 @@ class Engine : public Committer {
  private:
   Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> log, std::unique_ptr<Views> views,
          StartReport start);
-  // Installs the sealed hour files in DATA/segments that fit the views; deletes the others.
-  void LoadSealedHourFiles();
 
   // A batch's part for one shard, handed to the shard's apply thread.
   struct ShardTask {
@@ -262,8 +272,9 @@ class Checkpointer {
   Periodic periodic_;
 };
 
-// Seals the hours that have been quiet for `quiet_seconds`, and the busy ones whose rows not yet sealed
-// reached `busy_rows` (Engine::SealHours), on its own thread (a pass a second).
+// Installs the sealed hour files a start found (Engine::InstallSealedHourFiles, at once), then seals the
+// hours that have been quiet for `quiet_seconds`, and the busy ones whose rows not yet sealed reached
+// `busy_rows` (Engine::SealHours), on its own thread (a pass a second).
 class Sealer {
  public:
   Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows);

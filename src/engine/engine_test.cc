@@ -352,10 +352,86 @@ TEST_F(SealedHourFilesTest, SealedHoursAreWrittenAndMappedAgainAfterARestart) {
   EXPECT_EQ(Files().size(), 6u);
   auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
   ASSERT_TRUE(engine.ok());
-  EXPECT_EQ((*engine)->start_report().sealed_hours_loaded, 6u);
-  EXPECT_TRUE((*engine)->start_report().sealed_hours_dropped.empty());
+  // Until the files are installed (the sealer's first step, after the start), the hours answer from rows.
+  EXPECT_EQ(SealedHours(**engine), 0u);
+  EXPECT_EQ(Answers(**engine), before);
+  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  EXPECT_EQ(report.files, 6u);
+  EXPECT_EQ(report.installed, 6u);
+  EXPECT_TRUE(report.dropped.empty());
   EXPECT_EQ(SealedHours(**engine), 6u);
   EXPECT_EQ(Answers(**engine), before);
+}
+
+// A checkpoint written before a start's files are installed (a stop right after the start) notes the
+// seals the checkpoint it started from noted: the next start still installs the files without reading
+// the hours' rows.
+TEST_F(SealedHourFilesTest, ACheckpointBeforeTheFilesAreInstalledKeepsTheSealsNoted) {
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitShopEvents(**engine, 0, 600);
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    before = Answers(**engine);
+  }
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitCorrections(**engine, 30);  // (corrections of the first hour: its seal no longer holds)
+    before = Answers(**engine);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+  }
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->start_report().replayed, 0u);
+  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  EXPECT_EQ(report.installed, 4u);
+  EXPECT_EQ(report.as_noted, 4u);
+  EXPECT_EQ(report.dropped.size(), 2u);  // the first hour, of each shard
+  EXPECT_EQ(Answers(**engine), before);
+  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+}
+
+// The files are installed while events come in, late ones into their hours among them: every answer is
+// the one the same events give without any file.
+TEST_F(SealedHourFilesTest, FilesInstalledWhileEventsComeInChangeNoAnswer) {
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitShopEvents(**engine, 0, 3000);
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+  }
+  const std::string without_files = dir_ + "-without-files";
+  fs::remove_all(without_files);
+  fs::copy(dir_, without_files, fs::copy_options::recursive);
+  fs::remove_all(without_files + "/segments");
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  SealedFilesReport report;
+  // (Into the same hours: late events for sealed ones, and corrections.)
+  const auto more_events = [](Engine& into) {
+    for (int batch = 0; batch < 6; ++batch) CommitShopEvents(into, 3000 + 100 * batch, 100);
+    CommitCorrections(into, 70);
+  };
+  std::thread installer([&] { report = (*engine)->InstallSealedHourFiles(); });
+  more_events(**engine);
+  installer.join();
+  EXPECT_EQ(report.files, 6u);
+  EXPECT_EQ(report.installed + report.dropped.size(), 6u);
+  const std::string answers = Answers(**engine);
+  const uint64_t digest = (*engine)->Digest().digest;
+  engine->reset();
+
+  auto reference = Engine::Open(EngineOptions{without_files, 128ull << 20, 2});
+  ASSERT_TRUE(reference.ok());
+  more_events(**reference);
+  EXPECT_EQ(Answers(**reference), answers);
+  EXPECT_EQ((*reference)->Digest().digest, digest);
+  reference->reset();
+  fs::remove_all(without_files);
 }
 
 // A checkpoint notes the seals it saw: a start installs their files without reading the hours' rows,
@@ -376,12 +452,12 @@ TEST_F(SealedHourFilesTest, FilesTheCheckpointNotedAreInstalledUnlessTheLogAfter
   ASSERT_EQ(Files().size(), 6u);
   auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
   ASSERT_TRUE(engine.ok());
-  const StartReport& start = (*engine)->start_report();
-  EXPECT_EQ(start.replayed, 20u);
-  EXPECT_EQ(start.sealed_hours_loaded, 4u);
-  EXPECT_EQ(start.sealed_hours_as_noted, 4u);
-  ASSERT_EQ(start.sealed_hours_dropped.size(), 2u);  // the first hour, of each shard
-  for (const std::string& dropped : start.sealed_hours_dropped)
+  EXPECT_EQ((*engine)->start_report().replayed, 20u);
+  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  EXPECT_EQ(report.installed, 4u);
+  EXPECT_EQ(report.as_noted, 4u);
+  ASSERT_EQ(report.dropped.size(), 2u);  // the first hour, of each shard
+  for (const std::string& dropped : report.dropped)
     EXPECT_NE(dropped.find("-h" + std::to_string(HourOf(kBase)) + ".seg"), std::string::npos) << dropped;
   EXPECT_EQ(Answers(**engine), before);
   EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
@@ -409,9 +485,9 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
   fs::copy_file(dir_ + "/segments/" + files[1], dir_ + "/segments/s0of5-h1.seg");
   auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
   ASSERT_TRUE(engine.ok());
-  const StartReport& start = (*engine)->start_report();
-  EXPECT_EQ(start.sealed_hours_loaded, 0u);  // every hour of both shards had a correction
-  EXPECT_EQ(start.sealed_hours_dropped.size(), 7u);
+  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  EXPECT_EQ(report.installed, 0u);  // every hour of both shards had a correction
+  EXPECT_EQ(report.dropped.size(), 7u);
   EXPECT_TRUE(Files().empty());
   EXPECT_EQ(SealedHours(**engine), 0u);
   EXPECT_EQ(Answers(**engine), before);
@@ -627,7 +703,7 @@ TEST_F(SealedHourFilesTest, RetentionDropsOldHoursTheirFilesAndTheLogSegmentsTha
   auto engine = Engine::Open(EngineOptions{dir_, 4096, 2});
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   EXPECT_EQ((*engine)->Digest().digest, digest);
-  EXPECT_EQ((*engine)->start_report().sealed_hours_loaded, 2u);
+  EXPECT_EQ((*engine)->InstallSealedHourFiles().installed, 2u);
   EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 5), kept_hours[5]);
   EXPECT_EQ((*engine)->TakeHomeHour(first_hour + 1), (TakeHomeCounts{0, 0, 0}));
   EXPECT_TRUE(

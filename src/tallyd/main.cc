@@ -299,12 +299,6 @@ int main(int argc, char** argv) {
   const tally::RecoveryReport& recovery = start.log;
   for (const std::string& skipped : start.checkpoints_skipped)
     spdlog::warn("checkpoint not used: {}", skipped);
-  for (const std::string& dropped : start.sealed_hours_dropped)
-    spdlog::info("sealed hour file deleted (the hour is sealed again when quiet): {}", dropped);
-  if (start.sealed_hours_loaded > 0) {
-    spdlog::info("{} sealed hour file(s) mapped ({} as the checkpoint noted them), checked in {} ms",
-                 start.sealed_hours_loaded, start.sealed_hours_as_noted, start.sealed_hours_ms);
-  }
   if (start.cold_chunk_bytes_adopted > 0) {
     spdlog::info("{} MiB of the checkpoint's chunks used where they are in the cold chunk file",
                  start.cold_chunk_bytes_adopted >> 20);

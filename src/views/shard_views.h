@@ -101,12 +101,23 @@ struct HourData {
   uint32_t retractions = 0;    // rows of the hour retracted so far
   // What a checkpoint said of the hour's seal when it was loaded (rows 0: not sealed then), with the
   // retractions it had: a sealed hour file that says the same of an hour with no retraction since needs
-  // no digest of its rows at start. Read only there.
+  // no digest of its rows (HowSealedFileFits).
   struct NotedSeal {
     uint32_t rows = 0;
     uint64_t digest = 0;
     uint32_t retractions = 0;
   } noted_seal;
+  struct Seal {
+    uint32_t rows = 0;  // 0: none
+    uint64_t digest = 0;
+  };
+  // What a checkpoint notes of the hour's seal: the one installed, or else the one noted at the start if
+  // no row of the hour was retracted since (its file may not be installed yet: a start does not wait).
+  Seal SealToNote() const {
+    if (sealed != nullptr) return {sealed_rows, sealed_digest};
+    if (noted_seal.retractions == retractions) return {noted_seal.rows, noted_seal.digest};
+    return {};
+  }
   uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
 };
 

@@ -82,9 +82,12 @@ void ShardViews::Save(ByteSink* out, bool refer_to_cold) const {
     writer.Value(hour);
     writer.Cell(data.all);
     writer.InMemory(data.rows, 0);
-    // The seal held, so that a start can tell its file fits without a digest of the rows (HowSealedFileFits).
-    writer.Value<uint32_t>(data.sealed != nullptr ? data.sealed_rows : 0);
-    writer.Value<uint64_t>(data.sealed != nullptr ? data.sealed_digest : 0);
+    // The seal held, so that a start can tell its file fits without a digest of the rows (HowSealedFileFits);
+    // or, while a start's files are still being installed, the seal the checkpoint loaded noted, if it
+    // still holds.
+    const HourData::Seal seal = data.SealToNote();
+    writer.Value<uint32_t>(seal.rows);
+    writer.Value<uint64_t>(seal.digest);
   }
   writer.Value<uint64_t>(last_row_of_user_.size());
   for (uint32_t row : last_row_of_user_) writer.Value(row);

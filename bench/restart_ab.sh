@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Restarts of a data directory that is already there, two (or more) builds alternating: each start is
-# timed to /readyz 200 and printed with tallyd's CPU-seconds then and the start log's figures (the
-# checkpoint's load, the sealed hour files' check), then the median of each build. Nothing is sent: with
-# no new record a stop writes no checkpoint, so every start finds the same files (the first start of a
-# round may find them out of the page cache; the medians are what to compare).
+# timed to /readyz 200 and printed with tallyd's CPU-seconds then, the start log's figures (the
+# checkpoint's load, the sealed hour files' check) and when the sealed hour files were in; then the median
+# of each build. Nothing is sent: with no new record a stop writes no checkpoint, so every start finds the
+# same files (the first start of a round may find them out of the page cache; the medians are what to
+# compare).
 #
 # Usage: bench/restart_ab.sh ROUNDS BUILD[:DATA_DIR] BUILD[:DATA_DIR]...
 # A BUILD holds tallyd (a build directory, or binaries copied aside); DATA_DIR defaults to TALLY_BENCH_DATA.
@@ -32,9 +33,21 @@ for round in $(seq 1 "$rounds"); do
     wait_ready $port 600
     seconds="$(seconds_since "$started")"
     cpu="$(awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$pid/stat")"
+    # The sealed hour files are installed once the server runs (builds before 2026-12-04: before /readyz):
+    # wait for the start log's line, so that the stop does not cut that short, and say when it came.
+    installed="-"
+    if ls "$data/segments/"*.seg >/dev/null 2>&1; then
+      for _ in $(seq 1 1200); do
+        if grep -q 'sealed hour file(s) mapped' "$work/tallyd.log"; then
+          installed="$(seconds_since "$started")"
+          break
+        fi
+        sleep 0.05
+      done
+    fi
     kill -TERM $pid
     wait $pid || true
-    echo "$round $build $seconds s to /readyz, $cpu CPU-s; $(grep -ho 'records in [0-9]* ms\|[0-9]* sealed hour file(s) mapped[^"]*' "$work/tallyd.log" | tr '\n' ' ')"
+    echo "$round $build $seconds s to /readyz, $cpu CPU-s, sealed files in by $installed s; $(grep -ho 'records in [0-9]* ms\|[0-9]* sealed hour file(s) mapped[^"]*' "$work/tallyd.log" | tr '\n' ' ')"
     echo "$build $seconds" >>"$work/times"
   done
 done

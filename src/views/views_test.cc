@@ -320,6 +320,47 @@ TEST(Views, AChainThatReachesAnotherUsersRowEndsThere) {
   EXPECT_EQ(crafted.Timeline(alice), std::vector<uint32_t>{2});
 }
 
+// Saved views with one field of one row out of its range (crafted: the checkpoint's checksum is right) are
+// refused: a user, type, product or store the shard does not have, a state that is none, a previous row of
+// its user that is not before it. The same row with its fields in range loads.
+TEST(Views, ARowThatNamesWhatTheShardDoesNotHaveIsRefused) {
+  Views views(1);
+  views.Apply(Make("click", "alice", kHourStart + 1), LogPosition{0, 16});
+  Event with_dimensions = Make("view", "bob", kHourStart + 2);
+  with_dimensions.product_id = "p1";
+  with_dimensions.store_id = "s1";
+  views.Apply(with_dimensions, LogPosition{0, 32});
+  views.Apply(Make("click", "alice", kHourStart + 3), LogPosition{0, 48});
+  const ShardViews& shard = views.shard(0);
+  ASSERT_EQ(shard.rows()[2].previous_of_user, 0u);
+  std::string saved;
+  views.Save(&saved);
+  ASSERT_TRUE(Views::Load(saved, 1).ok());
+  const auto with_field = [&](uint32_t row, size_t offset, const void* value, size_t size) {
+    const std::string_view image(reinterpret_cast<const char*>(&shard.rows()[row]), sizeof(EventRow));
+    const size_t at = saved.find(image);
+    EXPECT_NE(at, std::string::npos);
+    EXPECT_EQ(saved.find(image, at + 1), std::string::npos);
+    std::string crafted = saved;
+    std::memcpy(&crafted[at + offset], value, size);
+    return crafted;
+  };
+  const uint32_t two = 2, five = 5, nine = 9, none = kNoDimension;
+  const auto bad_state = static_cast<RowState>(7);
+  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, user), &two, 4), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, type), &five, 4), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, product), &nine, 4), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, store), &nine, 4), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, state), &bad_state, 1), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, previous_of_user), &two, 4), 1).ok());
+  EXPECT_FALSE(Views::Load(with_field(0, offsetof(EventRow, previous_of_user), &five, 4), 1).ok());
+  // In range: another known user, no product, the previous row at once before.
+  const uint32_t one = 1;
+  EXPECT_TRUE(Views::Load(with_field(0, offsetof(EventRow, user), &one, 4), 1).ok());
+  EXPECT_TRUE(Views::Load(with_field(1, offsetof(EventRow, product), &none, 4), 1).ok());
+  EXPECT_TRUE(Views::Load(with_field(2, offsetof(EventRow, previous_of_user), &one, 4), 1).ok());
+}
+
 // A checkpoint is mapped copy-on-write: the loaded rows and hours' row lists stay where the file is
 // mapped, take the views' later writes, and leave the file as it was.
 TEST(Views, RowsLoadedFromACopyOnWriteMappingAreUsedInPlace) {

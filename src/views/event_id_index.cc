@@ -171,17 +171,13 @@ std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, size_t
   SetCurrent(number, row, version);
   // The probe in Lookup left the slot's group in the cache.
   ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) { construct(number); });
+  hot_entries_.push_back({IdRuns::FingerprintOf(hash), number});
   if (ids_.size() >= hot_ids_) MoveHotIdsToRuns();
   return {number, true};
 }
 
 void EventIdIndex::MoveHotIdsToRuns() {
-  std::vector<IdRuns::Entry> entries;
-  entries.reserve(ids_.size());
-  for (const uint32_t number : ids_) {
-    entries.push_back({IdRuns::FingerprintOf(HashOfStored(StoredOf(number))), number});
-  }
-  runs_.Add(std::move(entries));
+  runs_.Add(std::exchange(hot_entries_, {}));
   ids_.clear();
   ids_.reserve(hot_ids_);
 }
@@ -252,6 +248,7 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   // Before a freed number is given to a new id: neither the set nor a run may still lead to it. The runs
   // are rewritten (all of them, into one) only if some freed id was in them.
   const size_t freed_in_set = absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
+  std::erase_if(hot_entries_, [&](const IdRuns::Entry& entry) { return hour_[entry.number] == kFree; });
   if (freed_in_set < freed) runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
   for (auto it = generations_.begin(); it != end; ++it) {
     slots_[it->second].reset();
@@ -425,9 +422,20 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   if (!runs_.Load(in, static_cast<uint32_t>(numbers), mapping) || !in->Count(&count, sizeof(uint32_t)))
     return false;
   ids_.reserve(count);
+  hot_entries_.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t id = 0;
-    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree || !ids_.insert(id).second) return false;
+    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree) return false;
+    // (Hashed once, for the set and the fingerprint; the id's place was checked above.)
+    const Stored stored = StoredOf(id);
+    const size_t hash = HashOfStored(stored);
+    bool inserted = false;
+    ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) {
+      construct(id);
+      inserted = true;
+    });
+    if (!inserted) return false;  // the same id, or another with the same text, twice
+    hot_entries_.push_back({IdRuns::FingerprintOf(hash), id});
   }
   // Every id is in the set or a run.
   if (runs_.size() + ids_.size() != live || !in->Count(&count, sizeof(uint32_t))) return false;

@@ -321,6 +321,44 @@ class SealedHourFilesTest : public EngineTest {
     });
     return out;
   }
+  // `count` shop events into a fresh engine, their hours sealed (2 shards: 6 files) and a checkpoint;
+  // returns the answers.
+  std::string CommitSealAndCheckpoint(int count) {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    EXPECT_TRUE(engine.ok()) << engine.status().message();
+    if (!engine.ok()) return {};
+    CommitShopEvents(**engine, 0, count);
+    (*engine)->SealHours(0);
+    EXPECT_TRUE((*engine)->Checkpoint().ok());
+    return Answers(**engine);
+  }
+  // After CommitSealAndCheckpoint(600): a start (whose files are not installed) corrects events of the
+  // first hour only (every 30th: i % 3 == 0) and stops with a checkpoint, or without (as after a kill).
+  // The next start installs the other hours' files as the checkpoint noted them (their rows not read),
+  // drops the first hour's (of each shard), and answers as before.
+  void CorrectTheFirstHourAndRestart(bool checkpoint) {
+    CommitSealAndCheckpoint(600);
+    std::string before;
+    {
+      auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+      ASSERT_TRUE(engine.ok());
+      CommitCorrections(**engine, 30);
+      before = Answers(**engine);
+      if (checkpoint) ASSERT_TRUE((*engine)->Checkpoint().ok());
+    }
+    ASSERT_EQ(Files().size(), 6u);
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    EXPECT_EQ((*engine)->start_report().replayed, checkpoint ? 0u : 20u);
+    const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+    EXPECT_EQ(report.installed, 4u);
+    EXPECT_EQ(report.as_noted, 4u);
+    ASSERT_EQ(report.dropped.size(), 2u);
+    for (const std::string& dropped : report.dropped)
+      EXPECT_NE(dropped.find("-h" + std::to_string(HourOf(kBase)) + ".seg"), std::string::npos) << dropped;
+    EXPECT_EQ(Answers(**engine), before);
+    EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+  }
   static size_t SealedHours(Engine& engine) {
     return engine.Read([](const Views& views) { return views.tiers().sealed_hours; });
   }
@@ -363,47 +401,23 @@ TEST_F(SealedHourFilesTest, SealedHoursAreWrittenAndMappedAgainAfterARestart) {
   EXPECT_EQ(Answers(**engine), before);
 }
 
+// A checkpoint notes the seals it saw: a start installs their files without reading the hours' rows,
+// except where the log after the checkpoint retracted a row of the hour.
+TEST_F(SealedHourFilesTest, FilesTheCheckpointNotedAreInstalledUnlessTheLogAfterItRetractedARow) {
+  CorrectTheFirstHourAndRestart(/*checkpoint=*/false);
+}
+
 // A checkpoint written before a start's files are installed (a stop right after the start) notes the
 // seals the checkpoint it started from noted: the next start still installs the files without reading
 // the hours' rows.
 TEST_F(SealedHourFilesTest, ACheckpointBeforeTheFilesAreInstalledKeepsTheSealsNoted) {
-  std::string before;
-  {
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    CommitShopEvents(**engine, 0, 600);
-    (*engine)->SealHours(0);
-    ASSERT_TRUE((*engine)->Checkpoint().ok());
-    before = Answers(**engine);
-  }
-  {
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    CommitCorrections(**engine, 30);  // (corrections of the first hour: its seal no longer holds)
-    before = Answers(**engine);
-    ASSERT_TRUE((*engine)->Checkpoint().ok());
-  }
-  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-  ASSERT_TRUE(engine.ok());
-  EXPECT_EQ((*engine)->start_report().replayed, 0u);
-  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
-  EXPECT_EQ(report.installed, 4u);
-  EXPECT_EQ(report.as_noted, 4u);
-  EXPECT_EQ(report.dropped.size(), 2u);  // the first hour, of each shard
-  EXPECT_EQ(Answers(**engine), before);
-  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+  CorrectTheFirstHourAndRestart(/*checkpoint=*/true);
 }
 
 // The files are installed while events come in, late ones into their hours among them: every answer is
 // the one the same events give without any file.
 TEST_F(SealedHourFilesTest, FilesInstalledWhileEventsComeInChangeNoAnswer) {
-  {
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    CommitShopEvents(**engine, 0, 3000);
-    (*engine)->SealHours(0);
-    ASSERT_TRUE((*engine)->Checkpoint().ok());
-  }
+  CommitSealAndCheckpoint(3000);
   const std::string without_files = dir_ + "-without-files";
   fs::remove_all(without_files);
   fs::copy(dir_, without_files, fs::copy_options::recursive);
@@ -432,35 +446,6 @@ TEST_F(SealedHourFilesTest, FilesInstalledWhileEventsComeInChangeNoAnswer) {
   EXPECT_EQ((*reference)->Digest().digest, digest);
   reference->reset();
   fs::remove_all(without_files);
-}
-
-// A checkpoint notes the seals it saw: a start installs their files without reading the hours' rows,
-// except where the log after the checkpoint retracted a row of the hour.
-TEST_F(SealedHourFilesTest, FilesTheCheckpointNotedAreInstalledUnlessTheLogAfterItRetractedARow) {
-  std::string before;
-  {
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    CommitShopEvents(**engine, 0, 600);
-    (*engine)->SealHours(0);
-    ASSERT_TRUE((*engine)->Checkpoint().ok());
-    // Corrections of events of the first hour only (every 30th: i % 3 == 0), after the checkpoint; no
-    // checkpoint at the end (as after a kill).
-    CommitCorrections(**engine, 30);
-    before = Answers(**engine);
-  }
-  ASSERT_EQ(Files().size(), 6u);
-  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-  ASSERT_TRUE(engine.ok());
-  EXPECT_EQ((*engine)->start_report().replayed, 20u);
-  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
-  EXPECT_EQ(report.installed, 4u);
-  EXPECT_EQ(report.as_noted, 4u);
-  ASSERT_EQ(report.dropped.size(), 2u);  // the first hour, of each shard
-  for (const std::string& dropped : report.dropped)
-    EXPECT_NE(dropped.find("-h" + std::to_string(HourOf(kBase)) + ".seg"), std::string::npos) << dropped;
-  EXPECT_EQ(Answers(**engine), before);
-  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
 }
 
 TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFromRows) {

@@ -319,6 +319,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));
+  engine->sealed_files_pending_ = !ListSealedHourFiles(options.data_dir + "/segments").empty();
   if (cold) {
     engine->cold_ = std::move(cold);
     engine->hot_rows_per_shard_ = options.hot_rows_per_shard;
@@ -367,20 +368,42 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
     shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed);
     return {fit, {}};
   };
-  for (const std::string& path : paths) {
-    const auto [fit, why] = install(path);
-    if (fit == SealedFileFit::kNo) {
-      ::unlink(path.c_str());
-      report.dropped.push_back(path + ": " + why);
-    } else {
-      ++report.installed;
-      report.as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
+  // On as many threads as there are cores, as questions by product or store wait for the files: one
+  // thread took twice as long (a second at 100 M events).
+  std::mutex report_mutex;
+  std::atomic<size_t> next{0};
+  auto install_files = [&] {
+    for (size_t i = next++; i < paths.size(); i = next++) {
+      const auto [fit, why] = install(paths[i]);
+      if (fit == SealedFileFit::kNo) ::unlink(paths[i].c_str());
+      std::lock_guard lock(report_mutex);
+      if (fit == SealedFileFit::kNo) {
+        report.dropped.push_back(paths[i] + ": " + why);
+      } else {
+        ++report.installed;
+        report.as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
+      }
     }
-  }
+  };
+  std::vector<std::thread> installers(
+      std::min<size_t>(paths.size(), std::max(1u, std::thread::hardware_concurrency())));
+  for (std::thread& installer : installers) installer = std::thread(install_files);
+  for (std::thread& installer : installers) installer.join();
+  std::sort(report.dropped.begin(), report.dropped.end());
   report.ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
           .count());
+  {
+    std::lock_guard lock(sealed_files_mutex_);
+    sealed_files_pending_ = false;
+  }
+  sealed_files_installed_.notify_all();
   return report;
+}
+
+void Engine::WaitForSealedHourFiles(std::chrono::milliseconds longest) const {
+  std::unique_lock lock(sealed_files_mutex_);
+  sealed_files_installed_.wait_for(lock, longest, [&] { return !sealed_files_pending_; });
 }
 
 Engine::~Engine() {

@@ -177,16 +177,17 @@ class Engine : public Committer {
   static constexpr uint64_t kSealRowsPerPass = uint64_t{1} << 22;
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // Installs the sealed hour files in DATA/segments that fit the views, and deletes the others. A start
-  // does not wait for it: until its file is installed an hour answers from its rows, exactly, only slower;
-  // and checking the files (reading each whole, its checksum and its indexes) was a fifth of a large
-  // restart. So the Sealer does it, before its first pass, while the server runs: each file is read and
-  // checked outside the locks, then fitted to its hour and installed under its shard's lock, on as many
-  // threads as there are cores. Call it once, before the first SealHours.
+  // does not wait for it: until its file is installed an hour answers from its rows, exactly, only slower
+  // (questions by product or store wait for it: WaitForSealedHourFiles); and checking the files (reading each
+  // whole, its checksum and its indexes) was a fifth of a large restart. So the Sealer does it, before its
+  // first pass, while the server runs: each file is read and checked outside the locks, then fitted to its
+  // hour and installed under its shard's lock, on as many threads as there are cores. Call it once, before
+  // the first SealHours.
   SealedFilesReport InstallSealedHourFiles();
   // Waits (at most `longest`) until the sealed hour files a start found are installed; at once if there
   // were none or they are in. For questions by product or store, which answer from the sealed indexes: from
   // the rows, a month of 100 M events took 97 s with every shard's lock held (ingest waiting), against
-  // 0.3 s once the files were in, about a second after the start.
+  // 0.3 s once the files were in, about half a second after the start.
   void WaitForSealedHourFiles(std::chrono::milliseconds longest) const;
   // Bytes of the views in the cold chunk file.
   uint64_t cold_bytes() const { return cold_ ? cold_->bytes() : 0; }
@@ -245,12 +246,12 @@ class Engine : public Committer {
   const std::string data_dir_;
   const int lock_fd_;
   std::unique_ptr<SegmentLog> log_;
-  // Orders commits: the log append, the log-ordered half of applying and the tickets; guards the global
-  // views.
   // Whether the sealed hour files a start found are still to be installed (InstallSealedHourFiles).
   mutable std::mutex sealed_files_mutex_;
   mutable std::condition_variable sealed_files_installed_;
   bool sealed_files_pending_ = false;
+  // Orders commits: the log append, the log-ordered half of applying and the tickets; guards the global
+  // views.
   mutable std::mutex order_mutex_;
   uint64_t tickets_issued_ = 0;
   std::unique_ptr<ShardGate[]> gates_;

@@ -18,7 +18,7 @@ namespace tally {
 namespace {
 constexpr int64_t kMaxLimit = 1000;
 // How long a question by product or store waits, right after a start, for the sealed hour files to be
-// installed (Engine::WaitForSealedHourFiles: about a second at 100 M events) before it answers from the
+// installed (Engine::WaitForSealedHourFiles: half a second at 100 M events) before it answers from the
 // rows instead. It holds its event loop meanwhile, as the scan of the rows would, far longer.
 constexpr std::chrono::seconds kSealedFilesWait{30};
 

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
 
 #include <absl/container/flat_hash_map.h>
 
@@ -220,15 +224,19 @@ Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request
 
 namespace {
 
-// One shard's part of a top list: events per key, and what its unique users are computed from.
+// One shard's part of a top list: events per key, then the unique users of the keys that make the list.
 struct ShardTop {
   const ShardViews* views = nullptr;
   bool by_product = true;
   std::optional<uint32_t> type;
   std::vector<uint64_t> events;   // by key index (dense: a dictionary's keys are numbered from 0)
   std::vector<uint32_t> counted;  // the key indices with events, in first-seen order
-  absl::flat_hash_map<uint32_t, Roaring> scanned_users;  // from the rows scanned
-  std::vector<const DimensionIndex*> sealed_indexes;     // of the whole hours sealed
+  struct Scanned {
+    const HourData* data;
+    uint32_t first_row;
+  };
+  std::vector<Scanned> scanned;                       // the hours' rows counted one by one
+  std::vector<const DimensionIndex*> sealed_indexes;  // of the whole hours sealed
 
   const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
 
@@ -236,9 +244,18 @@ struct ShardTop {
     if (events[key] == 0) counted.push_back(key);
     events[key] += count;
   }
+  // The row's key, if it counts.
+  std::optional<uint32_t> KeyOf(const EventRow& row) const {
+    const uint32_t key = by_product ? row.product : row.store;
+    if (key == kNoDimension || (type && row.type != *type)) return std::nullopt;
+    return key;
+  }
 
-  // Counts first; unique users only for the keys that make the list (UniqueUsers).
-  void Count(const TopRequest& request) {
+  // Events only. The users come after (Users), for the keys that make the list alone: collecting every
+  // key's users while scanning was 70 % of a month's top list answered from 100 M rows. (Not inlined:
+  // inlined into ComputeTop, its loop over the sealed indexes, most of a sealed month's list, took 40 %
+  // longer.)
+  [[gnu::noinline]] void Count(const TopRequest& request) {
     events.assign(keys().size(), 0);
     const auto& hours = views->hours();
     for (auto it = hours.lower_bound(HourOf(request.from));
@@ -254,24 +271,39 @@ struct ShardTop {
         }
         first_unsealed = data.sealed_rows;
       }
+      if (first_unsealed < data.rows.size()) scanned.push_back({&data, first_unsealed});
       ScanRows(*views, data, first_unsealed, request.from, request.to, [&](const EventRow& row) {
-        const uint32_t key = by_product ? row.product : row.store;
-        if (key == kNoDimension || (type && row.type != *type)) return;
-        AddEvents(key, 1);
-        scanned_users[key].add(row.user);
+        if (auto key = KeyOf(row)) AddEvents(*key, 1);
       });
     }
   }
 
-  uint64_t UniqueUsers(std::string_view key_name) const {
-    auto key = keys().Find(key_name);
-    if (!key) return 0;
-    Roaring users;
-    if (auto it = scanned_users.find(*key); it != scanned_users.end()) users = it->second;
-    for (const DimensionIndex* index : sealed_indexes) {
-      if (auto at = index->Find(*key)) index->AddUsers(*at, type, &users);
+  // Adds the users of each of `names` to `users` (the same positions): from the sealed indexes and a
+  // second pass over the rows counted one by one.
+  void Users(std::span<const std::string_view> names, const TopRequest& request,
+             std::vector<Roaring>* users) const {
+    std::vector<int32_t> position_of_key(keys().size(), -1);
+    std::vector<std::pair<size_t, uint32_t>> found;  // (position, key)
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (auto key = keys().Find(names[i])) {
+        position_of_key[*key] = static_cast<int32_t>(i);
+        found.emplace_back(i, *key);
+      }
     }
-    return users.cardinality();
+    if (found.empty()) return;
+    for (const Scanned& hour : scanned) {
+      ScanRows(*views, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
+        auto key = KeyOf(row);
+        if (key && position_of_key[*key] >= 0) (*users)[position_of_key[*key]].add(row.user);
+      });
+    }
+    // Key by key: one key's set stays in the cache while every index adds to it (index by index, ten
+    // keys' sets took 15 % longer).
+    for (const auto& [position, key] : found) {
+      for (const DimensionIndex* index : sealed_indexes) {
+        if (auto at = index->Find(key)) index->AddUsers(*at, type, &(*users)[position]);
+      }
+    }
   }
 };
 
@@ -309,12 +341,17 @@ std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) 
                       return a.second != b.second ? a.second > b.second : a.first < b.first;
                     });
   ranked.resize(keep);
-  std::vector<TopEntry> top;
-  for (const auto& [key, count] : ranked) {
-    uint64_t users = 0;
-    for (const ShardTop& shard : shards) users += shard.UniqueUsers(key);  // shards' users are disjoint
-    top.push_back(TopEntry{std::string(key), count, users});
+  std::vector<std::string_view> names;
+  for (const auto& [key, count] : ranked) names.push_back(key);
+  std::vector<uint64_t> users(keep, 0);
+  for (const ShardTop& shard : shards) {
+    std::vector<Roaring> of_shard(keep);
+    shard.Users(names, request, &of_shard);
+    for (size_t i = 0; i < keep; ++i) users[i] += of_shard[i].cardinality();  // shards' users are disjoint
   }
+  std::vector<TopEntry> top;
+  for (size_t i = 0; i < keep; ++i)
+    top.push_back(TopEntry{std::string(ranked[i].first), ranked[i].second, users[i]});
   return top;
 }
 

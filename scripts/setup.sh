@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libh2o-evloop-dev libssl-dev zlib1g-dev
-  libroaring-dev libsimdjson-dev libxxhash-dev libabsl-dev
+  libroaring-dev libsimdjson-dev libxxhash-dev libzstd-dev libabsl-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libnats-dev nats-server curl
   python3-prometheus-client

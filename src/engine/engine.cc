@@ -78,6 +78,45 @@ namespace {
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 
+// The frames of the records at `positions`, in that order, as a sealed hour file's events (EventBlocks).
+// They are read through mappings of their log segments, kept in `segments` for a sealing pass: a read call
+// per record would cost more than compressing it.
+Result<std::string> EventsOfRecords(
+    const SegmentLog& log, std::span<const uint64_t> positions,
+    absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>>* segments) {
+  EventBlocksWriter writer;
+  // An hour's events are spread through the log (a cache miss each): asked for well ahead, many of them
+  // are on their way at once.
+  constexpr size_t kAhead = 16;
+  auto prefetch = [&](uint64_t packed) {
+    const LogPosition position = LogPosition::Unpack(packed);
+    auto it = segments->find(position.segment);
+    if (it != segments->end() && it->second != nullptr && position.offset < it->second->bytes().size())
+      __builtin_prefetch(it->second->bytes().data() + position.offset);
+  };
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (i + kAhead < positions.size()) prefetch(positions[i + kAhead]);
+    const LogPosition position = LogPosition::Unpack(positions[i]);
+    std::shared_ptr<const MappedFile>& segment = (*segments)[position.segment];
+    FrameView frame;
+    auto read = [&] {
+      return segment != nullptr && position.offset < segment->bytes().size() &&
+             ReadFrame(segment->bytes().substr(position.offset), &frame) == FrameCheck::kComplete;
+    };
+    if (!read()) {  // not mapped yet, or mapped before the record was written (the newest segment grows)
+      auto mapped = log.MapSegment(position.segment);
+      if (!mapped.ok()) return mapped.status();
+      segment = std::move(*mapped);
+      if (!read()) {
+        return Status::Corruption("log segment " + std::to_string(position.segment) +
+                                  ": no whole record at byte " + std::to_string(position.offset));
+      }
+    }
+    writer.Add(segment->bytes().substr(position.offset, frame.frame_bytes));
+  }
+  return writer.Finish();
+}
+
 // The materializer's loop over a log being read (a start, `tally replay`): records are gathered into
 // batches and applied as live batches are, each batch's event ids and users prefetched together. The
 // payloads are copied into one buffer that never grows while a batch is gathered (the log's mapping of a
@@ -353,7 +392,7 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
       ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
   // Whether the file at `path` was installed, and why not.
   auto install = [&](const std::string& path) -> std::pair<SealedFileFit, std::string> {
-    auto file = OpenSealedHourFile(path);  // (reads and checks all of it: off the locks)
+    auto file = OpenSealedHourFile(path);  // (reads and checks all but its events' blocks: off the locks)
     if (!file.ok()) return {SealedFileFit::kNo, file.status().message()};
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
       return {SealedFileFit::kNo, "written for " + std::to_string(file->shard_count) + " shards"};
@@ -561,6 +600,16 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     }
     sealed_files_kept_from_hour_ = kept_from;
   }
+  std::vector<DamagedSeal> damaged;
+  {
+    std::lock_guard lock(damaged_seals_mutex_);
+    damaged.swap(damaged_seals_);
+  }
+  for (const DamagedSeal& seal : damaged) {
+    std::lock_guard lock(gates_[seal.shard].mutex);
+    views_->shard_to_seal(seal.shard).Unseal(seal.at.hour, seal.at.sealed.get());
+  }
+  absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>> log_segments;  // for this pass
   for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
     std::vector<SealJob> jobs;
     {
@@ -570,9 +619,19 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     if (jobs.empty()) continue;
     for (SealJob& job : jobs) {
       job.Build();
+      auto events = EventsOfRecords(*log_, job.positions, &log_segments);
+      job.positions = {};
+      if (events.ok()) {
+        sealed_events_failed_ = false;
+      } else if (!sealed_events_failed_) {
+        sealed_events_failed_ = true;
+        spdlog::warn("sealed hour's events left in the log only, they could not be read from it: {}",
+                     events.status().message());
+      }
       auto file = WriteSealedHourFile(
           data_dir_ + "/segments",
-          SealedHourFile{shard, views_->shard_count(), job.hour, job.rows, job.rows_digest, job.sealed});
+          SealedHourFile{shard, views_->shard_count(), job.hour, job.rows, job.rows_digest, job.sealed},
+          events.ok() ? std::string_view(*events) : std::string_view());
       if (file.ok()) {
         job.sealed = std::move(file->sealed);
         sealed_write_failed_ = false;
@@ -784,6 +843,27 @@ Result<LogRecord> Engine::ReadRecord(uint64_t packed_position) const {
   auto payload = log_->ReadPayload(LogPosition::Unpack(packed_position));
   if (!payload.ok()) return payload.status();
   return DecodePayload(*payload);
+}
+
+Result<LogRecord> Engine::ReadRecord(uint64_t packed_position, uint32_t shard,
+                                     const std::optional<SealedEventAt>& sealed,
+                                     EventBlocks::Reader* reader) const {
+  if (!sealed) return ReadRecord(packed_position);
+  auto payload = sealed->sealed->events.Payload(sealed->record, reader);
+  if (payload.ok()) return DecodePayload(*payload);
+  bool first_found = false;
+  {
+    std::lock_guard lock(damaged_seals_mutex_);
+    first_found = std::none_of(damaged_seals_.begin(), damaged_seals_.end(),
+                               [&](const DamagedSeal& seal) { return seal.at.sealed == sealed->sealed; });
+    if (first_found) damaged_seals_.push_back({shard, *sealed});
+  }
+  if (first_found) {
+    spdlog::warn("{}/{}: {}; read from the log instead, the hour will be sealed again",
+                 data_dir_ + "/segments", SealedHourFileName(shard, views_->shard_count(), sealed->hour),
+                 payload.status().message());
+  }
+  return ReadRecord(packed_position);
 }
 
 TakeHomeCounts Engine::TakeHomeHour(int64_t hour) const {

@@ -156,6 +156,11 @@ class Engine : public Committer {
   }
   // The whole record at a row's position (for timelines, event lookups, rejected input).
   Result<LogRecord> ReadRecord(uint64_t packed_position) const;
+  // The same for a row of `shard`, from its sealed hour's events where `sealed` says it is there
+  // (ShardViews::SealedEventOf), else from the log. A damaged block is read around from the log, and its
+  // hour is sealed again (its file written again) by the sealer's next pass.
+  Result<LogRecord> ReadRecord(uint64_t packed_position, uint32_t shard,
+                               const std::optional<SealedEventAt>& sealed, EventBlocks::Reader* reader) const;
 
   // Summed over the shards, each read under its own lock only: cheap enough for every GET /analytics.
   // Every acknowledged event is counted; one being applied may be counted in some shards already.
@@ -265,8 +270,16 @@ class Engine : public Committer {
   [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   std::atomic<uint64_t> stream_sequence_{0};
-  bool sealed_write_failed_ = false;  // only the sealer's thread touches it: one log line per failure spell
-  bool cold_move_failed_ = false;     // the same, for moves to the cold chunk file
+  bool sealed_write_failed_ = false;   // only the sealer's thread touches it: one log line per failure spell
+  bool sealed_events_failed_ = false;  // the same, for reading an hour's events from the log to seal it
+  // Sealed hours whose events were found damaged when read, to seal again.
+  struct DamagedSeal {
+    uint32_t shard;
+    SealedEventAt at;
+  };
+  mutable std::mutex damaged_seals_mutex_;
+  mutable std::vector<DamagedSeal> damaged_seals_;
+  bool cold_move_failed_ = false;  // the same, for moves to the cold chunk file
   // The sealer's thread: cold_bytes() when the heap was last trimmed, and at the end of the last pass.
   uint64_t cold_bytes_at_trim_ = 0, cold_bytes_last_pass_ = 0;
   int64_t sealed_files_kept_from_hour_ = 0;  // the sealer's thread: files of earlier hours were deleted

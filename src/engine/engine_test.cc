@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "engine/checkpoint.h"
+#include "query/event_lookup.h"
 #include "query/stats.h"
 
 namespace tally {
@@ -506,6 +507,77 @@ TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFro
   (*engine)->SealHours(0);
   EXPECT_EQ(Files().size(), 6u);
   EXPECT_EQ(Answers(**engine), before);
+}
+
+// A sealed hour's events are read from its file, not the log. A damaged block is read around from the log,
+// and the next pass seals the hour again; its new file is the one first written (the same rows, the same
+// bytes). Once the log's copy of every record is damaged, the files still answer every counted version of
+// an event (current or superseded) and every user's timeline; a re-sent copy, counted in no hour, is read
+// from the log.
+TEST_F(SealedHourFilesTest, EventsOfSealedHoursAreReadFromTheirFiles) {
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  CommitShopEvents(**engine, 0, 600);
+  CommitCorrections(**engine, 50);  // ids with two versions; a duplicate too
+  IngestBatch again;
+  Event resent = Make("click", "u3", kBase + 1);
+  resent.event_id = "e3";
+  again.Add(std::move(resent));
+  ASSERT_TRUE((*engine)->Commit(again).ok());
+  auto lookups = [&](bool with_resent) {
+    std::string out;
+    for (const std::string id : {"e0", "e3", "e50", "e599"}) {
+      if (id == "e3" && !with_resent) continue;
+      auto versions = EventVersions(**engine, id);
+      if (!versions.ok()) return "error: " + versions.status().message();
+      for (const EventVersion& version : *versions)
+        out += version.event.event_id + "/" + std::to_string(version.event.version) + "/" +
+               version.event.product_id + "/" + RowStateName(version.state) + " ";
+    }
+    for (int user = 0; user < 23; ++user) {
+      auto page = UserTimeline(**engine, TimelineRequest{"u" + std::to_string(user), 1000});
+      if (!page.ok()) return "error: " + page.status().message();
+      for (const Event& event : page->events)
+        out += event.event_id + "@" + std::to_string(event.timestamp) + " ";
+    }
+    return out;
+  };
+  const std::string expected = lookups(true);
+  ASSERT_EQ(expected.find("error"), std::string::npos) << expected;
+  const std::string expected_counted = lookups(false);
+  (*engine)->SealHours(0);
+  ASSERT_EQ(SealedHours(**engine), 6u);
+  const std::vector<std::string> files = Files();
+  ASSERT_EQ(files.size(), 6u);
+  std::vector<std::string> written;
+  for (const std::string& file : files) {
+    const std::string path = dir_ + "/segments/" + file;
+    std::ifstream in(path, std::ios::binary);
+    written.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    // A byte near the end, in the last block of the hour's events.
+    std::fstream damage(path, std::ios::in | std::ios::out | std::ios::binary);
+    damage.seekp(static_cast<std::streamoff>(written.back().size()) - 40);
+    damage.put(static_cast<char>(written.back()[written.back().size() - 40] ^ 0x21));
+  }
+  EXPECT_EQ(lookups(true), expected);  // from the log
+  (*engine)->SealHours(0);
+  EXPECT_EQ(SealedHours(**engine), 6u);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::ifstream in(dir_ + "/segments/" + files[i], std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), written[i])
+        << files[i];
+  }
+  auto log_segments = SegmentLog::ListSegments(dir_ + "/log");
+  ASSERT_TRUE(log_segments.ok());
+  for (const std::string& name : *log_segments) {
+    const std::string segment = dir_ + "/log/" + name;
+    const auto size = fs::file_size(segment);
+    std::fstream damage(segment, std::ios::in | std::ios::out | std::ios::binary);
+    damage.seekp(SegmentLog::kSegmentHeaderBytes);
+    damage << std::string(size - SegmentLog::kSegmentHeaderBytes, '\x5a');
+  }
+  EXPECT_FALSE(EventVersions(**engine, "e3").ok());
+  EXPECT_EQ(lookups(false), expected_counted);
 }
 
 // With nothing kept hot, a sealing pass moves every whole chunk of rows, ids and row lists to the cold

@@ -405,6 +405,17 @@ Result<std::string> SegmentLog::ReadPayload(LogPosition position) const {
   return ReadPayloadAt(reader->first, reader->second, position.offset);
 }
 
+Result<std::shared_ptr<const MappedFile>> SegmentLog::MapSegment(uint32_t segment_id) const {
+  const std::string path = [&]() -> std::string {
+    std::lock_guard lock(readers_mutex_);
+    if (segment_id < first_segment_id_ || segment_id - first_segment_id_ >= segment_paths_.size()) return {};
+    return segment_paths_[segment_id - first_segment_id_];
+  }();
+  if (path.empty()) return Status::NotFound("no log segment " + std::to_string(segment_id));
+  // Every page at once: the records read are spread through the segment, and a fault each cost more.
+  return MappedFile::Open(path, MappedFile::Reading::kWhole);
+}
+
 Result<uint64_t> SegmentLog::FirstRecord(const std::string& directory) {
   auto start = ReadLogStart(directory);
   if (!start.ok()) return start.status();

@@ -18,6 +18,8 @@
 
 namespace tally {
 
+class MappedFile;
+
 // Where a record's frame starts: the segment's id and the byte offset inside it. Segment ids count the
 // segments ever created (0 = the first); retention deleting the oldest does not renumber the others, so a
 // position stays valid for as long as its segment exists.
@@ -121,6 +123,10 @@ class SegmentLog {
 
   // The payload of the record whose frame starts at `position` (checksum verified). Safe from any thread.
   Result<std::string> ReadPayload(LogPosition position) const;
+
+  // Segment `segment_id` mapped read-only as it is now (the records written so far), to read many records
+  // by position without a read call each. Safe from any thread.
+  Result<std::shared_ptr<const MappedFile>> MapSegment(uint32_t segment_id) const;
 
   // Retention: deletes the oldest closed segments that hold nothing at or after `first_needed` (a packed
   // LogPosition) and whose every record is among the first `covered_lsn` (a checkpoint holds what they

@@ -10,17 +10,29 @@
 namespace tally {
 namespace {
 
-// The log's records at these positions, in their order, which the views say are events (or rejected
-// input).
+// Where a row's whole record is: the log, and its sealed hour's events when they hold it.
+struct RecordSource {
+  uint64_t position;
+  uint32_t shard;
+  std::optional<SealedEventAt> sealed;
+};
+
+RecordSource SourceOf(const Views& views, RowRef ref) {
+  const ShardViews& shard = views.shard(ref.shard);
+  return {shard.rows()[ref.row].position, ref.shard, shard.SealedEventOf(ref.row)};
+}
+
+// The records at these sources, in their order, which the views say are events (or rejected input).
 template <typename Record>
-Result<std::vector<Record>> RecordsAt(const Engine& engine, const std::vector<uint64_t>& positions) {
+Result<std::vector<Record>> RecordsAt(const Engine& engine, const std::vector<RecordSource>& sources) {
   std::vector<Record> records;
-  records.reserve(positions.size());
-  for (const uint64_t position : positions) {
-    auto record = engine.ReadRecord(position);
+  records.reserve(sources.size());
+  EventBlocks::Reader reader;
+  for (const RecordSource& source : sources) {
+    auto record = engine.ReadRecord(source.position, source.shard, source.sealed, &reader);
     if (!record.ok()) return Status::Internal("log: " + record.status().message());
     if (!std::holds_alternative<Record>(*record))
-      return Status::Internal("log: the record at " + std::to_string(position) +
+      return Status::Internal("log: the record at " + std::to_string(source.position) +
                               " is not the one the views name");
     records.push_back(std::get<Record>(std::move(*record)));
   }
@@ -58,17 +70,16 @@ const char* RowStateName(RowState state) {
 }
 
 Result<std::vector<EventVersion>> EventVersions(const Engine& engine, const std::string& event_id) {
-  std::vector<uint64_t> positions;
+  std::vector<RecordSource> sources;
   std::vector<RowState> states;
   engine.Read([&](const Views& views) {
     for (RowRef ref : views.RowsOfId(event_id)) {
-      const EventRow& row = views.shard(ref.shard).rows()[ref.row];
-      positions.push_back(row.position);
-      states.push_back(row.state);
+      sources.push_back(SourceOf(views, ref));
+      states.push_back(views.shard(ref.shard).rows()[ref.row].state);
     }
     return 0;
   });
-  auto events = RecordsAt<Event>(engine, positions);
+  auto events = RecordsAt<Event>(engine, sources);
   if (!events.ok()) return events.status();
   std::vector<EventVersion> versions;
   for (size_t i = 0; i < events->size(); ++i) versions.push_back({std::move((*events)[i]), states[i]});
@@ -77,13 +88,14 @@ Result<std::vector<EventVersion>> EventVersions(const Engine& engine, const std:
 
 Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& request) {
   struct Found {
-    uint64_t position;
+    RecordSource source;
     Millis timestamp;
   };
   std::vector<Found> found;
   bool more = false;
   engine.Read([&](const Views& all) {
-    const ShardViews& views = all.shard(all.ShardOf(request.user_id));
+    const uint32_t shard = all.ShardOf(request.user_id);
+    const ShardViews& views = all.shard(shard);
     auto user = views.users().Find(request.user_id);
     if (!user) return 0;
     std::optional<uint32_t> type;
@@ -108,13 +120,13 @@ Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& r
           break;
         }
       }
-      found.push_back({row.position, row.timestamp});
+      found.push_back({SourceOf(all, {shard, *it}), row.timestamp});
     }
     return 0;
   });
-  std::vector<uint64_t> positions;
-  for (const Found& item : found) positions.push_back(item.position);
-  auto events = RecordsAt<Event>(engine, positions);
+  std::vector<RecordSource> sources;
+  for (const Found& item : found) sources.push_back(item.source);
+  auto events = RecordsAt<Event>(engine, sources);
   if (!events.ok()) return events.status();
   TimelinePage page;
   page.events = std::move(*events);
@@ -123,15 +135,15 @@ Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& r
 }
 
 Result<std::vector<RejectedInput>> RecentRejected(const Engine& engine, size_t limit, Millis before) {
-  const std::vector<uint64_t> positions = engine.ReadGlobal([&](const GlobalViews& global) {
-    std::vector<uint64_t> newest;
+  const std::vector<RecordSource> sources = engine.ReadGlobal([&](const GlobalViews& global) {
+    std::vector<RecordSource> newest;
     const auto& rejected = global.rejected();
     for (auto it = rejected.rbegin(); it != rejected.rend() && newest.size() < limit; ++it) {
-      if (it->received_at < before) newest.push_back(it->position);
+      if (it->received_at < before) newest.push_back({it->position, 0, std::nullopt});
     }
     return newest;
   });
-  return RecordsAt<RejectedInput>(engine, positions);
+  return RecordsAt<RejectedInput>(engine, sources);
 }
 
 std::vector<TypeEntry> TypeEntries(const Engine& engine) {

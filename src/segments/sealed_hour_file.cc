@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -17,9 +18,12 @@ namespace tally {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
-constexpr uint32_t kFormatVersion = 1;
+// 2: the hour's whole events after the indexes (1 had none; such a file is sealed again).
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
+// The events' section when they could not be read (EventBlocks: no records, no blocks).
+constexpr char kNoEvents[8] = {};
 
 std::string_view AsBytes(std::span<const uint32_t> words) {
   return {reinterpret_cast<const char*>(words.data()), words.size() * sizeof(uint32_t)};
@@ -46,35 +50,48 @@ std::optional<int64_t> HourOfSealedHourFile(const std::string& path) {
   return hour;
 }
 
-Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file) {
+std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes) {
+  if (bytes.size() < kHeaderBytes) return std::nullopt;
+  // Up to the events' blocks, which carry checksums of their own (EventBlocks), read when asked for.
+  const uint64_t index_words = GetFixed<uint64_t>(bytes.data() + 48) + GetFixed<uint64_t>(bytes.data() + 56);
+  uint64_t end = bytes.size();
+  if (index_words <= (bytes.size() - kHeaderBytes) / sizeof(uint32_t)) {
+    const uint64_t events = kHeaderBytes + index_words * sizeof(uint32_t);
+    if (events + 8 <= bytes.size())
+      end =
+          std::min<uint64_t>(end, events + 8 + uint64_t{GetFixed<uint32_t>(bytes.data() + events + 4)} * 16);
+  }
+  return Crc32c(bytes.substr(kChecksummedFrom, end - kChecksummedFrom));
+}
+
+Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
+                                           std::string_view events) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);
   const std::span<const uint32_t> product = file.sealed->by_product.words();
   const std::span<const uint32_t> store = file.sealed->by_store.words();
-  std::string header(kMagic, sizeof(kMagic));
-  PutFixed<uint32_t>(&header, kFormatVersion);
-  PutFixed<uint32_t>(&header, 0);  // the checksum, filled in below
-  PutFixed<uint32_t>(&header, file.shard);
-  PutFixed<uint32_t>(&header, file.shard_count);
-  PutFixed<int64_t>(&header, file.hour);
-  PutFixed<uint32_t>(&header, file.sealed_rows);
-  PutFixed<uint32_t>(&header, 0);
-  PutFixed<uint64_t>(&header, file.rows_digest);
-  PutFixed<uint64_t>(&header, product.size());
-  PutFixed<uint64_t>(&header, store.size());
-  // crc32c(header rest + product + store), computed over one buffer: files are small (an hour's index).
-  std::string body = header.substr(kChecksummedFrom);
-  body.append(AsBytes(product));
-  body.append(AsBytes(store));
-  const uint32_t crc = Crc32c(body);
-  std::memcpy(header.data() + 12, &crc, sizeof(crc));
+  std::string bytes(kMagic, sizeof(kMagic));
+  PutFixed<uint32_t>(&bytes, kFormatVersion);
+  PutFixed<uint32_t>(&bytes, 0);  // the checksum, filled in below
+  PutFixed<uint32_t>(&bytes, file.shard);
+  PutFixed<uint32_t>(&bytes, file.shard_count);
+  PutFixed<int64_t>(&bytes, file.hour);
+  PutFixed<uint32_t>(&bytes, file.sealed_rows);
+  PutFixed<uint32_t>(&bytes, 0);
+  PutFixed<uint64_t>(&bytes, file.rows_digest);
+  PutFixed<uint64_t>(&bytes, product.size());
+  PutFixed<uint64_t>(&bytes, store.size());
+  bytes.append(AsBytes(product));
+  bytes.append(AsBytes(store));
+  bytes.append(events.empty() ? std::string_view(kNoEvents, sizeof(kNoEvents)) : events);
+  const uint32_t crc = *SealedHourFileChecksum(bytes);
+  std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
 
   const std::string path = directory + "/" + SealedHourFileName(file.shard, file.shard_count, file.hour);
   const std::string temporary = path + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("create " + temporary, errno);
-  Status written = WriteAll(fd, std::string_view(header).substr(0, kChecksummedFrom), temporary);
-  if (written.ok()) written = WriteAll(fd, body, temporary);
+  Status written = WriteAll(fd, bytes, temporary);
   ::close(fd);
   if (written.ok() && ::rename(temporary.c_str(), path.c_str()) != 0)
     written = Status::FromErrno("rename " + temporary, errno);
@@ -90,7 +107,7 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return damaged("not a sealed hour file");
   if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion) return damaged("format version not known");
-  if (GetFixed<uint32_t>(bytes.data() + 12) != Crc32c(bytes.substr(kChecksummedFrom)))
+  if (GetFixed<uint32_t>(bytes.data() + 12) != SealedHourFileChecksum(bytes))
     return damaged("checksum mismatch");
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint32_t) != 0) return damaged("not aligned");
   SealedHourFile file;
@@ -103,7 +120,7 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   const uint64_t store_words = GetFixed<uint64_t>(bytes.data() + 56);
   const uint64_t body_words = (bytes.size() - kHeaderBytes) / sizeof(uint32_t);
   if ((bytes.size() - kHeaderBytes) % sizeof(uint32_t) != 0 || product_words > body_words ||
-      store_words != body_words - product_words) {
+      store_words > body_words - product_words) {
     return damaged("its size does not match its header");
   }
   const auto* words = reinterpret_cast<const uint32_t*>(bytes.data() + kHeaderBytes);
@@ -111,9 +128,15 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   if (!product.ok()) return product.status();
   auto store = DimensionIndex::FromWords({words + product_words, store_words}, owner);
   if (!store.ok()) return store.status();
+  auto events = EventBlocks::FromBytes(
+      bytes.substr(kHeaderBytes + (product_words + store_words) * sizeof(uint32_t)), owner);
+  if (!events.ok()) return events.status();
+  if (events->records() != 0 && events->records() != file.sealed_rows)
+    return damaged("its events are not the rows it was sealed from");
   auto sealed = std::make_shared<SealedHour>();
   sealed->by_product = std::move(*product);
   sealed->by_store = std::move(*store);
+  sealed->events = std::move(*events);
   file.sealed = std::move(sealed);
   return file;
 }

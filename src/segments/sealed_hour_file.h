@@ -4,8 +4,10 @@
 //   "TALLYSEG" | u32 format version | u32 crc32c of every byte after this field
 //   u32 shard | u32 shards | i64 hour | u32 sealed rows | u32 0 | u64 rows digest
 //   u64 product words | u64 store words | the product index's words | the store index's words
-// (little endian, as the machine is). It is derived data: written as a .tmp file and renamed into place,
-// not fsynced. At start a file is used only if its checksum holds, its indexes pass their checks, and the
+//   | the hour's whole events (views/event_blocks.h)
+// (little endian, as the machine is). The checksum covers everything up to the events' blocks, which are
+// checked when they are read. It is derived data: written as a .tmp file and renamed into place, not
+// fsynced. At start a file is used only if its checksum holds, its indexes pass their checks, and the
 // digest of the hour's first `sealed rows` rows (their log positions and states, rebuilt from the log)
 // equals the one it was built from (taken from the checkpoint's note of the hour's seal when it says the
 // same and no row of the hour was retracted since); any other file is deleted and the hour sealed again.
@@ -36,10 +38,14 @@ std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hou
 // The hour a file's path names (nullopt: not a sealed hour file's name).
 std::optional<int64_t> HourOfSealedHourFile(const std::string& path);
 
-// Writes `file` into `directory` (created if missing) and returns it read back from its memory map.
-Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file);
+// Writes `file` with `events` (an EventBlocksWriter's section of its first sealed_rows rows' frames; empty:
+// none) into `directory` (created if missing) and returns it read back from its memory map.
+Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
+                                           std::string_view events = {});
 // Maps and checks a file.
 Result<SealedHourFile> OpenSealedHourFile(const std::string& path);
+// The checksum a file's header holds for these bytes (nullopt: too short to be a file).
+std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes);
 // Checks the bytes of a file (kept alive by `owner`; 4-byte aligned) and reads them in place.
 Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_ptr<const void> owner);
 

@@ -1,15 +1,15 @@
 // libFuzzer target: the bytes of a sealed hour file as a start finds them (damaged, cut, or crafted).
 // Parsing must never read outside them: a file either fails its checks or every question its indexes can
-// be asked stays inside the words (AddressSanitizer sees any read past them). Most inputs fail the
-// checksum; so that the index checks behind it are fuzzed too, the checksum is also set right for the
-// fuzzer's bytes before they are parsed a second time.
+// be asked stays inside the words (AddressSanitizer sees any read past them), and every event it holds
+// is read or refused. Most inputs fail the checksum; so that the checks behind it are fuzzed too, the
+// checksum is also set right for the fuzzer's bytes before they are parsed a second time.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "log/crc32c.h"
 #include "segments/sealed_hour_file.h"
 
 namespace {
@@ -25,6 +25,9 @@ void AskEverything(const tally::SealedHourFile& file) {
           at, [&](const tally::DimensionIndex::Group& group) { (void)index->Events(at, group.type); });
     }
   }
+  tally::EventBlocks::Reader reader;
+  for (uint32_t record = 0; record < file.sealed->events.records(); ++record)
+    (void)file.sealed->events.Payload(record, &reader);
 }
 
 void Parse(const std::string& bytes) {
@@ -40,9 +43,8 @@ void Parse(const std::string& bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
   Parse(bytes);
-  if (bytes.size() >= 16) {
-    const uint32_t crc = tally::Crc32c(std::string_view(bytes).substr(16));
-    std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
+  if (const std::optional<uint32_t> crc = tally::SealedHourFileChecksum(bytes)) {
+    std::memcpy(bytes.data() + 12, &*crc, sizeof(*crc));
     Parse(bytes);
   }
   return 0;

@@ -206,6 +206,7 @@ TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {
 }
 
 void SealJob::Add(const EventRow& row) {
+  positions.push_back(row.position);
   if (row.state != RowState::kCurrent) return;
   if (row.product != kNoDimension) by_product.push_back({row.product, row.type, row.user});
   if (row.store != kNoDimension) by_store.push_back({row.store, row.type, row.user});
@@ -236,6 +237,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
+    job.positions.reserve(job.rows);
     // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
     Hasher digest;
     for (uint32_t i = 0; i < job.rows; ++i) {
@@ -314,6 +316,38 @@ void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t 
   data.sealed = std::move(sealed);
   data.sealed_rows = rows;
   data.sealed_digest = rows_digest;
+}
+
+std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const {
+  const int64_t hour = HourOf(rows_[row_index].timestamp);
+  const auto& hours = this->hours();
+  auto it = hours.find(hour);
+  if (it == hours.end() || it->second.sealed == nullptr) return std::nullopt;
+  const HourData& data = it->second;
+  // The hour's rows are in row order: the row's place among them is its record's number.
+  const uint32_t covered = std::min(data.sealed_rows, data.sealed->events.records());
+  uint32_t low = 0, high = covered;
+  while (low < high) {
+    const uint32_t middle = low + (high - low) / 2;
+    if (data.rows[middle] < row_index) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  if (low == covered || data.rows[low] != row_index) return std::nullopt;
+  return SealedEventAt{hour, data.sealed, low};
+}
+
+void ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
+  FoldStagedRows();
+  auto it = hours_.find(hour);
+  if (it == hours_.end() || it->second.sealed.get() != sealed) return;
+  HourData& data = it->second;
+  data.sealed.reset();
+  data.sealed_rows = 0;
+  data.sealed_digest = 0;
+  data.noted_seal = {};  // (a checkpoint must not note the damaged file's seal)
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

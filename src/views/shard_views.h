@@ -34,6 +34,7 @@
 #include "views/cold_chunks.h"
 #include "views/dictionary.h"
 #include "views/dimension_index.h"
+#include "views/event_blocks.h"
 
 namespace tally {
 
@@ -85,10 +86,19 @@ enum class SealedFileFit {
   kByDigest,  // the digest of the hour's rows says so
 };
 
-// The hour's events by product and by store, frozen.
+// The hour's events by product and by store, frozen; and, read from its file, the whole events of the
+// rows it was sealed from (none when sealed in memory only).
 struct SealedHour {
   DimensionIndex by_product;
   DimensionIndex by_store;
+  EventBlocks events;
+};
+
+// Where a row's whole event is among its sealed hour's events.
+struct SealedEventAt {
+  int64_t hour = 0;
+  std::shared_ptr<const SealedHour> sealed;
+  uint32_t record = 0;  // in sealed->events
 };
 
 struct HourData {
@@ -127,11 +137,12 @@ struct SealJob {
   int64_t hour = 0;
   uint32_t rows = 0;  // rows[0, rows) copied
   uint32_t retractions = 0;
-  uint64_t rows_digest = 0;  // ShardViews::RowsDigest of the rows copied
+  uint64_t rows_digest = 0;         // ShardViews::RowsDigest of the rows copied
+  std::vector<uint64_t> positions;  // of every row copied (any state), for the hour's events
   std::vector<DimensionIndex::Entry> by_product, by_store;
   std::shared_ptr<const SealedHour> sealed;
 
-  void Add(const EventRow& row);  // a current row's entries; other rows have none
+  void Add(const EventRow& row);  // its position, and a current row's entries (other rows have none)
   void Build();
 };
 
@@ -208,6 +219,11 @@ class ShardViews {
   // shard's. Once the staged rows are folded in (FoldStagedRows), this only reads.
   SealedFileFit HowSealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                   const SealedHour& sealed) const;
+  // Where the row's whole event can be read without the log (nullopt: only from the log).
+  std::optional<SealedEventAt> SealedEventOf(uint32_t row_index) const;
+  // Drops the hour's seal if it is still `sealed` (its file was found damaged): the hour is sealed again,
+  // and its file written again, by the next pass.
+  void Unseal(int64_t hour, const SealedHour* sealed);
   // Installs an index that fits (HowSealedFileFits).
   void InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                 std::shared_ptr<const SealedHour> sealed);

@@ -1,0 +1,90 @@
+// A sealed hour's whole events, so that the hour answers a question about them (an event's versions, a
+// user's timeline, later any property) without the log: the log's frames of the hour's first rows, in the
+// hour's row order and byte for byte as the log holds them, in zstd-compressed blocks of about 8 KiB.
+// Written into the hour's sealed file (segments/sealed_hour_file.h) and read in place from its memory map:
+//   u32 records | u32 blocks | per block: u32 first record, u32 bytes, u32 offset, u32 compressed bytes
+//   | the compressed blocks back to back (offsets from the first) | zero bytes up to a multiple of 4
+// (little endian, as the machine is). A block is checked when it is read, not when the file is opened: by
+// zstd's checksum of its content, and by each frame's own CRC-32C, as the log wrote it.
+#pragma once
+
+#include <zstd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/status.h"
+
+namespace tally {
+
+class EventBlocksWriter {
+ public:
+  EventBlocksWriter();
+  ~EventBlocksWriter();
+  EventBlocksWriter(const EventBlocksWriter&) = delete;
+  EventBlocksWriter& operator=(const EventBlocksWriter&) = delete;
+
+  // The next record's whole frame (header and payload).
+  void Add(std::string_view frame);
+  // The section's bytes (a multiple of 4), or an error if a block could not be compressed or the blocks
+  // do not fit the format's 32-bit offsets. The writer is empty again after it.
+  Result<std::string> Finish();
+
+ private:
+  Status CompressBlock();
+
+  ZSTD_CCtx* context_;
+  std::string block_;  // the frames of the block being filled
+  uint32_t records_ = 0, block_first_ = 0;
+  std::string table_, compressed_;
+  Status failed_ = Status::Ok();
+};
+
+class EventBlocks {
+ public:
+  EventBlocks() = default;  // no records
+
+  // Checks the section's table (blocks in record order, each inside the bytes; the blocks themselves are
+  // checked when read) and reads it in place; `owner` keeps the bytes alive (4-byte aligned).
+  static Result<EventBlocks> FromBytes(std::string_view bytes, std::shared_ptr<const void> owner);
+
+  uint32_t records() const { return records_; }
+  size_t bytes() const { return bytes_.size(); }
+
+  // Keeps the last block it read, decompressed: a user's events or an event's versions are often in one.
+  class Reader {
+   public:
+    Reader();
+    ~Reader();
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+
+   private:
+    friend class EventBlocks;
+    ZSTD_DCtx* context_ = nullptr;
+    const char* block_ = nullptr;        // the compressed block `content_` holds (null: none)
+    std::shared_ptr<const void> owner_;  // of block_'s bytes: kept mapped while it is the key
+    std::string content_;
+    std::vector<uint32_t> frame_starts_;  // in content_, by record from the block's first
+  };
+  // The payload of record number `record` (a Corruption error names what is damaged).
+  Result<std::string> Payload(uint32_t record, Reader* reader) const;
+
+ private:
+  struct Block {
+    uint32_t first_record, bytes, offset, compressed_bytes;
+  };
+  static_assert(sizeof(Block) == 16);
+
+  uint32_t records_ = 0;
+  const Block* blocks_ = nullptr;
+  uint32_t block_count_ = 0;
+  std::string_view compressed_;  // every block's bytes
+  std::string_view bytes_;       // the whole section
+  std::shared_ptr<const void> owner_;
+};
+
+}  // namespace tally

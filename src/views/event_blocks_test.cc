@@ -1,0 +1,149 @@
+#include "views/event_blocks.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/fixed_width.h"
+#include "log/record.h"
+
+namespace tally {
+namespace {
+
+// `count` events' frames, of sizes from a few dozen bytes to past a block (every 97th carries 40 KiB of
+// properties), and their payloads.
+struct Frames {
+  std::vector<std::string> frames, payloads;
+};
+Frames MakeFrames(int count) {
+  Frames made;
+  for (int i = 0; i < count; ++i) {
+    Event event;
+    event.type = i % 3 ? "click" : "PaymentSuccessful";
+    event.user_id = "user-" + std::to_string(i % 71);
+    event.timestamp = 1793527200000 + i;
+    event.event_id = "event-" + std::to_string(i);
+    event.properties_json = R"({"total_amount":)" + std::to_string(i * 7 % 1000) + R"(,"note":")" +
+                            std::string(i % 97 == 0 ? 40 << 10 : i % 50, 'x') + "\"}";
+    std::string frame;
+    AppendEventFrame(event, &frame);
+    made.payloads.push_back(frame.substr(kFrameHeaderBytes));
+    made.frames.push_back(std::move(frame));
+  }
+  return made;
+}
+
+std::string Section(const Frames& frames) {
+  EventBlocksWriter writer;
+  for (const std::string& frame : frames.frames) writer.Add(frame);
+  auto section = writer.Finish();
+  EXPECT_TRUE(section.ok()) << section.status().message();
+  return section.ok() ? *section : std::string();
+}
+
+// A section's bytes in words, aligned as a memory map is.
+std::shared_ptr<std::vector<uint32_t>> Aligned(const std::string& bytes) {
+  auto words = std::make_shared<std::vector<uint32_t>>((bytes.size() + 3) / 4);
+  if (!bytes.empty()) std::memcpy(words->data(), bytes.data(), bytes.size());
+  return words;
+}
+
+Result<EventBlocks> Open(const std::string& bytes) {
+  auto words = Aligned(bytes);
+  return EventBlocks::FromBytes({reinterpret_cast<const char*>(words->data()), bytes.size()}, words);
+}
+
+TEST(EventBlocks, EveryRecordIsReadBackAsTheLogHeldIt) {
+  const Frames frames = MakeFrames(3000);
+  const std::string section = Section(frames);
+  EXPECT_EQ(section.size() % 4, 0u);
+  size_t raw = 0;
+  for (const std::string& frame : frames.frames) raw += frame.size();
+  EXPECT_LT(section.size(), raw / 4);  // compressed: the frames repeat their names and values
+  auto blocks = Open(section);
+  ASSERT_TRUE(blocks.ok()) << blocks.status().message();
+  EXPECT_EQ(blocks->records(), 3000u);
+  EventBlocks::Reader reader;
+  // In order, backwards (a timeline), and by jumps from block to block.
+  for (uint32_t i = 0; i < 3000; ++i) ASSERT_EQ(*blocks->Payload(i, &reader), frames.payloads[i]) << i;
+  for (uint32_t i = 3000; i-- > 0;) ASSERT_EQ(*blocks->Payload(i, &reader), frames.payloads[i]) << i;
+  for (uint32_t i = 0; i < 3000; i += 389) {
+    EventBlocks::Reader fresh;
+    ASSERT_EQ(*blocks->Payload(2999 - i, &fresh), frames.payloads[2999 - i]);
+    ASSERT_EQ(*blocks->Payload(i, &fresh), frames.payloads[i]);
+  }
+  EXPECT_EQ(blocks->Payload(3000, &reader).status().code(), Status::Code::kNotFound);
+}
+
+TEST(EventBlocks, AWriterWithoutRecordsWritesASectionWithout) {
+  EventBlocksWriter writer;
+  auto section = writer.Finish();
+  ASSERT_TRUE(section.ok());
+  auto blocks = Open(*section);
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_EQ(blocks->records(), 0u);
+  EventBlocks::Reader reader;
+  EXPECT_FALSE(blocks->Payload(0, &reader).ok());
+  // A writer is empty again after Finish.
+  writer.Add(MakeFrames(1).frames[0]);
+  auto one = writer.Finish();
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(Open(*one)->records(), 1u);
+}
+
+// The blocks are checked when read: a damaged byte in one is found there (by zstd or by a frame's CRC),
+// and the other blocks still read.
+TEST(EventBlocks, ADamagedBlockIsFoundWhenReadAndTheOthersStillRead) {
+  const Frames frames = MakeFrames(3000);
+  const std::string section = Section(frames);
+  const uint32_t block_count = GetFixed<uint32_t>(section.data() + 4);
+  ASSERT_GT(block_count, 3u);
+  const size_t blocks_start = 8 + size_t{block_count} * 16;
+  // The second block: its first record, the next block's first record, and its place.
+  const uint32_t first = GetFixed<uint32_t>(section.data() + 8 + 16);
+  const uint32_t next = GetFixed<uint32_t>(section.data() + 8 + 32);
+  const uint32_t offset = GetFixed<uint32_t>(section.data() + 8 + 16 + 8);
+  const uint32_t compressed = GetFixed<uint32_t>(section.data() + 8 + 16 + 12);
+  for (uint32_t at = 0; at < compressed; at += compressed / 7 + 1) {
+    std::string damaged = section;
+    damaged[blocks_start + offset + at] = static_cast<char>(damaged[blocks_start + offset + at] ^ 0x10);
+    auto blocks = Open(damaged);
+    ASSERT_TRUE(blocks.ok()) << blocks.status().message();
+    EventBlocks::Reader reader;
+    auto payload = blocks->Payload(first + (next - first) / 2, &reader);
+    ASSERT_FALSE(payload.ok()) << "byte " << at;
+    EXPECT_EQ(payload.status().code(), Status::Code::kCorruption);
+    EXPECT_NE(payload.status().message().find("block 1"), std::string::npos) << payload.status().message();
+    EXPECT_EQ(*blocks->Payload(first - 1, &reader), frames.payloads[first - 1]);
+    EXPECT_EQ(*blocks->Payload(next, &reader), frames.payloads[next]);
+  }
+}
+
+TEST(EventBlocks, ATableThatDoesNotHoldTogetherIsRefused) {
+  const std::string section = Section(MakeFrames(3000));
+  ASSERT_TRUE(Open(section).ok());
+  auto refused = [&](size_t at, uint32_t value) {
+    std::string changed = section;
+    std::memcpy(changed.data() + at, &value, sizeof(value));
+    return !Open(changed).ok();
+  };
+  const uint32_t blocks = GetFixed<uint32_t>(section.data() + 4);
+  EXPECT_TRUE(refused(0, 0));                               // records without blocks
+  EXPECT_TRUE(refused(4, 0));                               // blocks without records
+  EXPECT_TRUE(refused(4, blocks + 1));                      // a block more than there are
+  EXPECT_TRUE(refused(4, 0x10000000));                      // a table longer than the section
+  EXPECT_TRUE(refused(8, 1));                               // the first block not at record 0
+  EXPECT_TRUE(refused(8 + 16, 0));                          // blocks out of order
+  EXPECT_TRUE(refused(8 + 16 * (blocks - 1), 3000));        // a block past the records
+  EXPECT_TRUE(refused(8 + 16 + 4, 0));                      // a block of no bytes
+  EXPECT_TRUE(refused(8 + 16 + 8, 12));                     // a block not where the one before ends
+  EXPECT_TRUE(refused(8 + 12, 1));                          // ... nor ending where the next starts
+  EXPECT_FALSE(Open(section + std::string(4, '\0')).ok());  // bytes after the last block
+  EXPECT_FALSE(Open(section.substr(0, section.size() - 8)).ok());
+  EXPECT_FALSE(Open(section.substr(0, 7)).ok());
+}
+
+}  // namespace
+}  // namespace tally

@@ -3,6 +3,8 @@
 # products, 200 stores, 250 000 users over 720 hours, 3 % late, 1 % re-sent) into a fresh one-shard tallyd
 # of each build in turn, as NDJSON batches of 1 000, and prints tallyd's events per CPU-second and its
 # anonymous memory at the end, then the median ratio.
+# TALLY_BENCH_SEALED=1: each load also waits until every hour is sealed (its file written) and counts that
+# CPU too, and prints the sealed hour files' bytes per event.
 #
 # Usage: bench/ingest_rounds.sh BEFORE_DIR AFTER_DIR [rounds=5] [events=2000000]
 # (a DIR holds tallyd and tally: a build directory, or binaries copied aside so a rebuild cannot change
@@ -19,7 +21,16 @@ port=18919
 bin="$before"
 generate_shop_events "$events" "$work/events.ndjson"
 
-# One load: "<events per CPU-second> <anonymous KiB>".
+# Every hour sealed: tallyd's metrics count no hot hour (at most 300 s).
+wait_sealed() {
+  for _ in $(seq 1 3000); do
+    curl -sf "127.0.0.1:$port/metrics" | grep -q '^tally_hours{tier="hot"} 0$' && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# One load: "<events per CPU-second> <anonymous KiB> <sealed files' bytes per event>".
 load() {
   rm -rf "$work/data"
   "$1/tallyd" --threads 1 --shards 1 --checkpoint-every 0 --data "$work/data" --listen 127.0.0.1:$port \
@@ -29,23 +40,27 @@ load() {
   local cpu_before
   cpu_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
   "$1/tally" send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >/dev/null 2>&1
-  local ticks anon
+  [ "${TALLY_BENCH_SEALED:-0}" = "1" ] && wait_sealed
+  local ticks anon sealed
+  sealed="$(du -sb "$work/data/segments" 2>/dev/null | cut -f1)"
   ticks=$(($(awk '{print $14 + $15}' "/proc/$pid/stat") - cpu_before))
   anon="$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  awk -v e="$events" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v a="$anon" 'BEGIN {printf "%.0f %d", e / (t / hz), a}'
+  awk -v e="$events" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v a="$anon" -v s="${sealed:-0}" \
+    'BEGIN {printf "%.0f %d %.1f", e / (t / hz), a, s / e}'
 }
 
 echo "# command: bench/ingest_rounds.sh $before $after $rounds $events"
-echo "round  before events/CPU-s  anon MiB   after events/CPU-s  anon MiB   ratio"
+echo "# sealed: ${TALLY_BENCH_SEALED:-0} (1: every hour sealed and its CPU counted)"
+echo "round  before events/CPU-s  anon MiB  sealed B/ev   after events/CPU-s  anon MiB  sealed B/ev   ratio"
 ratios=()
 for round in $(seq 1 "$rounds"); do
-  read -r rate_before anon_before <<<"$(load "$before")"
-  read -r rate_after anon_after <<<"$(load "$after")"
+  read -r rate_before anon_before sealed_before <<<"$(load "$before")"
+  read -r rate_after anon_after sealed_after <<<"$(load "$after")"
   ratio="$(awk -v a="$rate_after" -v b="$rate_before" 'BEGIN {printf "%.2f", a / b}')"
   ratios+=("$ratio")
-  printf "%-6s %20s %9d %20s %9d %7s\n" "$round" "$rate_before" $((anon_before / 1024)) "$rate_after" \
-    $((anon_after / 1024)) "$ratio"
+  printf "%-6s %20s %9d %12s %20s %9d %12s %7s\n" "$round" "$rate_before" $((anon_before / 1024)) \
+    "$sealed_before" "$rate_after" $((anon_after / 1024)) "$sealed_after" "$ratio"
 done
 printf "%s\n" "${ratios[@]}" | sort -n | awk '{r[NR] = $1} END {print "median ratio after/before: " r[int((NR + 1) / 2)]}'

@@ -2,11 +2,13 @@
 #include <benchmark/benchmark.h>
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +16,10 @@
 #include "ingest/json_events.h"
 #include "ingest/take_home.h"
 #include "log/record.h"
+#include "log/segment_log.h"
 #include "query/stats.h"
 #include "tools/tally/event_mix.h"
+#include "views/event_blocks.h"
 #include "views/views.h"
 
 namespace tally {
@@ -249,6 +253,78 @@ void BM_TopProductsOneHour(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(ComputeTop(views, request));
 }
 BENCHMARK(BM_TopProductsOneHour)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+// The whole events of one sealed hour of a shard (20 000 events of the shop's mix), as its file holds them:
+// one event read by number, each from another block (Arg 0: every read decompresses a block), or the next
+// one (Arg 1: a timeline's events in one block, decompressed once). The counter is
+// the blocks' bytes per event.
+void BM_SealedEventRead(benchmark::State& state) {
+  constexpr uint32_t kEvents = 20'000;
+  EventBlocksWriter writer;
+  size_t frame_bytes = 0;
+  for (const Event& event : ParsedEvents(kEvents, 250'000)) {
+    std::string frame;
+    AppendEventFrame(event, &frame);
+    frame_bytes += frame.size();
+    writer.Add(frame);
+  }
+  const std::string section = *writer.Finish();
+  auto words = std::make_shared<std::vector<uint32_t>>((section.size() + 3) / 4);
+  std::memcpy(words->data(), section.data(), section.size());
+  const EventBlocks blocks =
+      *EventBlocks::FromBytes({reinterpret_cast<const char*>(words->data()), section.size()}, words);
+  EventBlocks::Reader reader;
+  uint32_t record = 0;
+  for (auto _ : state) {
+    if (state.range(0) == 0) {
+      record = (record + 7'919) % kEvents;
+      benchmark::DoNotOptimize(blocks.Payload(record, &reader));
+    } else {
+      record = (record + 1) % kEvents;
+      benchmark::DoNotOptimize(blocks.Payload(record, &reader));
+    }
+  }
+  state.counters["bytes_per_event"] = static_cast<double>(section.size()) / kEvents;
+  state.counters["frame_bytes_per_event"] = static_cast<double>(frame_bytes) / kEvents;
+}
+BENCHMARK(BM_SealedEventRead)->Arg(0)->Arg(1);
+
+// Writing those events' blocks, per event (what a sealing pass adds for each event it seals).
+void BM_SealedEventWrite(benchmark::State& state) {
+  std::vector<std::string> frames;
+  for (const Event& event : ParsedEvents(20'000, 250'000)) AppendEventFrame(event, &frames.emplace_back());
+  EventBlocksWriter writer;
+  for (auto _ : state) {
+    for (const std::string& frame : frames) writer.Add(frame);
+    benchmark::DoNotOptimize(writer.Finish());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * frames.size()));
+}
+BENCHMARK(BM_SealedEventWrite)->Unit(benchmark::kMillisecond);
+
+// The same events read one by one from a file of their frames, as a read from the log does (two read
+// calls, the frame's checksum), the file in the page cache.
+void BM_LogEventRead(benchmark::State& state) {
+  constexpr uint32_t kEvents = 20'000;
+  std::string frames;
+  std::vector<uint32_t> offsets;
+  for (const Event& event : ParsedEvents(kEvents, 250'000)) {
+    offsets.push_back(static_cast<uint32_t>(frames.size()));
+    AppendEventFrame(event, &frames);
+  }
+  char path[] = "/tmp/tally-micro-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0 || ::write(fd, frames.data(), frames.size()) != static_cast<ssize_t>(frames.size()))
+    std::abort();
+  uint32_t record = 0;
+  for (auto _ : state) {
+    record = (record + 7'919) % kEvents;
+    benchmark::DoNotOptimize(ReadPayloadAt(fd, path, offsets[record]));
+  }
+  ::close(fd);
+  ::unlink(path);
+}
+BENCHMARK(BM_LogEventRead);
 
 }  // namespace
 }  // namespace tally

@@ -27,8 +27,9 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // 10: chunks in the cold chunk file saved as their place there and checksum, not copied; 11: each event
 // id's place among the texts a column (a number, not an address), so that its chunks in the cold file are
 // referred to like the others'; 12: a quiet hour's user sets frozen in the cold chunk file, saved as their
-// place there
-constexpr uint32_t kFormatVersion = 12;
+// place there; 13: the event ids' fingerprints of a hash that is the same in every process (before, a
+// hash salted per process: a start made the runs' fingerprints again)
+constexpr uint32_t kFormatVersion = 13;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
@@ -39,7 +40,8 @@ SavedLayout LayoutOf(uint32_t version) {
   if (version == 8) return SavedLayout::kColumnsAsInMemory;
   if (version == 9) return SavedLayout::kSealsNoted;
   if (version == 10) return SavedLayout::kChunkPlaces;
-  return version == 11 ? SavedLayout::kIdPlacesColumn : SavedLayout::kCellPlaces;
+  if (version == 11) return SavedLayout::kIdPlacesColumn;
+  return version == 12 ? SavedLayout::kCellPlaces : SavedLayout::kStableIdHashes;
 }
 
 std::string FileName(uint64_t lsn) {

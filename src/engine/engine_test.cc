@@ -616,6 +616,59 @@ TEST_F(SealedHourFilesTest, ViewsMovedToTheColdFileAnswerTheSameAsAReplay) {
   EXPECT_EQ((*engine)->Digest().digest, digest);
 }
 
+// More than the event-id index's hash set holds: the older ids go to the runs.
+constexpr int kIdsForAnotherProcess = static_cast<int>(EventIdIndex::kDefaultHotIds) + 20'000;
+
+// Run only by EveryIdIsKnownAfterARestartInAnotherProcess, in a process of its own: events with ids into
+// the data directory $TALLY_TEST_DATA_DIR, most of their ids moved to the runs and the cold file, and a
+// checkpoint.
+TEST_F(SealedHourFilesTest, DISABLED_WriteIdsForAnotherProcess) {
+  const char* data = std::getenv("TALLY_TEST_DATA_DIR");
+  ASSERT_NE(data, nullptr);
+  EngineOptions options{data, 128ull << 20, 2};
+  options.hot_ids = 1'000;
+  auto engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  for (int first = 0; first < kIdsForAnotherProcess; first += 100'000)
+    CommitShopEvents(**engine, first, std::min(100'000, kIdsForAnotherProcess - first));
+  (*engine)->SealHours(0);
+  ASSERT_TRUE((*engine)->Checkpoint().ok());
+}
+
+// The event ids' fingerprints are saved: a start in another process must find every id, the older ones in
+// the runs too, so that a re-sent event is a duplicate and its versions are found. (With a hash salted per
+// process, every id in the runs was unknown after a restart, and a re-sent event counted twice.)
+TEST_F(SealedHourFilesTest, EveryIdIsKnownAfterARestartInAnotherProcess) {
+  const pid_t writer = ::fork();
+  if (writer == 0) {
+    ::setenv("TALLY_TEST_DATA_DIR", dir_.c_str(), 1);
+    ::execl("/proc/self/exe", "engine_test",
+            "--gtest_filter=SealedHourFilesTest.DISABLED_WriteIdsForAnotherProcess",
+            "--gtest_also_run_disabled_tests", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EngineOptions options{dir_, 128ull << 20, 2};
+  options.hot_ids = 1'000;
+  auto engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  ASSERT_EQ((*engine)->start_report().replayed, 0u);  // from the other process's checkpoint
+  int unknown = 0;
+  for (int i = 0; i < kIdsForAnotherProcess; i += 997) {
+    auto versions = EventVersions(**engine, "e" + std::to_string(i));
+    unknown += versions.ok() && versions->size() == 1 ? 0 : 1;
+  }
+  EXPECT_EQ(unknown, 0);
+  const uint64_t rows = (*engine)->Read([](const Views& views) { return views.rows(); });
+  const std::string before = Answers(**engine);
+  CommitShopEvents(**engine, 0, 30'000);  // sent again (all in the runs): duplicates, rows that count nowhere
+  EXPECT_EQ((*engine)->Read([](const Views& views) { return views.rows(); }), rows + 30'000);
+  EXPECT_EQ(Answers(**engine), before);
+  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX, 2)->digest);
+}
+
 // A checkpoint refers to the chunks in the cold chunk file instead of copying them, and a restart adopts
 // them where they are: the same answers as a replay, with corrections written to moved chunks after they
 // moved, after places were given back and used again, and after the file was damaged (a full replay).

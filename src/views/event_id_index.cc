@@ -8,6 +8,7 @@
 
 #include <absl/hash/hash.h>
 #include <absl/strings/string_view.h>
+#include <xxhash.h>
 
 #include "tally/event.h"
 #include "views/saved_bytes.h"
@@ -60,7 +61,8 @@ EventIdIndex::Stored EventIdIndex::StoredForm(std::string_view text, char (&buff
 }
 
 size_t EventIdIndex::HashOfStored(const Stored& stored) {
-  return absl::HashOf(absl::string_view(stored.bytes.data(), stored.bytes.size()), stored.packed);
+  // The same in every process: fingerprints of it are saved (absl's hash is salted per process).
+  return XXH3_64bits_withSeed(stored.bytes.data(), stored.bytes.size(), stored.packed ? 1 : 0);
 }
 
 size_t EventIdIndex::HashOf(std::string_view id) {
@@ -314,7 +316,8 @@ void EventIdIndex::Save(saved::Writer* out) const {
 }
 
 bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-                        std::span<const uint64_t> rows_of_shard, bool places_column) {
+                        std::span<const uint64_t> rows_of_shard, bool places_column,
+                        bool stable_fingerprints) {
   if (!hour_.empty() || !in->InMemory(&hour_, UINT32_MAX, mapping)) return false;
   const size_t numbers = hour_.size();
   if (!in->InMemory(&text_length_, numbers, mapping) ||
@@ -461,6 +464,8 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       kept.push_back(row);
     }
   }
+  if (!stable_fingerprints)
+    runs_.Refingerprint([&](uint32_t id) { return IdRuns::FingerprintOf(HashOfStored(StoredOf(id))); });
   return true;
 }
 

@@ -52,7 +52,8 @@ class EventIdIndex {
   EventIdIndex(const EventIdIndex&) = delete;  // the set's hasher points back here
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
-  // The hash the id is found by. A batch hashes each id once (HashOf), prefetches its slot (Prefetch),
+  // The hash the id is found by, the same in every process (its fingerprints are saved). A batch hashes
+  // each id once (HashOf), prefetches its slot (Prefetch),
   // then finds it (FindOrInsert) with the same hash.
   static size_t HashOf(std::string_view id);
   // The id's number, adding it (with `row`, in `hour`, as its first and current row, of `version`) if new.
@@ -90,9 +91,11 @@ class EventIdIndex {
   // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
   // hour's arena, or a row that is not one of the shards' (`rows_of_shard`: each shard's number of rows).
   // `places_column`: the ids' places among the texts are a column like the others (checkpoint format 11
-  // on), not a list after the arenas.
+  // on), not a list after the arenas. `stable_fingerprints`: the runs' fingerprints are of HashOf as it is
+  // (checkpoint format 13 on); before, of a hash salted per process, so the runs are made again.
   bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-            std::span<const uint64_t> rows_of_shard, bool places_column = true);
+            std::span<const uint64_t> rows_of_shard, bool places_column = true,
+            bool stable_fingerprints = true);
   // Loading a checkpoint of an older format (ids one by one) of `ids` ids into an empty index:
   // StartRestore, then Restore adds each id (known to be new: FinishRestore checks that) and returns its
   // number.

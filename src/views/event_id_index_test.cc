@@ -139,6 +139,13 @@ TEST_P(EventIdIndexTest, EveryIdSentAgainIsFoundWhereverItIs) {
   }
 }
 
+// Fingerprints of the hash are saved in checkpoints and the cold file, so it is the same in every process
+// and on every machine (a hash salted per process lost every id in the runs at a restart).
+TEST(EventIdIndex, TheHashOfAnIdIsTheSameInEveryProcess) {
+  EXPECT_EQ(EventIdIndex::HashOf("e1-42"), 0x37bcd5962d001db9ull);
+  EXPECT_EQ(EventIdIndex::HashOf("7f1b3c2e-9a4d-4e6f-8b1a-2c3d4e5f6a7b"), 0x532eec0f5cdfc1e9ull);
+}
+
 TEST(EventIdIndex, RestoredIdsAreFoundAndAnIdSavedTwiceIsRefused) {
   EventIdIndex index;
   for (uint32_t i = 0; i < 1000; ++i) {

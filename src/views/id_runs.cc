@@ -195,6 +195,19 @@ void IdRuns::KeepIf(const std::function<bool(uint32_t)>& keep) {
   RebuildFilter();
 }
 
+void IdRuns::Refingerprint(const std::function<uint32_t(uint32_t)>& fingerprint_of) {
+  std::vector<Entry> entries;
+  entries.reserve(size_);
+  for (const Run& run : runs_) {
+    for (const Entry& entry : run) entries.push_back({fingerprint_of(entry.number), entry.number});
+  }
+  runs_.clear();
+  size_ = 0;
+  filter_capacity_ = 0;  // (Add makes the filter again)
+  filter_.clear();
+  Add(std::move(entries));
+}
+
 void IdRuns::Save(saved::Writer* out) const {
   out->Value<uint64_t>(runs_.size());
   for (const Run& run : runs_) out->InMemory(run, 0);

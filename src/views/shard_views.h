@@ -50,9 +50,10 @@ enum class SavedLayout {
   kChunkPlaces,        // as kSealsNoted, chunks in the cold file saved as their place and checksum
   kIdPlacesColumn,     // as kChunkPlaces, each event id's place among the texts a column like the others
   kCellPlaces,         // as kIdPlacesColumn, a quiet hour's user sets saved as their place in the cold file
+  kStableIdHashes,  // as kCellPlaces, the event ids' fingerprints of a hash that is the same in every process
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kCellPlaces;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kStableIdHashes;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere

@@ -338,7 +338,8 @@ Status Views::LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_
   uint64_t count = 0;
   const bool ids_loaded =
       layout >= SavedLayout::kColumnsAsInMemory
-          ? views->global_.ids_.Load(&reader, mapping, rows_of_shard, layout >= SavedLayout::kIdPlacesColumn)
+          ? views->global_.ids_.Load(&reader, mapping, rows_of_shard, layout >= SavedLayout::kIdPlacesColumn,
+                                     layout >= SavedLayout::kStableIdHashes)
           : LoadIdsOneByOne(&reader, rows_of_shard, &views->global_.ids_);
   if (!ids_loaded) return damaged;
   if (!reader.Count(&count, 16)) return damaged;

@@ -266,7 +266,7 @@ void BM_SealedEventRead(benchmark::State& state) {
     std::string frame;
     AppendEventFrame(event, &frame);
     frame_bytes += frame.size();
-    writer.Add(frame);
+    writer.Add(std::string_view(frame).substr(kFrameHeaderBytes));
   }
   const std::string section = *writer.Finish();
   auto words = std::make_shared<std::vector<uint32_t>>((section.size() + 3) / 4);
@@ -295,7 +295,7 @@ void BM_SealedEventWrite(benchmark::State& state) {
   for (const Event& event : ParsedEvents(20'000, 250'000)) AppendEventFrame(event, &frames.emplace_back());
   EventBlocksWriter writer;
   for (auto _ : state) {
-    for (const std::string& frame : frames) writer.Add(frame);
+    for (const std::string& frame : frames) writer.Add(std::string_view(frame).substr(kFrameHeaderBytes));
     benchmark::DoNotOptimize(writer.Finish());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * frames.size()));

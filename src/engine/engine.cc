@@ -78,7 +78,7 @@ namespace {
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 
-// The frames of the records at `positions`, in that order, as a sealed hour file's events (EventBlocks).
+// The records at `positions`, in that order, as a sealed hour file's events (EventBlocks).
 // They are read through mappings of their log segments, kept in `segments` for a sealing pass: a read call
 // per record would cost more than compressing it.
 Result<std::string> EventsOfRecords(
@@ -112,7 +112,7 @@ Result<std::string> EventsOfRecords(
                                   ": no whole record at byte " + std::to_string(position.offset));
       }
     }
-    writer.Add(segment->bytes().substr(position.offset, frame.frame_bytes));
+    writer.Add(frame.payload);
   }
   return writer.Finish();
 }

@@ -18,8 +18,9 @@ namespace tally {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
-// 2: the hour's whole events after the indexes (1 had none; such a file is sealed again).
-constexpr uint32_t kFormatVersion = 2;
+// 2: the hour's whole events after the indexes (1 had none), as the log's frames; 3: as their payloads after
+// their lengths. A file of another version is sealed again.
+constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
 // The events' section when they could not be read (EventBlocks: no records, no blocks).

@@ -38,8 +38,8 @@ std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hou
 // The hour a file's path names (nullopt: not a sealed hour file's name).
 std::optional<int64_t> HourOfSealedHourFile(const std::string& path);
 
-// Writes `file` with `events` (an EventBlocksWriter's section of its first sealed_rows rows' frames; empty:
-// none) into `directory` (created if missing) and returns it read back from its memory map.
+// Writes `file` with `events` (an EventBlocksWriter's section of its first sealed_rows rows' records;
+// empty: none) into `directory` (created if missing) and returns it read back from its memory map.
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
                                            std::string_view events = {});
 // Maps and checks a file.

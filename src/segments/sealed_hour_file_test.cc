@@ -8,8 +8,6 @@
 #include <fstream>
 #include <iterator>
 
-#include "common/fixed_width.h"
-#include "log/crc32c.h"
 #include "log/record.h"
 
 namespace tally {
@@ -55,12 +53,7 @@ class SealedHourFileTest : public ::testing::Test {
   }
   static std::string ExampleEvents() {
     EventBlocksWriter writer;
-    for (const std::string& payload : ExamplePayloads()) {
-      std::string frame;
-      PutFixed<uint32_t>(&frame, static_cast<uint32_t>(payload.size()));
-      PutFixed<uint32_t>(&frame, Crc32c(payload));
-      writer.Add(frame + payload);
-    }
+    for (const std::string& payload : ExamplePayloads()) writer.Add(payload);
     return *writer.Finish();
   }
   static void ExpectExampleEvents(const SealedHourFile& file) {

@@ -1,11 +1,13 @@
 // A sealed hour's whole events, so that the hour answers a question about them (an event's versions, a
-// user's timeline, later any property) without the log: the log's frames of the hour's first rows, in the
-// hour's row order and byte for byte as the log holds them, in zstd-compressed blocks of about 8 KiB.
+// user's timeline, later any property) without the log: the log's records of the hour's first rows, in the
+// hour's row order, each its payload byte for byte as the log holds it after its length (a LEB128 varint),
+// in zstd-compressed blocks of about 8 KiB.
 // Written into the hour's sealed file (segments/sealed_hour_file.h) and read in place from its memory map:
 //   u32 records | u32 blocks | per block: u32 first record, u32 bytes, u32 offset, u32 compressed bytes
 //   | the compressed blocks back to back (offsets from the first) | zero bytes up to a multiple of 4
 // (little endian, as the machine is). A block is checked when it is read, not when the file is opened: by
-// zstd's checksum of its content, and by each frame's own CRC-32C, as the log wrote it.
+// zstd's checksum of its content (the frames' own checksums and lengths are not kept: 6 of 30 bytes an
+// event), and the lengths must add up to the block.
 #pragma once
 
 #include <zstd.h>
@@ -27,8 +29,8 @@ class EventBlocksWriter {
   EventBlocksWriter(const EventBlocksWriter&) = delete;
   EventBlocksWriter& operator=(const EventBlocksWriter&) = delete;
 
-  // The next record's whole frame (header and payload).
-  void Add(std::string_view frame);
+  // The next record's payload.
+  void Add(std::string_view payload);
   // The section's bytes (a multiple of 4), or an error if a block could not be compressed or the blocks
   // do not fit the format's 32-bit offsets. The writer is empty again after it.
   Result<std::string> Finish();
@@ -37,7 +39,7 @@ class EventBlocksWriter {
   Status CompressBlock();
 
   ZSTD_CCtx* context_;
-  std::string block_;  // the frames of the block being filled
+  std::string block_;  // the records of the block being filled
   uint32_t records_ = 0, block_first_ = 0;
   std::string table_, compressed_;
   Status failed_ = Status::Ok();
@@ -68,7 +70,10 @@ class EventBlocks {
     const char* block_ = nullptr;        // the compressed block `content_` holds (null: none)
     std::shared_ptr<const void> owner_;  // of block_'s bytes: kept mapped while it is the key
     std::string content_;
-    std::vector<uint32_t> frame_starts_;  // in content_, by record from the block's first
+    struct Place {
+      uint32_t at, bytes;
+    };
+    std::vector<Place> payloads_;  // in content_, by record from the block's first
   };
   // The payload of record number `record` (a Corruption error names what is damaged).
   Result<std::string> Payload(uint32_t record, Reader* reader) const;

@@ -12,13 +12,10 @@
 namespace tally {
 namespace {
 
-// `count` events' frames, of sizes from a few dozen bytes to past a block (every 97th carries 40 KiB of
-// properties), and their payloads.
-struct Frames {
-  std::vector<std::string> frames, payloads;
-};
-Frames MakeFrames(int count) {
-  Frames made;
+// `count` events' records as the log holds them (payloads), of sizes from a few dozen bytes to past a
+// block (every 97th carries 40 KiB of properties).
+std::vector<std::string> MakePayloads(int count) {
+  std::vector<std::string> made;
   for (int i = 0; i < count; ++i) {
     Event event;
     event.type = i % 3 ? "click" : "PaymentSuccessful";
@@ -29,15 +26,14 @@ Frames MakeFrames(int count) {
                             std::string(i % 97 == 0 ? 40 << 10 : i % 50, 'x') + "\"}";
     std::string frame;
     AppendEventFrame(event, &frame);
-    made.payloads.push_back(frame.substr(kFrameHeaderBytes));
-    made.frames.push_back(std::move(frame));
+    made.push_back(frame.substr(kFrameHeaderBytes));
   }
   return made;
 }
 
-std::string Section(const Frames& frames) {
+std::string Section(const std::vector<std::string>& payloads) {
   EventBlocksWriter writer;
-  for (const std::string& frame : frames.frames) writer.Add(frame);
+  for (const std::string& payload : payloads) writer.Add(payload);
   auto section = writer.Finish();
   EXPECT_TRUE(section.ok()) << section.status().message();
   return section.ok() ? *section : std::string();
@@ -56,23 +52,23 @@ Result<EventBlocks> Open(const std::string& bytes) {
 }
 
 TEST(EventBlocks, EveryRecordIsReadBackAsTheLogHeldIt) {
-  const Frames frames = MakeFrames(3000);
-  const std::string section = Section(frames);
+  const std::vector<std::string> payloads = MakePayloads(3000);
+  const std::string section = Section(payloads);
   EXPECT_EQ(section.size() % 4, 0u);
   size_t raw = 0;
-  for (const std::string& frame : frames.frames) raw += frame.size();
-  EXPECT_LT(section.size(), raw / 4);  // compressed: the frames repeat their names and values
+  for (const std::string& payload : payloads) raw += payload.size();
+  EXPECT_LT(section.size(), raw / 4);  // compressed: the records repeat their names and values
   auto blocks = Open(section);
   ASSERT_TRUE(blocks.ok()) << blocks.status().message();
   EXPECT_EQ(blocks->records(), 3000u);
   EventBlocks::Reader reader;
   // In order, backwards (a timeline), and by jumps from block to block.
-  for (uint32_t i = 0; i < 3000; ++i) ASSERT_EQ(*blocks->Payload(i, &reader), frames.payloads[i]) << i;
-  for (uint32_t i = 3000; i-- > 0;) ASSERT_EQ(*blocks->Payload(i, &reader), frames.payloads[i]) << i;
+  for (uint32_t i = 0; i < 3000; ++i) ASSERT_EQ(*blocks->Payload(i, &reader), payloads[i]) << i;
+  for (uint32_t i = 3000; i-- > 0;) ASSERT_EQ(*blocks->Payload(i, &reader), payloads[i]) << i;
   for (uint32_t i = 0; i < 3000; i += 389) {
     EventBlocks::Reader fresh;
-    ASSERT_EQ(*blocks->Payload(2999 - i, &fresh), frames.payloads[2999 - i]);
-    ASSERT_EQ(*blocks->Payload(i, &fresh), frames.payloads[i]);
+    ASSERT_EQ(*blocks->Payload(2999 - i, &fresh), payloads[2999 - i]);
+    ASSERT_EQ(*blocks->Payload(i, &fresh), payloads[i]);
   }
   EXPECT_EQ(blocks->Payload(3000, &reader).status().code(), Status::Code::kNotFound);
 }
@@ -87,17 +83,17 @@ TEST(EventBlocks, AWriterWithoutRecordsWritesASectionWithout) {
   EventBlocks::Reader reader;
   EXPECT_FALSE(blocks->Payload(0, &reader).ok());
   // A writer is empty again after Finish.
-  writer.Add(MakeFrames(1).frames[0]);
+  writer.Add(MakePayloads(1)[0]);
   auto one = writer.Finish();
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(Open(*one)->records(), 1u);
 }
 
-// The blocks are checked when read: a damaged byte in one is found there (by zstd or by a frame's CRC),
-// and the other blocks still read.
+// The blocks are checked when read: a damaged byte in one is found there (by zstd: its checksum, or the
+// block does not decode), and the other blocks still read.
 TEST(EventBlocks, ADamagedBlockIsFoundWhenReadAndTheOthersStillRead) {
-  const Frames frames = MakeFrames(3000);
-  const std::string section = Section(frames);
+  const std::vector<std::string> payloads = MakePayloads(3000);
+  const std::string section = Section(payloads);
   const uint32_t block_count = GetFixed<uint32_t>(section.data() + 4);
   ASSERT_GT(block_count, 3u);
   const size_t blocks_start = 8 + size_t{block_count} * 16;
@@ -116,13 +112,13 @@ TEST(EventBlocks, ADamagedBlockIsFoundWhenReadAndTheOthersStillRead) {
     ASSERT_FALSE(payload.ok()) << "byte " << at;
     EXPECT_EQ(payload.status().code(), Status::Code::kCorruption);
     EXPECT_NE(payload.status().message().find("block 1"), std::string::npos) << payload.status().message();
-    EXPECT_EQ(*blocks->Payload(first - 1, &reader), frames.payloads[first - 1]);
-    EXPECT_EQ(*blocks->Payload(next, &reader), frames.payloads[next]);
+    EXPECT_EQ(*blocks->Payload(first - 1, &reader), payloads[first - 1]);
+    EXPECT_EQ(*blocks->Payload(next, &reader), payloads[next]);
   }
 }
 
 TEST(EventBlocks, ATableThatDoesNotHoldTogetherIsRefused) {
-  const std::string section = Section(MakeFrames(3000));
+  const std::string section = Section(MakePayloads(3000));
   ASSERT_TRUE(Open(section).ok());
   auto refused = [&](size_t at, uint32_t value) {
     std::string changed = section;

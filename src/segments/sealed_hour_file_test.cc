@@ -36,7 +36,7 @@ class SealedHourFileTest : public ::testing::Test {
     sealed->by_store = DimensionIndex::Build(stores);
     return SealedHourFile{2, 3, 498202, 500, 0x1234567890abcdefull, sealed};
   }
-  // The whole events of Example()'s 500 rows (their frames), and the section they make.
+  // The whole events of Example()'s 500 rows (the log's payloads), and the section they make.
   static std::vector<std::string> ExamplePayloads() {
     std::vector<std::string> payloads;
     for (int i = 0; i < 500; ++i) {

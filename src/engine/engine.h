@@ -272,6 +272,7 @@ class Engine : public Committer {
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;   // only the sealer's thread touches it: one log line per failure spell
   bool sealed_events_failed_ = false;  // the same, for reading an hour's events from the log to seal it
+  bool cold_move_failed_ = false;      // the same, for moves to the cold chunk file
   // Sealed hours whose events were found damaged when read, to seal again.
   struct DamagedSeal {
     uint32_t shard;
@@ -279,7 +280,6 @@ class Engine : public Committer {
   };
   mutable std::mutex damaged_seals_mutex_;
   mutable std::vector<DamagedSeal> damaged_seals_;
-  bool cold_move_failed_ = false;  // the same, for moves to the cold chunk file
   // The sealer's thread: cold_bytes() when the heap was last trimmed, and at the end of the last pass.
   uint64_t cold_bytes_at_trim_ = 0, cold_bytes_last_pass_ = 0;
   int64_t sealed_files_kept_from_hour_ = 0;  // the sealer's thread: files of earlier hours were deleted

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -23,8 +22,6 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
 constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
-// The events' section when they could not be read (EventBlocks: no records, no blocks).
-constexpr char kNoEvents[8] = {};
 
 std::string_view AsBytes(std::span<const uint32_t> words) {
   return {reinterpret_cast<const char*>(words.data()), words.size() * sizeof(uint32_t)};
@@ -58,9 +55,7 @@ std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes) {
   uint64_t end = bytes.size();
   if (index_words <= (bytes.size() - kHeaderBytes) / sizeof(uint32_t)) {
     const uint64_t events = kHeaderBytes + index_words * sizeof(uint32_t);
-    if (events + 8 <= bytes.size())
-      end =
-          std::min<uint64_t>(end, events + 8 + uint64_t{GetFixed<uint32_t>(bytes.data() + events + 4)} * 16);
+    end = events + EventBlocks::TableEnd(bytes.substr(events));
   }
   return Crc32c(bytes.substr(kChecksummedFrom, end - kChecksummedFrom));
 }
@@ -84,7 +79,7 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   PutFixed<uint64_t>(&bytes, store.size());
   bytes.append(AsBytes(product));
   bytes.append(AsBytes(store));
-  bytes.append(events.empty() ? std::string_view(kNoEvents, sizeof(kNoEvents)) : events);
+  bytes.append(events.empty() ? EventBlocks::kEmptySection : events);
   const uint32_t crc = *SealedHourFileChecksum(bytes);
   std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
 

@@ -18,7 +18,6 @@ constexpr size_t kBlockBytes = 8 << 10;
 constexpr size_t kMaxLengthBytes = 5;
 constexpr uint64_t kMaxBlockBytes = kBlockBytes + kMaxLengthBytes + kMaxPayloadBytes;
 constexpr int kLevel = 1;
-constexpr size_t kSectionHeaderBytes = 8;
 
 Status Damaged(const std::string& what) { return Status::Corruption("sealed events: " + what); }
 
@@ -81,9 +80,9 @@ Result<std::string> EventBlocksWriter::Finish() {
   Status failed = std::exchange(failed_, Status::Ok());
   std::string section;
   if (failed.ok()) {
-    section.reserve(kSectionHeaderBytes + table_.size() + compressed_.size() + 3);
+    section.reserve(EventBlocks::kHeaderBytes + table_.size() + compressed_.size() + 3);
     PutFixed<uint32_t>(&section, records_);
-    PutFixed<uint32_t>(&section, static_cast<uint32_t>(table_.size() / sizeof(uint32_t) / 4));
+    PutFixed<uint32_t>(&section, static_cast<uint32_t>(table_.size() / sizeof(EventBlocks::Block)));
     section.append(table_);
     section.append(compressed_);
     section.resize((section.size() + 3) / 4 * 4, '\0');
@@ -96,17 +95,23 @@ Result<std::string> EventBlocksWriter::Finish() {
   return section;
 }
 
+size_t EventBlocks::TableEnd(std::string_view section) {
+  if (section.size() < kHeaderBytes) return section.size();
+  const uint64_t end = kHeaderBytes + uint64_t{GetFixed<uint32_t>(section.data() + 4)} * sizeof(Block);
+  return static_cast<size_t>(std::min<uint64_t>(end, section.size()));
+}
+
 Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_ptr<const void> owner) {
-  if (bytes.size() < kSectionHeaderBytes) return Damaged("shorter than its header");
+  if (bytes.size() < kHeaderBytes) return Damaged("shorter than its header");
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(Block) != 0) return Damaged("not aligned");
   EventBlocks blocks;
   blocks.records_ = GetFixed<uint32_t>(bytes.data());
   blocks.block_count_ = GetFixed<uint32_t>(bytes.data() + 4);
   const uint64_t table_bytes = uint64_t{blocks.block_count_} * sizeof(Block);
-  if (table_bytes > bytes.size() - kSectionHeaderBytes) return Damaged("its table is cut");
+  if (table_bytes > bytes.size() - kHeaderBytes) return Damaged("its table is cut");
   if ((blocks.records_ == 0) != (blocks.block_count_ == 0)) return Damaged("records without blocks");
-  blocks.blocks_ = reinterpret_cast<const Block*>(bytes.data() + kSectionHeaderBytes);
-  blocks.compressed_ = bytes.substr(kSectionHeaderBytes + table_bytes);
+  blocks.blocks_ = reinterpret_cast<const Block*>(bytes.data() + kHeaderBytes);
+  blocks.compressed_ = bytes.substr(kHeaderBytes + table_bytes);
   uint64_t end = 0;
   for (uint32_t i = 0; i < blocks.block_count_; ++i) {
     const Block& block = blocks.blocks_[i];

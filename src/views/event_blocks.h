@@ -12,6 +12,7 @@
 
 #include <zstd.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +54,12 @@ class EventBlocks {
   // checked when read) and reads it in place; `owner` keeps the bytes alive (4-byte aligned).
   static Result<EventBlocks> FromBytes(std::string_view bytes, std::shared_ptr<const void> owner);
 
+  // A section without records (written when an hour's events could not be read).
+  static constexpr std::string_view kEmptySection{"\0\0\0\0\0\0\0\0", 8};
+  // Where the blocks of `section` start: the bytes of its header and table, which a sealed hour file's
+  // checksum covers (the blocks are checked when read). At most section.size(), whatever the bytes.
+  static size_t TableEnd(std::string_view section);
+
   uint32_t records() const { return records_; }
   size_t bytes() const { return bytes_.size(); }
 
@@ -79,10 +86,12 @@ class EventBlocks {
   Result<std::string> Payload(uint32_t record, Reader* reader) const;
 
  private:
+  friend class EventBlocksWriter;
   struct Block {
     uint32_t first_record, bytes, offset, compressed_bytes;
   };
   static_assert(sizeof(Block) == 16);
+  static constexpr size_t kHeaderBytes = 8;  // u32 records, u32 blocks
 
   uint32_t records_ = 0;
   const Block* blocks_ = nullptr;

@@ -53,8 +53,7 @@ class EventIdIndex {
   EventIdIndex& operator=(const EventIdIndex&) = delete;
 
   // The hash the id is found by, the same in every process (its fingerprints are saved). A batch hashes
-  // each id once (HashOf), prefetches its slot (Prefetch),
-  // then finds it (FindOrInsert) with the same hash.
+  // each id once (HashOf), prefetches its slot (Prefetch), then finds it (FindOrInsert) with the same hash.
   static size_t HashOf(std::string_view id);
   // The id's number, adding it (with `row`, in `hour`, as its first and current row, of `version`) if new.
   std::pair<uint32_t, bool> FindOrInsert(std::string_view id, size_t hash, RowRef row, uint32_t version,

@@ -95,10 +95,7 @@ void ShardViews::Retract(uint32_t row_index) {
   });
   HourData& data = hour->second;
   data.all.Remove(row.type, row.user, stays, stays_in_type);
-  // The sealed index counts the row: answers come from the rows again until the hour is sealed anew.
-  data.sealed.reset();
-  data.sealed_rows = 0;
-  data.sealed_digest = 0;
+  data.DropSeal();  // (the sealed index counts the row)
   ++data.retractions;
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
@@ -343,11 +340,8 @@ void ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
   FoldStagedRows();
   auto it = hours_.find(hour);
   if (it == hours_.end() || it->second.sealed.get() != sealed) return;
-  HourData& data = it->second;
-  data.sealed.reset();
-  data.sealed_rows = 0;
-  data.sealed_digest = 0;
-  data.noted_seal = {};  // (a checkpoint must not note the damaged file's seal)
+  it->second.DropSeal();
+  it->second.noted_seal = {};  // (a checkpoint must not note the damaged file's seal)
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

@@ -130,6 +130,12 @@ struct HourData {
     return {};
   }
   uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
+  // Answers come from the rows again until the hour is sealed anew.
+  void DropSeal() {
+    sealed.reset();
+    sealed_rows = 0;
+    sealed_digest = 0;
+  }
 };
 
 // An hour to seal: its current rows copied out (under the shard's lock), the index built from them (off

@@ -345,7 +345,9 @@ class SealedHourFilesTest : public EngineTest {
       ASSERT_TRUE(engine.ok());
       CommitCorrections(**engine, 30);
       before = Answers(**engine);
-      if (checkpoint) ASSERT_TRUE((*engine)->Checkpoint().ok());
+      if (checkpoint) {
+        ASSERT_TRUE((*engine)->Checkpoint().ok());
+      }
     }
     ASSERT_EQ(Files().size(), 6u);
     auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});

@@ -125,7 +125,9 @@ TEST_F(SealedHourFileTest, EveryDamagedByteAndEveryCutIsFound) {
     for (uint32_t i = 0; i < file->sealed->events.records() && !found; ++i) {
       auto payload = file->sealed->events.Payload(i, &reader);
       found = !payload.ok();
-      if (!found) ASSERT_EQ(*payload, payloads[i]) << "byte " << at << ", record " << i;
+      if (!found) {
+        ASSERT_EQ(*payload, payloads[i]) << "byte " << at << ", record " << i;
+      }
     }
     found_when_read += found ? 1 : 0;
     harmless += found ? 0 : 1;

@@ -122,6 +122,14 @@ Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_p
     if (block.offset != end || block.compressed_bytes == 0 || block.bytes == 0 ||
         block.bytes > kMaxBlockBytes)
       return Damaged("block " + std::to_string(i) + " is not where or as large as the blocks before it say");
+    // The writer closes a block once it reaches kBlockBytes, so every record but its last lies in its first
+    // kBlockBytes bytes, each at least one byte long (its length). This bounds the records a crafted table
+    // can claim by the bytes it holds.
+    const uint32_t next_first =
+        i + 1 < blocks.block_count_ ? blocks.blocks_[i + 1].first_record : blocks.records_;
+    if (next_first > block.first_record &&
+        next_first - block.first_record > std::min<uint64_t>(block.bytes, kBlockBytes))
+      return Damaged("block " + std::to_string(i) + " claims more records than its bytes can hold");
     end += block.compressed_bytes;
   }
   // After the last block, only the padding to a whole word.
@@ -136,6 +144,33 @@ Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_p
 EventBlocks::Reader::Reader() = default;
 EventBlocks::Reader::~Reader() { ZSTD_freeDCtx(context_); }
 
+Status EventBlocks::Decompress(const Block& block, Reader* reader) const {
+  const std::string which = "block " + std::to_string(&block - blocks_);
+  // Made at the first block read (about 9 us): most readers read only the log.
+  if (reader->context_ == nullptr) reader->context_ = ZSTD_createDCtx();
+  if (reader->context_ == nullptr) return Status::Internal("zstd: no decompression context");
+  reader->content_.resize(block.bytes);
+  const size_t size = ZSTD_decompressDCtx(reader->context_, reader->content_.data(), block.bytes,
+                                          compressed_.data() + block.offset, block.compressed_bytes);
+  if (ZSTD_isError(size)) return Damaged(which + ": " + ZSTD_getErrorName(size));
+  if (size != block.bytes) return Damaged(which + " holds fewer bytes than its table says");
+  const uint32_t next_first = &block + 1 < blocks_ + block_count_ ? (&block)[1].first_record : records_;
+  // The records' places, by their lengths (zstd's checksum vouches for the whole block).
+  reader->payloads_.clear();
+  const std::string_view content = reader->content_;
+  for (size_t at = 0; at < content.size();) {
+    const size_t record_at = at;
+    const std::optional<uint32_t> length = GetLength(content, &at);
+    if (!length || *length > content.size() - at)
+      return Damaged(which + ": a record cut at byte " + std::to_string(record_at));
+    reader->payloads_.push_back({static_cast<uint32_t>(at), *length});
+    at += *length;
+  }
+  if (reader->payloads_.size() != next_first - block.first_record)
+    return Damaged(which + " holds another number of records than its table says");
+  return Status::Ok();
+}
+
 Result<std::string> EventBlocks::Payload(uint32_t record, Reader* reader) const {
   if (record >= records_) return Status::NotFound("sealed events: no record " + std::to_string(record));
   const Block* block =
@@ -144,33 +179,13 @@ Result<std::string> EventBlocks::Payload(uint32_t record, Reader* reader) const 
       1;
   const char* compressed = compressed_.data() + block->offset;
   if (reader->block_ != compressed || reader->owner_ != owner_) {
-    reader->block_ = nullptr;
-    const std::string which = "block " + std::to_string(block - blocks_);
-    // Made at the first block read (about 9 us): most readers read only the log.
-    if (reader->context_ == nullptr) reader->context_ = ZSTD_createDCtx();
-    if (reader->context_ == nullptr) return Status::Internal("zstd: no decompression context");
-    reader->content_.resize(block->bytes);
-    const size_t size = ZSTD_decompressDCtx(reader->context_, reader->content_.data(), block->bytes,
-                                            compressed, block->compressed_bytes);
-    if (ZSTD_isError(size)) return Damaged(which + ": " + ZSTD_getErrorName(size));
-    if (size != block->bytes) return Damaged(which + " holds fewer bytes than its table says");
-    const uint32_t next_first = block + 1 < blocks_ + block_count_ ? block[1].first_record : records_;
-    // The records' places, by their lengths (zstd's checksum vouches for the whole block).
-    reader->payloads_.clear();
-    const std::string_view content = reader->content_;
-    for (size_t at = 0; at < content.size();) {
-      const size_t record_at = at;
-      const std::optional<uint32_t> length = GetLength(content, &at);
-      if (!length || *length > content.size() - at)
-        return Damaged(which + ": a record cut at byte " + std::to_string(record_at));
-      reader->payloads_.push_back({static_cast<uint32_t>(at), *length});
-      at += *length;
-    }
-    if (reader->payloads_.size() != next_first - block->first_record)
-      return Damaged(which + " holds another number of records than its table says");
+    // A damaged block is kept as the key too, with its error: its other records fail at once rather than
+    // decompressing it again each.
+    reader->failure_ = Decompress(*block, reader);
     reader->block_ = compressed;
     reader->owner_ = owner_;
   }
+  if (!reader->failure_.ok()) return reader->failure_;
   const Reader::Place place = reader->payloads_[record - block->first_record];
   return std::string(reader->content_, place.at, place.bytes);
 }

@@ -76,6 +76,7 @@ class EventBlocks {
     ZSTD_DCtx* context_ = nullptr;
     const char* block_ = nullptr;        // the compressed block `content_` holds (null: none)
     std::shared_ptr<const void> owner_;  // of block_'s bytes: kept mapped while it is the key
+    Status failure_ = Status::Ok();      // why block_ could not be read, if it could not
     std::string content_;
     struct Place {
       uint32_t at, bytes;
@@ -92,6 +93,9 @@ class EventBlocks {
   };
   static_assert(sizeof(Block) == 16);
   static constexpr size_t kHeaderBytes = 8;  // u32 records, u32 blocks
+
+  // Decompresses `block` into the reader and finds its records' places.
+  Status Decompress(const Block& block, Reader* reader) const;
 
   uint32_t records_ = 0;
   const Block* blocks_ = nullptr;

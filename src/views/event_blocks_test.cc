@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -114,6 +115,14 @@ TEST(EventBlocks, ADamagedBlockIsFoundWhenReadAndTheOthersStillRead) {
     EXPECT_NE(payload.status().message().find("block 1"), std::string::npos) << payload.status().message();
     EXPECT_EQ(*blocks->Payload(first - 1, &reader), payloads[first - 1]);
     EXPECT_EQ(*blocks->Payload(next, &reader), payloads[next]);
+    // The reader keeps the damaged block's error: its every record fails the same way, and the block
+    // after it still reads.
+    for (uint32_t record = first; record < next; ++record) {
+      auto again = blocks->Payload(record, &reader);
+      ASSERT_FALSE(again.ok()) << record;
+      EXPECT_EQ(again.status().message(), payload.status().message());
+    }
+    EXPECT_EQ(*blocks->Payload(next, &reader), payloads[next]);
   }
 }
 
@@ -126,16 +135,24 @@ TEST(EventBlocks, ATableThatDoesNotHoldTogetherIsRefused) {
     return !Open(changed).ok();
   };
   const uint32_t blocks = GetFixed<uint32_t>(section.data() + 4);
-  EXPECT_TRUE(refused(0, 0));                               // records without blocks
-  EXPECT_TRUE(refused(4, 0));                               // blocks without records
-  EXPECT_TRUE(refused(4, blocks + 1));                      // a block more than there are
-  EXPECT_TRUE(refused(4, 0x10000000));                      // a table longer than the section
-  EXPECT_TRUE(refused(8, 1));                               // the first block not at record 0
-  EXPECT_TRUE(refused(8 + 16, 0));                          // blocks out of order
-  EXPECT_TRUE(refused(8 + 16 * (blocks - 1), 3000));        // a block past the records
-  EXPECT_TRUE(refused(8 + 16 + 4, 0));                      // a block of no bytes
-  EXPECT_TRUE(refused(8 + 16 + 8, 12));                     // a block not where the one before ends
-  EXPECT_TRUE(refused(8 + 12, 1));                          // ... nor ending where the next starts
+  EXPECT_TRUE(refused(0, 0));                         // records without blocks
+  EXPECT_TRUE(refused(4, 0));                         // blocks without records
+  EXPECT_TRUE(refused(4, blocks + 1));                // a block more than there are
+  EXPECT_TRUE(refused(4, 0x10000000));                // a table longer than the section
+  EXPECT_TRUE(refused(8, 1));                         // the first block not at record 0
+  EXPECT_TRUE(refused(8 + 16, 0));                    // blocks out of order
+  EXPECT_TRUE(refused(8 + 16 * (blocks - 1), 3000));  // a block past the records
+  EXPECT_TRUE(refused(8 + 16 + 4, 0));                // a block of no bytes
+  EXPECT_TRUE(refused(8 + 16 + 8, 12));               // a block not where the one before ends
+  EXPECT_TRUE(refused(8 + 12, 1));                    // ... nor ending where the next starts
+  // More records than a block's bytes can hold: each takes at least one byte, and a block is closed at
+  // 8 KiB. A table claiming billions of records in a few blocks is refused when opened.
+  const uint32_t last_first = GetFixed<uint32_t>(section.data() + 8 + 16 * (blocks - 1));
+  const uint32_t last_bytes = GetFixed<uint32_t>(section.data() + 8 + 16 * (blocks - 1) + 4);
+  EXPECT_TRUE(refused(0, last_first + last_bytes + 1));
+  EXPECT_TRUE(refused(0, last_first + (8 << 10) + 1));
+  EXPECT_TRUE(refused(0, UINT32_MAX));
+  EXPECT_FALSE(refused(0, last_first + std::min<uint32_t>(last_bytes, 8 << 10)));  // only read refuses
   EXPECT_FALSE(Open(section + std::string(4, '\0')).ok());  // bytes after the last block
   EXPECT_FALSE(Open(section.substr(0, section.size() - 8)).ok());
   EXPECT_FALSE(Open(section.substr(0, 7)).ok());

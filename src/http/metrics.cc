@@ -184,9 +184,11 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
          static_cast<double>(engine.Read([](const Views& views) { return views.rows(); })));
   const Views::Tiers tiers = engine.Read([](const Views& views) { return views.tiers(); });
   Header(&out, "tally_hours", "gauge",
-         "(shard, hour) pairs by tier: sealed (answered from the sealed index) or hot (rows scanned).");
+         "(shard, hour) pairs by tier: sealed (answered from the sealed index), sealed_late_rows (the "
+         "index and a few late rows beside it, sealed again after a long quiet) or hot (rows scanned).");
   Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
   Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
+  Sample(&out, "tally_hours", "tier=\"sealed_late_rows\"", static_cast<double>(tiers.late_rows_hours));
   Header(&out, "tally_frozen_hours", "gauge",
          "(shard, hour) pairs whose user sets are read in place from the cold chunk file, not the heap.");
   Sample(&out, "tally_frozen_hours", "", static_cast<double>(tiers.frozen_hours));

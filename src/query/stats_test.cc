@@ -27,7 +27,8 @@ void ExpectSame(const Aggregate& actual, const ModelAggregate& expected, const s
 // (seed, shards): the answers must not depend on the number of shards, also when a correction moves an
 // event to a user of another shard, nor on when hours were sealed: most seeds seal every hour at random
 // points while events arrive (a quarter of them only the hours whose unsealed rows doubled), so late
-// events land beside a sealed index and corrections retract from it. Some seeds drop the first hours
+// events land beside a sealed index and corrections retract from it; a quarter end with a few late rows
+// waiting beside their hours' seals. Some seeds drop the first hours
 // (retention) twice on the way.
 class ModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uint32_t>> {};
 
@@ -60,6 +61,18 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
     const ApplyOutcome actual = views.Apply(event, LogPosition{0, 16 + i});
     ASSERT_EQ(actual == ApplyOutcome::kDuplicate, expected == testing::ModelOutcome::kDuplicate) << i;
     ASSERT_EQ(actual == ApplyOutcome::kCorrection, expected == testing::ModelOutcome::kCorrection) << i;
+  }
+  if (seed % 4 == 3) {
+    // Every hour sealed, then a few late events: an hour with at most 1 row in 32 after its seal waits
+    // quiet beside it (ShardViews::kLateRowsShare), the others are sealed again.
+    views.SealHours(0);
+    for (uint32_t i = 0; i < 20; ++i) {
+      Event event = random.Make(kBase, kHours);
+      model.Apply(event);
+      views.Apply(event, LogPosition{0, 16 + 3000 + i});
+    }
+    for (int pass = 0; pass < 3; ++pass) views.SealHours(1);
+    EXPECT_GT(views.tiers().late_rows_hours, 0u);
   }
   if (seed % 4 == 1) {
     // Every hour answered from its index alone.

@@ -157,14 +157,15 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
     moved += *rows;
   }
   // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
-  // Its cell's user sets are frozen while the seal covers every row (a late event thaws them, and they
-  // wait for the next seal: an hour that keeps receiving late events is not copied back and forth).
+  // Its cell's user sets are frozen while the seal covers every row, or while it waits with a few late
+  // rows beside it, quiet (a late event thaws them, and they wait until the hour is quiet again: an hour
+  // that keeps receiving late events is not copied back and forth).
   for (auto& [hour, data] : hours_) {
     if (!data.sealed) continue;
     auto list = data.rows.MoveToCold(data.rows.size(), cold);
     if (!list.ok()) return list.status();
     moved += *list;
-    if (data.sealed_rows == data.rows.size()) {
+    if (data.sealed_rows == data.rows.size() || data.WaitsWithLateRows()) {
       auto cell = data.all.Freeze(cold);
       if (!cell.ok()) return cell.status();
       moved += *cell ? 1 : 0;
@@ -222,14 +223,20 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
   const uint64_t pass = ++seal_pass_;
   std::vector<SealJob> jobs;
   uint64_t rows_taken = 0;
-  for (const auto& [hour, data] : hours_) {
+  for (auto& [hour, data] : hours_) {
     if (rows_taken >= max_rows) break;
     const size_t unsealed = data.rows.size() - data.sealed_rows;
+    if (unsealed == 0) continue;
     const bool quiet = data.changed_pass + quiet_passes < pass;
     const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
-    if (unsealed == 0 || !(quiet || busy)) continue;
     // A quiet hour's pending users go into its bitmaps now, and their buffer's memory back.
     if (quiet) data.all.Settle();
+    const bool few_late_rows = data.sealed != nullptr && unsealed * kLateRowsShare <= data.sealed_rows;
+    if (quiet && few_late_rows && data.changed_pass + uint64_t{quiet_passes} * kLateRowsQuietFactor >= pass) {
+      data.waiting_pass = pass;
+      continue;
+    }
+    if (!(quiet || busy)) continue;
     SealJob job;
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());

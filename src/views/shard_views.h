@@ -130,6 +130,13 @@ struct HourData {
     return {};
   }
   uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
+  // The last pass that found the hour quiet and left its few late rows beside its seal
+  // (ShardViews::CollectSealJobs); later than changed_pass while it still waits so.
+  uint64_t waiting_pass = 0;
+  // Whether the hour is sealed but for a few late rows, quiet, and waits before it is sealed again.
+  bool WaitsWithLateRows() const {
+    return sealed != nullptr && rows.size() > sealed_rows && waiting_pass > changed_pass;
+  }
   // Answers come from the rows again until the hour is sealed anew.
   void DropSeal() {
     sealed.reset();
@@ -209,8 +216,13 @@ class ShardViews {
   // few, the copies cost O(n log n) over its life), copied out to seal, oldest first. Once the hours taken
   // hold `max_rows` rows, the others wait for the next pass (the copies are held until their indexes are
   // built: after a backfill of a month, every hour turns quiet at once).
+  // A sealed hour that received a few late events (at most one row in kLateRowsShare of what its seal
+  // covers) waits kLateRowsQuietFactor times as long: its late rows are scanned beside the index, and
+  // sealing the whole hour again for each of a trickle of late events cost more than the events themselves.
   std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows = 0,
                                        uint64_t max_rows = UINT64_MAX);
+  static constexpr uint32_t kLateRowsShare = 32;
+  static constexpr uint32_t kLateRowsQuietFactor = 60;
   // Installs the built jobs whose hour saw no retraction since they were collected.
   void InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.

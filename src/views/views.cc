@@ -213,6 +213,8 @@ Views::Tiers Views::tiers() const {
     for (const auto& [hour, data] : shard->hours()) {
       if (data.sealed != nullptr && data.sealed_rows == data.rows.size()) {
         ++tiers.sealed_hours;
+      } else if (data.WaitsWithLateRows()) {
+        ++tiers.late_rows_hours;
       } else {
         ++tiers.hot_hours;
       }

@@ -518,6 +518,75 @@ TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
 }
 
+// A sealed hour that receives a few late events (at most 1 row in 32 of its seal's) is not sealed again at
+// the usual quiet: its late rows are scanned beside the index, and it waits 60 times as long, so a trickle
+// of late events does not seal the whole hour again for each. More late rows are sealed at the usual quiet.
+TEST(Views, AFewLateRowsWaitBesideTheSealAndMoreAreSealedAtTheUsualQuiet) {
+  Views views;
+  ShardViews& shard = views.shard_to_seal(0);
+  const int64_t hour = HourOf(kHourStart);
+  auto apply = [&, next = 0](int count) mutable {
+    for (int i = 0; i < count; ++i, ++next) {
+      views.Apply(WithDimensions("l" + std::to_string(next), 1, "user-" + std::to_string(next % 40),
+                                 kHourStart + next, "product-" + std::to_string(next % 3)),
+                  LogPosition{0, static_cast<uint32_t>(16 + next)});
+    }
+  };
+  const HourData& data = [&]() -> const HourData& {
+    apply(64);
+    return shard.hours().at(hour);
+  }();
+  constexpr uint32_t kQuiet = 2;
+  auto passes = [&](int count) {
+    for (int i = 0; i < count; ++i) shard.SealHours(kQuiet);
+  };
+  auto tiers = [&] {
+    const Views::Tiers t = views.tiers();
+    return std::vector<uint64_t>{t.hot_hours, t.sealed_hours, t.late_rows_hours};
+  };
+  passes(kQuiet + 1);
+  ASSERT_EQ(data.sealed_rows, 64u);
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+
+  apply(2);  // 2 late rows: 64 / 32
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0}));
+  passes(kQuiet + 1);  // quiet, but they wait
+  EXPECT_EQ(data.sealed_rows, 64u);
+  EXPECT_TRUE(data.WaitsWithLateRows());
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 0, 1}));
+  // Answers count the late rows beside the index all along.
+  const SealedHour rebuilt = shard.BuildSealedHour(hour);
+  EXPECT_EQ(rebuilt.by_product.Events(*rebuilt.by_product.Find(0), std::nullopt) +
+                rebuilt.by_product.Events(*rebuilt.by_product.Find(1), std::nullopt) +
+                rebuilt.by_product.Events(*rebuilt.by_product.Find(2), std::nullopt),
+            66u);
+  passes(ShardViews::kLateRowsQuietFactor * kQuiet - kQuiet - 1);
+  EXPECT_EQ(data.sealed_rows, 64u);  // quiet for 60 x 2 passes but one: still waiting
+  passes(1);
+  EXPECT_EQ(data.sealed_rows, 66u);
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+
+  apply(1);  // a late row again: waiting, then another late row ends the wait's quiet and restarts it
+  passes(kQuiet + 1);
+  EXPECT_TRUE(data.WaitsWithLateRows());
+  apply(1);
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0}));  // (a read folds the rows in: then it is hot)
+  passes(kQuiet + 1);
+  EXPECT_EQ(data.sealed_rows, 66u);
+  EXPECT_TRUE(data.WaitsWithLateRows());
+
+  apply(1);  // 3 late rows: more than 66 / 32, sealed at the usual quiet
+  passes(kQuiet);
+  EXPECT_EQ(data.sealed_rows, 66u);
+  passes(1);
+  EXPECT_EQ(data.sealed_rows, 69u);
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+
+  apply(1);  // with no quiet asked for (--seal-after 0), the next pass seals them
+  shard.SealHours(0);
+  EXPECT_EQ(data.sealed_rows, 70u);
+}
+
 // Hours quiet at once (a backfill) are sealed oldest first, as many per pass as fit in the rows allowed
 // (always one, however large), the others at the next passes.
 TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {

@@ -81,13 +81,18 @@ constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 // and the files' blocks): their heap goes back to the system after the pass, as after chunks moved.
 constexpr uint64_t kSealedRowsPerTrim = uint64_t{1} << 20;
 
-// The records at `positions`, in that order, as a sealed hour file's events (EventBlocks).
-// They are read through mappings of their log segments, kept in `segments` for a sealing pass: a read call
-// per record would cost more than compressing it.
+// The records at `positions`, in that order, as a sealed hour file's events (EventBlocks). Those of the
+// first `previous->records()` positions are taken from `previous` (the hour's seal before: the same
+// records), the others read through mappings of their log segments, kept in `segments` for a sealing pass:
+// a read call per record would cost more than compressing it.
 Result<std::string> EventsOfRecords(
-    const SegmentLog& log, std::span<const uint64_t> positions,
+    const SegmentLog& log, std::span<const uint64_t> positions, const EventBlocks* previous,
     absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>>* segments) {
   EventBlocksWriter writer;
+  if (previous != nullptr && previous->records() <= positions.size()) {
+    // A damaged block of the previous seal: all of them are read from the log instead.
+    if (writer.AddRecordsOf(*previous).ok()) positions = positions.subspan(previous->records());
+  }
   // An hour's events are spread through the log (a cache miss each): asked for well ahead, many of them
   // are on their way at once.
   constexpr size_t kAhead = 16;
@@ -624,8 +629,10 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     for (SealJob& job : jobs) {
       rows_sealed += job.rows;
       job.Build();
-      auto events = EventsOfRecords(*log_, job.positions, &log_segments);
+      auto events = EventsOfRecords(*log_, job.positions,
+                                    job.previous != nullptr ? &job.previous->events : nullptr, &log_segments);
       job.positions = {};
+      job.previous = nullptr;
       if (events.ok()) {
         sealed_events_failed_ = false;
       } else if (!sealed_events_failed_) {

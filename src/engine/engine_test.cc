@@ -584,6 +584,43 @@ TEST_F(SealedHourFilesTest, EventsOfSealedHoursAreReadFromTheirFiles) {
 
 // With nothing kept hot, a sealing pass moves every whole chunk of rows, ids and row lists to the cold
 // chunk file; corrections and re-sends of those events then write to moved pages. Nothing changes.
+// Sealed again after late events, an hour's file takes the events its earlier seal holds from that file
+// (EventBlocksWriter::AddRecordsOf), and is the file sealing from the log alone writes, byte for byte.
+TEST_F(SealedHourFilesTest, AnHourSealedAgainAfterLateEventsWritesTheFileTheLogAloneWould) {
+  auto contents = [&] {
+    std::vector<std::string> read;
+    for (const std::string& file : Files()) {
+      std::ifstream in(dir_ + "/segments/" + file, std::ios::binary);
+      read.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    return read;
+  };
+  std::vector<std::string> resealed;
+  std::string answers;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    CommitShopEvents(**engine, 0, 3000);  // 500 events in each (shard, hour): several blocks
+    (*engine)->SealHours(0);
+    ASSERT_EQ(SealedHours(**engine), 6u);
+    const std::vector<std::string> first = contents();
+    CommitShopEvents(**engine, 3000, 90);  // late events into every sealed hour
+    (*engine)->SealHours(0);
+    ASSERT_EQ(SealedHours(**engine), 6u);
+    resealed = contents();
+    ASSERT_EQ(resealed.size(), first.size());
+    for (size_t i = 0; i < first.size(); ++i) EXPECT_GT(resealed[i].size(), first[i].size()) << i;
+    answers = Answers(**engine);
+  }
+  fs::remove_all(dir_ + "/segments");
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  (*engine)->SealHours(0);  // every hour sealed from its rows and the log
+  ASSERT_EQ(SealedHours(**engine), 6u);
+  EXPECT_EQ(contents(), resealed);
+  EXPECT_EQ(Answers(**engine), answers);
+}
+
 TEST_F(SealedHourFilesTest, ViewsMovedToTheColdFileAnswerTheSameAsAReplay) {
   EngineOptions options{dir_, 128ull << 20, 2};
   options.hot_rows_per_shard = 0;

@@ -57,6 +57,26 @@ void EventBlocksWriter::Add(std::string_view payload) {
   if (block_.size() >= kBlockBytes && failed_.ok()) failed_ = CompressBlock();
 }
 
+Status EventBlocksWriter::AddRecordsOf(const EventBlocks& previous) {
+  if (records_ != 0 || !block_.empty()) return Status::Internal("sealed events: the writer is not empty");
+  if (previous.block_count_ == 0) return Status::Ok();
+  const EventBlocks::Block& last = previous.blocks_[previous.block_count_ - 1];
+  compressed_.assign(previous.compressed_.data(), last.offset);
+  table_.assign(reinterpret_cast<const char*>(previous.blocks_),
+                size_t{previous.block_count_ - 1} * sizeof(EventBlocks::Block));
+  records_ = block_first_ = last.first_record;
+  EventBlocks::Reader reader;
+  for (uint32_t record = last.first_record; record < previous.records_; ++record) {
+    auto payload = previous.Payload(record, &reader);
+    if (!payload.ok()) {
+      (void)Finish();  // empty again
+      return payload.status();
+    }
+    Add(*payload);
+  }
+  return Status::Ok();
+}
+
 Status EventBlocksWriter::CompressBlock() {
   if (block_.empty()) return Status::Ok();
   const size_t offset = compressed_.size();

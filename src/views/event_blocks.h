@@ -23,6 +23,8 @@
 
 namespace tally {
 
+class EventBlocks;
+
 class EventBlocksWriter {
  public:
   EventBlocksWriter();
@@ -32,6 +34,12 @@ class EventBlocksWriter {
 
   // The next record's payload.
   void Add(std::string_view payload);
+  // Into an empty writer: the records of `previous` (a section this writer's rules wrote), its whole blocks
+  // copied as they are compressed and its last block's records added again, so that the section written
+  // is the one adding every record would write, byte for byte, for the cost of the last block. A damaged
+  // last block is an error (the writer is then empty again); damage in the blocks copied is found when
+  // they are read, as in the previous section.
+  Status AddRecordsOf(const EventBlocks& previous);
   // The section's bytes (a multiple of 4), or an error if a block could not be compressed or the blocks
   // do not fit the format's 32-bit offsets. The writer is empty again after it.
   Result<std::string> Finish();

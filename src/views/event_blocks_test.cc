@@ -90,6 +90,49 @@ TEST(EventBlocks, AWriterWithoutRecordsWritesASectionWithout) {
   EXPECT_EQ(Open(*one)->records(), 1u);
 }
 
+// Sealing an hour again takes the events it sealed before from their section: the section written is the
+// one writing every record would write, byte for byte, wherever the earlier seal ended (in a block, at a
+// block's end, after one record, after all of them).
+TEST(EventBlocks, RecordsTakenFromAnEarlierSectionWriteTheSameBytes) {
+  const std::vector<std::string> payloads = MakePayloads(3000);
+  const std::string whole = Section(payloads);
+  auto first_blocks = Open(whole);
+  ASSERT_TRUE(first_blocks.ok());
+  // Where the second block starts: an earlier seal that ended there ended at a block's end.
+  const uint32_t block_end = GetFixed<uint32_t>(whole.data() + 8 + 16);
+  for (const uint32_t earlier : {0u, 1u, 1234u, block_end, block_end + 1, 2999u, 3000u}) {
+    const std::vector<std::string> prefix(payloads.begin(), payloads.begin() + earlier);
+    const std::string earlier_section = Section(prefix);
+    auto previous = Open(earlier_section);
+    ASSERT_TRUE(previous.ok());
+    EventBlocksWriter writer;
+    ASSERT_TRUE(writer.AddRecordsOf(*previous).ok()) << earlier;
+    for (size_t i = earlier; i < payloads.size(); ++i) writer.Add(payloads[i]);
+    auto section = writer.Finish();
+    ASSERT_TRUE(section.ok());
+    EXPECT_EQ(*section, whole) << "an earlier seal of " << earlier << " records";
+  }
+}
+
+// An earlier section whose last block is damaged is refused, and the writer is empty again.
+TEST(EventBlocks, AnEarlierSectionWhoseLastBlockIsDamagedIsNotTaken) {
+  const std::vector<std::string> payloads = MakePayloads(300);
+  std::string section = Section(payloads);
+  const uint32_t block_count = GetFixed<uint32_t>(section.data() + 4);
+  const uint32_t last_offset = GetFixed<uint32_t>(section.data() + 8 + 16 * (block_count - 1) + 8);
+  section[8 + 16 * block_count + last_offset + 8] ^= 0x20;
+  auto previous = Open(section);
+  ASSERT_TRUE(previous.ok());
+  EventBlocksWriter writer;
+  EXPECT_EQ(writer.AddRecordsOf(*previous).code(), Status::Code::kCorruption);
+  writer.Add(payloads[0]);
+  auto written = writer.Finish();
+  ASSERT_TRUE(written.ok());
+  auto blocks = Open(*written);
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_EQ(blocks->records(), 1u);
+}
+
 // The blocks are checked when read: a damaged byte in one is found there (by zstd: its checksum, or the
 // block does not decode), and the other blocks still read.
 TEST(EventBlocks, ADamagedBlockIsFoundWhenReadAndTheOthersStillRead) {

@@ -241,6 +241,8 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     job.hour = hour;
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
+    if (data.sealed != nullptr && data.sealed->events.records() == data.sealed_rows)
+      job.previous = data.sealed;
     job.positions.reserve(job.rows);
     // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
     Hasher digest;

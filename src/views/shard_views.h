@@ -155,6 +155,9 @@ struct SealJob {
   std::vector<uint64_t> positions;  // of every row copied (any state), for the hour's events
   std::vector<DimensionIndex::Entry> by_product, by_store;
   std::shared_ptr<const SealedHour> sealed;
+  // The hour's seal this one replaces, if its events are those of the first rows copied (an hour's rows
+  // only grow while it is sealed): they need not be read from the log and compressed again.
+  std::shared_ptr<const SealedHour> previous;
 
   void Add(const EventRow& row);  // its position, and a current row's entries (other rows have none)
   void Build();

@@ -16,10 +16,14 @@ void PutVarint(uint64_t value, std::string* out) {
   out->push_back(static_cast<char>(value));
 }
 
+}  // namespace
+
 void PutBytes(std::string_view bytes, std::string* out) {
   PutVarint(bytes.size(), out);
   out->append(bytes);
 }
+
+namespace {
 
 void PutFixed32(uint32_t value, char* at) {
   for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((value >> (8 * i)) & 0xFF);

@@ -45,6 +45,9 @@ using LogRecord = std::variant<Event, RejectedInput, SchemaChange, RetentionCut>
 using RecordView = std::variant<EventView, RejectedInput, SchemaChange, RetentionCut>;
 RecordView ViewOf(const LogRecord& record);
 
+// `bytes` after their length (a LEB128 varint), as a record's strings are written.
+void PutBytes(std::string_view bytes, std::string* out);
+
 // Append one whole frame to `out`.
 void AppendEventFrame(const EventView& event, std::string* out);
 inline void AppendEventFrame(const Event& event, std::string* out) { AppendEventFrame(ViewOf(event), out); }

@@ -49,10 +49,7 @@ EventBlocksWriter::EventBlocksWriter() : context_(ZSTD_createCCtx()) {
 EventBlocksWriter::~EventBlocksWriter() { ZSTD_freeCCtx(context_); }
 
 void EventBlocksWriter::Add(std::string_view payload) {
-  auto length = static_cast<uint32_t>(payload.size());
-  for (; length >= 0x80; length >>= 7) block_.push_back(static_cast<char>((length & 0x7f) | 0x80));
-  block_.push_back(static_cast<char>(length));
-  block_.append(payload);
+  PutBytes(payload, &block_);
   ++records_;
   if (block_.size() >= kBlockBytes && failed_.ok()) failed_ = CompressBlock();
 }
@@ -145,10 +142,9 @@ Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_p
     // The writer closes a block once it reaches kBlockBytes, so every record but its last lies in its first
     // kBlockBytes bytes, each at least one byte long (its length). This bounds the records a crafted table
     // can claim by the bytes it holds.
-    const uint32_t next_first =
-        i + 1 < blocks.block_count_ ? blocks.blocks_[i + 1].first_record : blocks.records_;
-    if (next_first > block.first_record &&
-        next_first - block.first_record > std::min<uint64_t>(block.bytes, kBlockBytes))
+    const uint32_t end_record = blocks.EndRecord(block);
+    if (end_record > block.first_record &&
+        end_record - block.first_record > std::min<uint64_t>(block.bytes, kBlockBytes))
       return Damaged("block " + std::to_string(i) + " claims more records than its bytes can hold");
     end += block.compressed_bytes;
   }
@@ -164,6 +160,10 @@ Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_p
 EventBlocks::Reader::Reader() = default;
 EventBlocks::Reader::~Reader() { ZSTD_freeDCtx(context_); }
 
+uint32_t EventBlocks::EndRecord(const Block& block) const {
+  return &block + 1 < blocks_ + block_count_ ? (&block)[1].first_record : records_;
+}
+
 Status EventBlocks::Decompress(const Block& block, Reader* reader) const {
   const std::string which = "block " + std::to_string(&block - blocks_);
   // Made at the first block read (about 9 us): most readers read only the log.
@@ -174,7 +174,6 @@ Status EventBlocks::Decompress(const Block& block, Reader* reader) const {
                                           compressed_.data() + block.offset, block.compressed_bytes);
   if (ZSTD_isError(size)) return Damaged(which + ": " + ZSTD_getErrorName(size));
   if (size != block.bytes) return Damaged(which + " holds fewer bytes than its table says");
-  const uint32_t next_first = &block + 1 < blocks_ + block_count_ ? (&block)[1].first_record : records_;
   // The records' places, by their lengths (zstd's checksum vouches for the whole block).
   reader->payloads_.clear();
   const std::string_view content = reader->content_;
@@ -186,7 +185,7 @@ Status EventBlocks::Decompress(const Block& block, Reader* reader) const {
     reader->payloads_.push_back({static_cast<uint32_t>(at), *length});
     at += *length;
   }
-  if (reader->payloads_.size() != next_first - block.first_record)
+  if (reader->payloads_.size() != EndRecord(block) - block.first_record)
     return Damaged(which + " holds another number of records than its table says");
   return Status::Ok();
 }

@@ -102,6 +102,8 @@ class EventBlocks {
   static_assert(sizeof(Block) == 16);
   static constexpr size_t kHeaderBytes = 8;  // u32 records, u32 blocks
 
+  // The first record after `block`'s: the next block's first, or records_ after the last block.
+  uint32_t EndRecord(const Block& block) const;
   // Decompresses `block` into the reader and finds its records' places.
   Status Decompress(const Block& block, Reader* reader) const;
 

@@ -28,8 +28,9 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // id's place among the texts a column (a number, not an address), so that its chunks in the cold file are
 // referred to like the others'; 12: a quiet hour's user sets frozen in the cold chunk file, saved as their
 // place there; 13: the event ids' fingerprints of a hash that is the same in every process (before, a
-// hash salted per process: a start made the runs' fingerprints again)
-constexpr uint32_t kFormatVersion = 13;
+// hash salted per process: a start made the runs' fingerprints again); 14: each sealed hour's rows
+// retracted since its seal (its deletion mask), beside the seal noted
+constexpr uint32_t kFormatVersion = 14;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
@@ -41,7 +42,8 @@ SavedLayout LayoutOf(uint32_t version) {
   if (version == 9) return SavedLayout::kSealsNoted;
   if (version == 10) return SavedLayout::kChunkPlaces;
   if (version == 11) return SavedLayout::kIdPlacesColumn;
-  return version == 12 ? SavedLayout::kCellPlaces : SavedLayout::kStableIdHashes;
+  if (version == 12) return SavedLayout::kCellPlaces;
+  return version == 13 ? SavedLayout::kStableIdHashes : SavedLayout::kSealMasks;
 }
 
 std::string FileName(uint64_t lsn) {

@@ -412,7 +412,7 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
     const SealedFileFit fit =
         shard.HowSealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed);
     if (fit == SealedFileFit::kNo) return {fit, "the hour's rows changed since it was written"};
-    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed);
+    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed, fit);
     return {fit, {}};
   };
   // On as many threads as there are cores, as questions by product or store wait for the files: one

@@ -417,6 +417,43 @@ TEST_F(SealedHourFilesTest, ACheckpointBeforeTheFilesAreInstalledKeepsTheSealsNo
   CorrectTheFirstHourAndRestart(/*checkpoint=*/true);
 }
 
+// A correction of a sealed event is masked from its hour's index, which stays (its file too); a checkpoint
+// notes the mask with the seal, and a start from it installs every file as noted, masks included.
+TEST_F(SealedHourFilesTest, CorrectionsOfSealedEventsAreMaskedAndTheMaskKeptByACheckpoint) {
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    CommitShopEvents(**engine, 0, 600);
+    (*engine)->SealHours(0);
+    ASSERT_EQ(SealedHours(**engine), 6u);
+    CommitCorrections(**engine, 30);  // (the first hour's events only)
+    before = Answers(**engine);
+    const size_t masked = (*engine)->Read([](const Views& views) {
+      size_t rows = 0;
+      for (uint32_t shard = 0; shard < views.shard_count(); ++shard) {
+        for (const auto& [hour, data] : views.shard(shard).hours()) {
+          EXPECT_NE(data.sealed, nullptr) << hour;
+          rows += data.masked.size();
+        }
+      }
+      return rows;
+    });
+    EXPECT_EQ(masked, 20u);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+  }
+  ASSERT_EQ(Files().size(), 6u);
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->start_report().replayed, 0u);
+  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  EXPECT_EQ(report.installed, 6u);
+  EXPECT_EQ(report.as_noted, 6u);
+  EXPECT_TRUE(report.dropped.empty());
+  EXPECT_EQ(Answers(**engine), before);
+  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+}
+
 // Questions by product or store wait for a start's sealed hour files (from the rows they took far longer);
 // an engine that found none does not wait.
 TEST_F(SealedHourFilesTest, QuestionsByProductWaitForTheFilesAStartFound) {

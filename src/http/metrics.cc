@@ -185,7 +185,8 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
   const Views::Tiers tiers = engine.Read([](const Views& views) { return views.tiers(); });
   Header(&out, "tally_hours", "gauge",
          "(shard, hour) pairs by tier: sealed (answered from the sealed index), sealed_late_rows (the "
-         "index and a few late rows beside it, sealed again after a long quiet) or hot (rows scanned).");
+         "index with a few late or corrected rows beside it, sealed again after a long quiet) or hot (rows "
+         "scanned).");
   Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
   Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
   Sample(&out, "tally_hours", "tier=\"sealed_late_rows\"", static_cast<double>(tiers.late_rows_hours));

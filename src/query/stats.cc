@@ -56,11 +56,15 @@ struct Partial {
     }
     users |= cell.users();
   }
-  void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type) {
+  // The key at `at` of a sealed index, less the rows `masked` takes off it.
+  void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type,
+                  const MaskedKey& masked) {
     index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {
       if (type && group.type != *type) return;
-      events_by_type[group.type] += group.events;
-      users.addMany(group.users.size(), group.users.data());
+      const uint64_t events = masked.Events(group);
+      if (events == 0) return;  // (every event of the group retracted: so are its users)
+      events_by_type[group.type] += events;
+      masked.AddUsers(group, &users);
     });
   }
 };
@@ -92,8 +96,9 @@ void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis
     }
     if (data.sealed != nullptr) {
       const DimensionIndex& index = filter.product ? data.sealed->by_product : data.sealed->by_store;
-      if (auto at = index.Find(filter.product ? *filter.product : *filter.store))
-        partial->AddIndexed(index, *at, filter.type);
+      const uint32_t key = filter.product ? *filter.product : *filter.store;
+      if (auto at = index.Find(key))
+        partial->AddIndexed(index, *at, filter.type, MaskedKey(views, data, filter.product.has_value(), key));
       first_unsealed = data.sealed_rows;
     }
   }
@@ -235,8 +240,13 @@ struct ShardTop {
     const HourData* data;
     uint32_t first_row;
   };
-  std::vector<Scanned> scanned;                       // the hours' rows counted one by one
-  std::vector<const DimensionIndex*> sealed_indexes;  // of the whole hours sealed
+  std::vector<Scanned> scanned;  // the hours' rows counted one by one
+  struct Sealed {
+    const DimensionIndex* index;
+    const HourData* data;
+  };
+  std::vector<Sealed> sealed;  // the whole hours sealed, and their indexes
+  bool any_masked = false;     // whether one of them had rows retracted since its seal
 
   const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
 
@@ -264,17 +274,28 @@ struct ShardTop {
       uint32_t first_unsealed = 0;
       if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
         const DimensionIndex& index = by_product ? data.sealed->by_product : data.sealed->by_store;
-        sealed_indexes.push_back(&index);
+        sealed.push_back({&index, &data});
         for (size_t at = 0; at < index.key_count(); ++at) {
           const uint64_t count = index.Events(at, type);
           if (count > 0) AddEvents(index.key_at(at), count);
         }
+        // Less the rows retracted since the seal, which it counted.
+        for (const MaskedRow& masked : data.masked) {
+          if (auto key = KeyOf(views->rows()[masked.row])) --events[*key];
+        }
+        any_masked |= !data.masked.empty();
         first_unsealed = data.sealed_rows;
       }
       if (first_unsealed < data.rows.size()) scanned.push_back({&data, first_unsealed});
       ScanRows(*views, data, first_unsealed, request.from, request.to, [&](const EventRow& row) {
         if (auto key = KeyOf(row)) AddEvents(*key, 1);
       });
+    }
+    if (any_masked) {
+      // A key whose events were all retracted came to 0 (and, counted again after, was listed twice).
+      std::erase_if(counted, [&](uint32_t key) { return events[key] == 0; });
+      std::sort(counted.begin(), counted.end());
+      counted.erase(std::unique(counted.begin(), counted.end()), counted.end());
     }
   }
 
@@ -300,8 +321,18 @@ struct ShardTop {
     // Key by key: one key's set stays in the cache while every index adds to it (index by index, ten
     // keys' sets took 15 % longer).
     for (const auto& [position, key] : found) {
-      for (const DimensionIndex* index : sealed_indexes) {
-        if (auto at = index->Find(key)) index->AddUsers(*at, type, &(*users)[position]);
+      for (const Sealed& hour : sealed) {
+        auto at = hour.index->Find(key);
+        if (!at) continue;
+        Roaring& key_users = (*users)[position];
+        if (hour.data->masked.empty()) {
+          hour.index->AddUsers(*at, type, &key_users);
+          continue;
+        }
+        const MaskedKey masked(*views, *hour.data, by_product, key);
+        hour.index->ForEachGroup(*at, [&](const DimensionIndex::Group& group) {
+          if (!type || group.type == *type) masked.AddUsers(group, &key_users);
+        });
       }
     }
   }

@@ -14,7 +14,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 5) return 0;
-  const auto layout = static_cast<tally::SavedLayout>(data[0] % 3);
+  const auto layout = static_cast<tally::SavedLayout>(data[0] % (static_cast<int>(tally::kSavedLayout) + 1));
   uint32_t shards = 0;
   std::memcpy(&shards, data + 1, sizeof(shards));
   if (shards == 0 || shards > 8) return 0;

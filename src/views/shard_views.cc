@@ -86,21 +86,40 @@ void ShardViews::Retract(uint32_t row_index) {
     rows_.NoteWritten(row_index);
     return;
   }
-  // What the user still has in the same hour decides whether they leave the hour's cell.
-  bool stays = false, stays_in_type = false;
-  ForEachCurrentRowOf(row.user, [&](uint32_t other) {
-    if (other == row_index || HourOf(rows_[other].timestamp) != hour_index) return;
-    stays = true;
-    stays_in_type |= rows_[other].type == row.type;
-  });
+  // What the user still has in the same hour decides whether they leave the hour's cell and its seal's
+  // groups.
   HourData& data = hour->second;
-  data.all.Remove(row.type, row.user, stays, stays_in_type);
-  data.DropSeal();  // (the sealed index counts the row)
+  const OtherRows others = OtherRowsOf(row_index, data);
+  data.all.Remove(row.type, row.user, others.stays, others.stays_in_type);
+  // The sealed index counts the row: masked from its answers, the hour is sealed again like one with late
+  // rows (CollectSealJobs), not at once.
+  if (data.sealed != nullptr && data.sealed_rows > 0 && row_index <= data.rows[data.sealed_rows - 1])
+    data.masked.push_back(others.masked);
   ++data.retractions;
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
   rows_.NoteWritten(row_index);
+}
+
+ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t row_index, const HourData& data) const {
+  const EventRow& row = rows_[row_index];
+  const int64_t hour = HourOf(row.timestamp);
+  // The hour's rows are in row order: those up to this one are the seal's.
+  const uint32_t last_sealed_row = data.sealed_rows > 0 ? data.rows[data.sealed_rows - 1] : 0;
+  OtherRows others;
+  others.masked = {row_index, row.product != kNoDimension, row.store != kNoDimension};
+  ForEachCurrentRowOf(row.user, [&](uint32_t other) {
+    const EventRow& other_row = rows_[other];
+    if (other == row_index || HourOf(other_row.timestamp) != hour) return;
+    others.stays = true;
+    if (other_row.type != row.type) return;
+    others.stays_in_type = true;
+    if (data.sealed_rows == 0 || other > last_sealed_row) return;
+    if (other_row.product == row.product) others.masked.leaves_product_group = false;
+    if (other_row.store == row.store) others.masked.leaves_store_group = false;
+  });
+  return others;
 }
 
 void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
@@ -165,7 +184,7 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
     auto list = data.rows.MoveToCold(data.rows.size(), cold);
     if (!list.ok()) return list.status();
     moved += *list;
-    if (data.sealed_rows == data.rows.size() || data.WaitsWithLateRows()) {
+    if (data.SealedWhole() || data.WaitsWithLateRows()) {
       auto cell = data.all.Freeze(cold);
       if (!cell.ok()) return cell.status();
       moved += *cell ? 1 : 0;
@@ -225,7 +244,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
   uint64_t rows_taken = 0;
   for (auto& [hour, data] : hours_) {
     if (rows_taken >= max_rows) break;
-    const size_t unsealed = data.rows.size() - data.sealed_rows;
+    const size_t unsealed = data.RowsBesideSeal();
     if (unsealed == 0) continue;
     const bool quiet = data.changed_pass + quiet_passes < pass;
     const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
@@ -265,6 +284,7 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
     it->second.sealed = std::move(job.sealed);
     it->second.sealed_rows = job.rows;
     it->second.sealed_digest = job.rows_digest;
+    it->second.masked.clear();  // (built from the rows as they are: no retraction since the copy)
   }
 }
 
@@ -317,11 +337,16 @@ SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_
 }
 
 void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                          std::shared_ptr<const SealedHour> sealed) {
+                                          std::shared_ptr<const SealedHour> sealed, SealedFileFit fit) {
   HourData& data = hours_.at(hour);
   data.sealed = std::move(sealed);
   data.sealed_rows = rows;
   data.sealed_digest = rows_digest;
+  data.masked.clear();
+  // A digest that fits says the rows are as they were sealed; a noted seal, that they are as the
+  // checkpoint saw them, with its mask.
+  if (fit != SealedFileFit::kAsNoted) return;
+  for (uint32_t row : data.noted_seal.masked_rows) data.masked.push_back(OtherRowsOf(row, data).masked);
 }
 
 std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const {
@@ -331,18 +356,9 @@ std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const
   if (it == hours.end() || it->second.sealed == nullptr) return std::nullopt;
   const HourData& data = it->second;
   // The hour's rows are in row order: the row's place among them is its record's number.
-  const uint32_t covered = std::min(data.sealed_rows, data.sealed->events.records());
-  uint32_t low = 0, high = covered;
-  while (low < high) {
-    const uint32_t middle = low + (high - low) / 2;
-    if (data.rows[middle] < row_index) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
-  }
-  if (low == covered || data.rows[low] != row_index) return std::nullopt;
-  return SealedEventAt{hour, data.sealed, low};
+  auto record = data.PlaceOf(row_index, std::min(data.sealed_rows, data.sealed->events.records()));
+  if (!record) return std::nullopt;
+  return SealedEventAt{hour, data.sealed, *record};
 }
 
 void ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
@@ -361,6 +377,34 @@ SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
   }
   job.Build();
   return *job.sealed;
+}
+
+MaskedKey::MaskedKey(const ShardViews& views, const HourData& data, bool by_product, uint32_t key) {
+  for (const MaskedRow& masked : data.masked) {
+    const EventRow& row = views.rows()[masked.row];
+    if ((by_product ? row.product : row.store) != key) continue;
+    types_.push_back(row.type);
+    if (by_product ? masked.leaves_product_group : masked.leaves_store_group)
+      left_.emplace_back(row.type, row.user);
+  }
+  std::sort(types_.begin(), types_.end());
+  std::sort(left_.begin(), left_.end());
+}
+
+uint64_t MaskedKey::Events(const DimensionIndex::Group& group) const {
+  const auto [first, last] = std::equal_range(types_.begin(), types_.end(), group.type);
+  return group.events - static_cast<uint64_t>(last - first);
+}
+
+void MaskedKey::AddUsers(const DimensionIndex::Group& group, Roaring* users) const {
+  const auto first = std::lower_bound(left_.begin(), left_.end(), std::make_pair(group.type, uint32_t{0}));
+  if (first == left_.end() || first->first != group.type) {
+    users->addMany(group.users.size(), group.users.data());
+    return;
+  }
+  for (uint32_t user : group.users) {
+    if (!std::binary_search(first, left_.end(), std::make_pair(group.type, user))) users->add(user);
+  }
 }
 
 }  // namespace tally

@@ -14,6 +14,7 @@
 // step (views.h): it decides nothing across shards.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,9 +52,10 @@ enum class SavedLayout {
   kIdPlacesColumn,     // as kChunkPlaces, each event id's place among the texts a column like the others
   kCellPlaces,         // as kIdPlacesColumn, a quiet hour's user sets saved as their place in the cold file
   kStableIdHashes,  // as kCellPlaces, the event ids' fingerprints of a hash that is the same in every process
+  kSealMasks,       // as kStableIdHashes, each noted seal with its rows retracted since (HourData::masked)
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kStableIdHashes;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kSealMasks;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -102,14 +104,25 @@ struct SealedEventAt {
   uint32_t record = 0;  // in sealed->events
 };
 
+// A row of an hour's seal retracted since the seal (a correction replaced it): the seal's index still
+// counts it, and every answer from the index takes it out again until the hour is sealed anew.
+struct MaskedRow {
+  uint32_t row = 0;
+  // Whether the row's user has no other current row among those the seal covers with the row's type and
+  // product (store): the user leaves that (product or store, type) group of the index.
+  bool leaves_product_group = false;
+  bool leaves_store_group = false;
+};
+
 struct HourData {
   Cell all;
   ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
   // The current rows among rows[0, sealed_rows), by product and store (null: not sealed, or retracted from).
   std::shared_ptr<const SealedHour> sealed;
   uint32_t sealed_rows = 0;
-  uint64_t sealed_digest = 0;  // ShardViews::RowsDigest of rows[0, sealed_rows) while sealed
-  uint32_t retractions = 0;    // rows of the hour retracted so far
+  uint64_t sealed_digest = 0;     // ShardViews::RowsDigest of rows[0, sealed_rows) while sealed
+  uint32_t retractions = 0;       // rows of the hour retracted so far
+  std::vector<MaskedRow> masked;  // rows among rows[0, sealed_rows) retracted since the seal, in row order
   // What a checkpoint said of the hour's seal when it was loaded (rows 0: not sealed then), with the
   // retractions it had: a sealed hour file that says the same of an hour with no retraction since needs
   // no digest of its rows (HowSealedFileFits).
@@ -117,31 +130,59 @@ struct HourData {
     uint32_t rows = 0;
     uint64_t digest = 0;
     uint32_t retractions = 0;
+    std::vector<uint32_t> masked_rows;  // the seal's rows retracted after it, in row order
   } noted_seal;
   struct Seal {
     uint32_t rows = 0;  // 0: none
     uint64_t digest = 0;
+    std::vector<uint32_t> masked_rows;
   };
   // What a checkpoint notes of the hour's seal: the one installed, or else the one noted at the start if
   // no row of the hour was retracted since (its file may not be installed yet: a start does not wait).
   Seal SealToNote() const {
-    if (sealed != nullptr) return {sealed_rows, sealed_digest};
-    if (noted_seal.retractions == retractions) return {noted_seal.rows, noted_seal.digest};
+    if (sealed != nullptr) {
+      Seal seal{sealed_rows, sealed_digest, {}};
+      for (const MaskedRow& row : masked) seal.masked_rows.push_back(row.row);
+      return seal;
+    }
+    if (noted_seal.retractions == retractions)
+      return {noted_seal.rows, noted_seal.digest, noted_seal.masked_rows};
     return {};
   }
+  // The place of the row at `row_index` among rows[0, end) (in row order), if it is there.
+  std::optional<uint32_t> PlaceOf(uint32_t row_index, uint32_t end) const {
+    uint32_t low = 0, high = std::min<uint32_t>(end, static_cast<uint32_t>(rows.size()));
+    const uint32_t last = high;
+    while (low < high) {
+      const uint32_t middle = low + (high - low) / 2;
+      if (rows[middle] < row_index) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    if (low == last || rows[low] != row_index) return std::nullopt;
+    return low;
+  }
+  // Whether the seal answers for every row of the hour: none came after it, none was retracted since.
+  bool SealedWhole() const { return sealed != nullptr && sealed_rows == rows.size() && masked.empty(); }
+  // Rows the seal does not answer for as they are: late rows after it, and its rows retracted since.
+  size_t RowsBesideSeal() const { return rows.size() - sealed_rows + masked.size(); }
   uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
   // The last pass that found the hour quiet and left its few late rows beside its seal
   // (ShardViews::CollectSealJobs); later than changed_pass while it still waits so.
   uint64_t waiting_pass = 0;
-  // Whether the hour is sealed but for a few late rows, quiet, and waits before it is sealed again.
+  // Whether the hour is sealed but for a few late or retracted rows, quiet, and waits before it is sealed
+  // again.
   bool WaitsWithLateRows() const {
-    return sealed != nullptr && rows.size() > sealed_rows && waiting_pass > changed_pass;
+    return sealed != nullptr && !SealedWhole() && waiting_pass > changed_pass;
   }
   // Answers come from the rows again until the hour is sealed anew.
   void DropSeal() {
     sealed.reset();
     sealed_rows = 0;
     sealed_digest = 0;
+    masked.clear();
   }
 };
 
@@ -192,7 +233,8 @@ class ShardViews {
   // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only
   // kept for lookups (kDuplicate). Returns the row's index.
   uint32_t Include(const EventView& event, uint32_t user, uint64_t position, RowState state);
-  // Takes a current row back out of every view (a correction replaced it).
+  // Takes a current row back out of every view (a correction replaced it). A row a seal counts is masked
+  // from it (HourData::masked) until the hour is sealed again.
   void Retract(uint32_t row_index);
   // Retention: drops every hour before `first_kept_hour` (its cell, rows, sealed index and the users'
   // timeline entries); rows of those hours stay only as targets of the event-id index, so that a re-sent
@@ -246,14 +288,16 @@ class ShardViews {
   // Drops the hour's seal if it is still `sealed` (its file was found damaged): the hour is sealed again,
   // and its file written again, by the next pass.
   void Unseal(int64_t hour, const SealedHour* sealed);
-  // Installs an index that fits (HowSealedFileFits).
+  // Installs an index that fits as `fit` (HowSealedFileFits) tells: as noted, with the rows the checkpoint
+  // noted as retracted since the seal masked.
   void InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                std::shared_ptr<const SealedHour> sealed);
+                                std::shared_ptr<const SealedHour> sealed, SealedFileFit fit);
   // Both: false (nothing changed) if it does not fit.
   bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                          std::shared_ptr<const SealedHour> sealed) {
-    if (HowSealedFileFits(hour, rows, rows_digest, *sealed) == SealedFileFit::kNo) return false;
-    InstallFittingSealedFile(hour, rows, rows_digest, std::move(sealed));
+    const SealedFileFit fit = HowSealedFileFits(hour, rows, rows_digest, *sealed);
+    if (fit == SealedFileFit::kNo) return false;
+    InstallFittingSealedFile(hour, rows, rows_digest, std::move(sealed), fit);
     return true;
   }
   // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
@@ -289,6 +333,14 @@ class ShardViews {
 
  private:
   void Count(uint32_t row_index, Millis received_at);
+  // What the user's other current rows in the hour of the row at `row_index` say of it (from the user's
+  // chain, the row itself left out): whether the user stays in the hour's cell, of any type and of the
+  // row's type, and which groups of the hour's seal the user leaves with the row.
+  struct OtherRows {
+    bool stays = false, stays_in_type = false;
+    MaskedRow masked;
+  };
+  OtherRows OtherRowsOf(uint32_t row_index, const HourData& data) const;
   // RowsDigest of an hour already found (null: the shard has no such hour), its staged rows folded in.
   uint64_t DigestOfRows(const HourData* data, uint32_t rows) const;
   // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
@@ -325,6 +377,22 @@ class ShardViews {
   uint64_t seal_pass_ = 0;             // sealing passes started
   int64_t first_kept_hour_ = 0;        // hours before it were dropped by retention
   uint32_t first_kept_row_ = 0;        // every row before it is dropped, its chunk perhaps released
+};
+
+// What a sealed hour's rows retracted since its seal (HourData::masked) take off its index's groups of one
+// key (a product or a store): answers read those groups through it.
+class MaskedKey {
+ public:
+  MaskedKey(const ShardViews& views, const HourData& data, bool by_product, uint32_t key);
+  bool empty() const { return types_.empty(); }
+  // The group's events that are still current.
+  uint64_t Events(const DimensionIndex::Group& group) const;
+  // Adds the group's users to `users`, but those who left it.
+  void AddUsers(const DimensionIndex::Group& group, Roaring* users) const;
+
+ private:
+  std::vector<uint32_t> types_;                      // of the masked rows with the key, sorted
+  std::vector<std::pair<uint32_t, uint32_t>> left_;  // (type, user) of the groups' users who left, sorted
 };
 
 }  // namespace tally

@@ -211,7 +211,7 @@ Views::Tiers Views::tiers() const {
   Tiers tiers;
   for (const auto& shard : shards_) {
     for (const auto& [hour, data] : shard->hours()) {
-      if (data.sealed != nullptr && data.sealed_rows == data.rows.size()) {
+      if (data.SealedWhole()) {
         ++tiers.sealed_hours;
       } else if (data.WaitsWithLateRows()) {
         ++tiers.late_rows_hours;

@@ -1,7 +1,8 @@
 // Views saved to and loaded from a checkpoint, in the pieces of saved_bytes.h; the rows, the hours' row
 // lists and the event-id index's columns as they are in memory. Load refuses anything that does not parse.
 // Sealed indexes are not saved (they are in their own files, which a start checks against the views),
-// only each hour's seal: how many rows it covered, and their digest.
+// only each hour's seal: how many rows it covered, their digest, and its rows retracted since.
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <type_traits>
@@ -88,6 +89,8 @@ void ShardViews::Save(ByteSink* out, bool refer_to_cold) const {
     const HourData::Seal seal = data.SealToNote();
     writer.Value<uint32_t>(seal.rows);
     writer.Value<uint64_t>(seal.digest);
+    writer.Value<uint64_t>(seal.masked_rows.size());
+    for (uint32_t row : seal.masked_rows) writer.Value(row);
   }
   writer.Value<uint64_t>(last_row_of_user_.size());
   for (uint32_t row : last_row_of_user_) writer.Value(row);
@@ -150,6 +153,14 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
           return damaged;
         }
       }
+      if (layout >= SavedLayout::kSealMasks) {
+        uint64_t masked = 0;
+        if (!reader.Count(&masked, 4) || masked > data.noted_seal.rows) return damaged;
+        data.noted_seal.masked_rows.resize(masked);
+        for (uint32_t& row : data.noted_seal.masked_rows) {
+          if (!reader.Value(&row)) return damaged;
+        }
+      }
       continue;
     }
     uint64_t rows = 0;
@@ -208,6 +219,15 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
   for (const auto& [hour, data] : views->hours_) {
     for (uint32_t row : data.rows) {
       if (row >= rows || row < first_row) return damaged;
+    }
+    // A masked row is one of the seal's rows, once, and no longer current.
+    std::vector<uint32_t> masked = data.noted_seal.masked_rows;
+    std::sort(masked.begin(), masked.end());
+    for (size_t i = 0; i < masked.size(); ++i) {
+      if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], data.noted_seal.rows) ||
+          views->rows_[masked[i]].state == RowState::kCurrent) {
+        return damaged;
+      }
     }
     if (data.all.events_by_type.size() > views->types_.size() || !users_known(data.all.users()))
       return damaged;

@@ -231,11 +231,26 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin … views-format11.bin: these views saved by the code of checkpoint formats 7
-// to 11.
+// testdata/views-format7.bin … views-format11.bin and views-format13.bin: these views saved by the code of
+// checkpoint formats 7 to 11 and 13 (the last with every hour sealed, without masks).
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  const std::string stable_id_hashes = ReadFile(TESTDATA_DIR "/views-format13.bin");
+  ASSERT_FALSE(stable_id_hashes.empty());
+  auto loaded_stable_id_hashes = Views::Load(stable_id_hashes, 3, SavedLayout::kStableIdHashes);
+  ASSERT_TRUE(loaded_stable_id_hashes.ok()) << loaded_stable_id_hashes.status().message();
+  EXPECT_EQ((*loaded_stable_id_hashes)->Digest(), views.Digest());
+  size_t noted = 0;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    for (const auto& [hour, data] : (*loaded_stable_id_hashes)->shard(shard).hours()) {
+      noted += data.noted_seal.rows > 0 ? 1 : 0;
+      EXPECT_TRUE(data.noted_seal.masked_rows.empty());
+    }
+  }
+  EXPECT_GT(noted, 0u);
+  EXPECT_FALSE(Views::Load(stable_id_hashes, 3).ok());
+
   const std::string id_places = ReadFile(TESTDATA_DIR "/views-format11.bin");
   ASSERT_FALSE(id_places.empty());
   auto loaded_id_places = Views::Load(id_places, 3, SavedLayout::kIdPlacesColumn);
@@ -410,7 +425,7 @@ TEST(Views, RowsLoadedFromACopyOnWriteMappingAreUsedInPlace) {
   ::rmdir(directory);
 }
 
-TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
+TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   Views sealed(3), plain(3);
   std::mt19937_64 random(7);
   for (int i = 0; i < 4000; ++i) {
@@ -425,22 +440,38 @@ TEST(Views, SealingChangesNoDigestAndARetractionDropsTheIndex) {
   }
   EXPECT_EQ(sealed.Digest(), plain.Digest());
 
-  // A correction of an event in a sealed hour takes the index away until the hour is sealed again.
+  // A correction of an event in a sealed hour is masked from the index until the hour is sealed again.
   sealed.SealHours(0);
   const Event first = WithDimensions("fresh", 1, "user-1", kHourStart + 5, "product-1");
   sealed.Apply(first, LogPosition{1, 16});
+  plain.Apply(first, LogPosition{1, 16});
   sealed.SealHours(0);
   const ShardViews& shard = sealed.shard(sealed.ShardOf("user-1"));
   const HourData& hour = shard.hours().at(HourOf(kHourStart));
   ASSERT_NE(hour.sealed, nullptr);
-  EXPECT_EQ(hour.sealed_rows, hour.rows.size());
-  sealed.Apply(WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2"), LogPosition{1, 100});
-  EXPECT_EQ(hour.sealed, nullptr);
-  // A pass with a quiet period seals only hours unchanged for that many passes.
+  EXPECT_TRUE(hour.SealedWhole());
+  const uint32_t first_row = hour.rows[hour.rows.size() - 1];
+  const Event second = WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2");
+  sealed.Apply(second, LogPosition{1, 100});
+  plain.Apply(second, LogPosition{1, 100});
+  const std::shared_ptr<const SealedHour> index = hour.sealed;
+  ASSERT_NE(index, nullptr);
+  ASSERT_EQ(hour.masked.size(), 1u);
+  EXPECT_EQ(hour.masked[0].row, first_row);
+  EXPECT_EQ(shard.hours().at(HourOf(kHourStart)).RowsBesideSeal(), 2u);  // the masked row, the correction's
+  EXPECT_EQ(sealed.Digest(), plain.Digest());
+  // It waits as an hour with a few late rows does (ShardViews::kLateRowsQuietFactor passes), then is
+  // sealed anew, without the mask.
   sealed.SealHours(1);
-  EXPECT_EQ(hour.sealed, nullptr);
   sealed.SealHours(1);
-  EXPECT_NE(hour.sealed, nullptr);
+  EXPECT_EQ(hour.sealed, index);
+  EXPECT_TRUE(hour.WaitsWithLateRows());
+  EXPECT_EQ(sealed.tiers().late_rows_hours, 1u);
+  for (uint32_t pass = 0; pass < ShardViews::kLateRowsQuietFactor; ++pass) sealed.SealHours(1);
+  EXPECT_NE(hour.sealed, index);
+  EXPECT_TRUE(hour.SealedWhole());
+  EXPECT_TRUE(hour.masked.empty());
+  EXPECT_EQ(sealed.Digest(), plain.Digest());
 }
 
 // A counted row waits in its shard's buffer until it fills or anything reads the hours; either way an

@@ -56,15 +56,16 @@ struct Partial {
     }
     users |= cell.users();
   }
-  // The key at `at` of a sealed index, less the rows `masked` takes off it.
+  // The key at `at` of a sealed index, less what `mask` takes off it.
   void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type,
-                  const MaskedKey& masked) {
+                  const SealMask& mask) {
+    const uint32_t key = index.key_at(at);
     index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {
       if (type && group.type != *type) return;
-      const uint64_t events = masked.Events(group);
+      const uint64_t events = mask.Events(key, group);
       if (events == 0) return;  // (every event of the group retracted: so are its users)
       events_by_type[group.type] += events;
-      masked.AddUsers(group, &users);
+      mask.AddUsers(key, group, &users);
     });
   }
 };
@@ -96,9 +97,8 @@ void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis
     }
     if (data.sealed != nullptr) {
       const DimensionIndex& index = filter.product ? data.sealed->by_product : data.sealed->by_store;
-      const uint32_t key = filter.product ? *filter.product : *filter.store;
-      if (auto at = index.Find(key))
-        partial->AddIndexed(index, *at, filter.type, MaskedKey(views, data, filter.product.has_value(), key));
+      if (auto at = index.Find(filter.product ? *filter.product : *filter.store))
+        partial->AddIndexed(index, *at, filter.type, SealMask(views, data, filter.product.has_value()));
       first_unsealed = data.sealed_rows;
     }
   }
@@ -243,7 +243,7 @@ struct ShardTop {
   std::vector<Scanned> scanned;  // the hours' rows counted one by one
   struct Sealed {
     const DimensionIndex* index;
-    const HourData* data;
+    std::optional<SealMask> mask;  // if rows were retracted since the seal
   };
   std::vector<Sealed> sealed;  // the whole hours sealed, and their indexes
   bool any_masked = false;     // whether one of them had rows retracted since its seal
@@ -274,16 +274,19 @@ struct ShardTop {
       uint32_t first_unsealed = 0;
       if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
         const DimensionIndex& index = by_product ? data.sealed->by_product : data.sealed->by_store;
-        sealed.push_back({&index, &data});
+        Sealed& hour = sealed.emplace_back(Sealed{&index, std::nullopt});
         for (size_t at = 0; at < index.key_count(); ++at) {
           const uint64_t count = index.Events(at, type);
           if (count > 0) AddEvents(index.key_at(at), count);
         }
-        // Less the rows retracted since the seal, which it counted.
-        for (const MaskedRow& masked : data.masked) {
-          if (auto key = KeyOf(views->rows()[masked.row])) --events[*key];
+        if (!data.masked.empty()) {
+          // Less the rows retracted since the seal, which it counted.
+          hour.mask.emplace(*views, data, by_product);
+          for (const SealMask::Entry& entry : hour.mask->entries()) {
+            if (!type || entry.type == *type) --events[entry.key];
+          }
+          any_masked = true;
         }
-        any_masked |= !data.masked.empty();
         first_unsealed = data.sealed_rows;
       }
       if (first_unsealed < data.rows.size()) scanned.push_back({&data, first_unsealed});
@@ -325,13 +328,14 @@ struct ShardTop {
         auto at = hour.index->Find(key);
         if (!at) continue;
         Roaring& key_users = (*users)[position];
-        if (hour.data->masked.empty()) {
+        if (!hour.mask) {
           hour.index->AddUsers(*at, type, &key_users);
           continue;
         }
-        const MaskedKey masked(*views, *hour.data, by_product, key);
+        const SealMask& mask = *hour.mask;
+        const uint32_t masked_key = key;  // (a structured binding: not captured by clang's C++20)
         hour.index->ForEachGroup(*at, [&](const DimensionIndex::Group& group) {
-          if (!type || group.type == *type) masked.AddUsers(group, &key_users);
+          if (!type || group.type == *type) mask.AddUsers(masked_key, group, &key_users);
         });
       }
     }

@@ -2,6 +2,8 @@
 // duplicates, late events and corrections.
 #include "query/stats.h"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "../../tests/support/reference_model.h"
@@ -164,6 +166,97 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
 INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
                          ::testing::Combine(::testing::Range<uint64_t>(1, 21),
                                             ::testing::Values(1u, 3u, 7u)));
+
+// Views sealed and then given many corrections of sealed events (masked from the seals, never sealed
+// again) answer as views never sealed do: several masked rows of one user, key and type; corrections into
+// the same hour, another hour and another shard; every event of a key masked in one hour and more of that
+// key in a later one.
+TEST(Stats, SealsWithManyRowsMaskedAnswerAsTheRowsDo) {
+  for (uint32_t shards : {1u, 3u}) {
+    Views sealed(shards), plain(shards);
+    std::mt19937_64 random(shards);
+    uint32_t position = 16;
+    std::vector<Event> applied;
+    auto apply = [&](const Event& event) {
+      EXPECT_EQ(sealed.Apply(event, LogPosition{0, position}), plain.Apply(event, LogPosition{0, position}));
+      ++position;
+      applied.push_back(event);
+    };
+    auto make = [&](const std::string& id, uint32_t version, int64_t hour) {
+      Event event;
+      event.event_id = id;
+      event.version = version;
+      event.type = random() % 2 ? "click" : "impression";
+      event.user_id = "user-" + std::to_string(random() % 12);
+      event.timestamp = kBase + hour * kMillisPerHour + static_cast<Millis>(random() % kMillisPerHour);
+      event.product_id = "product-" + std::to_string(random() % 6);
+      if (random() % 3 != 0) event.store_id = "store-" + std::to_string(random() % 3);
+      return event;
+    };
+    for (int i = 0; i < 1500; ++i) apply(make("id-" + std::to_string(i), 1, i % 3));
+    sealed.SealHours(0);
+    // Every event of product-5 in the first hour moves to product-0, in the same hour.
+    for (const Event& event : std::vector<Event>(applied)) {
+      if (event.product_id != "product-5" || HourOf(event.timestamp) != HourOf(kBase)) continue;
+      Event moved = event;
+      moved.version = 2;
+      moved.product_id = "product-0";
+      apply(moved);
+    }
+    // Corrections of random events into any of the three hours (a user of any shard), and new events.
+    for (int i = 0; i < 400; ++i) apply(make("id-" + std::to_string(random() % 1500), 3 + i, random() % 3));
+    for (int i = 0; i < 100; ++i) apply(make("new-" + std::to_string(i), 1, 2));
+    size_t masked = 0;
+    for (uint32_t shard = 0; shard < shards; ++shard) {
+      for (const auto& [hour, data] : sealed.shard(shard).hours()) {
+        ASSERT_NE(data.sealed, nullptr);
+        masked += data.masked.size();
+      }
+    }
+    EXPECT_GT(masked, 300u);
+    EXPECT_EQ(sealed.Digest(), plain.Digest());
+
+    const Millis from = kBase, to = kBase + 3 * kMillisPerHour;
+    std::vector<EventFilter> filters;
+    for (const char* product : {"product-0", "product-1", "product-5"}) {
+      for (const std::optional<std::string>& type :
+           {std::optional<std::string>(), std::optional<std::string>("click")})
+        filters.push_back(EventFilter{type, product, std::nullopt});
+    }
+    filters.push_back(EventFilter{std::nullopt, std::nullopt, "store-2"});
+    filters.push_back(EventFilter{"impression", std::nullopt, "store-0"});
+    for (const EventFilter& filter : filters) {
+      const StatsRequest request{from, to, Bucket::kHour, filter};
+      auto expected = ComputeStats(plain, request), actual = ComputeStats(sealed, request);
+      ASSERT_TRUE(expected.ok() && actual.ok());
+      const std::string where = filter.product_id.value_or("*") + " " + filter.store_id.value_or("*") + " " +
+                                filter.type.value_or("*");
+      ASSERT_EQ(actual->buckets.size(), expected->buckets.size());
+      for (size_t i = 0; i < expected->buckets.size(); ++i) {
+        EXPECT_EQ(actual->buckets[i].aggregate.events, expected->buckets[i].aggregate.events) << where << i;
+        EXPECT_EQ(actual->buckets[i].aggregate.unique_users, expected->buckets[i].aggregate.unique_users)
+            << where << i;
+        EXPECT_EQ(actual->buckets[i].aggregate.by_type, expected->buckets[i].aggregate.by_type) << where << i;
+      }
+    }
+    for (TopDimension by : {TopDimension::kProduct, TopDimension::kStore}) {
+      for (const std::optional<std::string>& type :
+           {std::optional<std::string>(), std::optional<std::string>("click")}) {
+        for (Millis first : {from, from + kMillisPerHour}) {
+          const TopRequest request{by, first, to, type, 20};
+          const std::vector<TopEntry> expected = ComputeTop(plain, request),
+                                      actual = ComputeTop(sealed, request);
+          ASSERT_EQ(actual.size(), expected.size());
+          for (size_t i = 0; i < expected.size(); ++i) {
+            EXPECT_EQ(actual[i].key, expected[i].key);
+            EXPECT_EQ(actual[i].events, expected[i].events) << actual[i].key;
+            EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << actual[i].key;
+          }
+        }
+      }
+    }
+  }
+}
 
 TEST(Stats, TooManyBucketsIsAnErrorNamingTo) {
   Views views;

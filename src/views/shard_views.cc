@@ -93,8 +93,7 @@ void ShardViews::Retract(uint32_t row_index) {
   data.all.Remove(row.type, row.user, others.stays, others.stays_in_type);
   // The sealed index counts the row: masked from its answers, the hour is sealed again like one with late
   // rows (CollectSealJobs), not at once.
-  if (data.sealed != nullptr && data.sealed_rows > 0 && row_index <= data.rows[data.sealed_rows - 1])
-    data.masked.push_back(others.masked);
+  if (others.in_seal) data.masked.push_back(others.masked);
   ++data.retractions;
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
@@ -106,8 +105,10 @@ ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t row_index, const HourData
   const EventRow& row = rows_[row_index];
   const int64_t hour = HourOf(row.timestamp);
   // The hour's rows are in row order: those up to this one are the seal's.
-  const uint32_t last_sealed_row = data.sealed_rows > 0 ? data.rows[data.sealed_rows - 1] : 0;
+  const bool sealed = data.sealed != nullptr && data.sealed_rows > 0;
+  const uint32_t last_sealed_row = sealed ? data.rows[data.sealed_rows - 1] : 0;
   OtherRows others;
+  others.in_seal = sealed && row_index <= last_sealed_row;
   others.masked = {row_index, row.product != kNoDimension, row.store != kNoDimension};
   ForEachCurrentRowOf(row.user, [&](uint32_t other) {
     const EventRow& other_row = rows_[other];
@@ -115,7 +116,7 @@ ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t row_index, const HourData
     others.stays = true;
     if (other_row.type != row.type) return;
     others.stays_in_type = true;
-    if (data.sealed_rows == 0 || other > last_sealed_row) return;
+    if (!sealed || other > last_sealed_row) return;
     if (other_row.product == row.product) others.masked.leaves_product_group = false;
     if (other_row.store == row.store) others.masked.leaves_store_group = false;
   });
@@ -326,8 +327,9 @@ SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_
       !sealed.by_store.Fits(stores_.size(), types_.size())) {
     return SealedFileFit::kNo;
   }
-  // The checkpoint's views held this seal, so their first `rows` rows had this digest; only a retraction
-  // changes a row of an hour that is kept (retention drops whole hours).
+  // The checkpoint's views held this seal, with the rows retracted since then noted as its mask (the
+  // digest is of the rows as they were sealed); only a retraction changes a row of an hour that is kept
+  // (retention drops whole hours), and none came after the checkpoint.
   const HourData::NotedSeal& noted = it->second.noted_seal;
   if (noted.rows > 0 && noted.rows == rows && noted.digest == rows_digest &&
       noted.retractions == it->second.retractions) {
@@ -379,31 +381,40 @@ SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
   return *job.sealed;
 }
 
-MaskedKey::MaskedKey(const ShardViews& views, const HourData& data, bool by_product, uint32_t key) {
+SealMask::SealMask(const ShardViews& views, const HourData& data, bool by_product) {
   for (const MaskedRow& masked : data.masked) {
     const EventRow& row = views.rows()[masked.row];
-    if ((by_product ? row.product : row.store) != key) continue;
-    types_.push_back(row.type);
-    if (by_product ? masked.leaves_product_group : masked.leaves_store_group)
-      left_.emplace_back(row.type, row.user);
+    const uint32_t key = by_product ? row.product : row.store;
+    if (key == kNoDimension) continue;
+    entries_.push_back(
+        {key, row.type, row.user, by_product ? masked.leaves_product_group : masked.leaves_store_group});
   }
-  std::sort(types_.begin(), types_.end());
-  std::sort(left_.begin(), left_.end());
+  std::sort(entries_.begin(), entries_.end());
 }
 
-uint64_t MaskedKey::Events(const DimensionIndex::Group& group) const {
-  const auto [first, last] = std::equal_range(types_.begin(), types_.end(), group.type);
-  return group.events - static_cast<uint64_t>(last - first);
+std::span<const SealMask::Entry> SealMask::Of(uint32_t key, uint32_t type) const {
+  const auto first = std::lower_bound(entries_.begin(), entries_.end(), Entry{key, type, 0, false});
+  auto last = first;
+  while (last != entries_.end() && last->key == key && last->type == type) ++last;
+  return {first, last};
 }
 
-void MaskedKey::AddUsers(const DimensionIndex::Group& group, Roaring* users) const {
-  const auto first = std::lower_bound(left_.begin(), left_.end(), std::make_pair(group.type, uint32_t{0}));
-  if (first == left_.end() || first->first != group.type) {
+uint64_t SealMask::Events(uint32_t key, const DimensionIndex::Group& group) const {
+  return group.events - Of(key, group.type).size();
+}
+
+void SealMask::AddUsers(uint32_t key, const DimensionIndex::Group& group, Roaring* users) const {
+  const std::span<const Entry> masked = Of(key, group.type);
+  if (std::none_of(masked.begin(), masked.end(), [](const Entry& entry) { return entry.leaves; })) {
     users->addMany(group.users.size(), group.users.data());
     return;
   }
+  // Both sorted by user: a user leaves if any of their masked rows says so (the last one retracted does).
+  auto next = masked.begin();
   for (uint32_t user : group.users) {
-    if (!std::binary_search(first, left_.end(), std::make_pair(group.type, user))) users->add(user);
+    bool leaves = false;
+    for (; next != masked.end() && next->user <= user; ++next) leaves |= next->user == user && next->leaves;
+    if (!leaves) users->add(user);
   }
 }
 

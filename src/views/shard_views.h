@@ -8,9 +8,10 @@
 // stats read it. Per product and per store, an hour is answered from its rows while it is hot, and from a
 // sealed index (dimension_index.h) once it has been quiet for a while: sealing copies the hour's rows out,
 // builds the index off the lock and installs it if no row of the hour was retracted meanwhile. Events that
-// arrive after the seal (late events) are scanned beside the index; a retraction drops it until the next
-// seal. A correction retracts the row it replaces from every view of that row's shard; whether the user
-// leaves a cell is decided from the user's timeline. A shard does only what it is told by the log-ordered
+// arrive after the seal (late events) are scanned beside the index; a row of the seal that is retracted
+// is masked from it until the next seal (SealMask). A correction retracts the row it replaces from every
+// view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
+// user's timeline. A shard does only what it is told by the log-ordered
 // step (views.h): it decides nothing across shards.
 #pragma once
 
@@ -117,12 +118,12 @@ struct MaskedRow {
 struct HourData {
   Cell all;
   ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
-  // The current rows among rows[0, sealed_rows), by product and store (null: not sealed, or retracted from).
+  // The current rows among rows[0, sealed_rows) as they were sealed, by product and store (null: not sealed).
   std::shared_ptr<const SealedHour> sealed;
   uint32_t sealed_rows = 0;
   uint64_t sealed_digest = 0;     // ShardViews::RowsDigest of rows[0, sealed_rows) while sealed
   uint32_t retractions = 0;       // rows of the hour retracted so far
-  std::vector<MaskedRow> masked;  // rows among rows[0, sealed_rows) retracted since the seal, in row order
+  std::vector<MaskedRow> masked;  // rows among rows[0, sealed_rows) retracted since the seal
   // What a checkpoint said of the hour's seal when it was loaded (rows 0: not sealed then), with the
   // retractions it had: a sealed hour file that says the same of an hour with no retraction since needs
   // no digest of its rows (HowSealedFileFits).
@@ -130,7 +131,7 @@ struct HourData {
     uint32_t rows = 0;
     uint64_t digest = 0;
     uint32_t retractions = 0;
-    std::vector<uint32_t> masked_rows;  // the seal's rows retracted after it, in row order
+    std::vector<uint32_t> masked_rows;  // the seal's rows retracted after it
   } noted_seal;
   struct Seal {
     uint32_t rows = 0;  // 0: none
@@ -338,6 +339,7 @@ class ShardViews {
   // row's type, and which groups of the hour's seal the user leaves with the row.
   struct OtherRows {
     bool stays = false, stays_in_type = false;
+    bool in_seal = false;  // whether the hour's seal counts the row (then `masked` says what it takes off)
     MaskedRow masked;
   };
   OtherRows OtherRowsOf(uint32_t row_index, const HourData& data) const;
@@ -379,20 +381,26 @@ class ShardViews {
   uint32_t first_kept_row_ = 0;        // every row before it is dropped, its chunk perhaps released
 };
 
-// What a sealed hour's rows retracted since its seal (HourData::masked) take off its index's groups of one
-// key (a product or a store): answers read those groups through it.
-class MaskedKey {
+// What a sealed hour's rows retracted since its seal (HourData::masked) take off the groups of its index
+// by one dimension (product or store): answers read the index's groups through it.
+class SealMask {
  public:
-  MaskedKey(const ShardViews& views, const HourData& data, bool by_product, uint32_t key);
-  bool empty() const { return types_.empty(); }
-  // The group's events that are still current.
-  uint64_t Events(const DimensionIndex::Group& group) const;
-  // Adds the group's users to `users`, but those who left it.
-  void AddUsers(const DimensionIndex::Group& group, Roaring* users) const;
+  struct Entry {
+    uint32_t key, type, user;
+    bool leaves;  // the user leaves the (key, type) group (MaskedRow)
+    auto operator<=>(const Entry&) const = default;
+  };
+  SealMask(const ShardViews& views, const HourData& data, bool by_product);
+  // By (key, type, user): one per masked row with a value of the dimension.
+  std::span<const Entry> entries() const { return entries_; }
+  // The events of the key's group that are still current.
+  uint64_t Events(uint32_t key, const DimensionIndex::Group& group) const;
+  // Adds the users of the key's group to `users`, but those who left it.
+  void AddUsers(uint32_t key, const DimensionIndex::Group& group, Roaring* users) const;
 
  private:
-  std::vector<uint32_t> types_;                      // of the masked rows with the key, sorted
-  std::vector<std::pair<uint32_t, uint32_t>> left_;  // (type, user) of the groups' users who left, sorted
+  std::span<const Entry> Of(uint32_t key, uint32_t type) const;
+  std::vector<Entry> entries_;
 };
 
 }  // namespace tally

@@ -217,15 +217,18 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     return users.isEmpty() || users.maximum() < views->users_.size();
   };
   for (const auto& [hour, data] : views->hours_) {
+    // In row order (a seal's rows are told by their place: HourData::PlaceOf).
+    uint64_t next_row = first_row;
     for (uint32_t row : data.rows) {
-      if (row >= rows || row < first_row) return damaged;
+      if (row >= rows || row < next_row) return damaged;
+      next_row = uint64_t{row} + 1;
     }
-    // A masked row is one of the seal's rows, once, and no longer current.
+    // A masked row is one of the seal's rows, once, and was retracted (replaced by a correction).
     std::vector<uint32_t> masked = data.noted_seal.masked_rows;
     std::sort(masked.begin(), masked.end());
     for (size_t i = 0; i < masked.size(); ++i) {
       if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], data.noted_seal.rows) ||
-          views->rows_[masked[i]].state == RowState::kCurrent) {
+          views->rows_[masked[i]].state != RowState::kSuperseded) {
         return damaged;
       }
     }

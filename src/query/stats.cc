@@ -95,8 +95,8 @@ void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis
       partial->AddCell(data.all, filter.type);
       return;
     }
-    if (data.sealed != nullptr) {
-      const DimensionIndex& index = filter.product ? data.sealed->by_product : data.sealed->by_store;
+    if (const SealedHour* sealed = data.sealed.get(); sealed != nullptr) {
+      const DimensionIndex& index = filter.product ? sealed->by_product : sealed->by_store;
       if (auto at = index.Find(filter.product ? *filter.product : *filter.store))
         partial->AddIndexed(index, *at, filter.type, SealMask(views, data, filter.product.has_value()));
       first_unsealed = data.sealed_rows;
@@ -272,8 +272,9 @@ struct ShardTop {
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
       const HourData& data = it->second;
       uint32_t first_unsealed = 0;
-      if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
-        const DimensionIndex& index = by_product ? data.sealed->by_product : data.sealed->by_store;
+      const SealedHour* seal = data.sealed.get();
+      if (CoversWholeHour(it->first, request.from, request.to) && seal != nullptr) {
+        const DimensionIndex& index = by_product ? seal->by_product : seal->by_store;
         Sealed& hour = sealed.emplace_back(Sealed{&index, std::nullopt});
         for (size_t at = 0; at < index.key_count(); ++at) {
           const uint64_t count = index.Events(at, type);
@@ -296,9 +297,12 @@ struct ShardTop {
     }
     if (any_masked) {
       // A key whose events were all retracted came to 0 (and, counted again after, was listed twice).
-      std::erase_if(counted, [&](uint32_t key) { return events[key] == 0; });
-      std::sort(counted.begin(), counted.end());
-      counted.erase(std::unique(counted.begin(), counted.end()), counted.end());
+      std::vector<bool> listed(events.size());
+      std::erase_if(counted, [&](uint32_t key) {
+        if (events[key] == 0 || listed[key]) return true;
+        listed[key] = true;
+        return false;
+      });
     }
   }
 

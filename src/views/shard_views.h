@@ -11,8 +11,8 @@
 // arrive after the seal (late events) are scanned beside the index; a row of the seal that is retracted
 // is masked from it until the next seal (SealMask). A correction retracts the row it replaces from every
 // view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
-// user's timeline. A shard does only what it is told by the log-ordered
-// step (views.h): it decides nothing across shards.
+// user's timeline. A shard does only what it is told by the log-ordered step (views.h): it decides nothing
+// across shards.
 #pragma once
 
 #include <algorithm>

@@ -211,8 +211,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seal-after", seal_after_seconds,
                  "seconds an hour must go without a new or corrected event before it is sealed (its "
-                 "per-product and per-store index built; a sealed hour with a few late events, 60 times as "
-                 "long); 0: at the next pass, one a second")
+                 "per-product and per-store index built; a sealed hour with a few late or corrected "
+                 "events, 60 times as long); 0: at the next pass, one a second")
       ->check(CLI::Range(0u, 86400u))
       ->capture_default_str();
   app.add_option("--seal-rows", seal_rows,

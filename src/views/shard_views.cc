@@ -282,10 +282,8 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
   for (SealJob& job : jobs) {
     auto it = hours_.find(job.hour);
     if (it == hours_.end() || it->second.retractions != job.retractions || job.sealed == nullptr) continue;
-    it->second.sealed = std::move(job.sealed);
-    it->second.sealed_rows = job.rows;
-    it->second.sealed_digest = job.rows_digest;
-    it->second.masked.clear();  // (built from the rows as they are: no retraction since the copy)
+    // (Built from the rows as they are: no retraction since the copy.)
+    it->second.SetSeal(std::move(job.sealed), job.rows, job.rows_digest);
   }
 }
 
@@ -341,12 +339,9 @@ SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_
 void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
                                           std::shared_ptr<const SealedHour> sealed, SealedFileFit fit) {
   HourData& data = hours_.at(hour);
-  data.sealed = std::move(sealed);
-  data.sealed_rows = rows;
-  data.sealed_digest = rows_digest;
-  data.masked.clear();
   // A digest that fits says the rows are as they were sealed; a noted seal, that they are as the
   // checkpoint saw them, with its mask.
+  data.SetSeal(std::move(sealed), rows, rows_digest);
   if (fit != SealedFileFit::kAsNoted) return;
   for (uint32_t row : data.noted_seal.masked_rows) data.masked.push_back(OtherRowsOf(row, data).masked);
 }

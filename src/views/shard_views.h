@@ -178,13 +178,15 @@ struct HourData {
   bool WaitsWithLateRows() const {
     return sealed != nullptr && !SealedWhole() && waiting_pass > changed_pass;
   }
-  // Answers come from the rows again until the hour is sealed anew.
-  void DropSeal() {
-    sealed.reset();
-    sealed_rows = 0;
-    sealed_digest = 0;
+  // Answers come from `index` for the first `rows` rows as they are now (no mask), or, for a null index,
+  // from the rows again until the hour is sealed anew.
+  void SetSeal(std::shared_ptr<const SealedHour> index, uint32_t rows, uint64_t digest) {
+    sealed = std::move(index);
+    sealed_rows = rows;
+    sealed_digest = digest;
     masked.clear();
   }
+  void DropSeal() { SetSeal(nullptr, 0, 0); }
 };
 
 // An hour to seal: its current rows copied out (under the shard's lock), the index built from them (off

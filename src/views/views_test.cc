@@ -521,17 +521,23 @@ TEST(Views, AnHourHoldsItsRowsInLogOrderWhetherTheyWaitedOrNot) {
   }
 }
 
+// A function that applies its argument's number of new events to `views`, numbered on from call to call:
+// event n is `prefix`n, of user n % `users` and product n % `products`, n ms into the first hour.
+auto EventsIntoTheFirstHour(Views* views, std::string prefix, int users, int products) {
+  return [=, next = 0](int count) mutable {
+    for (int i = 0; i < count; ++i, ++next) {
+      views->Apply(WithDimensions(prefix + std::to_string(next), 1, "user-" + std::to_string(next % users),
+                                  kHourStart + next, "product-" + std::to_string(next % products)),
+                   LogPosition{0, static_cast<uint32_t>(16 + next)});
+    }
+  };
+}
+
 TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   Views views;
   ShardViews& shard = views.shard_to_seal(0);
   const int64_t hour = HourOf(kHourStart);
-  auto apply = [&, next = 0](int count) mutable {
-    for (int i = 0; i < count; ++i, ++next) {
-      views.Apply(WithDimensions("b" + std::to_string(next), 1, "user-" + std::to_string(next % 9),
-                                 kHourStart + next, "product-" + std::to_string(next % 5)),
-                  LogPosition{0, static_cast<uint32_t>(16 + next)});
-    }
-  };
+  auto apply = EventsIntoTheFirstHour(&views, "b", 9, 5);
   constexpr uint32_t kNeverQuiet = 1'000'000;
   apply(63);
   shard.SealHours(kNeverQuiet, 64);
@@ -556,13 +562,7 @@ TEST(Views, AFewLateRowsWaitBesideTheSealAndMoreAreSealedAtTheUsualQuiet) {
   Views views;
   ShardViews& shard = views.shard_to_seal(0);
   const int64_t hour = HourOf(kHourStart);
-  auto apply = [&, next = 0](int count) mutable {
-    for (int i = 0; i < count; ++i, ++next) {
-      views.Apply(WithDimensions("l" + std::to_string(next), 1, "user-" + std::to_string(next % 40),
-                                 kHourStart + next, "product-" + std::to_string(next % 3)),
-                  LogPosition{0, static_cast<uint32_t>(16 + next)});
-    }
-  };
+  auto apply = EventsIntoTheFirstHour(&views, "l", 40, 3);
   const HourData& data = [&]() -> const HourData& {
     apply(64);
     return shard.hours().at(hour);

@@ -442,7 +442,7 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
           .count());
   {
     std::lock_guard lock(sealed_files_mutex_);
-    sealed_files_pending_ = false;
+    sealed_files_pending_.store(false, std::memory_order_release);
   }
   sealed_files_installed_.notify_all();
   return report;
@@ -450,7 +450,8 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
 
 void Engine::WaitForSealedHourFiles(std::chrono::milliseconds longest) const {
   std::unique_lock lock(sealed_files_mutex_);
-  sealed_files_installed_.wait_for(lock, longest, [&] { return !sealed_files_pending_; });
+  sealed_files_installed_.wait_for(lock, longest,
+                                   [&] { return !sealed_files_pending_.load(std::memory_order_acquire); });
 }
 
 Engine::~Engine() {

@@ -194,6 +194,9 @@ class Engine : public Committer {
   // the rows, a month's top products over 100 M events takes 10 s with every shard's lock held (ingest
   // waiting), against 0.25 s once the files are in, about half a second after the start.
   void WaitForSealedHourFiles(std::chrono::milliseconds longest) const;
+  // True until those files are installed (false at once when a start found none): for a wait that must not
+  // block its thread (an HTTP loop parks the question and asks again).
+  bool SealedHourFilesPending() const { return sealed_files_pending_.load(std::memory_order_acquire); }
   // Bytes of the views in the cold chunk file.
   uint64_t cold_bytes() const { return cold_ ? cold_->bytes() : 0; }
   uint64_t last_checkpoint_lsn() const { return last_checkpoint_lsn_.load(std::memory_order_acquire); }
@@ -254,7 +257,7 @@ class Engine : public Committer {
   // Whether the sealed hour files a start found are still to be installed (InstallSealedHourFiles).
   mutable std::mutex sealed_files_mutex_;
   mutable std::condition_variable sealed_files_installed_;
-  bool sealed_files_pending_ = false;
+  std::atomic<bool> sealed_files_pending_{false};  // set under sealed_files_mutex_, for the wait
   // Orders commits: the log append, the log-ordered half of applying and the tickets; guards the global
   // views.
   mutable std::mutex order_mutex_;

@@ -377,19 +377,30 @@ void Worker::ReplyDurable(uint64_t durable_lsn, bool log_failed) {
   }
 }
 
-// ---- strong reads, parked ----
+// ---- reads, parked ----
 
-void Worker::ParkStrongRead(h2o_req_t* req, int route_index, RouteArgs args,
-                            std::chrono::steady_clock::time_point deadline) {
+void Worker::Park(ParkedRead read) {
   // h2o frees a request's pool when it disposes of the request (an HTTP/2 stream reset, say): the guard
   // in that pool then marks the entry, so the loop never answers a request that is gone.
   auto* guard =
-      static_cast<ParkedRead**>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedRead*), [](void* slot) {
-        if (ParkedRead* read = *static_cast<ParkedRead**>(slot)) read->req = nullptr;
+      static_cast<ParkedRead**>(h2o_mem_alloc_shared(&read.req->pool, sizeof(ParkedRead*), [](void* slot) {
+        if (ParkedRead* parked = *static_cast<ParkedRead**>(slot)) parked->req = nullptr;
       }));
-  ParkedRead& read = parked_.emplace_back(
-      ParkedRead{req, route_index, std::move(args), consistency_->RequestStreamTip(), deadline, guard});
-  *guard = &read;
+  read.guard = guard;
+  *guard = &parked_.emplace_back(std::move(read));
+}
+
+void Worker::ParkStrongRead(h2o_req_t* req, int route_index, RouteArgs args,
+                            std::chrono::steady_clock::time_point deadline) {
+  Park(ParkedRead{req, ParkedRead::Awaiting::kStreamTip, kRoutes[route_index].handler, std::move(args),
+                  consistency_->RequestStreamTip(), deadline, nullptr});
+}
+
+bool Worker::ParkUntilSealedHourFiles(h2o_req_t* req, RouteHandler handler, const RouteArgs& args) {
+  if (serving_after_files_wait_ || !engine_->SealedHourFilesPending()) return false;
+  Park(ParkedRead{req, ParkedRead::Awaiting::kSealedHourFiles, handler, args, 0,
+                  std::chrono::steady_clock::now() + sealed_files_wait_, nullptr});
+  return true;
 }
 
 void Worker::ResumeParked() {
@@ -399,14 +410,19 @@ void Worker::ResumeParked() {
       it = parked_.erase(it);
       continue;
     }
-    Status ready = Status::Unavailable(
-        "consistency: the stream's last sequence could not be read in time (NATS does not answer); retry");
-    bool decided = false;
-    if (auto tip = consistency_->StreamTip(it->ticket)) {
-      ready = tip->ok() ? consistency_->AppliedUpTo(**tip)
-                        : Status::Unavailable("consistency: the stream's last sequence could not be read (" +
-                                              tip->status().message() + "); retry");
-      decided = ready.ok() || !tip->ok();
+    Status ready = Status::Ok();
+    bool decided = !engine_->SealedHourFilesPending();
+    if (it->awaiting == ParkedRead::Awaiting::kStreamTip) {
+      ready = Status::Unavailable(
+          "consistency: the stream's last sequence could not be read in time (NATS does not answer); retry");
+      decided = false;
+      if (auto tip = consistency_->StreamTip(it->ticket)) {
+        ready = tip->ok()
+                    ? consistency_->AppliedUpTo(**tip)
+                    : Status::Unavailable("consistency: the stream's last sequence could not be read (" +
+                                          tip->status().message() + "); retry");
+        decided = ready.ok() || !tip->ok();
+      }
     }
     if (!decided && now < it->deadline) {
       ++it;
@@ -414,14 +430,18 @@ void Worker::ResumeParked() {
     }
     *it->guard = nullptr;
     h2o_req_t* req = it->req;
-    const int route_index = it->route_index;
+    const RouteHandler handler = it->handler;
+    const ParkedRead::Awaiting awaited = it->awaiting;
     const RouteArgs args = std::move(it->args);
     it = parked_.erase(it);
     // Answering may start the connection's next pipelined request, which may park in turn (at the end of
     // the list, which this loop then also visits).
     replied_outside_loop_ = true;
     if (ready.ok()) {
-      kRoutes[route_index].handler(*this, req, args);
+      // Past the files' wait the question is answered from the rows rather than parked again.
+      serving_after_files_wait_ = awaited == ParkedRead::Awaiting::kSealedHourFiles;
+      handler(*this, req, args);
+      serving_after_files_wait_ = false;
     } else {
       h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, "1", 1);
       ReplyError(req, 503, "unavailable", ready.message());
@@ -513,6 +533,7 @@ class Server::Impl {
                                       &rate_limiter_, options_.retention);
       loop_thread->worker->set_keys(options_.keys);
       loop_thread->worker->set_trusted_proxies(&options_.trusted_proxies);
+      loop_thread->worker->set_sealed_files_wait(options_.sealed_files_wait);
       loop_thread->thread = std::thread([this, loop_thread, run] {
         SetUpLoop(loop_thread);
         loops_set_up_->count_down();
@@ -818,8 +839,8 @@ class Server::Impl {
     bool stopping = false;
     std::chrono::steady_clock::time_point give_up_at;
     while (true) {
-      // Parked strong reads are looked at every millisecond: a stream tip fetched or messages applied do
-      // not wake the loop.
+      // Parked reads are looked at every millisecond: a stream tip fetched, messages applied or the sealed
+      // hour files installed do not wake the loop.
       const int32_t max_wait_ms = worker.TakeRepliedOutsideLoop() ? 0
                                   : worker.has_parked()           ? 1
                                   : stopping                      ? 20

@@ -48,6 +48,9 @@ struct ServerOptions {
   ReadConsistency* consistency = nullptr;
   bool strong_reads_by_default = false;
   std::chrono::milliseconds strong_read_wait{5'000};
+  // How long a question by product or store waits, right after a start, for the sealed hour files the
+  // start found (Worker::ParkUntilSealedHourFiles) before it is answered from the rows instead.
+  std::chrono::milliseconds sealed_files_wait{30'000};
 };
 
 class Server {

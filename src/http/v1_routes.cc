@@ -17,10 +17,6 @@
 namespace tally {
 namespace {
 constexpr int64_t kMaxLimit = 1000;
-// How long a question by product or store waits, right after a start, for the sealed hour files to be
-// installed (Engine::WaitForSealedHourFiles: half a second at 100 M events) before it answers from the
-// rows instead. It holds its event loop meanwhile, as the scan of the rows would, far longer.
-constexpr std::chrono::seconds kSealedFilesWait{30};
 
 void ReplyBadRequest(h2o_req_t* req, const Status& status) {
   ReplyJsonError(req, 400, "invalid_argument", status.message());
@@ -149,7 +145,7 @@ void HandleUserEvents(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   ReplyJson(req, 200, json.str());
 }
 
-void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs&) {
+void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   auto params = QueryParams::Parse(QueryOf(req), {"from", "to", "bucket", "type", "product_id", "store_id"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   StatsRequest request;
@@ -169,8 +165,13 @@ void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs&) {
       return ReplyBadRequest(req, Status::InvalidArgument("bucket", "must be hour, day or all"));
     }
   }
-  if (request.filter.product_id || request.filter.store_id)
-    worker.engine().WaitForSealedHourFiles(kSealedFilesWait);
+  // By product or store an hour answers from its sealed index: right after a start, the question waits
+  // for the files rather than scan the rows (a month's top products over 100 M events took 10 s so, with
+  // every shard's lock held, against 0.25 s once the files are in).
+  if ((request.filter.product_id || request.filter.store_id) &&
+      worker.ParkUntilSealedHourFiles(req, HandleStats, args)) {
+    return;
+  }
   auto result = worker.engine().Read([&](const Views& views) { return ComputeStats(views, request); });
   if (!result.ok()) return ReplyBadRequest(req, result.status());
   JsonWriter json;
@@ -193,7 +194,7 @@ void HandleStats(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   ReplyJson(req, 200, json.str());
 }
 
-void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs&) {
+void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   auto params = QueryParams::Parse(QueryOf(req), {"by", "from", "to", "hours", "type", "limit"});
   if (!params.ok()) return ReplyBadRequest(req, params.status());
   TopRequest request;
@@ -227,7 +228,7 @@ void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   auto limit = ParseLimit(*params, 10);
   if (!limit.ok()) return ReplyBadRequest(req, limit.status());
   request.limit = *limit;
-  worker.engine().WaitForSealedHourFiles(kSealedFilesWait);
+  if (worker.ParkUntilSealedHourFiles(req, HandleTop, args)) return;  // as HandleStats by product
   auto top = worker.engine().Read([&](const Views& views) { return ComputeTop(views, request); });
   JsonWriter json;
   json.BeginObject().Key("by").String(*by).Key("from").Int(request.from).Key("to").Int(request.to).Key("top");

@@ -145,6 +145,13 @@ class Worker {
   // route's handler serves it. At `deadline` it is answered 503 instead.
   void ParkStrongRead(h2o_req_t* req, int route_index, RouteArgs args,
                       std::chrono::steady_clock::time_point deadline);
+  // Right after a start, a question by product or store (answered from the sealed indexes) waits here,
+  // its loop free for other requests, until the sealed hour files the start found are installed
+  // (Engine::SealedHourFilesPending: half a second at 100 M events); then `handler` serves it, or at the
+  // server's sealed files wait it serves it from the rows (exact, far slower). True when it parked the
+  // request; false when it is to be answered now: the files are in, or this is the parked call.
+  bool ParkUntilSealedHourFiles(h2o_req_t* req, RouteHandler handler, const RouteArgs& args);
+  void set_sealed_files_wait(std::chrono::milliseconds wait) { sealed_files_wait_ = wait; }
   // Serves or refuses the parked reads that can be now; the loop calls it every round.
   void ResumeParked();
   bool has_parked() const { return !parked_.empty(); }
@@ -165,10 +172,12 @@ class Worker {
     uint64_t lsn = 0;  // the log must hold this many records before the reply
   };
   struct ParkedRead {
+    enum class Awaiting { kStreamTip, kSealedHourFiles };
     h2o_req_t* req;  // null once h2o disposed of the request (its client went away)
-    int route_index;
+    Awaiting awaiting;
+    RouteHandler handler;
     RouteArgs args;
-    uint64_t ticket;  // of the stream tip fetch it waits for
+    uint64_t ticket;  // kStreamTip: of the stream tip fetch it waits for
     std::chrono::steady_clock::time_point deadline;
     ParkedRead** guard;  // in the request's memory pool: points here until the read is answered
   };
@@ -183,6 +192,10 @@ class Worker {
   std::vector<PendingReply> waiting_for_commit_;
   std::deque<PendingReply> waiting_for_fsync_;
   std::list<ParkedRead> parked_;  // a list: each entry's address is held by its request's guard
+  // Parks a request; its guard, in the request's memory pool, forgets the entry if h2o disposes of it.
+  void Park(ParkedRead read);
+  std::chrono::milliseconds sealed_files_wait_{0};  // ServerOptions::sealed_files_wait
+  bool serving_after_files_wait_ = false;  // while ResumeParked calls a handler that waited for the files
   bool replied_outside_loop_ = false;
   std::string key_name_;
   Metrics* metrics_ = nullptr;

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -513,6 +515,58 @@ TEST_F(SealedHourFilesTest, FilesInstalledWhileEventsComeInChangeNoAnswer) {
   EXPECT_EQ((*reference)->Digest().digest, digest);
   reference->reset();
   fs::remove_all(without_files);
+}
+
+// A top list takes the views' locks only to take what it needs and to name its keys: computed while
+// events, corrections and sealing passes go on (seals replaced meanwhile), each list is the one of a state
+// between two commits, and the last one is the engine's answer once they are over.
+TEST_F(SealedHourFilesTest, TopListsComputedBetweenReadsWhileTheViewsChangeAnswerAsOfTheirFirstRead) {
+  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+  ASSERT_TRUE(engine.ok());
+  CommitShopEvents(**engine, 0, 600);
+  (*engine)->SealHours(0);
+  const TopRequest request{TopDimension::kProduct, kBase, kBase + 3 * kMillisPerHour, std::nullopt, 100};
+  auto ask = [&] {
+    return ComputeTopBetweenReads(
+        [&](const std::function<void(const Views&)>& step) {
+          (*engine)->Read([&](const Views& views) { step(views); });
+        },
+        request);
+  };
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int batch = 0; batch < 30; ++batch) {
+      CommitShopEvents(**engine, 600 + 100 * batch, 100);  // late events into the sealed hours
+      if (batch == 10) CommitCorrections(**engine, 7);     // masked from the seals, products moved
+      if (batch % 5 == 4) (*engine)->SealHours(0);         // the hours sealed again
+    }
+    done = true;
+  });
+  uint64_t last_total = 0;
+  int asked = 0;
+  while (!done.load() || asked < 20) {
+    uint64_t total = 0;
+    for (const TopEntry& entry : ask()) total += entry.events;
+    // Every event has a product; corrections move events between products, new ones add 100 a batch.
+    EXPECT_EQ(total % 100, 0u) << total;
+    EXPECT_GE(total, last_total);
+    last_total = total;
+    ++asked;
+  }
+  writer.join();
+  std::vector<TopEntry> expected =
+      (*engine)->Read([&](const Views& views) { return ComputeTop(views, request); });
+  std::vector<TopEntry> actual = ask();
+  uint64_t total = 0;
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i].key, expected[i].key);
+    EXPECT_EQ(actual[i].events, expected[i].events) << actual[i].key;
+    EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << actual[i].key;
+    total += actual[i].events;
+  }
+  EXPECT_EQ(total, 3600u);
+  EXPECT_GT(asked, 20);
 }
 
 TEST_F(SealedHourFilesTest, FilesThatNoLongerFitAreDeletedAndTheHoursAnsweredFromRows) {

@@ -229,7 +229,12 @@ void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
   if (!limit.ok()) return ReplyBadRequest(req, limit.status());
   request.limit = *limit;
   if (worker.ParkUntilSealedHourFiles(req, HandleTop, args)) return;  // as HandleStats by product
-  auto top = worker.engine().Read([&](const Views& views) { return ComputeTop(views, request); });
+  // The engine's locks (ingest waits on them) are held only to take what the list needs and to name it.
+  auto top = ComputeTopBetweenReads(
+      [&](const std::function<void(const Views&)>& step) {
+        worker.engine().Read([&](const Views& views) { step(views); });
+      },
+      request);
   JsonWriter json;
   json.BeginObject().Key("by").String(*by).Key("from").Int(request.from).Key("to").Int(request.to).Key("top");
   json.BeginArray();

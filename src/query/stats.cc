@@ -1,7 +1,9 @@
 #include "query/stats.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -230,147 +232,219 @@ Result<StatsResult> ComputeStats(const Views& views, const StatsRequest& request
 namespace {
 
 // One shard's part of a top list: events per key, then the unique users of the keys that make the list.
-struct ShardTop {
-  const ShardViews* views = nullptr;
-  bool by_product = true;
-  std::optional<uint32_t> type;
-  std::vector<uint64_t> events;   // by key index (dense: a dictionary's keys are numbered from 0)
-  std::vector<uint32_t> counted;  // the key indices with events, in first-seen order
-  struct Scanned {
-    const HourData* data;
-    uint32_t first_row;
-  };
-  std::vector<Scanned> scanned;  // the hours' rows counted one by one
-  struct Sealed {
-    const DimensionIndex* index;
-    std::optional<SealMask> mask;  // if rows were retracted since the seal
-  };
-  std::vector<Sealed> sealed;  // the whole hours sealed, and their indexes
-  bool any_masked = false;     // whether one of them had rows retracted since its seal
+// Take and CopyRows run under the views' locks; Count and Users read only what they took (the sealed
+// hours' indexes, which never change, and copies of the rows counted one by one), so they run without the
+// locks unless the rows were too many to copy; Name runs under the locks again.
+class ShardTop {
+ public:
+  ShardTop(uint32_t shard, const TopRequest& request)
+      : shard_(shard), by_product_(request.by == TopDimension::kProduct) {}
 
-  const Dictionary& keys() const { return by_product ? views->products() : views->stores(); }
-
-  void AddEvents(uint32_t key, uint64_t count) {
-    if (events[key] == 0) counted.push_back(key);
-    events[key] += count;
-  }
-  // The row's key, if it counts.
-  std::optional<uint32_t> KeyOf(const EventRow& row) const {
-    const uint32_t key = by_product ? row.product : row.store;
-    if (key == kNoDimension || (type && row.type != *type)) return std::nullopt;
-    return key;
-  }
-
-  // Events only. The users come after (Users), for the keys that make the list alone: collecting every
-  // key's users while scanning was 70 % of a month's top list answered from 100 M rows. (Not inlined:
-  // inlined into ComputeTop, its loop over the sealed indexes, most of a sealed month's list, took 40 %
-  // longer.)
-  [[gnu::noinline]] void Count(const TopRequest& request) {
-    events.assign(keys().size(), 0);
-    const auto& hours = views->hours();
+  // What the list needs of the shard's hours in the range; returns how many rows are to be counted one by
+  // one (those after each hour's seal, or the whole hour's). Nothing when the shard has no event of the
+  // type asked.
+  uint64_t Take(const ShardViews& views, const TopRequest& request) {
+    views_ = &views;
+    key_count_ = static_cast<uint32_t>(keys().size());
+    if (request.type) {
+      type_ = views.types().Find(*request.type);
+      if (!type_) {
+        no_such_type_ = true;
+        return 0;
+      }
+    }
+    uint64_t rows = 0;
+    const auto& hours = views.hours();
     for (auto it = hours.lower_bound(HourOf(request.from));
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
       const HourData& data = it->second;
       uint32_t first_unsealed = 0;
-      const SealedHour* seal = data.sealed.get();
-      if (CoversWholeHour(it->first, request.from, request.to) && seal != nullptr) {
-        const DimensionIndex& index = by_product ? seal->by_product : seal->by_store;
-        Sealed& hour = sealed.emplace_back(Sealed{&index, std::nullopt});
-        for (size_t at = 0; at < index.key_count(); ++at) {
-          const uint64_t count = index.Events(at, type);
-          if (count > 0) AddEvents(index.key_at(at), count);
-        }
-        if (!data.masked.empty()) {
-          // Less the rows retracted since the seal, which it counted.
-          hour.mask.emplace(*views, data, by_product);
-          for (const SealMask::Entry& entry : hour.mask->entries()) {
-            if (!type || entry.type == *type) --events[entry.key];
-          }
-          any_masked = true;
-        }
+      if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
+        Sealed& hour = sealed_.emplace_back(Sealed{data.sealed, nullptr, std::nullopt});
+        hour.index = by_product_ ? &data.sealed->by_product : &data.sealed->by_store;
+        // Less the rows retracted since the seal, which it counted.
+        if (!data.masked.empty()) hour.mask.emplace(views, data, by_product_);
         first_unsealed = data.sealed_rows;
       }
-      if (first_unsealed < data.rows.size()) scanned.push_back({&data, first_unsealed});
-      ScanRows(*views, data, first_unsealed, request.from, request.to, [&](const EventRow& row) {
-        if (auto key = KeyOf(row)) AddEvents(*key, 1);
+      if (first_unsealed < data.rows.size()) {
+        scanned_.push_back({&data, first_unsealed});
+        rows += data.rows.size() - first_unsealed;
+      }
+    }
+    return rows;
+  }
+
+  // Copies the rows Take found to count one by one (their key and user, if they count), so that Count and
+  // Users need no lock.
+  void CopyRows(const TopRequest& request) {
+    for (const Scanned& hour : scanned_) {
+      ScanRows(*views_, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
+        if (auto key = KeyOf(row)) copied_.push_back({*key, row.user});
       });
     }
+    scanned_.clear();
+    rows_copied_ = true;
+  }
+
+  // Events only. The users come after (Users), for the keys that make the list alone: collecting every
+  // key's users while scanning was 70 % of a month's top list answered from 100 M rows. (Not inlined:
+  // inlined into the list's steps, its loop over the sealed indexes, most of a sealed month's list, took
+  // 40 % longer.)
+  [[gnu::noinline]] void Count(const TopRequest& request) {
+    if (no_such_type_) return;
+    events_.assign(key_count_, 0);
+    bool any_masked = false;
+    for (const Sealed& hour : sealed_) {
+      for (size_t at = 0; at < hour.index->key_count(); ++at) {
+        const uint64_t count = hour.index->Events(at, type_);
+        if (count > 0) AddEvents(hour.index->key_at(at), count);
+      }
+      if (hour.mask) {
+        for (const SealMask::Entry& entry : hour.mask->entries()) {
+          if (!type_ || entry.type == *type_) --events_[entry.key];
+        }
+        any_masked = true;
+      }
+    }
+    ForEachRow(request, [&](uint32_t key, uint32_t) { AddEvents(key, 1); });
     if (any_masked) {
       // A key whose events were all retracted came to 0 (and, counted again after, was listed twice).
-      std::vector<bool> listed(events.size());
-      std::erase_if(counted, [&](uint32_t key) {
-        if (events[key] == 0 || listed[key]) return true;
+      std::vector<bool> listed(events_.size());
+      std::erase_if(counted_, [&](uint32_t key) {
+        if (events_[key] == 0 || listed[key]) return true;
         listed[key] = true;
         return false;
       });
     }
   }
 
+  // The names of the keys counted (their dictionary changes with ingest: read under the locks).
+  void Name(const Views& views) {
+    if (no_such_type_) return;
+    const ShardViews& shard = views.shard(shard_);
+    const Dictionary& dictionary = by_product_ ? shard.products() : shard.stores();
+    names_.clear();
+    name_ends_.clear();
+    for (uint32_t key : counted_) {
+      names_ += dictionary.KeyOf(key);
+      name_ends_.push_back(names_.size());
+    }
+  }
+
+  // The counted keys, by position: their names and events.
+  size_t counted() const { return counted_.size(); }
+  std::string_view NameAt(size_t position) const {
+    const size_t begin = position == 0 ? 0 : name_ends_[position - 1];
+    return std::string_view(names_).substr(begin, name_ends_[position] - begin);
+  }
+  uint64_t EventsAt(size_t position) const { return events_[counted_[position]]; }
+
   // Adds the users of each of `names` to `users` (the same positions): from the sealed indexes and a
   // second pass over the rows counted one by one.
   void Users(std::span<const std::string_view> names, const TopRequest& request,
              std::vector<Roaring>* users) const {
-    std::vector<int32_t> position_of_key(keys().size(), -1);
+    absl::flat_hash_map<std::string_view, size_t> position_of_name;
+    for (size_t i = 0; i < names.size(); ++i) position_of_name.emplace(names[i], i);
+    std::vector<int32_t> position_of_key(key_count_, -1);
     std::vector<std::pair<size_t, uint32_t>> found;  // (position, key)
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (auto key = keys().Find(names[i])) {
-        position_of_key[*key] = static_cast<int32_t>(i);
-        found.emplace_back(i, *key);
+    for (size_t at = 0; at < counted_.size() && found.size() < names.size(); ++at) {
+      if (auto it = position_of_name.find(NameAt(at)); it != position_of_name.end()) {
+        position_of_key[counted_[at]] = static_cast<int32_t>(it->second);
+        found.emplace_back(it->second, counted_[at]);
       }
     }
     if (found.empty()) return;
-    for (const Scanned& hour : scanned) {
-      ScanRows(*views, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
-        auto key = KeyOf(row);
-        if (key && position_of_key[*key] >= 0) (*users)[position_of_key[*key]].add(row.user);
-      });
-    }
+    ForEachRow(request, [&](uint32_t key, uint32_t user) {
+      if (position_of_key[key] >= 0) (*users)[position_of_key[key]].add(user);
+    });
     // Key by key: one key's set stays in the cache while every index adds to it (index by index, ten
     // keys' sets took 15 % longer).
     for (const auto& [position, key] : found) {
-      for (const Sealed& hour : sealed) {
+      for (const Sealed& hour : sealed_) {
         auto at = hour.index->Find(key);
         if (!at) continue;
         Roaring& key_users = (*users)[position];
         if (!hour.mask) {
-          hour.index->AddUsers(*at, type, &key_users);
+          hour.index->AddUsers(*at, type_, &key_users);
           continue;
         }
         const SealMask& mask = *hour.mask;
         const uint32_t masked_key = key;  // (a structured binding: not captured by clang's C++20)
         hour.index->ForEachGroup(*at, [&](const DimensionIndex::Group& group) {
-          if (!type || group.type == *type) mask.AddUsers(masked_key, group, &key_users);
+          if (!type_ || group.type == *type_) mask.AddUsers(masked_key, group, &key_users);
         });
       }
     }
   }
+
+ private:
+  struct Scanned {
+    const HourData* data;  // (under the locks only)
+    uint32_t first_row;
+  };
+  struct Sealed {
+    std::shared_ptr<const SealedHour> hour;  // held: a seal replaced or dropped meanwhile stays readable
+    const DimensionIndex* index;
+    std::optional<SealMask> mask;  // if rows were retracted since the seal
+  };
+  struct Copied {
+    uint32_t key, user;
+  };
+
+  const Dictionary& keys() const { return by_product_ ? views_->products() : views_->stores(); }
+
+  void AddEvents(uint32_t key, uint64_t count) {
+    if (events_[key] == 0) counted_.push_back(key);
+    events_[key] += count;
+  }
+  // The row's key, if it counts.
+  std::optional<uint32_t> KeyOf(const EventRow& row) const {
+    const uint32_t key = by_product_ ? row.product : row.store;
+    if (key == kNoDimension || (type_ && row.type != *type_)) return std::nullopt;
+    return key;
+  }
+  // Calls visit(key, user) for each row counted one by one: its copy, or the row itself (under the locks)
+  // when they were not copied.
+  template <typename Visit>
+  void ForEachRow(const TopRequest& request, Visit&& visit) const {
+    if (rows_copied_) {
+      for (const Copied& row : copied_) visit(row.key, row.user);
+      return;
+    }
+    for (const Scanned& hour : scanned_) {
+      ScanRows(*views_, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
+        if (auto key = KeyOf(row)) visit(*key, row.user);
+      });
+    }
+  }
+
+  const uint32_t shard_;
+  const bool by_product_;
+  const ShardViews* views_ = nullptr;  // (under the locks only)
+  uint32_t key_count_ = 0;             // the dictionary's keys when taken: every key the list can meet
+  std::optional<uint32_t> type_;
+  bool no_such_type_ = false;
+  std::vector<Sealed> sealed_;    // the whole hours sealed, and their indexes
+  std::vector<Scanned> scanned_;  // the hours' rows counted one by one (until copied)
+  std::vector<Copied> copied_;
+  bool rows_copied_ = false;
+  std::vector<uint64_t> events_;   // by key index (dense: a dictionary's keys are numbered from 0)
+  std::vector<uint32_t> counted_;  // the key indices with events, in first-seen order
+  std::string names_;              // of the counted keys, in their order, one after the other
+  std::vector<size_t> name_ends_;
 };
 
-}  // namespace
-
-std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
-  std::vector<ShardTop> shards;
-  for (uint32_t index = 0; index < views.shard_count(); ++index) {
-    ShardTop shard;
-    shard.views = &views.shard(index);
-    shard.by_product = request.by == TopDimension::kProduct;
-    if (request.type) {
-      shard.type = shard.views->types().Find(*request.type);
-      if (!shard.type) continue;  // no event of this type in this shard
-    }
-    shard.Count(request);
-    shards.push_back(std::move(shard));
-  }
-  // Events by key name over all shards (each shard has its own dictionary), without copying the names:
-  // they stay in the dictionaries while the views are read.
+// The list from the shards' counts and names, with the users of the keys it lists.
+std::vector<TopEntry> RankTop(const std::vector<ShardTop>& shards, const TopRequest& request) {
+  // Events by key name over all shards (each shard has its own dictionary).
   std::vector<std::pair<std::string_view, uint64_t>> ranked;
   if (shards.size() == 1) {
-    for (uint32_t key : shards[0].counted)
-      ranked.emplace_back(shards[0].keys().KeyOf(key), shards[0].events[key]);
+    for (size_t at = 0; at < shards[0].counted(); ++at)
+      ranked.emplace_back(shards[0].NameAt(at), shards[0].EventsAt(at));
   } else {
     absl::flat_hash_map<std::string_view, uint64_t> events;
     for (const ShardTop& shard : shards) {
-      for (uint32_t key : shard.counted) events[shard.keys().KeyOf(key)] += shard.events[key];
+      for (size_t at = 0; at < shard.counted(); ++at) events[shard.NameAt(at)] += shard.EventsAt(at);
     }
     ranked.assign(events.begin(), events.end());
   }
@@ -392,6 +466,39 @@ std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) 
   for (size_t i = 0; i < keep; ++i)
     top.push_back(TopEntry{std::string(ranked[i].first), ranked[i].second, users[i]});
   return top;
+}
+
+}  // namespace
+
+std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
+  return ComputeTopBetweenReads([&](const std::function<void(const Views&)>& step) { step(views); }, request);
+}
+
+std::vector<TopEntry> ComputeTopBetweenReads(const ReadViews& read, const TopRequest& request,
+                                             uint64_t max_rows_copied) {
+  std::vector<ShardTop> shards;
+  std::optional<std::vector<TopEntry>> top;
+  read([&](const Views& views) {
+    uint64_t rows = 0;
+    for (uint32_t index = 0; index < views.shard_count(); ++index)
+      rows += shards.emplace_back(index, request).Take(views.shard(index), request);
+    if (rows > max_rows_copied) {
+      // Too many to copy (hours not sealed yet, as after a backfill): the whole list under the locks.
+      for (ShardTop& shard : shards) {
+        shard.Count(request);
+        shard.Name(views);
+      }
+      top = RankTop(shards, request);
+      return;
+    }
+    for (ShardTop& shard : shards) shard.CopyRows(request);
+  });
+  if (top) return std::move(*top);
+  for (ShardTop& shard : shards) shard.Count(request);
+  read([&](const Views& views) {
+    for (ShardTop& shard : shards) shard.Name(views);
+  });
+  return RankTop(shards, request);
 }
 
 }  // namespace tally

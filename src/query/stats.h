@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,5 +66,20 @@ struct TopEntry {
 
 // The keys with the most events (ties: by key), each with its exact unique users.
 std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request);
+
+// Runs its argument on the views under their locks, as Engine::Read does.
+using ReadViews = std::function<void(const std::function<void(const Views&)>&)>;
+// Up to this many rows counted one by one (32 MiB of copies) are copied out of the views for a top list.
+inline constexpr uint64_t kMaxTopRowsCopied = uint64_t{1} << 22;
+
+// The same list computed so that the views' locks (the writers') are held only while it takes what it
+// needs (`read`, once) and names the keys it counted (`read` again): the sealed hours' indexes, which never
+// change, are counted and their users collected between, without the locks (a month's top products over
+// 100 M events: 0.25 s with ingest waiting). The rows it counts one by one (those after an hour's seal, and
+// hours not sealed) are copied while the locks are held; past `max_rows_copied` of them (a backfill not
+// sealed yet) the whole list is computed under the locks. The same answer as ComputeTop, as of the first
+// read.
+std::vector<TopEntry> ComputeTopBetweenReads(const ReadViews& read, const TopRequest& request,
+                                             uint64_t max_rows_copied = kMaxTopRowsCopied);
 
 }  // namespace tally

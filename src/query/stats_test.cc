@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "../../tests/support/reference_model.h"
 
 namespace tally {
@@ -132,13 +134,17 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
       for (const std::optional<std::string>& type :
            {std::optional<std::string>(), std::optional<std::string>("click")}) {
         TopRequest request{by_product ? TopDimension::kProduct : TopDimension::kStore, from, to, type, 5};
-        std::vector<TopEntry> actual = ComputeTop(views, request);
         auto expected = model.Top(by_product, from, to, type, 5);
-        ASSERT_EQ(actual.size(), expected.size());
-        for (size_t i = 0; i < actual.size(); ++i) {
-          EXPECT_EQ(actual[i].key, expected[i].key);
-          EXPECT_EQ(actual[i].events, expected[i].events) << actual[i].key;
-          EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << actual[i].key;
+        // From copies of the rows counted one by one, and (none copied) all under the views' locks.
+        for (uint64_t max_rows_copied : {kMaxTopRowsCopied, uint64_t{0}}) {
+          std::vector<TopEntry> actual = ComputeTopBetweenReads(
+              [&](const std::function<void(const Views&)>& step) { step(views); }, request, max_rows_copied);
+          ASSERT_EQ(actual.size(), expected.size());
+          for (size_t i = 0; i < actual.size(); ++i) {
+            EXPECT_EQ(actual[i].key, expected[i].key);
+            EXPECT_EQ(actual[i].events, expected[i].events) << actual[i].key;
+            EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << actual[i].key;
+          }
         }
       }
     }

@@ -234,7 +234,7 @@ namespace {
 // One shard's part of a top list: events per key, then the unique users of the keys that make the list.
 // Take and CopyRows run under the views' locks; Count and Users read only what they took (the sealed
 // hours' indexes, which never change, and copies of the rows counted one by one), so they run without the
-// locks unless the rows were too many to copy; Name runs under the locks again.
+// locks unless the rows were too many to copy; the keys are ranked by name (RankTop) under the locks again.
 class ShardTop {
  public:
   ShardTop(uint32_t shard, const TopRequest& request)
@@ -318,39 +318,26 @@ class ShardTop {
     }
   }
 
-  // The names of the keys counted (their dictionary changes with ingest: read under the locks).
-  void Name(const Views& views) {
-    if (no_such_type_) return;
-    const ShardViews& shard = views.shard(shard_);
-    const Dictionary& dictionary = by_product_ ? shard.products() : shard.stores();
-    names_.clear();
-    name_ends_.clear();
-    for (uint32_t key : counted_) {
-      names_ += dictionary.KeyOf(key);
-      name_ends_.push_back(names_.size());
-    }
-  }
-
-  // The counted keys, by position: their names and events.
+  // The keys counted and their events (read with the shard's dictionary: under the locks).
   size_t counted() const { return counted_.size(); }
-  std::string_view NameAt(size_t position) const {
-    const size_t begin = position == 0 ? 0 : name_ends_[position - 1];
-    return std::string_view(names_).substr(begin, name_ends_[position] - begin);
-  }
+  uint32_t KeyAt(size_t position) const { return counted_[position]; }
   uint64_t EventsAt(size_t position) const { return events_[counted_[position]]; }
+  const Dictionary& Keys(const Views& views) const {
+    const ShardViews& shard = views.shard(shard_);
+    return by_product_ ? shard.products() : shard.stores();
+  }
 
-  // Adds the users of each of `names` to `users` (the same positions): from the sealed indexes and a
-  // second pass over the rows counted one by one.
-  void Users(std::span<const std::string_view> names, const TopRequest& request,
+  // Adds the users of the keys `keys` names (by position; none where the shard has no such key) to `users`
+  // (the same positions): from the sealed indexes and a second pass over the rows counted one by one.
+  void Users(std::span<const std::optional<uint32_t>> keys, const TopRequest& request,
              std::vector<Roaring>* users) const {
-    absl::flat_hash_map<std::string_view, size_t> position_of_name;
-    for (size_t i = 0; i < names.size(); ++i) position_of_name.emplace(names[i], i);
+    if (no_such_type_) return;
     std::vector<int32_t> position_of_key(key_count_, -1);
     std::vector<std::pair<size_t, uint32_t>> found;  // (position, key)
-    for (size_t at = 0; at < counted_.size() && found.size() < names.size(); ++at) {
-      if (auto it = position_of_name.find(NameAt(at)); it != position_of_name.end()) {
-        position_of_key[counted_[at]] = static_cast<int32_t>(it->second);
-        found.emplace_back(it->second, counted_[at]);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] && *keys[i] < key_count_) {
+        position_of_key[*keys[i]] = static_cast<int32_t>(i);
+        found.emplace_back(i, *keys[i]);
       }
     }
     if (found.empty()) return;
@@ -430,21 +417,28 @@ class ShardTop {
   bool rows_copied_ = false;
   std::vector<uint64_t> events_;   // by key index (dense: a dictionary's keys are numbered from 0)
   std::vector<uint32_t> counted_;  // the key indices with events, in first-seen order
-  std::string names_;              // of the counted keys, in their order, one after the other
-  std::vector<size_t> name_ends_;
 };
 
-// The list from the shards' counts and names, with the users of the keys it lists.
-std::vector<TopEntry> RankTop(const std::vector<ShardTop>& shards, const TopRequest& request) {
-  // Events by key name over all shards (each shard has its own dictionary).
+// The keys that make the list, with their events, and each one's key in every shard.
+struct TopRanking {
+  std::vector<TopEntry> top;                                  // users not yet counted
+  std::vector<std::vector<std::optional<uint32_t>>> keys_of;  // [shard][position in top]
+};
+
+// Ranks the shards' counts by events, then name (each shard has its own dictionary: under the locks), and
+// copies out the names that make the list.
+TopRanking RankTop(const std::vector<ShardTop>& shards, const Views& views, const TopRequest& request) {
   std::vector<std::pair<std::string_view, uint64_t>> ranked;
   if (shards.size() == 1) {
+    const Dictionary& keys = shards[0].Keys(views);
     for (size_t at = 0; at < shards[0].counted(); ++at)
-      ranked.emplace_back(shards[0].NameAt(at), shards[0].EventsAt(at));
+      ranked.emplace_back(keys.KeyOf(shards[0].KeyAt(at)), shards[0].EventsAt(at));
   } else {
     absl::flat_hash_map<std::string_view, uint64_t> events;
     for (const ShardTop& shard : shards) {
-      for (size_t at = 0; at < shard.counted(); ++at) events[shard.NameAt(at)] += shard.EventsAt(at);
+      const Dictionary& keys = shard.Keys(views);
+      for (size_t at = 0; at < shard.counted(); ++at)
+        events[keys.KeyOf(shard.KeyAt(at))] += shard.EventsAt(at);
     }
     ranked.assign(events.begin(), events.end());
   }
@@ -453,19 +447,27 @@ std::vector<TopEntry> RankTop(const std::vector<ShardTop>& shards, const TopRequ
                     [](const auto& a, const auto& b) {
                       return a.second != b.second ? a.second > b.second : a.first < b.first;
                     });
-  ranked.resize(keep);
-  std::vector<std::string_view> names;
-  for (const auto& [key, count] : ranked) names.push_back(key);
-  std::vector<uint64_t> users(keep, 0);
-  for (const ShardTop& shard : shards) {
-    std::vector<Roaring> of_shard(keep);
-    shard.Users(names, request, &of_shard);
-    for (size_t i = 0; i < keep; ++i) users[i] += of_shard[i].cardinality();  // shards' users are disjoint
-  }
-  std::vector<TopEntry> top;
+  TopRanking ranking;
   for (size_t i = 0; i < keep; ++i)
-    top.push_back(TopEntry{std::string(ranked[i].first), ranked[i].second, users[i]});
-  return top;
+    ranking.top.push_back(TopEntry{std::string(ranked[i].first), ranked[i].second, 0});
+  for (const ShardTop& shard : shards) {
+    auto& keys_of = ranking.keys_of.emplace_back();
+    for (const TopEntry& entry : ranking.top) keys_of.push_back(shard.Keys(views).Find(entry.key));
+  }
+  return ranking;
+}
+
+// The listed keys' unique users, from what the shards took.
+std::vector<TopEntry> WithUsers(const std::vector<ShardTop>& shards, TopRanking ranking,
+                                const TopRequest& request) {
+  const size_t keep = ranking.top.size();
+  for (size_t shard = 0; shard < shards.size(); ++shard) {
+    std::vector<Roaring> users(keep);
+    shards[shard].Users(ranking.keys_of[shard], request, &users);
+    // Shards' users are disjoint.
+    for (size_t i = 0; i < keep; ++i) ranking.top[i].unique_users += users[i].cardinality();
+  }
+  return std::move(ranking.top);
 }
 
 }  // namespace
@@ -484,21 +486,17 @@ std::vector<TopEntry> ComputeTopBetweenReads(const ReadViews& read, const TopReq
       rows += shards.emplace_back(index, request).Take(views.shard(index), request);
     if (rows > max_rows_copied) {
       // Too many to copy (hours not sealed yet, as after a backfill): the whole list under the locks.
-      for (ShardTop& shard : shards) {
-        shard.Count(request);
-        shard.Name(views);
-      }
-      top = RankTop(shards, request);
+      for (ShardTop& shard : shards) shard.Count(request);
+      top = WithUsers(shards, RankTop(shards, views, request), request);
       return;
     }
     for (ShardTop& shard : shards) shard.CopyRows(request);
   });
   if (top) return std::move(*top);
   for (ShardTop& shard : shards) shard.Count(request);
-  read([&](const Views& views) {
-    for (ShardTop& shard : shards) shard.Name(views);
-  });
-  return RankTop(shards, request);
+  TopRanking ranking;
+  read([&](const Views& views) { ranking = RankTop(shards, views, request); });
+  return WithUsers(shards, std::move(ranking), request);
 }
 
 }  // namespace tally

@@ -277,11 +277,7 @@ class ShardTop {
   // Copies the rows Take found to count one by one (their key and user, if they count), so that Count and
   // Users need no lock.
   void CopyRows(const TopRequest& request) {
-    for (const Scanned& hour : scanned_) {
-      ScanRows(*views_, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
-        if (auto key = KeyOf(row)) copied_.push_back({*key, row.user});
-      });
-    }
+    ForEachRow(request, [&](uint32_t key, uint32_t user) { copied_.push_back({key, user}); });
     scanned_.clear();
     rows_copied_ = true;
   }

@@ -411,11 +411,12 @@ void Worker::ResumeParked() {
       continue;
     }
     Status ready = Status::Ok();
-    bool decided = !engine_->SealedHourFilesPending();
-    if (it->awaiting == ParkedRead::Awaiting::kStreamTip) {
+    bool decided = false;
+    if (it->awaiting == ParkedRead::Awaiting::kSealedHourFiles) {
+      decided = !engine_->SealedHourFilesPending();
+    } else {
       ready = Status::Unavailable(
           "consistency: the stream's last sequence could not be read in time (NATS does not answer); retry");
-      decided = false;
       if (auto tip = consistency_->StreamTip(it->ticket)) {
         ready = tip->ok()
                     ? consistency_->AppliedUpTo(**tip)

@@ -30,6 +30,10 @@ wait_ready() {
   return 1
 }
 
+# The (shard, hour) pairs tallyd on $port counts in a tier of /metrics' tally_hours (hot, sealed,
+# sealed_late_rows).
+hours_of_tier() { curl -s "127.0.0.1:$port/metrics" | awk -v t="tally_hours{tier=\"$1\"}" '$1 == t {print $2}'; }
+
 now_s() { date +%s.%N; }
 # Seconds since a now_s value, to two decimals.
 seconds_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}'; }

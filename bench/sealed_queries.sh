@@ -19,7 +19,6 @@ source bench/common.sh
 bench_work_dir sealed
 port=18915
 
-hours_of_tier() { curl -s "127.0.0.1:$port/metrics" | awk -v t="tally_hours{tier=\"$1\"}" '$1 == t {print $2}'; }
 median() { printf "%s\n" "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 last_hour=$((now / 3600000 - 1))

@@ -22,7 +22,6 @@ port=18923
 bin="$after"
 generate_shop_events "$events" "$work/events.ndjson"
 
-hours_of_tier() { curl -s "127.0.0.1:$port/metrics" | awk -v t="tally_hours{tier=\"$1\"}" '$1 == t {print $2}'; }
 # Every hour sealed (or its few late rows waiting beside its seal), at most 600 s.
 wait_sealed() {
   for _ in $(seq 1 6000); do

@@ -6,7 +6,6 @@
 #include "log/crc32c.h"
 
 namespace tally {
-namespace {
 
 void PutVarint(uint64_t value, std::string* out) {
   while (value >= 0x80) {
@@ -15,8 +14,6 @@ void PutVarint(uint64_t value, std::string* out) {
   }
   out->push_back(static_cast<char>(value));
 }
-
-}  // namespace
 
 void PutBytes(std::string_view bytes, std::string* out) {
   PutVarint(bytes.size(), out);
@@ -152,19 +149,45 @@ void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out) {
   });
 }
 
+namespace {
+
+void PutEventBody(const EventView& event, std::string* payload) {
+  PutVarint(static_cast<uint64_t>(event.received_at), payload);
+  PutVarint(static_cast<uint64_t>(event.timestamp), payload);
+  PutVarint(event.version, payload);
+  PutBytes(event.type, payload);
+  PutBytes(event.user_id, payload);
+  PutBytes(event.event_id, payload);
+  PutBytes(event.session_id, payload);
+  PutBytes(event.product_id, payload);
+  PutBytes(event.store_id, payload);
+  PutBytes(event.properties_json, payload);
+}
+
+}  // namespace
+
 void AppendEventFrame(const EventView& event, std::string* out) {
-  AppendFrame(RecordKind::kEvent, out, [&](std::string* payload) {
-    PutVarint(static_cast<uint64_t>(event.received_at), payload);
-    PutVarint(static_cast<uint64_t>(event.timestamp), payload);
-    PutVarint(event.version, payload);
-    PutBytes(event.type, payload);
-    PutBytes(event.user_id, payload);
-    PutBytes(event.event_id, payload);
-    PutBytes(event.session_id, payload);
-    PutBytes(event.product_id, payload);
-    PutBytes(event.store_id, payload);
-    PutBytes(event.properties_json, payload);
-  });
+  AppendFrame(RecordKind::kEvent, out, [&](std::string* payload) { PutEventBody(event, payload); });
+}
+
+size_t EventPayloadBytes(const EventView& event) {
+  const auto varint_bytes = [](uint64_t value) {
+    size_t bytes = 1;
+    for (; value >= 0x80; value >>= 7) ++bytes;
+    return bytes;
+  };
+  size_t bytes = 2 + varint_bytes(static_cast<uint64_t>(event.received_at)) +
+                 varint_bytes(static_cast<uint64_t>(event.timestamp)) + varint_bytes(event.version);
+  for (const std::string_view text : {event.type, event.user_id, event.event_id, event.session_id,
+                                      event.product_id, event.store_id, event.properties_json})
+    bytes += varint_bytes(text.size()) + text.size();
+  return bytes;
+}
+
+void AppendEventPayload(const EventView& event, std::string* out) {
+  out->push_back(static_cast<char>(kRecordFormatVersion));
+  out->push_back(static_cast<char>(RecordKind::kEvent));
+  PutEventBody(event, out);
 }
 
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out) {

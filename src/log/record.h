@@ -45,12 +45,18 @@ using LogRecord = std::variant<Event, RejectedInput, SchemaChange, RetentionCut>
 using RecordView = std::variant<EventView, RejectedInput, SchemaChange, RetentionCut>;
 RecordView ViewOf(const LogRecord& record);
 
+// `value` as an unsigned LEB128 varint, as a record's integers are written.
+void PutVarint(uint64_t value, std::string* out);
 // `bytes` after their length (a LEB128 varint), as a record's strings are written.
 void PutBytes(std::string_view bytes, std::string* out);
 
 // Append one whole frame to `out`.
 void AppendEventFrame(const EventView& event, std::string* out);
 inline void AppendEventFrame(const Event& event, std::string* out) { AppendEventFrame(ViewOf(event), out); }
+// An event's payload alone (what a frame holds after its header), as AppendEventFrame writes it.
+void AppendEventPayload(const EventView& event, std::string* out);
+// How many bytes AppendEventPayload writes for `event`.
+size_t EventPayloadBytes(const EventView& event);
 void AppendRejectedFrame(const RejectedInput& rejected, std::string* out);
 void AppendSchemaChangeFrame(const SchemaChange& change, std::string* out);
 void AppendRetentionCutFrame(const RetentionCut& cut, std::string* out);

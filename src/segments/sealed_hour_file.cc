@@ -18,8 +18,8 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
 // 2: the hour's whole events after the indexes (1 had none), as the log's frames; 3: as their payloads after
-// their lengths. A file of another version is sealed again.
-constexpr uint32_t kFormatVersion = 3;
+// their lengths; 4: each block of them as columns. A file of another version is sealed again.
+constexpr uint32_t kFormatVersion = 4;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
 

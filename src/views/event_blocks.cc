@@ -7,6 +7,7 @@
 
 #include "common/fixed_width.h"
 #include "log/record.h"
+#include "views/event_columns.h"
 
 namespace tally {
 namespace {
@@ -16,7 +17,11 @@ namespace {
 constexpr size_t kBlockBytes = 8 << 10;
 // A block holds whole records, so it may pass kBlockBytes by one record of at most the log's largest.
 constexpr size_t kMaxLengthBytes = 5;
-constexpr uint64_t kMaxBlockBytes = kBlockBytes + kMaxLengthBytes + kMaxPayloadBytes;
+// What a block's columns (views/event_columns.h) may take: its records' bytes, the header's sizes, and for
+// each record at most 40 bytes more than its length took (its kind, a longer received_at, a wider
+// timestamp, its id's shared bytes).
+constexpr uint64_t kMaxBlockBytes =
+    kBlockBytes + kMaxLengthBytes + kMaxPayloadBytes + 13 * 10 + 40 * kBlockBytes;
 constexpr int kLevel = 1;
 
 Status Damaged(const std::string& what) { return Status::Corruption("sealed events: " + what); }
@@ -76,15 +81,24 @@ Status EventBlocksWriter::AddRecordsOf(const EventBlocks& previous) {
 
 Status EventBlocksWriter::CompressBlock() {
   if (block_.empty()) return Status::Ok();
+  std::vector<std::string_view> payloads;
+  payloads.reserve(records_ - block_first_);
+  for (size_t at = 0; at < block_.size();) {
+    const std::optional<uint32_t> length = GetLength(block_, &at);  // written by Add: whole
+    payloads.push_back(std::string_view(block_).substr(at, *length));
+    at += *length;
+  }
+  columns_.clear();
+  columns_writer_.Write(payloads, &columns_);
   const size_t offset = compressed_.size();
-  compressed_.resize(offset + ZSTD_compressBound(block_.size()));
+  compressed_.resize(offset + ZSTD_compressBound(columns_.size()));
   const size_t size = ZSTD_compress2(context_, compressed_.data() + offset, compressed_.size() - offset,
-                                     block_.data(), block_.size());
+                                     columns_.data(), columns_.size());
   if (ZSTD_isError(size)) return Status::Internal(std::string("zstd: ") + ZSTD_getErrorName(size));
   compressed_.resize(offset + size);
   if (compressed_.size() > UINT32_MAX) return Status::TooLarge("events", "an hour's blocks pass 4 GiB");
   PutFixed<uint32_t>(&table_, block_first_);
-  PutFixed<uint32_t>(&table_, static_cast<uint32_t>(block_.size()));
+  PutFixed<uint32_t>(&table_, static_cast<uint32_t>(columns_.size()));
   PutFixed<uint32_t>(&table_, static_cast<uint32_t>(offset));
   PutFixed<uint32_t>(&table_, static_cast<uint32_t>(size));
   block_first_ = records_;
@@ -169,24 +183,14 @@ Status EventBlocks::Decompress(const Block& block, Reader* reader) const {
   // Made at the first block read (about 9 us): most readers read only the log.
   if (reader->context_ == nullptr) reader->context_ = ZSTD_createDCtx();
   if (reader->context_ == nullptr) return Status::Internal("zstd: no decompression context");
-  reader->content_.resize(block.bytes);
-  const size_t size = ZSTD_decompressDCtx(reader->context_, reader->content_.data(), block.bytes,
+  reader->columns_.resize(block.bytes);
+  const size_t size = ZSTD_decompressDCtx(reader->context_, reader->columns_.data(), block.bytes,
                                           compressed_.data() + block.offset, block.compressed_bytes);
   if (ZSTD_isError(size)) return Damaged(which + ": " + ZSTD_getErrorName(size));
   if (size != block.bytes) return Damaged(which + " holds fewer bytes than its table says");
-  // The records' places, by their lengths (zstd's checksum vouches for the whole block).
-  reader->payloads_.clear();
-  const std::string_view content = reader->content_;
-  for (size_t at = 0; at < content.size();) {
-    const size_t record_at = at;
-    const std::optional<uint32_t> length = GetLength(content, &at);
-    if (!length || *length > content.size() - at)
-      return Damaged(which + ": a record cut at byte " + std::to_string(record_at));
-    reader->payloads_.push_back({static_cast<uint32_t>(at), *length});
-    at += *length;
-  }
-  if (reader->payloads_.size() != EndRecord(block) - block.first_record)
-    return Damaged(which + " holds another number of records than its table says");
+  // zstd's checksum vouches for the whole block; the columns are still read as if crafted.
+  Status read = reader->records_.Read(reader->columns_, EndRecord(block) - block.first_record);
+  if (!read.ok()) return Damaged(which + ": " + read.message());
   return Status::Ok();
 }
 
@@ -205,8 +209,9 @@ Result<std::string> EventBlocks::Payload(uint32_t record, Reader* reader) const 
     reader->owner_ = owner_;
   }
   if (!reader->failure_.ok()) return reader->failure_;
-  const Reader::Place place = reader->payloads_[record - block->first_record];
-  return std::string(reader->content_, place.at, place.bytes);
+  std::string payload;
+  reader->records_.AppendPayload(record - block->first_record, &payload);
+  return payload;
 }
 
 }  // namespace tally

@@ -1,13 +1,14 @@
 // A sealed hour's whole events, so that the hour answers a question about them (an event's versions, a
 // user's timeline, later any property) without the log: the log's records of the hour's first rows, in the
-// hour's row order, each its payload byte for byte as the log holds it after its length (a LEB128 varint),
-// in zstd-compressed blocks of about 8 KiB.
+// hour's row order, each read back byte for byte as the log holds it, in zstd-compressed blocks of about
+// 8 KiB of payloads, each block's records as columns (views/event_columns.h).
 // Written into the hour's sealed file (segments/sealed_hour_file.h) and read in place from its memory map:
-//   u32 records | u32 blocks | per block: u32 first record, u32 bytes, u32 offset, u32 compressed bytes
-//   | the compressed blocks back to back (offsets from the first) | zero bytes up to a multiple of 4
+//   u32 records | u32 blocks | per block: u32 first record, u32 bytes (its columns), u32 offset,
+//   u32 compressed bytes | the compressed blocks back to back (offsets from the first) | zero bytes up to a
+//   multiple of 4
 // (little endian, as the machine is). A block is checked when it is read, not when the file is opened: by
-// zstd's checksum of its content (the frames' own checksums and lengths are not kept: 6 of 30 bytes an
-// event), and the lengths must add up to the block.
+// zstd's checksum of its content (the frames' own checksums are not kept: random bytes zstd cannot
+// shrink), and its columns must hold together.
 #pragma once
 
 #include <zstd.h>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "tally/status.h"
+#include "views/event_columns.h"
 
 namespace tally {
 
@@ -48,7 +50,9 @@ class EventBlocksWriter {
   Status CompressBlock();
 
   ZSTD_CCtx* context_;
-  std::string block_;  // the records of the block being filled
+  std::string block_;    // the records of the block being filled, each after its length
+  std::string columns_;  // the last block's columns
+  EventColumnsWriter columns_writer_;
   uint32_t records_ = 0, block_first_ = 0;
   std::string table_, compressed_;
   Status failed_ = Status::Ok();
@@ -85,11 +89,8 @@ class EventBlocks {
     const char* block_ = nullptr;        // the compressed block `content_` holds (null: none)
     std::shared_ptr<const void> owner_;  // of block_'s bytes: kept mapped while it is the key
     Status failure_ = Status::Ok();      // why block_ could not be read, if it could not
-    std::string content_;
-    struct Place {
-      uint32_t at, bytes;
-    };
-    std::vector<Place> payloads_;  // in content_, by record from the block's first
+    std::string columns_;                // the block decompressed
+    EventColumns records_;               // read from columns_
   };
   // The payload of record number `record` (a Corruption error names what is damaged).
   Result<std::string> Payload(uint32_t record, Reader* reader) const;

@@ -18,8 +18,8 @@ constexpr size_t kBlockBytes = 8 << 10;
 // A block holds whole records, so it may pass kBlockBytes by one record of at most the log's largest.
 constexpr size_t kMaxLengthBytes = 5;
 // What a block's columns (views/event_columns.h) may take: its records' bytes, the header's sizes, and for
-// each record at most 40 bytes more than its length took (its kind, a longer received_at, a wider
-// timestamp, its id's shared bytes).
+// each record at most 40 bytes more than its length took (about 16: its kind, a longer received_at, a
+// wider timestamp, its id's shared bytes).
 constexpr uint64_t kMaxBlockBytes =
     kBlockBytes + kMaxLengthBytes + kMaxPayloadBytes + 13 * 10 + 40 * kBlockBytes;
 constexpr int kLevel = 1;
@@ -54,9 +54,12 @@ EventBlocksWriter::EventBlocksWriter() : context_(ZSTD_createCCtx()) {
 EventBlocksWriter::~EventBlocksWriter() { ZSTD_freeCCtx(context_); }
 
 void EventBlocksWriter::Add(std::string_view payload) {
+  if (payload.size() > kMaxPayloadBytes && failed_.ok())
+    failed_ = Status::TooLarge("events", "a record longer than the log's largest");
+  if (!failed_.ok()) return;
   PutBytes(payload, &block_);
   ++records_;
-  if (block_.size() >= kBlockBytes && failed_.ok()) failed_ = CompressBlock();
+  if (block_.size() >= kBlockBytes) failed_ = CompressBlock();
 }
 
 Status EventBlocksWriter::AddRecordsOf(const EventBlocks& previous) {
@@ -84,7 +87,8 @@ Status EventBlocksWriter::CompressBlock() {
   std::vector<std::string_view> payloads;
   payloads.reserve(records_ - block_first_);
   for (size_t at = 0; at < block_.size();) {
-    const std::optional<uint32_t> length = GetLength(block_, &at);  // written by Add: whole
+    const std::optional<uint32_t> length = GetLength(block_, &at);
+    if (!length) return Status::Internal("sealed events: a record of the block being written is cut");
     payloads.push_back(std::string_view(block_).substr(at, *length));
     at += *length;
   }
@@ -153,9 +157,9 @@ Result<EventBlocks> EventBlocks::FromBytes(std::string_view bytes, std::shared_p
     if (block.offset != end || block.compressed_bytes == 0 || block.bytes == 0 ||
         block.bytes > kMaxBlockBytes)
       return Damaged("block " + std::to_string(i) + " is not where or as large as the blocks before it say");
-    // The writer closes a block once it reaches kBlockBytes, so every record but its last lies in its first
-    // kBlockBytes bytes, each at least one byte long (its length). This bounds the records a crafted table
-    // can claim by the bytes it holds.
+    // The writer closes a block once its records' payloads (each after its length, so at least one byte)
+    // reach kBlockBytes, and each record has a byte of its own among the columns (its kind). This bounds
+    // the records a crafted table can claim by the bytes it holds.
     const uint32_t end_record = blocks.EndRecord(block);
     if (end_record > block.first_record &&
         end_record - block.first_record > std::min<uint64_t>(block.bytes, kBlockBytes))

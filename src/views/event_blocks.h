@@ -86,7 +86,7 @@ class EventBlocks {
    private:
     friend class EventBlocks;
     ZSTD_DCtx* context_ = nullptr;
-    const char* block_ = nullptr;        // the compressed block `content_` holds (null: none)
+    const char* block_ = nullptr;        // the compressed block `records_` holds (null: none)
     std::shared_ptr<const void> owner_;  // of block_'s bytes: kept mapped while it is the key
     Status failure_ = Status::Ok();      // why block_ could not be read, if it could not
     std::string columns_;                // the block decompressed

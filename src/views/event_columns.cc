@@ -178,13 +178,14 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
   for (uint32_t number = 0; number < records; ++number) {
     Record& record = records_[number];
     if (kinds[number] == kKeptWhole) {
-      if (!streams[kVerbatim].Sized(streams[kLengths], &record.whole)) return Fail(number);
+      if (!streams[kVerbatim].Sized(streams[kLengths], &record.whole) ||
+          record.whole.size() > kMaxPayloadBytes)
+        return Fail("record " + std::to_string(number) + " is cut or longer than a record");
       record.kept_whole = true;
       continue;
     }
     if (kinds[number] != kEventInColumns) {
-      records_.clear();
-      return Damaged("record " + std::to_string(number) + " is of no kind known");
+      return Fail("record " + std::to_string(number) + " is of no kind known");
     }
     EventView& view = record.event;
     uint64_t delta = 0, version = 0, shared = 0;
@@ -198,7 +199,10 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
         streams[kProducts].Sized(lengths, &view.product_id) &&
         streams[kStores].Sized(lengths, &view.store_id) &&
         streams[kProperties].Sized(lengths, &view.properties_json);
-    if (!whole || version > std::numeric_limits<uint32_t>::max()) return Fail(number);
+    // As the log's reader refuses them: an event is never longer than a record, nor its id than an id.
+    if (!whole || version > std::numeric_limits<uint32_t>::max() ||
+        shared + rest_of_id.size() > kMaxEventIdBytes)
+      return Fail("event " + std::to_string(number) + " is cut or out of range");
     received += static_cast<uint64_t>(Unzigzag(delta));
     uint64_t offset = 0;
     for (uint8_t plane = 0; plane < width; ++plane)
@@ -213,24 +217,27 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
     ids_.reserve(id_at + shared + rest_of_id.size());
     ids_.append(ids_.data() + previous_id_at, shared);
     ids_.append(rest_of_id);
-    if (ids_.size() > std::numeric_limits<uint32_t>::max()) return Fail(number);
     record.id_at = static_cast<uint32_t>(id_at);
     record.id_bytes = static_cast<uint32_t>(ids_.size() - id_at);
     previous_id_at = id_at;
     previous_id_bytes = record.id_bytes;
+    EventView written = view;
+    written.event_id = std::string_view(ids_).substr(id_at);
+    if (EventPayloadBytes(written) > kMaxPayloadBytes)
+      return Fail("event " + std::to_string(number) + " is longer than a record");
   }
   for (int stream = kReceived; stream < kStreamCount; ++stream) {
     if (stream != kTimestamps && !streams[stream].rest().empty()) {
-      records_.clear();
-      return Damaged("its streams do not end together");
+      return Fail("its streams do not end together");
     }
   }
   return Status::Ok();
 }
 
-Status EventColumns::Fail(uint32_t record) {
+Status EventColumns::Fail(const std::string& what) {
   records_.clear();
-  return Damaged("record " + std::to_string(record) + " is cut");
+  ids_.clear();
+  return Damaged(what);
 }
 
 void EventColumns::AppendPayload(uint32_t record, std::string* out) const {

@@ -1,7 +1,7 @@
 // A block of a sealed hour's events (views/event_blocks.h) as columns: each field of its events beside the
 // same field of the others, so that zstd finds an hour's repeats (names, types, ids' prefixes, the next
 // timestamp's high bytes) next to each other. On a shop's month (1 M users, 20 000 products) this takes
-// the blocks from 24.8 to 19.1 bytes an event (BENCHMARKS.md, "A sealed hour's events as columns").
+// the blocks from 24.8 to 19.5 bytes an event (BENCHMARKS.md, "A sealed hour's events as columns").
 //
 //   varint bytes of each stream but the last | the streams back to back:
 //   kinds       one byte a record: 0 an event in the columns, 1 a record kept whole (verbatim)
@@ -57,7 +57,7 @@ class EventColumns {
     bool kept_whole = false;
     std::string_view whole;  // a record kept whole: itself
   };
-  Status Fail(uint32_t record);  // nothing held, and why
+  Status Fail(const std::string& what);  // nothing held, and why
   std::vector<Record> records_;
   std::string ids_;  // the events' ids, back to back
 };

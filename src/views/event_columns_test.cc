@@ -160,5 +160,56 @@ TEST(EventColumns, ColumnsThatDoNotHoldTogetherAreRefused) {
   }
 }
 
+// Crafted columns that would make reading hold far more than the block: an id that runs past the longest
+// an event may have (shared by every event after it, each would copy it again), a record kept whole or an
+// event longer than the log's largest record. Each is refused, and nothing is held.
+TEST(EventColumns, ColumnsThatClaimMoreThanARecordCanHoldAreRefused) {
+  Event event;
+  event.type = "click";
+  event.user_id = "u";
+  const auto refused = [](std::vector<std::string> payloads) {
+    const std::string bytes = Columns(payloads);
+    EventColumns columns;
+    const Status read = columns.Read(bytes, static_cast<uint32_t>(payloads.size()));
+    EXPECT_EQ(columns.records(), read.ok() ? payloads.size() : 0u);
+    return read.code() == Status::Code::kCorruption;
+  };
+  // An event with an id of `id_bytes` (the writer keeps such an event whole: the log's reader refuses
+  // it), as the columns' format has it: the streams' sizes, then kinds, received, timestamps (base 0,
+  // width 0), versions, lengths (shared 0, the id's, the type's 1, the user's 1, the rest 0), types,
+  // users, ids.
+  const auto with_id_of = [](size_t id_bytes) {
+    std::string lengths;
+    for (const size_t length :
+         {size_t{0}, id_bytes, size_t{1}, size_t{1}, size_t{0}, size_t{0}, size_t{0}, size_t{0}})
+      PutVarint(length, &lengths);
+    const std::vector<std::string> streams = {std::string(1, '\0'),
+                                              std::string(1, '\0'),
+                                              std::string(2, '\0'),
+                                              "\x01",
+                                              lengths,
+                                              "t",
+                                              "u",
+                                              std::string(id_bytes, 'e'),
+                                              "",
+                                              "",
+                                              "",
+                                              ""};
+    std::string columns;
+    for (const std::string& stream : streams) PutVarint(stream.size(), &columns);
+    for (const std::string& stream : streams) columns += stream;
+    EventColumns read;
+    const Status status = read.Read(columns, 1);
+    EXPECT_EQ(read.records(), status.ok() ? 1u : 0u);
+    return status;
+  };
+  EXPECT_TRUE(with_id_of(kMaxEventIdBytes).ok());
+  EXPECT_EQ(with_id_of(kMaxEventIdBytes + 1).code(), Status::Code::kCorruption);
+  // The writer takes these (it does not check a record's length); the reader refuses them.
+  event.properties_json = std::string(kMaxPayloadBytes, 'x');
+  EXPECT_TRUE(refused({Payload(event)}));
+  EXPECT_TRUE(refused({std::string(kMaxPayloadBytes + 1, 'x')}));
+}
+
 }  // namespace
 }  // namespace tally

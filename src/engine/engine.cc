@@ -440,18 +440,8 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
   report.ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
           .count());
-  {
-    std::lock_guard lock(sealed_files_mutex_);
-    sealed_files_pending_.store(false, std::memory_order_release);
-  }
-  sealed_files_installed_.notify_all();
+  sealed_files_pending_.store(false, std::memory_order_release);
   return report;
-}
-
-void Engine::WaitForSealedHourFiles(std::chrono::milliseconds longest) const {
-  std::unique_lock lock(sealed_files_mutex_);
-  sealed_files_installed_.wait_for(lock, longest,
-                                   [&] { return !sealed_files_pending_.load(std::memory_order_acquire); });
 }
 
 Engine::~Engine() {

@@ -183,19 +183,17 @@ class Engine : public Committer {
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // Installs the sealed hour files in DATA/segments that fit the views, and deletes the others. A start
   // does not wait for it: until its file is installed an hour answers from its rows, exactly, only slower
-  // (questions by product or store wait for it: WaitForSealedHourFiles); and checking the files (reading each
+  // (questions by product or store wait for it: SealedHourFilesPending); and checking the files (reading each
   // whole, its checksum and its indexes) was a fifth of a large restart. So the Sealer does it, before its
   // first pass, while the server runs: each file is read and checked outside the locks, then fitted to its
   // hour and installed under its shard's lock, on as many threads as there are cores. Call it once, before
   // the first SealHours.
   SealedFilesReport InstallSealedHourFiles();
-  // Waits (at most `longest`) until the sealed hour files a start found are installed; at once if there
-  // were none or they are in. For questions by product or store, which answer from the sealed indexes: from
-  // the rows, a month's top products over 100 M events takes 10 s with every shard's lock held (ingest
-  // waiting), against 0.25 s once the files are in, about half a second after the start.
-  void WaitForSealedHourFiles(std::chrono::milliseconds longest) const;
-  // True until those files are installed (false at once when a start found none): for a wait that must not
-  // block its thread (an HTTP loop parks the question and asks again).
+  // True until the sealed hour files a start found are installed (false at once when it found none). For
+  // questions by product or store, which answer from the sealed indexes and wait for them (an HTTP loop
+  // parks the question and asks again): from the rows, a month's top products over 100 M events takes
+  // 10 s with every shard's lock held (ingest waiting), against 0.25 s once the files are in, about half a
+  // second after the start.
   bool SealedHourFilesPending() const { return sealed_files_pending_.load(std::memory_order_acquire); }
   // Bytes of the views in the cold chunk file.
   uint64_t cold_bytes() const { return cold_ ? cold_->bytes() : 0; }
@@ -255,9 +253,7 @@ class Engine : public Committer {
   const int lock_fd_;
   std::unique_ptr<SegmentLog> log_;
   // Whether the sealed hour files a start found are still to be installed (InstallSealedHourFiles).
-  mutable std::mutex sealed_files_mutex_;
-  mutable std::condition_variable sealed_files_installed_;
-  std::atomic<bool> sealed_files_pending_{false};  // set under sealed_files_mutex_, for the wait
+  std::atomic<bool> sealed_files_pending_{false};
   // Orders commits: the log append, the log-ordered half of applying and the tickets; guards the global
   // views.
   mutable std::mutex order_mutex_;

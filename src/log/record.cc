@@ -46,46 +46,6 @@ void AppendFrame(RecordKind kind, std::string* out, WritePayload write_payload) 
   PutFixed32(Crc32c(payload), out->data() + header_at + 4);
 }
 
-class PayloadReader {
- public:
-  explicit PayloadReader(std::string_view bytes) : rest_(bytes) {}
-
-  bool Varint(uint64_t* value) {
-    uint64_t result = 0;
-    for (int shift = 0; shift <= 63; shift += 7) {
-      if (rest_.empty()) return false;
-      auto byte = static_cast<uint8_t>(rest_.front());
-      rest_.remove_prefix(1);
-      result |= static_cast<uint64_t>(byte & 0x7F) << shift;
-      if ((byte & 0x80) == 0) {
-        *value = result;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  bool Bytes(std::string_view* value) {
-    uint64_t length = 0;
-    if (!Varint(&length) || length > rest_.size()) return false;
-    *value = rest_.substr(0, length);
-    rest_.remove_prefix(length);
-    return true;
-  }
-
-  bool Bytes(std::string* value) {
-    std::string_view view;
-    if (!Bytes(&view)) return false;
-    value->assign(view);
-    return true;
-  }
-
-  bool AtEnd() const { return rest_.empty(); }
-
- private:
-  std::string_view rest_;
-};
-
 Result<RecordView> DecodeEvent(PayloadReader& reader) {
   EventView event;
   uint64_t received_at = 0, timestamp = 0, version = 0;

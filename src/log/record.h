@@ -45,6 +45,50 @@ using LogRecord = std::variant<Event, RejectedInput, SchemaChange, RetentionCut>
 using RecordView = std::variant<EventView, RejectedInput, SchemaChange, RetentionCut>;
 RecordView ViewOf(const LogRecord& record);
 
+// Reads a record's values front to back (and other bytes written the same way); every read fails rather
+// than pass the end.
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string_view bytes = {}) : rest_(bytes) {}
+
+  bool Varint(uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift <= 63 && !rest_.empty(); shift += 7) {
+      const auto byte = static_cast<uint8_t>(rest_.front());
+      rest_.remove_prefix(1);
+      result |= uint64_t{byte & 0x7fu} << shift;
+      if (byte < 0x80) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  // The next `count` bytes.
+  bool Take(uint64_t count, std::string_view* value) {
+    if (count > rest_.size()) return false;
+    *value = rest_.substr(0, count);
+    rest_.remove_prefix(count);
+    return true;
+  }
+  // Bytes after their length.
+  bool Bytes(std::string_view* value) {
+    uint64_t length = 0;
+    return Varint(&length) && Take(length, value);
+  }
+  bool Bytes(std::string* value) {
+    std::string_view view;
+    if (!Bytes(&view)) return false;
+    value->assign(view);
+    return true;
+  }
+  std::string_view rest() const { return rest_; }
+  bool AtEnd() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
 // `value` as an unsigned LEB128 varint, as a record's integers are written.
 void PutVarint(uint64_t value, std::string* out);
 // `bytes` after their length (a LEB128 varint), as a record's strings are written.

@@ -41,41 +41,11 @@ size_t SharedPrefix(std::string_view a, std::string_view b) {
       std::mismatch(a.begin(), a.begin() + std::min(a.size(), b.size()), b.begin()).first - a.begin());
 }
 
-// Reads a stream front to back; every read fails rather than pass its end.
-class Cursor {
- public:
-  Cursor() = default;
-  explicit Cursor(std::string_view bytes) : rest_(bytes) {}
-
-  bool Varint(uint64_t* value) {
-    uint64_t result = 0;
-    for (int shift = 0; shift <= 63 && !rest_.empty(); shift += 7) {
-      const auto byte = static_cast<uint8_t>(rest_.front());
-      rest_.remove_prefix(1);
-      result |= uint64_t{byte & 0x7fu} << shift;
-      if (byte < 0x80) {
-        *value = result;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool Bytes(uint64_t count, std::string_view* value) {
-    if (count > rest_.size()) return false;
-    *value = rest_.substr(0, count);
-    rest_.remove_prefix(count);
-    return true;
-  }
-  // As many bytes as the next length in `lengths` says.
-  bool Sized(Cursor& lengths, std::string_view* value) {
-    uint64_t count = 0;
-    return lengths.Varint(&count) && Bytes(count, value);
-  }
-  std::string_view rest() const { return rest_; }
-
- private:
-  std::string_view rest_;
-};
+// As many bytes of `stream` as the next length in `lengths` says.
+bool Sized(PayloadReader& lengths, PayloadReader& stream, std::string_view* value) {
+  uint64_t count = 0;
+  return lengths.Varint(&count) && stream.Take(count, value);
+}
 
 Status Damaged(const std::string& what) { return Status::Corruption("columns: " + what); }
 
@@ -145,27 +115,27 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
   records_.clear();
   ids_.clear();
   std::array<uint64_t, kStreamCount - 1> sizes{};
-  Cursor header(columns);
+  PayloadReader header(columns);
   for (uint64_t& size : sizes) {
     if (!header.Varint(&size)) return Damaged("its header is cut");
   }
-  std::array<Cursor, kStreamCount> streams;
-  Cursor body(header.rest());
+  std::array<PayloadReader, kStreamCount> streams;
+  PayloadReader body(header.rest());
   for (size_t stream = 0; stream < sizes.size(); ++stream) {
     std::string_view content;
-    if (!body.Bytes(sizes[stream], &content)) return Damaged("its streams pass its end");
-    streams[stream] = Cursor(content);
+    if (!body.Take(sizes[stream], &content)) return Damaged("its streams pass its end");
+    streams[stream] = PayloadReader(content);
   }
-  streams[kVerbatim] = Cursor(body.rest());
+  streams[kVerbatim] = PayloadReader(body.rest());
 
   std::string_view kinds;
-  if (!streams[kKinds].Bytes(records, &kinds) || !streams[kKinds].rest().empty())
+  if (!streams[kKinds].Take(records, &kinds) || !streams[kKinds].AtEnd())
     return Damaged("not one kind a record");
   const auto events = static_cast<uint64_t>(std::count(kinds.begin(), kinds.end(), kEventInColumns));
   uint64_t base = 0;
   std::string_view width_byte;
-  Cursor& timestamps = streams[kTimestamps];
-  if (!timestamps.Varint(&base) || !timestamps.Bytes(1, &width_byte))
+  PayloadReader& timestamps = streams[kTimestamps];
+  if (!timestamps.Varint(&base) || !timestamps.Take(1, &width_byte))
     return Damaged("timestamps' base is cut");
   const auto width = static_cast<uint8_t>(width_byte[0]);
   if (width > kMaxTimestampWidth || timestamps.rest().size() != width * events)
@@ -178,7 +148,7 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
   for (uint32_t number = 0; number < records; ++number) {
     Record& record = records_[number];
     if (kinds[number] == kKeptWhole) {
-      if (!streams[kVerbatim].Sized(streams[kLengths], &record.whole) ||
+      if (!Sized(streams[kLengths], streams[kVerbatim], &record.whole) ||
           record.whole.size() > kMaxPayloadBytes)
         return Fail("record " + std::to_string(number) + " is cut or longer than a record");
       record.kept_whole = true;
@@ -190,15 +160,15 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
     EventView& view = record.event;
     uint64_t delta = 0, version = 0, shared = 0;
     std::string_view rest_of_id;
-    Cursor& lengths = streams[kLengths];
+    PayloadReader& lengths = streams[kLengths];
     const bool whole =
         streams[kReceived].Varint(&delta) && streams[kVersions].Varint(&version) && lengths.Varint(&shared) &&
-        shared <= previous_id_bytes && streams[kIds].Sized(lengths, &rest_of_id) &&
-        streams[kTypes].Sized(lengths, &view.type) && streams[kUsers].Sized(lengths, &view.user_id) &&
-        streams[kSessions].Sized(lengths, &view.session_id) &&
-        streams[kProducts].Sized(lengths, &view.product_id) &&
-        streams[kStores].Sized(lengths, &view.store_id) &&
-        streams[kProperties].Sized(lengths, &view.properties_json);
+        shared <= previous_id_bytes && Sized(lengths, streams[kIds], &rest_of_id) &&
+        Sized(lengths, streams[kTypes], &view.type) && Sized(lengths, streams[kUsers], &view.user_id) &&
+        Sized(lengths, streams[kSessions], &view.session_id) &&
+        Sized(lengths, streams[kProducts], &view.product_id) &&
+        Sized(lengths, streams[kStores], &view.store_id) &&
+        Sized(lengths, streams[kProperties], &view.properties_json);
     // As the log's reader refuses them: an event is never longer than a record, nor its id than an id.
     if (!whole || version > std::numeric_limits<uint32_t>::max() ||
         shared + rest_of_id.size() > kMaxEventIdBytes)
@@ -227,7 +197,7 @@ Status EventColumns::Read(std::string_view columns, uint32_t records) {
       return Fail("event " + std::to_string(number) + " is longer than a record");
   }
   for (int stream = kReceived; stream < kStreamCount; ++stream) {
-    if (stream != kTimestamps && !streams[stream].rest().empty()) {
+    if (stream != kTimestamps && !streams[stream].AtEnd()) {
       return Fail("its streams do not end together");
     }
   }

@@ -41,22 +41,48 @@ ResolvedFilter Resolve(const ShardViews& views, const EventFilter& filter) {
   return resolved;
 }
 
-// Counts by type index and the users, for the events of one hour that fall in the range and match.
+// Counts by type index and the users, for the events of one hour (or bucket) that fall in the range and
+// match. A cell's whole user sets are kept as pointers, read where they are (the views' locks are held
+// until the answer is summarized), and put together once per bucket: copying each hour's set into the
+// bucket's and the total's took a month's hourly stats 0.22 s at 100 M events, most of it copying.
 struct Partial {
   absl::flat_hash_map<uint32_t, uint64_t> events_by_type;
-  Roaring users;
+  Roaring users;                          // added one by one: rows scanned, a sealed index's groups
+  std::vector<const Roaring*> user_sets;  // the views' own sets, added whole
 
   void AddCell(const Cell& cell, std::optional<uint32_t> type) {
     if (type) {
       const uint64_t events = cell.EventsOfType(*type);
       if (events > 0) events_by_type[*type] += events;
-      if (const Roaring* users_of_type = cell.UsersOfType(*type)) users |= *users_of_type;
+      if (const Roaring* users_of_type = cell.UsersOfType(*type)) user_sets.push_back(users_of_type);
       return;
     }
     for (uint32_t t = 0; t < cell.events_by_type.size(); ++t) {
       if (cell.events_by_type[t] > 0) events_by_type[t] += cell.events_by_type[t];
     }
-    users |= cell.users();
+    user_sets.push_back(&cell.users());
+  }
+  // Adds another part's events and users (its sets by pointer: they are the views').
+  void Add(const Partial& other) {
+    for (const auto& [type, events] : other.events_by_type) events_by_type[type] += events;
+    users |= other.users;
+    user_sets.insert(user_sets.end(), other.user_sets.begin(), other.user_sets.end());
+  }
+  // How many users are in `users` and the sets together.
+  uint64_t UniqueUsers() const {
+    if (user_sets.empty()) return users.cardinality();
+    if (user_sets.size() == 1 && users.isEmpty()) return user_sets[0]->cardinality();
+    std::vector<const roaring_bitmap_t*> all;
+    all.reserve(user_sets.size() + 1);
+    for (const Roaring* set : user_sets) all.push_back(&set->roaring);
+    if (!users.isEmpty()) all.push_back(&users.roaring);
+    // A lazy union of them all at once (its containers' cardinalities mended at the end), or, should that
+    // fail to allocate, one set at a time.
+    if (roaring_bitmap_t* united = roaring_bitmap_or_many(all.size(), all.data()); united != nullptr)
+      return Roaring(united).cardinality();
+    Roaring united = users;
+    for (const Roaring* set : user_sets) united |= *set;
+    return united.cardinality();
   }
   // The key at `at` of a sealed index, less what `mask` takes off it.
   void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type,
@@ -118,7 +144,7 @@ Aggregate Summarize(const ShardViews& views, const Partial& partial) {
     aggregate.by_type.emplace_back(views.types().KeyOf(type), events);
   }
   std::sort(aggregate.by_type.begin(), aggregate.by_type.end());
-  aggregate.unique_users = partial.users.cardinality();
+  aggregate.unique_users = partial.UniqueUsers();
   return aggregate;
 }
 
@@ -161,30 +187,26 @@ StatsResult ComputeShardStats(const ShardViews& views, const StatsRequest& reque
       Partial hour_partial;
       AddHour(views, it->first, it->second, request.from, request.to, filter, &hour_partial);
       if (hour_partial.events_by_type.empty()) continue;
-      Partial& bucket = partials[BucketStart(std::max(it->first * kMillisPerHour, request.from),
-                                             request.bucket, request.from)];
-      for (const auto& [type, events] : hour_partial.events_by_type) {
-        bucket.events_by_type[type] += events;
-        total.events_by_type[type] += events;
-      }
-      bucket.users |= hour_partial.users;
-      total.users |= hour_partial.users;
+      partials[BucketStart(std::max(it->first * kMillisPerHour, request.from), request.bucket, request.from)]
+          .Add(hour_partial);
+      total.Add(hour_partial);
     }
   }
   StatsResult result;
+  result.total = Summarize(views, total);
   for (Millis start = first_start; start < request.to;) {
     StatsBucket bucket;
     bucket.start = std::max(start, request.from);
     bucket.end = BucketEnd(start, request.bucket, request.to);
     if (auto it = partials.find(BucketStart(bucket.start, request.bucket, request.from));
         it != partials.end()) {
-      bucket.aggregate = Summarize(views, it->second);
+      // (One bucket for the whole range holds what the total does.)
+      bucket.aggregate = request.bucket == Bucket::kAll ? result.total : Summarize(views, it->second);
     }
     result.buckets.push_back(std::move(bucket));
     if (request.bucket == Bucket::kAll) break;
     start += width;
   }
-  result.total = Summarize(views, total);
   return result;
 }
 

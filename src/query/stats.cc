@@ -313,10 +313,7 @@ class ShardTop {
     events_.assign(key_count_, 0);
     bool any_masked = false;
     for (const Sealed& hour : sealed_) {
-      for (size_t at = 0; at < hour.index->key_count(); ++at) {
-        const uint64_t count = hour.index->Events(at, type_);
-        if (count > 0) AddEvents(hour.index->key_at(at), count);
-      }
+      hour.index->ForEachKeyEvents(type_, [&](uint32_t key, uint64_t count) { AddEvents(key, count); });
       if (hour.mask) {
         for (const SealMask::Entry& entry : hour.mask->entries()) {
           if (!type_ || entry.type == *type_) --events_[entry.key];

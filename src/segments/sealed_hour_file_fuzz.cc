@@ -17,6 +17,10 @@ namespace {
 void AskEverything(const tally::SealedHourFile& file) {
   for (const tally::DimensionIndex* index : {&file.sealed->by_product, &file.sealed->by_store}) {
     Roaring users;
+    uint64_t events = 0;
+    for (const std::optional<uint32_t> type : {std::optional<uint32_t>(), std::optional<uint32_t>(0)})
+      index->ForEachKeyEvents(type, [&](uint32_t, uint64_t count) { events += count; });
+    (void)events;
     for (size_t at = 0; at < index->key_count(); ++at) {
       (void)index->Find(index->key_at(at));
       (void)index->Events(at, std::nullopt);

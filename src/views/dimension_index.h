@@ -57,6 +57,26 @@ class DimensionIndex {
 
   // The events of the key at `at`, of one type or of all.
   uint64_t Events(size_t at, std::optional<uint32_t> type) const;
+  // Calls `visit(key, events)` for every key with events (of one type, or of any), in key order: one pass
+  // over the groups' columns, for a question that counts every key (a top list over a month reads about
+  // 1 500 indexes of 20 000 keys: a call of Events per key took about a tenth longer).
+  template <typename Visit>
+  void ForEachKeyEvents(std::optional<uint32_t> type, Visit&& visit) const {
+    if (keys_.empty()) return;
+    const uint32_t* const group_type = group_type_.data();
+    const uint32_t* const group_events = group_events_.data();
+    uint32_t group = key_groups_[0];
+    for (size_t at = 0; at < keys_.size(); ++at) {
+      const uint32_t end = key_groups_[at + 1];
+      uint64_t events = 0;
+      if (type) {
+        for (; group < end; ++group) events += group_type[group] == *type ? group_events[group] : 0;
+      } else {
+        for (; group < end; ++group) events += group_events[group];
+      }
+      if (events > 0) visit(keys_[at], events);
+    }
+  }
   // Adds the users of the key at `at` (of one type, or of any) to `users`.
   void AddUsers(size_t at, std::optional<uint32_t> type, Roaring* users) const;
   // The (type, events, users) groups of the key at `at`, by type.

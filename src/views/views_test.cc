@@ -162,6 +162,19 @@ TEST(DimensionIndex, CountsEventsAndDistinctUsersPerKeyAndType) {
   });
   EXPECT_EQ(groups, (std::vector<std::pair<uint32_t, size_t>>{{0, 2}, {3, 1}}));
   EXPECT_EQ(index.Events(*index.Find(9), std::nullopt), 1u);
+  // Every key's events in one pass, keys without events of the type left out.
+  auto each_key = [&](const DimensionIndex& of, std::optional<uint32_t> type) {
+    std::vector<std::pair<uint32_t, uint64_t>> events;
+    of.ForEachKeyEvents(type, [&](uint32_t key, uint64_t count) { events.emplace_back(key, count); });
+    return events;
+  };
+  using KeyEvents = std::vector<std::pair<uint32_t, uint64_t>>;
+  EXPECT_EQ(each_key(index, std::nullopt), (KeyEvents{{7, 4}, {9, 1}}));
+  EXPECT_EQ(each_key(index, 0), (KeyEvents{{7, 3}, {9, 1}}));
+  EXPECT_EQ(each_key(index, 3), (KeyEvents{{7, 1}}));
+  EXPECT_EQ(each_key(index, 1), KeyEvents{});
+  EXPECT_EQ(each_key(DimensionIndex::Build({}), std::nullopt), KeyEvents{});
+  EXPECT_EQ(each_key(DimensionIndex(), 0), KeyEvents{});
   EXPECT_EQ(DimensionIndex::Build({}).key_count(), 0u);
   EXPECT_TRUE(index.Fits(10, 4));
   EXPECT_FALSE(index.Fits(9, 4));   // key 9 is not below 9

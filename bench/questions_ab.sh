@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `GET /v1/stats` over a month of a data directory that is already there, two (or more) builds
-# alternating: each build starts on the directory, is asked a month's top products and a store's days
-# first (so that its heap is not fresh), then each question below; every question is timed over HTTP
-# (curl's total time, median of 5) and its answer must be the same byte for byte for every build.
+# Dashboard questions (`GET /v1/stats`, `GET /v1/top`) over a month of a data directory that is already
+# there, two (or more) builds alternating: each build starts on the directory, is asked a month's top
+# products and a store's days first (so that its heap is not fresh), then each question below; every
+# question is timed over HTTP (curl's total time, median of 5) and its answer must be the same byte for
+# byte for every build.
 #
-# Usage: bench/stats_ab.sh ROUNDS DATA_DIR BUILD BUILD...
+# Usage: bench/questions_ab.sh ROUNDS DATA_DIR BUILD BUILD...
 # (a BUILD holds tallyd: a build directory, or binaries copied aside; the builds must read the directory's
 # checkpoint format). A data directory: the one bench/storage_shapes.sh leaves with TALLY_BENCH_KEEP=1,
 # e.g. TALLY_BENCH_KEEP=1 bench/storage_shapes.sh 100000000 20000 200 1000000 (its month ends at
@@ -15,7 +16,7 @@ rounds="$1"
 data="$2"
 shift 2
 source bench/common.sh
-bench_work_dir stats-ab
+bench_work_dir questions-ab
 port=18922
 
 month="from=2026-10-01T00:00:00Z&to=2027-01-01T00:00:00Z"
@@ -27,9 +28,13 @@ questions=(
   "month by day, a store|/v1/stats?$month&bucket=day&store_id=s157"
   "month by hour, a product|/v1/stats?$month&bucket=hour&product_id=p14889"
   "two days cutting hours, by hour|/v1/stats?from=2026-10-10T07:30:00Z&to=2026-10-12T07:30:00Z&bucket=hour"
+  "top products, month|/v1/top?by=product_id&limit=10&$month"
+  "top products, month, clicks|/v1/top?by=product_id&limit=10&$month&type=click"
+  "top stores, month|/v1/top?by=store_id&limit=10&$month"
+  "top products, a day|/v1/top?by=product_id&limit=10&from=2026-10-31T00:00:00Z&to=2026-11-01T00:00:00Z"
 )
 
-echo "# command: bench/stats_ab.sh $rounds $data $*"
+echo "# command: bench/questions_ab.sh $rounds $data $*"
 for round in $(seq 1 "$rounds"); do
   for build in "$@"; do
     "$build/tallyd" --listen 127.0.0.1:$port --data "$data" >"$work/tallyd.log" 2>&1 &

@@ -2,8 +2,8 @@
 # Dashboard questions (`GET /v1/stats`, `GET /v1/top`) over a month of a data directory that is already
 # there, two (or more) builds alternating: each build starts on the directory, is asked a month's top
 # products and a store's days first (so that its heap is not fresh), then each question below; every
-# question is timed over HTTP (curl's total time, median of 5) and its answer must be the same byte for
-# byte for every build.
+# question is timed over HTTP (curl's total time, median of 5 after a first time, which is printed too) and
+# its answer must be the same byte for byte for every build.
 #
 # Usage: bench/questions_ab.sh ROUNDS DATA_DIR BUILD BUILD...
 # (a BUILD holds tallyd: a build directory, or binaries copied aside; the builds must read the directory's
@@ -46,7 +46,7 @@ for round in $(seq 1 "$rounds"); do
     for i in "${!questions[@]}"; do
       path="${questions[$i]#*|}"
       answer="$work/answer-$i"
-      curl -sf "127.0.0.1:$port$path" >"$answer.new"
+      first="$(curl -sf -w "%{time_total}" -o "$answer.new" "127.0.0.1:$port$path" | awk '{printf "%.1f", $1 * 1000}')"
       if [ -f "$answer" ] && ! cmp -s "$answer" "$answer.new"; then
         echo "DIFFERENT ANSWER: $build, ${questions[$i]%%|*}"
         exit 1
@@ -55,8 +55,10 @@ for round in $(seq 1 "$rounds"); do
       ms="$(for _ in 1 2 3 4 5; do curl -s -o /dev/null -w "%{time_total}\n" "127.0.0.1:$port$path"; done |
         sort -n | awk 'NR == 3 {printf "%.1f", $1 * 1000}')"
       echo "$round $build $i $ms" >>"$work/times"
-      echo "round $round  $build  ${questions[$i]%%|*}: $ms ms"
+      echo "round $round  $build  ${questions[$i]%%|*}: $ms ms (the first time: $first ms)"
     done
+    sums="$(curl -s "127.0.0.1:$port/metrics" | awk '$1 == "tally_top_day_sums_bytes" {printf "%.1f", $2 / 1048576}')"
+    [ -n "$sums" ] && echo "round $round  $build  top lists' day sums kept: $sums MiB"
     kill -TERM $pid
     wait $pid || true
   done

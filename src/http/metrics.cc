@@ -100,7 +100,7 @@ void Metrics::CountRejected(std::string_view reason) {
   ++rejected_by_reason_[field];
 }
 
-std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
+std::string Metrics::Render(Engine& engine, ReadConsistency* cluster, const DayCounts* day_counts) const {
   std::string out;
   Header(&out, "tally_events_total", "counter",
          "Events received by this node, by what the materializer decided.");
@@ -202,6 +202,12 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster) const {
       "Bytes of the views (older rows and event ids, sealed hours' row lists and user sets) moved from the "
       "heap to a file the kernel pages in and out.");
   Sample(&out, "tally_cold_chunk_bytes", "", static_cast<double>(engine.cold_bytes()));
+  if (day_counts != nullptr) {
+    Header(&out, "tally_top_day_sums_bytes", "gauge",
+           "Bytes of whole days' events by product or store, summed from their sealed hours for top lists "
+           "and kept for the next (at most 128 MiB).");
+    Sample(&out, "tally_top_day_sums_bytes", "", static_cast<double>(day_counts->bytes()));
+  }
   Header(&out, "tally_retention_kept_from_seconds", "gauge",
          "Retention: the start (Unix time) of the first hour kept; 0 while no hour was dropped.");
   Sample(&out, "tally_retention_kept_from_seconds", "",

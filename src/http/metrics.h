@@ -16,6 +16,7 @@
 #include "http/request_head.h"
 #include "http/route_table.h"
 #include "log/log_syncer.h"
+#include "query/day_counts.h"
 
 namespace tally {
 
@@ -50,7 +51,8 @@ class Metrics {
   // distinct fields, the rest counted as "other" (a client chooses some field names).
   void CountRejected(std::string_view reason);
 
-  std::string Render(Engine& engine, ReadConsistency* cluster) const;
+  // `day_counts`: the top lists' kept sums (query/day_counts.h), or null.
+  std::string Render(Engine& engine, ReadConsistency* cluster, const DayCounts* day_counts) const;
   // Set once, before the loops run.
   void set_syncer(const LogSyncer* syncer) { syncer_ = syncer; }
 

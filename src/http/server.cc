@@ -24,6 +24,7 @@
 #include "http/worker.h"
 #include "ingest/gzip.h"
 #include "ingest/query_string.h"
+#include "query/day_counts.h"
 
 namespace tally {
 namespace {
@@ -532,6 +533,7 @@ class Server::Impl {
       loop_thread->worker->set_metrics(&metrics_, metrics_.ForThread(static_cast<int>(index)));
       loop_thread->worker->set_limits(options_.max_body_bytes, options_.json_limits, options_.sdk_mapping,
                                       &rate_limiter_, options_.retention);
+      loop_thread->worker->set_day_counts(&day_counts_);
       loop_thread->worker->set_keys(options_.keys);
       loop_thread->worker->set_trusted_proxies(&options_.trusted_proxies);
       loop_thread->worker->set_sealed_files_wait(options_.sealed_files_wait);
@@ -872,6 +874,7 @@ class Server::Impl {
   Metrics metrics_{options_.threads};
   RateLimiter rate_limiter_{options_.ingest_rate,
                             options_.ingest_burst > 0 ? options_.ingest_burst : options_.ingest_rate};
+  DayCounts day_counts_;  // shared by the loops' top lists
   std::atomic<size_t> open_connections_{0};
   int listen_fd_;
   const uint16_t port_;

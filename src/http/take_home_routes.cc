@@ -66,7 +66,7 @@ void HandleReadyz(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
 
 void HandleMetrics(Worker& worker, h2o_req_t* req, const RouteArgs&) {
   Reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-        worker.metrics()->Render(worker.engine(), worker.consistency()));
+        worker.metrics()->Render(worker.engine(), worker.consistency(), worker.day_counts()));
 }
 
 void HandleDashboard(Worker&, h2o_req_t* req, const RouteArgs&) {

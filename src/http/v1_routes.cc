@@ -234,7 +234,7 @@ void HandleTop(Worker& worker, h2o_req_t* req, const RouteArgs& args) {
       [&](const std::function<void(const Views&)>& step) {
         worker.engine().Read([&](const Views& views) { step(views); });
       },
-      request);
+      request, worker.day_counts());
   JsonWriter json;
   json.BeginObject().Key("by").String(*by).Key("from").Int(request.from).Key("to").Int(request.to).Key("top");
   json.BeginArray();

@@ -26,6 +26,8 @@
 
 namespace tally {
 
+class DayCounts;
+
 // A request's parts, as route handlers read them.
 inline std::string_view MethodOf(const h2o_req_t* req) { return {req->method.base, req->method.len}; }
 inline std::string_view QueryOf(const h2o_req_t* req) {
@@ -93,6 +95,9 @@ class Worker {
     thread_metrics_ = thread_metrics;
   }
   Metrics* metrics() { return metrics_; }
+  // Whole days' sums kept between top lists (query/day_counts.h), shared by the loops.
+  void set_day_counts(DayCounts* day_counts) { day_counts_ = day_counts; }
+  DayCounts* day_counts() { return day_counts_; }
   ThreadMetrics* thread_metrics() { return thread_metrics_; }
   // The key of the request being handled (empty without keys).
   void set_key_name(std::string name) { key_name_ = std::move(name); }
@@ -198,6 +203,7 @@ class Worker {
   bool serving_after_files_wait_ = false;  // while ResumeParked calls a handler that waited for the files
   bool replied_outside_loop_ = false;
   std::string key_name_;
+  DayCounts* day_counts_ = nullptr;
   Metrics* metrics_ = nullptr;
   ThreadMetrics* thread_metrics_ = nullptr;
   std::unique_ptr<EventsParser> events_parser_ = std::make_unique<EventsParser>();

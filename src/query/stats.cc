@@ -259,8 +259,9 @@ namespace {
 // locks unless the rows were too many to copy; the keys are ranked by name (RankTop) under the locks again.
 class ShardTop {
  public:
-  ShardTop(uint32_t shard, const TopRequest& request)
-      : shard_(shard), by_product_(request.by == TopDimension::kProduct) {}
+  // `day_counts` (may be null): where whole days' sums are kept between lists.
+  ShardTop(uint32_t shard, const TopRequest& request, DayCounts* day_counts)
+      : shard_(shard), by_product_(request.by == TopDimension::kProduct), day_counts_(day_counts) {}
 
   // What the list needs of the shard's hours in the range; returns how many rows are to be counted one by
   // one (those after each hour's seal, or the whole hour's). Nothing when the shard has no event of the
@@ -282,7 +283,7 @@ class ShardTop {
       const HourData& data = it->second;
       uint32_t first_unsealed = 0;
       if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
-        Sealed& hour = sealed_.emplace_back(Sealed{data.sealed, nullptr, std::nullopt});
+        Sealed& hour = sealed_.emplace_back(Sealed{it->first, data.sealed, nullptr, std::nullopt});
         hour.index = by_product_ ? &data.sealed->by_product : &data.sealed->by_store;
         // Less the rows retracted since the seal, which it counted.
         if (!data.masked.empty()) hour.mask.emplace(views, data, by_product_);
@@ -293,6 +294,7 @@ class ShardTop {
         rows += data.rows.size() - first_unsealed;
       }
     }
+    if (day_counts_ != nullptr) FindWholeDays(request);
     return rows;
   }
 
@@ -311,9 +313,25 @@ class ShardTop {
   [[gnu::noinline]] void Count(const TopRequest& request) {
     if (no_such_type_) return;
     events_.assign(key_count_, 0);
+    size_t next = 0;  // of sealed_
+    auto count_index = [&](const Sealed& hour) {
+      hour.index->ForEachKeyEvents(type_, [&](uint32_t key, uint64_t count) { AddEvents(key, count); });
+    };
+    for (const WholeDay& day : days_) {
+      for (; next < day.first; ++next) count_index(sealed_[next]);
+      DayCounts::Seals seals;
+      for (; next < day.end; ++next) seals.emplace_back(sealed_[next].hour_number, sealed_[next].hour);
+      const DayCounts::Key key{shard_, day.day, by_product_, type_};
+      std::shared_ptr<const DayCounts::Counts> counts = day_counts_->Find(key, seals);
+      if (!counts) {
+        counts = DayCounts::Sum(seals, by_product_, type_, key_count_);
+        day_counts_->Keep(key, seals, counts);
+      }
+      for (size_t i = 0; i < counts->keys.size(); ++i) AddEvents(counts->keys[i], counts->events[i]);
+    }
+    for (; next < sealed_.size(); ++next) count_index(sealed_[next]);
     bool any_masked = false;
     for (const Sealed& hour : sealed_) {
-      hour.index->ForEachKeyEvents(type_, [&](uint32_t key, uint64_t count) { AddEvents(key, count); });
       if (hour.mask) {
         for (const SealMask::Entry& entry : hour.mask->entries()) {
           if (!type_ || entry.type == *type_) --events_[entry.key];
@@ -385,6 +403,7 @@ class ShardTop {
     uint32_t first_row;
   };
   struct Sealed {
+    int64_t hour_number;
     std::shared_ptr<const SealedHour> hour;  // held: a seal replaced or dropped meanwhile stays readable
     const DimensionIndex* index;
     std::optional<SealMask> mask;  // if rows were retracted since the seal
@@ -392,6 +411,25 @@ class ShardTop {
   struct Copied {
     uint32_t key, user;
   };
+  // A day wholly in the range whose sealed hours are sealed_[first, end).
+  struct WholeDay {
+    int64_t day;
+    size_t first, end;
+  };
+
+  // The days wholly in the range with at least two sealed hours, whose sums day_counts_ may keep.
+  void FindWholeDays(const TopRequest& request) {
+    constexpr int64_t kHoursPerDay = kMillisPerDay / kMillisPerHour;
+    for (size_t first = 0; first < sealed_.size();) {
+      const int64_t day = FloorDiv(sealed_[first].hour_number, kHoursPerDay);
+      size_t end = first + 1;
+      while (end < sealed_.size() && FloorDiv(sealed_[end].hour_number, kHoursPerDay) == day) ++end;
+      if (end - first >= 2 && day * kMillisPerDay >= request.from && (day + 1) * kMillisPerDay <= request.to)
+        days_.push_back({day, first, end});
+      first = end;
+    }
+  }
+  static int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
 
   const Dictionary& keys() const { return by_product_ ? views_->products() : views_->stores(); }
 
@@ -422,11 +460,13 @@ class ShardTop {
 
   const uint32_t shard_;
   const bool by_product_;
+  DayCounts* const day_counts_;
   const ShardViews* views_ = nullptr;  // (under the locks only)
   uint32_t key_count_ = 0;             // the dictionary's keys when taken: every key the list can meet
   std::optional<uint32_t> type_;
   bool no_such_type_ = false;
-  std::vector<Sealed> sealed_;    // the whole hours sealed, and their indexes
+  std::vector<Sealed> sealed_;    // the whole hours sealed, and their indexes, in hour order
+  std::vector<WholeDay> days_;    // in day order
   std::vector<Scanned> scanned_;  // the hours' rows counted one by one (until copied)
   std::vector<Copied> copied_;
   bool rows_copied_ = false;
@@ -488,17 +528,18 @@ std::vector<TopEntry> WithUsers(const std::vector<ShardTop>& shards, TopRanking 
 }  // namespace
 
 std::vector<TopEntry> ComputeTop(const Views& views, const TopRequest& request) {
-  return ComputeTopBetweenReads([&](const std::function<void(const Views&)>& step) { step(views); }, request);
+  return ComputeTopBetweenReads([&](const std::function<void(const Views&)>& step) { step(views); }, request,
+                                nullptr);
 }
 
 std::vector<TopEntry> ComputeTopBetweenReads(const ReadViews& read, const TopRequest& request,
-                                             uint64_t max_rows_copied) {
+                                             DayCounts* day_counts, uint64_t max_rows_copied) {
   std::vector<ShardTop> shards;
   std::optional<std::vector<TopEntry>> top;
   read([&](const Views& views) {
     uint64_t rows = 0;
     for (uint32_t index = 0; index < views.shard_count(); ++index)
-      rows += shards.emplace_back(index, request).Take(views.shard(index), request);
+      rows += shards.emplace_back(index, request, day_counts).Take(views.shard(index), request);
     if (rows > max_rows_copied) {
       // Too many to copy (hours not sealed yet, as after a backfill): the whole list under the locks.
       for (ShardTop& shard : shards) shard.Count(request);

@@ -9,6 +9,7 @@
 
 #include <roaring/roaring.hh>
 
+#include "query/day_counts.h"
 #include "views/views.h"
 
 namespace tally {
@@ -78,8 +79,9 @@ inline constexpr uint64_t kMaxTopRowsCopied = uint64_t{1} << 22;
 // 100 M events: 0.25 s with ingest waiting). The rows it counts one by one (those after an hour's seal, and
 // hours not sealed) are copied while the locks are held; past `max_rows_copied` of them (a backfill not
 // sealed yet) the whole list is computed under the locks. The same answer as ComputeTop, as of the first
-// read.
+// read. `day_counts` (may be null) keeps whole days' sums of their sealed hours from one list to the next.
 std::vector<TopEntry> ComputeTopBetweenReads(const ReadViews& read, const TopRequest& request,
+                                             DayCounts* day_counts,
                                              uint64_t max_rows_copied = kMaxTopRowsCopied);
 
 }  // namespace tally

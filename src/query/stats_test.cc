@@ -43,7 +43,30 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
   RandomEvents random(seed, users);
   Views views(shards);
   ReferenceModel model;
+  // Top lists of the whole day, asked now and then on the way: the day's sums kept from one to the next
+  // must be summed again whenever one of its hours' seals was replaced (sealed again, dropped).
+  DayCounts day_counts;
+  const Millis day = kBase - kBase % (24 * kMillisPerHour);
+  auto expect_day_top = [&](uint32_t at) {
+    for (bool by_product : {true, false}) {
+      for (const std::optional<std::string>& type :
+           {std::optional<std::string>(), std::optional<std::string>("click")}) {
+        const TopRequest request{by_product ? TopDimension::kProduct : TopDimension::kStore, day,
+                                 day + 24 * kMillisPerHour, type, 5};
+        auto expected = model.Top(by_product, request.from, request.to, type, 5);
+        std::vector<TopEntry> actual = ComputeTopBetweenReads(
+            [&](const std::function<void(const Views&)>& step) { step(views); }, request, &day_counts);
+        ASSERT_EQ(actual.size(), expected.size()) << at;
+        for (size_t i = 0; i < actual.size(); ++i) {
+          EXPECT_EQ(actual[i].key, expected[i].key) << at;
+          EXPECT_EQ(actual[i].events, expected[i].events) << at << " " << actual[i].key;
+          EXPECT_EQ(actual[i].unique_users, expected[i].unique_users) << at << " " << actual[i].key;
+        }
+      }
+    }
+  };
   for (uint32_t i = 0; i < 3000; ++i) {
+    if (i % 250 == 249) expect_day_top(i);
     if (seals && random.Below(200) == 0) {
       if (seed % 4 == 2) {
         // Busy sealing only: an hour is sealed once its unsealed rows reach 16 and the sealed ones.
@@ -99,6 +122,11 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
     }
   }
 
+  expect_day_top(3100);  // (after the late events and seals above)
+  if (seals) {
+    EXPECT_GT(day_counts.days(), 0u);
+  }
+
   const std::vector<ModelFilter> filters = {{},
                                             {"click", {}, {}},
                                             {{}, "product-3", {}},
@@ -137,8 +165,9 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
         auto expected = model.Top(by_product, from, to, type, 5);
         // From copies of the rows counted one by one, and (none copied) all under the views' locks.
         for (uint64_t max_rows_copied : {kMaxTopRowsCopied, uint64_t{0}}) {
-          std::vector<TopEntry> actual = ComputeTopBetweenReads(
-              [&](const std::function<void(const Views&)>& step) { step(views); }, request, max_rows_copied);
+          std::vector<TopEntry> actual =
+              ComputeTopBetweenReads([&](const std::function<void(const Views&)>& step) { step(views); },
+                                     request, nullptr, max_rows_copied);
           ASSERT_EQ(actual.size(), expected.size());
           for (size_t i = 0; i < actual.size(); ++i) {
             EXPECT_EQ(actual[i].key, expected[i].key);

@@ -99,6 +99,8 @@ TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
   EXPECT_EQ(samples["tally_retention_kept_from_seconds{}"], 0);
   EXPECT_EQ(samples["tally_view_rows{}"], 4);  // a, b, the duplicate of a, the take-home click
   EXPECT_GT(samples["tally_resident_memory_bytes{}"], 1e6);
+  EXPECT_EQ(samples.count("tally_top_day_sums_bytes{}"), 1u);
+  EXPECT_EQ(samples["tally_top_day_sums_bytes{}"], 0);  // no top list asked
   EXPECT_GE(samples["tally_log_fsync_seconds_count{}"], 1);
   EXPECT_EQ(samples.count("tally_log_fsync_seconds_sum{}"), 1u);
 }

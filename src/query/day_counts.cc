@@ -1,5 +1,7 @@
 #include "query/day_counts.h"
 
+#include <algorithm>
+
 namespace tally {
 
 std::shared_ptr<const DayCounts::Counts> DayCounts::Find(const Key& key, const Seals& seals) const {
@@ -19,9 +21,16 @@ void DayCounts::Keep(const Key& key, const Seals& seals, std::shared_ptr<const C
   kept.counts = std::move(counts);
   const size_t bytes = BytesOf(kept);
   std::lock_guard lock(mutex_);
-  if (auto it = kept_.find(key); it != kept_.end()) {
+  // A weak pointer keeps the block its seal was made in (make_shared): days of seals gone go now.
+  for (auto it = kept_.begin(); it != kept_.end();) {
+    const bool gone = it->first == key || std::any_of(it->second.seals.begin(), it->second.seals.end(),
+                                                      [](const auto& seal) { return seal.second.expired(); });
+    if (!gone) {
+      ++it;
+      continue;
+    }
     bytes_ -= BytesOf(it->second);
-    kept_.erase(it);
+    it = kept_.erase(it);
   }
   if (bytes > max_bytes_) return;
   if (bytes_ + bytes > max_bytes_) {
@@ -61,7 +70,8 @@ size_t DayCounts::bytes() const {
 }
 
 size_t DayCounts::BytesOf(const Kept& kept) {
-  return sizeof(Kept) + sizeof(Counts) + kept.seals.size() * sizeof(kept.seals[0]) +
+  // (Each seal counted as the block a weak pointer may keep of it.)
+  return sizeof(Kept) + sizeof(Counts) + kept.seals.size() * (sizeof(kept.seals[0]) + sizeof(SealedHour)) +
          kept.counts->keys.size() * (sizeof(uint32_t) + sizeof(uint64_t));
 }
 

@@ -38,14 +38,16 @@ class DayCounts {
     std::vector<uint64_t> events;
   };
 
-  // (About 12 bytes a key a day and shard: a month of 20 000 products, two shards, four types, 58 MiB.)
+  // (About 12 bytes a key a day and shard: a month of 20 000 products in two shards, about 14 MiB for each
+  // type asked and for every type together.)
   static constexpr size_t kDefaultMaxBytes = size_t{128} << 20;
   explicit DayCounts(size_t max_bytes = kDefaultMaxBytes) : max_bytes_(max_bytes) {}
 
   // The day's sums if they were made from these very seals.
   std::shared_ptr<const Counts> Find(const Key& key, const Seals& seals) const;
-  // Keeps the day's sums, made from `seals` (forgetting every day kept before when they would pass the
-  // bytes allowed: a dashboard's days are summed again at its next question).
+  // Keeps the day's sums, made from `seals`. Days whose seals were replaced or dropped since are forgotten
+  // then; past the bytes allowed, every day kept before is (a dashboard's days are summed again at its next
+  // question).
   void Keep(const Key& key, const Seals& seals, std::shared_ptr<const Counts> counts);
   // Sums the day's events by key from its seals' indexes (keys below `key_count`).
   static std::shared_ptr<const Counts> Sum(const Seals& seals, bool by_product, std::optional<uint32_t> type,

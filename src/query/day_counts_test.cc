@@ -37,13 +37,16 @@ TEST(DayCounts, SumsAreUsedOnlyWithTheSealsTheyWereSummedFrom) {
   EXPECT_EQ(day_counts.Find(all, {{10, ten}, {11, eleven}, {12, eleven}}), nullptr);
   EXPECT_EQ(day_counts.Find(all, {{10, ten}}), nullptr);
   EXPECT_EQ(day_counts.Find(all, {{10, ten}, {12, eleven}}), nullptr);
-  // A seal freed (dropped by retention) matches nothing, not even a new one at its address.
+  // A seal dropped (by retention) matches no other seal, and its day is forgotten at the next Keep.
   {
     auto dropped = SealOf({{1, 0, 1}});
     day_counts.Keep(all, {{10, dropped}}, summed);
   }
   EXPECT_EQ(day_counts.Find(all, {{10, SealOf({{1, 0, 1}})}}), nullptr);
   EXPECT_EQ(day_counts.days(), 1u);  // (kept again under the same key: the one before replaced)
+  day_counts.Keep({0, 5, true, std::nullopt}, seals, summed);
+  EXPECT_EQ(day_counts.days(), 1u);  // the day of the dropped seal forgotten
+  EXPECT_EQ(day_counts.Find({0, 5, true, std::nullopt}, seals), summed);
 }
 
 TEST(DayCounts, PastTheBytesAllowedEverythingKeptIsForgotten) {

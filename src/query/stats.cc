@@ -76,13 +76,8 @@ struct Partial {
     all.reserve(user_sets.size() + 1);
     for (const Roaring* set : user_sets) all.push_back(&set->roaring);
     if (!users.isEmpty()) all.push_back(&users.roaring);
-    // A lazy union of them all at once (its containers' cardinalities mended at the end), or, should that
-    // fail to allocate, one set at a time.
-    if (roaring_bitmap_t* united = roaring_bitmap_or_many(all.size(), all.data()); united != nullptr)
-      return Roaring(united).cardinality();
-    Roaring united = users;
-    for (const Roaring* set : user_sets) united |= *set;
-    return united.cardinality();
+    // A lazy union of them all at once, its containers' cardinalities mended at the end.
+    return Roaring(roaring_bitmap_or_many(all.size(), all.data())).cardinality();
   }
   // The key at `at` of a sealed index, less what `mask` takes off it.
   void AddIndexed(const DimensionIndex& index, size_t at, std::optional<uint32_t> type,

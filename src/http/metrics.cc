@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "query/day_counts.h"
+
 namespace tally {
 namespace {
 

@@ -16,9 +16,10 @@
 #include "http/request_head.h"
 #include "http/route_table.h"
 #include "log/log_syncer.h"
-#include "query/day_counts.h"
 
 namespace tally {
+
+class DayCounts;
 
 // The label of a request's route (route_table.h), from its route path (RoutePathOf).
 RouteLabel RouteOf(std::string_view path);

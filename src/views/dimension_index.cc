@@ -119,14 +119,6 @@ std::optional<size_t> DimensionIndex::Find(uint32_t key) const {
   return static_cast<size_t>(it - keys_.begin());
 }
 
-uint64_t DimensionIndex::Events(size_t at, std::optional<uint32_t> type) const {
-  uint64_t events = 0;
-  ForEachGroup(at, [&](const Group& group) {
-    if (!type || group.type == *type) events += group.events;
-  });
-  return events;
-}
-
 void DimensionIndex::AddUsers(size_t at, std::optional<uint32_t> type, Roaring* users) const {
   ForEachGroup(at, [&](const Group& group) {
     if (!type || group.type == *type) users->addMany(group.users.size(), group.users.data());

@@ -38,9 +38,22 @@ now_s() { date +%s.%N; }
 # Seconds since a now_s value, to two decimals.
 seconds_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN {printf "%.2f", b - a}'; }
 
+# The order of the events `tally generate` writes: TALLY_BENCH_ORDER=time stamps them in the order they are
+# sent, as a live stream arrives over the month (late ones set back 1-24 h); by default (shuffled) each is
+# stamped anywhere in the month, a backfill in which every batch touches most hours.
+event_order_flag() {
+  case "${1:-${TALLY_BENCH_ORDER:-shuffled}}" in
+  time) echo --in-time-order ;;
+  shuffled) ;;
+  *) echo "event order: time or shuffled, not $1" >&2 && return 1 ;;
+  esac
+}
+
 # Writes $1 events shaped like a shop's month to the file $2: 20 000 products, 200 stores, 250 000 users,
-# over 720 hours, 3 % late, 1 % re-sent ids.
+# over 720 hours, 3 % late, 1 % re-sent ids; $3 the order (event_order_flag).
 generate_shop_events() {
+  local order
+  order="$(event_order_flag "${3:-}")"
   "$bin/tally" generate --events "$1" --out "$2" --products 20000 --stores 200 --users 250000 \
-    --late 0.03 --duplicates 0.01 --spread-hours 720 --now 1793527200000 >/dev/null
+    --late 0.03 --duplicates 0.01 --spread-hours 720 --now 1793527200000 $order >/dev/null
 }

@@ -6,20 +6,25 @@
 # TALLY_BENCH_SEALED=1: each load also waits until every hour is sealed (its file written) and counts that
 # CPU too, and prints the sealed hour files' bytes per event.
 #
-# Usage: bench/ingest_rounds.sh BEFORE_DIR AFTER_DIR [rounds=5] [events=2000000]
+# Usage: bench/ingest_rounds.sh BEFORE_DIR[@ORDER] AFTER_DIR[@ORDER] [rounds=5] [events=2000000]
 # (a DIR holds tallyd and tally: a build directory, or binaries copied aside so a rebuild cannot change
-# them mid-run)
+# them mid-run; ORDER is how the events are stamped, shuffled (the default) or time, see bench/common.sh:
+# `bench/ingest_rounds.sh build build@time` compares the two shapes on one build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-before="$1"
-after="$2"
+before="${1%@*}"
+after="${2%@*}"
+order_before="$([[ "$1" == *@* ]] && echo "${1##*@}" || echo shuffled)"
+order_after="$([[ "$2" == *@* ]] && echo "${2##*@}" || echo shuffled)"
 rounds="${3:-5}"
 events="${4:-2000000}"
 source bench/common.sh
 bench_work_dir ingest-rounds
 port=18919
 bin="$before"
-generate_shop_events "$events" "$work/events.ndjson"
+for order in $order_before $order_after; do
+  [ -f "$work/$order.ndjson" ] || generate_shop_events "$events" "$work/$order.ndjson" "$order"
+done
 
 # Every hour sealed: tallyd's metrics count no hot hour (at most 300 s).
 wait_sealed() {
@@ -30,7 +35,8 @@ wait_sealed() {
   return 1
 }
 
-# One load: "<events per CPU-second> <anonymous KiB> <sealed files' bytes per event>".
+# One load of build $1 with the events in order $2: "<events per CPU-second> <anonymous KiB> <sealed files'
+# bytes per event>".
 load() {
   rm -rf "$work/data"
   "$1/tallyd" --threads 1 --shards 1 --checkpoint-every 0 --data "$work/data" --listen 127.0.0.1:$port \
@@ -39,7 +45,7 @@ load() {
   wait_ready
   local cpu_before
   cpu_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
-  "$1/tally" send "$work/events.ndjson" --batch 1000 --server 127.0.0.1:$port >/dev/null 2>&1
+  "$1/tally" send "$work/$2.ndjson" --batch 1000 --server 127.0.0.1:$port >/dev/null 2>&1
   [ "${TALLY_BENCH_SEALED:-0}" = "1" ] && wait_sealed
   local ticks anon sealed
   sealed="$(du -sb "$work/data/segments" 2>/dev/null | cut -f1)"
@@ -51,13 +57,13 @@ load() {
     'BEGIN {printf "%.0f %d %.1f", e / (t / hz), a, s / e}'
 }
 
-echo "# command: bench/ingest_rounds.sh $before $after $rounds $events"
+echo "# command: bench/ingest_rounds.sh $1 $2 $rounds $events"
 echo "# sealed: ${TALLY_BENCH_SEALED:-0} (1: every hour sealed and its CPU counted)"
 echo "round  before events/CPU-s  anon MiB  sealed B/ev   after events/CPU-s  anon MiB  sealed B/ev   ratio"
 ratios=()
 for round in $(seq 1 "$rounds"); do
-  read -r rate_before anon_before sealed_before <<<"$(load "$before")"
-  read -r rate_after anon_after sealed_after <<<"$(load "$after")"
+  read -r rate_before anon_before sealed_before <<<"$(load "$before" "$order_before")"
+  read -r rate_after anon_after sealed_after <<<"$(load "$after" "$order_after")"
   ratio="$(awk -v a="$rate_after" -v b="$rate_before" 'BEGIN {printf "%.2f", a / b}')"
   ratios+=("$ratio")
   printf "%-6s %20s %9d %12s %20s %9d %12s %7s\n" "$round" "$rate_before" $((anon_before / 1024)) \

@@ -11,6 +11,8 @@
 # about 12 minutes, the whole run about an hour).
 # TALLY_BENCH_BUILD=DIR runs the tallyd and tally of another build (to compare two versions side by side);
 # TALLY_BENCH_FLAGS="--threads 1 --shards 1" adds flags to tallyd (default: none, tallyd's defaults).
+# TALLY_BENCH_ORDER=time sends the month as a live stream arrives, in time order with the late events among
+# them (default: shuffled, each event anywhere in the month; bench/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-5000000}"
@@ -32,9 +34,10 @@ cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) /
 echo "# command: bench/storage_shapes.sh $events $products $stores $users $days"
 echo "# build: $bin ($(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo ?)), $(grep CMAKE_BUILD_TYPE:STRING "$bin/CMakeCache.txt" | cut -d= -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# tallyd flags: ${TALLY_BENCH_FLAGS:-(defaults)}"
-echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids"
+echo "# data: $events events over $days days, $products products, $stores stores, $users users, ${late} late (1-24 h), ${duplicates} re-sent ids, ${TALLY_BENCH_ORDER:-shuffled} order"
 "$bin/tally" generate --events "$events" --out "$work/events.ndjson" --products "$products" --stores "$stores" \
-  --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" >/dev/null
+  --users "$users" --late "$late" --duplicates "$duplicates" --spread-hours $((days * 24)) --now "$now" \
+  $(event_order_flag) >/dev/null
 # The independent count, before tallyd starts so that it takes no CPU from it.
 python3 bench/shop_counts.py expect "$work/events.ndjson" "$now" "$days" >"$work/expected.json"
 

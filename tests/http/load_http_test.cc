@@ -39,6 +39,38 @@ TEST(EventMix, TheSameSeedGivesTheSameEvents) {
   EXPECT_NE(a, c);
 }
 
+TEST(EventMix, InTimeOrderStampsEventsAsTheyArriveAndLateOnesBack) {
+  EventMixOptions options;
+  options.now = 1793527200000;
+  options.spread = 720 * kMillisPerHour;
+  options.late_share = 0.1;
+  options.in_time_order = 10'000;
+  EventMix mix(options);
+  std::string json;
+  Millis arrival_before = 0;
+  int late = 0;
+  for (uint64_t k = 0; k < options.in_time_order; ++k) {
+    json.clear();
+    mix.AppendJson(&json);
+    const size_t at = json.find(R"("timestamp":)") + 12;
+    const Millis timestamp = std::stoll(json.substr(at));
+    // The (k+1)-th event arrives at now - spread * (N - k - 1) / N; a late one 1 to 24 whole hours before.
+    const Millis arrival = options.now - options.spread / 10'000 * static_cast<Millis>(10'000 - k - 1);
+    EXPECT_GE(arrival, arrival_before);
+    arrival_before = arrival;
+    if (timestamp != arrival) {
+      ++late;
+      const Millis set_back = arrival - timestamp;
+      EXPECT_EQ(set_back % kMillisPerHour, 0) << json;
+      EXPECT_GE(set_back, kMillisPerHour) << json;
+      EXPECT_LE(set_back, 24 * kMillisPerHour) << json;
+    }
+  }
+  EXPECT_EQ(arrival_before, options.now);
+  EXPECT_GT(late, 800);
+  EXPECT_LT(late, 1200);
+}
+
 TEST(Load, EveryEventSentIsCountedExactly) {
   TempDir dir;
   std::string error;

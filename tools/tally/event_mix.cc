@@ -1,5 +1,6 @@
 #include "tools/tally/event_mix.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace tally {
@@ -26,7 +27,16 @@ uint64_t EventMix::Next() {
 
 Millis EventMix::Timestamp() {
   Millis timestamp = options_.now;
-  if (options_.spread > 0) timestamp -= static_cast<Millis>(Next() % static_cast<uint64_t>(options_.spread));
+  const auto spread = static_cast<uint64_t>(options_.spread);
+  if (spread > 0 && options_.in_time_order > 0) {
+    const uint64_t events = options_.in_time_order;
+    const uint64_t still_to_come = events - std::min(generated_, events);
+    // spread * still_to_come / events, without the product overflowing
+    timestamp -=
+        static_cast<Millis>(spread / events * still_to_come + spread % events * still_to_come / events);
+  } else if (spread > 0) {
+    timestamp -= static_cast<Millis>(Next() % spread);
+  }
   if (Unit() < options_.late_share) timestamp -= static_cast<Millis>(1 + Next() % 24) * kMillisPerHour;
   return timestamp < 0 ? 0 : timestamp;
 }

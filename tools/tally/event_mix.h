@@ -21,6 +21,10 @@ struct EventMixOptions {
   double duplicate_share = 0.01;  // events that repeat an earlier event id
   Millis now = 0;                 // the time events are stamped around
   Millis spread = 0;              // 0: stamped `now`; otherwise uniformly over [now - spread, now]
+  // 0: each event's time drawn anew over the spread (a shuffled backfill: every batch touches most hours).
+  // N: the k-th of N events is stamped now - spread + spread * k / N, as a live stream arrives, before the
+  // late share sets some back.
+  uint64_t in_time_order = 0;
 };
 
 class EventMix {

@@ -105,6 +105,11 @@ int main(int argc, char** argv) {
                    "ndjson, or csv: event_id,type,user_id,timestamp,product_id,store_id")
       ->check(CLI::IsMember({"ndjson", "csv"}))
       ->capture_default_str();
+  bool generate_in_time_order = false;
+  generate->add_flag("--in-time-order", generate_in_time_order,
+                     "stamp the events in the order they are written, evenly over --spread-hours, as a live "
+                     "stream arrives (--late sets some back); without it each is stamped anywhere in the "
+                     "spread, a shuffled backfill");
   AddMixOptions(generate, &generate_mix);
 
   tally::Remote remote;
@@ -190,6 +195,7 @@ int main(int argc, char** argv) {
     if (mix.now == 0) mix.now = tally::WallClockMillis();
     mix.spread *= tally::kMillisPerHour;  // given in hours
   }
+  if (generate->parsed() && generate_in_time_order) generate_mix.in_time_order = generate_events;
   if (load->parsed()) {
     tally::LoadReport report;
     tally::Status status = tally::RunLoad(load_options, &report);

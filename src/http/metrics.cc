@@ -207,7 +207,7 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster, const DayC
   if (day_counts != nullptr) {
     Header(&out, "tally_top_day_sums_bytes", "gauge",
            "Bytes of whole days' events by product or store, summed from their sealed hours for top lists "
-           "and kept for the next (at most 128 MiB).");
+           "and kept for the next (at most --top-day-sums-mib).");
     Sample(&out, "tally_top_day_sums_bytes", "", static_cast<double>(day_counts->bytes()));
   }
   Header(&out, "tally_retention_kept_from_seconds", "gauge",

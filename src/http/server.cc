@@ -874,7 +874,7 @@ class Server::Impl {
   Metrics metrics_{options_.threads};
   RateLimiter rate_limiter_{options_.ingest_rate,
                             options_.ingest_burst > 0 ? options_.ingest_burst : options_.ingest_rate};
-  DayCounts day_counts_;  // shared by the loops' top lists
+  DayCounts day_counts_{options_.top_day_sums_bytes};  // shared by the loops' top lists
   std::atomic<size_t> open_connections_{0};
   int listen_fd_;
   const uint16_t port_;

@@ -14,6 +14,7 @@
 #include "ingest/json_events.h"
 #include "ingest/sdk_events.h"
 #include "log/log_syncer.h"
+#include "query/day_counts.h"
 #include "tally/status.h"
 
 namespace tally {
@@ -51,6 +52,8 @@ struct ServerOptions {
   // How long a question by product or store waits, right after a start, for the sealed hour files the
   // start found (Worker::ParkUntilSealedHourFiles) before it is answered from the rows instead.
   std::chrono::milliseconds sealed_files_wait{30'000};
+  // What top lists keep of whole days' sums by key for the next list (query/day_counts.h); 0: none.
+  size_t top_day_sums_bytes = DayCounts::kDefaultMaxBytes;
 };
 
 class Server {

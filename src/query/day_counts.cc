@@ -12,6 +12,7 @@ std::shared_ptr<const DayCounts::Counts> DayCounts::Find(const Key& key, const S
     const auto& [hour, kept_seal] = it->second.seals[i];
     if (hour != seals[i].first || kept_seal.lock() != seals[i].second) return nullptr;
   }
+  it->second.last_used = ++use_clock_;
   return it->second.counts;
 }
 
@@ -34,9 +35,18 @@ void DayCounts::Keep(const Key& key, const Seals& seals, std::shared_ptr<const C
   }
   if (bytes > max_bytes_) return;
   if (bytes_ + bytes > max_bytes_) {
-    kept_.clear();
-    bytes_ = 0;
+    // The least recently used first (a few hundred days at most: a sort is cheap beside summing one).
+    std::vector<std::map<Key, Kept>::iterator> by_use;
+    by_use.reserve(kept_.size());
+    for (auto it = kept_.begin(); it != kept_.end(); ++it) by_use.push_back(it);
+    std::sort(by_use.begin(), by_use.end(),
+              [](const auto& a, const auto& b) { return a->second.last_used < b->second.last_used; });
+    for (auto it = by_use.begin(); it != by_use.end() && bytes_ + bytes > max_bytes_; ++it) {
+      bytes_ -= BytesOf((*it)->second);
+      kept_.erase(*it);
+    }
   }
+  kept.last_used = ++use_clock_;
   kept_.emplace(key, std::move(kept));
   bytes_ += bytes;
 }

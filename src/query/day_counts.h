@@ -46,8 +46,9 @@ class DayCounts {
   // The day's sums if they were made from these very seals.
   std::shared_ptr<const Counts> Find(const Key& key, const Seals& seals) const;
   // Keeps the day's sums, made from `seals`. Days whose seals were replaced or dropped since are forgotten
-  // then; past the bytes allowed, every day kept before is (a dashboard's days are summed again at its next
-  // question).
+  // then; past the bytes allowed, the days least recently found or kept are, until the new one fits (a
+  // dashboard that asks the same lists again keeps its days; one that asks a new range or type each time
+  // pushes out the oldest, never everything at once).
   void Keep(const Key& key, const Seals& seals, std::shared_ptr<const Counts> counts);
   // Sums the day's events by key from its seals' indexes (keys below `key_count`).
   static std::shared_ptr<const Counts> Sum(const Seals& seals, bool by_product, std::optional<uint32_t> type,
@@ -61,13 +62,15 @@ class DayCounts {
     // Weak: a seal replaced or dropped is freed as ever, and then matches no seal again.
     std::vector<std::pair<int64_t, std::weak_ptr<const SealedHour>>> seals;
     std::shared_ptr<const Counts> counts;
+    uint64_t last_used = 0;  // the use_clock_ of its last Find or Keep
   };
   static size_t BytesOf(const Kept& kept);
 
   const size_t max_bytes_;
   mutable std::mutex mutex_;
-  std::map<Key, Kept> kept_;  // guarded by mutex_
-  size_t bytes_ = 0;          // guarded by mutex_
+  mutable std::map<Key, Kept> kept_;  // guarded by mutex_
+  size_t bytes_ = 0;                  // guarded by mutex_
+  mutable uint64_t use_clock_ = 0;    // guarded by mutex_: counts Finds that hit and Keeps
 };
 
 }  // namespace tally

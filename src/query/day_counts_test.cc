@@ -49,19 +49,32 @@ TEST(DayCounts, SumsAreUsedOnlyWithTheSealsTheyWereSummedFrom) {
   EXPECT_EQ(day_counts.Find({0, 5, true, std::nullopt}, seals), summed);
 }
 
-TEST(DayCounts, PastTheBytesAllowedEverythingKeptIsForgotten) {
+TEST(DayCounts, PastTheBytesAllowedTheLeastRecentlyUsedDaysAreForgotten) {
   auto seal = SealOf({{1, 0, 5}});
   const DayCounts::Seals seals = {{10, seal}};
   auto counts = DayCounts::Sum(seals, true, std::nullopt, 2);
-  DayCounts small(600);
-  for (int64_t day = 0; day < 10; ++day) {
-    small.Keep({0, day, true, std::nullopt}, seals, counts);
-    EXPECT_LE(small.bytes(), 600u);
-    EXPECT_EQ(small.Find({0, day, true, std::nullopt}, seals), counts);  // the newest is always kept
-  }
-  EXPECT_LT(small.days(), 10u);
+  auto day = [](int64_t number) { return DayCounts::Key{0, number, true, std::nullopt}; };
+  // Room for three days exactly.
+  DayCounts probe;
+  probe.Keep(day(0), seals, counts);
+  DayCounts small(3 * probe.bytes());
+  for (int64_t number = 0; number < 3; ++number) small.Keep(day(number), seals, counts);
+  EXPECT_EQ(small.days(), 3u);
+  // Day 0 is asked for again: day 1 is now the least recently used, and the fourth day takes its place.
+  EXPECT_EQ(small.Find(day(0), seals), counts);
+  small.Keep(day(3), seals, counts);
+  EXPECT_EQ(small.days(), 3u);
+  EXPECT_LE(small.bytes(), 3 * probe.bytes());
+  EXPECT_EQ(small.Find(day(1), seals), nullptr);
+  for (int64_t number : {0, 2, 3}) EXPECT_EQ(small.Find(day(number), seals), counts) << number;
+  // Asked in the order 0, 2, 3 just now: two more days push out 0 and 2.
+  small.Keep(day(4), seals, counts);
+  small.Keep(day(5), seals, counts);
+  for (int64_t number : {0, 1, 2}) EXPECT_EQ(small.Find(day(number), seals), nullptr) << number;
+  for (int64_t number : {3, 4, 5}) EXPECT_EQ(small.Find(day(number), seals), counts) << number;
+
   DayCounts none(10);  // sums larger than allowed are not kept at all
-  none.Keep({0, 0, true, std::nullopt}, seals, counts);
+  none.Keep(day(0), seals, counts);
   EXPECT_EQ(none.days(), 0u);
 }
 

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   uint64_t checkpoint_every = 1'000'000;
   uint32_t seal_after_seconds = 10;
   uint32_t seal_rows = 100'000;
+  size_t top_day_sums_mib = tally::DayCounts::kDefaultMaxBytes >> 20;
   std::string retention_text = "0";
   int shards = 0;
   std::string nats_urls;
@@ -220,6 +221,12 @@ int main(int argc, char** argv) {
                  "at least as many as are sealed, so questions about a busy hour scan few rows (0: only "
                  "quiet hours are sealed)")
       ->capture_default_str();
+  app.add_option("--top-day-sums-mib", top_day_sums_mib,
+                 "memory top lists may keep of whole days' sums by product or store, summed once from the "
+                 "day's sealed hours for the next list; past it the least recently used days go (0: none "
+                 "kept)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20))
+      ->capture_default_str();
   app.add_option(
          "--retention", retention_text,
          "keep the hours that ended less than this long ago (720h, 30d): older hours are dropped from "
@@ -280,6 +287,7 @@ int main(int argc, char** argv) {
   auto retention = ParseRetention(retention_text);
   if (!retention.ok()) return Fail(retention.status().message());
   options.retention = *retention;
+  options.top_day_sums_bytes = top_day_sums_mib << 20;
 
   // Signals are taken by this thread alone (sigwait below); every thread started later inherits the mask.
   sigset_t signals;

@@ -105,5 +105,56 @@ TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
   EXPECT_EQ(samples.count("tally_log_fsync_seconds_sum{}"), 1u);
 }
 
+// A metric's value in /metrics' text (-1: not there).
+double MetricValue(const std::string& text, const std::string& sample) {
+  const size_t at = text.find("\n" + sample + " ");
+  return at == std::string::npos ? -1 : std::strtod(text.c_str() + at + sample.size() + 2, nullptr);
+}
+
+// A top list over a whole day of sealed hours keeps the day's sums (tally_top_day_sums_bytes), unless
+// --top-day-sums-mib 0; the answer is the same either way.
+TEST(Metrics, TopListsKeepDaySumsWithinTheirFlag) {
+  const int64_t day = 1'793'491'200'000;  // 2026-11-01T00:00:00Z, a whole day in the past
+  std::string body = "[";
+  for (int i = 0; i < 40; ++i) {
+    body += std::string(i == 0 ? "" : ",") + R"({"type":"click","user_id":"u)" + std::to_string(i % 7) +
+            R"(","product_id":"p)" + std::to_string(i % 5) + R"(","timestamp":)" +
+            std::to_string(day + (i % 3) * 3'600'000 + i) + "}";
+  }
+  body += "]";
+  const std::string top =
+      "/v1/top?by=product_id&from=" + std::to_string(day) + "&to=" + std::to_string(day + 24 * 3'600'000);
+  std::string answers[2];
+  for (const bool keep : {true, false}) {
+    TempDir dir;
+    std::string error;
+    std::vector<std::string> args = {"--data", dir.path() + "/data", "--seal-after", "0"};
+    if (!keep) args.insert(args.end(), {"--top-day-sums-mib", "0"});
+    auto server = TallydProcess::Start(args, &error);
+    ASSERT_NE(server, nullptr) << error;
+    auto posted = Fetch(server->port(), "POST", "/v1/events", body);
+    ASSERT_TRUE(posted && posted->status == 200) << (posted ? posted->body : "no answer");
+    // Every hour sealed: the day's sums come from sealed hours only.
+    double hot = -1;
+    for (int i = 0; i < 100 && hot != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      hot = MetricValue(Fetch(server->port(), "GET", "/metrics")->body, R"(tally_hours{tier="hot"})");
+    }
+    ASSERT_EQ(hot, 0) << "the hours were not sealed within 5 s";
+    auto listed = Fetch(server->port(), "GET", top);
+    ASSERT_TRUE(listed && listed->status == 200);
+    answers[keep ? 0 : 1] = listed->body;
+    const double kept =
+        MetricValue(Fetch(server->port(), "GET", "/metrics")->body, "tally_top_day_sums_bytes");
+    if (keep) {
+      EXPECT_GT(kept, 0);
+    } else {
+      EXPECT_EQ(kept, 0);
+    }
+  }
+  EXPECT_EQ(answers[0], answers[1]);
+  EXPECT_NE(answers[0].find(R"({"key":"p0","events":8,"unique_users":7})"), std::string::npos) << answers[0];
+}
+
 }  // namespace
 }  // namespace tally::testing

@@ -92,3 +92,12 @@ echo "load:  tally ${tally_load_line#events }"
 echo "       PostgreSQL $(echo "$events / $pg_load" | bc) rows/s (COPY + index, $pg_load s)"
 echo "       ClickHouse $(echo "$events / $ch_load" | bc) rows/s (INSERT FORMAT JSONEachRow over HTTP, $ch_load s)"
 echo "query (median of $queries): tally ${tally_ms} ms, ClickHouse ${ch_ms} ms (both HTTP round trips), PostgreSQL ${pg_ms} ms (server time)"
+# What each holds for the events, after the queries: bytes per event on disk (tally's data directory, the
+# log included; ClickHouse's table directory; PostgreSQL's table and index) and the servers' memory.
+per_event() { awk -v b="$1" -v e="$events" 'BEGIN {printf "%.0f", b / e}'; }
+tally_disk=$(du -sb "$work/tally" | cut -f1)
+ch_disk=$(du -sb "$ch/data/data/default/events" | cut -f1)
+pg_disk=$("${psql[@]}" -c "SELECT pg_total_relation_size('events')")
+echo "disk per event: tally $(per_event "$tally_disk") B (its data directory), ClickHouse $(per_event "$ch_disk") B (the table), PostgreSQL $(per_event "$pg_disk") B (table and index)"
+kib() { awk -v f="$2" '$1 == f {print $2}' "/proc/$1/status"; }
+echo "memory per event: tally $(per_event $(($(kib "$tally_pid" RssAnon:) * 1024))) B anonymous, $(per_event $(($(kib "$tally_pid" VmRSS:) * 1024))) B resident; ClickHouse $(per_event $(($(kib "$ch_pid" VmRSS:) * 1024))) B resident"

@@ -30,7 +30,7 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // place there; 13: the event ids' fingerprints of a hash that is the same in every process (before, a
 // hash salted per process: a start made the runs' fingerprints again); 14: each sealed hour's rows
 // retracted since its seal (its deletion mask), beside the seal noted
-constexpr uint32_t kFormatVersion = 14;
+constexpr uint32_t kFormatVersion = 15;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
@@ -43,7 +43,8 @@ SavedLayout LayoutOf(uint32_t version) {
   if (version == 10) return SavedLayout::kChunkPlaces;
   if (version == 11) return SavedLayout::kIdPlacesColumn;
   if (version == 12) return SavedLayout::kCellPlaces;
-  return version == 13 ? SavedLayout::kStableIdHashes : SavedLayout::kSealMasks;
+  if (version == 13) return SavedLayout::kStableIdHashes;
+  return version == 14 ? SavedLayout::kSealMasks : SavedLayout::kRowsOf40Bytes;
 }
 
 std::string FileName(uint64_t lsn) {

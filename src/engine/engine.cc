@@ -239,9 +239,11 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 // checksums of the chunks they adopt from the cold file, as they adopt them (and by this thread too once
 // the load is over).
 Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards,
-                                              const std::shared_ptr<ColdChunkFile>& cold) {
+                                              const std::shared_ptr<ColdChunkFile>& cold,
+                                              SavedLayout* layout) {
   auto payload = ReadCheckpoint(file);
   if (!payload.ok()) return payload.status();
+  *layout = payload->layout;
   Status verified, chunks_verified, chunks_verified_after;
   Result<std::unique_ptr<Views>> loaded = Status::Internal("not loaded");
   std::atomic<bool> load_over{false};
@@ -291,7 +293,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                           std::to_string(*log_start));
       continue;
     }
-    auto loaded = LoadCheckpoint(file, options.shards, cold);
+    SavedLayout layout = kSavedLayout;
+    auto loaded = LoadCheckpoint(file, options.shards, cold, &layout);
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
@@ -299,6 +302,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     views = std::move(*loaded);
     start.checkpoint_lsn = file.lsn;
     start.checkpoint_path = file.path;
+    start.checkpoint_outdated = layout < kSavedLayout;
     break;
   }
   if (!views) views = std::make_unique<Views>(options.shards);
@@ -334,6 +338,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     views = std::make_unique<Views>(options.shards);
     start.checkpoint_lsn = 0;
     start.checkpoint_path.clear();
+    start.checkpoint_outdated = false;
     start.replayed = 0;
     start.log = RecoveryReport{};
     log = open_log(0);
@@ -373,6 +378,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     engine->hot_ids_ = options.hot_ids;
   }
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
+  engine->rewrite_checkpoint_ = engine->start_.checkpoint_outdated;
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
 }
@@ -463,7 +469,7 @@ Engine::~Engine() {
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
   const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
-  if (records_now == last_checkpoint_lsn()) return Status::Ok();
+  if (records_now == last_checkpoint_lsn() && !rewrite_checkpoint_) return Status::Ok();
   // A child process writes the checkpoint from its copy of the server's memory (fork: the kernel copies a
   // page only when one of the two writes to it), so ingest waits for the fork, not for the views to be
   // copied. The child reports on a pipe: "<bytes>" when the file is in place, otherwise the error.
@@ -517,6 +523,7 @@ Status Engine::Checkpoint() {
     return Status::IoError(not_written + (said.empty() ? "its process ended without saying why" : said));
   }
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
+  rewrite_checkpoint_ = false;
   if (cold_) cold_->Committed(cold_checkpoint);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;

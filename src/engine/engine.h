@@ -79,6 +79,9 @@ struct StartReport {
   std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
   uint64_t replayed = 0;                         // records applied from the log after the checkpoint
   uint64_t cold_chunk_bytes_adopted = 0;         // the checkpoint's chunks used from the cold chunk file
+  // The checkpoint loaded is of an older format (its rows were converted on the way): the next checkpoint
+  // is written even if no record came since, so that the start after this one uses them in place.
+  bool checkpoint_outdated = false;
 };
 
 // What Engine::InstallSealedHourFiles found in DATA/segments.
@@ -268,6 +271,7 @@ class Engine : public Committer {
   // In the child process Checkpoint forks: writes the checkpoint, says how it went on `report_fd`, ends.
   [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
+  bool rewrite_checkpoint_ = false;  // guarded by checkpoint_mutex_: StartReport::checkpoint_outdated
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;   // only the sealer's thread touches it: one log line per failure spell
   bool sealed_events_failed_ = false;  // the same, for reading an hour's events from the log to seal it

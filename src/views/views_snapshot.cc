@@ -21,7 +21,46 @@ using saved::Writer;
 
 // Rows are saved as they are in memory: their layout is part of the checkpoint format, and a change to it
 // needs a new format version (and this figure changed with it).
-static_assert(sizeof(EventRow) == 48 && std::is_trivially_copyable_v<EventRow>);
+static_assert(sizeof(EventRow) == 40 && std::is_trivially_copyable_v<EventRow>);
+
+// A row as checkpoints of layouts kColumnsAsInMemory to kSealMasks saved it (48 bytes): loaded, it is
+// copied into a row of today's layout.
+struct RowOf48Bytes {
+  Millis timestamp;
+  uint64_t position;
+  uint32_t user, type, product, store, version, previous_of_user;
+  RowState state;
+  uint8_t unused[7];
+};
+static_assert(sizeof(RowOf48Bytes) == 48 && std::is_trivially_copyable_v<RowOf48Bytes>);
+
+// The rows a checkpoint of layout kColumnsAsInMemory to kSealMasks saved, from `first_saved_row` on (the
+// ones before it released), appended to `rows` in today's layout. They are copied onto the heap (those in
+// the cold chunk file too, whose places the next checkpoints give back); the sealing passes move them out.
+bool LoadRowsOf48Bytes(Reader* reader, uint32_t first_saved_row,
+                       const std::shared_ptr<const MappedFile>& mapping, ChunkedVector<EventRow>* rows) {
+  ChunkedVector<RowOf48Bytes> saved;
+  saved.StartAfterReleased(first_saved_row);
+  if (!reader->InMemory(&saved, UINT32_MAX - first_saved_row, mapping)) return false;
+  rows->StartAfterReleased(first_saved_row);
+  for (size_t index = first_saved_row; index < saved.size(); ++index) {
+    const RowOf48Bytes& old = saved[index];
+    EventRow row{};
+    row.timestamp = old.timestamp;
+    row.state = old.state;
+    row.position = old.position;
+    row.user = old.user;
+    row.type = old.type;
+    row.product = old.product;
+    row.store = old.store;
+    row.version = old.version;
+    row.previous_of_user = old.previous_of_user;
+    // (A timestamp the 56 bits cannot hold was never taken: refused like any damaged checkpoint.)
+    if (row.timestamp != old.timestamp) return false;
+    rows->push_back(row);
+  }
+  return true;
+}
 
 // The event ids as checkpoints before format 8 saved them: one by one, each with its text, current row,
 // version, hour and rows. False: they do not parse, or a row does not fit.
@@ -120,21 +159,28 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
   if (in_memory) {
     uint32_t first_saved_row = 0;
     if (!reader.Value(&first_saved_row) || first_saved_row > views->first_kept_row_) return damaged;
-    views->rows_.StartAfterReleased(first_saved_row);
-    if (!reader.InMemory(&views->rows_, UINT32_MAX - first_saved_row, mapping) ||
-        views->rows_.size() < views->first_kept_row_) {
-      return damaged;
+    if (layout < SavedLayout::kRowsOf40Bytes) {
+      if (!LoadRowsOf48Bytes(&reader, first_saved_row, mapping, &views->rows_)) return damaged;
+    } else {
+      views->rows_.StartAfterReleased(first_saved_row);
+      if (!reader.InMemory(&views->rows_, UINT32_MAX - first_saved_row, mapping)) return damaged;
     }
+    if (views->rows_.size() < views->first_kept_row_) return damaged;
   } else {
     if (!reader.Count(&count, 41) || count + views->first_kept_row_ > UINT32_MAX) return damaged;
     views->rows_.StartAfterReleased(views->first_kept_row_);
     for (uint64_t i = 0; i < count; ++i) {
       EventRow row{};
-      if (!reader.Value(&row.timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
+      Millis timestamp = 0;
+      RowState state{};
+      if (!reader.Value(&timestamp) || !reader.Value(&row.position) || !reader.Value(&row.user) ||
           !reader.Value(&row.type) || !reader.Value(&row.product) || !reader.Value(&row.store) ||
-          !reader.Value(&row.version) || !reader.Value(&row.state) || !reader.Value(&row.previous_of_user)) {
+          !reader.Value(&row.version) || !reader.Value(&state) || !reader.Value(&row.previous_of_user)) {
         return damaged;
       }
+      row.timestamp = timestamp;
+      row.state = state;
+      if (row.timestamp != timestamp) return damaged;
       views->rows_.push_back(row);
     }
   }

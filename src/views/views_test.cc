@@ -244,11 +244,35 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin … views-format11.bin and views-format13.bin: these views saved by the code of
-// checkpoint formats 7 to 11 and 13 (the last with every hour sealed, without masks).
+// testdata/views-format7.bin … views-format11.bin, views-format13.bin and views-format14.bin: these views
+// saved by the code of checkpoint formats 7 to 11, 13 and 14 (13 with every hour sealed, without masks; 14
+// sealed, then an event of a sealed hour corrected: a mask, and rows of 48 bytes).
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  {
+    Views corrected(3);
+    ApplyRandomEvents(&corrected, 23, 400, 300, 60, 20);
+    corrected.Apply(WithDimensions("id-7", 9, "user-1", kHourStart + 5, "product-1"), LogPosition{1, 16});
+    const std::string rows_of_48_bytes = ReadFile(TESTDATA_DIR "/views-format14.bin");
+    ASSERT_FALSE(rows_of_48_bytes.empty());
+    auto loaded = Views::Load(rows_of_48_bytes, 3, SavedLayout::kSealMasks);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
+    size_t masked = 0;
+    for (uint32_t shard = 0; shard < 3; ++shard) {
+      const ShardViews& loaded_shard = (*loaded)->shard(shard);
+      const ShardViews& expected_shard = corrected.shard(shard);
+      ASSERT_EQ(loaded_shard.rows().size(), expected_shard.rows().size());
+      for (size_t row = 0; row < expected_shard.rows().size(); ++row) {
+        EXPECT_EQ(std::memcmp(&loaded_shard.rows()[row], &expected_shard.rows()[row], sizeof(EventRow)), 0)
+            << shard << " " << row;
+      }
+      for (const auto& [hour, data] : loaded_shard.hours()) masked += data.noted_seal.masked_rows.size();
+    }
+    EXPECT_EQ(masked, 1u);
+    EXPECT_FALSE(Views::Load(rows_of_48_bytes, 3).ok());
+  }
   const std::string stable_id_hashes = ReadFile(TESTDATA_DIR "/views-format13.bin");
   ASSERT_FALSE(stable_id_hashes.empty());
   auto loaded_stable_id_hashes = Views::Load(stable_id_hashes, 3, SavedLayout::kStableIdHashes);
@@ -379,7 +403,8 @@ TEST(Views, ARowThatNamesWhatTheShardDoesNotHaveIsRefused) {
   EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, type), &five, 4), 1).ok());
   EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, product), &nine, 4), 1).ok());
   EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, store), &nine, 4), 1).ok());
-  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, state), &bad_state, 1), 1).ok());
+  const size_t state_byte = 7;  // the top byte of the timestamp's word (little-endian)
+  EXPECT_FALSE(Views::Load(with_field(2, state_byte, &bad_state, 1), 1).ok());
   EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, previous_of_user), &two, 4), 1).ok());
   EXPECT_FALSE(Views::Load(with_field(0, offsetof(EventRow, previous_of_user), &five, 4), 1).ok());
   // In range: another known user, no product, the previous row at once before.

@@ -29,7 +29,8 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // referred to like the others'; 12: a quiet hour's user sets frozen in the cold chunk file, saved as their
 // place there; 13: the event ids' fingerprints of a hash that is the same in every process (before, a
 // hash salted per process: a start made the runs' fingerprints again); 14: each sealed hour's rows
-// retracted since its seal (its deletion mask), beside the seal noted
+// retracted since its seal (its deletion mask), beside the seal noted; 15: an event's row of 40 bytes, its
+// state in its timestamp's top byte (48 before)
 constexpr uint32_t kFormatVersion = 15;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)

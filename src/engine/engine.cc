@@ -365,9 +365,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (cold) {
     start.cold_chunk_bytes_adopted = cold->bytes();
     // Nothing skipped: the checkpoint loaded is the newest (or there is none), and the first one this
-    // process commits leaves only the two of them.
-    cold->FinishLoad(start.checkpoints_skipped.empty() ? ColdChunkFile::OtherCheckpoints::kReplacedByTheNext
-                                                       : ColdChunkFile::OtherCheckpoints::kMayReferToThem);
+    // process commits leaves only the two of them. Not so when the loaded one is of an older format: the
+    // first commit may be that checkpoint written again under its own name, and the one before it stays.
+    const bool replaced_by_the_next = start.checkpoints_skipped.empty() && !start.checkpoint_outdated;
+    cold->FinishLoad(replaced_by_the_next ? ColdChunkFile::OtherCheckpoints::kReplacedByTheNext
+                                          : ColdChunkFile::OtherCheckpoints::kMayReferToThem);
   }
   auto engine = std::unique_ptr<Engine>(
       new Engine(options.data_dir, *lock_fd, std::move(*log), std::move(views), std::move(start)));

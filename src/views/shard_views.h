@@ -66,6 +66,9 @@ enum class RowState : uint8_t {
   kDropped,     // was current or superseded in an hour retention dropped: in no view any more
 };
 
+// Every timestamp an applied event can have (the API and the log's decoder refuse any other) fits a row.
+static_assert(kMaxTimestampMillis < int64_t{1} << 55);
+
 struct EventRow {
   // 56 bits hold every timestamp the API takes (years 0 to 9999 are within 2^48 ms) and leave the state a
   // byte of the same word: 40 bytes a row, not 48, in memory, in the cold chunk file and in every restart's

@@ -62,15 +62,15 @@ class DayCounts {
     // Weak: a seal replaced or dropped is freed as ever, and then matches no seal again.
     std::vector<std::pair<int64_t, std::weak_ptr<const SealedHour>>> seals;
     std::shared_ptr<const Counts> counts;
-    uint64_t last_used = 0;  // the use_clock_ of its last Find or Keep
+    mutable uint64_t last_used = 0;  // the use_clock_ of its last Find or Keep (guarded by mutex_)
   };
   static size_t BytesOf(const Kept& kept);
 
   const size_t max_bytes_;
   mutable std::mutex mutex_;
-  mutable std::map<Key, Kept> kept_;  // guarded by mutex_
-  size_t bytes_ = 0;                  // guarded by mutex_
-  mutable uint64_t use_clock_ = 0;    // guarded by mutex_: counts Finds that hit and Keeps
+  std::map<Key, Kept> kept_;        // guarded by mutex_
+  size_t bytes_ = 0;                // guarded by mutex_
+  mutable uint64_t use_clock_ = 0;  // guarded by mutex_: counts Finds that hit and Keeps
 };
 
 }  // namespace tally

@@ -23,6 +23,14 @@ using saved::Writer;
 // needs a new format version (and this figure changed with it).
 static_assert(sizeof(EventRow) == 40 && std::is_trivially_copyable_v<EventRow>);
 
+// Sets the row's timestamp and state, as an older checkpoint saved them apart; false when the timestamp does
+// not fit the row's 56 bits (never one this server took: refused like any damaged checkpoint).
+bool SetTimeAndState(Millis timestamp, RowState state, EventRow* row) {
+  row->timestamp = timestamp;
+  row->state = state;
+  return row->timestamp == timestamp;
+}
+
 // A row as checkpoints of layouts kColumnsAsInMemory to kSealMasks saved it (48 bytes): loaded, it is
 // copied into a row of today's layout.
 struct RowOf48Bytes {
@@ -46,8 +54,7 @@ bool LoadRowsOf48Bytes(Reader* reader, uint32_t first_saved_row,
   for (size_t index = first_saved_row; index < saved.size(); ++index) {
     const RowOf48Bytes& old = saved[index];
     EventRow row{};
-    row.timestamp = old.timestamp;
-    row.state = old.state;
+    if (!SetTimeAndState(old.timestamp, old.state, &row)) return false;
     row.position = old.position;
     row.user = old.user;
     row.type = old.type;
@@ -55,8 +62,6 @@ bool LoadRowsOf48Bytes(Reader* reader, uint32_t first_saved_row,
     row.store = old.store;
     row.version = old.version;
     row.previous_of_user = old.previous_of_user;
-    // (A timestamp the 56 bits cannot hold was never taken: refused like any damaged checkpoint.)
-    if (row.timestamp != old.timestamp) return false;
     rows->push_back(row);
   }
   return true;
@@ -178,9 +183,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
           !reader.Value(&row.version) || !reader.Value(&state) || !reader.Value(&row.previous_of_user)) {
         return damaged;
       }
-      row.timestamp = timestamp;
-      row.state = state;
-      if (row.timestamp != timestamp) return damaged;
+      if (!SetTimeAndState(timestamp, state, &row)) return damaged;
       views->rows_.push_back(row);
     }
   }

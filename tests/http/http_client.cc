@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 
 namespace tally::testing {
 
@@ -162,6 +163,15 @@ std::optional<HttpResponse> Fetch(uint16_t port, std::string_view method, std::s
   auto connection = HttpConnection::Connect(port);
   if (!connection) return std::nullopt;
   return connection->Request(method, target, body);
+}
+
+double MetricValue(std::string_view metrics, std::string_view sample) {
+  const std::string line_start = "\n" + std::string(sample) + " ";
+  const size_t at = metrics.find(line_start);
+  if (at == std::string_view::npos) return -1;
+  const size_t value_at = at + line_start.size();
+  return std::strtod(std::string(metrics.substr(value_at, metrics.find('\n', value_at) - value_at)).c_str(),
+                     nullptr);
 }
 
 }  // namespace tally::testing

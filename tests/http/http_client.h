@@ -46,4 +46,8 @@ class HttpConnection {
 std::optional<HttpResponse> Fetch(uint16_t port, std::string_view method, std::string_view target,
                                   std::string_view body = {});
 
+// The value of `sample` (a metric's name and labels as printed, `tally_hours{tier="hot"}`) in the text
+// of /metrics; -1 when it is not there.
+double MetricValue(std::string_view metrics, std::string_view sample);
+
 }  // namespace tally::testing

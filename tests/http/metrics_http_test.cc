@@ -105,12 +105,6 @@ TEST(Metrics, CountsWhatWasSentAndParsesAsPrometheusText) {
   EXPECT_EQ(samples.count("tally_log_fsync_seconds_sum{}"), 1u);
 }
 
-// A metric's value in /metrics' text (-1: not there).
-double MetricValue(const std::string& text, const std::string& sample) {
-  const size_t at = text.find("\n" + sample + " ");
-  return at == std::string::npos ? -1 : std::strtod(text.c_str() + at + sample.size() + 2, nullptr);
-}
-
 // A top list over a whole day of sealed hours keeps the day's sums (tally_top_day_sums_bytes), unless
 // --top-day-sums-mib 0; the answer is the same either way.
 TEST(Metrics, TopListsKeepDaySumsWithinTheirFlag) {

@@ -8,7 +8,6 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 
 #include <unistd.h>
 
@@ -209,10 +208,7 @@ class ModelHttpTest : public ::testing::TestWithParam<uint64_t> {
 
   // The (shard, hour) pairs the server has sealed, from /metrics.
   int SealedHours() {
-    const std::string metrics = Get("/metrics");
-    const std::string sample = "tally_hours{tier=\"sealed\"} ";
-    const size_t at = metrics.find(sample);
-    return at == std::string::npos ? -1 : std::atoi(metrics.c_str() + at + sample.size());
+    return static_cast<int>(MetricValue(Get("/metrics"), R"(tally_hours{tier="sealed"})"));
   }
 
   std::pair<uint64_t, std::string> LiveDigest() {

@@ -128,10 +128,9 @@ TEST(Retention, ARestartWithRetentionDropsOlderHoursAndTheSegmentsThatHeldOnlyTh
   ASSERT_TRUE(metrics.has_value());
   // The first hour kept, as the pass saw the clock (an hour may have begun since `now`).
   const int64_t kept_from_hour = (now - 48 * kHour) / kHour;
-  const std::string gauge = "\ntally_retention_kept_from_seconds ";
-  const size_t at = metrics->body.find(gauge);
-  ASSERT_NE(at, std::string::npos) << metrics->body;
-  const int64_t kept_from_seconds = std::stoll(metrics->body.substr(at + gauge.size()));
+  const auto kept_from_seconds =
+      static_cast<int64_t>(MetricValue(metrics->body, "tally_retention_kept_from_seconds"));
+  ASSERT_NE(kept_from_seconds, -1) << metrics->body;
   EXPECT_TRUE(kept_from_seconds == kept_from_hour * 3600 || kept_from_seconds == (kept_from_hour + 1) * 3600)
       << kept_from_seconds;
   EXPECT_EQ(metrics->body.find("\ntally_log_first_record 0\n"), std::string::npos) << metrics->body;

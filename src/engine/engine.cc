@@ -483,6 +483,17 @@ Status Engine::Checkpoint() {
   uint64_t cold_checkpoint = 0;
   pid_t child = -1;
   std::chrono::steady_clock::time_point started;
+  // What the child's save would fold (ShardViews::FoldPending) is folded here, under the shard's own lock
+  // and a few hours at a time, so that ingest goes on in between: only what is applied until the fork is
+  // left pending for the child. (All at once, ingest waited 34-58 ms for each checkpoint instead of
+  // about 12.)
+  constexpr size_t kHoursFoldedAtOnce = 16;
+  for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) {
+    for (std::optional<int64_t> next = INT64_MIN; next;) {
+      std::lock_guard lock(gates_[shard].mutex);
+      next = views_->shard(shard).FoldPending(*next, kHoursFoldedAtOnce);
+    }
+  }
   {
     std::lock_guard order(order_mutex_);
     started = std::chrono::steady_clock::now();

@@ -63,7 +63,9 @@ struct Cell {
     Fold();
     return users_by_type_;
   }
-  // Merges what is pending into the bitmaps and gives the buffer's memory back (a quiet hour).
+  // Merges what is pending into the bitmaps (nothing for frozen sets, which have nothing pending).
+  void Fold() const;
+  // The same, and gives the buffer's memory back (a quiet hour).
   void Settle() const;
 
   // Moves the user sets into `cold` and frees them from the heap (nothing if they are there already).
@@ -84,7 +86,6 @@ struct Cell {
 
  private:
   static constexpr size_t kPendingLimit = 256;
-  void Fold() const;
   // Copies frozen sets back to the heap, before a change.
   void Thaw();
 

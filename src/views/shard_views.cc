@@ -74,6 +74,14 @@ void ShardViews::FoldStagedRows() const {
   staged_rows_.clear();
 }
 
+std::optional<int64_t> ShardViews::FoldPending(int64_t first_hour, size_t hours) const {
+  FoldStagedRows();
+  auto it = hours_.lower_bound(first_hour);
+  for (; it != hours_.end() && hours > 0; ++it, --hours) it->second.all.Fold();
+  if (it == hours_.end()) return std::nullopt;
+  return it->first;
+}
+
 void ShardViews::Retract(uint32_t row_index) {
   // Retention dropped it from every view already; the correction that replaces it counts as the event.
   if (Dropped(row_index)) return;

@@ -317,6 +317,12 @@ class ShardViews {
   // Puts the staged rows (staged_rows_) into their hours: lists, cells, changed_pass. Every read of the
   // hours does it first.
   void FoldStagedRows() const;
+  // The same, and the pending users of the cells of the hours from `first_hour` on, `hours` of them at most,
+  // folded into their sets: what a checkpoint's save would do in its child process, where the work is
+  // thrown away with the child (the server folds the same notes again later) and each page it writes is
+  // one more copy-on-write fault. Returns the hour to go on from, or nullopt after the last; a few hours
+  // at a time, so that the caller can let ingest in between.
+  std::optional<int64_t> FoldPending(int64_t first_hour, size_t hours) const;
   const absl::btree_map<int64_t, HourData>& hours() const {
     FoldStagedRows();
     return hours_;

@@ -88,6 +88,31 @@ TEST(Views, UniqueUsersAreExactAgainstASetOverManyRandomEvents) {
   }
 }
 
+// What a checkpoint folds before its fork, a few hours at a time: every hour once, in order, and the
+// answers stay the views' own (with events counted between two steps, as ingest may).
+TEST(Views, PendingUsersAreFoldedAFewHoursAtATimeAndAnswersStayTheSame) {
+  Views views;
+  std::map<int64_t, std::set<std::string>> users_by_hour;
+  auto add = [&](int i) {
+    const std::string user = "user-" + std::to_string(i % 97);
+    const Millis timestamp = kHourStart + (i % 5) * kMillisPerHour + i;
+    Apply(views, Make("click", user, timestamp));
+    users_by_hour[HourOf(timestamp)].insert(user);
+  };
+  for (int i = 0; i < 1000; ++i) add(i);
+  const ShardViews& shard = views.shard(0);
+  std::vector<int64_t> stops;
+  for (std::optional<int64_t> next = INT64_MIN; next;) {
+    next = shard.FoldPending(*next, 2);
+    if (next) stops.push_back(*next);
+    add(static_cast<int>(1000 + stops.size()));
+  }
+  const int64_t first = HourOf(kHourStart);
+  EXPECT_EQ(stops, (std::vector<int64_t>{first + 2, first + 4}));
+  for (const auto& [hour, users] : users_by_hour)
+    EXPECT_EQ(views.TakeHomeHour(hour).unique_users, users.size());
+}
+
 // A cell notes its users and folds them into its bitmaps when its buffer fills or when it is read: at
 // every point, whatever was added and taken back, it answers what a set would.
 TEST(Cell, UsersAreExactWhetherPendingOrFolded) {

@@ -26,6 +26,17 @@ void* Reserve(size_t bytes, int protection) {
   return ::mmap(nullptr, bytes, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 }
 
+// The same at an address aligned to `alignment` (a power of two, a multiple of the page size).
+void* ReserveAligned(size_t bytes, size_t alignment) {
+  void* reserved = Reserve(bytes + alignment, PROT_NONE);
+  if (reserved == MAP_FAILED) return MAP_FAILED;
+  const auto start = reinterpret_cast<uintptr_t>(reserved);
+  const uintptr_t aligned = (start + alignment - 1) & ~(uintptr_t{alignment} - 1);
+  if (aligned > start) ::munmap(reserved, aligned - start);
+  ::munmap(reinterpret_cast<void*>(aligned + bytes), start + alignment - aligned);
+  return reinterpret_cast<void*>(aligned);
+}
+
 // An unlinked file in `directory`.
 int CreateUnlinked(const std::string& directory, const char* name) {
   int fd = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -65,19 +76,25 @@ Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Make(const std::string& di
   struct stat chunks = {};
   struct stat regions = {};
   void* window = MAP_FAILED;
-  if (::fstat(fds[0], &chunks) == 0 && ::fstat(fds[1], &regions) == 0)
-    window = Reserve(kWindowBytes, PROT_NONE);
-  if (window == MAP_FAILED) {
+  void* zeros = MAP_FAILED;
+  if (::fstat(fds[0], &chunks) == 0 && ::fstat(fds[1], &regions) == 0) {
+    window = ReserveAligned(kWindowBytes, kHugePageBytes);
+    zeros = Reserve(kHugePageBytes, PROT_READ);
+  }
+  if (window == MAP_FAILED || zeros == MAP_FAILED) {
     const int error = errno;
+    if (window != MAP_FAILED) ::munmap(window, kWindowBytes);
     ::close(fds[0]);
     ::close(fds[1]);
     return Status::FromErrno("reserving address space for the cold chunk file", error);
   }
-  std::unique_ptr<ColdChunkFile> file(new ColdChunkFile(fds[0], fds[1], static_cast<char*>(window), kept));
+  std::unique_ptr<ColdChunkFile> file(
+      new ColdChunkFile(fds[0], fds[1], static_cast<char*>(window), static_cast<const char*>(zeros), kept));
   if (!kept) return file;
   // Nothing is written before the load ends: every place in the files may be a kept checkpoint's.
   const uint64_t chunk_bytes = std::min<uint64_t>(chunks.st_size, kWindowBytes) / kPageBytes * kPageBytes;
   file->window_places_.end = chunk_bytes;
+  file->zeroed_end_ = (chunk_bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   file->region_places_.end = kWindowBytes + static_cast<uint64_t>(regions.st_size) / kPageBytes * kPageBytes;
   // The chunks where each goes in the window, at once: one mapping, whatever the chunks adopted.
   if (chunk_bytes > 0 && ::mmap(window, chunk_bytes, PROT_READ | PROT_WRITE,
@@ -247,6 +264,7 @@ std::optional<ColdChunkFile::Place> ColdChunkFile::PlaceOf(const void* chunk, si
 
 ColdChunkFile::~ColdChunkFile() {
   ::munmap(window_, kWindowBytes);
+  ::munmap(const_cast<char*>(zeros_), kHugePageBytes);
   ::close(chunks_fd_);
   ::close(regions_fd_);
 }
@@ -283,6 +301,8 @@ Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes, Places& pl
   Status written = Status::Ok();
   if (&places == &window_places_ && offset + bytes > kWindowBytes)
     written = Status::Unavailable("the cold chunk file is full");
+  if (written.ok() && &places == &window_places_ && offset + bytes > zeroed_end_)
+    written = ZeroFillTo(offset + bytes);
   const auto* from = static_cast<const char*>(data);
   for (size_t done = 0; written.ok() && done < bytes;) {
     const Location at = At(offset + done);
@@ -296,6 +316,17 @@ Result<uint64_t> ColdChunkFile::Write(const void* data, size_t bytes, Places& pl
     return written;
   }
   return offset;
+}
+
+Status ColdChunkFile::ZeroFillTo(uint64_t end) {
+  while (zeroed_end_ < end) {
+    const ssize_t n = ::pwrite(chunks_fd_, zeros_, kHugePageBytes, static_cast<off_t>(zeroed_end_));
+    if (n < 0 && errno == EINTR) continue;
+    // (A short write leaves the rest to the chunk's own write: only the folios' size is at stake.)
+    if (n <= 0) return Status::FromErrno("writing the cold chunk file", n < 0 ? errno : ENOSPC);
+    zeroed_end_ += kHugePageBytes;
+  }
+  return Status::Ok();
 }
 
 Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {

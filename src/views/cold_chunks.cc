@@ -84,6 +84,7 @@ Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Make(const std::string& di
   if (window == MAP_FAILED || zeros == MAP_FAILED) {
     const int error = errno;
     if (window != MAP_FAILED) ::munmap(window, kWindowBytes);
+    if (zeros != MAP_FAILED) ::munmap(zeros, kHugePageBytes);
     ::close(fds[0]);
     ::close(fds[1]);
     return Status::FromErrno("reserving address space for the cold chunk file", error);

@@ -191,7 +191,7 @@ std::map<std::string, TypeStats> Views::TypeStatsByName() const {
     for (uint32_t type = 0; type < shard->type_stats().size(); ++type) {
       const TypeStats& stats = shard->type_stats()[type];
       if (!stats.seen) continue;
-      TypeStats& merged = by_name[shard->types().KeyOf(type)];
+      TypeStats& merged = by_name[std::string(shard->types().KeyOf(type))];
       merged.first_seen = merged.seen ? std::min(merged.first_seen, stats.first_seen) : stats.first_seen;
       merged.last_seen = merged.seen ? std::max(merged.last_seen, stats.last_seen) : stats.last_seen;
       merged.seen = true;
@@ -255,7 +255,7 @@ struct MergedCell {
     for (uint32_t type = 0; type < cell.events_by_type.size(); ++type) {
       const Roaring* users_of_type = cell.UsersOfType(type);
       if (cell.events_by_type[type] == 0 && (users_of_type == nullptr || users_of_type->isEmpty())) continue;
-      auto& [events, type_users] = by_type[shard.types().KeyOf(type)];
+      auto& [events, type_users] = by_type[std::string(shard.types().KeyOf(type))];
       events += cell.events_by_type[type];
       if (users_of_type != nullptr) type_users.AddAll(*users_of_type, shard.users());
     }
@@ -264,7 +264,7 @@ struct MergedCell {
   void Add(const DimensionIndex& index, size_t at, const ShardViews& shard) {
     Roaring key_users;
     index.ForEachGroup(at, [&](const DimensionIndex::Group& group) {
-      auto& [events, type_users] = by_type[shard.types().KeyOf(group.type)];
+      auto& [events, type_users] = by_type[std::string(shard.types().KeyOf(group.type))];
       events += group.events;
       type_users.AddAll(group.users, shard.users());
       key_users.addMany(group.users.size(), group.users.data());
@@ -336,10 +336,11 @@ uint64_t Views::Digest() const {
       // From the rows, sealed or not: the digest must not depend on when hours were sealed.
       const SealedHour by_key = shard.BuildSealedHour(hour);
       for (size_t at = 0; at < by_key.by_product.key_count(); ++at)
-        merged.by_product[shard.products().KeyOf(by_key.by_product.key_at(at))].Add(by_key.by_product, at,
-                                                                                    shard);
+        merged.by_product[std::string(shard.products().KeyOf(by_key.by_product.key_at(at)))].Add(
+            by_key.by_product, at, shard);
       for (size_t at = 0; at < by_key.by_store.key_count(); ++at)
-        merged.by_store[shard.stores().KeyOf(by_key.by_store.key_at(at))].Add(by_key.by_store, at, shard);
+        merged.by_store[std::string(shard.stores().KeyOf(by_key.by_store.key_at(at)))].Add(by_key.by_store,
+                                                                                           at, shard);
       for (uint32_t row : data.rows) merged.rows.push_back(number[s][row]);
     }
   }

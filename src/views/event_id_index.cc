@@ -203,7 +203,7 @@ Status EventIdIndex::FinishRestore() {
 }
 
 void EventIdIndex::AddRow(uint32_t id, RowRef row) {
-  std::vector<RowRef>& rows = all_rows_[id];
+  RowsOfId& rows = all_rows_[id];
   // The second row of an id: until now the first was its only (and current) row.
   if (rows.empty()) rows.push_back(current(id));
   rows.push_back(row);
@@ -228,7 +228,7 @@ std::vector<RowRef> EventIdIndex::Rows(uint32_t id) const {
 }
 
 std::span<const RowRef> EventIdIndex::Rows(uint32_t id, RowRef* only) const {
-  if (auto it = all_rows_.find(id); it != all_rows_.end()) return it->second;
+  if (auto it = all_rows_.find(id); it != all_rows_.end()) return {it->second.data(), it->second.size()};
   *only = current(id);
   return {only, 1};
 }
@@ -305,7 +305,7 @@ void EventIdIndex::Save(saved::Writer* out) const {
   std::sort(ids.begin(), ids.end());
   out->Value<uint64_t>(ids.size());
   for (const uint32_t id : ids) {
-    const std::vector<RowRef>& rows = all_rows_.at(id);
+    const RowsOfId& rows = all_rows_.at(id);
     out->Value(id);
     out->Value<uint64_t>(rows.size());
     for (const RowRef row : rows) {
@@ -456,7 +456,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
         rows < 2) {
       return false;
     }
-    std::vector<RowRef>& kept = all_rows_[id];
+    RowsOfId& kept = all_rows_[id];
     if (!kept.empty()) return false;
     for (uint64_t r = 0; r < rows; ++r) {
       RowRef row;

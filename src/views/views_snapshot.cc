@@ -93,7 +93,7 @@ bool LoadIdsOneByOne(Reader* reader, std::span<const uint64_t> rows_of_shard, Ev
       if (row_count > 1) rows.push_back(row);
     }
     const uint32_t number = ids->Restore(text, EventIdIndex::HashOf(text), current, version, hour);
-    if (!rows.empty()) ids->RestoreRows(number, std::move(rows));
+    if (!rows.empty()) ids->RestoreRows(number, rows);
   }
   return ids->FinishRestore().ok();
 }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/round_up.h"
 #include "log/crc32c.h"
 
 namespace tally {
@@ -95,7 +96,7 @@ Result<std::unique_ptr<ColdChunkFile>> ColdChunkFile::Make(const std::string& di
   // Nothing is written before the load ends: every place in the files may be a kept checkpoint's.
   const uint64_t chunk_bytes = std::min<uint64_t>(chunks.st_size, kWindowBytes) / kPageBytes * kPageBytes;
   file->window_places_.end = chunk_bytes;
-  file->zeroed_end_ = (chunk_bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  file->zeroed_end_ = RoundUp(chunk_bytes, kHugePageBytes);
   file->region_places_.end = kWindowBytes + static_cast<uint64_t>(regions.st_size) / kPageBytes * kPageBytes;
   // The chunks where each goes in the window, at once: one mapping, whatever the chunks adopted.
   if (chunk_bytes > 0 && ::mmap(window, chunk_bytes, PROT_READ | PROT_WRITE,
@@ -453,8 +454,7 @@ void ArenaRegion::Free() {
 }
 
 Result<size_t> ArenaRegion::MoveToCold(size_t used, bool quiet, const std::shared_ptr<ColdChunkFile>& cold) {
-  const size_t end =
-      (used + ColdChunkFile::kPageBytes - 1) / ColdChunkFile::kPageBytes * ColdChunkFile::kPageBytes;
+  const size_t end = RoundUp(used, ColdChunkFile::kPageBytes);
   if (data_ == nullptr || used <= moved_used_) return size_t{0};
   if (!quiet && used - moved_used_ < kBusyMoveBytes && end < kBytes) return size_t{0};
   // All the bytes written so far, again: one mapping for the region, whatever the number of moves.

@@ -18,6 +18,7 @@
 
 #include "common/byte_sink.h"
 #include "common/files.h"
+#include "common/round_up.h"
 #include "views/cell.h"
 #include "views/chunked_vector.h"
 #include "views/dictionary.h"
@@ -98,7 +99,7 @@ class Writer {
     };
     std::vector<Referred> referred;
     const size_t size = elements.size();
-    const size_t first_whole = (first + Vector::kChunkSize - 1) / Vector::kChunkSize * Vector::kChunkSize;
+    const size_t first_whole = RoundUp(first, Vector::kChunkSize);
     for (size_t at = first_whole; refer_to_cold_ && at + Vector::kChunkSize <= size;
          at += Vector::kChunkSize) {
       const ColdChunkFile* cold = nullptr;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/fixed_width.h"
+#include "common/round_up.h"
 
 namespace tally {
 namespace {
@@ -11,8 +12,6 @@ namespace {
 constexpr uint32_t kMagic = 0x315a4654;  // "TFZ1"
 constexpr size_t kAlignment = 32;        // what a frozen view needs
 constexpr size_t kPageBytes = 4096;
-
-size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
 
 // Where the first set starts in a block of `count` sets: after the magic, the count and each set's size.
 size_t FirstSetAt(size_t count) { return RoundUp(8 + 8 * count, kAlignment); }

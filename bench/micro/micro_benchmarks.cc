@@ -352,11 +352,12 @@ void BM_PageCacheRead(benchmark::State& state) {
   const size_t write_bytes = how == 1 ? size_t{2} << 20 : size_t{64} << 10;
   char path[] = "/tmp/tally-micro-pages-XXXXXX";
   const int fd = ::mkstemp(path);
+  if (fd < 0) std::abort();
   {
     std::vector<char> bytes(write_bytes);
     for (size_t at = 0; at < kBytes; at += write_bytes) {
       for (size_t i = 0; i < write_bytes; i += 64) bytes[i] = static_cast<char>(at + i);
-      if (fd < 0 || ::write(fd, bytes.data(), write_bytes) != static_cast<ssize_t>(write_bytes)) std::abort();
+      if (::write(fd, bytes.data(), write_bytes) != static_cast<ssize_t>(write_bytes)) std::abort();
     }
   }
   std::vector<char> buffer(size_t{1} << 20);

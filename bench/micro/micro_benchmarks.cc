@@ -21,6 +21,7 @@
 #include "log/segment_log.h"
 #include "query/stats.h"
 #include "tools/tally/event_mix.h"
+#include "views/dictionary.h"
 #include "views/event_blocks.h"
 #include "views/views.h"
 
@@ -189,6 +190,32 @@ BENCHMARK(BM_EventIdIndexNewIds)
     ->Arg(20'000'000)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
+
+// A shard's user dictionary as the batch path uses it: range(0) users known, each batch of 1 000 events
+// naming users drawn from all of them (1 in 100 new), their slots asked for first, then numbered in turn
+// (Views::RunShardSteps). range(1): 0 the load generator's ids ("u123456"), 1 UUIDs, as SDKs send them.
+// Nanoseconds a lookup.
+void BM_DictionaryIntern(benchmark::State& state) {
+  const auto users = static_cast<uint64_t>(state.range(0));
+  auto key_of = [&](uint64_t i) { return state.range(1) == 0 ? "u" + std::to_string(i) : UuidOf(i); };
+  Dictionary dictionary;
+  for (uint64_t i = 0; i < users; ++i) dictionary.Intern(key_of(i));
+  constexpr size_t kBatch = 1000;
+  uint64_t random = 88172645463325252ULL, next_new = users;
+  std::vector<std::string> batch(kBatch);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (std::string& key : batch) {
+      random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+      key = key_of(random % 100 == 0 ? next_new++ : random % users);
+    }
+    state.ResumeTiming();
+    for (const std::string& key : batch) dictionary.Prefetch(key);
+    for (const std::string& key : batch) benchmark::DoNotOptimize(dictionary.Intern(key));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
+}
+BENCHMARK(BM_DictionaryIntern)->Args({250'000, 0})->Args({1'000'000, 0})->Args({1'000'000, 1});
 
 // GET /analytics: one hour holding range(0) events of 200 000 users.
 void BM_HourQuery(benchmark::State& state) {

@@ -935,6 +935,54 @@ TEST_F(SealedHourFilesTest, CheckpointsReferToTheColdFilesChunksAndARestartAdopt
   EXPECT_EQ((*engine)->Digest().digest, digest);
 }
 
+// A row changed in the cold chunk file where its indexes still fit (its version) is found by its chunk's
+// checksum alone, and the checkpoint that refers to the chunk is not used.
+TEST_F(SealedHourFilesTest, ARowChangedInTheColdFileMakesItsCheckpointUnusable) {
+  EngineOptions options{dir_, 128ull << 20, 2};
+  options.hot_rows_per_shard = 0;
+  options.hot_ids = 0;
+  uint64_t digest = 0;
+  uint64_t row_chunk_offset = UINT64_MAX;
+  {
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    CommitShopEvents(**engine, 0, 20'000);
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    row_chunk_offset = (*engine)->Read([](const Views& views) {
+      const ColdChunkFile* cold = nullptr;
+      const EventRow* chunk = views.shard(1).rows().UnchangedColdChunk(0, &cold);
+      if (chunk == nullptr) return UINT64_MAX;
+      const auto place = cold->PlaceOf(chunk, ChunkedVector<EventRow>::kChunkBytes);
+      return place ? place->offset : UINT64_MAX;
+    });
+    digest = (*engine)->Digest().digest;
+  }
+  ASSERT_NE(row_chunk_offset, UINT64_MAX) << "shard 1's first rows are not in the cold file";
+  {
+    auto engine = Engine::Open(options);  // as it was: the chunk is adopted and checked
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    EXPECT_TRUE((*engine)->start_report().checkpoints_skipped.empty());
+    EXPECT_EQ((*engine)->start_report().replayed, 0u);
+  }
+  {
+    // The third row's version: a field no index check reads.
+    const std::string cold = dir_ + "/checkpoints/" + ColdChunkFile::kChunksName;
+    std::fstream file(cold, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(
+        static_cast<std::streamoff>(row_chunk_offset + 2 * sizeof(EventRow) + offsetof(EventRow, version)));
+    file.write("\x7f", 1);
+  }
+  auto engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  const StartReport& start = (*engine)->start_report();
+  ASSERT_EQ(start.checkpoints_skipped.size(), 1u);
+  EXPECT_NE(start.checkpoints_skipped.front().find("does not match its checksum"), std::string::npos)
+      << start.checkpoints_skipped.front();
+  EXPECT_EQ(start.checkpoint_lsn, 0u);
+  EXPECT_EQ((*engine)->Digest().digest, digest);
+}
+
 // kill -9 of a server process at random moments while chunks move to the cold file, corrections write to
 // moved chunks, places are given back and used again and checkpoints refer to them: every start after loads
 // the newest checkpoint and answers as a replay of the log does.

@@ -12,11 +12,12 @@ constexpr size_t kMaxLengthBytes = 10;  // a LEB128 varint of 64 bits
 
 }  // namespace
 
-uint32_t Dictionary::Intern(std::string_view key) {
+uint32_t Dictionary::Intern(const Hashed& key) {
   const auto number = static_cast<uint32_t>(places_.size());
-  MakeRoomFor(key.size());  // so that nothing throws between the set's making room and its new slot
-  auto it =
-      index_of_.lazy_emplace(AbslView(key), [&](const auto& construct) { construct(Append(key, number)); });
+  MakeRoomFor(key.key.size());  // so that nothing throws between the set's making room and its new slot
+  auto it = index_of_.lazy_emplace(key, [&](const auto& construct) {
+    construct(Append({key.key.data(), key.key.size()}, number));
+  });
   return NumberAt(*it);
 }
 

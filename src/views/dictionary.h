@@ -31,11 +31,20 @@ class Dictionary {
   Dictionary(const Dictionary&) = delete;  // the set points into this dictionary's blocks
   Dictionary& operator=(const Dictionary&) = delete;
 
+  // A key and its hash, for a batch's lookups: hashed once for the prefetch and the lookup.
+  struct Hashed {
+    absl::string_view key;
+    size_t hash;
+  };
+  static Hashed HashOf(std::string_view key) { return {AbslView(key), Hash{}(AbslView(key))}; }
+
   // The index of `key`, adding it if new.
-  uint32_t Intern(std::string_view key);
+  uint32_t Intern(std::string_view key) { return Intern(HashOf(key)); }
+  uint32_t Intern(const Hashed& key);
   std::optional<uint32_t> Find(std::string_view key) const;
   // Starts loading where `key` would be, so that an Intern shortly after does not wait for memory.
   void Prefetch(std::string_view key) const { index_of_.prefetch(AbslView(key)); }
+  void Prefetch(const Hashed& key) const { index_of_.prefetch(key); }
   // Valid as long as the dictionary is (the keys never move).
   std::string_view KeyOf(uint32_t index) const { return KeyAt(places_[index]); }
   // Room for `keys` keys without growing (loading a checkpoint).
@@ -56,13 +65,14 @@ class Dictionary {
   struct Hash {
     using is_transparent = void;
     size_t operator()(absl::string_view key) const { return absl::Hash<absl::string_view>{}(key); }
+    size_t operator()(const Hashed& key) const { return key.hash; }
     size_t operator()(const char* entry) const { return (*this)(AbslView(KeyAt(entry))); }
   };
   struct Equal {
     using is_transparent = void;
     bool operator()(const char* a, const char* b) const { return a == b; }
     bool operator()(const char* entry, absl::string_view key) const { return AbslView(KeyAt(entry)) == key; }
-    bool operator()(absl::string_view key, const char* entry) const { return AbslView(KeyAt(entry)) == key; }
+    bool operator()(const char* entry, const Hashed& key) const { return AbslView(KeyAt(entry)) == key.key; }
   };
 
   // Entries in blocks of kBlockBytes (a longer key has a block of its own).

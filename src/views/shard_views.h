@@ -237,6 +237,7 @@ class ShardViews {
  public:
   // The number of a user id, adding it if new (before Include, for the event's user).
   uint32_t InternUser(std::string_view user_id) { return users_.Intern(user_id); }
+  uint32_t InternUser(const Dictionary::Hashed& user_id) { return users_.Intern(user_id); }
   // Starts loading where the timelines of these users (numbered by InternUser) end.
   void PrefetchTimelines(std::span<const uint32_t> users);
   // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only

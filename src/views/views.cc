@@ -126,23 +126,21 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   auto includes = [](const ShardStep& step) {
     return step.kind == ShardStep::Kind::kIncludeCurrent || step.kind == ShardStep::Kind::kIncludeDuplicate;
   };
-  auto user_of = [&](const ShardStep& step) -> std::string_view {
-    return std::get<EventView>(records[step.record]).user_id;
-  };
+  std::vector<Dictionary::Hashed> user_keys;
+  user_keys.reserve(steps.size());
   for (const ShardStep& step : steps) {
     if (!includes(step)) continue;
     const EventView& event = std::get<EventView>(records[step.record]);
-    views.users().Prefetch(event.user_id);
+    user_keys.push_back(Dictionary::HashOf(event.user_id));
+    views.users().Prefetch(user_keys.back());
     // A catalogue of tens of thousands of products is a table larger than the caches.
     if (!event.product_id.empty()) views.products().Prefetch(event.product_id);
   }
   // The users are numbered first (in log order, as each row's would be), so that every user's timeline is
   // in cache by the time the row is counted.
   std::vector<uint32_t> users;
-  users.reserve(steps.size());
-  for (const ShardStep& step : steps) {
-    if (includes(step)) users.push_back(views.InternUser(user_of(step)));
-  }
+  users.reserve(user_keys.size());
+  for (const Dictionary::Hashed& key : user_keys) users.push_back(views.InternUser(key));
   views.PrefetchTimelines(users);
   auto next_user = users.begin();
   for (const ShardStep& step : steps) {

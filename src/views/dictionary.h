@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <absl/container/flat_hash_set.h>
@@ -26,8 +27,19 @@ inline absl::string_view AbslView(std::string_view text) { return {text.data(), 
 class Dictionary {
  public:
   Dictionary() = default;
-  Dictionary(Dictionary&&) noexcept = default;
-  Dictionary& operator=(Dictionary&&) noexcept = default;
+  // A dictionary moved from is empty, and its next key goes to a block of its own.
+  Dictionary(Dictionary&& other) noexcept { *this = std::move(other); }
+  Dictionary& operator=(Dictionary&& other) noexcept {
+    blocks_ = std::move(other.blocks_);
+    next_ = std::exchange(other.next_, nullptr);
+    free_in_last_ = std::exchange(other.free_in_last_, 0);
+    places_ = std::move(other.places_);
+    index_of_ = std::move(other.index_of_);
+    other.blocks_.clear();
+    other.places_.clear();
+    other.index_of_.clear();
+    return *this;
+  }
   Dictionary(const Dictionary&) = delete;  // the set points into this dictionary's blocks
   Dictionary& operator=(const Dictionary&) = delete;
 

@@ -59,6 +59,15 @@ TEST(Dictionary, AMovedDictionaryKeepsItsKeysAndNumbers) {
   EXPECT_EQ(assigned.Find("new"), keys.size());
   EXPECT_FALSE(assigned.Find("other").has_value());
   EXPECT_EQ(assigned.KeyOf(3), keys[3]);
+  // What was moved from is empty and takes keys of its own without touching the other's.
+  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): the state after a move is the point
+  EXPECT_EQ(moved.size(), 0u);
+  EXPECT_EQ(moved.Intern("again"), 0u);
+  assigned.Intern("after");
+  EXPECT_EQ(moved.KeyOf(0), "again");
+  EXPECT_EQ(assigned.KeyOf(keys.size()), "new");
+  EXPECT_EQ(assigned.KeyOf(keys.size() + 1), "after");
+  EXPECT_FALSE(assigned.Find("again").has_value());
 }
 
 }  // namespace

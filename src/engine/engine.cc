@@ -421,6 +421,7 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
         shard.HowSealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed);
     if (fit == SealedFileFit::kNo) return {fit, "the hour's rows changed since it was written"};
     shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed, fit);
+    if (fit == SealedFileFit::kByDigest) seals_changed_ = true;  // a seal the checkpoint did not note
     return {fit, {}};
   };
   // On as many threads as there are cores, as questions by product or store wait for the files: one
@@ -471,7 +472,8 @@ Engine::~Engine() {
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
   const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
-  if (records_now == last_checkpoint_lsn() && !rewrite_checkpoint_) return Status::Ok();
+  if (records_now == last_checkpoint_lsn() && !rewrite_checkpoint_ && !seals_changed_.load())
+    return Status::Ok();
   // A child process writes the checkpoint from its copy of the server's memory (fork: the kernel copies a
   // page only when one of the two writes to it), so ingest waits for the fork, not for the views to be
   // copied. The child reports on a pipe: "<bytes>" when the file is in place, otherwise the error.
@@ -479,6 +481,15 @@ Status Engine::Checkpoint() {
   if (::pipe2(report, O_CLOEXEC) != 0)
     return Status::IoError(std::string("checkpoint: pipe: ") + std::strerror(errno));
   const pid_t server = ::getpid();
+  // The seals' changes this checkpoint notes are still to note if it is not written.
+  struct NotedChanges {
+    std::atomic<bool>* changed;
+    bool noted = false;
+    bool written = false;
+    ~NotedChanges() {
+      if (noted && !written) changed->store(true);
+    }
+  } noted_changes{&seals_changed_};
   uint64_t lsn = 0;
   uint64_t cold_checkpoint = 0;
   pid_t child = -1;
@@ -501,6 +512,7 @@ Status Engine::Checkpoint() {
     auto shard_locks = LockAllShardsWhenIdle();
     // The child's views refer to the cold file's places as they are now: they keep their bytes.
     if (cold_) cold_checkpoint = cold_->BeginCheckpoint();
+    noted_changes.noted = seals_changed_.exchange(false);
     child = ::fork();
     if (child == 0) WriteCheckpointAndExit(lsn, server, report[1]);
   }
@@ -537,6 +549,7 @@ Status Engine::Checkpoint() {
   }
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
   rewrite_checkpoint_ = false;
+  noted_changes.written = true;
   if (cold_) cold_->Committed(cold_checkpoint);
   // The log says how long ingest waited.
   using std::chrono::milliseconds;
@@ -627,6 +640,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   for (const DamagedSeal& seal : damaged) {
     std::lock_guard lock(gates_[seal.shard].mutex);
     views_->shard_to_seal(seal.shard).Unseal(seal.at.hour, seal.at.sealed.get());
+    seals_changed_ = true;
   }
   absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>> log_segments;  // for this pass
   uint64_t rows_sealed = 0;
@@ -666,6 +680,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     }
     std::lock_guard lock(gates_[shard].mutex);
     views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
+    seals_changed_ = true;
   }
   if (!cold_) return;
   Status moved = Status::Ok();

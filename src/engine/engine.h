@@ -272,6 +272,13 @@ class Engine : public Committer {
   [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
   bool rewrite_checkpoint_ = false;  // guarded by checkpoint_mutex_: StartReport::checkpoint_outdated
+  // Whether the hours' seals changed since the last checkpoint's fork without a new record (hours sealed
+  // or unsealed, sealed hour files installed by the digest of their rows): a stop then writes a checkpoint,
+  // or every later start would check each of those files by its rows' digest, and load from the checkpoint
+  // what the sealing passes have moved to the cold file since. (Set after the change: at worst one
+  // checkpoint more. Chunks moved alone do not set it: the first pass after every start moves the event
+  // ids' run the start made, and every stop would write a checkpoint.)
+  std::atomic<bool> seals_changed_{false};
   std::atomic<uint64_t> stream_sequence_{0};
   bool sealed_write_failed_ = false;   // only the sealer's thread touches it: one log line per failure spell
   bool sealed_events_failed_ = false;  // the same, for reading an hour's events from the log to seal it

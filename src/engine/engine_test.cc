@@ -511,6 +511,40 @@ TEST_F(SealedHourFilesTest, CorrectionsOfSealedEventsAreMaskedAndTheMaskKeptByAC
   EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
 }
 
+// Hours sealed after the last checkpoint, with no record since: the stop's checkpoint is written anyway, so
+// that the next start takes every file as noted instead of checking each by its rows' digest. With nothing
+// changed since, no checkpoint is written.
+TEST_F(SealedHourFilesTest, AStopAfterSealsWithNoNewRecordWritesACheckpointThatNotesThem) {
+  const auto newest_checkpoint_written = [&] {
+    return fs::last_write_time(ListCheckpoints(dir_ + "/checkpoints").front().path);
+  };
+  std::string before;
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    CommitShopEvents(**engine, 0, 600);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());  // before the seals
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());  // no new record: the stop's
+    before = Answers(**engine);
+  }
+  ASSERT_EQ(Files().size(), 6u);
+  {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    ASSERT_TRUE(engine.ok());
+    EXPECT_EQ((*engine)->start_report().replayed, 0u);
+    const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+    EXPECT_EQ(report.installed, 6u);
+    EXPECT_EQ(report.as_noted, 6u);
+    EXPECT_EQ(Answers(**engine), before);
+    // Nothing new, and every file taken as noted: a stop writes nothing.
+    const auto written = newest_checkpoint_written();
+    (*engine)->SealHours(0);
+    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    EXPECT_EQ(newest_checkpoint_written(), written);
+  }
+}
+
 // Questions by product or store wait for a start's sealed hour files (from the rows they took far longer):
 // the engine says they are pending until they are installed, and not at all when a start found none.
 TEST_F(SealedHourFilesTest, AStartsSealedHourFilesArePendingUntilInstalled) {

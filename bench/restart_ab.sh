@@ -2,9 +2,10 @@
 # Restarts of a data directory that is already there, two (or more) builds alternating: each start is
 # timed to /readyz 200 and printed with tallyd's CPU-seconds then, the start log's figures (the
 # checkpoint's load, the sealed hour files' check) and when the sealed hour files were in; then the median
-# of each build. Nothing is sent: with no new record a stop writes no checkpoint, so every start finds the
-# same files (the first start of a round may find them out of the page cache; the medians are what to
-# compare).
+# of each build. Nothing is sent: with no new record and no hour sealed since the last checkpoint a stop
+# writes no checkpoint, so every start finds the same files (the first start of a round may find them out
+# of the page cache, and the first stop of a directory whose last checkpoint came before its seals writes
+# one; the medians are what to compare).
 #
 # Usage: bench/restart_ab.sh ROUNDS BUILD[:DATA_DIR] BUILD[:DATA_DIR]...
 # A BUILD holds tallyd (a build directory, or binaries copied aside); DATA_DIR defaults to TALLY_BENCH_DATA.

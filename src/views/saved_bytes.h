@@ -274,9 +274,11 @@ class Reader {
     dictionary->Reserve(count);
     // In a table of a million users each key's slot is a cache miss: the keys are read first, so that
     // each slot can be asked for well before its key is added.
-    std::vector<std::string_view> keys(count);
-    for (std::string_view& key : keys) {
+    std::vector<Dictionary::Hashed> keys(count);
+    for (Dictionary::Hashed& hashed : keys) {
+      std::string_view key;
       if (!Text(&key)) return false;
+      hashed = Dictionary::HashOf(key);  // once, for the prefetch and the lookup
     }
     constexpr size_t kAhead = 8;
     for (size_t i = 0; i < keys.size(); ++i) {

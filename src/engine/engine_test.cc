@@ -407,23 +407,32 @@ class SealedHourFilesTest : public EngineTest {
       }
     }
     ASSERT_EQ(Files().size(), 6u);
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    EXPECT_EQ((*engine)->start_report().replayed, checkpoint ? 0u : 20u);
-    const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+    SealedFilesReport report;
+    const auto engine = StartAndInstallFiles(checkpoint ? 0u : 20u, &report);
+    ASSERT_NE(engine, nullptr);
     EXPECT_EQ(report.installed, 4u);
     EXPECT_EQ(report.as_noted, 4u);
     ASSERT_EQ(report.dropped.size(), 2u);
     for (const std::string& dropped : report.dropped)
       EXPECT_NE(dropped.find("-h" + std::to_string(HourOf(kBase)) + ".seg"), std::string::npos) << dropped;
-    EXPECT_EQ(Answers(**engine), before);
-    EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+    EXPECT_EQ(Answers(*engine), before);
+    EXPECT_EQ(engine->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
   }
   static size_t SealedHours(Engine& engine) {
     return engine.Read([](const Views& views) { return views.tiers().sealed_hours; });
   }
   static size_t FrozenHours(Engine& engine) {
     return engine.Read([](const Views& views) { return views.tiers().frozen_hours; });
+  }
+  // A start on dir_ (two shards) that replays `replayed` records, and its sealed hour files installed:
+  // null if it does not open.
+  std::unique_ptr<Engine> StartAndInstallFiles(uint64_t replayed, SealedFilesReport* report) const {
+    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
+    EXPECT_TRUE(engine.ok()) << engine.status().message();
+    if (!engine.ok()) return nullptr;
+    EXPECT_EQ((*engine)->start_report().replayed, replayed);
+    *report = (*engine)->InstallSealedHourFiles();
+    return std::move(*engine);
   }
   std::vector<std::string> Files() const {
     std::vector<std::string> names;
@@ -500,15 +509,14 @@ TEST_F(SealedHourFilesTest, CorrectionsOfSealedEventsAreMaskedAndTheMaskKeptByAC
     ASSERT_TRUE((*engine)->Checkpoint().ok());
   }
   ASSERT_EQ(Files().size(), 6u);
-  auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-  ASSERT_TRUE(engine.ok());
-  EXPECT_EQ((*engine)->start_report().replayed, 0u);
-  const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+  SealedFilesReport report;
+  const auto engine = StartAndInstallFiles(0, &report);
+  ASSERT_NE(engine, nullptr);
   EXPECT_EQ(report.installed, 6u);
   EXPECT_EQ(report.as_noted, 6u);
   EXPECT_TRUE(report.dropped.empty());
-  EXPECT_EQ(Answers(**engine), before);
-  EXPECT_EQ((*engine)->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+  EXPECT_EQ(Answers(*engine), before);
+  EXPECT_EQ(engine->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
 }
 
 // Hours sealed after the last checkpoint, with no record since: the stop's checkpoint is written anyway, so
@@ -530,17 +538,16 @@ TEST_F(SealedHourFilesTest, AStopAfterSealsWithNoNewRecordWritesACheckpointThatN
   }
   ASSERT_EQ(Files().size(), 6u);
   {
-    auto engine = Engine::Open(EngineOptions{dir_, 128ull << 20, 2});
-    ASSERT_TRUE(engine.ok());
-    EXPECT_EQ((*engine)->start_report().replayed, 0u);
-    const SealedFilesReport report = (*engine)->InstallSealedHourFiles();
+    SealedFilesReport report;
+    const auto engine = StartAndInstallFiles(0, &report);
+    ASSERT_NE(engine, nullptr);
     EXPECT_EQ(report.installed, 6u);
     EXPECT_EQ(report.as_noted, 6u);
-    EXPECT_EQ(Answers(**engine), before);
+    EXPECT_EQ(Answers(*engine), before);
     // Nothing new, and every file taken as noted: a stop writes nothing.
     const auto written = newest_checkpoint_written();
-    (*engine)->SealHours(0);
-    ASSERT_TRUE((*engine)->Checkpoint().ok());
+    engine->SealHours(0);
+    ASSERT_TRUE(engine->Checkpoint().ok());
     EXPECT_EQ(newest_checkpoint_written(), written);
   }
 }

@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingest/json_events.h"
@@ -133,10 +136,13 @@ std::string UuidOf(uint64_t i) {
 }
 
 // The event-id index holding range(0) ids, then one million more, each new id followed by a re-send of
-// an id from anywhere before it one time in a hundred: nanoseconds an id, the longest single insert (a
-// merge of runs), and the heap the index holds per id (glibc's count of bytes in use) once the cold part
-// has moved to the cold chunk file.
+// an id from anywhere before it one time in a hundred: nanoseconds an id, the longest single insert, and
+// the heap the index holds per id (glibc's count of bytes in use) once the cold part has moved to the
+// cold chunk file. range(1) 0: the runs are merged by the insert that fills the hot set; 1: as in
+// tallyd, by another thread every 100 ms (the sealing passes), which takes each merge and puts it back
+// under the lock the inserts take, and writes it without.
 void BM_EventIdIndexNewIds(benchmark::State& state) {
+  const bool merged_in_background = state.range(1) != 0;
   for (auto _ : state) {
     state.PauseTiming();
     const size_t heap_before = mallinfo2().uordblks + mallinfo2().hblkhd;
@@ -148,10 +154,43 @@ void BM_EventIdIndexNewIds(benchmark::State& state) {
       return;
     }
     const std::shared_ptr<ColdChunkFile> cold_file = std::move(*cold);
-    auto move_cold = [&] { (void)index->MoveColdChunks(cold_file, size_t{1} << 19, 1); };
+    std::mutex lock;  // the order lock
+    auto move_cold = [&] {
+      std::lock_guard held(lock);
+      (void)index->MoveColdChunks(cold_file, size_t{1} << 19, 1);
+    };
+    std::atomic<bool> stop{false};
+    std::thread merger;
+    if (merged_in_background) {
+      index->runs_to_merge().MergeInBackground();
+      merger = std::thread([&] {
+        while (!stop.load()) {
+          std::optional<IdRuns::Merge> merge;
+          {
+            std::lock_guard held(lock);
+            merge = index->runs_to_merge().TakeMerge();
+          }
+          while (merge) {
+            merge->Write();
+            std::optional<IdRuns::Merge> next;
+            {
+              std::lock_guard held(lock);
+              index->runs_to_merge().PutMerge(*merge);
+              next = index->runs_to_merge().TakeMerge();
+            }
+            merge = std::move(next);
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      });
+    }
+    auto insert = [&](std::string_view id, RowRef row) {
+      std::lock_guard held(lock);
+      return index->FindOrInsert(id, row, 1, 0);
+    };
     const auto held = static_cast<uint64_t>(state.range(0));
     for (uint64_t i = 0; i < held; ++i) {
-      index->FindOrInsert(UuidOf(i), RowRef{0, 0}, 1, 0);
+      insert(UuidOf(i), RowRef{0, 0});
       if (i % 1'000'000 == 0) move_cold();
     }
     move_cold();
@@ -164,14 +203,16 @@ void BM_EventIdIndexNewIds(benchmark::State& state) {
     double longest = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
       const auto before = std::chrono::steady_clock::now();
-      benchmark::DoNotOptimize(index->FindOrInsert(ids[i], RowRef{0, 1}, 1, 0));
+      benchmark::DoNotOptimize(insert(ids[i], RowRef{0, 1}));
       const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - before;
       longest = std::max(longest, took.count());
-      if (i % 100 == 0) benchmark::DoNotOptimize(index->FindOrInsert(resent[i / 100], RowRef{0, 2}, 1, 0));
+      if (i % 100 == 0) benchmark::DoNotOptimize(insert(resent[i / 100], RowRef{0, 2}));
       if (i % 100'000 == 0) move_cold();
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     state.PauseTiming();
+    stop = true;
+    if (merger.joinable()) merger.join();
     ids.clear();
     ids.shrink_to_fit();
     resent.clear();
@@ -181,13 +222,13 @@ void BM_EventIdIndexNewIds(benchmark::State& state) {
     state.counters["longest_insert_ms"] = longest;
     state.counters["heap_bytes_per_id"] =
         static_cast<double>(heap_after - heap_before) / static_cast<double>(index->size());
+    state.counters["runs"] = static_cast<double>(index->runs().runs());
     index.reset();
     state.ResumeTiming();
   }
 }
 BENCHMARK(BM_EventIdIndexNewIds)
-    ->Arg(1'000'000)
-    ->Arg(20'000'000)
+    ->ArgsProduct({{1'000'000, 16'000'000, 20'000'000}, {0, 1}})  // 16 M: the new ids cross 2^25
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 

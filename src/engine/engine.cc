@@ -238,7 +238,7 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 // The views a checkpoint holds, its checksum checked on a thread of its own while they load, then the
 // checksums of the chunks they adopt from the cold file, as they adopt them (and by this thread too once
 // the load is over).
-Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32_t shards,
+Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, const EngineOptions& options,
                                               const std::shared_ptr<ColdChunkFile>& cold,
                                               SavedLayout* layout) {
   auto payload = ReadCheckpoint(file);
@@ -253,7 +253,8 @@ Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, uint32
       verified = payload->Verify();
       if (cold) chunks_verified = cold->VerifyAdopted(load_over);
     });
-    loaded = Views::Load(payload->bytes, shards, payload->layout, payload->file, cold);
+    loaded =
+        Views::Load(payload->bytes, options.shards, payload->layout, payload->file, cold, options.hot_id_set);
     load_over = true;
     if (cold) chunks_verified_after = cold->VerifyAdopted(load_over);
   }
@@ -294,7 +295,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       continue;
     }
     SavedLayout layout = kSavedLayout;
-    auto loaded = LoadCheckpoint(file, options.shards, cold, &layout);
+    auto loaded = LoadCheckpoint(file, options, cold, &layout);
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
@@ -305,7 +306,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     start.checkpoint_outdated = layout < kSavedLayout;
     break;
   }
-  if (!views) views = std::make_unique<Views>(options.shards);
+  if (!views) views = std::make_unique<Views>(options.shards, options.hot_id_set);
 
   LogOptions log_options{options.data_dir + "/log", options.segment_bytes, options.skip_damaged_records};
   // Checkpoints covering damaged records describe a log that is about to change: they are set aside first
@@ -335,7 +336,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   // Drops the checkpoint's views and applies the whole log to fresh ones.
   auto rebuild_from_log_alone = [&] {
     log->reset();
-    views = std::make_unique<Views>(options.shards);
+    views = std::make_unique<Views>(options.shards, options.hot_id_set);
     start.checkpoint_lsn = 0;
     start.checkpoint_path.clear();
     start.checkpoint_outdated = false;
@@ -511,7 +512,11 @@ Status Engine::Checkpoint() {
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
     // The child's views refer to the cold file's places as they are now: they keep their bytes.
-    if (cold_) cold_checkpoint = cold_->BeginCheckpoint();
+    std::unique_lock<std::mutex> cold_places;
+    if (cold_) {
+      cold_checkpoint = cold_->BeginCheckpoint();
+      cold_places = cold_->HoldForFork();
+    }
     noted_changes.noted = seals_changed_.exchange(false);
     child = ::fork();
     if (child == 0) WriteCheckpointAndExit(lsn, server, report[1]);
@@ -688,9 +693,24 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
     std::lock_guard lock(gates_[shard].mutex);
     moved = views_->shard_to_seal(shard).MoveColdChunks(cold_, hot_rows_per_shard_).status();
   }
-  if (moved.ok()) {
+  std::optional<IdRuns::Merge> merge;
+  {
     std::lock_guard order(order_mutex_);
-    moved = views_->MoveColdIds(cold_, hot_ids_, HourOf(WallClockMillis()) - 1).status();
+    if (moved.ok()) moved = views_->MoveColdIds(cold_, hot_ids_, HourOf(WallClockMillis()) - 1).status();
+    views_->id_runs_to_merge().MergeInBackground();
+    merge = views_->id_runs_to_merge().TakeMerge();
+  }
+  // The event-id index's runs are merged here, off the order lock that every ingest takes (the largest
+  // merges read and write hundreds of megabytes); the runs it reads stay as they are until it is put back.
+  while (merge) {
+    merge->Write();
+    std::optional<IdRuns::Merge> next;
+    {
+      std::lock_guard order(order_mutex_);
+      views_->id_runs_to_merge().PutMerge(*merge);
+      next = views_->id_runs_to_merge().TakeMerge();
+    }
+    merge = std::move(next);  // (the runs it merged are freed here, off the lock)
   }
   if (!moved.ok() && !cold_move_failed_) spdlog::warn("views kept on the heap: {}", moved.message());
   cold_move_failed_ = !moved.ok();

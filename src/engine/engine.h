@@ -35,9 +35,10 @@ struct EngineOptions {
   // (views/cold_chunks.h): each shard's newest rows (these are 12 MiB) and the newest event ids. Ingest
   // appends there, and corrections and re-sends mostly follow their event closely; older ones still
   // work, a page at a time. (hot_ids is the ids whose columns stay; the event-id index's hash set holds
-  // EventIdIndex::kDefaultHotIds ids whatever it is.)
+  // hot_id_set ids, the others are in its runs.)
   uint32_t hot_rows_per_shard = 1 << 18;
   uint32_t hot_ids = EventIdIndex::kDefaultHotIds;
+  uint32_t hot_id_set = EventIdIndex::kDefaultHotIds;
 };
 
 // Records gathered between two commits, encoded as log frames, in the order they arrived.

@@ -845,6 +845,56 @@ TEST_F(SealedHourFilesTest, ViewsMovedToTheColdFileAnswerTheSameAsAReplay) {
   EXPECT_EQ((*engine)->Digest().digest, digest);
 }
 
+// With a hash set of 1 000 ids, 40 000 ids make dozens of runs. Once the sealing passes run, ingest merges
+// none of them; each pass merges them (off the order lock), checkpoints are taken between passes, and
+// every id stays known: re-sent events are duplicates, before and after a restart, and the answers are
+// the log's.
+TEST_F(SealedHourFilesTest, IdRunsMergedByTheSealingPassesKeepEveryIdKnown) {
+  EngineOptions options{dir_, 128ull << 20, 2};
+  options.hot_id_set = 1'000;
+  auto engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  auto run_sizes = [&] {
+    return (*engine)->Read([](const Views& views) { return views.global().ids().runs().run_sizes(); });
+  };
+  (*engine)->SealHours(0);
+  for (int first = 0; first < 40'000; first += 4'000) {
+    const size_t runs_before = run_sizes().size();
+    CommitShopEvents(**engine, first, 4'000);
+    EXPECT_EQ(run_sizes().size(), runs_before + 4);  // four runs of 1 000, none merged by ingest
+    (*engine)->SealHours(0);
+    const std::vector<size_t> sizes = run_sizes();
+    size_t after = 0;
+    for (size_t i = sizes.size(); i-- > 0;) {
+      if (after > 0) {
+        EXPECT_GT(sizes[i], 2 * after) << "run " << i << " of " << sizes.size();
+      }
+      after += sizes[i];
+    }
+    EXPECT_EQ(after, static_cast<size_t>(first + 4'000));  // every id: the hash set moves each 1 000
+    if (first % 12'000 == 0) ASSERT_TRUE((*engine)->Checkpoint().ok());
+  }
+  const std::string before = Answers(**engine);
+  const uint64_t rows = (*engine)->Read([](const Views& views) { return views.rows(); });
+  CommitShopEvents(**engine, 0, 40'000);  // sent again: duplicates, counted nowhere
+  EXPECT_EQ(Answers(**engine), before);
+  EXPECT_EQ((*engine)->Read([](const Views& views) { return views.rows(); }), rows + 40'000);
+  const uint64_t digest = (*engine)->Digest().digest;
+  EXPECT_EQ(ReplayLog(dir_, UINT64_MAX, 2)->digest, digest);
+  engine->reset();
+  engine = Engine::Open(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  EXPECT_EQ((*engine)->Digest().digest, digest);
+  int unknown = 0;
+  for (int i = 0; i < 40'000; i += 397) {
+    auto versions = EventVersions(**engine, "e" + std::to_string(i));
+    unknown += versions.ok() && versions->size() == 2 ? 0 : 1;  // the event and its copy sent again
+  }
+  EXPECT_EQ(unknown, 0);
+  CommitShopEvents(**engine, 20'000, 20'000);
+  EXPECT_EQ(Answers(**engine), before);
+}
+
 // More than the event-id index's hash set holds: the older ids go to the runs.
 constexpr int kIdsForAnotherProcess = static_cast<int>(EventIdIndex::kDefaultHotIds) + 20'000;
 

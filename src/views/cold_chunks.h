@@ -68,10 +68,13 @@ class ColdChunkFile {
   // file is in place. A place given back before checkpoint n began is used again once two checkpoints
   // numbered n or later are committed.
   uint64_t BeginCheckpoint();
+  // Held across the fork: no other thread is then halfway through moving a chunk in or giving one back
+  // (a merge of the id runs writes its chunks off the views' locks), so the child's copy of the places
+  // is whole. The child never takes the lock.
+  std::unique_lock<std::mutex> HoldForFork() { return std::unique_lock(mutex_); }
   void Committed(uint64_t checkpoint);
   // Where a checkpoint finds a chunk that MoveIn put in the file: its place and checksum, or nullopt if
-  // `chunk` is not one (read by a checkpoint's child, which holds no lock: the server's threads that move
-  // chunks are stopped at the fork).
+  // `chunk` is not one (read by a checkpoint's child, which holds no lock: HoldForFork).
   struct Place {
     uint64_t offset = 0;
     uint32_t crc = 0;

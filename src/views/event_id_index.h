@@ -127,6 +127,8 @@ class EventIdIndex {
   }
   size_t size() const { return ids_.size() + runs_.size(); }
   const IdRuns& runs() const { return runs_; }
+  // The runs' merges change no answer, only how many runs a search reads (IdRuns::TakeMerge).
+  IdRuns& runs_to_merge() { return runs_; }
 
  private:
   // An id as an arena holds it: a UUID's 16 bytes (packed) or the text.

@@ -74,50 +74,91 @@ void SortByFingerprint(std::vector<IdRuns::Entry>& entries) {
   }
 }
 
-}  // namespace
-
-size_t IdRuns::BlockIndexOf(uint32_t fingerprint) const {
-  return static_cast<size_t>((uint64_t{fingerprint} * filter_.size()) >> 32);
+// Appends to a run being written, moving its full chunks to the cold file (if any) as it goes.
+void Append(IdRuns::Run& run, const IdRuns::Entry& entry, const std::shared_ptr<ColdChunkFile>& cold) {
+  run.push_back(entry);
+  // A run being merged can be most of the ids: its chunks go to the cold file as they fill, so that the
+  // merge does not hold a second copy of them on the heap.
+  if (cold && run.size() % IdRuns::Run::kChunkSize == 0) {
+    // On an error (a full disk) the chunk stays on the heap, as MoveColdChunks would leave it.
+    (void)run.MoveToCold(run.size(), cold);
+  }
 }
 
-void IdRuns::AddToFilter(uint32_t fingerprint) {
-  Block& block = filter_[BlockIndexOf(fingerprint)];
+// Merges `runs` into one, keeping what `keep` keeps (all when it is empty).
+IdRuns::Run MergeRuns(const std::vector<const IdRuns::Run*>& runs, const std::function<bool(uint32_t)>& keep,
+                      const std::shared_ptr<ColdChunkFile>& cold) {
+  IdRuns::Run merged;
+  std::vector<size_t> at(runs.size(), 0);
+  while (true) {
+    // A linear pick of the least: there are at most a few dozen runs.
+    size_t least = runs.size();
+    for (size_t r = 0; r < runs.size(); ++r) {
+      if (at[r] < runs[r]->size() &&
+          (least == runs.size() || (*runs[r])[at[r]].fingerprint < (*runs[least])[at[least]].fingerprint)) {
+        least = r;
+      }
+    }
+    if (least == runs.size()) break;
+    const IdRuns::Entry entry = (*runs[least])[at[least]++];
+    if (!keep || keep(entry.number)) Append(merged, entry, cold);
+  }
+  return merged;
+}
+
+// The block of `blocks` a fingerprint's bits are in.
+size_t BlockIndexOf(uint32_t fingerprint, size_t blocks) {
+  return static_cast<size_t>((uint64_t{fingerprint} * blocks) >> 32);
+}
+
+}  // namespace
+
+void IdRuns::AddTo(std::vector<Block>& filter, uint32_t fingerprint) {
+  Block& block = filter[BlockIndexOf(fingerprint, filter.size())];
   for (size_t i = 0; i < 8; ++i) block.words[i] |= BitOf(fingerprint, i);
 }
 
 bool IdRuns::MayContain(uint64_t hash) const {
   if (size_ == 0) return false;
   const uint32_t fingerprint = FingerprintOf(hash);
-  const Block& block = filter_[BlockIndexOf(fingerprint)];
+  const Block& block = filter_[BlockIndexOf(fingerprint, filter_.size())];
   uint32_t missing = 0;
   for (size_t i = 0; i < 8; ++i) missing |= ~block.words[i] & BitOf(fingerprint, i);
   return missing == 0;
 }
 
 void IdRuns::Prefetch(uint64_t hash) const {
-  if (!filter_.empty()) __builtin_prefetch(&filter_[BlockIndexOf(FingerprintOf(hash))]);
+  if (!filter_.empty()) __builtin_prefetch(&filter_[BlockIndexOf(FingerprintOf(hash), filter_.size())]);
+}
+
+std::vector<IdRuns::Block> IdRuns::FilterOf(const std::vector<std::shared_ptr<const Run>>& runs,
+                                            size_t capacity) {
+  std::vector<Block> filter((capacity * kBitsPerIdAtCapacity + 255) / 256, Block{});
+  for (const auto& run : runs) {
+    for (const Entry& entry : *run) AddTo(filter, entry.fingerprint);
+  }
+  return filter;
 }
 
 void IdRuns::RebuildFilter() {
-  filter_capacity_ = std::max(2 * size_, kMinFilterIds);
-  filter_.assign((filter_capacity_ * kBitsPerIdAtCapacity + 255) / 256, Block{});
-  for (const Run& run : runs_) {
-    for (const Entry& entry : run) AddToFilter(entry.fingerprint);
-  }
+  filter_capacity_ = FilterCapacityFor(size_);
+  filter_ = FilterOf({runs_.begin(), runs_.end()}, filter_capacity_);
 }
 
 std::optional<uint32_t> IdRuns::Find(uint64_t hash, const std::function<bool(uint32_t)>& is_it) const {
   const uint32_t fingerprint = FingerprintOf(hash);
-  for (const Run& run : runs_) {
-    for (size_t i = LowerBound(run, fingerprint); i < run.size() && run[i].fingerprint == fingerprint; ++i) {
-      if (is_it(run[i].number)) return run[i].number;
+  for (const auto& run : runs_) {
+    for (size_t i = LowerBound(*run, fingerprint); i < run->size() && (*run)[i].fingerprint == fingerprint;
+         ++i) {
+      if (is_it((*run)[i].number)) return (*run)[i].number;
     }
   }
   return std::nullopt;
 }
 
 std::optional<uint32_t> IdRuns::FindPair(const std::function<bool(uint32_t, uint32_t)>& same) const {
-  for (const Run& run : runs_) {
+  for (const auto& run_of : runs_) {
+    const Run& run = *run_of;
     for (size_t first = 0; first < run.size();) {
       size_t end = first + 1;
       while (end < run.size() && run[end].fingerprint == run[first].fingerprint) ++end;
@@ -132,65 +173,97 @@ std::optional<uint32_t> IdRuns::FindPair(const std::function<bool(uint32_t, uint
   return std::nullopt;
 }
 
-void IdRuns::Append(Run& run, const Entry& entry) {
-  run.push_back(entry);
-  // A run being merged can be most of the ids: its chunks go to the cold file as they fill, so that the
-  // merge does not hold a second copy of them on the heap.
-  if (cold_ && run.size() % Run::kChunkSize == 0) {
-    // On an error (a full disk) the chunk stays on the heap, as MoveColdChunks would leave it.
-    (void)run.MoveToCold(run.size(), cold_);
-  }
-}
-
-IdRuns::Run IdRuns::MergeRuns(const std::vector<const Run*>& runs,
-                              const std::function<bool(uint32_t)>& keep) {
-  Run merged;
-  std::vector<size_t> at(runs.size(), 0);
-  while (true) {
-    // A linear pick of the least: there are at most a few dozen runs.
-    size_t least = runs.size();
-    for (size_t r = 0; r < runs.size(); ++r) {
-      if (at[r] < runs[r]->size() &&
-          (least == runs.size() || (*runs[r])[at[r]].fingerprint < (*runs[least])[at[least]].fingerprint)) {
-        least = r;
-      }
-    }
-    if (least == runs.size()) break;
-    const Entry entry = (*runs[least])[at[least]++];
-    if (!keep || keep(entry.number)) Append(merged, entry);
-  }
-  return merged;
-}
-
 void IdRuns::Add(std::vector<Entry> entries) {
   if (entries.empty()) return;
   SortByFingerprint(entries);
-  Run run;
-  for (const Entry& entry : entries) Append(run, entry);
+  auto run = std::make_shared<Run>();
+  for (const Entry& entry : entries) Append(*run, entry, cold_);
   size_ += entries.size();
-  if (size_ > filter_capacity_) {
-    runs_.push_back(std::move(run));
+  runs_.push_back(std::move(run));
+  if (size_ > filter_capacity_ && (!merge_in_background_ || filter_.empty())) {
     RebuildFilter();
   } else {
     for (const Entry& entry : entries) AddToFilter(entry.fingerprint);
-    runs_.push_back(std::move(run));
+    if (filter_out_) {
+      for (const Entry& entry : entries) added_while_out_.push_back(entry.fingerprint);
+    }
   }
-  // Binary-counter merging: a run is merged with the one before it while that one is at most twice its
-  // size, so an id is copied about log2(ids / run size) times over its life.
-  while (runs_.size() >= 2 && runs_[runs_.size() - 2].size() <= 2 * runs_.back().size()) {
-    Run merged = MergeRuns({&runs_[runs_.size() - 2], &runs_.back()}, {});
-    runs_.pop_back();
-    runs_.back() = std::move(merged);
+  if (merge_in_background_) return;
+  for (auto merge = TakeMerge(); merge; merge = TakeMerge()) {
+    merge->Write();
+    PutMerge(*merge);
   }
+}
+
+std::optional<IdRuns::Merge> IdRuns::TakeMerge() {
+  if (merge_out_) return std::nullopt;
+  // The oldest run that is at most twice the runs after it together is merged with them: the run before
+  // it is then more than twice the merged one, and so on back (a binary counter: an id is copied about
+  // log2(ids / run size) times over its life).
+  size_t first = runs_.size();
+  size_t after = 0;  // entries in the runs after runs_[i]
+  for (size_t i = runs_.size(); i-- > 0;) {
+    if (after > 0 && runs_[i]->size() <= 2 * after) first = i;
+    after += runs_[i]->size();
+  }
+  const bool filter = size_ > filter_capacity_;
+  if (first == runs_.size() && !filter) return std::nullopt;
+  Merge merge;
+  merge.inputs_.assign(runs_.begin() + static_cast<ptrdiff_t>(first), runs_.end());
+  if (filter) {
+    merge.filtered_.assign(runs_.begin(), runs_.end());
+    merge.filter_capacity_ = FilterCapacityFor(size_);
+  }
+  merge.cold_ = cold_;
+  merge.generation_ = generation_;
+  merge.first_ = first;
+  merge_out_ = true;
+  read_first_ = filter ? 0 : first;
+  read_end_ = runs_.size();
+  filter_out_ = filter;
+  return merge;
+}
+
+void IdRuns::Merge::Write() {
+  if (!inputs_.empty()) {
+    std::vector<const Run*> runs;
+    for (const auto& input : inputs_) runs.push_back(input.get());
+    merged_ = MergeRuns(runs, {}, cold_);
+  }
+  if (filter_capacity_ > 0) filter_ = FilterOf(filtered_, filter_capacity_);
+}
+
+void IdRuns::PutMerge(Merge& merge) {
+  merge_out_ = false;
+  const bool filter_out = std::exchange(filter_out_, false);
+  const std::vector<uint32_t> added = std::exchange(added_while_out_, {});
+  if (merge.generation_ != generation_) return;
+  if (!merge.inputs_.empty()) {
+    const auto first = runs_.begin() + static_cast<ptrdiff_t>(merge.first_);
+    *first = std::make_shared<Run>(std::move(merge.merged_));
+    runs_.erase(first + 1, first + static_cast<ptrdiff_t>(merge.inputs_.size()));
+  }
+  if (filter_out) {
+    filter_ = std::move(merge.filter_);
+    filter_capacity_ = merge.filter_capacity_;
+    for (const uint32_t fingerprint : added) AddToFilter(fingerprint);
+  }
+}
+
+std::vector<size_t> IdRuns::run_sizes() const {
+  std::vector<size_t> sizes;
+  for (const auto& run : runs_) sizes.push_back(run->size());
+  return sizes;
 }
 
 void IdRuns::KeepIf(const std::function<bool(uint32_t)>& keep) {
   if (runs_.empty()) return;
   std::vector<const Run*> all;
-  for (const Run& run : runs_) all.push_back(&run);
-  Run kept = MergeRuns(all, keep);
+  for (const auto& run : runs_) all.push_back(run.get());
+  auto kept = std::make_shared<Run>(MergeRuns(all, keep, cold_));
   runs_.clear();
-  size_ = kept.size();
+  ++generation_;
+  size_ = kept->size();
   if (size_ > 0) runs_.push_back(std::move(kept));
   RebuildFilter();
 }
@@ -198,10 +271,11 @@ void IdRuns::KeepIf(const std::function<bool(uint32_t)>& keep) {
 void IdRuns::Refingerprint(const std::function<uint32_t(uint32_t)>& fingerprint_of) {
   std::vector<Entry> entries;
   entries.reserve(size_);
-  for (const Run& run : runs_) {
-    for (const Entry& entry : run) entries.push_back({fingerprint_of(entry.number), entry.number});
+  for (const auto& run : runs_) {
+    for (const Entry& entry : *run) entries.push_back({fingerprint_of(entry.number), entry.number});
   }
   runs_.clear();
+  ++generation_;
   size_ = 0;
   filter_capacity_ = 0;  // (Add makes the filter again)
   filter_.clear();
@@ -210,21 +284,22 @@ void IdRuns::Refingerprint(const std::function<uint32_t(uint32_t)>& fingerprint_
 
 void IdRuns::Save(saved::Writer* out) const {
   out->Value<uint64_t>(runs_.size());
-  for (const Run& run : runs_) out->InMemory(run, 0);
+  for (const auto& run : runs_) out->InMemory(*run, 0);
 }
 
 bool IdRuns::Load(saved::Reader* in, uint32_t numbers, const std::shared_ptr<const MappedFile>& mapping) {
   uint64_t count = 0;
   if (!runs_.empty() || !in->Count(&count, sizeof(uint64_t) + 1)) return false;
+  ++generation_;
   for (uint64_t r = 0; r < count; ++r) {
-    Run run;
-    if (!in->InMemory(&run, UINT32_MAX, mapping)) return false;
+    auto run = std::make_shared<Run>();
+    if (!in->InMemory(run.get(), UINT32_MAX, mapping)) return false;
     uint32_t previous = 0;
-    for (const Entry& entry : run) {
+    for (const Entry& entry : *run) {
       if (entry.number >= numbers || entry.fingerprint < previous) return false;
       previous = entry.fingerprint;
     }
-    size_ += run.size();
+    size_ += run->size();
     runs_.push_back(std::move(run));
   }
   RebuildFilter();
@@ -234,7 +309,10 @@ bool IdRuns::Load(saved::Reader* in, uint32_t numbers, const std::shared_ptr<con
 Result<size_t> IdRuns::MoveToCold(const std::shared_ptr<ColdChunkFile>& cold) {
   cold_ = cold;
   size_t moved = 0;
-  for (Run& run : runs_) {
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    // (A merge out reads its runs' chunks where they are; they go with it.)
+    if (merge_out_ && r >= read_first_ && r < read_end_) continue;
+    Run& run = *runs_[r];
     auto chunks = run.MoveToCold(run.size(), cold);
     if (!chunks.ok()) return chunks.status();
     moved += *chunks;

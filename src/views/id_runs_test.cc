@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 
 namespace tally {
 namespace {
@@ -80,7 +81,9 @@ TEST(IdRuns, RefingerprintFindsEveryNumberByItsNewFingerprintOnly) {
   for (uint32_t number = 0; number < 2600; ++number) {
     ASSERT_TRUE(runs.MayContain(HashWith(number * 104'729u + 1))) << number;
     EXPECT_EQ(NumbersOf(runs, number * 104'729u + 1), std::set<uint32_t>{number});
-    if (number * 7919u != number * 104'729u + 1) EXPECT_FALSE(NumbersOf(runs, number * 7919u).count(number));
+    if (number * 7919u != number * 104'729u + 1) {
+      EXPECT_FALSE(NumbersOf(runs, number * 7919u).count(number));
+    }
   }
 }
 
@@ -146,6 +149,135 @@ TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
     ASSERT_EQ(runs.Find(HashWith(entry.fingerprint), [&](uint32_t n) { return n == entry.number; }),
               entry.number % 2 == 0 ? std::optional<uint32_t>(entry.number) : std::nullopt);
   }
+}
+
+// Each run more than twice the runs after it together: what the merges keep.
+void ExpectMergedRunsShrinkByMoreThanHalf(const IdRuns& runs, const std::vector<size_t>& sizes) {
+  size_t after = 0;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    if (after > 0) {
+      EXPECT_GT(sizes[i], 2 * after) << "run " << i << " of " << runs.runs();
+    }
+    after += sizes[i];
+  }
+}
+
+std::shared_ptr<ColdChunkFile> TestColdFile() {
+  std::string directory = ::testing::TempDir() + "/id-runs-XXXXXX";
+  if (::mkdtemp(directory.data()) == nullptr) return nullptr;
+  auto created = ColdChunkFile::Create(directory);
+  ::rmdir(directory.c_str());  // the file is unlinked: the directory is empty, and goes now
+  return created.ok() ? std::shared_ptr<ColdChunkFile>(std::move(*created)) : nullptr;
+}
+
+// A merge taken out is written on another thread while this one adds runs, finds every entry and moves
+// chunks to the cold file, as ingest and the sealing passes do while the server's merge runs (a race
+// would show under ThreadSanitizer); put back, it leaves the same entries in fewer runs.
+TEST(IdRuns, AMergeWrittenOnAnotherThreadLeavesEveryEntryFoundMeanwhileAndAfter) {
+  const std::shared_ptr<ColdChunkFile> cold = TestColdFile();
+  ASSERT_NE(cold, nullptr);
+  IdRuns runs;
+  runs.MergeInBackground();
+  std::mt19937 random(5);
+  std::vector<IdRuns::Entry> all;
+  auto add = [&](size_t count) {
+    std::vector<IdRuns::Entry> entries;
+    for (size_t i = 0; i < count; ++i) {
+      entries.push_back({static_cast<uint32_t>(random()), static_cast<uint32_t>(all.size())});
+      all.push_back(entries.back());
+    }
+    runs.Add(entries);
+  };
+  auto expect_all_found = [&] {
+    for (const IdRuns::Entry& entry : all) {
+      ASSERT_TRUE(runs.MayContain(HashWith(entry.fingerprint)));
+      ASSERT_EQ(runs.Find(HashWith(entry.fingerprint), [&](uint32_t n) { return n == entry.number; }),
+                entry.number);
+    }
+  };
+  ASSERT_TRUE(runs.MoveToCold(cold).ok());
+  for (int i = 0; i < 6; ++i) add(10'000);
+  EXPECT_EQ(runs.runs(), 6u);  // nothing merged by Add
+  std::optional<IdRuns::Merge> merge = runs.TakeMerge();
+  ASSERT_TRUE(merge.has_value());
+  EXPECT_TRUE(runs.merge_out());
+  EXPECT_FALSE(runs.TakeMerge().has_value());  // one at a time
+  std::thread writer([&] { merge->Write(); });
+  for (int i = 0; i < 5; ++i) {
+    add(10'000);
+    ASSERT_TRUE(runs.MoveToCold(cold).ok());
+    expect_all_found();
+  }
+  writer.join();
+  EXPECT_EQ(runs.runs(), 11u);
+  runs.PutMerge(*merge);
+  EXPECT_FALSE(runs.merge_out());
+  EXPECT_EQ(runs.runs(), 6u);  // six runs merged into one, the five added meanwhile after it
+  merge.reset();
+  expect_all_found();
+  for (merge = runs.TakeMerge(); merge; merge = runs.TakeMerge()) {
+    merge->Write();
+    runs.PutMerge(*merge);
+  }
+  EXPECT_EQ(runs.size(), all.size());
+  EXPECT_LE(runs.runs(), 2u);
+  expect_all_found();
+  // The filter outgrown by the ids added meanwhile was made again for twice them, off the lock too.
+  EXPECT_GE(runs.filter_bytes(), 2 * all.size() * 10 / 8);
+  std::set<uint32_t> held;
+  for (const IdRuns::Entry& entry : all) held.insert(entry.fingerprint);
+  size_t absent_passed = 0;
+  for (uint32_t i = 0; i < 100'000; ++i) {
+    const auto fingerprint = static_cast<uint32_t>(random());
+    if (!held.contains(fingerprint)) absent_passed += runs.MayContain(HashWith(fingerprint)) ? 1 : 0;
+  }
+  EXPECT_LT(absent_passed, 1000u);
+}
+
+// The binary counter's rule: after the merges, each run is more than twice the runs after it together,
+// whether Add merged at once or the merges were taken out after each run.
+TEST(IdRuns, MergesKeepEachRunMoreThanTwiceTheRunsAfterIt) {
+  for (const bool in_background : {false, true}) {
+    IdRuns runs;
+    if (in_background) runs.MergeInBackground();
+    uint32_t number = 0;
+    for (uint32_t batch = 0; batch < 40; ++batch) {
+      std::vector<IdRuns::Entry> entries;
+      for (uint32_t i = 0; i < 100 + batch % 7; ++i, ++number)
+        entries.push_back({number * 2654435761U, number});
+      runs.Add(entries);
+      for (auto merge = runs.TakeMerge(); merge; merge = runs.TakeMerge()) {
+        merge->Write();
+        runs.PutMerge(*merge);
+      }
+      ExpectMergedRunsShrinkByMoreThanHalf(runs, runs.run_sizes());
+    }
+    EXPECT_EQ(runs.size(), number);
+    for (uint32_t n = 0; n < number; ++n) ASSERT_EQ(NumbersOf(runs, n * 2654435761U), std::set<uint32_t>{n});
+  }
+}
+
+// Retention makes the runs again while a merge is out: the merge, written from the runs as they were, is
+// dropped when put back, and what retention kept stays as it was.
+TEST(IdRuns, AMergeOfRunsMadeAgainSinceIsDropped) {
+  IdRuns runs;
+  runs.MergeInBackground();
+  for (uint32_t batch = 0; batch < 4; ++batch) {
+    std::vector<IdRuns::Entry> entries;
+    for (uint32_t i = 0; i < 100; ++i) entries.push_back({(batch * 100 + i) * 2654435761U, batch * 100 + i});
+    runs.Add(entries);
+  }
+  std::optional<IdRuns::Merge> merge = runs.TakeMerge();
+  ASSERT_TRUE(merge.has_value());
+  runs.KeepIf([](uint32_t number) { return number % 2 == 0; });
+  merge->Write();
+  runs.PutMerge(*merge);
+  EXPECT_EQ(runs.runs(), 1u);
+  EXPECT_EQ(runs.size(), 200u);
+  for (uint32_t number = 0; number < 400; ++number) {
+    EXPECT_EQ(NumbersOf(runs, number * 2654435761U).contains(number), number % 2 == 0) << number;
+  }
+  EXPECT_FALSE(runs.TakeMerge().has_value());  // one run: nothing to merge
 }
 
 }  // namespace

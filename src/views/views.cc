@@ -51,7 +51,7 @@ std::vector<SchemaChange> Views::SchemasSetBefore(uint64_t position) const {
   return changes;
 }
 
-Views::Views(uint32_t shard_count) {
+Views::Views(uint32_t shard_count, size_t hot_id_set) : global_(hot_id_set) {
   shard_count = std::clamp<uint32_t>(shard_count, 1, kMaxShards);
   for (uint32_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<ShardViews>());
   global_.next_row_.resize(shard_count);

@@ -50,6 +50,7 @@ enum class ApplyOutcome { kAccepted, kDuplicate, kCorrection, kRejectedKept, kSc
 // The views that are not split by user: event ids, rejected input, schemas.
 class GlobalViews {
  public:
+  explicit GlobalViews(size_t hot_id_set) : ids_(hot_id_set) {}
   const EventIdIndex& ids() const { return ids_; }
   const std::vector<RejectedRow>& rejected() const { return rejected_; }
   const absl::btree_map<std::string, SchemaEntry, std::less<>>& schemas() const { return schemas_; }
@@ -93,7 +94,8 @@ struct ApplyPlan {
 
 class Views {
  public:
-  explicit Views(uint32_t shard_count = 1);
+  // hot_id_set: the ids the event-id index's hash set holds (EventIdIndex).
+  explicit Views(uint32_t shard_count = 1, size_t hot_id_set = EventIdIndex::kDefaultHotIds);
 
   // Before the log-ordered half of a batch: hashes the batch's event ids (once: Sequence finds them by
   // these hashes) and starts loading the event-id index where they are.
@@ -125,6 +127,7 @@ class Views {
                              int64_t first_hot_hour) {
     return global_.ids_.MoveColdChunks(cold, hot_ids, first_hot_hour);
   }
+  IdRuns& id_runs_to_merge() { return global_.ids_.runs_to_merge(); }
   uint32_t ShardOf(std::string_view user_id) const { return ShardOfUser(user_id, shard_count()); }
   const GlobalViews& global() const { return global_; }
   // Every row carrying this event id that retention has not dropped, in log order (empty for an unknown
@@ -164,7 +167,8 @@ class Views {
   static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
                                              SavedLayout layout = kSavedLayout,
                                              const std::shared_ptr<const MappedFile>& mapping = nullptr,
-                                             const std::shared_ptr<ColdChunkFile>& cold = nullptr);
+                                             const std::shared_ptr<ColdChunkFile>& cold = nullptr,
+                                             size_t hot_id_set = EventIdIndex::kDefaultHotIds);
 
   // A hash of everything queries can see, in a form that does not depend on the number of shards nor on
   // where records sit in the log: to compare servers, shard counts, or a server with a replay of its log.

@@ -335,7 +335,7 @@ void Views::Save(ByteSink* out, bool refer_to_cold) const {
 
 Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shard_count, SavedLayout layout,
                                            const std::shared_ptr<const MappedFile>& mapping,
-                                           const std::shared_ptr<ColdChunkFile>& cold) {
+                                           const std::shared_ptr<ColdChunkFile>& cold, size_t hot_id_set) {
   const Status damaged = Status::Corruption("checkpoint: views do not parse");
   uint32_t saved_shards = 0;
   {
@@ -347,7 +347,7 @@ Result<std::unique_ptr<Views>> Views::Load(std::string_view bytes, uint32_t shar
     return Status::Corruption("checkpoint: written with " + std::to_string(saved_shards) +
                               " shards, the server runs " + std::to_string(shard_count));
   }
-  auto views = std::make_unique<Views>(shard_count);
+  auto views = std::make_unique<Views>(shard_count, hot_id_set);
   std::vector<uint64_t> lengths(shard_count);
   if (layout != SavedLayout::kShardLengthsFirst) {
     if (bytes.size() < sizeof(uint64_t) * shard_count) return damaged;

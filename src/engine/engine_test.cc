@@ -864,14 +864,14 @@ TEST_F(SealedHourFilesTest, IdRunsMergedByTheSealingPassesKeepEveryIdKnown) {
     EXPECT_EQ(run_sizes().size(), runs_before + 4);  // four runs of 1 000, none merged by ingest
     (*engine)->SealHours(0);
     const std::vector<size_t> sizes = run_sizes();
-    size_t after = 0;
-    for (size_t i = sizes.size(); i-- > 0;) {
-      if (after > 0) {
-        EXPECT_GT(sizes[i], 2 * after) << "run " << i << " of " << sizes.size();
+    size_t in_runs = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (i + 1 < sizes.size()) {
+        EXPECT_GT(sizes[i], 2 * sizes[i + 1]) << "run " << i << " of " << sizes.size();
       }
-      after += sizes[i];
+      in_runs += sizes[i];
     }
-    EXPECT_EQ(after, static_cast<size_t>(first + 4'000));  // every id: the hash set moves each 1 000
+    EXPECT_EQ(in_runs, static_cast<size_t>(first + 4'000));  // every id: the hash set moves each 1 000
     if (first % 12'000 == 0) ASSERT_TRUE((*engine)->Checkpoint().ok());
   }
   const std::string before = Answers(**engine);

@@ -197,14 +197,16 @@ void IdRuns::Add(std::vector<Entry> entries) {
 
 std::optional<IdRuns::Merge> IdRuns::TakeMerge() {
   if (merge_out_) return std::nullopt;
-  // The oldest run that is at most twice the runs after it together is merged with them: the run before
-  // it is then more than twice the merged one, and so on back (a binary counter: an id is copied about
-  // log2(ids / run size) times over its life).
+  // From the newest back, each run at most twice the runs after it together joins the merge: the run
+  // before the merged one is then more than twice its size, as each run is more than twice the next one
+  // (a binary counter: an id is copied about log2(ids / run size) times over its life).
   size_t first = runs_.size();
-  size_t after = 0;  // entries in the runs after runs_[i]
-  for (size_t i = runs_.size(); i-- > 0;) {
-    if (after > 0 && runs_[i]->size() <= 2 * after) first = i;
-    after += runs_[i]->size();
+  if (!runs_.empty()) {
+    size_t after = runs_.back()->size();  // entries in the runs after runs_[i]
+    for (size_t i = runs_.size() - 1; i-- > 0 && runs_[i]->size() <= 2 * after;) {
+      first = i;
+      after += runs_[i]->size();
+    }
   }
   const bool filter = size_ > filter_capacity_;
   if (first == runs_.size() && !filter) return std::nullopt;

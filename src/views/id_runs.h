@@ -1,7 +1,7 @@
 // The event ids that left the event-id index's hash set (EventIdIndex): each as its fingerprint (the high
-// 32 bits of its hash) and its number, in sorted runs, merged as they grow (the newest runs are merged
-// into one while the oldest of them is at most twice the others together, so there are about log2 of the
-// ids' count divided by the hash set's size). Runs are written once and then moved to the cold file, like
+// 32 bits of its hash) and its number, in sorted runs, merged as they grow (from the newest back, a run at
+// most twice the runs after it together is merged with them, so that each run is more than twice the next
+// one and there are about log2 of the ids' count divided by the hash set's size). Runs are written once and then moved to the cold file, like
 // the index's columns: they cost the process no anonymous memory and the kernel can page them.
 //
 // A merge reads runs that stay as they are until it is put back, so it can run off the index's lock: a

@@ -110,24 +110,31 @@ TEST(IdRuns, KeepIfLeavesOneRunOfWhatIsKept) {
   EXPECT_FALSE(runs.MayContain(HashWith(0)));
 }
 
-TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
+std::shared_ptr<ColdChunkFile> TestColdFile() {
   std::string directory = ::testing::TempDir() + "/id-runs-XXXXXX";
-  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  if (::mkdtemp(directory.data()) == nullptr) return nullptr;
   auto created = ColdChunkFile::Create(directory);
   ::rmdir(directory.c_str());  // the file is unlinked: the directory is empty, and goes now
-  ASSERT_TRUE(created.ok()) << created.status().message();
-  std::shared_ptr<ColdChunkFile> cold = std::move(*created);
+  return created.ok() ? std::shared_ptr<ColdChunkFile>(std::move(*created)) : nullptr;
+}
+
+// `count` entries of random fingerprints, numbered on from `all` (which they join), added as one run.
+void AddRandomRun(IdRuns& runs, std::mt19937& random, std::vector<IdRuns::Entry>& all, size_t count) {
+  std::vector<IdRuns::Entry> entries;
+  for (size_t i = 0; i < count; ++i) {
+    entries.push_back({static_cast<uint32_t>(random()), static_cast<uint32_t>(all.size())});
+    all.push_back(entries.back());
+  }
+  runs.Add(entries);
+}
+
+TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
+  const std::shared_ptr<ColdChunkFile> cold = TestColdFile();
+  ASSERT_NE(cold, nullptr);
   IdRuns runs;
   std::mt19937 random(11);
   std::vector<IdRuns::Entry> all;
-  auto add = [&](size_t count) {
-    std::vector<IdRuns::Entry> entries;
-    for (size_t i = 0; i < count; ++i) {
-      entries.push_back({static_cast<uint32_t>(random()), static_cast<uint32_t>(all.size())});
-      all.push_back(entries.back());
-    }
-    runs.Add(entries);
-  };
+  auto add = [&](size_t count) { AddRandomRun(runs, random, all, count); };
   add(20'000);
   auto moved = runs.MoveToCold(cold);
   ASSERT_TRUE(moved.ok());
@@ -151,23 +158,11 @@ TEST(IdRuns, RunsInTheColdFileAreFoundAsOnTheHeap) {
   }
 }
 
-// Each run more than twice the runs after it together: what the merges keep.
-void ExpectMergedRunsShrinkByMoreThanHalf(const IdRuns& runs, const std::vector<size_t>& sizes) {
-  size_t after = 0;
-  for (size_t i = sizes.size(); i-- > 0;) {
-    if (after > 0) {
-      EXPECT_GT(sizes[i], 2 * after) << "run " << i << " of " << runs.runs();
-    }
-    after += sizes[i];
+// Each run more than twice the next one: what the merges keep.
+void ExpectEachRunMoreThanTwiceTheNext(const std::vector<size_t>& sizes) {
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    EXPECT_GT(sizes[i], 2 * sizes[i + 1]) << "run " << i << " of " << sizes.size();
   }
-}
-
-std::shared_ptr<ColdChunkFile> TestColdFile() {
-  std::string directory = ::testing::TempDir() + "/id-runs-XXXXXX";
-  if (::mkdtemp(directory.data()) == nullptr) return nullptr;
-  auto created = ColdChunkFile::Create(directory);
-  ::rmdir(directory.c_str());  // the file is unlinked: the directory is empty, and goes now
-  return created.ok() ? std::shared_ptr<ColdChunkFile>(std::move(*created)) : nullptr;
 }
 
 // A merge taken out is written on another thread while this one adds runs, finds every entry and moves
@@ -180,14 +175,7 @@ TEST(IdRuns, AMergeWrittenOnAnotherThreadLeavesEveryEntryFoundMeanwhileAndAfter)
   runs.MergeInBackground();
   std::mt19937 random(5);
   std::vector<IdRuns::Entry> all;
-  auto add = [&](size_t count) {
-    std::vector<IdRuns::Entry> entries;
-    for (size_t i = 0; i < count; ++i) {
-      entries.push_back({static_cast<uint32_t>(random()), static_cast<uint32_t>(all.size())});
-      all.push_back(entries.back());
-    }
-    runs.Add(entries);
-  };
+  auto add = [&](size_t count) { AddRandomRun(runs, random, all, count); };
   auto expect_all_found = [&] {
     for (const IdRuns::Entry& entry : all) {
       ASSERT_TRUE(runs.MayContain(HashWith(entry.fingerprint)));
@@ -234,9 +222,9 @@ TEST(IdRuns, AMergeWrittenOnAnotherThreadLeavesEveryEntryFoundMeanwhileAndAfter)
   EXPECT_LT(absent_passed, 1000u);
 }
 
-// The binary counter's rule: after the merges, each run is more than twice the runs after it together,
-// whether Add merged at once or the merges were taken out after each run.
-TEST(IdRuns, MergesKeepEachRunMoreThanTwiceTheRunsAfterIt) {
+// The binary counter's rule: after the merges, each run is more than twice the next one, whether Add
+// merged at once or the merges were taken out after each run, and there are about log2 of the runs added.
+TEST(IdRuns, MergesKeepEachRunMoreThanTwiceTheNext) {
   for (const bool in_background : {false, true}) {
     IdRuns runs;
     if (in_background) runs.MergeInBackground();
@@ -250,9 +238,10 @@ TEST(IdRuns, MergesKeepEachRunMoreThanTwiceTheRunsAfterIt) {
         merge->Write();
         runs.PutMerge(*merge);
       }
-      ExpectMergedRunsShrinkByMoreThanHalf(runs, runs.run_sizes());
+      ExpectEachRunMoreThanTwiceTheNext(runs.run_sizes());
     }
     EXPECT_EQ(runs.size(), number);
+    EXPECT_LE(runs.runs(), 6u);  // log2(40) + 1
     for (uint32_t n = 0; n < number; ++n) ASSERT_EQ(NumbersOf(runs, n * 2654435761U), std::set<uint32_t>{n});
   }
 }

@@ -627,7 +627,7 @@ Checkpointer::Checkpointer(Engine* engine, uint64_t every_records)
         if (!written.ok()) spdlog::error("checkpoint failed: {}", written.message());
       }) {}
 
-void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
+void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::atomic<bool>* stop) {
   // The files of hours retention dropped go here, on the thread that writes files: none is being written.
   if (const int64_t kept_from =
           ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
@@ -703,7 +703,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   // The event-id index's runs are merged here, off the order lock that every ingest takes (the largest
   // merges read and write hundreds of megabytes); the runs it reads stay as they are until it is put back.
   while (merge) {
-    merge->Write();
+    merge->Write(stop);
     std::optional<IdRuns::Merge> next;
     {
       std::lock_guard order(order_mutex_);
@@ -784,9 +784,9 @@ Retainer::Retainer(Engine* engine, Committer* committer, std::chrono::millisecon
 Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
     : periodic_(
           std::chrono::seconds(1),
-          [engine, quiet_seconds, busy_rows, installed = false]() mutable {
+          [this, engine, quiet_seconds, busy_rows, installed = false]() mutable {
             if (installed) {
-              engine->SealHours(quiet_seconds, busy_rows);
+              engine->SealHours(quiet_seconds, busy_rows, &stopping_);
               return;
             }
             installed = true;

@@ -179,12 +179,14 @@ class Engine : public Committer {
   // to DATA/segments and read from its memory map (kept in memory if the file cannot be written). A shard's
   // lock is held while its hours are copied out and while the indexes are installed, not while they are
   // built or written. The pass then moves what the views no longer write to often (rows and event ids
-  // behind the newest, the row lists of sealed hours) to the cold chunk file (views/cold_chunks.h).
+  // behind the newest, the row lists of sealed hours) to the cold chunk file (views/cold_chunks.h), and
+  // merges the event-id index's runs off the order lock (IdRuns::TakeMerge; a merge is given up when
+  // `stop` is set: a stop does not wait for it).
   // A shard's pass seals hours of kSealRowsPerPass rows in all at most (more wait for the next one): the
   // copies, held until their indexes are built, cost 24 bytes a row, and the lock is held while they are
   // made (a month's backfill, every hour quiet at once, took 1.1 GB for them at 100 M events).
   static constexpr uint64_t kSealRowsPerPass = uint64_t{1} << 22;
-  void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
+  void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0, const std::atomic<bool>* stop = nullptr);
   // Installs the sealed hour files in DATA/segments that fit the views, and deletes the others. A start
   // does not wait for it: until its file is installed an hour answers from its rows, exactly, only slower
   // (questions by product or store wait for it: SealedHourFilesPending); and checking the files (reading each
@@ -312,8 +314,12 @@ class Checkpointer {
 class Sealer {
  public:
   Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows);
+  ~Sealer() { stopping_ = true; }  // (before periodic_ waits for the pass under way)
+  Sealer(const Sealer&) = delete;
+  Sealer& operator=(const Sealer&) = delete;
 
  private:
+  std::atomic<bool> stopping_{false};
   Periodic periodic_;
 };
 

@@ -85,12 +85,18 @@ void Append(IdRuns::Run& run, const IdRuns::Entry& entry, const std::shared_ptr<
   }
 }
 
-// Merges `runs` into one, keeping what `keep` keeps (all when it is empty).
+// Whether `stop` is set, looked at once every chunk's worth of `done`.
+bool Stopped(const std::atomic<bool>* stop, size_t done) {
+  return stop != nullptr && done % IdRuns::Run::kChunkSize == 0 && stop->load(std::memory_order_relaxed);
+}
+
+// Merges `runs` into one, keeping what `keep` keeps (all when it is empty); only part of them once `stop`
+// is set.
 IdRuns::Run MergeRuns(const std::vector<const IdRuns::Run*>& runs, const std::function<bool(uint32_t)>& keep,
-                      const std::shared_ptr<ColdChunkFile>& cold) {
+                      const std::shared_ptr<ColdChunkFile>& cold, const std::atomic<bool>* stop = nullptr) {
   IdRuns::Run merged;
   std::vector<size_t> at(runs.size(), 0);
-  while (true) {
+  for (size_t done = 0; !Stopped(stop, done); ++done) {
     // A linear pick of the least: there are at most a few dozen runs.
     size_t least = runs.size();
     for (size_t r = 0; r < runs.size(); ++r) {
@@ -132,10 +138,10 @@ void IdRuns::Prefetch(uint64_t hash) const {
 }
 
 std::vector<IdRuns::Block> IdRuns::FilterOf(const std::vector<std::shared_ptr<const Run>>& runs,
-                                            size_t capacity) {
+                                            size_t capacity, const std::atomic<bool>* stop) {
   std::vector<Block> filter((capacity * kBitsPerIdAtCapacity + 255) / 256, Block{});
   for (const auto& run : runs) {
-    for (const Entry& entry : *run) AddTo(filter, entry.fingerprint);
+    for (size_t i = 0; i < run->size() && !Stopped(stop, i); ++i) AddTo(filter, (*run)[i].fingerprint);
   }
   return filter;
 }
@@ -226,20 +232,21 @@ std::optional<IdRuns::Merge> IdRuns::TakeMerge() {
   return merge;
 }
 
-void IdRuns::Merge::Write() {
+void IdRuns::Merge::Write(const std::atomic<bool>* stop) {
   if (!inputs_.empty()) {
     std::vector<const Run*> runs;
     for (const auto& input : inputs_) runs.push_back(input.get());
-    merged_ = MergeRuns(runs, {}, cold_);
+    merged_ = MergeRuns(runs, {}, cold_, stop);
   }
-  if (filter_capacity_ > 0) filter_ = FilterOf(filtered_, filter_capacity_);
+  if (filter_capacity_ > 0) filter_ = FilterOf(filtered_, filter_capacity_, stop);
+  written_ = stop == nullptr || !stop->load();  // (set at any point: the merge may be part of one)
 }
 
 void IdRuns::PutMerge(Merge& merge) {
   merge_out_ = false;
   const bool filter_out = std::exchange(filter_out_, false);
   const std::vector<uint32_t> added = std::exchange(added_while_out_, {});
-  if (merge.generation_ != generation_) return;
+  if (!merge.written_ || merge.generation_ != generation_) return;
   if (!merge.inputs_.empty()) {
     const auto first = runs_.begin() + static_cast<ptrdiff_t>(merge.first_);
     *first = std::make_shared<Run>(std::move(merge.merged_));

@@ -1,8 +1,9 @@
 // The event ids that left the event-id index's hash set (EventIdIndex): each as its fingerprint (the high
 // 32 bits of its hash) and its number, in sorted runs, merged as they grow (from the newest back, a run at
 // most twice the runs after it together is merged with them, so that each run is more than twice the next
-// one and there are about log2 of the ids' count divided by the hash set's size). Runs are written once and then moved to the cold file, like
-// the index's columns: they cost the process no anonymous memory and the kernel can page them.
+// one and there are about log2 of the ids' count divided by the hash set's size). Runs are written once and
+// then moved to the cold file, like the index's columns: they cost the process no anonymous memory and the
+// kernel can page them.
 //
 // A merge reads runs that stay as they are until it is put back, so it can run off the index's lock: a
 // server's sealing passes take each merge, write it without the lock and put it back (MergeInBackground),
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -60,8 +62,8 @@ class IdRuns {
   class Merge {
    public:
     // Merges the runs taken into one and makes the filter (needs no lock: nothing changes the runs it
-    // reads while it is out).
-    void Write();
+    // reads while it is out). Once `stop` is set it gives up (PutMerge then changes nothing).
+    void Write(const std::atomic<bool>* stop = nullptr);
 
    private:
     friend class IdRuns;
@@ -71,6 +73,7 @@ class IdRuns {
     std::vector<Block> filter_;
     size_t filter_capacity_ = 0;
     std::shared_ptr<ColdChunkFile> cold_;
+    bool written_ = false;
     uint64_t generation_ = 0;  // of the runs it was taken from
     size_t first_ = 0;         // the inputs are runs_[first_, first_ + inputs_.size())
   };
@@ -80,7 +83,8 @@ class IdRuns {
   // The work the runs need, if they need some and none is out.
   std::optional<Merge> TakeMerge();
   // Puts the merged run in place of its inputs, and the filter in place (with the ids added since it was
-  // taken), unless the runs were made again since it was taken (retention, a load). The inputs are freed
+  // taken), unless it was given up or the runs were made again since it was taken (retention, a load),
+  // in which case nothing changes (the next TakeMerge takes it again). The inputs are freed
   // with `merge` (off the lock: their chunks leave the cold file one by one).
   void PutMerge(Merge& merge);
 
@@ -120,7 +124,9 @@ class IdRuns {
   static void AddTo(std::vector<Block>& filter, uint32_t fingerprint);
   static size_t FilterCapacityFor(size_t ids) { return std::max(2 * ids, kMinFilterIds); }
   // A filter for `capacity` ids, made from `runs`.
-  static std::vector<Block> FilterOf(const std::vector<std::shared_ptr<const Run>>& runs, size_t capacity);
+  // (Part of it once `stop` is set.)
+  static std::vector<Block> FilterOf(const std::vector<std::shared_ptr<const Run>>& runs, size_t capacity,
+                                     const std::atomic<bool>* stop = nullptr);
   // A filter for twice the ids there are, made from every run.
   void RebuildFilter();
 

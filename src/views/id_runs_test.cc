@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
@@ -267,6 +268,35 @@ TEST(IdRuns, AMergeOfRunsMadeAgainSinceIsDropped) {
     EXPECT_EQ(NumbersOf(runs, number * 2654435761U).contains(number), number % 2 == 0) << number;
   }
   EXPECT_FALSE(runs.TakeMerge().has_value());  // one run: nothing to merge
+}
+
+// A stop gives a merge up (the server's stop does not wait for it): put back, it changes nothing, and the
+// same merge is taken again.
+TEST(IdRuns, AMergeGivenUpChangesNothingAndIsTakenAgain) {
+  IdRuns runs;
+  runs.MergeInBackground();
+  std::mt19937 random(3);
+  std::vector<IdRuns::Entry> all;
+  for (int i = 0; i < 4; ++i) AddRandomRun(runs, random, all, 30'000);  // past the filter's first 65 536
+  const std::vector<size_t> before = runs.run_sizes();
+  const size_t filter_before = runs.filter_bytes();
+  std::optional<IdRuns::Merge> merge = runs.TakeMerge();
+  ASSERT_TRUE(merge.has_value());
+  const std::atomic<bool> stop{true};
+  merge->Write(&stop);
+  runs.PutMerge(*merge);
+  EXPECT_EQ(runs.run_sizes(), before);
+  EXPECT_EQ(runs.filter_bytes(), filter_before);
+  merge = runs.TakeMerge();
+  ASSERT_TRUE(merge.has_value());
+  merge->Write();
+  runs.PutMerge(*merge);
+  EXPECT_EQ(runs.runs(), 1u);
+  EXPECT_GT(runs.filter_bytes(), filter_before);
+  for (const IdRuns::Entry& entry : all) {
+    ASSERT_EQ(runs.Find(HashWith(entry.fingerprint), [&](uint32_t n) { return n == entry.number; }),
+              entry.number);
+  }
 }
 
 }  // namespace

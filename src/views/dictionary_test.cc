@@ -59,8 +59,9 @@ TEST(Dictionary, AMovedDictionaryKeepsItsKeysAndNumbers) {
   EXPECT_EQ(assigned.Find("new"), keys.size());
   EXPECT_FALSE(assigned.Find("other").has_value());
   EXPECT_EQ(assigned.KeyOf(3), keys[3]);
-  // What was moved from is empty and takes keys of its own without touching the other's.
-  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): the state after a move is the point
+  // What was moved from is empty and takes keys of its own without touching the other's (the state after a
+  // move is the point).
+  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
   EXPECT_EQ(moved.size(), 0u);
   EXPECT_EQ(moved.Intern("again"), 0u);
   assigned.Intern("after");

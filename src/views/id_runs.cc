@@ -139,7 +139,7 @@ void IdRuns::Prefetch(uint64_t hash) const {
 
 std::vector<IdRuns::Block> IdRuns::FilterOf(const std::vector<std::shared_ptr<const Run>>& runs,
                                             size_t capacity, const std::atomic<bool>* stop) {
-  std::vector<Block> filter((capacity * kBitsPerIdAtCapacity + 255) / 256, Block{});
+  std::vector<Block> filter = EmptyFilter(capacity);
   for (const auto& run : runs) {
     for (size_t i = 0; i < run->size() && !Stopped(stop, i); ++i) AddTo(filter, (*run)[i].fingerprint);
   }
@@ -303,15 +303,21 @@ bool IdRuns::Load(saved::Reader* in, uint32_t numbers, const std::shared_ptr<con
   for (uint64_t r = 0; r < count; ++r) {
     auto run = std::make_shared<Run>();
     if (!in->InMemory(run.get(), UINT32_MAX, mapping)) return false;
+    size_ += run->size();
+    runs_.push_back(std::move(run));
+  }
+  // One pass over the entries checks them and makes the filter (a restart reads them once: 800 MB at 100 M
+  // ids).
+  filter_capacity_ = FilterCapacityFor(size_);
+  filter_ = EmptyFilter(filter_capacity_);
+  for (const auto& run : runs_) {
     uint32_t previous = 0;
     for (const Entry& entry : *run) {
       if (entry.number >= numbers || entry.fingerprint < previous) return false;
       previous = entry.fingerprint;
+      AddToFilter(entry.fingerprint);
     }
-    size_ += run->size();
-    runs_.push_back(std::move(run));
   }
-  RebuildFilter();
   return true;
 }
 

@@ -123,6 +123,9 @@ class IdRuns {
   void AddToFilter(uint32_t fingerprint) { AddTo(filter_, fingerprint); }
   static void AddTo(std::vector<Block>& filter, uint32_t fingerprint);
   static size_t FilterCapacityFor(size_t ids) { return std::max(2 * ids, kMinFilterIds); }
+  static std::vector<Block> EmptyFilter(size_t capacity) {
+    return std::vector<Block>((capacity * kBitsPerIdAtCapacity + 255) / 256, Block{});
+  }
   // A filter for `capacity` ids, made from `runs`.
   // (Part of it once `stop` is set.)
   static std::vector<Block> FilterOf(const std::vector<std::shared_ptr<const Run>>& runs, size_t capacity,

@@ -83,8 +83,8 @@ class IdRuns {
   // The work the runs need, if they need some and none is out.
   std::optional<Merge> TakeMerge();
   // Puts the merged run in place of its inputs, and the filter in place (with the ids added since it was
-  // taken), unless it was given up or the runs were made again since it was taken (retention, a load),
-  // in which case nothing changes (the next TakeMerge takes it again). The inputs are freed
+  // taken), unless it was given up or the runs were made again since it was taken (retention, a load):
+  // then nothing changes, and the next TakeMerge hands out what the runs need now. The inputs are freed
   // with `merge` (off the lock: their chunks leave the cold file one by one).
   void PutMerge(Merge& merge);
 

@@ -165,21 +165,7 @@ void BM_EventIdIndexNewIds(benchmark::State& state) {
       index->runs_to_merge().MergeInBackground();
       merger = std::thread([&] {
         while (!stop.load()) {
-          std::optional<IdRuns::Merge> merge;
-          {
-            std::lock_guard held(lock);
-            merge = index->runs_to_merge().TakeMerge();
-          }
-          while (merge) {
-            merge->Write();
-            std::optional<IdRuns::Merge> next;
-            {
-              std::lock_guard held(lock);
-              index->runs_to_merge().PutMerge(*merge);
-              next = index->runs_to_merge().TakeMerge();
-            }
-            merge = std::move(next);
-          }
+          index->runs_to_merge().MergeBeside(lock);
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
       });

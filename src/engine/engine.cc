@@ -693,25 +693,14 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
     std::lock_guard lock(gates_[shard].mutex);
     moved = views_->shard_to_seal(shard).MoveColdChunks(cold_, hot_rows_per_shard_).status();
   }
-  std::optional<IdRuns::Merge> merge;
-  {
+  if (moved.ok()) {
     std::lock_guard order(order_mutex_);
-    if (moved.ok()) moved = views_->MoveColdIds(cold_, hot_ids_, HourOf(WallClockMillis()) - 1).status();
-    views_->id_runs_to_merge().MergeInBackground();
-    merge = views_->id_runs_to_merge().TakeMerge();
+    moved = views_->MoveColdIds(cold_, hot_ids_, HourOf(WallClockMillis()) - 1).status();
   }
   // The event-id index's runs are merged here, off the order lock that every ingest takes (the largest
-  // merges read and write hundreds of megabytes); the runs it reads stay as they are until it is put back.
-  while (merge) {
-    merge->Write(stop);
-    std::optional<IdRuns::Merge> next;
-    {
-      std::lock_guard order(order_mutex_);
-      views_->id_runs_to_merge().PutMerge(*merge);
-      next = views_->id_runs_to_merge().TakeMerge();
-    }
-    merge = std::move(next);  // (the runs it merged are freed here, off the lock)
-  }
+  // merges read and write hundreds of megabytes); the runs a merge reads stay as they are until it is put
+  // back.
+  views_->id_runs_to_merge().MergeBeside(order_mutex_, stop);
   if (!moved.ok() && !cold_move_failed_) spdlog::warn("views kept on the heap: {}", moved.message());
   cold_move_failed_ = !moved.ok();
   // The heap the moved chunks leave is mostly reused by the next hot ones; what is left of it goes back to

@@ -259,6 +259,25 @@ void IdRuns::PutMerge(Merge& merge) {
   }
 }
 
+void IdRuns::MergeBeside(std::mutex& lock, const std::atomic<bool>* stop) {
+  std::optional<Merge> merge;
+  {
+    std::lock_guard held(lock);
+    MergeInBackground();
+    merge = TakeMerge();
+  }
+  while (merge) {
+    merge->Write(stop);
+    std::optional<Merge> next;
+    {
+      std::lock_guard held(lock);
+      PutMerge(*merge);
+      next = TakeMerge();
+    }
+    merge = std::move(next);  // (the runs it merged are freed here, off the lock)
+  }
+}
+
 std::vector<size_t> IdRuns::run_sizes() const {
   std::vector<size_t> sizes;
   for (const auto& run : runs_) sizes.push_back(run->size());

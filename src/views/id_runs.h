@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -87,6 +88,9 @@ class IdRuns {
   // then nothing changes, and the next TakeMerge hands out what the runs need now. The inputs are freed
   // with `merge` (off the lock: their chunks leave the cold file one by one).
   void PutMerge(Merge& merge);
+  // Merges in the background from now on, and does every merge the runs need, holding `lock` (the one
+  // that guards the runs) only to take each and put it back, and freeing each one's inputs without it.
+  void MergeBeside(std::mutex& lock, const std::atomic<bool>* stop = nullptr);
 
   // Whether an id of this hash may be in a run (false: surely not).
   bool MayContain(uint64_t hash) const;

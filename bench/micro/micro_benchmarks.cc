@@ -24,6 +24,7 @@
 #include "log/segment_log.h"
 #include "query/stats.h"
 #include "tools/tally/event_mix.h"
+#include "views/cell.h"
 #include "views/dictionary.h"
 #include "views/event_blocks.h"
 #include "views/views.h"
@@ -274,6 +275,28 @@ void BM_HourQuery(benchmark::State& state) {
   state.counters["events_in_hour"] = static_cast<double>(state.range(0));
 }
 BENCHMARK(BM_HourQuery)->Arg(1'000'000);
+
+// An hour's cell taking events as a shuffled backfill brings them: range(0) events of range(1) users
+// (numbers spread over 250 000, as a shop's users among a shard's), of 4 types; the users read at the end.
+void BM_CellAdd(benchmark::State& state) {
+  const auto events = static_cast<size_t>(state.range(0));
+  const auto users = static_cast<uint64_t>(state.range(1));
+  std::vector<uint64_t> notes(events);
+  uint64_t random = 88172645463325252ULL;
+  for (uint64_t& note : notes) {
+    random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+    const uint64_t user = (random % users) * (250'000 / users);
+    note = (random >> 40) % 4 << 32 | user;
+  }
+  for (auto _ : state) {
+    Cell cell;
+    for (const uint64_t note : notes)
+      cell.Add(static_cast<uint32_t>(note >> 32), static_cast<uint32_t>(note));
+    benchmark::DoNotOptimize(cell.users().cardinality());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(events));
+}
+BENCHMARK(BM_CellAdd)->Args({7'000, 5'000})->Args({125'000, 60'000})->Args({1'000'000, 250'000});
 
 // Exact unique users over 24 hours holding range(0) events in all, 1 000 000 users: the union of 24
 // hourly user sets (GET /v1/stats?bucket=all over a day).

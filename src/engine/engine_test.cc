@@ -872,7 +872,9 @@ TEST_F(SealedHourFilesTest, IdRunsMergedByTheSealingPassesKeepEveryIdKnown) {
       in_runs += sizes[i];
     }
     EXPECT_EQ(in_runs, static_cast<size_t>(first + 4'000));  // every id: the hash set moves each 1 000
-    if (first % 12'000 == 0) ASSERT_TRUE((*engine)->Checkpoint().ok());
+    if (first % 12'000 == 0) {
+      ASSERT_TRUE((*engine)->Checkpoint().ok());
+    }
   }
   const std::string before = Answers(**engine);
   const uint64_t rows = (*engine)->Read([](const Views& views) { return views.rows(); });

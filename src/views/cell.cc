@@ -10,7 +10,7 @@ void Cell::Add(uint32_t type, uint32_t user) {
   ++events_by_type[type];
   if (pending_.empty()) pending_.reserve(64);
   pending_.push_back(uint64_t{type} << 32 | user);
-  if (pending_.size() >= kPendingLimit) Fold();
+  if (pending_.size() >= FoldLimit()) Fold();
 }
 
 void Cell::Remove(uint32_t type, uint32_t user, bool user_stays, bool user_stays_in_type) {
@@ -50,6 +50,7 @@ void Cell::Fold() const {
     users_ |= added;
   });
   pending_.clear();
+  folded_users_ = users_.cardinality();
 }
 
 void Cell::Settle() const {

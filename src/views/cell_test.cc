@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace tally {
 namespace {
@@ -66,6 +68,40 @@ TEST(Cell, FrozenSetsAnswerAsTheHeapsAndAChangeThawsThem) {
     EXPECT_GT(cold->bytes(), 0u);
   }
   EXPECT_EQ(cold->bytes(), 0u);
+}
+
+// Events of more users than a fold takes at first, read now and then and some taken back: the sets and
+// counts are those of a plain set kept beside, whatever the notes pending when each read comes.
+TEST(Cell, SetsAreExactWhateverIsPendingWhenRead) {
+  Cell cell;
+  std::set<uint32_t> users;
+  std::vector<std::set<uint32_t>> users_by_type(3);
+  uint64_t events = 0;
+  uint64_t random = 88172645463325252ULL;
+  for (int i = 0; i < 200'000; ++i) {
+    random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+    const auto user = static_cast<uint32_t>(random % 90'000 * 3);
+    const auto type = static_cast<uint32_t>(random >> 40) % 3;
+    cell.Add(type, user);
+    users.insert(user);
+    users_by_type[type].insert(user);
+    ++events;
+    if (i % 9'973 == 0) {
+      EXPECT_EQ(cell.users().cardinality(), users.size()) << "after " << i + 1 << " events";
+      // A user of only this event leaves (the caller tells from the timeline; here, from the sets).
+      cell.Remove(type, user, false, false);
+      users.erase(user);
+      users_by_type[type].erase(user);
+      --events;
+    }
+  }
+  EXPECT_EQ(cell.events(), events);
+  EXPECT_EQ(cell.users(), Roaring(users.size(), std::vector<uint32_t>(users.begin(), users.end()).data()));
+  for (uint32_t type = 0; type < 3; ++type) {
+    const std::vector<uint32_t> expected(users_by_type[type].begin(), users_by_type[type].end());
+    ASSERT_NE(cell.UsersOfType(type), nullptr);
+    EXPECT_EQ(*cell.UsersOfType(type), Roaring(expected.size(), expected.data())) << "type " << type;
+  }
 }
 
 }  // namespace

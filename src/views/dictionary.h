@@ -30,6 +30,7 @@ class Dictionary {
   // A dictionary moved from is empty, and its next key goes to a block of its own.
   Dictionary(Dictionary&& other) noexcept { *this = std::move(other); }
   Dictionary& operator=(Dictionary&& other) noexcept {
+    if (this == &other) return *this;
     blocks_ = std::move(other.blocks_);
     next_ = std::exchange(other.next_, nullptr);
     free_in_last_ = std::exchange(other.free_in_last_, 0);

@@ -69,6 +69,11 @@ TEST(Dictionary, AMovedDictionaryKeepsItsKeysAndNumbers) {
   EXPECT_EQ(assigned.KeyOf(keys.size()), "new");
   EXPECT_EQ(assigned.KeyOf(keys.size() + 1), "after");
   EXPECT_FALSE(assigned.Find("again").has_value());
+  // Moved into itself, it stays as it was.
+  Dictionary& same = assigned;
+  assigned = std::move(same);
+  EXPECT_EQ(assigned.KeyOf(3), keys[3]);
+  EXPECT_EQ(assigned.Find("after"), keys.size() + 1);
 }
 
 }  // namespace

@@ -1040,7 +1040,8 @@ TEST_F(SealedHourFilesTest, KillNineWhileSealingAndMergingLosesNothingAcknowledg
     ::kill(writer, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(writer, &status, 0), writer);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer ended before the kill: " << status;
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "the writer ended before the kill: " << status;
     while (::read(acks[0], &batch, sizeof batch) == static_cast<ssize_t>(sizeof batch)) last_acked = batch;
     ::close(acks[0]);
     SCOPED_TRACE("round " + std::to_string(round) + ": killed after " + std::to_string(delay_ms) +

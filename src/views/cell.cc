@@ -1,5 +1,7 @@
 #include "views/cell.h"
 
+#include <algorithm>
+
 #include "views/sorted_runs.h"
 
 namespace tally {
@@ -10,7 +12,7 @@ void Cell::Add(uint32_t type, uint32_t user) {
   ++events_by_type[type];
   if (pending_.empty()) pending_.reserve(64);
   pending_.push_back(uint64_t{type} << 32 | user);
-  if (pending_.size() >= FoldLimit()) Fold();
+  if (pending_.size() >= fold_limit_) Fold();
 }
 
 void Cell::Remove(uint32_t type, uint32_t user, bool user_stays, bool user_stays_in_type) {
@@ -50,7 +52,7 @@ void Cell::Fold() const {
     users_ |= added;
   });
   pending_.clear();
-  folded_users_ = users_.cardinality();
+  fold_limit_ = std::clamp<size_t>(users_.cardinality() / kUsersPerPending, kMinPending, kMaxPending);
 }
 
 void Cell::Settle() const {

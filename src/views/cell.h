@@ -1,7 +1,6 @@
 // The aggregate of some events: counts by type, the exact set of users, and the users of each type.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,7 +20,7 @@ namespace tally {
 // hour's bitmaps costs a cache miss or more each when events spread over many hours (a backfill, late
 // events): the container is searched and moved every time. Sorted runs are built into a bitmap by
 // appending, then merged into the hour's in one pass per container. A merge into an array container
-// moves all of it, so the buffer holds a share of the users folded so far (FoldLimit): each note then
+// moves all of it, so the buffer holds a share of the users folded so far (fold_limit_): each note then
 // costs a few moves, not the container's size over the buffer's.
 //
 // Readers (users, UsersOfType, users_by_type) fold first, so they change the cell: every reader of the
@@ -88,21 +87,18 @@ struct Cell {
                    uint64_t bytes);
 
  private:
-  // The notes a fold takes: at least kMinPending, and an eighth of the users folded so far up to
-  // kMaxPending (at 8 bytes a note, a buffer at most the size of the users' own array containers).
+  // The notes a fold takes (fold_limit_): at least kMinPending, and an eighth of the users folded so far
+  // up to kMaxPending (at 8 bytes a note, a buffer at most the size of the users' own array containers).
   static constexpr size_t kMinPending = 256;
   static constexpr size_t kMaxPending = size_t{1} << 10;
   static constexpr uint64_t kUsersPerPending = 8;
-  size_t FoldLimit() const {
-    return std::clamp<size_t>(folded_users_ / kUsersPerPending, kMinPending, kMaxPending);
-  }
   // Copies frozen sets back to the heap, before a change.
   void Thaw();
 
   mutable Roaring users_;
   mutable std::vector<Roaring> users_by_type_;
-  mutable std::vector<uint64_t> pending_;  // type << 32 | user, one an event added since the last fold
-  mutable uint64_t folded_users_ = 0;      // users_'s cardinality after the last fold
+  mutable std::vector<uint64_t> pending_;    // type << 32 | user, one an event added since the last fold
+  mutable size_t fold_limit_ = kMinPending;  // set by each fold from the users it leaves
   // The sets in the cold file, while frozen (users_ and users_by_type_ are empty then).
   struct Frozen {
     std::shared_ptr<ColdChunkFile> cold;

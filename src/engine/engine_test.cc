@@ -14,7 +14,10 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "engine/checkpoint.h"
 #include "query/event_lookup.h"
@@ -901,6 +904,21 @@ TEST_F(SealedHourFilesTest, IdRunsMergedByTheSealingPassesKeepEveryIdKnown) {
 // More than the event-id index's hash set holds: the older ids go to the runs.
 constexpr int kIdsForAnotherProcess = static_cast<int>(EventIdIndex::kDefaultHotIds) + 20'000;
 
+// Runs SealedHourFilesTest.DISABLED_<name> of this binary in a process of its own, with `environment` set
+// (what it needs to know), and returns that process's id.
+pid_t StartDisabledTest(const std::string& name,
+                        const std::vector<std::pair<std::string, std::string>>& environment) {
+  const std::string filter = "--gtest_filter=SealedHourFilesTest.DISABLED_" + name;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    for (const auto& [variable, value] : environment) ::setenv(variable.c_str(), value.c_str(), 1);
+    ::execl("/proc/self/exe", "engine_test", filter.c_str(), "--gtest_also_run_disabled_tests",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return child;
+}
+
 // Run only by EveryIdIsKnownAfterARestartInAnotherProcess, in a process of its own: events with ids into
 // the data directory $TALLY_TEST_DATA_DIR, most of their ids moved to the runs and the cold file, and a
 // checkpoint.
@@ -921,14 +939,7 @@ TEST_F(SealedHourFilesTest, DISABLED_WriteIdsForAnotherProcess) {
 // the runs too, so that a re-sent event is a duplicate and its versions are found. (With a hash salted per
 // process, every id in the runs was unknown after a restart, and a re-sent event counted twice.)
 TEST_F(SealedHourFilesTest, EveryIdIsKnownAfterARestartInAnotherProcess) {
-  const pid_t writer = ::fork();
-  if (writer == 0) {
-    ::setenv("TALLY_TEST_DATA_DIR", dir_.c_str(), 1);
-    ::execl("/proc/self/exe", "engine_test",
-            "--gtest_filter=SealedHourFilesTest.DISABLED_WriteIdsForAnotherProcess",
-            "--gtest_also_run_disabled_tests", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t writer = StartDisabledTest("WriteIdsForAnotherProcess", {{"TALLY_TEST_DATA_DIR", dir_}});
   int status = 0;
   ASSERT_EQ(::waitpid(writer, &status, 0), writer);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
@@ -1019,17 +1030,10 @@ TEST_F(SealedHourFilesTest, KillNineWhileSealingAndMergingLosesNothingAcknowledg
   for (int round = 0; round < 3; ++round) {
     int acks[2];
     ASSERT_EQ(::pipe(acks), 0);
-    const pid_t writer = ::fork();
-    if (writer == 0) {
-      ::close(acks[0]);
-      ::setenv("TALLY_TEST_DATA_DIR", dir_.c_str(), 1);
-      ::setenv("TALLY_TEST_FIRST_BATCH", std::to_string(next_batch).c_str(), 1);
-      ::setenv("TALLY_TEST_ACK_FD", std::to_string(acks[1]).c_str(), 1);
-      ::execl("/proc/self/exe", "engine_test",
-              "--gtest_filter=SealedHourFilesTest.DISABLED_CommitAndSealUntilKilled",
-              "--gtest_also_run_disabled_tests", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    const pid_t writer =
+        StartDisabledTest("CommitAndSealUntilKilled", {{"TALLY_TEST_DATA_DIR", dir_},
+                                                       {"TALLY_TEST_FIRST_BATCH", std::to_string(next_batch)},
+                                                       {"TALLY_TEST_ACK_FD", std::to_string(acks[1])}});
     ::close(acks[1]);
     int batch = 0;
     // The first acknowledgement (the start may take a while under a sanitizer), then a random moment.

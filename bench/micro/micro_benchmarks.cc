@@ -34,6 +34,14 @@ namespace {
 
 constexpr Millis kNow = 1793527200000 + 1800000;
 
+// Advances a xorshift64 sequence and returns its next number: cheap, and the same numbers on every run.
+uint64_t NextRandom(uint64_t* state) {
+  *state ^= *state << 13;
+  *state ^= *state >> 7;
+  *state ^= *state << 17;
+  return *state;
+}
+
 EventMixOptions Mix(uint64_t users) {
   EventMixOptions options;
   options.now = kNow;
@@ -236,7 +244,7 @@ void BM_DictionaryIntern(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     for (std::string& key : batch) {
-      random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+      NextRandom(&random);
       key = key_of(random % 100 == 0 ? next_new++ : random % users);
     }
     state.ResumeTiming();
@@ -284,7 +292,7 @@ void BM_CellAdd(benchmark::State& state) {
   std::vector<uint64_t> notes(events);
   uint64_t random = 88172645463325252ULL;
   for (uint64_t& note : notes) {
-    random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+    NextRandom(&random);
     const uint64_t user = (random % users) * (250'000 / users);
     note = (random >> 40) % 4 << 32 | user;
   }
@@ -309,9 +317,7 @@ void BM_UniqueUsers24Hours(benchmark::State& state) {
     event.type = "impression";
     uint64_t random = 42;
     for (int64_t i = 0; i < state.range(0); ++i) {
-      random ^= random << 13;
-      random ^= random >> 7;
-      random ^= random << 17;
+      NextRandom(&random);
       event.user_id = std::string("u").append(std::to_string(random % 1'000'000));
       event.timestamp =
           1793491200000 + (i % 24) * kMillisPerHour + static_cast<Millis>(random % kMillisPerHour);
@@ -335,9 +341,7 @@ void BM_TopProductsOneHour(benchmark::State& state) {
   uint64_t random = 7;
   std::vector<Event> corrections;
   for (int i = 0; i < 7'000; ++i) {
-    random ^= random << 13;
-    random ^= random >> 7;
-    random ^= random << 17;
+    NextRandom(&random);
     event.type = random % 10 < 3 ? "click" : "impression";
     event.user_id = std::string("u").append(std::to_string(random % 250'000));
     event.product_id = std::string("p").append(std::to_string((random >> 20) % 20'000));

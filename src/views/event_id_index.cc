@@ -116,7 +116,8 @@ uint64_t EventIdIndex::Generation::Keep(std::string_view bytes) {
 }
 
 uint32_t EventIdIndex::SlotOf(int64_t hour) {
-  auto [it, added] = generations_.try_emplace(hour, 0);
+  const int64_t key = GenerationKeyOf(hour);
+  auto [it, added] = generations_.try_emplace(key, 0);
   if (!added) return it->second;
   if (free_slots_.empty()) {
     free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
@@ -125,6 +126,7 @@ uint32_t EventIdIndex::SlotOf(int64_t hour) {
   it->second = free_slots_.back();
   free_slots_.pop_back();
   slots_[it->second] = std::make_unique<Generation>();
+  slots_[it->second]->key = key;
   return it->second;
 }
 
@@ -213,10 +215,13 @@ void EventIdIndex::AddDuplicate(uint32_t id, RowRef row) { AddRow(id, row); }
 
 void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour) {
   AddRow(id, row);
-  if (hour != hour_[id]) {
-    // The text moves to the arena of its new hour (the old copy goes with its hour's arena).
+  if (slots_[text_place_[id] >> kPlaceSlotShift]->key != GenerationKeyOf(hour)) {
+    // The text moves to the arena of its new day (the old copy goes with its day's arena).
     const Stored stored = StoredOf(id);
     PlaceIn(id, stored, hour);
+  } else if (hour != hour_[id]) {
+    hour_[id] = static_cast<int32_t>(hour);
+    hour_.NoteWritten(id);
   }
   SetCurrent(id, row, version);
 }
@@ -234,8 +239,8 @@ std::span<const RowRef> EventIdIndex::Rows(uint32_t id, RowRef* only) const {
 }
 
 void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
-  const auto end = generations_.lower_bound(first_kept_hour);
-  if (end == generations_.begin()) return;
+  // (An id's arena starts no later than its hour.)
+  if (generations_.empty() || generations_.begin()->first >= first_kept_hour) return;
   // One pass over every id's hour (a few milliseconds for millions of ids, once an hour) instead of a list
   // of each hour's ids, which would cost 4 bytes an id.
   size_t freed = 0;
@@ -252,11 +257,16 @@ void EventIdIndex::ForgetBefore(int64_t first_kept_hour) {
   const size_t freed_in_set = absl::erase_if(ids_, [&](uint32_t id) { return hour_[id] == kFree; });
   std::erase_if(hot_entries_, [&](const IdRuns::Entry& entry) { return hour_[entry.number] == kFree; });
   if (freed_in_set < freed) runs_.KeepIf([&](uint32_t id) { return hour_[id] != kFree; });
-  for (auto it = generations_.begin(); it != end; ++it) {
+  // The arenas whose hours are all dropped.
+  for (auto it = generations_.begin(); it != generations_.end() && it->first < first_kept_hour;) {
+    if (GenerationEndOf(it->first) > first_kept_hour) {
+      ++it;
+      continue;
+    }
     slots_[it->second].reset();
     free_slots_.push_back(it->second);
+    it = generations_.erase(it);
   }
-  generations_.erase(generations_.begin(), end);
 }
 
 void EventIdIndex::Save(saved::Writer* out) const {
@@ -351,6 +361,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
     hour_of_slot[slot] = hour;
     slots_[slot] = std::make_unique<Generation>();
     Generation& generation = *slots_[slot];
+    generation.key = hour;
     generation.kept = kept;
     generation.kept_at_last_move = kept;
     for (uint64_t i = 0; i < regions; ++i) {
@@ -395,7 +406,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       ++*live;
       const uint64_t place = text_place_[id];
       const uint64_t slot = place >> kPlaceSlotShift;
-      if (slot >= hour_of_slot.size() || hour_of_slot[slot] != hour_[id]) return false;
+      if (slot >= hour_of_slot.size() || !InGeneration(hour_of_slot[slot], hour_[id])) return false;
       const Generation& generation = *slots_[slot];
       const uint64_t region = (place >> kPlaceRegionShift) & kPlaceRegionMask;
       const uint64_t at = place & (ArenaRegion::kBytes - 1);
@@ -474,6 +485,15 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
   size_t moved = 0;
   for (auto it = generations_.begin(); it != generations_.end() && it->first < first_hot_hour; ++it) {
     Generation& generation = *slots_[it->second];
+    if (GenerationEndOf(it->first) > first_hot_hour) {
+      // The day of the hot hours: its full regions (all but the last) are written no more, and move.
+      for (size_t i = 0; i + 1 < generation.regions.size(); ++i) {
+        auto bytes = generation.regions[i].MoveToCold(generation.UsedIn(i), true, cold);
+        if (!bytes.ok()) return bytes.status();
+        moved += *bytes > 0 ? 1 : 0;
+      }
+      continue;
+    }
     const bool quiet = generation.kept == generation.kept_at_last_move;
     generation.kept_at_last_move = generation.kept;
     for (size_t i = 0; i < generation.regions.size(); ++i) {

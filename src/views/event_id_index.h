@@ -5,10 +5,10 @@
 // kept only for the few ids seen more than once, and a canonical lowercase UUID (what SDKs and the server
 // itself make) is kept as its 16 bytes instead of 36 characters.
 //
-// The texts live in arenas by the UTC hour of the id's current row, so that retention can forget the ids
-// of the hours it drops and free their memory at once (ForgetBefore); the numbers of forgotten ids are
-// given to new ones. Rows are (shard, row) references: the index is shared by all shards, because a
-// correction may move an event to another user.
+// The texts live in arenas by the UTC day of the id's current row, so that retention can forget the ids
+// of the hours it drops at once and free their texts' memory with each day's last hour (ForgetBefore); the
+// numbers of forgotten ids are given to new ones. Rows are (shard, row) references: the index is shared by
+// all shards, because a correction may move an event to another user.
 #pragma once
 
 #include <array>
@@ -79,17 +79,18 @@ class EventIdIndex {
   // Retention: forgets every id whose current row is in an hour before `first_kept_hour`.
   void ForgetBefore(int64_t first_kept_hour);
 
-  // Moves the columns of the ids numbered before the newest `hot_ids`, and the texts of the ids of hours
-  // before `first_hot_hour` (ArenaRegion::MoveToCold: an hour that got no new id since the last call is
-  // quiet), into `cold` (cold_chunks.h). Returns the chunks and regions moved.
+  // Moves the columns of the ids numbered before the newest `hot_ids`, and the texts of the ids of days
+  // before the one of `first_hot_hour` (ArenaRegion::MoveToCold: a day that got no new id since the last
+  // call is quiet) and the full regions of that day's, into `cold` (cold_chunks.h). Returns the chunks and
+  // regions moved.
   Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, size_t hot_ids,
                                 int64_t first_hot_hour);
-  // For a checkpoint: the columns and the runs as they are in memory, each hour's texts as its arena holds
+  // For a checkpoint: the columns and the runs as they are in memory, each day's texts as its arena holds
   // them, the hash set's ids, the free numbers and the rows of ids seen more than once.
   void Save(saved::Writer* out) const;
   // Into an empty index: the columns and runs are used where they are when `mapping` (holding the bytes)
   // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
-  // hour's arena, or a row that is not one of the shards' (`rows_of_shard`: each shard's number of rows).
+  // day's arena, or a row that is not one of the shards' (`rows_of_shard`: each shard's number of rows).
   // `places_column`: the ids' places among the texts are a column like the others (checkpoint format 11
   // on), not a list after the arenas. `stable_fingerprints`: the runs' fingerprints are of HashOf as it is
   // (checkpoint format 13 on); before, of a hash salted per process, so the runs are made again.
@@ -126,6 +127,8 @@ class EventIdIndex {
     }
   }
   size_t size() const { return ids_.size() + runs_.size(); }
+  // The arenas of texts (one a day).
+  size_t arenas() const { return generations_.size(); }
   const IdRuns& runs() const { return runs_; }
   // The runs' merges change no answer, only how many runs a search reads (IdRuns::TakeMerge).
   IdRuns& runs_to_merge() { return runs_; }
@@ -167,7 +170,7 @@ class EventIdIndex {
     bool operator()(uint32_t id, const Hashed& hashed) const { return index->StoredOf(id) == hashed.stored; }
     bool operator()(const Hashed& hashed, uint32_t id) const { return index->StoredOf(id) == hashed.stored; }
   };
-  // Where a text is kept: the slot of its hour's arena (slots_), the region in that arena, the offset in
+  // Where a text is kept: the slot of its day's arena (slots_), the region in that arena, the offset in
   // the region. A number rather than an address, so that the column of places is the same after a
   // restart, where the regions are mapped elsewhere, and a checkpoint refers to it in the cold file. (The
   // arenas' regions are mappings of their own, and the kernel's limit on a process's mappings, 65 530 by
@@ -181,8 +184,19 @@ class EventIdIndex {
     return generation.regions[(place >> kPlaceRegionShift) & kPlaceRegionMask].data() +
            (place & (ArenaRegion::kBytes - 1));
   }
-  // The texts of the ids whose current row is in one hour (and of some that moved to another hour since).
+  // The texts of the ids whose current row is in one UTC day (and of some that moved to another day
+  // since), in the day's arena: one arena a day rather than an hour, so that the arenas a batch writes to
+  // are few (a month's shuffled backfill wrote to 720 arenas' ends, each on a page of its own: the copy of
+  // each id's text waited for memory, 8 % of the batch path). Retention forgets an hour's ids at once and
+  // frees a day's texts with its last hour. (A checkpoint written before arenas were by day has one an
+  // hour: they load as they are, and a generation's span is told by its key.)
+  static int64_t GenerationKeyOf(int64_t hour) { return hour - ((hour % 24) + 24) % 24; }
+  // The hour after the last one of the arena with this key: a day's, or one hour's (older checkpoints).
+  static int64_t GenerationEndOf(int64_t key) { return key + (key % 24 == 0 ? 24 : 1); }
+  // Whether an id of `hour` may have its text in the arena with this key.
+  static bool InGeneration(int64_t key, int64_t hour) { return key == hour || key == GenerationKeyOf(hour); }
   struct Generation {
+    int64_t key = 0;  // generations_'s
     // Regions of address space, each filled before the next is taken: only the pages written to cost
     // memory, whatever the hour's number of ids, and a past hour's texts move to the cold file in place.
     std::vector<ArenaRegion> regions;
@@ -204,7 +218,7 @@ class EventIdIndex {
   // Moves the hash set's ids to the runs.
   void MoveHotIdsToRuns();
   void AddRow(uint32_t id, RowRef row);
-  // Puts the id's text in `hour`'s arena and records it there.
+  // Puts the id's text in the arena of `hour`'s day and records it there, with the hour.
   void PlaceIn(uint32_t id, const Stored& stored, int64_t hour);
   void SetCurrent(uint32_t id, RowRef row, uint32_t version);
 
@@ -215,12 +229,12 @@ class EventIdIndex {
   std::vector<IdRuns::Entry> hot_entries_;
   IdRuns runs_;
   std::vector<IdRuns::Entry> restored_;  // between Restore and FinishRestore
-  // Each hour's arena, in a slot that stays its own while it lives (a place names it); a slot freed by
-  // retention is given to a later hour.
-  absl::btree_map<int64_t, uint32_t> generations_;  // the hour's slot
+  // Each day's arena, in a slot that stays its own while it lives (a place names it); a slot freed by
+  // retention is given to a later day.
+  absl::btree_map<int64_t, uint32_t> generations_;  // by GenerationKeyOf: the arena's slot
   std::vector<std::unique_ptr<Generation>> slots_;  // null: free
   std::vector<uint32_t> free_slots_;
-  // The slot of `hour`'s arena, made if there is none.
+  // The slot of the arena for ids of `hour`, made if there is none.
   uint32_t SlotOf(int64_t hour);
   std::vector<uint32_t> free_numbers_;
   ChunkedVector<uint64_t> text_place_;  // in the arena of the id's hour (TextAt)

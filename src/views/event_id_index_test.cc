@@ -119,6 +119,34 @@ TEST_P(EventIdIndexTest, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOne
   EXPECT_EQ(index.size(), 1002u);
 }
 
+TEST_P(EventIdIndexTest, TheTextsOfADayShareAnArenaFreedWithTheDaysLastHour) {
+  EventIdIndex index(GetParam());
+  // Ids in the 48 hours of days 0 and 1.
+  for (uint32_t i = 0; i < 4800; ++i) index.FindOrInsert("id-" + std::to_string(i), RowRef{0, i}, 1, i % 48);
+  EXPECT_EQ(index.arenas(), 2u);
+  // A correction within its day keeps its text where it is; one into another day moves it there.
+  index.AddCorrection(*index.Find("id-5"), RowRef{0, 5000}, 2, 20);   // hour 5 -> 20
+  index.AddCorrection(*index.Find("id-6"), RowRef{0, 5001}, 2, 30);   // hour 6 -> 30 (day 1)
+  index.AddCorrection(*index.Find("id-40"), RowRef{0, 5002}, 2, 50);  // hour 40 -> 50 (day 2)
+  EXPECT_EQ(index.arenas(), 3u);
+  EXPECT_EQ(index.hour(*index.Find("id-5")), 20);
+  // An hour's ids are forgotten at once; their day's arena stays while the day has a kept hour.
+  index.ForgetBefore(12);
+  EXPECT_EQ(index.arenas(), 3u);
+  for (uint32_t i = 0; i < 4800; ++i) {
+    const std::string id = "id-" + std::to_string(i);
+    const int64_t hour = i == 5 ? 20 : i == 6 ? 30 : i == 40 ? 50 : i % 48;
+    ASSERT_EQ(index.Find(id).has_value(), hour >= 12) << id;
+    if (hour >= 12) ASSERT_EQ(index.Text(*index.Find(id)), id);
+  }
+  index.ForgetBefore(30);
+  EXPECT_EQ(index.arenas(), 2u);  // day 0's went with its last hour
+  EXPECT_EQ(index.Text(*index.Find("id-6")), "id-6");
+  EXPECT_EQ(index.Text(*index.Find("id-40")), "id-40");
+  EXPECT_FALSE(index.Find("id-5").has_value());
+  EXPECT_EQ(index.size(), 4800u / 48 * 18 + 1);  // hours 30..47, and id-40 in hour 50
+}
+
 TEST_P(EventIdIndexTest, EveryIdSentAgainIsFoundWhereverItIs) {
   EventIdIndex index(GetParam());
   for (uint32_t i = 0; i < 30'000; ++i) {

@@ -297,6 +297,29 @@ TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
     }
     EXPECT_EQ(masked, 1u);
     EXPECT_FALSE(Views::Load(rows_of_48_bytes, 3).ok());
+    // Its ids' texts are in one arena an hour (hours 10 to 14 of a day), as they were then: a correction
+    // into the next day, a new id and a retention cut change both views alike, and the cut frees the
+    // arenas of the hours it drops.
+    for (Views* both : {&corrected, loaded->get()}) {
+      both->Apply(WithDimensions("id-3", 9, "user-2", kHourStart + 20 * kMillisPerHour, "product-2"),
+                  LogPosition{1, 32});
+      both->Apply(WithDimensions("id-new", 1, "user-3", kHourStart + 3 * kMillisPerHour, "product-3"),
+                  LogPosition{1, 48});
+      both->Apply(RecordView(RetentionCut{kHourStart + 21 * kMillisPerHour, HourOf(kHourStart) + 2}),
+                  LogPosition{1, 64});
+    }
+    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
+    const EventIdIndex& expected_ids = corrected.global().ids();
+    const EventIdIndex& loaded_ids = (*loaded)->global().ids();
+    ASSERT_GT(expected_ids.size(), 100u);
+    EXPECT_EQ(loaded_ids.size(), expected_ids.size());
+    expected_ids.ForEach([&](uint32_t id) {
+      const auto found = loaded_ids.Find(expected_ids.Text(id));
+      ASSERT_TRUE(found.has_value()) << expected_ids.Text(id);
+      EXPECT_EQ(loaded_ids.Text(*found), expected_ids.Text(id));
+    });
+    EXPECT_EQ(expected_ids.arenas(), 2u);  // the day of the events, the next one
+    EXPECT_EQ(loaded_ids.arenas(), 5u);    // hours 12 to 14, and those two days
   }
   const std::string stable_id_hashes = ReadFile(TESTDATA_DIR "/views-format13.bin");
   ASSERT_FALSE(stable_id_hashes.empty());

@@ -27,6 +27,11 @@ void* Reserve(size_t bytes, int protection) {
   return ::mmap(nullptr, bytes, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 }
 
+// The same in place of what is at `address` (the window's own reservation, again).
+void ReserveAt(void* address, size_t bytes) {
+  ::mmap(address, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
 // The same at an address aligned to `alignment` (a power of two, a multiple of the page size).
 void* ReserveAligned(size_t bytes, size_t alignment) {
   void* reserved = Reserve(bytes + alignment, PROT_NONE);
@@ -343,7 +348,7 @@ Result<void*> ColdChunkFile::MoveIn(const void* data, size_t bytes) {
   if (::mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, chunks_fd_,
              static_cast<off_t>(*offset)) == MAP_FAILED) {
     const int error = errno;
-    Reserve(bytes, PROT_NONE);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
+    ReserveAt(at, bytes);  // what a failed MAP_FIXED may have unmapped: nothing was there but the window
     window_places_.free[bytes].push_back(*offset);
     return Status::FromErrno("mapping the cold chunk file", error);
   }
@@ -407,7 +412,7 @@ void ColdChunkFile::Release(void* mapped, size_t bytes) {
   // chunk, and a checker of the adopted chunks may still be reading it (the load wrote nothing to it).
   if (!Loading()) {
     // Back to reserved address space, so that nothing else is mapped where a later chunk will go.
-    ::mmap(mapped, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    ReserveAt(mapped, bytes);
   }
   GiveBack(offset, bytes);
 }

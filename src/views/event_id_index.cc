@@ -215,7 +215,7 @@ void EventIdIndex::AddDuplicate(uint32_t id, RowRef row) { AddRow(id, row); }
 
 void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour) {
   AddRow(id, row);
-  if (slots_[text_place_[id] >> kPlaceSlotShift]->key != GenerationKeyOf(hour)) {
+  if (GenerationOf(text_place_[id]).key != GenerationKeyOf(hour)) {
     // The text moves to the arena of its new day (the old copy goes with its day's arena).
     const Stored stored = StoredOf(id);
     PlaceIn(id, stored, hour);
@@ -340,7 +340,6 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   }
   uint64_t count = 0;
   if (!in->Count(&count, 3 * sizeof(uint64_t))) return false;
-  std::vector<int64_t> hour_of_slot;
   for (uint64_t g = 0; g < count; ++g) {
     int64_t hour = 0;
     // Before format 11 the arenas were numbered in hour order, and a place named its arena by that number.
@@ -352,13 +351,9 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
         !in->Count(&regions, sizeof(uint64_t)) || regions > kPlaceRegionMask + 1) {
       return false;
     }
-    if (slot >= slots_.size()) {
-      slots_.resize(slot + 1);
-      hour_of_slot.resize(slot + 1, kFree);
-    }
+    if (slot >= slots_.size()) slots_.resize(slot + 1);
     if (slots_[slot]) return false;
     generations_.emplace(hour, slot);
-    hour_of_slot[slot] = hour;
     slots_[slot] = std::make_unique<Generation>();
     Generation& generation = *slots_[slot];
     generation.key = hour;
@@ -406,7 +401,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       ++*live;
       const uint64_t place = text_place_[id];
       const uint64_t slot = place >> kPlaceSlotShift;
-      if (slot >= hour_of_slot.size() || !InGeneration(hour_of_slot[slot], hour_[id])) return false;
+      if (slot >= slots_.size() || !slots_[slot] || !InGeneration(slots_[slot]->key, hour_[id])) return false;
       const Generation& generation = *slots_[slot];
       const uint64_t region = (place >> kPlaceRegionShift) & kPlaceRegionMask;
       const uint64_t at = place & (ArenaRegion::kBytes - 1);
@@ -485,18 +480,13 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
   size_t moved = 0;
   for (auto it = generations_.begin(); it != generations_.end() && it->first < first_hot_hour; ++it) {
     Generation& generation = *slots_[it->second];
-    if (GenerationEndOf(it->first) > first_hot_hour) {
-      // The day of the hot hours: its full regions (all but the last) are written no more, and move.
-      for (size_t i = 0; i + 1 < generation.regions.size(); ++i) {
-        auto bytes = generation.regions[i].MoveToCold(generation.UsedIn(i), true, cold);
-        if (!bytes.ok()) return bytes.status();
-        moved += *bytes > 0 ? 1 : 0;
-      }
-      continue;
-    }
-    const bool quiet = generation.kept == generation.kept_at_last_move;
-    generation.kept_at_last_move = generation.kept;
-    for (size_t i = 0; i < generation.regions.size(); ++i) {
+    // The day of the hot hours is still written to: its full regions (all but the last) are written no
+    // more, and move.
+    const bool written_to = GenerationEndOf(it->first) > first_hot_hour;
+    const bool quiet = written_to || generation.kept == generation.kept_at_last_move;
+    if (!written_to) generation.kept_at_last_move = generation.kept;
+    const size_t regions = generation.regions.size() - (written_to && !generation.regions.empty() ? 1 : 0);
+    for (size_t i = 0; i < regions; ++i) {
       // The bytes a region before the last holds are what it had when the next one was taken, a little less
       // than the whole region unless the texts filled it exactly: what a checkpoint refers to is at most
       // that, so the region moves no further (taken as the whole region, the move was found larger than

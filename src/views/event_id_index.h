@@ -180,7 +180,7 @@ class EventIdIndex {
   static_assert(ArenaRegion::kBytes == size_t{1} << kPlaceRegionShift);
   static constexpr uint64_t kPlaceRegionMask = (uint64_t{1} << (kPlaceSlotShift - kPlaceRegionShift)) - 1;
   const char* TextAt(uint64_t place) const {
-    const Generation& generation = *slots_[place >> kPlaceSlotShift];
+    const Generation& generation = GenerationOf(place);
     return generation.regions[(place >> kPlaceRegionShift) & kPlaceRegionMask].data() +
            (place & (ArenaRegion::kBytes - 1));
   }
@@ -198,7 +198,7 @@ class EventIdIndex {
   struct Generation {
     int64_t key = 0;  // generations_'s
     // Regions of address space, each filled before the next is taken: only the pages written to cost
-    // memory, whatever the hour's number of ids, and a past hour's texts move to the cold file in place.
+    // memory, whatever the day's number of ids, and a past day's texts move to the cold file in place.
     std::vector<ArenaRegion> regions;
     size_t used = ArenaRegion::kBytes;  // in the last region
     std::vector<uint32_t> used_before;  // in each region before the last (what a checkpoint saves of it)
@@ -209,6 +209,8 @@ class EventIdIndex {
     // Bytes used in region `i`.
     size_t UsedIn(size_t i) const { return i + 1 == regions.size() ? used : used_before[i]; }
   };
+  // The arena a place is in.
+  const Generation& GenerationOf(uint64_t place) const { return *slots_[place >> kPlaceSlotShift]; }
   static constexpr int32_t kFree = INT32_MIN;  // hour_ of a number no id has
 
   // The number of the id stored as `stored`, whether in the hash set or a run.
@@ -237,7 +239,7 @@ class EventIdIndex {
   // The slot of the arena for ids of `hour`, made if there is none.
   uint32_t SlotOf(int64_t hour);
   std::vector<uint32_t> free_numbers_;
-  ChunkedVector<uint64_t> text_place_;  // in the arena of the id's hour (TextAt)
+  ChunkedVector<uint64_t> text_place_;  // in the arena of the id's day (TextAt)
   ChunkedVector<uint8_t> text_length_;  // 0: a packed UUID's 16 bytes
   ChunkedVector<int32_t> hour_;         // of the current row; kFree: a number no id has
   ChunkedVector<uint32_t> current_row_;

@@ -30,8 +30,9 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // place there; 13: the event ids' fingerprints of a hash that is the same in every process (before, a
 // hash salted per process: a start made the runs' fingerprints again); 14: each sealed hour's rows
 // retracted since its seal (its deletion mask), beside the seal noted; 15: an event's row of 40 bytes, its
-// state in its timestamp's top byte (48 before)
-constexpr uint32_t kFormatVersion = 15;
+// state in its timestamp's top byte (48 before); 16: each hour's seal noted as its parts (late rows are
+// sealed as a part of their own)
+constexpr uint32_t kFormatVersion = 16;
 constexpr uint32_t kOldestFormatRead = 6;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
@@ -45,7 +46,8 @@ SavedLayout LayoutOf(uint32_t version) {
   if (version == 11) return SavedLayout::kIdPlacesColumn;
   if (version == 12) return SavedLayout::kCellPlaces;
   if (version == 13) return SavedLayout::kStableIdHashes;
-  return version == 14 ? SavedLayout::kSealMasks : SavedLayout::kRowsOf40Bytes;
+  if (version == 14) return SavedLayout::kSealMasks;
+  return version == 15 ? SavedLayout::kRowsOf40Bytes : SavedLayout::kSealParts;
 }
 
 std::string FileName(uint64_t lsn) {

@@ -24,7 +24,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <thread>
+#include <tuple>
 
 namespace tally {
 
@@ -82,7 +84,7 @@ constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
 constexpr uint64_t kSealedRowsPerTrim = uint64_t{1} << 20;
 
 // The records at `positions`, in that order, as a sealed hour file's events (EventBlocks). Those of the
-// first `previous->records()` positions are taken from `previous` (the hour's seal before: the same
+// first `previous->records()` positions are taken from `previous` (the part this one replaces: the same
 // records), the others read through mappings of their log segments, kept in `segments` for a sealing pass:
 // a read call per record would cost more than compressing it.
 Result<std::string> EventsOfRecords(
@@ -403,8 +405,30 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
 SealedFilesReport Engine::InstallSealedHourFiles() {
   const auto started = std::chrono::steady_clock::now();
   SealedFilesReport report;
-  const std::vector<std::string> paths = ListSealedHourFiles(data_dir_ + "/segments");
-  report.files = paths.size();
+  // Each hour's files in the order of their first rows: a part is installed after the one it follows.
+  struct Found {
+    SealedHourFileId id;
+    std::string path;
+  };
+  std::vector<Found> found;
+  for (std::string& path : ListSealedHourFiles(data_dir_ + "/segments")) {
+    const std::optional<SealedHourFileId> id = ParseSealedHourFileName(path);
+    found.push_back({id.value_or(SealedHourFileId{}), std::move(path)});
+  }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    return std::tie(a.id.shard, a.id.shard_count, a.id.hour, a.id.first_row) <
+           std::tie(b.id.shard, b.id.shard_count, b.id.hour, b.id.first_row);
+  });
+  std::vector<std::span<const Found>> hours;  // of `found`
+  for (size_t first = 0, end = 0; first < found.size(); first = end) {
+    for (end = first + 1; end < found.size() && found[end].id.shard == found[first].id.shard &&
+                          found[end].id.shard_count == found[first].id.shard_count &&
+                          found[end].id.hour == found[first].id.hour;
+         ++end) {
+    }
+    hours.emplace_back(found.data() + first, end - first);
+  }
+  report.files = found.size();
   const int64_t first_kept_hour =
       ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
   // Whether the file at `path` was installed, and why not.
@@ -413,37 +437,46 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
     if (!file.ok()) return {SealedFileFit::kNo, file.status().message()};
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
       return {SealedFileFit::kNo, "written for " + std::to_string(file->shard_count) + " shards"};
+    if (path != data_dir_ + "/segments/" +
+                    SealedHourFileName({file->shard, file->shard_count, file->hour, file->rows.first})) {
+      return {SealedFileFit::kNo, "its name is not that of the part it holds"};
+    }
     if (file->hour < first_kept_hour) return {SealedFileFit::kNo, "its hour was dropped by retention"};
     // Fitted and installed under the lock, as ingest goes on: a row retracted in between makes it not fit
     // (the checkpoint's note no longer holds, and the rows' digest differs).
     std::lock_guard lock(gates_[file->shard].mutex);
     ShardViews& shard = views_->shard_to_seal(file->shard);
-    const SealedFileFit fit =
-        shard.HowSealedFileFits(file->hour, file->sealed_rows, file->rows_digest, *file->sealed);
-    if (fit == SealedFileFit::kNo) return {fit, "the hour's rows changed since it was written"};
-    shard.InstallFittingSealedFile(file->hour, file->sealed_rows, file->rows_digest, file->sealed, fit);
+    const SealedFileFit fit = shard.HowSealedFileFits(file->hour, file->rows, *file->sealed);
+    if (fit == SealedFileFit::kNo) {
+      return {fit, file->rows.first == 0 ? "the hour's rows changed since it was written"
+                                         : "the hour's rows changed since it was written, or no part "
+                                           "installed ends where it begins"};
+    }
+    shard.InstallFittingSealedFile(file->hour, {file->rows, file->sealed}, fit);
     if (fit == SealedFileFit::kByDigest) seals_changed_ = true;  // a seal the checkpoint did not note
     return {fit, {}};
   };
-  // On as many threads as there are cores, as questions by product or store wait for the files: one
-  // thread took twice as long (a second at 100 M events).
+  // On as many threads as there are cores, an hour at a time, as questions by product or store wait for
+  // the files: one thread took twice as long (a second at 100 M events).
   std::mutex report_mutex;
   std::atomic<size_t> next{0};
   auto install_files = [&] {
-    for (size_t i = next++; i < paths.size(); i = next++) {
-      const auto [fit, why] = install(paths[i]);
-      if (fit == SealedFileFit::kNo) ::unlink(paths[i].c_str());
-      std::lock_guard lock(report_mutex);
-      if (fit == SealedFileFit::kNo) {
-        report.dropped.push_back(paths[i] + ": " + why);
-      } else {
-        ++report.installed;
-        report.as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
+    for (size_t i = next++; i < hours.size(); i = next++) {
+      for (const Found& file : hours[i]) {
+        const auto [fit, why] = install(file.path);
+        if (fit == SealedFileFit::kNo) ::unlink(file.path.c_str());
+        std::lock_guard lock(report_mutex);
+        if (fit == SealedFileFit::kNo) {
+          report.dropped.push_back(file.path + ": " + why);
+        } else {
+          ++report.installed;
+          report.as_noted += fit == SealedFileFit::kAsNoted ? 1 : 0;
+        }
       }
     }
   };
   std::vector<std::thread> installers(
-      std::min<size_t>(paths.size(), std::max(1u, std::thread::hardware_concurrency())));
+      std::min<size_t>(hours.size(), std::max(1u, std::thread::hardware_concurrency())));
   for (std::thread& installer : installers) installer = std::thread(install_files);
   for (std::thread& installer : installers) installer.join();
   std::sort(report.dropped.begin(), report.dropped.end());
@@ -633,7 +666,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
           ReadGlobal([](const GlobalViews& global) { return global.first_kept_hour(); });
       kept_from > sealed_files_kept_from_hour_) {
     for (const std::string& path : ListSealedHourFiles(data_dir_ + "/segments")) {
-      if (auto hour = HourOfSealedHourFile(path); hour && *hour < kept_from) ::unlink(path.c_str());
+      if (auto id = ParseSealedHourFileName(path); id && id->hour < kept_from) ::unlink(path.c_str());
     }
     sealed_files_kept_from_hour_ = kept_from;
   }
@@ -657,7 +690,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
     }
     if (jobs.empty()) continue;
     for (SealJob& job : jobs) {
-      rows_sealed += job.rows;
+      rows_sealed += job.rows - job.first;
       job.Build();
       auto events = EventsOfRecords(*log_, job.positions,
                                     job.previous != nullptr ? &job.previous->events : nullptr, &log_segments);
@@ -670,13 +703,20 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
         spdlog::warn("sealed hour's events left in the log only, they could not be read from it: {}",
                      events.status().message());
       }
-      auto file = WriteSealedHourFile(
-          data_dir_ + "/segments",
-          SealedHourFile{shard, views_->shard_count(), job.hour, job.rows, job.rows_digest, job.sealed},
-          events.ok() ? std::string_view(*events) : std::string_view());
+      auto file =
+          WriteSealedHourFile(data_dir_ + "/segments",
+                              SealedHourFile{shard, views_->shard_count(), job.hour, job.part(), job.sealed},
+                              events.ok() ? std::string_view(*events) : std::string_view());
       if (file.ok()) {
         job.sealed = std::move(file->sealed);
         sealed_write_failed_ = false;
+        // The files of the later parts it replaces (a start finds the parts that are left by their first
+        // rows: one that a crash leaves here is not used).
+        for (uint32_t first_row : job.replaced_firsts) {
+          const std::string path = data_dir_ + "/segments/" +
+                                   SealedHourFileName({shard, views_->shard_count(), job.hour, first_row});
+          ::unlink(path.c_str());
+        }
       } else if (!sealed_write_failed_) {
         sealed_write_failed_ = true;
         spdlog::warn("sealed hour kept in memory, its file could not be written: {}",
@@ -908,7 +948,8 @@ Result<LogRecord> Engine::ReadRecord(uint64_t packed_position, uint32_t shard,
   }
   if (first_found) {
     spdlog::warn("{}/{}: {}; read from the log instead, the hour will be sealed again",
-                 data_dir_ + "/segments", SealedHourFileName(shard, views_->shard_count(), sealed->hour),
+                 data_dir_ + "/segments",
+                 SealedHourFileName({shard, views_->shard_count(), sealed->hour, sealed->first_row}),
                  payload.status().message());
   }
   return ReadRecord(packed_position);

@@ -186,12 +186,15 @@ std::string Metrics::Render(Engine& engine, ReadConsistency* cluster, const DayC
          static_cast<double>(engine.Read([](const Views& views) { return views.rows(); })));
   const Views::Tiers tiers = engine.Read([](const Views& views) { return views.tiers(); });
   Header(&out, "tally_hours", "gauge",
-         "(shard, hour) pairs by tier: sealed (answered from the sealed index), sealed_late_rows (the "
-         "index with a few late or corrected rows beside it, sealed again after a long quiet) or hot (rows "
-         "scanned).");
+         "(shard, hour) pairs by tier: sealed (answered from the sealed parts), sealed_late_rows (the parts "
+         "with a few corrected rows masked, merged after a long quiet) or hot (rows scanned).");
   Sample(&out, "tally_hours", "tier=\"hot\"", static_cast<double>(tiers.hot_hours));
   Sample(&out, "tally_hours", "tier=\"sealed\"", static_cast<double>(tiers.sealed_hours));
   Sample(&out, "tally_hours", "tier=\"sealed_late_rows\"", static_cast<double>(tiers.late_rows_hours));
+  Header(&out, "tally_sealed_parts", "gauge",
+         "Parts of the sealed hours' seals (late rows are sealed as a part of their own; an hour's parts "
+         "are merged in the background).");
+  Sample(&out, "tally_sealed_parts", "", static_cast<double>(tiers.sealed_parts));
   Header(&out, "tally_frozen_hours", "gauge",
          "(shard, hour) pairs whose user sets are read in place from the cold chunk file, not the heap.");
   Sample(&out, "tally_frozen_hours", "", static_cast<double>(tiers.frozen_hours));

@@ -107,7 +107,7 @@ void ScanRows(const ShardViews& views, const HourData& data, uint32_t first, Mil
   }
 }
 
-// The events of `hour` within [from, to) matching `filter`: from the hour's cell or its sealed index when
+// The events of `hour` within [from, to) matching `filter`: from the hour's cell or its sealed parts when
 // the hour is whole and they answer the filter, otherwise (and for rows added after the seal) by scanning
 // the hour's rows. Exact either way.
 void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis from, Millis to,
@@ -118,12 +118,14 @@ void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis
       partial->AddCell(data.all, filter.type);
       return;
     }
-    if (const SealedHour* sealed = data.sealed.get(); sealed != nullptr) {
-      const DimensionIndex& index = filter.product ? sealed->by_product : sealed->by_store;
-      if (auto at = index.Find(filter.product ? *filter.product : *filter.store))
-        partial->AddIndexed(index, *at, filter.type, SealMask(views, data, filter.product.has_value()));
-      first_unsealed = data.sealed_rows;
+    for (uint32_t part = 0; part < data.parts.size(); ++part) {
+      const SealedHour& sealed = *data.parts[part].index;
+      const DimensionIndex& index = filter.product ? sealed.by_product : sealed.by_store;
+      if (auto at = index.Find(filter.product ? *filter.product : *filter.store)) {
+        partial->AddIndexed(index, *at, filter.type, SealMask(views, data, part, filter.product.has_value()));
+      }
     }
+    first_unsealed = data.sealed_rows();
   }
   ScanRows(views, data, first_unsealed, from, to, [&](const EventRow& row) {
     if (!filter.Matches(row)) return;
@@ -277,12 +279,18 @@ class ShardTop {
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
       const HourData& data = it->second;
       uint32_t first_unsealed = 0;
-      if (CoversWholeHour(it->first, request.from, request.to) && data.sealed != nullptr) {
-        Sealed& hour = sealed_.emplace_back(Sealed{it->first, data.sealed, nullptr, std::nullopt});
-        hour.index = by_product_ ? &data.sealed->by_product : &data.sealed->by_store;
-        // Less the rows retracted since the seal, which it counted.
-        if (!data.masked.empty()) hour.mask.emplace(views, data, by_product_);
-        first_unsealed = data.sealed_rows;
+      if (CoversWholeHour(it->first, request.from, request.to) && data.sealed()) {
+        for (uint32_t part = 0; part < data.parts.size(); ++part) {
+          const std::shared_ptr<const SealedHour>& index = data.parts[part].index;
+          Sealed& hour = sealed_.emplace_back(Sealed{it->first, index, nullptr, std::nullopt});
+          hour.index = by_product_ ? &index->by_product : &index->by_store;
+          // Less the rows retracted since the part's seal, which it counted.
+          if (std::any_of(data.masked.begin(), data.masked.end(),
+                          [&](const MaskedRow& row) { return row.part == part; })) {
+            hour.mask.emplace(views, data, part, by_product_);
+          }
+        }
+        first_unsealed = data.sealed_rows();
       }
       if (first_unsealed < data.rows.size()) {
         scanned_.push_back({&data, first_unsealed});
@@ -399,7 +407,7 @@ class ShardTop {
   };
   struct Sealed {
     int64_t hour_number;
-    std::shared_ptr<const SealedHour> hour;  // held: a seal replaced or dropped meanwhile stays readable
+    std::shared_ptr<const SealedHour> hour;  // a part, held: replaced or dropped meanwhile it stays readable
     const DimensionIndex* index;
     std::optional<SealMask> mask;  // if rows were retracted since the seal
   };
@@ -412,7 +420,7 @@ class ShardTop {
     size_t first, end;
   };
 
-  // The days wholly in the range with at least two sealed hours, whose sums day_counts_ may keep.
+  // The days wholly in the range with at least two sealed parts, whose sums day_counts_ may keep.
   void FindWholeDays(const TopRequest& request) {
     constexpr int64_t kHoursPerDay = kMillisPerDay / kMillisPerHour;
     for (size_t first = 0; first < sealed_.size();) {
@@ -460,7 +468,7 @@ class ShardTop {
   uint32_t key_count_ = 0;             // the dictionary's keys when taken: every key the list can meet
   std::optional<uint32_t> type_;
   bool no_such_type_ = false;
-  std::vector<Sealed> sealed_;    // the whole hours sealed, and their indexes, in hour order
+  std::vector<Sealed> sealed_;    // the whole hours' sealed parts, and their indexes, in hour order
   std::vector<WholeDay> days_;    // in day order
   std::vector<Scanned> scanned_;  // the hours' rows counted one by one (until copied)
   std::vector<Copied> copied_;

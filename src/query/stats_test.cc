@@ -91,33 +91,50 @@ TEST_P(ModelTest, StatsTopAndTimelinesEqualTheReference) {
   }
   if (seed % 4 == 3) {
     // Every hour sealed, then a few late events: an hour with at most 1 row in 32 after its seal waits
-    // quiet beside it (ShardViews::kLateRowsShare), the others are sealed again.
-    // And a few corrections of sealed events, masked from their hours' indexes meanwhile.
+    // quiet beside it (ShardViews::kLateRowsShare), the others' become a part of their own. And a few
+    // corrections of sealed events, masked from their parts' indexes meanwhile.
     views.SealHours(0);
-    for (uint32_t i = 0; i < 25; ++i) {
-      Event event = random.Make(kBase, kHours);
-      if (i % 5 == 0) {
-        event.event_id = "id-" + std::to_string(i * 97);  // (ids up to about id-2500 exist)
-        event.version = 1000 + i;                         // (higher than any before)
+    auto apply_late = [&](uint32_t count, uint32_t first_position) {
+      for (uint32_t i = 0; i < count; ++i) {
+        Event event = random.Make(kBase, kHours);
+        if (i % 5 == 0 && count < 100) {
+          event.event_id = "id-" + std::to_string(i * 97);  // (ids up to about id-2500 exist)
+          event.version = 1000 + i;                         // (higher than any before)
+        }
+        model.Apply(event);
+        views.Apply(event, LogPosition{0, 16 + first_position + i});
       }
-      model.Apply(event);
-      views.Apply(event, LogPosition{0, 16 + 3000 + i});
-    }
+    };
+    auto count_hours = [&](size_t* masked_hours, size_t* hours_in_parts) {
+      *masked_hours = *hours_in_parts = 0;
+      for (uint32_t shard = 0; shard < views.shard_count(); ++shard) {
+        for (const auto& [hour, data] : views.shard(shard).hours()) {
+          *masked_hours += data.masked.empty() ? 0 : 1;
+          *hours_in_parts += data.parts.size() > 1 ? 1 : 0;
+        }
+      }
+    };
+    apply_late(25, 3000);
     for (int pass = 0; pass < 3; ++pass) views.SealHours(1);
     EXPECT_GT(views.tiers().late_rows_hours, 0u);
-    size_t masked_hours = 0;
-    for (uint32_t shard = 0; shard < views.shard_count(); ++shard) {
-      for (const auto& [hour, data] : views.shard(shard).hours()) masked_hours += data.masked.empty() ? 0 : 1;
-    }
+    size_t masked_hours = 0, hours_in_parts = 0;
+    count_hours(&masked_hours, &hours_in_parts);
     EXPECT_GT(masked_hours, 0u);
+    // Then many late events: a part of each hour's seal of their own, the masks kept.
+    expect_day_top(3025);
+    apply_late(400, 3025);
+    for (int pass = 0; pass < 3; ++pass) views.SealHours(1);
+    count_hours(&masked_hours, &hours_in_parts);
+    EXPECT_GT(masked_hours, 0u);
+    EXPECT_GT(hours_in_parts, 0u);
   }
   if (seed % 4 == 1) {
     // Every hour answered from its index alone.
     views.SealHours(0);
     for (uint32_t shard = 0; shard < views.shard_count(); ++shard) {
       for (const auto& [hour, data] : views.shard(shard).hours()) {
-        ASSERT_NE(data.sealed, nullptr) << hour;
-        ASSERT_EQ(data.sealed_rows, data.rows.size()) << hour;
+        ASSERT_TRUE(data.sealed()) << hour;
+        ASSERT_EQ(data.sealed_rows(), data.rows.size()) << hour;
       }
     }
   }
@@ -244,7 +261,7 @@ TEST(Stats, SealsWithManyRowsMaskedAnswerAsTheRowsDo) {
     size_t masked = 0;
     for (uint32_t shard = 0; shard < shards; ++shard) {
       for (const auto& [hour, data] : sealed.shard(shard).hours()) {
-        ASSERT_NE(data.sealed, nullptr);
+        ASSERT_TRUE(data.sealed());
         masked += data.masked.size();
       }
     }

@@ -18,8 +18,10 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
 // 2: the hour's whole events after the indexes (1 had none), as the log's frames; 3: as their payloads after
-// their lengths; 4: each block of them as columns. A file of another version is sealed again.
-constexpr uint32_t kFormatVersion = 4;
+// their lengths; 4: each block of them as columns; 5: a part of the hour's rows, its first row after its
+// end (0 in 4). A file of another version is sealed again.
+constexpr uint32_t kFormatVersion = 5;
+constexpr uint32_t kFormatVersionOfWholeHours = 4;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksummedFrom = 16;
 
@@ -29,23 +31,27 @@ std::string_view AsBytes(std::span<const uint32_t> words) {
 
 }  // namespace
 
-std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "s%" PRIu32 "of%" PRIu32 "-h%" PRId64 ".seg", shard, shard_count, hour);
+std::string SealedHourFileName(const SealedHourFileId& id) {
+  char name[80];
+  if (id.first_row == 0) {
+    std::snprintf(name, sizeof(name), "s%" PRIu32 "of%" PRIu32 "-h%" PRId64 ".seg", id.shard, id.shard_count,
+                  id.hour);
+  } else {
+    std::snprintf(name, sizeof(name), "s%" PRIu32 "of%" PRIu32 "-h%" PRId64 "-r%" PRIu32 ".seg", id.shard,
+                  id.shard_count, id.hour, id.first_row);
+  }
   return name;
 }
 
-std::optional<int64_t> HourOfSealedHourFile(const std::string& path) {
+std::optional<SealedHourFileId> ParseSealedHourFileName(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  uint32_t shard = 0, shard_count = 0;
-  int64_t hour = 0;
-  if (std::sscanf(name.c_str(), "s%" SCNu32 "of%" SCNu32 "-h%" SCNd64 ".seg", &shard, &shard_count, &hour) !=
-          3 ||
-      name != SealedHourFileName(shard, shard_count, hour)) {
-    return std::nullopt;
-  }
-  return hour;
+  SealedHourFileId id;
+  const int fields = std::sscanf(name.c_str(), "s%" SCNu32 "of%" SCNu32 "-h%" SCNd64 "-r%" SCNu32, &id.shard,
+                                 &id.shard_count, &id.hour, &id.first_row);
+  // (Printed again, the name must be the same: no other spelling of the numbers, nothing after them.)
+  if (fields < 3 || name != SealedHourFileName(id)) return std::nullopt;
+  return id;
 }
 
 std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes) {
@@ -72,9 +78,9 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   PutFixed<uint32_t>(&bytes, file.shard);
   PutFixed<uint32_t>(&bytes, file.shard_count);
   PutFixed<int64_t>(&bytes, file.hour);
-  PutFixed<uint32_t>(&bytes, file.sealed_rows);
-  PutFixed<uint32_t>(&bytes, 0);
-  PutFixed<uint64_t>(&bytes, file.rows_digest);
+  PutFixed<uint32_t>(&bytes, file.rows.end);
+  PutFixed<uint32_t>(&bytes, file.rows.first);
+  PutFixed<uint64_t>(&bytes, file.rows.digest);
   PutFixed<uint64_t>(&bytes, product.size());
   PutFixed<uint64_t>(&bytes, store.size());
   bytes.append(AsBytes(product));
@@ -83,7 +89,8 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   const uint32_t crc = *SealedHourFileChecksum(bytes);
   std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
 
-  const std::string path = directory + "/" + SealedHourFileName(file.shard, file.shard_count, file.hour);
+  const std::string path =
+      directory + "/" + SealedHourFileName({file.shard, file.shard_count, file.hour, file.rows.first});
   const std::string temporary = path + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("create " + temporary, errno);
@@ -102,7 +109,9 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   auto damaged = [](const std::string& what) { return Status::Corruption("sealed hour file: " + what); };
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return damaged("not a sealed hour file");
-  if (GetFixed<uint32_t>(bytes.data() + 8) != kFormatVersion) return damaged("format version not known");
+  const uint32_t version = GetFixed<uint32_t>(bytes.data() + 8);
+  if (version != kFormatVersion && version != kFormatVersionOfWholeHours)
+    return damaged("format version not known");
   if (GetFixed<uint32_t>(bytes.data() + 12) != SealedHourFileChecksum(bytes))
     return damaged("checksum mismatch");
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint32_t) != 0) return damaged("not aligned");
@@ -110,8 +119,11 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   file.shard = GetFixed<uint32_t>(bytes.data() + 16);
   file.shard_count = GetFixed<uint32_t>(bytes.data() + 20);
   file.hour = GetFixed<int64_t>(bytes.data() + 24);
-  file.sealed_rows = GetFixed<uint32_t>(bytes.data() + 32);
-  file.rows_digest = GetFixed<uint64_t>(bytes.data() + 40);
+  file.rows.end = GetFixed<uint32_t>(bytes.data() + 32);
+  file.rows.first = GetFixed<uint32_t>(bytes.data() + 36);
+  file.rows.digest = GetFixed<uint64_t>(bytes.data() + 40);
+  if (file.rows.first >= file.rows.end || (version == kFormatVersionOfWholeHours && file.rows.first != 0))
+    return damaged("its rows are not a part of an hour");
   const uint64_t product_words = GetFixed<uint64_t>(bytes.data() + 48);
   const uint64_t store_words = GetFixed<uint64_t>(bytes.data() + 56);
   const uint64_t body_words = (bytes.size() - kHeaderBytes) / sizeof(uint32_t);
@@ -127,7 +139,7 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   auto events = EventBlocks::FromBytes(
       bytes.substr(kHeaderBytes + (product_words + store_words) * sizeof(uint32_t)), owner);
   if (!events.ok()) return events.status();
-  if (events->records() != 0 && events->records() != file.sealed_rows)
+  if (events->records() != 0 && events->records() != file.rows.end - file.rows.first)
     return damaged("its events are not the rows it was sealed from");
   auto sealed = std::make_shared<SealedHour>();
   sealed->by_product = std::move(*product);

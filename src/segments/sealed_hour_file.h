@@ -1,16 +1,20 @@
-// A sealed hour's index (views/shard_views.h: SealedHour) in a file of its own, read in place through a
+// A part of a sealed hour (views/shard_views.h: SealedPart) in a file of its own, read in place through a
 // memory map, so the index sits in the page cache instead of the heap and survives a restart. A file is
-// "DATA/segments/s<shard>of<shards>-h<hour>.seg":
+// "DATA/segments/s<shard>of<shards>-h<hour>.seg" for the part that begins with the hour's first row, and
+// "...-h<hour>-r<first row>.seg" for a later one:
 //   "TALLYSEG" | u32 format version | u32 crc32c of every byte after this field
-//   u32 shard | u32 shards | i64 hour | u32 sealed rows | u32 0 | u64 rows digest
+//   u32 shard | u32 shards | i64 hour | u32 end row | u32 first row | u64 rows digest
 //   u64 product words | u64 store words | the product index's words | the store index's words
 //   | the hour's whole events (views/event_blocks.h)
 // (little endian, as the machine is). The checksum covers everything up to the events' blocks, which are
 // checked when they are read. It is derived data: written as a .tmp file and renamed into place, not
-// fsynced. At start a file is used only if its checksum holds, its indexes pass their checks, and the
-// digest of the hour's first `sealed rows` rows (their log positions and states, rebuilt from the log)
-// equals the one it was built from (taken from the checkpoint's note of the hour's seal when it says the
-// same and no row of the hour was retracted since); any other file is deleted and the hour sealed again.
+// fsynced. At start an hour's files are used in the order of their first rows while each begins where the
+// one before it ends (a merge replaces the part with its first row and deletes the others it covers; a
+// crash in between leaves them behind): a file is used only if its checksum holds, its indexes pass their
+// checks, and the digest of the hour's rows it covers (their log positions and states, rebuilt from the
+// log) equals the one it was built from (taken from the checkpoint's note of the hour's seal when it says
+// the same and no row of the hour was retracted since); any other file is deleted and its rows sealed
+// again.
 #pragma once
 
 #include <cstdint>
@@ -29,17 +33,23 @@ struct SealedHourFile {
   uint32_t shard = 0;
   uint32_t shard_count = 1;
   int64_t hour = 0;
-  uint32_t sealed_rows = 0;
-  uint64_t rows_digest = 0;
+  PartRows rows;  // the hour's rows it seals, and their digest
   std::shared_ptr<const SealedHour> sealed;
 };
 
-std::string SealedHourFileName(uint32_t shard, uint32_t shard_count, int64_t hour);
-// The hour a file's path names (nullopt: not a sealed hour file's name).
-std::optional<int64_t> HourOfSealedHourFile(const std::string& path);
+// What a sealed hour file's name says.
+struct SealedHourFileId {
+  uint32_t shard = 0;
+  uint32_t shard_count = 1;
+  int64_t hour = 0;
+  uint32_t first_row = 0;
+};
+std::string SealedHourFileName(const SealedHourFileId& id);
+// What a file's path names (nullopt: not a sealed hour file's name).
+std::optional<SealedHourFileId> ParseSealedHourFileName(const std::string& path);
 
-// Writes `file` with `events` (an EventBlocksWriter's section of its first sealed_rows rows' records;
-// empty: none) into `directory` (created if missing) and returns it read back from its memory map.
+// Writes `file` with `events` (an EventBlocksWriter's section of its rows' records; empty: none) into
+// `directory` (created if missing) and returns it read back from its memory map.
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
                                            std::string_view events = {});
 // Maps and checks a file.

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 #include "log/record.h"
 
@@ -34,7 +36,7 @@ class SealedHourFileTest : public ::testing::Test {
     }
     sealed->by_product = DimensionIndex::Build(products);
     sealed->by_store = DimensionIndex::Build(stores);
-    return SealedHourFile{2, 3, 498202, 500, 0x1234567890abcdefull, sealed};
+    return SealedHourFile{2, 3, 498202, PartRows{0, 500, 0x1234567890abcdefull}, sealed};
   }
   // The whole events of Example()'s 500 rows (the log's payloads), and the section they make.
   static std::vector<std::string> ExamplePayloads() {
@@ -94,15 +96,62 @@ TEST_F(SealedHourFileTest, WrittenFilesAreReadBackInPlaceWithTheSameAnswers) {
   EXPECT_EQ(file->shard, 2u);
   EXPECT_EQ(file->shard_count, 3u);
   EXPECT_EQ(file->hour, 498202);
-  EXPECT_EQ(file->sealed_rows, 500u);
-  EXPECT_EQ(file->rows_digest, 0x1234567890abcdefull);
+  EXPECT_EQ(file->rows, (PartRows{0, 500, 0x1234567890abcdefull}));
   ExpectSameAnswers(file->sealed->by_product, written.sealed->by_product);
   ExpectSameAnswers(file->sealed->by_store, written.sealed->by_store);
   ExpectExampleEvents(*file);
   // Read in place: the index's words are the file's, not a copy on the heap.
   EXPECT_NE(file->sealed->by_product.words().data(), written.sealed->by_product.words().data());
   EXPECT_EQ(ListSealedHourFiles(dir_),
-            std::vector<std::string>{dir_ + "/" + SealedHourFileName(2, 3, 498202)});
+            std::vector<std::string>{dir_ + "/" + SealedHourFileName({2, 3, 498202, 0})});
+}
+
+// A later part of an hour (its rows from the 700th on) is named by its first row, and so is found again.
+TEST_F(SealedHourFileTest, ALaterPartIsNamedByItsFirstRow) {
+  SealedHourFile written = Example();
+  written.rows = {700, 1200, 42};
+  auto file = WriteSealedHourFile(dir_, written, ExampleEvents());
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->rows, written.rows);
+  ExpectExampleEvents(*file);
+  const std::string name = "s2of3-h498202-r700.seg";
+  EXPECT_EQ(SealedHourFileName({2, 3, 498202, 700}), name);
+  EXPECT_EQ(ListSealedHourFiles(dir_), std::vector<std::string>{dir_ + "/" + name});
+  const std::optional<SealedHourFileId> id = ParseSealedHourFileName(dir_ + "/" + name);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(std::tie(id->shard, id->shard_count, id->hour, id->first_row),
+            std::make_tuple(2u, 3u, int64_t{498202}, 700u));
+  EXPECT_EQ(ParseSealedHourFileName("s2of3-h498202.seg")->first_row, 0u);
+  for (const char* other : {"s2of3-h498202-r0.seg", "s2of3-h498202-r07.seg", "s2of3-h498202-r7.seg.tmp",
+                            "s2of3-h498202-r7x.seg", "s2of3-h498202.segx"}) {
+    EXPECT_FALSE(ParseSealedHourFileName(other).has_value()) << other;
+  }
+  // Its events are as many as its own rows: 500 for rows [700, 1200), not 1200.
+  written.rows = {700, 1201, 42};
+  EXPECT_FALSE(WriteSealedHourFile(dir_, written, ExampleEvents()).ok());
+  written.rows = {700, 700, 42};  // no rows
+  EXPECT_FALSE(WriteSealedHourFile(dir_, written).ok());
+}
+
+// Files written before hours were sealed in parts (format 4) hold the whole hour from its first row on,
+// and still open; one that says another first row does not.
+TEST_F(SealedHourFileTest, FilesOfWholeHoursInTheFormerFormatStillOpen) {
+  ASSERT_TRUE(WriteSealedHourFile(dir_, Example(), ExampleEvents()).ok());
+  const std::string path = dir_ + "/" + SealedHourFileName({2, 3, 498202, 0});
+  std::string bytes = Read(path);
+  const uint32_t former_version = 4;
+  std::memcpy(bytes.data() + 8, &former_version, sizeof(former_version));  // (not checksummed)
+  Write(path, bytes);
+  auto file = OpenSealedHourFile(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->rows, (PartRows{0, 500, 0x1234567890abcdefull}));
+  ExpectExampleEvents(*file);
+  const uint32_t first_row = 100;
+  std::memcpy(bytes.data() + 36, &first_row, sizeof(first_row));
+  const uint32_t crc = *SealedHourFileChecksum(bytes);
+  std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
+  Write(path, bytes);
+  EXPECT_FALSE(OpenSealedHourFile(path).ok());
 }
 
 // A damaged byte is found when the file is opened, or, in the events' blocks, when they are read; the
@@ -110,7 +159,7 @@ TEST_F(SealedHourFileTest, WrittenFilesAreReadBackInPlaceWithTheSameAnswers) {
 // last block) read the same events. No damage ever reads as another event.
 TEST_F(SealedHourFileTest, EveryDamagedByteAndEveryCutIsFound) {
   ASSERT_TRUE(WriteSealedHourFile(dir_, Example(), ExampleEvents()).ok());
-  const std::string path = dir_ + "/" + SealedHourFileName(2, 3, 498202);
+  const std::string path = dir_ + "/" + SealedHourFileName({2, 3, 498202, 0});
   const std::string bytes = Read(path);
   const std::vector<std::string> payloads = ExamplePayloads();
   size_t found_when_read = 0, harmless = 0;
@@ -149,7 +198,7 @@ TEST_F(SealedHourFileTest, EventsAreAllTheSealedRowsOrNone) {
   ASSERT_TRUE(without.ok()) << without.status().message();
   EXPECT_EQ(without->sealed->events.records(), 0u);
   SealedHourFile fewer = Example();
-  fewer.sealed_rows = 499;
+  fewer.rows.end = 499;
   auto refused = WriteSealedHourFile(dir_, fewer, ExampleEvents());
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("events"), std::string::npos) << refused.status().message();
@@ -183,9 +232,9 @@ TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
 
 TEST_F(SealedHourFileTest, LeftoverTemporaryFilesAreRemoved) {
   fs::create_directories(dir_);
-  Write(dir_ + "/" + SealedHourFileName(0, 1, 5) + ".tmp", "half a file");
+  Write(dir_ + "/" + SealedHourFileName({0, 1, 5, 0}) + ".tmp", "half a file");
   EXPECT_TRUE(ListSealedHourFiles(dir_).empty());
-  EXPECT_FALSE(fs::exists(dir_ + "/" + SealedHourFileName(0, 1, 5) + ".tmp"));
+  EXPECT_FALSE(fs::exists(dir_ + "/" + SealedHourFileName({0, 1, 5, 0}) + ".tmp"));
 }
 
 }  // namespace

@@ -99,8 +99,8 @@ void ShardViews::Retract(uint32_t row_index) {
   HourData& data = hour->second;
   const OtherRows others = OtherRowsOf(row_index, data);
   data.all.Remove(row.type, row.user, others.stays, others.stays_in_type);
-  // The sealed index counts the row: masked from its answers, the hour is sealed again like one with late
-  // rows (CollectSealJobs), not at once.
+  // A part of the seal counts the row: masked from its answers until the part is sealed again
+  // (CollectSealJobs), not at once.
   if (others.in_seal) data.masked.push_back(others.masked);
   ++data.retractions;
   data.changed_pass = seal_pass_;
@@ -112,19 +112,20 @@ void ShardViews::Retract(uint32_t row_index) {
 ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t row_index, const HourData& data) const {
   const EventRow& row = rows_[row_index];
   const int64_t hour = HourOf(row.timestamp);
-  // The hour's rows are in row order: those up to this one are the seal's.
-  const bool sealed = data.sealed != nullptr && data.sealed_rows > 0;
-  const uint32_t last_sealed_row = sealed ? data.rows[data.sealed_rows - 1] : 0;
+  // The hour's rows are in row order: a part's are those from its first to its last.
+  const std::optional<uint32_t> part = data.PartOf(row_index);
+  const uint32_t part_first_row = part ? data.rows[data.parts[*part].rows.first] : 0;
+  const uint32_t part_last_row = part ? data.rows[data.parts[*part].rows.end - 1] : 0;
   OtherRows others;
-  others.in_seal = sealed && row_index <= last_sealed_row;
-  others.masked = {row_index, row.product != kNoDimension, row.store != kNoDimension};
+  others.in_seal = part.has_value();
+  others.masked = {row_index, part.value_or(0), row.product != kNoDimension, row.store != kNoDimension};
   ForEachCurrentRowOf(row.user, [&](uint32_t other) {
     const EventRow& other_row = rows_[other];
     if (other == row_index || HourOf(other_row.timestamp) != hour) return;
     others.stays = true;
     if (other_row.type != row.type) return;
     others.stays_in_type = true;
-    if (!sealed || other > last_sealed_row) return;
+    if (!part || other < part_first_row || other > part_last_row) return;
     if (other_row.product == row.product) others.masked.leaves_product_group = false;
     if (other_row.store == row.store) others.masked.leaves_store_group = false;
   });
@@ -185,15 +186,15 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
     moved += *rows;
   }
   // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
-  // Its cell's user sets are frozen while the seal covers every row, or while it waits with a few late
-  // rows beside it, quiet (a late event thaws them, and they wait until the hour is quiet again: an hour
-  // that keeps receiving late events is not copied back and forth).
+  // Its cell's user sets are frozen while the seal covers every row, or while it waits with a few retracted
+  // rows masked, quiet (a late event thaws them, and they wait until the hour is quiet again: an hour that
+  // keeps receiving late events is not copied back and forth).
   for (auto& [hour, data] : hours_) {
-    if (!data.sealed) continue;
+    if (!data.sealed()) continue;
     auto list = data.rows.MoveToCold(data.rows.size(), cold);
     if (!list.ok()) return list.status();
     moved += *list;
-    if (data.SealedWhole() || data.WaitsWithLateRows()) {
+    if (data.SealedWhole() || data.WaitsToMerge()) {
       auto cell = data.all.Freeze(cold);
       if (!cell.ok()) return cell.status();
       moved += *cell ? 1 : 0;
@@ -254,33 +255,55 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
   for (auto& [hour, data] : hours_) {
     if (rows_taken >= max_rows) break;
     const size_t unsealed = data.RowsBesideSeal();
-    if (unsealed == 0) continue;
+    if (unsealed == 0 && data.parts.size() <= 1) continue;
     const bool quiet = data.changed_pass + quiet_passes < pass;
-    const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows);
+    const bool busy = busy_rows > 0 && unsealed >= std::max<size_t>(busy_rows, data.sealed_rows());
     // A quiet hour's pending users go into its bitmaps now, and their buffer's memory back.
     if (quiet) data.all.Settle();
-    const bool few_late_rows = data.sealed != nullptr && unsealed * kLateRowsShare <= data.sealed_rows;
-    if (quiet && few_late_rows && data.changed_pass + uint64_t{quiet_passes} * kLateRowsQuietFactor >= pass) {
-      data.waiting_pass = pass;
-      continue;
-    }
     if (!(quiet || busy)) continue;
+    // The first row of the part to seal: after the last parts it merges with (0: every part, and the
+    // whole hour sealed anew).
+    uint32_t first = 0;
+    if (data.sealed() && !busy) {
+      const uint32_t late_rows = static_cast<uint32_t>(data.rows.size()) - data.sealed_rows();
+      if (unsealed * kLateRowsShare <= data.sealed_rows()) {
+        // In parts, or with a few rows beside them: merged into one after the long quiet.
+        if (data.changed_pass + uint64_t{quiet_passes} * kLateRowsQuietFactor >= pass) {
+          data.waiting_pass = pass;
+          continue;
+        }
+      } else if (late_rows > 0 && data.masked.size() * kLateRowsShare <= data.sealed_rows()) {
+        uint64_t merged = late_rows;
+        auto kept = static_cast<uint32_t>(data.parts.size());
+        while (kept > 0 && merged * 2 >= data.parts[kept - 1].rows.end - data.parts[kept - 1].rows.first) {
+          --kept;
+          merged += data.parts[kept].rows.end - data.parts[kept].rows.first;
+        }
+        first = kept == data.parts.size() ? data.sealed_rows() : data.parts[kept].rows.first;
+        if (first > 0) data.waiting_pass = pass;  // in parts once it is installed: merged after the quiet
+      }
+    }
     SealJob job;
     job.hour = hour;
+    job.first = first;
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
-    if (data.sealed != nullptr && data.sealed->events.records() == data.sealed_rows)
-      job.previous = data.sealed;
-    job.positions.reserve(job.rows);
+    for (const SealedPart& part : data.parts) {
+      if (part.rows.first > first) job.replaced_firsts.push_back(part.rows.first);
+      // (Its events are none if it was sealed in memory only: its file could not be written.)
+      if (part.rows.first == first && part.index->events.records() == part.rows.end - part.rows.first)
+        job.previous = part.index;
+    }
+    job.positions.reserve(job.rows - first);
     // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
     Hasher digest;
-    for (uint32_t i = 0; i < job.rows; ++i) {
+    for (uint32_t i = first; i < job.rows; ++i) {
       const EventRow& row = rows_[data.rows[i]];
       HashRowForDigest(row, &digest);
       job.Add(row);
     }
     job.rows_digest = digest.Finish();
-    rows_taken += job.rows;
+    rows_taken += job.rows - first;
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -290,8 +313,15 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
   for (SealJob& job : jobs) {
     auto it = hours_.find(job.hour);
     if (it == hours_.end() || it->second.retractions != job.retractions || job.sealed == nullptr) continue;
-    // (Built from the rows as they are: no retraction since the copy.)
-    it->second.SetSeal(std::move(job.sealed), job.rows, job.rows_digest);
+    HourData& data = it->second;
+    // (Built from the rows as they are: no retraction since the copy.) A part after others must begin
+    // where one of them begins, or where they end.
+    if (job.first > 0 && job.first != data.sealed_rows() &&
+        std::none_of(data.parts.begin(), data.parts.end(),
+                     [&](const SealedPart& part) { return part.rows.first == job.first; })) {
+      continue;
+    }
+    data.ReplacePartsFrom({job.part(), std::move(job.sealed)});
   }
 }
 
@@ -301,75 +331,87 @@ void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   InstallSealed(std::move(jobs));
 }
 
-uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t rows) const {
+uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t first, uint32_t end) const {
   const auto& hours = this->hours();
   auto it = hours.find(hour);
-  return DigestOfRows(it == hours.end() ? nullptr : &it->second, rows);
+  return DigestOfRows(it == hours.end() ? nullptr : &it->second, first, end);
 }
 
-uint64_t ShardViews::DigestOfRows(const HourData* data, uint32_t rows) const {
+uint64_t ShardViews::DigestOfRows(const HourData* data, uint32_t first, uint32_t end) const {
   Hasher digest;
   if (data != nullptr) {
     const auto& list = data->rows;
-    const size_t count = std::min<size_t>(rows, list.size());
+    end = std::min<uint32_t>(end, static_cast<uint32_t>(list.size()));
     // An hour's rows are a few in every thousand of the shard's: each on a line, often a page, of its own.
     // Asked for well ahead, many of them are on their way at once.
-    constexpr size_t kAhead = 16;
-    for (size_t i = 0; i < std::min(count, kAhead); ++i) __builtin_prefetch(&rows_[list[i]]);
-    for (size_t i = 0; i < count; ++i) {
-      if (i + kAhead < count) __builtin_prefetch(&rows_[list[i + kAhead]]);
+    constexpr uint32_t kAhead = 16;
+    for (uint32_t i = first; i < std::min(end, first + kAhead); ++i) __builtin_prefetch(&rows_[list[i]]);
+    for (uint32_t i = first; i < end; ++i) {
+      if (i + kAhead < end) __builtin_prefetch(&rows_[list[i + kAhead]]);
       HashRowForDigest(rows_[list[i]], &digest);
     }
   }
   return digest.Finish();
 }
 
-SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
+SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, const PartRows& part,
                                             const SealedHour& sealed) const {
   const auto& hours = this->hours();
   auto it = hours.find(hour);
-  if (it == hours.end() || it->second.rows.size() < rows ||
+  if (it == hours.end() || part.first >= part.end || it->second.rows.size() < part.end ||
+      (part.first > 0 && part.first != it->second.sealed_rows()) ||
       !sealed.by_product.Fits(products_.size(), types_.size()) ||
       !sealed.by_store.Fits(stores_.size(), types_.size())) {
     return SealedFileFit::kNo;
   }
-  // The checkpoint's views held this seal, with the rows retracted since then noted as its mask (the
+  // The checkpoint's views held this part, with the rows retracted since then noted as its mask (the
   // digest is of the rows as they were sealed); only a retraction changes a row of an hour that is kept
   // (retention drops whole hours), and none came after the checkpoint.
   const HourData::NotedSeal& noted = it->second.noted_seal;
-  if (noted.rows > 0 && noted.rows == rows && noted.digest == rows_digest &&
-      noted.retractions == it->second.retractions) {
+  if (noted.retractions == it->second.retractions &&
+      std::find(noted.parts.begin(), noted.parts.end(), part) != noted.parts.end()) {
     return SealedFileFit::kAsNoted;
   }
-  return DigestOfRows(&it->second, rows) == rows_digest ? SealedFileFit::kByDigest : SealedFileFit::kNo;
+  return DigestOfRows(&it->second, part.first, part.end) == part.digest ? SealedFileFit::kByDigest
+                                                                        : SealedFileFit::kNo;
 }
 
-void ShardViews::InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                          std::shared_ptr<const SealedHour> sealed, SealedFileFit fit) {
+void ShardViews::InstallFittingSealedFile(int64_t hour, SealedPart part, SealedFileFit fit) {
   HourData& data = hours_.at(hour);
-  // A digest that fits says the rows are as they were sealed; a noted seal, that they are as the
+  const PartRows rows = part.rows;
+  // A digest that fits says the rows are as they were sealed; a noted part, that they are as the
   // checkpoint saw them, with its mask.
-  data.SetSeal(std::move(sealed), rows, rows_digest);
+  data.ReplacePartsFrom(std::move(part));
   if (fit != SealedFileFit::kAsNoted) return;
-  for (uint32_t row : data.noted_seal.masked_rows) data.masked.push_back(OtherRowsOf(row, data).masked);
+  for (uint32_t row : data.noted_seal.masked_rows) {
+    if (auto place = data.PlaceOf(row, rows.end); place && *place >= rows.first)
+      data.masked.push_back(OtherRowsOf(row, data).masked);
+  }
 }
 
 std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const {
   const int64_t hour = HourOf(rows_[row_index].timestamp);
   const auto& hours = this->hours();
   auto it = hours.find(hour);
-  if (it == hours.end() || it->second.sealed == nullptr) return std::nullopt;
+  if (it == hours.end()) return std::nullopt;
   const HourData& data = it->second;
-  // The hour's rows are in row order: the row's place among them is its record's number.
-  auto record = data.PlaceOf(row_index, std::min(data.sealed_rows, data.sealed->events.records()));
-  if (!record) return std::nullopt;
-  return SealedEventAt{hour, data.sealed, *record};
+  const std::optional<uint32_t> part_index = data.PartOf(row_index);
+  if (!part_index) return std::nullopt;
+  const SealedPart& part = data.parts[*part_index];
+  // The hour's rows are in row order: the row's place among the part's is its record's number.
+  auto place = data.PlaceOf(row_index, part.rows.end);
+  if (!place || *place - part.rows.first >= part.index->events.records()) return std::nullopt;
+  return SealedEventAt{hour, part.rows.first, part.index, *place - part.rows.first};
 }
 
 void ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
   FoldStagedRows();
   auto it = hours_.find(hour);
-  if (it == hours_.end() || it->second.sealed.get() != sealed) return;
+  if (it == hours_.end() ||
+      std::none_of(it->second.parts.begin(), it->second.parts.end(),
+                   [&](const SealedPart& part) { return part.index.get() == sealed; })) {
+    return;
+  }
   it->second.DropSeal();
   it->second.noted_seal = {};  // (a checkpoint must not note the damaged file's seal)
 }
@@ -384,8 +426,9 @@ SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
   return *job.sealed;
 }
 
-SealMask::SealMask(const ShardViews& views, const HourData& data, bool by_product) {
+SealMask::SealMask(const ShardViews& views, const HourData& data, uint32_t part, bool by_product) {
   for (const MaskedRow& masked : data.masked) {
+    if (masked.part != part) continue;
     const EventRow& row = views.rows()[masked.row];
     const uint32_t key = by_product ? row.product : row.store;
     if (key == kNoDimension) continue;

@@ -55,9 +55,10 @@ enum class SavedLayout {
   kStableIdHashes,  // as kCellPlaces, the event ids' fingerprints of a hash that is the same in every process
   kSealMasks,       // as kStableIdHashes, each noted seal with its rows retracted since (HourData::masked)
   kRowsOf40Bytes,   // as kSealMasks, each row 40 bytes (its state in its timestamp's top byte): 48 before
+  kSealParts,       // as kRowsOf40Bytes, each noted seal as its parts (one before)
 };
 // The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kRowsOf40Bytes;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kSealParts;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
@@ -107,16 +108,30 @@ struct SealedHour {
 // Where a row's whole event is among its sealed hour's events.
 struct SealedEventAt {
   int64_t hour = 0;
+  uint32_t first_row = 0;  // of the hour's rows that the part holding the event begins with
   std::shared_ptr<const SealedHour> sealed;
   uint32_t record = 0;  // in sealed->events
 };
 
-// A row of an hour's seal retracted since the seal (a correction replaced it): the seal's index still
-// counts it, and every answer from the index takes it out again until the hour is sealed anew.
+// A part of an hour's seal: an index of the hour's rows[first, end) (in the hour's list) as they were.
+struct PartRows {
+  uint32_t first = 0, end = 0;
+  uint64_t digest = 0;  // ShardViews::RowsDigest of those rows when they were sealed
+  bool operator==(const PartRows&) const = default;
+};
+struct SealedPart {
+  PartRows rows;
+  std::shared_ptr<const SealedHour> index;
+};
+
+// A row of an hour's seal retracted since the seal (a correction replaced it): the index of the part that
+// holds it still counts it, and every answer from that index takes it out again until the part is sealed
+// anew.
 struct MaskedRow {
   uint32_t row = 0;
-  // Whether the row's user has no other current row among those the seal covers with the row's type and
-  // product (store): the user leaves that (product or store, type) group of the index.
+  uint32_t part = 0;  // in HourData::parts
+  // Whether the row's user has no other current row among those the part covers with the row's type and
+  // product (store): the user leaves that (product or store, type) group of the part's index.
   bool leaves_product_group = false;
   bool leaves_store_group = false;
 };
@@ -124,38 +139,39 @@ struct MaskedRow {
 struct HourData {
   Cell all;
   ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
-  // The current rows among rows[0, sealed_rows) as they were sealed, by product and store (null: not sealed).
-  std::shared_ptr<const SealedHour> sealed;
-  uint32_t sealed_rows = 0;
-  uint64_t sealed_digest = 0;     // ShardViews::RowsDigest of rows[0, sealed_rows) while sealed
+  // The hour's seal: parts that cover rows[0, sealed_rows()) in order, each the current rows among its
+  // rows as they were sealed, by product and store. Late rows become a part of their own; parts are merged
+  // (ShardViews::CollectSealJobs).
+  std::vector<SealedPart> parts;
   uint32_t retractions = 0;       // rows of the hour retracted so far
-  std::vector<MaskedRow> masked;  // rows among rows[0, sealed_rows) retracted since the seal
-  // What a checkpoint said of the hour's seal when it was loaded (rows 0: not sealed then), with the
-  // retractions it had: a sealed hour file that says the same of an hour with no retraction since needs
-  // no digest of its rows (HowSealedFileFits).
+  std::vector<MaskedRow> masked;  // rows among rows[0, sealed_rows()) retracted since their part's seal
+  // What a checkpoint said of the hour's seal when it was loaded (no parts: not sealed then), with the
+  // retractions it had: a sealed hour file that says the same of a part of an hour with no retraction
+  // since needs no digest of its rows (HowSealedFileFits).
   struct NotedSeal {
-    uint32_t rows = 0;
-    uint64_t digest = 0;
+    std::vector<PartRows> parts;
     uint32_t retractions = 0;
     std::vector<uint32_t> masked_rows;  // the seal's rows retracted after it
   } noted_seal;
   struct Seal {
-    uint32_t rows = 0;  // 0: none
-    uint64_t digest = 0;
+    std::vector<PartRows> parts;  // none: not sealed
     std::vector<uint32_t> masked_rows;
   };
   // What a checkpoint notes of the hour's seal: the one installed, or else the one noted at the start if
-  // no row of the hour was retracted since (its file may not be installed yet: a start does not wait).
+  // no row of the hour was retracted since (its files may not be installed yet: a start does not wait).
   Seal SealToNote() const {
-    if (sealed != nullptr) {
-      Seal seal{sealed_rows, sealed_digest, {}};
+    if (sealed()) {
+      Seal seal;
+      for (const SealedPart& part : parts) seal.parts.push_back(part.rows);
       for (const MaskedRow& row : masked) seal.masked_rows.push_back(row.row);
       return seal;
     }
-    if (noted_seal.retractions == retractions)
-      return {noted_seal.rows, noted_seal.digest, noted_seal.masked_rows};
+    if (noted_seal.retractions == retractions) return {noted_seal.parts, noted_seal.masked_rows};
     return {};
   }
+  bool sealed() const { return !parts.empty(); }
+  // The rows the parts cover: rows[0, sealed_rows()).
+  uint32_t sealed_rows() const { return parts.empty() ? 0 : parts.back().rows.end; }
   // The place of the row at `row_index` among rows[0, end) (in row order), if it is there.
   std::optional<uint32_t> PlaceOf(uint32_t row_index, uint32_t end) const {
     uint32_t low = 0, high = std::min<uint32_t>(end, static_cast<uint32_t>(rows.size()));
@@ -171,44 +187,67 @@ struct HourData {
     if (low == last || rows[low] != row_index) return std::nullopt;
     return low;
   }
-  // Whether the seal answers for every row of the hour: none came after it, none was retracted since.
-  bool SealedWhole() const { return sealed != nullptr && sealed_rows == rows.size() && masked.empty(); }
-  // Rows the seal does not answer for as they are: late rows after it, and its rows retracted since.
-  size_t RowsBesideSeal() const { return rows.size() - sealed_rows + masked.size(); }
-  uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
-  // The last pass that found the hour quiet and left its few late rows beside its seal
-  // (ShardViews::CollectSealJobs); later than changed_pass while it still waits so.
-  uint64_t waiting_pass = 0;
-  // Whether the hour is sealed but for a few late or retracted rows, quiet, and waits before it is sealed
-  // again.
-  bool WaitsWithLateRows() const {
-    return sealed != nullptr && !SealedWhole() && waiting_pass > changed_pass;
+  // The part whose rows hold the row at `row_index`, if one does (the rows are in row order).
+  std::optional<uint32_t> PartOf(uint32_t row_index) const {
+    for (uint32_t part = 0; part < parts.size(); ++part) {
+      if (row_index <= rows[parts[part].rows.end - 1]) {
+        if (row_index < rows[parts[part].rows.first]) return std::nullopt;
+        return part;
+      }
+    }
+    return std::nullopt;
   }
-  // Answers come from `index` for the first `rows` rows as they are now (no mask), or, for a null index,
-  // from the rows again until the hour is sealed anew.
-  void SetSeal(std::shared_ptr<const SealedHour> index, uint32_t rows, uint64_t digest) {
-    sealed = std::move(index);
-    sealed_rows = rows;
-    sealed_digest = digest;
+  // Whether the seal answers for every row of the hour: none came after it, none was retracted since.
+  bool SealedWhole() const { return sealed() && sealed_rows() == rows.size() && masked.empty(); }
+  // Rows the seal does not answer for as they are: late rows after it, and its rows retracted since.
+  size_t RowsBesideSeal() const { return rows.size() - sealed_rows() + masked.size(); }
+  uint64_t changed_pass = 0;  // the sealing pass during which a row of the hour last changed
+  // The last pass that found the hour quiet, sealed in several parts or with a few late or retracted rows
+  // beside its parts, and left it so (ShardViews::CollectSealJobs); later than changed_pass while it still
+  // waits so.
+  uint64_t waiting_pass = 0;
+  // Whether the hour is quiet and waits before its parts are merged into one: sealed in several parts, or
+  // with a few late or retracted rows beside them.
+  bool WaitsToMerge() const { return sealed() && waiting_pass > changed_pass; }
+  // Answers come from the parts, and from the rows after them.
+  void SetSeal(std::vector<SealedPart> new_parts) {
+    parts = std::move(new_parts);
     masked.clear();
   }
-  void DropSeal() { SetSeal(nullptr, 0, 0); }
+  // Replaces the parts from the one that begins at `part.rows.first` on (or, beginning at sealed_rows(),
+  // none) with `part`, and their masked rows with none.
+  void ReplacePartsFrom(SealedPart part) {
+    const uint32_t first = part.rows.first;
+    if (first == 0) return SetSeal({std::move(part)});
+    auto kept = static_cast<uint32_t>(parts.size());
+    while (kept > 0 && parts[kept - 1].rows.first >= first) --kept;
+    parts.resize(kept);
+    parts.push_back(std::move(part));
+    std::erase_if(masked, [&](const MaskedRow& row) { return row.part >= kept; });
+  }
+  void DropSeal() { SetSeal({}); }
 };
 
-// An hour to seal: its current rows copied out (under the shard's lock), the index built from them (off
-// the lock), installed if the hour saw no retraction since the copy.
+// Rows of an hour to seal as one part: rows[first, rows) copied out (under the shard's lock), the index
+// built from them (off the lock), installed if the hour saw no retraction since the copy and its parts
+// still end where the new one takes over.
 struct SealJob {
   int64_t hour = 0;
-  uint32_t rows = 0;  // rows[0, rows) copied
+  uint32_t first = 0;  // 0: the whole hour in one part (the parts merged); else after the part before it
+  uint32_t rows = 0;   // rows[first, rows) copied
   uint32_t retractions = 0;
   uint64_t rows_digest = 0;         // ShardViews::RowsDigest of the rows copied
-  std::vector<uint64_t> positions;  // of every row copied (any state), for the hour's events
+  std::vector<uint64_t> positions;  // of every row copied (any state), for the part's events
   std::vector<DimensionIndex::Entry> by_product, by_store;
   std::shared_ptr<const SealedHour> sealed;
-  // The hour's seal this one replaces, if its events are those of the first rows copied (an hour's rows
-  // only grow while it is sealed): they need not be read from the log and compressed again.
+  // The hour's part that begins at `first`, which this one replaces, if its events are those of the first
+  // rows copied (an hour's rows only grow while it is sealed): they need not be read from the log and
+  // compressed again. (The parts after it, which hold fewer rows together, are read from the log.)
   std::shared_ptr<const SealedHour> previous;
+  // The first rows of the hour's parts after `first` that this one replaces (their files go with them).
+  std::vector<uint32_t> replaced_firsts;
 
+  PartRows part() const { return {first, rows, rows_digest}; }
   void Add(const EventRow& row);  // its position, and a current row's entries (other rows have none)
   void Build();
 };
@@ -271,43 +310,49 @@ class ShardViews {
   // few, the copies cost O(n log n) over its life), copied out to seal, oldest first. Once the hours taken
   // hold `max_rows` rows, the others wait for the next pass (the copies are held until their indexes are
   // built: after a backfill of a month, every hour turns quiet at once).
-  // A sealed hour that received a few late events (at most one row in kLateRowsShare of what its seal
-  // covers) waits kLateRowsQuietFactor times as long: its late rows are scanned beside the index, and
-  // sealing the whole hour again for each of a trickle of late events cost more than the events themselves.
+  // A sealed hour with a few late or retracted rows beside its parts (at most one in kLateRowsShare of the
+  // rows they cover), or in several parts, waits kLateRowsQuietFactor times as long, then its parts and
+  // rows are merged into one part: the few rows are scanned beside the parts meanwhile, and sealing the
+  // whole hour again for each of a trickle of late events or corrections cost more than the events
+  // themselves. More late rows become a part of their own at the usual quiet, merged with the last parts
+  // while those hold at most twice as many rows as the part before them (so each part holds more rows
+  // than all after it together: a few parts an hour, and a row copied into a new part a few times at
+  // most), and the parts are merged into one after the long quiet. More retracted rows: the whole hour is
+  // sealed anew at the usual quiet.
   std::vector<SealJob> CollectSealJobs(uint32_t quiet_passes, uint32_t busy_rows = 0,
                                        uint64_t max_rows = UINT64_MAX);
   static constexpr uint32_t kLateRowsShare = 32;
   static constexpr uint32_t kLateRowsQuietFactor = 60;
-  // Installs the built jobs whose hour saw no retraction since they were collected.
+  // Installs the built jobs whose hour saw no retraction since they were collected and whose parts still
+  // end where the job takes over.
   void InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).
   SealedHour BuildSealedHour(int64_t hour) const;
-  // A hash of the log positions and states of the hour's first `rows` rows: what a sealed index was
-  // built from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
-  uint64_t RowsDigest(int64_t hour, uint32_t rows) const;
-  // Whether an index read from a file fits: the hour has at least `rows` rows, their digest is
-  // `rows_digest` (known without reading them when the checkpoint loaded noted that very seal of the hour
-  // and no row of it was retracted since), and every product, store and type it names is one of this
-  // shard's. Once the staged rows are folded in (FoldStagedRows), this only reads.
-  SealedFileFit HowSealedFileFits(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                  const SealedHour& sealed) const;
+  // A hash of the log positions and states of the hour's rows[first, end): what a sealed part was built
+  // from, to tell at start whether a sealed hour file still fits the views rebuilt from the log.
+  uint64_t RowsDigest(int64_t hour, uint32_t first, uint32_t end) const;
+  // Whether a part read from a file fits: the hour's parts end where it begins (none for a part of the
+  // rows from the first on), the hour has the rows it covers, their digest is the part's (known without
+  // reading them when the checkpoint loaded noted that very part of the hour and no row of it was
+  // retracted since), and every product, store and type it names is one of this shard's. Once the staged
+  // rows are folded in (FoldStagedRows), this only reads.
+  SealedFileFit HowSealedFileFits(int64_t hour, const PartRows& part, const SealedHour& sealed) const;
   // Where the row's whole event can be read without the log (nullopt: only from the log).
   std::optional<SealedEventAt> SealedEventOf(uint32_t row_index) const;
-  // Drops the hour's seal if it is still `sealed` (its file was found damaged): the hour is sealed again,
-  // and its file written again, by the next pass.
+  // Drops the hour's seal if `sealed` is one of its parts (its file was found damaged): the hour is sealed
+  // again, and its file written again, by the next pass.
   void Unseal(int64_t hour, const SealedHour* sealed);
-  // Installs an index that fits as `fit` (HowSealedFileFits) tells: as noted, with the rows the checkpoint
-  // noted as retracted since the seal masked.
-  void InstallFittingSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                                std::shared_ptr<const SealedHour> sealed, SealedFileFit fit);
+  // Installs a part that fits as `fit` (HowSealedFileFits) tells, after the hour's parts (or, beginning at
+  // the first row, in place of them): as noted, with the rows the checkpoint noted as retracted since its
+  // seal masked.
+  void InstallFittingSealedFile(int64_t hour, SealedPart part, SealedFileFit fit);
   // Both: false (nothing changed) if it does not fit.
-  bool InstallSealedFile(int64_t hour, uint32_t rows, uint64_t rows_digest,
-                         std::shared_ptr<const SealedHour> sealed) {
-    const SealedFileFit fit = HowSealedFileFits(hour, rows, rows_digest, *sealed);
+  bool InstallSealedFile(int64_t hour, SealedPart part) {
+    const SealedFileFit fit = HowSealedFileFits(hour, part.rows, *part.index);
     if (fit == SealedFileFit::kNo) return false;
-    InstallFittingSealedFile(hour, rows, rows_digest, std::move(sealed), fit);
+    InstallFittingSealedFile(hour, std::move(part), fit);
     return true;
   }
   // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
@@ -351,15 +396,15 @@ class ShardViews {
   void Count(uint32_t row_index, Millis received_at);
   // What the user's other current rows in the hour of the row at `row_index` say of it (from the user's
   // chain, the row itself left out): whether the user stays in the hour's cell, of any type and of the
-  // row's type, and which groups of the hour's seal the user leaves with the row.
+  // row's type, and which groups of the part of the hour's seal that holds the row the user leaves.
   struct OtherRows {
     bool stays = false, stays_in_type = false;
-    bool in_seal = false;  // whether the hour's seal counts the row (then `masked` says what it takes off)
+    bool in_seal = false;  // whether a part of the seal counts the row (then `masked` says what it takes off)
     MaskedRow masked;
   };
   OtherRows OtherRowsOf(uint32_t row_index, const HourData& data) const;
   // RowsDigest of an hour already found (null: the shard has no such hour), its staged rows folded in.
-  uint64_t DigestOfRows(const HourData* data, uint32_t rows) const;
+  uint64_t DigestOfRows(const HourData* data, uint32_t first, uint32_t end) const;
   // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
   // is never dropped, one dated far ahead, can hold first_kept_row_ back for good).
   void UnlinkDropped(uint32_t user);
@@ -396,8 +441,8 @@ class ShardViews {
   uint32_t first_kept_row_ = 0;        // every row before it is dropped, its chunk perhaps released
 };
 
-// What a sealed hour's rows retracted since its seal (HourData::masked) take off the groups of its index
-// by one dimension (product or store): answers read the index's groups through it.
+// What a sealed hour's rows retracted since their part's seal (HourData::masked) take off the groups of
+// that part's index by one dimension (product or store): answers read the index's groups through it.
 class SealMask {
  public:
   struct Entry {
@@ -405,7 +450,7 @@ class SealMask {
     bool leaves;  // the user leaves the (key, type) group (MaskedRow)
     auto operator<=>(const Entry&) const = default;
   };
-  SealMask(const ShardViews& views, const HourData& data, bool by_product);
+  SealMask(const ShardViews& views, const HourData& data, uint32_t part, bool by_product);
   // By (key, type, user): one per masked row with a value of the dimension.
   std::span<const Entry> entries() const { return entries_; }
   // The events of the key's group that are still current.

@@ -211,13 +211,14 @@ Views::Tiers Views::tiers() const {
     for (const auto& [hour, data] : shard->hours()) {
       if (data.SealedWhole()) {
         ++tiers.sealed_hours;
-      } else if (data.WaitsWithLateRows()) {
+      } else if (data.WaitsToMerge()) {
         ++tiers.late_rows_hours;
       } else {
         ++tiers.hot_hours;
       }
-      if (data.sealed != nullptr)
-        tiers.sealed_bytes += data.sealed->by_product.bytes() + data.sealed->by_store.bytes();
+      tiers.sealed_parts += data.parts.size();
+      for (const SealedPart& part : data.parts)
+        tiers.sealed_bytes += part.index->by_product.bytes() + part.index->by_store.bytes();
       tiers.frozen_hours += data.all.frozen() ? 1 : 0;
     }
   }

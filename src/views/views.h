@@ -147,10 +147,10 @@ class Views {
   // Every type with events in any shard, its statistics summed over the shards.
   std::map<std::string, TypeStats> TypeStatsByName() const;
   uint64_t rows() const;  // current, superseded and duplicate event rows in all shards
-  // (shard, hour) pairs by tier: sealed (every row in the index, as it is), sealed but for a few late or
-  // retracted rows and quiet (HourData::WaitsWithLateRows), or hot; and the sealed indexes' bytes.
+  // (shard, hour) pairs by tier: sealed (every row in a part, as it is), sealed but for a few retracted
+  // rows and quiet (HourData::WaitsToMerge), or hot; the parts of their seals and their indexes' bytes.
   struct Tiers {
-    uint64_t hot_hours = 0, sealed_hours = 0, late_rows_hours = 0, sealed_bytes = 0;
+    uint64_t hot_hours = 0, sealed_hours = 0, late_rows_hours = 0, sealed_parts = 0, sealed_bytes = 0;
     uint64_t frozen_hours = 0;  // whose cell's user sets are frozen in the cold file (Cell::Freeze)
   };
   Tiers tiers() const;

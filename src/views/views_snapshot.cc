@@ -131,8 +131,11 @@ void ShardViews::Save(ByteSink* out, bool refer_to_cold) const {
     // or, while a start's files are still being installed, the seal the checkpoint loaded noted, if it
     // still holds.
     const HourData::Seal seal = data.SealToNote();
-    writer.Value<uint32_t>(seal.rows);
-    writer.Value<uint64_t>(seal.digest);
+    writer.Value<uint64_t>(seal.parts.size());
+    for (const PartRows& part : seal.parts) {  // (each begins where the one before it ends)
+      writer.Value<uint32_t>(part.end);
+      writer.Value<uint64_t>(part.digest);
+    }
     writer.Value<uint64_t>(seal.masked_rows.size());
     for (uint32_t row : seal.masked_rows) writer.Value(row);
   }
@@ -195,16 +198,24 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     if (!reader.Cell(&data.all)) return damaged;
     if (in_memory) {
       if (!reader.InMemory(&data.rows, UINT32_MAX, mapping)) return damaged;
-      if (layout >= SavedLayout::kSealsNoted) {
-        data.noted_seal.retractions = data.retractions;
-        if (!reader.Value(&data.noted_seal.rows) || !reader.Value(&data.noted_seal.digest) ||
-            data.noted_seal.rows > data.rows.size()) {
+      data.noted_seal.retractions = data.retractions;
+      uint64_t parts = layout >= SavedLayout::kSealsNoted ? 1 : 0;
+      if (layout >= SavedLayout::kSealParts && !reader.Count(&parts, 12)) return damaged;
+      for (uint32_t first = 0; parts > 0; --parts) {
+        PartRows part{first, 0, 0};
+        if (!reader.Value(&part.end) || !reader.Value(&part.digest) || part.end > data.rows.size() ||
+            part.end < first) {
           return damaged;
         }
+        // (A seal of no rows: layouts before kSealParts noted an hour not sealed so.)
+        if (part.end == first) continue;
+        data.noted_seal.parts.push_back(part);
+        first = part.end;
       }
+      const uint32_t noted_rows = data.noted_seal.parts.empty() ? 0 : data.noted_seal.parts.back().end;
       if (layout >= SavedLayout::kSealMasks) {
         uint64_t masked = 0;
-        if (!reader.Count(&masked, 4) || masked > data.noted_seal.rows) return damaged;
+        if (!reader.Count(&masked, 4) || masked > noted_rows) return damaged;
         data.noted_seal.masked_rows.resize(masked);
         for (uint32_t& row : data.noted_seal.masked_rows) {
           if (!reader.Value(&row)) return damaged;
@@ -274,9 +285,10 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     }
     // A masked row is one of the seal's rows, once, and was retracted (replaced by a correction).
     std::vector<uint32_t> masked = data.noted_seal.masked_rows;
+    const uint32_t noted_rows = data.noted_seal.parts.empty() ? 0 : data.noted_seal.parts.back().end;
     std::sort(masked.begin(), masked.end());
     for (size_t i = 0; i < masked.size(); ++i) {
-      if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], data.noted_seal.rows) ||
+      if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], noted_rows) ||
           views->rows_[masked[i]].state != RowState::kSuperseded) {
         return damaged;
       }

@@ -269,12 +269,37 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin … views-format11.bin, views-format13.bin and views-format14.bin: these views
-// saved by the code of checkpoint formats 7 to 11, 13 and 14 (13 with every hour sealed, without masks; 14
-// sealed, then an event of a sealed hour corrected: a mask, and rows of 48 bytes).
+// testdata/views-format7.bin … views-format11.bin and views-format13.bin … views-format15.bin: these views
+// saved by the code of checkpoint formats 7 to 11 and 13 to 15 (13 with every hour sealed, without masks;
+// 14 sealed, then an event of a sealed hour corrected: a mask, and rows of 48 bytes; 15 the same with rows
+// of 40 bytes, each hour's seal one part).
 TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   Views views(3);
   ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
+  {
+    Views corrected(3);
+    ApplyRandomEvents(&corrected, 23, 400, 300, 60, 20);
+    corrected.Apply(WithDimensions("id-7", 9, "user-1", kHourStart + 5, "product-1"), LogPosition{1, 16});
+    const std::string whole_seals = ReadFile(TESTDATA_DIR "/views-format15.bin");
+    ASSERT_FALSE(whole_seals.empty());
+    auto loaded = Views::Load(whole_seals, 3, SavedLayout::kRowsOf40Bytes);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
+    size_t hours = 0, rows_after_seals = 0, masked = 0;
+    for (uint32_t shard = 0; shard < 3; ++shard) {
+      for (const auto& [hour, data] : (*loaded)->shard(shard).hours()) {
+        ++hours;
+        ASSERT_EQ(data.noted_seal.parts.size(), 1u) << hour;
+        EXPECT_EQ(data.noted_seal.parts[0].first, 0u);
+        rows_after_seals += data.rows.size() - data.noted_seal.parts[0].end;
+        masked += data.noted_seal.masked_rows.size();
+      }
+    }
+    EXPECT_EQ(hours, 15u);
+    EXPECT_EQ(rows_after_seals, 1u);  // the correction's
+    EXPECT_EQ(masked, 1u);
+    EXPECT_FALSE(Views::Load(whole_seals, 3).ok());
+  }
   {
     Views corrected(3);
     ApplyRandomEvents(&corrected, 23, 400, 300, 60, 20);
@@ -329,7 +354,7 @@ TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   size_t noted = 0;
   for (uint32_t shard = 0; shard < 3; ++shard) {
     for (const auto& [hour, data] : (*loaded_stable_id_hashes)->shard(shard).hours()) {
-      noted += data.noted_seal.rows > 0 ? 1 : 0;
+      noted += data.noted_seal.parts.size();
       EXPECT_TRUE(data.noted_seal.masked_rows.empty());
     }
   }
@@ -371,7 +396,8 @@ TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
   auto loaded_columns = Views::Load(columns, 3, SavedLayout::kColumnsAsInMemory);
   ASSERT_TRUE(loaded_columns.ok()) << loaded_columns.status().message();
   EXPECT_EQ((*loaded_columns)->Digest(), views.Digest());
-  for (const auto& [hour, data] : (*loaded_columns)->shard(0).hours()) EXPECT_EQ(data.noted_seal.rows, 0u);
+  for (const auto& [hour, data] : (*loaded_columns)->shard(0).hours())
+    EXPECT_TRUE(data.noted_seal.parts.empty());
   EXPECT_FALSE(Views::Load(columns, 3).ok());
 
   const std::string field_by_field = ReadFile(TESTDATA_DIR "/views-format7.bin");
@@ -526,35 +552,40 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   }
   EXPECT_EQ(sealed.Digest(), plain.Digest());
 
-  // A correction of an event in a sealed hour is masked from the index until the hour is sealed again.
-  sealed.SealHours(0);
+  // A correction of an event in a sealed hour is masked from the index of the part that holds it until
+  // the part is sealed again. (The hour's parts merged into one first.)
   const Event first = WithDimensions("fresh", 1, "user-1", kHourStart + 5, "product-1");
   sealed.Apply(first, LogPosition{1, 16});
   plain.Apply(first, LogPosition{1, 16});
-  sealed.SealHours(0);
+  for (uint32_t pass = 0; pass < ShardViews::kLateRowsQuietFactor + 2; ++pass) sealed.SealHours(1);
   const ShardViews& shard = sealed.shard(sealed.ShardOf("user-1"));
   const HourData& hour = shard.hours().at(HourOf(kHourStart));
-  ASSERT_NE(hour.sealed, nullptr);
+  ASSERT_TRUE(hour.sealed());
   EXPECT_TRUE(hour.SealedWhole());
   const uint32_t first_row = hour.rows[hour.rows.size() - 1];
   const Event second = WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2");
   sealed.Apply(second, LogPosition{1, 100});
   plain.Apply(second, LogPosition{1, 100});
-  const std::shared_ptr<const SealedHour> index = hour.sealed;
-  ASSERT_NE(index, nullptr);
+  ASSERT_EQ(hour.parts.size(), 1u);
+  const std::shared_ptr<const SealedHour> index = hour.parts[0].index;
   ASSERT_EQ(hour.masked.size(), 1u);
   EXPECT_EQ(hour.masked[0].row, first_row);
+  EXPECT_EQ(hour.masked[0].part, 0u);
   EXPECT_EQ(shard.hours().at(HourOf(kHourStart)).RowsBesideSeal(), 2u);  // the masked row, the correction's
   EXPECT_EQ(sealed.Digest(), plain.Digest());
   // It waits as an hour with a few late rows does (ShardViews::kLateRowsQuietFactor passes), then is
   // sealed anew, without the mask.
   sealed.SealHours(1);
   sealed.SealHours(1);
-  EXPECT_EQ(hour.sealed, index);
-  EXPECT_TRUE(hour.WaitsWithLateRows());
+  ASSERT_EQ(hour.parts.size(), 1u);
+  EXPECT_EQ(hour.parts[0].index, index);
+  EXPECT_EQ(hour.masked.size(), 1u);
+  EXPECT_TRUE(hour.WaitsToMerge());
   EXPECT_EQ(sealed.tiers().late_rows_hours, 1u);
+  EXPECT_EQ(sealed.Digest(), plain.Digest());
   for (uint32_t pass = 0; pass < ShardViews::kLateRowsQuietFactor; ++pass) sealed.SealHours(1);
-  EXPECT_NE(hour.sealed, index);
+  ASSERT_EQ(hour.parts.size(), 1u);
+  EXPECT_NE(hour.parts[0].index, index);
   EXPECT_TRUE(hour.SealedWhole());
   EXPECT_TRUE(hour.masked.empty());
   EXPECT_EQ(sealed.Digest(), plain.Digest());
@@ -627,24 +658,27 @@ TEST(Views, ABusyHourIsSealedEachTimeItsUnsealedRowsDouble) {
   constexpr uint32_t kNeverQuiet = 1'000'000;
   apply(63);
   shard.SealHours(kNeverQuiet, 64);
-  EXPECT_EQ(shard.hours().at(hour).sealed, nullptr);  // 63 rows: fewer than 64
+  EXPECT_FALSE(shard.hours().at(hour).sealed());  // 63 rows: fewer than 64
   apply(37);
   shard.SealHours(kNeverQuiet, 64);
-  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows(), 100u);
   apply(99);
   shard.SealHours(kNeverQuiet, 64);
-  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 100u);  // 99 new rows: fewer than the 100 sealed
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows(), 100u);  // 99 new rows: fewer than the 100 sealed
   apply(1);
   shard.SealHours(kNeverQuiet, 64);
-  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows(), 200u);
   shard.SealHours(kNeverQuiet, 0);  // busy sealing off, nothing quiet: nothing happens
-  EXPECT_EQ(shard.hours().at(hour).sealed_rows, 200u);
+  EXPECT_EQ(shard.hours().at(hour).sealed_rows(), 200u);
 }
 
 // A sealed hour that receives a few late events (at most 1 row in 32 of its seal's) is not sealed again at
 // the usual quiet: its late rows are scanned beside the index, and it waits 60 times as long, so a trickle
-// of late events does not seal the whole hour again for each. More late rows are sealed at the usual quiet.
-TEST(Views, AFewLateRowsWaitBesideTheSealAndMoreAreSealedAtTheUsualQuiet) {
+// of late events does not seal the whole hour again for each. More late rows become a part of their own
+// at the usual quiet, merged with the last parts while those hold at most twice as many rows; an hour in
+// several parts waits 60 times as long, then its parts are merged into one. Answers count every part and
+// every row beside them all along.
+TEST(Views, LateRowsWaitBesideTheSealOrBecomeAPartAndTheHoursPartsAreMergedLater) {
   Views views;
   ShardViews& shard = views.shard_to_seal(0);
   const int64_t hour = HourOf(kHourStart);
@@ -659,49 +693,97 @@ TEST(Views, AFewLateRowsWaitBesideTheSealAndMoreAreSealedAtTheUsualQuiet) {
   };
   auto tiers = [&] {
     const Views::Tiers t = views.tiers();
-    return std::vector<uint64_t>{t.hot_hours, t.sealed_hours, t.late_rows_hours};
+    return std::vector<uint64_t>{t.hot_hours, t.sealed_hours, t.late_rows_hours, t.sealed_parts};
+  };
+  using Parts = std::vector<std::pair<uint32_t, uint32_t>>;
+  auto parts = [&] {
+    Parts rows;
+    for (const SealedPart& part : data.parts) rows.emplace_back(part.rows.first, part.rows.end);
+    return rows;
+  };
+  // The events and users by product of the parts' indexes and the rows after them together: every row's.
+  auto parts_answer_as_the_rows_do = [&] {
+    const SealedHour rebuilt = shard.BuildSealedHour(hour);
+    for (uint32_t product = 0; product < 3; ++product) {
+      uint64_t events = 0;
+      Roaring users;
+      for (const SealedPart& part : data.parts) {
+        if (auto at = part.index->by_product.Find(product)) {
+          events += part.index->by_product.Events(*at, std::nullopt);
+          part.index->by_product.AddUsers(*at, std::nullopt, &users);
+        }
+      }
+      for (uint32_t i = data.sealed_rows(); i < data.rows.size(); ++i) {
+        const EventRow& row = shard.rows()[data.rows[i]];
+        if (row.product != product) continue;
+        ++events;
+        users.add(row.user);
+      }
+      const size_t at = *rebuilt.by_product.Find(product);
+      EXPECT_EQ(events, rebuilt.by_product.Events(at, std::nullopt)) << product;
+      Roaring expected_users;
+      rebuilt.by_product.AddUsers(at, std::nullopt, &expected_users);
+      EXPECT_EQ(users, expected_users) << product;
+    }
   };
   passes(kQuiet + 1);
-  ASSERT_EQ(data.sealed_rows, 64u);
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+  ASSERT_EQ(parts(), (Parts{{0, 64}}));
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0, 1}));
 
   apply(2);  // 2 late rows: 64 / 32
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0}));
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0, 1}));
   passes(kQuiet + 1);  // quiet, but they wait
-  EXPECT_EQ(data.sealed_rows, 64u);
-  EXPECT_TRUE(data.WaitsWithLateRows());
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 0, 1}));
-  // Answers count the late rows beside the index all along.
-  const SealedHour rebuilt = shard.BuildSealedHour(hour);
-  EXPECT_EQ(rebuilt.by_product.Events(*rebuilt.by_product.Find(0), std::nullopt) +
-                rebuilt.by_product.Events(*rebuilt.by_product.Find(1), std::nullopt) +
-                rebuilt.by_product.Events(*rebuilt.by_product.Find(2), std::nullopt),
-            66u);
+  EXPECT_EQ(parts(), (Parts{{0, 64}}));
+  EXPECT_TRUE(data.WaitsToMerge());
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 0, 1, 1}));
+  parts_answer_as_the_rows_do();
   passes(ShardViews::kLateRowsQuietFactor * kQuiet - kQuiet - 1);
-  EXPECT_EQ(data.sealed_rows, 64u);  // quiet for 60 x 2 passes but one: still waiting
+  EXPECT_EQ(parts(), (Parts{{0, 64}}));  // quiet for 60 x 2 passes but one: still waiting
   passes(1);
-  EXPECT_EQ(data.sealed_rows, 66u);
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+  EXPECT_EQ(parts(), (Parts{{0, 66}}));
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0, 1}));
 
   apply(1);  // a late row again: waiting, then another late row ends the wait's quiet and restarts it
   passes(kQuiet + 1);
-  EXPECT_TRUE(data.WaitsWithLateRows());
+  EXPECT_TRUE(data.WaitsToMerge());
   apply(1);
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0}));  // (a read folds the rows in: then it is hot)
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{1, 0, 0, 1}));  // (a read folds the rows in: then it is hot)
   passes(kQuiet + 1);
-  EXPECT_EQ(data.sealed_rows, 66u);
-  EXPECT_TRUE(data.WaitsWithLateRows());
+  EXPECT_EQ(parts(), (Parts{{0, 66}}));
+  EXPECT_TRUE(data.WaitsToMerge());
 
-  apply(1);  // 3 late rows: more than 66 / 32, sealed at the usual quiet
+  apply(1);  // 3 late rows: more than 66 / 32, a part of their own at the usual quiet
   passes(kQuiet);
-  EXPECT_EQ(data.sealed_rows, 66u);
+  EXPECT_EQ(parts(), (Parts{{0, 66}}));
   passes(1);
-  EXPECT_EQ(data.sealed_rows, 69u);
-  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0}));
+  EXPECT_EQ(parts(), (Parts{{0, 66}, {66, 69}}));
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0, 2}));
+  parts_answer_as_the_rows_do();
 
-  apply(1);  // with no quiet asked for (--seal-after 0), the next pass seals them
+  apply(3);  // 3 more: the last part's 3 are no more than twice as many, merged with them
+  passes(kQuiet + 1);
+  EXPECT_EQ(parts(), (Parts{{0, 66}, {66, 72}}));
+  apply(9);  // 9 more: the last part's 6 and these, 15, are fewer than half the first part's 66
+  passes(kQuiet + 1);
+  EXPECT_EQ(parts(), (Parts{{0, 66}, {66, 81}}));
+  parts_answer_as_the_rows_do();
+
+  // The hour waits in parts 60 times the quiet, then they are merged into one.
+  EXPECT_TRUE(data.WaitsToMerge());
+  passes(ShardViews::kLateRowsQuietFactor * kQuiet - kQuiet - 1);
+  EXPECT_EQ(parts(), (Parts{{0, 66}, {66, 81}}));
+  passes(1);
+  EXPECT_EQ(parts(), (Parts{{0, 81}}));
+  EXPECT_EQ(tiers(), (std::vector<uint64_t>{0, 1, 0, 1}));
+  parts_answer_as_the_rows_do();
+
+  apply(41);  // 41 late rows: at least half the 81 sealed, merged with them at once
+  passes(kQuiet + 1);
+  EXPECT_EQ(parts(), (Parts{{0, 122}}));
+  apply(10);  // with no quiet asked for (--seal-after 0), the next pass seals them
   shard.SealHours(0);
-  EXPECT_EQ(data.sealed_rows, 70u);
+  EXPECT_EQ(parts(), (Parts{{0, 122}, {122, 132}}));
+  parts_answer_as_the_rows_do();
 }
 
 // Hours quiet at once (a backfill) are sealed oldest first, as many per pass as fit in the rows allowed
@@ -718,7 +800,7 @@ TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {
   auto sealed_hours = [&] {
     std::vector<int64_t> hours;
     for (const auto& [hour, data] : shard.hours()) {
-      if (data.sealed != nullptr) hours.push_back(hour - first);
+      if (data.sealed()) hours.push_back(hour - first);
     }
     return hours;
   };
@@ -740,15 +822,17 @@ TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   views.Apply(WithDimensions("a", 1, "user-1", kHourStart, "product-1"), LogPosition{0, 16});
   ShardViews& shard = views.shard_to_seal(0);
   const int64_t hour = HourOf(kHourStart);
-  const uint64_t digest = shard.RowsDigest(hour, 1);
+  const uint64_t digest = shard.RowsDigest(hour, 0, 1);
   auto fitting = std::make_shared<SealedHour>(shard.BuildSealedHour(hour));
   auto foreign = std::make_shared<SealedHour>(*fitting);
   foreign->by_product = DimensionIndex::Build({{7, 0, 0}});  // product 7: the shard has one product
-  EXPECT_FALSE(shard.InstallSealedFile(hour, 1, digest, foreign));
-  EXPECT_FALSE(shard.InstallSealedFile(hour, 1, digest + 1, fitting));
-  EXPECT_FALSE(shard.InstallSealedFile(hour, 2, digest, fitting));
-  EXPECT_TRUE(shard.InstallSealedFile(hour, 1, digest, fitting));
-  EXPECT_EQ(shard.hours().at(hour).sealed, fitting);
+  EXPECT_FALSE(shard.InstallSealedFile(hour, {{0, 1, digest}, foreign}));
+  EXPECT_FALSE(shard.InstallSealedFile(hour, {{0, 1, digest + 1}, fitting}));
+  EXPECT_FALSE(shard.InstallSealedFile(hour, {{0, 2, digest}, fitting}));
+  EXPECT_FALSE(shard.InstallSealedFile(hour, {{1, 1, digest}, fitting}));  // (no rows)
+  EXPECT_TRUE(shard.InstallSealedFile(hour, {{0, 1, digest}, fitting}));
+  ASSERT_EQ(shard.hours().at(hour).parts.size(), 1u);
+  EXPECT_EQ(shard.hours().at(hour).parts[0].index, fitting);
 }
 
 // Saved views note each sealed hour's rows and their digest: loaded, they vouch for a file of that seal
@@ -767,13 +851,15 @@ TEST(Views, ASealNotedInSavedViewsVouchesForItsFileUntilARowOfTheHourIsRetracted
   const auto& sealed_hours = views.shard(0).hours();
   ASSERT_EQ(sealed_hours.size(), 5u);
   auto fit = [&](int64_t hour, uint64_t digest_change = 0) {
-    const HourData& data = sealed_hours.at(hour);
-    return shard.HowSealedFileFits(hour, data.sealed_rows, data.sealed_digest + digest_change, *data.sealed);
+    const SealedPart& part = sealed_hours.at(hour).parts.at(0);
+    PartRows rows = part.rows;
+    rows.digest += digest_change;
+    return shard.HowSealedFileFits(hour, rows, *part.index);
   };
   for (const auto& [hour, data] : sealed_hours) {
-    ASSERT_NE(data.sealed, nullptr);
-    EXPECT_EQ(data.sealed_digest, views.shard(0).RowsDigest(hour, data.sealed_rows));
-    EXPECT_EQ(shard.hours().at(hour).noted_seal.rows, data.sealed_rows);
+    ASSERT_EQ(data.parts.size(), 1u);
+    EXPECT_EQ(data.parts[0].rows.digest, views.shard(0).RowsDigest(hour, 0, data.sealed_rows()));
+    EXPECT_EQ(shard.hours().at(hour).noted_seal.parts, std::vector<PartRows>{data.parts[0].rows});
     EXPECT_EQ(fit(hour), SealedFileFit::kAsNoted) << hour;
     EXPECT_EQ(fit(hour, 1), SealedFileFit::kNo) << hour;
   }
@@ -791,9 +877,8 @@ TEST(Views, ASealNotedInSavedViewsVouchesForItsFileUntilARowOfTheHourIsRetracted
   auto fresh = std::make_unique<Views>(1);
   ApplyRandomEvents(fresh.get(), 31, 3000, 2000, 300, 50);
   fresh->Apply(WithDimensions("moved-later", 1, "user-1", first_hour_event, "product-1"), LogPosition{1, 16});
-  EXPECT_EQ(fresh->shard_to_seal(0).HowSealedFileFits(first, sealed_hours.at(first).sealed_rows,
-                                                      sealed_hours.at(first).sealed_digest,
-                                                      *sealed_hours.at(first).sealed),
+  EXPECT_EQ(fresh->shard_to_seal(0).HowSealedFileFits(first, sealed_hours.at(first).parts[0].rows,
+                                                      *sealed_hours.at(first).parts[0].index),
             SealedFileFit::kByDigest);
 }
 

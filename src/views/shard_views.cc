@@ -186,9 +186,9 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
     moved += *rows;
   }
   // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
-  // Its cell's user sets are frozen while the seal covers every row, or while it waits with a few retracted
-  // rows masked, quiet (a late event thaws them, and they wait until the hour is quiet again: an hour that
-  // keeps receiving late events is not copied back and forth).
+  // Its cell's user sets are frozen while the seal covers every row, or while it waits quiet to be merged,
+  // with a few late or retracted rows beside its parts (a late event thaws them, and they wait until the
+  // hour is quiet again: an hour that keeps receiving late events is not copied back and forth).
   for (auto& [hour, data] : hours_) {
     if (!data.sealed()) continue;
     auto list = data.rows.MoveToCold(data.rows.size(), cold);

@@ -8,9 +8,10 @@
 // stats read it. Per product and per store, an hour is answered from its rows while it is hot, and from a
 // sealed index (dimension_index.h) once it has been quiet for a while: sealing copies the hour's rows out,
 // builds the index off the lock and installs it if no row of the hour was retracted meanwhile. Events that
-// arrive after the seal (late events) are scanned beside the index; a row of the seal that is retracted
-// is masked from it until the next seal (SealMask). A correction retracts the row it replaces from every
-// view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
+// arrive after the seal (late events) are scanned beside the index until they become a part of the seal
+// of their own (HourData::parts), and an hour's parts are merged later; a row of a part that is retracted
+// is masked from it until the part is sealed again (SealMask). A correction retracts the row it replaces from
+// every view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
 // user's timeline. A shard does only what it is told by the log-ordered step (views.h): it decides nothing
 // across shards.
 #pragma once
@@ -218,7 +219,6 @@ struct HourData {
   // none) with `part`, and their masked rows with none.
   void ReplacePartsFrom(SealedPart part) {
     const uint32_t first = part.rows.first;
-    if (first == 0) return SetSeal({std::move(part)});
     auto kept = static_cast<uint32_t>(parts.size());
     while (kept > 0 && parts[kept - 1].rows.first >= first) --kept;
     parts.resize(kept);

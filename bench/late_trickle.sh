@@ -11,10 +11,14 @@
 # CORRECTIONS=1: the trickle corrects events of the day instead (version 2 of an event already in a sealed
 # hour, the same user and time, another type, product and store): each hour keeps its counts, and the
 # day's top 100 products are checked against the events file with the corrections applied.
+# LATE_PER_HOUR=N: N late events to each hour every PERIOD seconds instead of one (bursts, as a batch of
+# phones coming back online sends), each of a user of its own.
+# "Sealed whole again" includes a sealed hour's parts merged into one (after 60 x SEAL_AFTER of quiet),
+# for builds that seal late events as parts (tally_sealed_parts in /metrics).
 #
 # Usage: bench/late_trickle.sh BUILD... (each a directory holding tallyd and tally)
 # Environment: EVENTS (3000000), SECONDS_OF_TRICKLE (60), PERIOD (4), SEAL_AFTER (2), ROUNDS (1),
-#              CORRECTIONS (0)
+#              CORRECTIONS (0), LATE_PER_HOUR (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -26,6 +30,7 @@ period="${PERIOD:-4}"
 seal_after="${SEAL_AFTER:-2}"
 rounds="${ROUNDS:-1}"
 corrections="${CORRECTIONS:-0}"
+per_hour="${LATE_PER_HOUR:-1}"
 now_ms=1793527200000
 hz="$(getconf CLK_TCK)"
 first_hour=$((now_ms / 3600000 - 24))
@@ -57,9 +62,12 @@ trickle_batch() {
     awk -v t="$1" '{n[$1]++} n[$1] == t + 1 {printf "{\"event_id\":\"%s\",\"version\":2,\"type\":\"click\",\"user_id\":\"%s\",\"timestamp\":%s,\"product_id\":\"p-late\",\"store_id\":\"s-late\"}\n", $2, $3, $4}' "$work/to_correct.tsv"
     return
   fi
-  for hour in $(seq 0 23); do
-    echo "{\"event_id\":\"late-$2-$1-$hour\",\"type\":\"click\",\"user_id\":\"late-user-$1\",\"timestamp\":$(((first_hour + hour) * 3600000 + 1000 + $1)),\"product_id\":\"p-late\",\"store_id\":\"s-late\"}"
-  done
+  awk -v tick="$1" -v round="$2" -v n="$per_hour" -v first="$first_hour" 'BEGIN {
+    for (hour = 0; hour < 24; hour++)
+      for (k = 0; k < n; k++)
+        printf "{\"event_id\":\"late-%d-%d-%d-%d\",\"type\":\"click\",\"user_id\":\"late-user-%d-%d\",\"timestamp\":%.0f,\"product_id\":\"p-late\",\"store_id\":\"s-late\"}\n",
+          round, tick, hour, k, tick, k, (first + hour) * 3600000 + 1000 + tick * n + k
+  }'
 }
 # The day's top 100 products from the events file with the first `ticks` corrections of each hour applied,
 # as the server prints them.
@@ -93,7 +101,10 @@ served_top() {
 # have no such tier).
 unsealed_hours() {
   curl -s "127.0.0.1:$port/metrics" |
-    awk '/^tally_hours\{tier="(hot|sealed_late_rows)"\}/ {n += $2} END {print n + 0}'
+    awk '/^tally_hours\{tier="(hot|sealed_late_rows)"\}/ {n += $2}
+         /^tally_hours\{tier="sealed"\}/ {sealed = $2}
+         /^tally_sealed_parts / {parts = $2; with_parts = 1}
+         END {print n + (with_parts ? parts - sealed : 0)}'
 }
 wait_sealed() {
   for _ in $(seq 1 6000); do
@@ -111,9 +122,10 @@ day_counts() {
     python3 -c 'import json,sys; print(" ".join(str(b["events"]) + "/" + str(b["unique_users"]) for b in json.load(sys.stdin)["buckets"]))'
 }
 
-echo "# command: EVENTS=$events SECONDS_OF_TRICKLE=$trickle_seconds PERIOD=$period SEAL_AFTER=$seal_after ROUNDS=$rounds bench/late_trickle.sh $*"
+echo "# command: EVENTS=$events SECONDS_OF_TRICKLE=$trickle_seconds PERIOD=$period SEAL_AFTER=$seal_after ROUNDS=$rounds CORRECTIONS=$corrections LATE_PER_HOUR=$per_hour bench/late_trickle.sh $*"
 what="one late event"
 [ "$corrections" = 1 ] && what="one correction of an event"
+[ "$per_hour" != 1 ] && what="$per_hour late events"
 echo "# $((events / 24)) events an hour; $what to each of 24 hours every $period s for $trickle_seconds s"
 echo "build  round  late events  tallyd CPU-s  ms CPU/late event  MiB written  KiB written/late event  exact  anon MiB  anon B/event  sealed files B/event"
 for round in $(seq 1 "$rounds"); do
@@ -133,9 +145,14 @@ for round in $(seq 1 "$rounds"); do
     started="$(now_s)"
     tick=0
     while awk -v s="$(seconds_since "$started")" -v d="$trickle_seconds" 'BEGIN {exit !(s < d)}'; do
-      trickle_batch "$tick" "$round" |
-        curl -sf -X POST "127.0.0.1:$port/v1/events" -H "Content-Type: application/x-ndjson" --data-binary @- >/dev/null
-      sent=$((sent + 24))
+      if [ "$per_hour" = 1 ]; then
+        trickle_batch "$tick" "$round" |
+          curl -sf -X POST "127.0.0.1:$port/v1/events" -H "Content-Type: application/x-ndjson" --data-binary @- >/dev/null
+      else  # (in batches of 1000, under the request's size limit)
+        trickle_batch "$tick" "$round" >"$work/burst.ndjson"
+        "$build/tally" send "$work/burst.ndjson" --batch 1000 --server 127.0.0.1:$port >/dev/null 2>&1
+      fi
+      sent=$((sent + 24 * per_hour))
       tick=$((tick + 1))
       sleep "$period"
     done
@@ -148,13 +165,13 @@ for round in $(seq 1 "$rounds"); do
       # Each hour kept its events and users; the day's products are those of the file, corrected.
       [ "$(day_counts)" = "$before_counts" ] && [ "$(served_top)" = "$(expected_top "$tick")" ] && exact=yes
     else
-      # Each hour gained `tick` events and `tick` new users.
+      # Each hour gained `tick` x LATE_PER_HOUR events and as many new users.
       expected="$(echo "$before_counts" | tr ' ' '\n' |
-        awk -F/ -v t="$tick" '{printf "%s%d/%d", (NR > 1 ? " " : ""), $1 + t, $2 + t}')"
+        awk -F/ -v t="$((tick * per_hour))" '{printf "%s%d/%d", (NR > 1 ? " " : ""), $1 + t, $2 + t}')"
       # And the late product's events and users over the day, through the hours' sealed indexes.
       late_product="$(curl -sf "127.0.0.1:$port/v1/stats?from=$day_from&to=$day_to&product_id=p-late" |
         python3 -c 'import json,sys; t = json.load(sys.stdin)["total"]; print(t["events"], t["unique_users"])')"
-      [ "$(day_counts)" = "$expected" ] && [ "$late_product" = "$sent $tick" ] && exact=yes
+      [ "$(day_counts)" = "$expected" ] && [ "$late_product" = "$sent $((tick * per_hour))" ] && exact=yes
     fi
     # Anonymous memory once the passes after the last seal have given the sealing's copies back.
     sleep 30

@@ -94,12 +94,12 @@ inline constexpr uint32_t kNoRow = UINT32_MAX;
 // Whether a sealed hour file fits the views (ShardViews::HowSealedFileFits), and how that was told.
 enum class SealedFileFit {
   kNo,
-  kAsNoted,   // the checkpoint loaded noted this very seal, and no row of the hour was retracted since
-  kByDigest,  // the digest of the hour's rows says so
+  kAsNoted,   // the checkpoint loaded noted this very part, and no row of the hour was retracted since
+  kByDigest,  // the digest of the part's rows says so
 };
 
-// The hour's events by product and by store, frozen; and, read from its file, the whole events of the
-// rows it was sealed from (none when sealed in memory only).
+// A part of a sealed hour: its rows' events by product and by store, frozen; and, read from its file, the
+// whole events of the rows it was sealed from (none when sealed in memory only).
 struct SealedHour {
   DimensionIndex by_product;
   DimensionIndex by_store;

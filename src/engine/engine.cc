@@ -676,9 +676,19 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
     damaged.swap(damaged_seals_);
   }
   for (const DamagedSeal& seal : damaged) {
-    std::lock_guard lock(gates_[seal.shard].mutex);
-    views_->shard_to_seal(seal.shard).Unseal(seal.at.hour, seal.at.sealed.get());
+    std::vector<uint32_t> first_rows;
+    {
+      std::lock_guard lock(gates_[seal.shard].mutex);
+      first_rows = views_->shard_to_seal(seal.shard).Unseal(seal.at.hour, seal.at.sealed.get());
+    }
     seals_changed_ = true;
+    // The hour's files go with its parts (the damaged one among them): the next pass seals the whole hour
+    // again, and a start must not find one of them left.
+    for (uint32_t first_row : first_rows) {
+      ::unlink((data_dir_ + "/segments/" +
+                SealedHourFileName({seal.shard, views_->shard_count(), seal.at.hour, first_row}))
+                   .c_str());
+    }
   }
   absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>> log_segments;  // for this pass
   uint64_t rows_sealed = 0;

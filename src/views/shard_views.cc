@@ -404,16 +404,19 @@ std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const
   return SealedEventAt{hour, part.rows.first, part.index, *place - part.rows.first};
 }
 
-void ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
+std::vector<uint32_t> ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
   FoldStagedRows();
   auto it = hours_.find(hour);
+  std::vector<uint32_t> first_rows;
   if (it == hours_.end() ||
       std::none_of(it->second.parts.begin(), it->second.parts.end(),
                    [&](const SealedPart& part) { return part.index.get() == sealed; })) {
-    return;
+    return first_rows;
   }
+  for (const SealedPart& part : it->second.parts) first_rows.push_back(part.rows.first);
   it->second.DropSeal();
   it->second.noted_seal = {};  // (a checkpoint must not note the damaged file's seal)
+  return first_rows;
 }
 
 SealedHour ShardViews::BuildSealedHour(int64_t hour) const {

@@ -158,17 +158,27 @@ struct HourData {
     std::vector<PartRows> parts;  // none: not sealed
     std::vector<uint32_t> masked_rows;
   };
-  // What a checkpoint notes of the hour's seal: the one installed, or else the one noted at the start if
-  // no row of the hour was retracted since (its files may not be installed yet: a start does not wait).
+  // What a checkpoint notes of the hour's seal: the parts installed, and after them the parts noted at the
+  // start that follow them if no row of the hour was retracted since (their files may not be installed
+  // yet: a start does not wait).
   Seal SealToNote() const {
-    if (sealed()) {
-      Seal seal;
-      for (const SealedPart& part : parts) seal.parts.push_back(part.rows);
-      for (const MaskedRow& row : masked) seal.masked_rows.push_back(row.row);
-      return seal;
+    Seal seal;
+    for (const SealedPart& part : parts) seal.parts.push_back(part.rows);
+    for (const MaskedRow& row : masked) seal.masked_rows.push_back(row.row);
+    if (noted_seal.retractions != retractions) return seal;
+    const uint32_t installed_end = sealed_rows();
+    for (const PartRows& part : noted_seal.parts) {
+      const uint32_t end = seal.parts.empty() ? 0 : seal.parts.back().end;
+      if (part.first < end) continue;
+      if (part.first > end) break;
+      seal.parts.push_back(part);
     }
-    if (noted_seal.retractions == retractions) return {noted_seal.parts, noted_seal.masked_rows};
-    return {};
+    const uint32_t noted_end = seal.parts.empty() ? 0 : seal.parts.back().end;
+    for (uint32_t row : noted_seal.masked_rows) {
+      if (auto place = PlaceOf(row, noted_end); place && *place >= installed_end)
+        seal.masked_rows.push_back(row);
+    }
+    return seal;
   }
   bool sealed() const { return !parts.empty(); }
   // The rows the parts cover: rows[0, sealed_rows()).
@@ -342,8 +352,8 @@ class ShardViews {
   // Where the row's whole event can be read without the log (nullopt: only from the log).
   std::optional<SealedEventAt> SealedEventOf(uint32_t row_index) const;
   // Drops the hour's seal if `sealed` is one of its parts (its file was found damaged): the hour is sealed
-  // again, and its file written again, by the next pass.
-  void Unseal(int64_t hour, const SealedHour* sealed);
+  // again, and its file written again, by the next pass. Returns the first rows of the parts dropped.
+  std::vector<uint32_t> Unseal(int64_t hour, const SealedHour* sealed);
   // Installs a part that fits as `fit` (HowSealedFileFits) tells, after the hour's parts (or, beginning at
   // the first row, in place of them): as noted, with the rows the checkpoint noted as retracted since its
   // seal masked.

@@ -835,6 +835,61 @@ TEST(Views, ASealedFileNamingAProductTheShardDoesNotHaveIsNotInstalled) {
   EXPECT_EQ(shard.hours().at(hour).parts[0].index, fitting);
 }
 
+// Saved views note each part of an hour's seal and the rows masked from it. Views loaded from them and
+// saved again before every part's file is installed (a checkpoint while a start installs the files) still
+// note the parts not installed yet, with their masks.
+TEST(Views, PartsNotedInSavedViewsStayNotedUntilTheirFilesAreInstalled) {
+  Views views;
+  ShardViews& shard = views.shard_to_seal(0);
+  const int64_t hour = HourOf(kHourStart);
+  auto apply = EventsIntoTheFirstHour(&views, "n", 9, 4);
+  apply(64);
+  shard.SealHours(0);
+  apply(10);  // more than 64 / 32: a part of their own
+  shard.SealHours(0);
+  // A correction of an event of the second part (the same user): its row there is masked.
+  views.Apply(WithDimensions("n70", 2, "user-" + std::to_string(70 % 9), kHourStart + 70, "product-x"),
+              LogPosition{1, 16});
+  const HourData& sealed = shard.hours().at(hour);
+  ASSERT_EQ(sealed.parts.size(), 2u);
+  ASSERT_EQ(sealed.masked.size(), 1u);
+  EXPECT_EQ(sealed.masked[0].part, 1u);
+  const HourData::Seal expected = sealed.SealToNote();
+  ASSERT_EQ(expected.parts.size(), 2u);
+  ASSERT_EQ(expected.masked_rows.size(), 1u);
+  std::string saved;
+  views.Save(&saved);
+  auto loaded = Views::Load(saved, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ShardViews& loaded_shard = (*loaded)->shard_to_seal(0);
+  auto notes = [&] {
+    const HourData::Seal seal = loaded_shard.hours().at(hour).SealToNote();
+    return std::make_pair(seal.parts, seal.masked_rows);
+  };
+  EXPECT_EQ(notes(), std::make_pair(expected.parts, expected.masked_rows));
+  // The first part installed: the second is still noted, with its mask.
+  EXPECT_TRUE(loaded_shard.InstallSealedFile(hour, sealed.parts[0]));
+  EXPECT_EQ(notes(), std::make_pair(expected.parts, expected.masked_rows));
+  EXPECT_EQ(loaded_shard.HowSealedFileFits(hour, sealed.parts[1].rows, *sealed.parts[1].index),
+            SealedFileFit::kAsNoted);
+  EXPECT_TRUE(loaded_shard.InstallSealedFile(hour, sealed.parts[1]));
+  EXPECT_EQ(notes(), std::make_pair(expected.parts, expected.masked_rows));
+  ASSERT_EQ(loaded_shard.hours().at(hour).masked.size(), 1u);
+  EXPECT_EQ(loaded_shard.hours().at(hour).masked[0].part, 1u);
+  // Loaded again, the first part installed, then a row of the hour retracted: only what is installed is
+  // noted, and the second part's file is told by the digest of its rows, which its masked row's
+  // retraction changed: it no longer fits.
+  auto again = Views::Load(saved, 1);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  ShardViews& again_shard = (*again)->shard_to_seal(0);
+  EXPECT_TRUE(again_shard.InstallSealedFile(hour, sealed.parts[0]));
+  (*again)->Apply(WithDimensions("n3", 2, "user-3", kHourStart + 3, "product-x"), LogPosition{1, 32});
+  const HourData::Seal noted = again_shard.hours().at(hour).SealToNote();
+  EXPECT_EQ(noted.parts, std::vector<PartRows>{sealed.parts[0].rows});
+  EXPECT_EQ(noted.masked_rows.size(), 1u);  // the row retracted now, of the first part
+  EXPECT_FALSE(again_shard.InstallSealedFile(hour, sealed.parts[1]));
+}
+
 // Saved views note each sealed hour's rows and their digest: loaded, they vouch for a file of that seal
 // without a digest of the rows, until a row of the hour is retracted.
 TEST(Views, ASealNotedInSavedViewsVouchesForItsFileUntilARowOfTheHourIsRetracted) {

@@ -699,7 +699,19 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
       jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes, busy_rows, kSealRowsPerPass);
     }
     if (jobs.empty()) continue;
-    for (SealJob& job : jobs) {
+    // The files of the parts the jobs replace: a merge's file waits under a pending name until its part is
+    // installed, then takes the place of the first part it replaces and the others' files go (a start
+    // finds the parts that are left by their first rows: one that a crash leaves behind is not used). A
+    // merge not installed (a row of its hour retracted meanwhile) leaves the parts' files as they were.
+    struct Replaced {
+      int64_t hour = 0;
+      std::vector<uint32_t> first_rows;
+      bool pending = false;  // the merge's file is under its pending name
+      uint32_t first_row = 0;
+    };
+    std::vector<Replaced> replaced(jobs.size());
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      SealJob& job = jobs[i];
       rows_sealed += job.rows - job.first;
       job.Build();
       auto events = EventsOfRecords(*log_, job.positions,
@@ -713,29 +725,43 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
         spdlog::warn("sealed hour's events left in the log only, they could not be read from it: {}",
                      events.status().message());
       }
-      auto file =
-          WriteSealedHourFile(data_dir_ + "/segments",
-                              SealedHourFile{shard, views_->shard_count(), job.hour, job.part(), job.sealed},
-                              events.ok() ? std::string_view(*events) : std::string_view());
+      const SealedHourFileId id{shard, views_->shard_count(), job.hour, job.first};
+      const bool pending = !job.replaced_firsts.empty() && job.replaced_firsts.front() == job.first;
+      auto file = WriteSealedHourFile(
+          data_dir_ + "/segments", SealedHourFile{id.shard, id.shard_count, id.hour, job.part(), job.sealed},
+          events.ok() ? std::string_view(*events) : std::string_view(),
+          pending ? PendingSealedHourFileName(id) : std::string());
       if (file.ok()) {
         job.sealed = std::move(file->sealed);
         sealed_write_failed_ = false;
-        // The files of the later parts it replaces (a start finds the parts that are left by their first
-        // rows: one that a crash leaves here is not used).
-        for (uint32_t first_row : job.replaced_firsts) {
-          const std::string path = data_dir_ + "/segments/" +
-                                   SealedHourFileName({shard, views_->shard_count(), job.hour, first_row});
-          ::unlink(path.c_str());
-        }
+        replaced[i] = {job.hour, std::move(job.replaced_firsts), pending, job.first};
       } else if (!sealed_write_failed_) {
         sealed_write_failed_ = true;
         spdlog::warn("sealed hour kept in memory, its file could not be written: {}",
                      file.status().message());
       }
     }
-    std::lock_guard lock(gates_[shard].mutex);
-    views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
-    seals_changed_ = true;
+    std::vector<bool> installed;
+    {
+      std::lock_guard lock(gates_[shard].mutex);
+      installed = views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
+      seals_changed_ = true;
+    }
+    for (size_t i = 0; i < replaced.size(); ++i) {
+      const Replaced& files = replaced[i];
+      auto path = [&](uint32_t first_row, bool pending) {
+        const SealedHourFileId id{shard, views_->shard_count(), files.hour, first_row};
+        return data_dir_ + "/segments/" + (pending ? PendingSealedHourFileName(id) : SealedHourFileName(id));
+      };
+      if (!installed[i]) {
+        if (files.pending) ::unlink(path(files.first_row, true).c_str());
+        continue;
+      }
+      if (files.pending) ::rename(path(files.first_row, true).c_str(), path(files.first_row, false).c_str());
+      for (uint32_t first_row : files.first_rows) {
+        if (first_row != files.first_row) ::unlink(path(first_row, false).c_str());
+      }
+    }
   }
   if (!cold_) return;
   Status moved = Status::Ok();

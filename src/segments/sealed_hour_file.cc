@@ -66,8 +66,12 @@ std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes) {
   return Crc32c(bytes.substr(kChecksummedFrom, end - kChecksummedFrom));
 }
 
+std::string PendingSealedHourFileName(const SealedHourFileId& id) {
+  return SealedHourFileName(id) + ".pending";
+}
+
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
-                                           std::string_view events) {
+                                           std::string_view events, const std::string& name) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FromErrno("mkdir " + directory, errno);
   const std::span<const uint32_t> product = file.sealed->by_product.words();
@@ -90,7 +94,8 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
 
   const std::string path =
-      directory + "/" + SealedHourFileName({file.shard, file.shard_count, file.hour, file.rows.first});
+      directory + "/" +
+      (name.empty() ? SealedHourFileName({file.shard, file.shard_count, file.hour, file.rows.first}) : name);
   const std::string temporary = path + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("create " + temporary, errno);
@@ -166,7 +171,7 @@ std::vector<std::string> ListSealedHourFiles(const std::string& directory) {
   while (const dirent* entry = ::readdir(dir)) {
     const std::string_view name = entry->d_name;
     const std::string path = directory + "/" + std::string(name);
-    if (name.ends_with(".seg.tmp")) {
+    if (name.ends_with(".seg.tmp") || name.ends_with(".seg.pending") || name.ends_with(".seg.pending.tmp")) {
       ::unlink(path.c_str());
     } else if (name.ends_with(".seg")) {
       paths.push_back(path);

@@ -9,12 +9,12 @@
 // (little endian, as the machine is). The checksum covers everything up to the events' blocks, which are
 // checked when they are read. It is derived data: written as a .tmp file and renamed into place, not
 // fsynced. At start an hour's files are used in the order of their first rows while each begins where the
-// one before it ends (a merge replaces the part with its first row and deletes the others it covers; a
-// crash in between leaves them behind): a file is used only if its checksum holds, its indexes pass their
-// checks, and the digest of the hour's rows it covers (their log positions and states, rebuilt from the
-// log) equals the one it was built from (taken from the checkpoint's note of the hour's seal when it says
-// the same and no row of the hour was retracted since); any other file is deleted and its rows sealed
-// again.
+// one before it ends (a merge's file, written under a pending name, replaces the part with its first row
+// once installed and the others it covers are deleted; a crash in between leaves them behind): a file is
+// used only if its checksum holds, its indexes pass their checks, and the digest of the hour's rows it
+// covers (their log positions and states, rebuilt from the log) equals the one it was built from (taken
+// from the checkpoint's note of the hour's seal when it says the same and no row of the hour was
+// retracted since); any other file is deleted and its rows sealed again.
 #pragma once
 
 #include <cstdint>
@@ -49,9 +49,13 @@ std::string SealedHourFileName(const SealedHourFileId& id);
 std::optional<SealedHourFileId> ParseSealedHourFileName(const std::string& path);
 
 // Writes `file` with `events` (an EventBlocksWriter's section of its rows' records; empty: none) into
-// `directory` (created if missing) and returns it read back from its memory map.
+// `directory` (created if missing) and returns it read back from its memory map. `name`: the file's own
+// (SealedHourFileName) when empty.
 Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const SealedHourFile& file,
-                                           std::string_view events = {});
+                                           std::string_view events = {}, const std::string& name = {});
+// The name a merge's file has until its part is installed (then renamed to its own): a start deletes one
+// that a crash left.
+std::string PendingSealedHourFileName(const SealedHourFileId& id);
 // Maps and checks a file.
 Result<SealedHourFile> OpenSealedHourFile(const std::string& path);
 // The checksum a file's header holds for these bytes (nullopt: too short to be a file).
@@ -59,7 +63,7 @@ std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes);
 // Checks the bytes of a file (kept alive by `owner`; 4-byte aligned) and reads them in place.
 Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_ptr<const void> owner);
 
-// The files of `directory` (paths), and removes leftover .tmp files of a crash while writing.
+// The files of `directory` (paths), and removes leftover .tmp and pending files of a crash while writing.
 std::vector<std::string> ListSealedHourFiles(const std::string& directory);
 
 }  // namespace tally

@@ -230,11 +230,15 @@ TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
   EXPECT_FALSE(DimensionIndex::FromWords(std::vector<uint32_t>(3, 0), nullptr).ok());
 }
 
-TEST_F(SealedHourFileTest, LeftoverTemporaryFilesAreRemoved) {
+// Leftovers of a crash: a file being written, and a merge's file whose part was not installed yet.
+TEST_F(SealedHourFileTest, LeftoverTemporaryAndPendingFilesAreRemoved) {
   fs::create_directories(dir_);
-  Write(dir_ + "/" + SealedHourFileName({0, 1, 5, 0}) + ".tmp", "half a file");
+  const std::vector<std::string> leftovers = {
+      SealedHourFileName({0, 1, 5, 0}) + ".tmp", PendingSealedHourFileName({0, 1, 5, 0}),
+      PendingSealedHourFileName({0, 1, 5, 300}) + ".tmp"};
+  for (const std::string& name : leftovers) Write(dir_ + "/" + name, "half a file");
   EXPECT_TRUE(ListSealedHourFiles(dir_).empty());
-  EXPECT_FALSE(fs::exists(dir_ + "/" + SealedHourFileName({0, 1, 5, 0}) + ".tmp"));
+  for (const std::string& name : leftovers) EXPECT_FALSE(fs::exists(dir_ + "/" + name)) << name;
 }
 
 }  // namespace

@@ -289,7 +289,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     job.rows = static_cast<uint32_t>(data.rows.size());
     job.retractions = data.retractions;
     for (const SealedPart& part : data.parts) {
-      if (part.rows.first > first) job.replaced_firsts.push_back(part.rows.first);
+      if (part.rows.first >= first) job.replaced_firsts.push_back(part.rows.first);
       // (Its events are none if it was sealed in memory only: its file could not be written.)
       if (part.rows.first == first && part.index->events.records() == part.rows.end - part.rows.first)
         job.previous = part.index;
@@ -309,8 +309,10 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
   return jobs;
 }
 
-void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
-  for (SealJob& job : jobs) {
+std::vector<bool> ShardViews::InstallSealed(std::vector<SealJob> jobs) {
+  std::vector<bool> installed(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    SealJob& job = jobs[i];
     auto it = hours_.find(job.hour);
     if (it == hours_.end() || it->second.retractions != job.retractions || job.sealed == nullptr) continue;
     HourData& data = it->second;
@@ -322,7 +324,9 @@ void ShardViews::InstallSealed(std::vector<SealJob> jobs) {
       continue;
     }
     data.ReplacePartsFrom({job.part(), std::move(job.sealed)});
+    installed[i] = true;
   }
+  return installed;
 }
 
 void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {

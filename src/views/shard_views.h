@@ -254,7 +254,8 @@ struct SealJob {
   // rows copied (an hour's rows only grow while it is sealed): they need not be read from the log and
   // compressed again. (The parts after it, which hold fewer rows together, are read from the log.)
   std::shared_ptr<const SealedHour> previous;
-  // The first rows of the hour's parts after `first` that this one replaces (their files go with them).
+  // The first rows of the hour's parts that this one replaces, in order (their files go with them; the
+  // first of them begins at `first` when it replaces any).
   std::vector<uint32_t> replaced_firsts;
 
   PartRows part() const { return {first, rows, rows_digest}; }
@@ -334,8 +335,8 @@ class ShardViews {
   static constexpr uint32_t kLateRowsShare = 32;
   static constexpr uint32_t kLateRowsQuietFactor = 60;
   // Installs the built jobs whose hour saw no retraction since they were collected and whose parts still
-  // end where the job takes over.
-  void InstallSealed(std::vector<SealJob> jobs);
+  // end where the job takes over. Returns whether each job was installed.
+  std::vector<bool> InstallSealed(std::vector<SealJob> jobs);
   // Both, with the building in between, on this thread.
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).

@@ -809,6 +809,15 @@ TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {
     for (SealJob& job : jobs) job.Build();
     shard.InstallSealed(std::move(jobs));
   };
+  // A job whose hour saw a retraction since it was collected is not installed.
+  {
+    std::vector<SealJob> jobs = shard.CollectSealJobs(0, 0, 1);
+    ASSERT_EQ(jobs.size(), 1u);
+    jobs[0].Build();
+    views.Apply(WithDimensions("q0", 2, "user-0", kHourStart, "product-2"), LogPosition{1, 16});
+    EXPECT_EQ(shard.InstallSealed(std::move(jobs)), std::vector<bool>{false});
+    EXPECT_TRUE(sealed_hours().empty());
+  }
   seal(25);  // two hours make 20 rows, the third reaches 30
   EXPECT_EQ(sealed_hours(), (std::vector<int64_t>{0, 1, 2}));
   seal(1);

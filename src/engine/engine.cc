@@ -402,6 +402,11 @@ Engine::Engine(std::string data_dir, int lock_fd, std::unique_ptr<SegmentLog> lo
   }
 }
 
+std::string Engine::SealedHourFilePath(uint32_t shard, int64_t hour, uint32_t first_row, bool pending) const {
+  const SealedHourFileId id{shard, views_->shard_count(), hour, first_row};
+  return data_dir_ + "/segments/" + (pending ? PendingSealedHourFileName(id) : SealedHourFileName(id));
+}
+
 SealedFilesReport Engine::InstallSealedHourFiles() {
   const auto started = std::chrono::steady_clock::now();
   SealedFilesReport report;
@@ -437,8 +442,7 @@ SealedFilesReport Engine::InstallSealedHourFiles() {
     if (!file.ok()) return {SealedFileFit::kNo, file.status().message()};
     if (file->shard_count != views_->shard_count() || file->shard >= views_->shard_count())
       return {SealedFileFit::kNo, "written for " + std::to_string(file->shard_count) + " shards"};
-    if (path != data_dir_ + "/segments/" +
-                    SealedHourFileName({file->shard, file->shard_count, file->hour, file->rows.first})) {
+    if (path != SealedHourFilePath(file->shard, file->hour, file->rows.first)) {
       return {SealedFileFit::kNo, "its name is not that of the part it holds"};
     }
     if (file->hour < first_kept_hour) return {SealedFileFit::kNo, "its hour was dropped by retention"};
@@ -684,11 +688,8 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
     seals_changed_ = true;
     // The hour's files go with its parts (the damaged one among them): the next pass seals the whole hour
     // again, and a start must not find one of them left.
-    for (uint32_t first_row : first_rows) {
-      ::unlink((data_dir_ + "/segments/" +
-                SealedHourFileName({seal.shard, views_->shard_count(), seal.at.hour, first_row}))
-                   .c_str());
-    }
+    for (uint32_t first_row : first_rows)
+      ::unlink(SealedHourFilePath(seal.shard, seal.at.hour, first_row).c_str());
   }
   absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>> log_segments;  // for this pass
   uint64_t rows_sealed = 0;
@@ -699,19 +700,11 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
       jobs = views_->shard_to_seal(shard).CollectSealJobs(quiet_passes, busy_rows, kSealRowsPerPass);
     }
     if (jobs.empty()) continue;
-    // The files of the parts the jobs replace: a merge's file waits under a pending name until its part is
+    // The files of the parts a job replaces: a merge's file waits under a pending name until its part is
     // installed, then takes the place of the first part it replaces and the others' files go (a start
     // finds the parts that are left by their first rows: one that a crash leaves behind is not used). A
     // merge not installed (a row of its hour retracted meanwhile) leaves the parts' files as they were.
-    struct Replaced {
-      int64_t hour = 0;
-      std::vector<uint32_t> first_rows;
-      bool pending = false;  // the merge's file is under its pending name
-      uint32_t first_row = 0;
-    };
-    std::vector<Replaced> replaced(jobs.size());
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      SealJob& job = jobs[i];
+    for (SealJob& job : jobs) {
       rows_sealed += job.rows - job.first;
       job.Build();
       auto events = EventsOfRecords(*log_, job.positions,
@@ -725,41 +718,42 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
         spdlog::warn("sealed hour's events left in the log only, they could not be read from it: {}",
                      events.status().message());
       }
-      const SealedHourFileId id{shard, views_->shard_count(), job.hour, job.first};
-      const bool pending = !job.replaced_firsts.empty() && job.replaced_firsts.front() == job.first;
+      const bool merge = !job.replaced_firsts.empty();
       auto file = WriteSealedHourFile(
-          data_dir_ + "/segments", SealedHourFile{id.shard, id.shard_count, id.hour, job.part(), job.sealed},
+          data_dir_ + "/segments",
+          SealedHourFile{shard, views_->shard_count(), job.hour, job.part(), job.sealed},
           events.ok() ? std::string_view(*events) : std::string_view(),
-          pending ? PendingSealedHourFileName(id) : std::string());
+          merge ? PendingSealedHourFileName({shard, views_->shard_count(), job.hour, job.first})
+                : std::string());
       if (file.ok()) {
         job.sealed = std::move(file->sealed);
         sealed_write_failed_ = false;
-        replaced[i] = {job.hour, std::move(job.replaced_firsts), pending, job.first};
-      } else if (!sealed_write_failed_) {
-        sealed_write_failed_ = true;
-        spdlog::warn("sealed hour kept in memory, its file could not be written: {}",
-                     file.status().message());
+      } else {
+        job.replaced_firsts.clear();  // (in memory only: the parts' files stay as they are)
+        if (!sealed_write_failed_) {
+          sealed_write_failed_ = true;
+          spdlog::warn("sealed hour kept in memory, its file could not be written: {}",
+                       file.status().message());
+        }
       }
     }
     std::vector<bool> installed;
     {
       std::lock_guard lock(gates_[shard].mutex);
-      installed = views_->shard_to_seal(shard).InstallSealed(std::move(jobs));
+      installed = views_->shard_to_seal(shard).InstallSealed(jobs);
       seals_changed_ = true;
     }
-    for (size_t i = 0; i < replaced.size(); ++i) {
-      const Replaced& files = replaced[i];
-      auto path = [&](uint32_t first_row, bool pending) {
-        const SealedHourFileId id{shard, views_->shard_count(), files.hour, first_row};
-        return data_dir_ + "/segments/" + (pending ? PendingSealedHourFileName(id) : SealedHourFileName(id));
-      };
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const SealJob& job = jobs[i];
+      if (job.replaced_firsts.empty()) continue;
+      const std::string pending = SealedHourFilePath(shard, job.hour, job.first, /*pending=*/true);
       if (!installed[i]) {
-        if (files.pending) ::unlink(path(files.first_row, true).c_str());
+        ::unlink(pending.c_str());
         continue;
       }
-      if (files.pending) ::rename(path(files.first_row, true).c_str(), path(files.first_row, false).c_str());
-      for (uint32_t first_row : files.first_rows) {
-        if (first_row != files.first_row) ::unlink(path(first_row, false).c_str());
+      ::rename(pending.c_str(), SealedHourFilePath(shard, job.hour, job.first).c_str());
+      for (uint32_t first_row : job.replaced_firsts) {
+        if (first_row != job.first) ::unlink(SealedHourFilePath(shard, job.hour, first_row).c_str());
       }
     }
   }
@@ -983,10 +977,8 @@ Result<LogRecord> Engine::ReadRecord(uint64_t packed_position, uint32_t shard,
     if (first_found) damaged_seals_.push_back({shard, *sealed});
   }
   if (first_found) {
-    spdlog::warn("{}/{}: {}; read from the log instead, the hour will be sealed again",
-                 data_dir_ + "/segments",
-                 SealedHourFileName({shard, views_->shard_count(), sealed->hour, sealed->first_row}),
-                 payload.status().message());
+    spdlog::warn("{}: {}; read from the log instead, the hour will be sealed again",
+                 SealedHourFilePath(shard, sealed->hour, sealed->first_row), payload.status().message());
   }
   return ReadRecord(packed_position);
 }

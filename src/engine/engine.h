@@ -254,6 +254,9 @@ class Engine : public Committer {
                                    const DecodedFrames& batch, uint64_t stream_sequence);
   // Locks every shard once all batches with a ticket have been applied. Needs order_mutex_ held.
   std::vector<std::unique_lock<std::mutex>> LockAllShardsWhenIdle() const;
+  // The path of a shard's sealed hour file: its part's own, or the one a merge writes until it is installed.
+  std::string SealedHourFilePath(uint32_t shard, int64_t hour, uint32_t first_row,
+                                 bool pending = false) const;
 
   const std::string data_dir_;
   const int lock_fd_;

@@ -438,6 +438,19 @@ class SealedHourFilesTest : public EngineTest {
     *report = (*engine)->InstallSealedHourFiles();
     return std::move(*engine);
   }
+  // A start on dir_ with nothing to replay that installs all `files` sealed hour files as the checkpoint
+  // noted them, and answers `answers` and as a replay of the log does: null if it does not open.
+  std::unique_ptr<Engine> StartWithEveryFileAsNoted(size_t files, const std::string& answers) const {
+    SealedFilesReport report;
+    auto engine = StartAndInstallFiles(0, &report);
+    if (engine == nullptr) return nullptr;
+    EXPECT_EQ(report.installed, files);
+    EXPECT_EQ(report.as_noted, files);
+    EXPECT_TRUE(report.dropped.empty());
+    EXPECT_EQ(Answers(*engine), answers);
+    EXPECT_EQ(engine->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+    return engine;
+  }
   std::vector<std::string> Files() const {
     std::vector<std::string> names;
     if (fs::exists(dir_ + "/segments")) {
@@ -513,14 +526,7 @@ TEST_F(SealedHourFilesTest, CorrectionsOfSealedEventsAreMaskedAndTheMaskKeptByAC
     ASSERT_TRUE((*engine)->Checkpoint().ok());
   }
   ASSERT_EQ(Files().size(), 6u);
-  SealedFilesReport report;
-  const auto engine = StartAndInstallFiles(0, &report);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(report.installed, 6u);
-  EXPECT_EQ(report.as_noted, 6u);
-  EXPECT_TRUE(report.dropped.empty());
-  EXPECT_EQ(Answers(*engine), before);
-  EXPECT_EQ(engine->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
+  EXPECT_NE(StartWithEveryFileAsNoted(6, before), nullptr);
 }
 
 // Hours sealed after the last checkpoint, with no record since: the stop's checkpoint is written anyway, so
@@ -849,15 +855,9 @@ TEST_F(SealedHourFilesTest, LateEventsBecomePartFilesThatAStartInstallsInOrder) 
     ASSERT_TRUE((*engine)->Checkpoint().ok());
   }
   {
-    SealedFilesReport report;
-    const auto engine = StartAndInstallFiles(0, &report);
+    const auto engine = StartWithEveryFileAsNoted(12, before);
     ASSERT_NE(engine, nullptr);
-    EXPECT_EQ(report.installed, 12u);
-    EXPECT_EQ(report.as_noted, 12u);
-    EXPECT_TRUE(report.dropped.empty());
     EXPECT_EQ(parts(*engine), 12u);
-    EXPECT_EQ(Answers(*engine), before);
-    EXPECT_EQ(engine->Digest().digest, ReplayLog(dir_, UINT64_MAX)->digest);
     engine->SealHours(0);  // (no quiet asked for: merged at once)
     EXPECT_EQ(parts(*engine), 6u);
     EXPECT_EQ(Files().size(), 6u);

@@ -144,7 +144,7 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   auto events = EventBlocks::FromBytes(
       bytes.substr(kHeaderBytes + (product_words + store_words) * sizeof(uint32_t)), owner);
   if (!events.ok()) return events.status();
-  if (events->records() != 0 && events->records() != file.rows.end - file.rows.first)
+  if (events->records() != 0 && events->records() != file.rows.count())
     return damaged("its events are not the rows it was sealed from");
   auto sealed = std::make_shared<SealedHour>();
   sealed->by_product = std::move(*product);

@@ -275,10 +275,8 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
       } else if (late_rows > 0 && data.masked.size() * kLateRowsShare <= data.sealed_rows()) {
         uint64_t merged = late_rows;
         auto kept = static_cast<uint32_t>(data.parts.size());
-        while (kept > 0 && merged * 2 >= data.parts[kept - 1].rows.end - data.parts[kept - 1].rows.first) {
-          --kept;
-          merged += data.parts[kept].rows.end - data.parts[kept].rows.first;
-        }
+        while (kept > 0 && merged * 2 >= data.parts[kept - 1].rows.count())
+          merged += data.parts[--kept].rows.count();
         first = kept == data.parts.size() ? data.sealed_rows() : data.parts[kept].rows.first;
         if (first > 0) data.waiting_pass = pass;  // in parts once it is installed: merged after the quiet
       }
@@ -291,7 +289,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     for (const SealedPart& part : data.parts) {
       if (part.rows.first >= first) job.replaced_firsts.push_back(part.rows.first);
       // (Its events are none if it was sealed in memory only: its file could not be written.)
-      if (part.rows.first == first && part.index->events.records() == part.rows.end - part.rows.first)
+      if (part.rows.first == first && part.index->events.records() == part.rows.count())
         job.previous = part.index;
     }
     job.positions.reserve(job.rows - first);
@@ -309,7 +307,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
   return jobs;
 }
 
-std::vector<bool> ShardViews::InstallSealed(std::vector<SealJob> jobs) {
+std::vector<bool> ShardViews::InstallSealed(std::span<SealJob> jobs) {
   std::vector<bool> installed(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     SealJob& job = jobs[i];
@@ -332,7 +330,7 @@ std::vector<bool> ShardViews::InstallSealed(std::vector<SealJob> jobs) {
 void ShardViews::SealHours(uint32_t quiet_passes, uint32_t busy_rows) {
   std::vector<SealJob> jobs = CollectSealJobs(quiet_passes, busy_rows);
   for (SealJob& job : jobs) job.Build();
-  InstallSealed(std::move(jobs));
+  InstallSealed(jobs);
 }
 
 uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t first, uint32_t end) const {
@@ -388,8 +386,7 @@ void ShardViews::InstallFittingSealedFile(int64_t hour, SealedPart part, SealedF
   data.ReplacePartsFrom(std::move(part));
   if (fit != SealedFileFit::kAsNoted) return;
   for (uint32_t row : data.noted_seal.masked_rows) {
-    if (auto place = data.PlaceOf(row, rows.end); place && *place >= rows.first)
-      data.masked.push_back(OtherRowsOf(row, data).masked);
+    if (data.PlaceOf(row, rows.first, rows.end)) data.masked.push_back(OtherRowsOf(row, data).masked);
   }
 }
 
@@ -403,7 +400,7 @@ std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const
   if (!part_index) return std::nullopt;
   const SealedPart& part = data.parts[*part_index];
   // The hour's rows are in row order: the row's place among the part's is its record's number.
-  auto place = data.PlaceOf(row_index, part.rows.end);
+  auto place = data.PlaceOf(row_index, part.rows.first, part.rows.end);
   if (!place || *place - part.rows.first >= part.index->events.records()) return std::nullopt;
   return SealedEventAt{hour, part.rows.first, part.index, *place - part.rows.first};
 }

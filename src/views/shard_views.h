@@ -118,6 +118,7 @@ struct SealedEventAt {
 struct PartRows {
   uint32_t first = 0, end = 0;
   uint64_t digest = 0;  // ShardViews::RowsDigest of those rows when they were sealed
+  uint32_t count() const { return end - first; }
   bool operator==(const PartRows&) const = default;
 };
 struct SealedPart {
@@ -175,17 +176,17 @@ struct HourData {
     }
     const uint32_t noted_end = seal.parts.empty() ? 0 : seal.parts.back().end;
     for (uint32_t row : noted_seal.masked_rows) {
-      if (auto place = PlaceOf(row, noted_end); place && *place >= installed_end)
-        seal.masked_rows.push_back(row);
+      if (PlaceOf(row, installed_end, noted_end)) seal.masked_rows.push_back(row);
     }
     return seal;
   }
   bool sealed() const { return !parts.empty(); }
   // The rows the parts cover: rows[0, sealed_rows()).
   uint32_t sealed_rows() const { return parts.empty() ? 0 : parts.back().rows.end; }
-  // The place of the row at `row_index` among rows[0, end) (in row order), if it is there.
-  std::optional<uint32_t> PlaceOf(uint32_t row_index, uint32_t end) const {
-    uint32_t low = 0, high = std::min<uint32_t>(end, static_cast<uint32_t>(rows.size()));
+  // The place of the row at `row_index` among rows[first, end) (in row order), if it is there.
+  std::optional<uint32_t> PlaceOf(uint32_t row_index, uint32_t first, uint32_t end) const {
+    uint32_t low = first, high = std::min<uint32_t>(end, static_cast<uint32_t>(rows.size()));
+    if (low >= high) return std::nullopt;
     const uint32_t last = high;
     while (low < high) {
       const uint32_t middle = low + (high - low) / 2;
@@ -220,11 +221,6 @@ struct HourData {
   // Whether the hour is quiet and waits before its parts are merged into one: sealed in several parts, or
   // with a few late or retracted rows beside them.
   bool WaitsToMerge() const { return sealed() && waiting_pass > changed_pass; }
-  // Answers come from the parts, and from the rows after them.
-  void SetSeal(std::vector<SealedPart> new_parts) {
-    parts = std::move(new_parts);
-    masked.clear();
-  }
   // Replaces the parts from the one that begins at `part.rows.first` on (or, beginning at sealed_rows(),
   // none) with `part`, and their masked rows with none.
   void ReplacePartsFrom(SealedPart part) {
@@ -235,7 +231,11 @@ struct HourData {
     parts.push_back(std::move(part));
     std::erase_if(masked, [&](const MaskedRow& row) { return row.part >= kept; });
   }
-  void DropSeal() { SetSeal({}); }
+  // Answers come from the rows again until the hour is sealed anew.
+  void DropSeal() {
+    parts.clear();
+    masked.clear();
+  }
 };
 
 // Rows of an hour to seal as one part: rows[first, rows) copied out (under the shard's lock), the index
@@ -254,8 +254,8 @@ struct SealJob {
   // rows copied (an hour's rows only grow while it is sealed): they need not be read from the log and
   // compressed again. (The parts after it, which hold fewer rows together, are read from the log.)
   std::shared_ptr<const SealedHour> previous;
-  // The first rows of the hour's parts that this one replaces, in order (their files go with them; the
-  // first of them begins at `first` when it replaces any).
+  // The first rows of the hour's parts that this one replaces, in order (their files go with them): the
+  // first of them is `first`, if it replaces any.
   std::vector<uint32_t> replaced_firsts;
 
   PartRows part() const { return {first, rows, rows_digest}; }
@@ -335,8 +335,8 @@ class ShardViews {
   static constexpr uint32_t kLateRowsShare = 32;
   static constexpr uint32_t kLateRowsQuietFactor = 60;
   // Installs the built jobs whose hour saw no retraction since they were collected and whose parts still
-  // end where the job takes over. Returns whether each job was installed.
-  std::vector<bool> InstallSealed(std::vector<SealJob> jobs);
+  // end where the job takes over (taking their indexes). Returns whether each job was installed.
+  std::vector<bool> InstallSealed(std::span<SealJob> jobs);
   // Both, with the building in between, on this thread.
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0);
   // The hour's current rows by product and by store, built from its rows (what sealing would install).

@@ -288,7 +288,7 @@ Result<std::unique_ptr<ShardViews>> ShardViews::Load(std::string_view* bytes, Sa
     const uint32_t noted_rows = data.noted_seal.parts.empty() ? 0 : data.noted_seal.parts.back().end;
     std::sort(masked.begin(), masked.end());
     for (size_t i = 0; i < masked.size(); ++i) {
-      if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], noted_rows) ||
+      if ((i > 0 && masked[i] == masked[i - 1]) || !data.PlaceOf(masked[i], 0, noted_rows) ||
           views->rows_[masked[i]].state != RowState::kSuperseded) {
         return damaged;
       }

@@ -807,7 +807,7 @@ TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {
   auto seal = [&](uint64_t max_rows) {
     std::vector<SealJob> jobs = shard.CollectSealJobs(0, 0, max_rows);
     for (SealJob& job : jobs) job.Build();
-    shard.InstallSealed(std::move(jobs));
+    shard.InstallSealed(jobs);
   };
   // A job whose hour saw a retraction since it was collected is not installed.
   {
@@ -815,7 +815,7 @@ TEST(Views, APassSealsHoursUpToTheRowsAllowedAndLeavesTheRestForTheNext) {
     ASSERT_EQ(jobs.size(), 1u);
     jobs[0].Build();
     views.Apply(WithDimensions("q0", 2, "user-0", kHourStart, "product-2"), LogPosition{1, 16});
-    EXPECT_EQ(shard.InstallSealed(std::move(jobs)), std::vector<bool>{false});
+    EXPECT_EQ(shard.InstallSealed(jobs), std::vector<bool>{false});
     EXPECT_TRUE(sealed_hours().empty());
   }
   seal(25);  // two hours make 20 rows, the third reaches 30

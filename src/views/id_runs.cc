@@ -272,7 +272,8 @@ void IdRuns::MergeBeside(std::mutex& lock, const std::atomic<bool>* stop) {
     {
       std::lock_guard held(lock);
       PutMerge(*merge);
-      next = TakeMerge();
+      // (Once stopping, a merge taken again would be given up again at once: the same one, forever.)
+      if (stop == nullptr || !stop->load()) next = TakeMerge();
     }
     merge = std::move(next);  // (the runs it merged are freed here, off the lock)
   }

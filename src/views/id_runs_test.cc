@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -297,6 +300,33 @@ TEST(IdRuns, AMergeGivenUpChangesNothingAndIsTakenAgain) {
     ASSERT_EQ(runs.Find(HashWith(entry.fingerprint), [&](uint32_t n) { return n == entry.number; }),
               entry.number);
   }
+}
+
+// A server's stop while the runs need a merge: MergeBeside gives it up and returns, the runs as they were
+// (it took the same merge again and gave it up again, forever, and the stop waited for it).
+TEST(IdRuns, MergingBesideReturnsOnceStoppedAndChangesNothing) {
+  IdRuns runs;
+  std::mt19937 random(4);
+  std::vector<IdRuns::Entry> all;
+  runs.MergeInBackground();
+  for (int i = 0; i < 4; ++i) AddRandomRun(runs, random, all, 30'000);  // past the filter's first 65 536
+  const std::vector<size_t> before = runs.run_sizes();
+  std::mutex lock;
+  const std::atomic<bool> stop{true};
+  std::atomic<bool> returned{false};
+  std::thread merging([&] {
+    runs.MergeBeside(lock, &stop);
+    returned = true;
+  });
+  for (int waited = 0; waited < 3000 && !returned; ++waited)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!returned) {
+    ADD_FAILURE() << "MergeBeside did not return within 30 s of a stop";
+    std::_Exit(1);  // (the thread cannot be joined)
+  }
+  merging.join();
+  EXPECT_EQ(runs.run_sizes(), before);
+  EXPECT_FALSE(runs.merge_out());
 }
 
 }  // namespace

@@ -32,14 +32,15 @@ struct EngineOptions {
   uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
   bool skip_damaged_records = false;  // LogOptions::skip_damaged_records
   // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
-  // (views/cold_chunks.h): each shard's newest rows (these are 2.5 MiB) and the newest event ids. Ingest
-  // appends there, and corrections mostly follow their event closely; older ones still work, a page at a
-  // time. A row is written again only by a correction or retention, and every checkpoint copies the rows
-  // on the heap whole (it refers to those in the file): 262 144 rows a shard made settled checkpoints 60 %
-  // larger (BENCHMARKS.md, "Fewer rows on the heap"). (hot_ids is the ids whose columns stay; the
-  // event-id index's hash set holds hot_id_set ids, the others are in its runs.)
+  // (views/cold_chunks.h): each shard's newest rows (these are 2.5 MiB) and the newest event ids' columns
+  // (1.4 MiB). Ingest appends there, and corrections mostly follow their event closely; older ones still
+  // work, a page at a time. A row or an id's columns are written again only by a correction or
+  // retention, and every checkpoint copies what is on the heap whole (it refers to what is in the file):
+  // 262 144 rows a shard and 524 288 ids made settled checkpoints 2.5 times as large (BENCHMARKS.md,
+  // "Fewer rows and ids on the heap"). (hot_ids is the ids whose columns stay; the event-id index's hash
+  // set holds hot_id_set ids, the others are in its runs.)
   uint32_t hot_rows_per_shard = 1 << 16;
-  uint32_t hot_ids = EventIdIndex::kDefaultHotIds;
+  uint32_t hot_ids = 1 << 16;
   uint32_t hot_id_set = EventIdIndex::kDefaultHotIds;
 };
 

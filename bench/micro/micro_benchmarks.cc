@@ -181,11 +181,11 @@ void BM_EventIdIndexNewIds(benchmark::State& state) {
     }
     auto insert = [&](std::string_view id, RowRef row) {
       std::lock_guard held(lock);
-      return index->FindOrInsert(id, row, 1, 0);
+      return index->FindOrInsert(id, row, 1);
     };
     const auto held = static_cast<uint64_t>(state.range(0));
     for (uint64_t i = 0; i < held; ++i) {
-      insert(UuidOf(i), RowRef{0, 0});
+      insert(UuidOf(i), RowRef{0, 0, i});
       if (i % 1'000'000 == 0) move_cold();
     }
     move_cold();

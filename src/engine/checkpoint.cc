@@ -31,24 +31,13 @@ constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'N', 'P'};
 // hash salted per process: a start made the runs' fingerprints again); 14: each sealed hour's rows
 // retracted since its seal (its deletion mask), beside the seal noted; 15: an event's row of 40 bytes, its
 // state in its timestamp's top byte (48 before); 16: each hour's seal noted as its parts (late rows are
-// sealed as a part of their own)
-constexpr uint32_t kFormatVersion = 16;
-constexpr uint32_t kOldestFormatRead = 6;
+// sealed as a part of their own); 17: each hour's rows its own (named by hour and place, by hour and log
+// position across shards), with its rows by user instead of a chain of each user's rows. A checkpoint of an
+// older format is not read: the log is replayed.
+constexpr uint32_t kFormatVersion = 17;
+constexpr uint32_t kOldestFormatRead = 17;
 // (A multiple of 8: the payload is aligned in the file as in its mapping, for the columns used in place.)
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
-
-SavedLayout LayoutOf(uint32_t version) {
-  if (version == 6) return SavedLayout::kShardLengthsFirst;
-  if (version == 7) return SavedLayout::kFieldByField;
-  if (version == 8) return SavedLayout::kColumnsAsInMemory;
-  if (version == 9) return SavedLayout::kSealsNoted;
-  if (version == 10) return SavedLayout::kChunkPlaces;
-  if (version == 11) return SavedLayout::kIdPlacesColumn;
-  if (version == 12) return SavedLayout::kCellPlaces;
-  if (version == 13) return SavedLayout::kStableIdHashes;
-  if (version == 14) return SavedLayout::kSealMasks;
-  return version == 15 ? SavedLayout::kRowsOf40Bytes : SavedLayout::kSealParts;
-}
 
 std::string FileName(uint64_t lsn) {
   char name[48];
@@ -153,7 +142,8 @@ Result<CheckpointPayload> ReadCheckpoint(const CheckpointFile& file) {
   const auto length = GetFixed<uint64_t>(bytes.data() + 24);
   if (lsn != file.lsn || length != bytes.size() - kHeaderBytes)
     return Status::Corruption(file.path + ": checkpoint is truncated or mislabeled");
-  return CheckpointPayload{*mapping, bytes.substr(kHeaderBytes), LayoutOf(version), checksum, file.path};
+  return CheckpointPayload{*mapping, bytes.substr(kHeaderBytes), SavedLayout::kRowsByHour, checksum,
+                           file.path};
 }
 
 Status CheckpointPayload::Verify() const {

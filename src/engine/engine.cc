@@ -241,11 +241,9 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 // checksums of the chunks they adopt from the cold file, as they adopt them (and by this thread too once
 // the load is over).
 Result<std::unique_ptr<Views>> LoadCheckpoint(const CheckpointFile& file, const EngineOptions& options,
-                                              const std::shared_ptr<ColdChunkFile>& cold,
-                                              SavedLayout* layout) {
+                                              const std::shared_ptr<ColdChunkFile>& cold) {
   auto payload = ReadCheckpoint(file);
   if (!payload.ok()) return payload.status();
-  *layout = payload->layout;
   Status verified, chunks_verified, chunks_verified_after;
   Result<std::unique_ptr<Views>> loaded = Status::Internal("not loaded");
   std::atomic<bool> load_over{false};
@@ -296,8 +294,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                           std::to_string(*log_start));
       continue;
     }
-    SavedLayout layout = kSavedLayout;
-    auto loaded = LoadCheckpoint(file, options, cold, &layout);
+    auto loaded = LoadCheckpoint(file, options, cold);
     if (!loaded.ok()) {
       start.checkpoints_skipped.push_back(file.path + ": " + loaded.status().message());
       continue;
@@ -305,7 +302,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     views = std::move(*loaded);
     start.checkpoint_lsn = file.lsn;
     start.checkpoint_path = file.path;
-    start.checkpoint_outdated = layout < kSavedLayout;
     break;
   }
   if (!views) views = std::make_unique<Views>(options.shards, options.hot_id_set);
@@ -341,7 +337,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     views = std::make_unique<Views>(options.shards, options.hot_id_set);
     start.checkpoint_lsn = 0;
     start.checkpoint_path.clear();
-    start.checkpoint_outdated = false;
     start.replayed = 0;
     start.log = RecoveryReport{};
     log = open_log(0);
@@ -368,9 +363,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (cold) {
     start.cold_chunk_bytes_adopted = cold->bytes();
     // Nothing skipped: the checkpoint loaded is the newest (or there is none), and the first one this
-    // process commits leaves only the two of them. Not so when the loaded one is of an older format: the
-    // first commit may be that checkpoint written again under its own name, and the one before it stays.
-    const bool replaced_by_the_next = start.checkpoints_skipped.empty() && !start.checkpoint_outdated;
+    // process commits leaves only the two of them.
+    const bool replaced_by_the_next = start.checkpoints_skipped.empty();
     cold->FinishLoad(replaced_by_the_next ? ColdChunkFile::OtherCheckpoints::kReplacedByTheNext
                                           : ColdChunkFile::OtherCheckpoints::kMayReferToThem);
   }
@@ -379,11 +373,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   engine->sealed_files_pending_ = !ListSealedHourFiles(options.data_dir + "/segments").empty();
   if (cold) {
     engine->cold_ = std::move(cold);
-    engine->hot_rows_per_shard_ = options.hot_rows_per_shard;
     engine->hot_ids_ = options.hot_ids;
   }
   engine->last_checkpoint_lsn_.store(engine->start_.checkpoint_lsn);
-  engine->rewrite_checkpoint_ = engine->start_.checkpoint_outdated;
   engine->stream_sequence_.store(engine->views_->global().stream_sequence());
   return engine;
 }
@@ -510,8 +502,7 @@ Engine::~Engine() {
 Status Engine::Checkpoint() {
   std::lock_guard checkpoint_lock(checkpoint_mutex_);
   const uint64_t records_now = log_->next_lsn();  // more may come before the lock is taken
-  if (records_now == last_checkpoint_lsn() && !rewrite_checkpoint_ && !seals_changed_.load())
-    return Status::Ok();
+  if (records_now == last_checkpoint_lsn() && !seals_changed_.load()) return Status::Ok();
   // A child process writes the checkpoint from its copy of the server's memory (fork: the kernel copies a
   // page only when one of the two writes to it), so ingest waits for the fork, not for the views to be
   // copied. The child reports on a pipe: "<bytes>" when the file is in place, otherwise the error.
@@ -548,6 +539,10 @@ Status Engine::Checkpoint() {
     started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
+    // The rows applied since the folds above go into their hours here, not in the child: putting them there
+    // may merge an hour's rows by user, which frees the runs merged, and a run in the cold file gives its
+    // place back under the file's lock, which the fork below holds (the child would wait for it forever).
+    for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) views_->shard(shard).FoldStagedRows();
     // The child's views refer to the cold file's places as they are now: they keep their bytes.
     std::unique_lock<std::mutex> cold_places;
     if (cold_) {
@@ -590,7 +585,6 @@ Status Engine::Checkpoint() {
     return Status::IoError(not_written + (said.empty() ? "its process ended without saying why" : said));
   }
   last_checkpoint_lsn_.store(lsn, std::memory_order_release);
-  rewrite_checkpoint_ = false;
   noted_changes.written = true;
   if (cold_) cold_->Committed(cold_checkpoint);
   // The log says how long ingest waited.
@@ -605,6 +599,9 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   // Only this thread exists here, and only the views are read: no lock, no log line, nothing thrown out.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a server killed mid-checkpoint leaves a .tmp, not a writer
   if (::getppid() != server) ::_exit(2);
+  // Nothing freed here gives a place of the cold file back (the fork held its lock, and the child's memory
+  // goes with it anyway).
+  if (cold_) cold_->Closing();
   // Of the server's descriptors only the report and the cold chunk files (the chunks the checkpoint refers
   // to are synced through them) are kept: a connection the server closes must close (not linger in this
   // process), the listening socket and the directory's lock are the server's alone (a restart after a kill
@@ -761,7 +758,7 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
   Status moved = Status::Ok();
   for (uint32_t shard = 0; shard < views_->shard_count() && moved.ok(); ++shard) {
     std::lock_guard lock(gates_[shard].mutex);
-    moved = views_->shard_to_seal(shard).MoveColdChunks(cold_, hot_rows_per_shard_).status();
+    moved = views_->shard_to_seal(shard).MoveColdChunks(cold_).status();
   }
   if (moved.ok()) {
     std::lock_guard order(order_mutex_);

@@ -32,14 +32,12 @@ struct EngineOptions {
   uint32_t shards = 1;  // views split by a hash of the user id (views.h); answers do not depend on it
   bool skip_damaged_records = false;  // LogOptions::skip_damaged_records
   // What stays on the heap when a sealing pass moves the rest of the views to the cold chunk file
-  // (views/cold_chunks.h): each shard's newest rows (these are 2.5 MiB) and the newest event ids' columns
-  // (1.4 MiB). Ingest appends there, and corrections mostly follow their event closely; older ones still
-  // work, a page at a time. A row or an id's columns are written again only by a correction or
-  // retention, and every checkpoint copies what is on the heap whole (it refers to what is in the file):
-  // 262 144 rows a shard and 524 288 ids made settled checkpoints 2.5 times as large (BENCHMARKS.md,
-  // "Fewer rows and ids on the heap"). (hot_ids is the ids whose columns stay; the event-id index's hash
-  // set holds hot_id_set ids, the others are in its runs.)
-  uint32_t hot_rows_per_shard = 1 << 16;
+  // (views/cold_chunks.h): each hour's rows being filled (its last chunk, 20 KiB) and the newest event ids'
+  // columns (1.4 MiB). Ingest appends there, and corrections mostly follow their event closely; older ones
+  // still work, a page at a time. An id's columns are written again only by a correction or retention, and
+  // every checkpoint copies what is on the heap whole (it refers to what is in the file): 524 288 ids made
+  // settled checkpoints larger (BENCHMARKS.md, "Fewer rows and ids on the heap"). (hot_ids is the ids whose
+  // columns stay; the event-id index's hash set holds hot_id_set ids, the others are in its runs.)
   uint32_t hot_ids = 1 << 16;
   uint32_t hot_id_set = EventIdIndex::kDefaultHotIds;
 };
@@ -83,9 +81,6 @@ struct StartReport {
   std::vector<std::string> checkpoints_skipped;  // why each newer checkpoint was not used
   uint64_t replayed = 0;                         // records applied from the log after the checkpoint
   uint64_t cold_chunk_bytes_adopted = 0;         // the checkpoint's chunks used from the cold chunk file
-  // The checkpoint loaded is of an older format (its rows were converted on the way): the next checkpoint
-  // is written even if no record came since, so that the start after this one uses them in place.
-  bool checkpoint_outdated = false;
 };
 
 // What Engine::InstallSealedHourFiles found in DATA/segments.
@@ -272,15 +267,14 @@ class Engine : public Committer {
   uint64_t tickets_issued_ = 0;
   std::unique_ptr<ShardGate[]> gates_;
   // Declared before views_: outlives it (its chunks hold it too).
-  std::shared_ptr<ColdChunkFile> cold_;            // null: it could not be made, everything stays on the heap
-  uint32_t hot_rows_per_shard_ = 0, hot_ids_ = 0;  // EngineOptions
+  std::shared_ptr<ColdChunkFile> cold_;  // null: it could not be made, everything stays on the heap
+  uint32_t hot_ids_ = 0;                 // EngineOptions
   std::unique_ptr<Views> views_;
   StartReport start_;
   std::mutex checkpoint_mutex_;  // one checkpoint written at a time
   // In the child process Checkpoint forks: writes the checkpoint, says how it went on `report_fd`, ends.
   [[noreturn]] void WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) const;
   std::atomic<uint64_t> last_checkpoint_lsn_{0};
-  bool rewrite_checkpoint_ = false;  // guarded by checkpoint_mutex_: StartReport::checkpoint_outdated
   // Whether the hours' seals changed since the last checkpoint's fork without a new record (hours sealed
   // or unsealed, sealed hour files installed by the digest of their rows): a stop then writes a checkpoint,
   // or every later start would check each of those files by its rows' digest, and load from the checkpoint

@@ -70,13 +70,14 @@ std::string Answers(const Views& views) {
     const ShardViews& shard = views.shard(views.ShardOf(user));
     out += user + ":";
     if (auto index = shard.users().Find(user)) {
-      for (uint32_t row : shard.Timeline(*index)) out += " " + std::to_string(shard.rows()[row].position);
+      for (RowAt at : shard.Timeline(*index)) out += " " + std::to_string(shard.Row(at).position);
     }
     out += "\n";
   }
   for (int id = 0; id < 3000; ++id) {  // every version of an event id, with its state
     for (RowRef ref : views.RowsOfId("id-" + std::to_string(id))) {
-      const EventRow& row = views.shard(ref.shard).rows()[ref.row];
+      const ShardViews& shard = views.shard(ref.shard);
+      const EventRow& row = shard.Row(shard.Find(ref.hour, ref.position).value());
       out += std::to_string(row.position) + "=" + std::to_string(static_cast<int>(row.state)) + " ";
     }
   }

@@ -17,9 +17,8 @@ struct RecordSource {
   std::optional<SealedEventAt> sealed;
 };
 
-RecordSource SourceOf(const Views& views, RowRef ref) {
-  const ShardViews& shard = views.shard(ref.shard);
-  return {shard.rows()[ref.row].position, ref.shard, shard.SealedEventOf(ref.row)};
+RecordSource SourceOf(const ShardViews& shard, uint32_t shard_index, RowAt at) {
+  return {shard.Row(at).position, shard_index, shard.SealedEventOf(at)};
 }
 
 // The records at these sources, in their order, which the views say are events (or rejected input).
@@ -63,8 +62,6 @@ const char* RowStateName(RowState state) {
       return "superseded";
     case RowState::kDuplicate:
       return "duplicate";
-    case RowState::kDropped:
-      return "dropped";
   }
   return "?";
 }
@@ -74,8 +71,11 @@ Result<std::vector<EventVersion>> EventVersions(const Engine& engine, const std:
   std::vector<RowState> states;
   engine.Read([&](const Views& views) {
     for (RowRef ref : views.RowsOfId(event_id)) {
-      sources.push_back(SourceOf(views, ref));
-      states.push_back(views.shard(ref.shard).rows()[ref.row].state);
+      const ShardViews& shard = views.shard(ref.shard);
+      const std::optional<RowAt> at = shard.Find(ref.hour, ref.position);
+      if (!at) continue;  // (only a damaged checkpoint's index names a row no shard has)
+      sources.push_back(SourceOf(shard, ref.shard, *at));
+      states.push_back(shard.Row(*at).state);
     }
     return 0;
   });
@@ -103,11 +103,11 @@ Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& r
       type = views.types().Find(*request.type);
       if (!type) return 0;
     }
-    const std::vector<uint32_t> timeline = views.Timeline(*user);
+    const std::vector<RowAt> timeline = views.Timeline(*user);
     auto end = std::lower_bound(timeline.begin(), timeline.end(), request.before,
-                                [&](uint32_t row, Millis t) { return views.rows()[row].timestamp < t; });
+                                [&](RowAt at, Millis t) { return views.Row(at).timestamp < t; });
     for (auto it = end; it != timeline.begin();) {
-      const EventRow& row = views.rows()[*--it];
+      const EventRow& row = views.Row(*--it);
       if (type && row.type != *type) continue;
       if (found.size() >= request.limit) {
         const bool continues_run = row.timestamp == found.back().timestamp;
@@ -120,7 +120,7 @@ Result<TimelinePage> UserTimeline(const Engine& engine, const TimelineRequest& r
           break;
         }
       }
-      found.push_back({SourceOf(all, {shard, *it}), row.timestamp});
+      found.push_back({SourceOf(views, shard, *it), row.timestamp});
     }
     return 0;
   });

@@ -99,10 +99,9 @@ bool CoversWholeHour(int64_t hour, Millis from, Millis to) {
 
 // Calls `visit(row)` for the current rows among the hour's rows[first, end) within [from, to).
 template <typename Visit>
-void ScanRows(const ShardViews& views, const HourData& data, uint32_t first, Millis from, Millis to,
-              Visit&& visit) {
+void ScanRows(const HourData& data, uint32_t first, Millis from, Millis to, Visit&& visit) {
   for (size_t i = first; i < data.rows.size(); ++i) {
-    const EventRow& row = views.rows()[data.rows[i]];
+    const EventRow& row = data.rows[i];
     if (row.state == RowState::kCurrent && row.timestamp >= from && row.timestamp < to) visit(row);
   }
 }
@@ -110,8 +109,8 @@ void ScanRows(const ShardViews& views, const HourData& data, uint32_t first, Mil
 // The events of `hour` within [from, to) matching `filter`: from the hour's cell or its sealed parts when
 // the hour is whole and they answer the filter, otherwise (and for rows added after the seal) by scanning
 // the hour's rows. Exact either way.
-void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis from, Millis to,
-             const ResolvedFilter& filter, Partial* partial) {
+void AddHour(int64_t hour, const HourData& data, Millis from, Millis to, const ResolvedFilter& filter,
+             Partial* partial) {
   uint32_t first_unsealed = 0;
   if (CoversWholeHour(hour, from, to) && !(filter.product && filter.store)) {
     if (!filter.product && !filter.store) {
@@ -122,12 +121,12 @@ void AddHour(const ShardViews& views, int64_t hour, const HourData& data, Millis
       const SealedHour& sealed = *data.parts[part].index;
       const DimensionIndex& index = filter.product ? sealed.by_product : sealed.by_store;
       if (auto at = index.Find(filter.product ? *filter.product : *filter.store)) {
-        partial->AddIndexed(index, *at, filter.type, SealMask(views, data, part, filter.product.has_value()));
+        partial->AddIndexed(index, *at, filter.type, SealMask(data, part, filter.product.has_value()));
       }
     }
     first_unsealed = data.sealed_rows();
   }
-  ScanRows(views, data, first_unsealed, from, to, [&](const EventRow& row) {
+  ScanRows(data, first_unsealed, from, to, [&](const EventRow& row) {
     if (!filter.Matches(row)) return;
     ++partial->events_by_type[row.type];
     partial->users.add(row.user);
@@ -182,7 +181,7 @@ StatsResult ComputeShardStats(const ShardViews& views, const StatsRequest& reque
     for (auto it = hours.lower_bound(HourOf(request.from));
          it != hours.end() && it->first * kMillisPerHour < request.to; ++it) {
       Partial hour_partial;
-      AddHour(views, it->first, it->second, request.from, request.to, filter, &hour_partial);
+      AddHour(it->first, it->second, request.from, request.to, filter, &hour_partial);
       if (hour_partial.events_by_type.empty()) continue;
       partials[BucketStart(std::max(it->first * kMillisPerHour, request.from), request.bucket, request.from)]
           .Add(hour_partial);
@@ -287,7 +286,7 @@ class ShardTop {
           // Less the rows retracted since the part's seal, which it counted.
           if (std::any_of(data.masked.begin(), data.masked.end(),
                           [&](const MaskedRow& row) { return row.part == part; })) {
-            hour.mask.emplace(views, data, part, by_product_);
+            hour.mask.emplace(data, part, by_product_);
           }
         }
         first_unsealed = data.sealed_rows();
@@ -455,7 +454,7 @@ class ShardTop {
       return;
     }
     for (const Scanned& hour : scanned_) {
-      ScanRows(*views_, *hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
+      ScanRows(*hour.data, hour.first_row, request.from, request.to, [&](const EventRow& row) {
         if (auto key = KeyOf(row)) visit(*key, row.user);
       });
     }

@@ -27,7 +27,11 @@ class ChunkedVector {
     if ((size_ & (kChunkSize - 1)) == 0 && size_ >> kChunkShift == chunks_.size()) {
       chunks_.push_back(NewChunk());
     }
-    chunks_[size_ >> kChunkShift][size_ & (kChunkSize - 1)] = value;
+    Chunk& chunk = chunks_[size_ >> kChunkShift];
+    chunk[size_ & (kChunkSize - 1)] = value;
+    // (A chunk moved to the cold file before it was full: MoveToCold with `with_last`.)
+    if (chunk.get_deleter().cold) [[unlikely]]
+      NoteWritten(size_);
     ++size_;
   }
   // Appends copies of the `count` elements at `elements` (not necessarily aligned for T).
@@ -56,9 +60,9 @@ class ChunkedVector {
   }
   // Appends a whole chunk's elements that are in `cold` where MoveIn put them (a checkpoint's chunk,
   // adopted): the size must be at a chunk's start.
-  void AppendCold(T* chunk, const std::shared_ptr<ColdChunkFile>& cold) {
+  void AppendCold(T* chunk, const std::shared_ptr<ColdChunkFile>& cold, size_t count = kChunkSize) {
     chunks_.push_back(Chunk(chunk, ChunkFree<T>{cold, kChunkBytes}));
-    size_ += kChunkSize;
+    size_ += count;
   }
   // The chunk holding element `index` if it is in a cold file (set in `*cold`) as MoveIn put it there (not
   // written to since), else null: a checkpoint refers to such a chunk instead of copying it.
@@ -97,11 +101,13 @@ class ChunkedVector {
     for (size_t chunk = 0; chunk < chunks_.size() && (chunk + 1) << kChunkShift <= index; ++chunk)
       chunks_[chunk] = Chunk();
   }
-  // Moves every chunk wholly before `index` that is still on the heap into `cold`; the elements read and
-  // write as before. Chunks written to since they moved (NoteWritten) move again, so that the pages the
-  // writes copied back to the heap leave it. Returns how many chunks moved; on an error the chunks not
-  // moved stay on the heap.
-  Result<size_t> MoveToCold(size_t index, const std::shared_ptr<ColdChunkFile>& cold) {
+  // Moves every chunk wholly before `index` that is still on the heap into `cold`, and with `with_last` the
+  // last one too, not full yet (a quiet sequence's, whose last chunk would be most of what it keeps on the
+  // heap; an element appended later is a write to a moved chunk); the elements read and write as before.
+  // Chunks written to since they moved (NoteWritten) move again, so that the pages the writes copied back
+  // to the heap leave it. Returns how many chunks moved; on an error the chunks not moved stay on the heap.
+  Result<size_t> MoveToCold(size_t index, const std::shared_ptr<ColdChunkFile>& cold,
+                            bool with_last = false) {
     static_assert(std::is_trivially_copyable_v<T> && kChunkBytes % ColdChunkFile::kPageBytes == 0);
     size_t moved = 0;
     std::sort(rewritten_.begin(), rewritten_.end());
@@ -114,10 +120,15 @@ class ChunkedVector {
       }
       rewritten_.pop_back();
     }
-    for (; first_on_heap_ < chunks_.size() && (first_on_heap_ + 1) << kChunkShift <= index;
+    for (; first_on_heap_ < chunks_.size() && ((first_on_heap_ + 1) << kChunkShift <= index ||
+                                               (with_last && first_on_heap_ + 1 == chunks_.size()));
          ++first_on_heap_) {
       Chunk& chunk = chunks_[first_on_heap_];
       if (!chunk || chunk.get_deleter().cold) continue;  // released, or adopted from the file at a start
+      // The rest of a chunk not full yet is zeros in the file, not the heap's leftovers.
+      const size_t used = std::min(kChunkSize, size_ - (first_on_heap_ << kChunkShift));
+      if (used < kChunkSize)
+        std::memset(static_cast<void*>(chunk.get() + used), 0, (kChunkSize - used) * sizeof(T));
       Status status = MoveChunk(chunk, cold);
       if (!status.ok()) return status;
       ++moved;

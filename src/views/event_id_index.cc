@@ -141,10 +141,10 @@ void EventIdIndex::PlaceIn(uint32_t id, const Stored& stored, int64_t hour) {
 }
 
 void EventIdIndex::SetCurrent(uint32_t id, RowRef row, uint32_t version) {
-  current_row_[id] = row.row;
+  current_position_[id] = row.position;
   current_shard_[id] = static_cast<uint8_t>(row.shard);
   current_version_[id] = version;
-  current_row_.NoteWritten(id);
+  current_position_.NoteWritten(id);
   current_shard_.NoteWritten(id);
   current_version_.NoteWritten(id);
 }
@@ -159,19 +159,19 @@ uint32_t EventIdIndex::NewNumber() {
   text_place_.push_back(0);
   text_length_.push_back(0);
   hour_.push_back(kFree);
-  current_row_.push_back(0);
+  current_position_.push_back(0);
   current_shard_.push_back(0);
   current_version_.push_back(0);
   return number;
 }
 
 std::pair<uint32_t, bool> EventIdIndex::FindOrInsert(std::string_view id, size_t hash, RowRef row,
-                                                     uint32_t version, int64_t hour) {
+                                                     uint32_t version) {
   char buffer[16];
   const Stored stored = StoredForm(id, buffer);
   if (auto found = Lookup(stored, hash)) return {*found, false};
   const uint32_t number = NewNumber();
-  PlaceIn(number, stored, hour);
+  PlaceIn(number, stored, row.hour);
   SetCurrent(number, row, version);
   // The probe in Lookup left the slot's group in the cache.
   ids_.lazy_emplace(Hashed{stored, hash}, [&](const auto& construct) { construct(number); });
@@ -186,24 +186,6 @@ void EventIdIndex::MoveHotIdsToRuns() {
   ids_.reserve(hot_ids_);
 }
 
-void EventIdIndex::StartRestore(size_t ids) { restored_.reserve(ids); }
-
-uint32_t EventIdIndex::Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour) {
-  char buffer[16];
-  const uint32_t number = NewNumber();
-  PlaceIn(number, StoredForm(id, buffer), hour);
-  SetCurrent(number, row, version);
-  restored_.push_back({IdRuns::FingerprintOf(hash), number});
-  return number;
-}
-
-Status EventIdIndex::FinishRestore() {
-  runs_.Add(std::exchange(restored_, {}));
-  auto twice = runs_.FindPair([&](uint32_t a, uint32_t b) { return StoredOf(a) == StoredOf(b); });
-  if (twice) return Status::Corruption("event id " + Text(*twice) + " saved twice");
-  return Status::Ok();
-}
-
 void EventIdIndex::AddRow(uint32_t id, RowRef row) {
   RowsOfId& rows = all_rows_[id];
   // The second row of an id: until now the first was its only (and current) row.
@@ -213,8 +195,9 @@ void EventIdIndex::AddRow(uint32_t id, RowRef row) {
 
 void EventIdIndex::AddDuplicate(uint32_t id, RowRef row) { AddRow(id, row); }
 
-void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour) {
+void EventIdIndex::AddCorrection(uint32_t id, RowRef row, uint32_t version) {
   AddRow(id, row);
+  const int64_t hour = row.hour;
   if (GenerationOf(text_place_[id]).key != GenerationKeyOf(hour)) {
     // The text moves to the arena of its new day (the old copy goes with its day's arena).
     const Stored stored = StoredOf(id);
@@ -273,7 +256,7 @@ void EventIdIndex::Save(saved::Writer* out) const {
   out->InMemory(hour_, 0);
   out->InMemory(text_length_, 0);
   out->InMemory(text_place_, 0);
-  out->InMemory(current_row_, 0);
+  out->InMemory(current_position_, 0);
   out->InMemory(current_shard_, 0);
   out->InMemory(current_version_, 0);
   out->Value<uint64_t>(generations_.size());
@@ -320,33 +303,32 @@ void EventIdIndex::Save(saved::Writer* out) const {
     out->Value<uint64_t>(rows.size());
     for (const RowRef row : rows) {
       out->Value(row.shard);
-      out->Value(row.row);
+      out->Value(row.hour);
+      out->Value(row.position);
     }
   }
 }
 
 bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-                        std::span<const uint64_t> rows_of_shard, bool places_column,
-                        bool stable_fingerprints) {
+                        uint32_t shards) {
   if (!hour_.empty() || !in->InMemory(&hour_, UINT32_MAX, mapping)) return false;
   const size_t numbers = hour_.size();
-  if (!in->InMemory(&text_length_, numbers, mapping) ||
-      (places_column && !in->InMemory(&text_place_, numbers, mapping)) ||
-      !in->InMemory(&current_row_, numbers, mapping) || !in->InMemory(&current_shard_, numbers, mapping) ||
+  if (!in->InMemory(&text_length_, numbers, mapping) || !in->InMemory(&text_place_, numbers, mapping) ||
+      !in->InMemory(&current_position_, numbers, mapping) ||
+      !in->InMemory(&current_shard_, numbers, mapping) ||
       !in->InMemory(&current_version_, numbers, mapping) || text_length_.size() != numbers ||
-      current_row_.size() != numbers || current_shard_.size() != numbers ||
-      current_version_.size() != numbers || (places_column && text_place_.size() != numbers)) {
+      current_position_.size() != numbers || current_shard_.size() != numbers ||
+      current_version_.size() != numbers || text_place_.size() != numbers) {
     return false;
   }
   uint64_t count = 0;
   if (!in->Count(&count, 3 * sizeof(uint64_t))) return false;
   for (uint64_t g = 0; g < count; ++g) {
     int64_t hour = 0;
-    // Before format 11 the arenas were numbered in hour order, and a place named its arena by that number.
-    auto slot = static_cast<uint32_t>(g);
+    uint32_t slot = 0;
     uint64_t kept = 0, regions = 0;
     if (!in->Value(&hour) || hour < 0 || hour > HourOf(kMaxTimestampMillis) ||
-        (g > 0 && hour <= generations_.rbegin()->first) || (places_column && !in->Value(&slot)) ||
+        (g > 0 && hour <= generations_.rbegin()->first) || !in->Value(&slot) ||
         slot >= uint32_t{1} << (64 - kPlaceSlotShift) || !in->Value(&kept) ||
         !in->Count(&regions, sizeof(uint64_t)) || regions > kPlaceRegionMask + 1) {
       return false;
@@ -364,9 +346,9 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       ArenaRegion::ColdPlace place;
       std::string_view saved;
       if (!in->Value(&used) || used > ArenaRegion::kBytes) return false;
-      if (in->chunk_places() && (!in->Value(&place.bytes) || place.bytes > used ||
-                                 (place.bytes > 0 && (!in->Value(&place.offset) || !in->Value(&place.crc) ||
-                                                      in->cold() == nullptr)))) {
+      if (!in->Value(&place.bytes) || place.bytes > used ||
+          (place.bytes > 0 &&
+           (!in->Value(&place.offset) || !in->Value(&place.crc) || in->cold() == nullptr))) {
         return false;
       }
       if (!in->Span(used - place.bytes, &saved)) return false;
@@ -383,20 +365,10 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   for (uint32_t slot = static_cast<uint32_t>(slots_.size()); slot-- > 0;) {
     if (!slots_[slot]) free_slots_.push_back(slot);
   }
-  std::string_view places;  // before format 11: each id's place among the texts, 8 bytes an id, here
-  if (!places_column) {
-    if (!text_place_.empty() || !in->Span(numbers * sizeof(uint64_t), &places)) return false;
-    text_place_.AppendUnset(numbers);
-  }
-  // Checks the places of ids [begin, end) (copies them in first, before format 11) and counts the ids that
-  // are live; false: a place or a row does not fit.
+  // Checks the places of ids [begin, end) and counts the ids that are live; false: a place or a row does
+  // not fit.
   auto check_places = [&](uint32_t begin, uint32_t end, size_t* live) {
     for (uint32_t id = begin; id < end; ++id) {
-      if (!places_column) {
-        uint64_t place = 0;
-        std::memcpy(&place, places.data() + size_t{id} * sizeof(uint64_t), sizeof(uint64_t));
-        text_place_[id] = place;
-      }
       if (hour_[id] == kFree) continue;
       ++*live;
       const uint64_t place = text_place_[id];
@@ -407,7 +379,7 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
       const uint64_t at = place & (ArenaRegion::kBytes - 1);
       const uint64_t length = text_length_[id] == 0 ? 16 : text_length_[id];
       if (region >= generation.regions.size() || at + length > generation.UsedIn(region) ||
-          !current(id).In(rows_of_shard)) {
+          current_shard_[id] >= shards) {
         return false;
       }
     }
@@ -458,20 +430,18 @@ bool EventIdIndex::Load(saved::Reader* in, const std::shared_ptr<const MappedFil
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t id = 0;
     uint64_t rows = 0;
-    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree || !in->Count(&rows, 2 * sizeof(uint32_t)) ||
-        rows < 2) {
+    if (!in->Value(&id) || id >= numbers || hour_[id] == kFree || !in->Count(&rows, 16) || rows < 2) {
       return false;
     }
     RowsOfId& kept = all_rows_[id];
     if (!kept.empty()) return false;
     for (uint64_t r = 0; r < rows; ++r) {
       RowRef row;
-      if (!in->Value(&row.shard) || !in->Value(&row.row) || !row.In(rows_of_shard)) return false;
+      if (!in->Value(&row.shard) || !in->Value(&row.hour) || !in->Value(&row.position) || row.shard >= shards)
+        return false;
       kept.push_back(row);
     }
   }
-  if (!stable_fingerprints)
-    runs_.Refingerprint([&](uint32_t id) { return IdRuns::FingerprintOf(HashOfStored(StoredOf(id))); });
   return true;
 }
 
@@ -503,7 +473,7 @@ Result<size_t> EventIdIndex::MoveColdChunks(const std::shared_ptr<ColdChunkFile>
   const size_t before = hour_.size() - hot_ids;
   for (Result<size_t> column :
        {text_place_.MoveToCold(before, cold), text_length_.MoveToCold(before, cold),
-        hour_.MoveToCold(before, cold), current_row_.MoveToCold(before, cold),
+        hour_.MoveToCold(before, cold), current_position_.MoveToCold(before, cold),
         current_shard_.MoveToCold(before, cold), current_version_.MoveToCold(before, cold)}) {
     if (!column.ok()) return column.status();
     moved += *column;

@@ -32,17 +32,13 @@
 
 namespace tally {
 
-// A row of one shard's event table.
+// A row of one shard: its hour and its log position (ShardViews::Find), which stay the same whatever the
+// shard seals or merges.
 struct RowRef {
   uint32_t shard = 0;
-  uint32_t row = 0;
+  int32_t hour = 0;
+  uint64_t position = 0;
   bool operator==(const RowRef&) const = default;
-  // Whether the row is one of the shards' (`rows_of_shard`: each shard's number of rows), as a load checks
-  // every row it reads. (Called for every id of a checkpoint: inline, not through a std::function, which
-  // was 3 % of a large restart.)
-  bool In(std::span<const uint64_t> rows_of_shard) const {
-    return shard < rows_of_shard.size() && row < rows_of_shard[shard];
-  }
 };
 
 class EventIdIndex {
@@ -56,11 +52,10 @@ class EventIdIndex {
   // The hash the id is found by, the same in every process (its fingerprints are saved). A batch hashes
   // each id once (HashOf), prefetches its slot (Prefetch), then finds it (FindOrInsert) with the same hash.
   static size_t HashOf(std::string_view id);
-  // The id's number, adding it (with `row`, in `hour`, as its first and current row, of `version`) if new.
-  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, size_t hash, RowRef row, uint32_t version,
-                                         int64_t hour);
-  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version, int64_t hour) {
-    return FindOrInsert(id, HashOf(id), row, version, hour);
+  // The id's number, adding it (with `row` as its first and current row, of `version`) if new.
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, size_t hash, RowRef row, uint32_t version);
+  std::pair<uint32_t, bool> FindOrInsert(std::string_view id, RowRef row, uint32_t version) {
+    return FindOrInsert(id, HashOf(id), row, version);
   }
   std::optional<uint32_t> Find(std::string_view id) const;
   // Starts loading where the id of this hash would be, so that a FindOrInsert shortly after does not wait
@@ -70,12 +65,12 @@ class EventIdIndex {
     runs_.Prefetch(hash);
   }
 
-  RowRef current(uint32_t id) const { return {current_shard_[id], current_row_[id]}; }
+  RowRef current(uint32_t id) const { return {current_shard_[id], hour_[id], current_position_[id]}; }
   uint32_t current_version(uint32_t id) const { return current_version_[id]; }
   // Another row with this id that changes nothing (the same or a lower version).
   void AddDuplicate(uint32_t id, RowRef row);
-  // Another row with this id, in `hour`, that replaces the current one (a higher version).
-  void AddCorrection(uint32_t id, RowRef row, uint32_t version, int64_t hour);
+  // Another row with this id that replaces the current one (a higher version).
+  void AddCorrection(uint32_t id, RowRef row, uint32_t version);
   // Retention: forgets every id whose current row is in an hour before `first_kept_hour`.
   void ForgetBefore(int64_t first_kept_hour);
 
@@ -90,24 +85,8 @@ class EventIdIndex {
   void Save(saved::Writer* out) const;
   // Into an empty index: the columns and runs are used where they are when `mapping` (holding the bytes)
   // copies on write, the texts are copied into arenas. Refuses what does not parse, a text outside its
-  // day's arena, or a row that is not one of the shards' (`rows_of_shard`: each shard's number of rows).
-  // `places_column`: the ids' places among the texts are a column like the others (checkpoint format 11
-  // on), not a list after the arenas. `stable_fingerprints`: the runs' fingerprints are of HashOf as it is
-  // (checkpoint format 13 on); before, of a hash salted per process, so the runs are made again.
-  bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping,
-            std::span<const uint64_t> rows_of_shard, bool places_column = true,
-            bool stable_fingerprints = true);
-  // Loading a checkpoint of an older format (ids one by one) of `ids` ids into an empty index:
-  // StartRestore, then Restore adds each id (known to be new: FinishRestore checks that) and returns its
-  // number.
-  void StartRestore(size_t ids);
-  uint32_t Restore(std::string_view id, size_t hash, RowRef row, uint32_t version, int64_t hour);
-  // Puts the restored ids in one run. Fails if two of them are the same id.
-  Status FinishRestore();
-  // For loading a checkpoint: every row of an id seen more than once, in log order.
-  void RestoreRows(uint32_t id, const std::vector<RowRef>& rows) {
-    all_rows_[id].assign(rows.begin(), rows.end());
-  }
+  // day's arena, or a row of no shard (one of `shards`).
+  bool Load(saved::Reader* in, const std::shared_ptr<const MappedFile>& mapping, uint32_t shards);
   // Every row with this id, in log order.
   std::vector<RowRef> Rows(uint32_t id) const;
   // The same without a copy: the rows of an id seen more than once, or else `*only` set to its one row
@@ -222,6 +201,7 @@ class EventIdIndex {
   void AddRow(uint32_t id, RowRef row);
   // Puts the id's text in the arena of `hour`'s day and records it there, with the hour.
   void PlaceIn(uint32_t id, const Stored& stored, int64_t hour);
+  // (The current row's hour is hour_'s.)
   void SetCurrent(uint32_t id, RowRef row, uint32_t version);
 
   const size_t hot_ids_;
@@ -230,7 +210,6 @@ class EventIdIndex {
   // (reading the texts back was about 4 % of the batch path). 8 bytes a hot id: at most hot_ids_ of them.
   std::vector<IdRuns::Entry> hot_entries_;
   IdRuns runs_;
-  std::vector<IdRuns::Entry> restored_;  // between Restore and FinishRestore
   // Each day's arena, in a slot that stays its own while it lives (a place names it); a slot freed by
   // retention is given to a later day.
   absl::btree_map<int64_t, uint32_t> generations_;  // by GenerationKeyOf: the arena's slot
@@ -242,7 +221,7 @@ class EventIdIndex {
   ChunkedVector<uint64_t> text_place_;  // in the arena of the id's day (TextAt)
   ChunkedVector<uint8_t> text_length_;  // 0: a packed UUID's 16 bytes
   ChunkedVector<int32_t> hour_;         // of the current row; kFree: a number no id has
-  ChunkedVector<uint32_t> current_row_;
+  ChunkedVector<uint64_t> current_position_;
   ChunkedVector<uint8_t> current_shard_;
   ChunkedVector<uint32_t> current_version_;
   // Only for ids seen more than once: every row, the first included. Most have two (an event sent twice,

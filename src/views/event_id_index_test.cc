@@ -18,6 +18,10 @@
 namespace tally {
 namespace {
 
+RowRef Row(uint32_t shard, int64_t hour, uint64_t position) {
+  return {shard, static_cast<int32_t>(hour), position};
+}
+
 // Each test runs with the default hash set and with one so small that almost every id is in the runs.
 class EventIdIndexTest : public ::testing::TestWithParam<size_t> {};
 INSTANTIATE_TEST_SUITE_P(HotIds, EventIdIndexTest, ::testing::Values(EventIdIndex::kDefaultHotIds, 7));
@@ -28,7 +32,7 @@ TEST_P(EventIdIndexTest, FindsEveryIdAndKeepsRowsInOrder) {
   // Enough ids to fill several arena blocks and grow the set many times; lengths from 1 to 128 bytes.
   for (uint32_t i = 0; i < 200'000; ++i) {
     std::string id = "id-" + std::to_string(i) + std::string(i % 120, 'x');
-    auto [number, inserted] = index.FindOrInsert(id, RowRef{i % 7, i}, 1, i % 50);
+    auto [number, inserted] = index.FindOrInsert(id, Row(i % 7, i % 50, i), 1);
     ASSERT_TRUE(inserted);
     ASSERT_EQ(number, i);
     if (i % 997 == 0) expected[id] = i;
@@ -37,22 +41,22 @@ TEST_P(EventIdIndexTest, FindsEveryIdAndKeepsRowsInOrder) {
   for (const auto& [id, number] : expected) {
     ASSERT_EQ(index.Find(id), number) << id;
     EXPECT_EQ(index.Text(number), id);
-    EXPECT_EQ(index.Rows(number), std::vector<RowRef>{(RowRef{number % 7, number})});
+    EXPECT_EQ(index.Rows(number), std::vector<RowRef>{Row(number % 7, number % 50, number)});
     EXPECT_EQ(index.current_version(number), 1u);
   }
   EXPECT_FALSE(index.Find("id-").has_value());
   EXPECT_FALSE(index.Find("id-0x").has_value());
-  auto [again, inserted] = index.FindOrInsert("id-5xxxxx", RowRef{0, 999'999}, 9, 0);
+  auto [again, inserted] = index.FindOrInsert("id-5xxxxx", Row(0, 0, 999'999), 9);
   EXPECT_FALSE(inserted);
   EXPECT_EQ(again, 5u);
   // A duplicate keeps the current row; a correction on another shard replaces it.
-  index.AddDuplicate(5, RowRef{3, 300'000});
-  index.AddCorrection(5, RowRef{6, 300'001}, 2, 7);
-  EXPECT_EQ(index.Rows(5), (std::vector<RowRef>{{5, 5}, {3, 300'000}, {6, 300'001}}));
-  EXPECT_EQ(index.current(5), (RowRef{6, 300'001}));
+  index.AddDuplicate(5, Row(3, 0, 300'000));
+  index.AddCorrection(5, Row(6, 7, 300'001), 2);
+  EXPECT_EQ(index.Rows(5), (std::vector<RowRef>{Row(5, 5, 5), Row(3, 0, 300'000), Row(6, 7, 300'001)}));
+  EXPECT_EQ(index.current(5), Row(6, 7, 300'001));
   EXPECT_EQ(index.current_version(5), 2u);
   EXPECT_EQ(index.Find(std::string(128, 'z')), std::nullopt);
-  EXPECT_TRUE(index.FindOrInsert(std::string(128, 'z'), RowRef{}, 1, 3).second);
+  EXPECT_TRUE(index.FindOrInsert(std::string(128, 'z'), Row(0, 3, 0), 1).second);
   EXPECT_EQ(index.Text(*index.Find(std::string(128, 'z'))), std::string(128, 'z'));
 }
 
@@ -71,14 +75,14 @@ TEST_P(EventIdIndexTest, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
                                         "0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6",
                                         "00000000-0000-0000-0000-000000000000"};
   for (uint32_t i = 0; i < ids.size(); ++i) {
-    auto [number, inserted] = index.FindOrInsert(ids[i], RowRef{0, i}, 1, i);
+    auto [number, inserted] = index.FindOrInsert(ids[i], Row(0, i, i), 1);
     EXPECT_TRUE(inserted) << ids[i];
     EXPECT_EQ(number, i);
   }
   for (uint32_t i = 0; i < ids.size(); ++i) {
     EXPECT_EQ(index.Find(ids[i]), i) << ids[i];
     EXPECT_EQ(index.Text(i), ids[i]);
-    EXPECT_FALSE(index.FindOrInsert(ids[i], RowRef{0, 99}, 1, 0).second);
+    EXPECT_FALSE(index.FindOrInsert(ids[i], Row(0, 0, 99), 1).second);
   }
   EXPECT_EQ(index.Find("0196f3a2-7c1e-7d40-9a4b-1f2e3d4c5b6b"), std::nullopt);
 }
@@ -86,10 +90,10 @@ TEST_P(EventIdIndexTest, UuidsAreKeptIn16BytesAndNeverConfusedWithOtherIds) {
 TEST_P(EventIdIndexTest, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOnes) {
   EventIdIndex index(GetParam());
   // Ids in hours 0..9; some corrected into another hour (later or earlier).
-  for (uint32_t i = 0; i < 1000; ++i) index.FindOrInsert("id-" + std::to_string(i), RowRef{0, i}, 1, i % 10);
-  index.AddCorrection(*index.Find("id-1"), RowRef{0, 1001}, 2, 8);  // hour 1 -> 8: kept
-  index.AddCorrection(*index.Find("id-8"), RowRef{0, 1002}, 2, 2);  // hour 8 -> 2: forgotten
-  index.AddDuplicate(*index.Find("id-3"), RowRef{0, 1003});
+  for (uint32_t i = 0; i < 1000; ++i) index.FindOrInsert("id-" + std::to_string(i), Row(0, i % 10, i), 1);
+  index.AddCorrection(*index.Find("id-1"), Row(0, 8, 1001), 2);  // hour 1 -> 8: kept
+  index.AddCorrection(*index.Find("id-8"), Row(0, 2, 1002), 2);  // hour 8 -> 2: forgotten
+  index.AddDuplicate(*index.Find("id-3"), Row(0, 0, 1003));
   index.ForgetBefore(5);
   EXPECT_EQ(index.size(), 500u);
   for (uint32_t i = 0; i < 1000; ++i) {
@@ -105,14 +109,14 @@ TEST_P(EventIdIndexTest, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOne
   // New ids take the freed numbers; a forgotten id sent again is new.
   std::set<uint32_t> numbers;
   for (uint32_t i = 0; i < 501; ++i) {
-    auto [number, inserted] = index.FindOrInsert("new-" + std::to_string(i), RowRef{1, i}, 1, 20);
+    auto [number, inserted] = index.FindOrInsert("new-" + std::to_string(i), Row(1, 20, i), 1);
     ASSERT_TRUE(inserted);
     numbers.insert(number);
   }
   EXPECT_EQ(*numbers.rbegin(), 1000u);  // the 500 freed numbers, then one more
-  auto [again, inserted] = index.FindOrInsert("id-3", RowRef{1, 600}, 1, 20);
+  auto [again, inserted] = index.FindOrInsert("id-3", Row(1, 20, 600), 1);
   EXPECT_TRUE(inserted);
-  EXPECT_EQ(index.Rows(again), std::vector<RowRef>{(RowRef{1, 600})});
+  EXPECT_EQ(index.Rows(again), std::vector<RowRef>{Row(1, 20, 600)});
   size_t visited = 0;
   index.ForEach([&](uint32_t) { ++visited; });
   EXPECT_EQ(visited, index.size());
@@ -122,12 +126,12 @@ TEST_P(EventIdIndexTest, ForgetsTheIdsOfDroppedHoursAndGivesTheirNumbersToNewOne
 TEST_P(EventIdIndexTest, TheTextsOfADayShareAnArenaFreedWithTheDaysLastHour) {
   EventIdIndex index(GetParam());
   // Ids in the 48 hours of days 0 and 1.
-  for (uint32_t i = 0; i < 4800; ++i) index.FindOrInsert("id-" + std::to_string(i), RowRef{0, i}, 1, i % 48);
+  for (uint32_t i = 0; i < 4800; ++i) index.FindOrInsert("id-" + std::to_string(i), Row(0, i % 48, i), 1);
   EXPECT_EQ(index.arenas(), 2u);
   // A correction within its day keeps its text where it is; one into another day moves it there.
-  index.AddCorrection(*index.Find("id-5"), RowRef{0, 5000}, 2, 20);   // hour 5 -> 20
-  index.AddCorrection(*index.Find("id-6"), RowRef{0, 5001}, 2, 30);   // hour 6 -> 30 (day 1)
-  index.AddCorrection(*index.Find("id-40"), RowRef{0, 5002}, 2, 50);  // hour 40 -> 50 (day 2)
+  index.AddCorrection(*index.Find("id-5"), Row(0, 20, 5000), 2);   // hour 5 -> 20
+  index.AddCorrection(*index.Find("id-6"), Row(0, 30, 5001), 2);   // hour 6 -> 30 (day 1)
+  index.AddCorrection(*index.Find("id-40"), Row(0, 50, 5002), 2);  // hour 40 -> 50 (day 2)
   EXPECT_EQ(index.arenas(), 3u);
   EXPECT_EQ(index.hour(*index.Find("id-5")), 20);
   // An hour's ids are forgotten at once; their day's arena stays while the day has a kept hour.
@@ -150,14 +154,14 @@ TEST_P(EventIdIndexTest, TheTextsOfADayShareAnArenaFreedWithTheDaysLastHour) {
 TEST_P(EventIdIndexTest, EveryIdSentAgainIsFoundWhereverItIs) {
   EventIdIndex index(GetParam());
   for (uint32_t i = 0; i < 30'000; ++i) {
-    ASSERT_TRUE(index.FindOrInsert("first-" + std::to_string(i), RowRef{0, i}, 1, 0).second);
+    ASSERT_TRUE(index.FindOrInsert("first-" + std::to_string(i), Row(0, 0, i), 1).second);
   }
   // Each sent again, interleaved with new ids: found under its number, whether in the set or a run.
   for (uint32_t i = 0; i < 30'000; ++i) {
-    auto [number, inserted] = index.FindOrInsert("first-" + std::to_string(i), RowRef{0, 99}, 1, 0);
+    auto [number, inserted] = index.FindOrInsert("first-" + std::to_string(i), Row(0, 0, 99), 1);
     ASSERT_FALSE(inserted) << i;
     ASSERT_EQ(number, i);
-    ASSERT_TRUE(index.FindOrInsert("second-" + std::to_string(i), RowRef{0, i}, 1, 0).second);
+    ASSERT_TRUE(index.FindOrInsert("second-" + std::to_string(i), Row(0, 0, i), 1).second);
   }
   EXPECT_EQ(index.size(), 60'000u);
   for (uint32_t i = 0; i < 30'000; ++i) ASSERT_FALSE(index.Find("third-" + std::to_string(i)).has_value());
@@ -172,25 +176,6 @@ TEST_P(EventIdIndexTest, EveryIdSentAgainIsFoundWhereverItIs) {
 TEST(EventIdIndex, TheHashOfAnIdIsTheSameInEveryProcess) {
   EXPECT_EQ(EventIdIndex::HashOf("e1-42"), 0x37bcd5962d001db9ull);
   EXPECT_EQ(EventIdIndex::HashOf("7f1b3c2e-9a4d-4e6f-8b1a-2c3d4e5f6a7b"), 0x532eec0f5cdfc1e9ull);
-}
-
-TEST(EventIdIndex, RestoredIdsAreFoundAndAnIdSavedTwiceIsRefused) {
-  EventIdIndex index;
-  for (uint32_t i = 0; i < 1000; ++i) {
-    const std::string id = "id-" + std::to_string(i);
-    EXPECT_EQ(index.Restore(id, EventIdIndex::HashOf(id), RowRef{0, i}, 1, 3), i);
-  }
-  ASSERT_TRUE(index.FinishRestore().ok());
-  EXPECT_EQ(index.size(), 1000u);
-  EXPECT_EQ(index.Find("id-517"), 517u);
-  EXPECT_FALSE(index.FindOrInsert("id-999", RowRef{0, 5000}, 1, 3).second);
-  EXPECT_TRUE(index.FindOrInsert("id-1000", RowRef{0, 5001}, 1, 3).second);
-
-  EventIdIndex twice;
-  for (const char* id : {"a", "b", "a"}) twice.Restore(id, EventIdIndex::HashOf(id), RowRef{}, 1, 3);
-  const Status status = twice.FinishRestore();
-  EXPECT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("event id a saved twice"), std::string::npos) << status.message();
 }
 
 std::string Uuid(uint64_t i) {
@@ -209,13 +194,13 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
   std::vector<std::string> texts;
   for (uint32_t i = 0; i < 80'000; ++i) {  // 20 000 an hour: 1.2 MiB of texts, two arena regions
     texts.push_back(i % 2 == 0 ? Uuid(i) : "id-" + std::to_string(i) + std::string(100, 'x'));
-    const auto [number, inserted] = index.FindOrInsert(texts.back(), RowRef{i % 3, i}, 1, 100 + i % 4);
+    const auto [number, inserted] = index.FindOrInsert(texts.back(), Row(i % 3, 100 + i % 4, i), 1);
     ASSERT_TRUE(inserted && number == i);
-    if (i % 10 == 0) index.AddDuplicate(number, RowRef{i % 3, 100'000 + i});
-    if (i % 15 == 0) index.AddCorrection(number, RowRef{(i + 1) % 3, 200'000 + i}, 2, 104);
+    if (i % 10 == 0) index.AddDuplicate(number, Row(i % 3, 0, 100'000 + i));
+    if (i % 15 == 0) index.AddCorrection(number, Row((i + 1) % 3, 104, 200'000 + i), 2);
   }
   index.ForgetBefore(101);  // the ids of hour 100 go, their numbers free
-  for (uint32_t i = 0; i < 100; ++i) index.FindOrInsert("late-" + std::to_string(i), RowRef{0, i}, 1, 105);
+  for (uint32_t i = 0; i < 100; ++i) index.FindOrInsert("late-" + std::to_string(i), Row(0, 105, i), 1);
 
   std::string saved;
   {
@@ -224,10 +209,9 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
     index.Save(&writer);
     ASSERT_TRUE(sink.Flush().ok());
   }
-  const std::vector<uint64_t> rows_of_shard(3, UINT64_MAX);  // three shards, any row
   EventIdIndex loaded(GetParam());
   saved::Reader reader(saved);
-  ASSERT_TRUE(loaded.Load(&reader, nullptr, rows_of_shard));
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, 3));
   EXPECT_TRUE(reader.AtEnd());
   EXPECT_EQ(loaded.size(), index.size());
   for (uint32_t i = 0; i < texts.size(); ++i) {
@@ -244,7 +228,7 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
   // New ids take the same (freed) numbers in both.
   for (uint32_t i = 0; i < 50; ++i) {
     const std::string id = "new-" + std::to_string(i);
-    EXPECT_EQ(loaded.FindOrInsert(id, RowRef{1, i}, 1, 106), index.FindOrInsert(id, RowRef{1, i}, 1, 106));
+    EXPECT_EQ(loaded.FindOrInsert(id, Row(1, 106, i), 1), index.FindOrInsert(id, Row(1, 106, i), 1));
   }
   std::string saved_again, saved_loaded;
   for (auto [from, to] : {std::pair{&index, &saved_again}, std::pair{&loaded, &saved_loaded}}) {
@@ -258,11 +242,11 @@ TEST_P(EventIdIndexTest, ASavedIndexLoadsBackTheSame) {
   for (size_t cut : {size_t{0}, size_t{7}, saved.size() / 3, saved.size() / 2, saved.size() - 1}) {
     EventIdIndex partial(GetParam());
     saved::Reader cut_reader(std::string_view(saved).substr(0, cut));
-    EXPECT_FALSE(partial.Load(&cut_reader, nullptr, rows_of_shard)) << cut;
+    EXPECT_FALSE(partial.Load(&cut_reader, nullptr, 3)) << cut;
   }
   EventIdIndex misfit(GetParam());
   saved::Reader misfit_reader(saved);
-  EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
+  EXPECT_FALSE(misfit.Load(&misfit_reader, nullptr, 2));
 }
 
 // An index whose columns and texts moved to a kept cold file is saved as their places there, and loads by
@@ -283,8 +267,8 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   for (uint32_t i = 0; i < 60'000; ++i) {
     // (Texts of 16 and 105 or so bytes: an hour's fill more than one arena region, and not exactly.)
     texts.push_back(i % 2 == 0 ? Uuid(i) : "id-" + std::to_string(i) + std::string(100, 'y'));
-    index.FindOrInsert(texts.back(), RowRef{i % 2, i}, 1, 100 + i % 3);
-    if (i % 1000 == 0) index.AddCorrection(i, RowRef{0, 100'000 + i}, 2, 102);
+    index.FindOrInsert(texts.back(), Row(i % 2, 100 + i % 3, i), 1);
+    if (i % 1000 == 0) index.AddCorrection(i, Row(0, 102, 100'000 + i), 2);
   }
   ASSERT_TRUE(index.MoveColdChunks(cold, 0, 200).ok());
   ASSERT_TRUE(index.MoveColdChunks(cold, 0, 200).ok());  // the hours are quiet now: their last regions too
@@ -306,7 +290,7 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   EventIdIndex loaded(1000);
   saved::Reader reader(referring);
   reader.AdoptFrom(again);
-  ASSERT_TRUE(loaded.Load(&reader, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
+  ASSERT_TRUE(loaded.Load(&reader, nullptr, 2));
   EXPECT_TRUE(reader.AtEnd());
   const std::atomic<bool> load_over{true};
   EXPECT_TRUE(again->VerifyAdopted(load_over).ok());
@@ -339,7 +323,7 @@ TEST(EventIdIndex, AnIndexInAKeptColdFileIsSavedAsItsPlacesAndAdoptedBack) {
   // Without the file, the places are refused.
   EventIdIndex without(1000);
   saved::Reader no_file(referring);
-  EXPECT_FALSE(without.Load(&no_file, nullptr, std::vector<uint64_t>(2, UINT64_MAX)));
+  EXPECT_FALSE(without.Load(&no_file, nullptr, 2));
 }
 
 TEST(ChunkedVector, KeepsElementsInPlaceAcrossChunks) {

@@ -162,23 +162,6 @@ std::optional<uint32_t> IdRuns::Find(uint64_t hash, const std::function<bool(uin
   return std::nullopt;
 }
 
-std::optional<uint32_t> IdRuns::FindPair(const std::function<bool(uint32_t, uint32_t)>& same) const {
-  for (const auto& run_of : runs_) {
-    const Run& run = *run_of;
-    for (size_t first = 0; first < run.size();) {
-      size_t end = first + 1;
-      while (end < run.size() && run[end].fingerprint == run[first].fingerprint) ++end;
-      for (size_t a = first; a < end; ++a) {
-        for (size_t b = a + 1; b < end; ++b) {
-          if (same(run[a].number, run[b].number)) return run[a].number;
-        }
-      }
-      first = end;
-    }
-  }
-  return std::nullopt;
-}
-
 void IdRuns::Add(std::vector<Entry> entries) {
   if (entries.empty()) return;
   SortByFingerprint(entries);
@@ -295,20 +278,6 @@ void IdRuns::KeepIf(const std::function<bool(uint32_t)>& keep) {
   size_ = kept->size();
   if (size_ > 0) runs_.push_back(std::move(kept));
   RebuildFilter();
-}
-
-void IdRuns::Refingerprint(const std::function<uint32_t(uint32_t)>& fingerprint_of) {
-  std::vector<Entry> entries;
-  entries.reserve(size_);
-  for (const auto& run : runs_) {
-    for (const Entry& entry : *run) entries.push_back({fingerprint_of(entry.number), entry.number});
-  }
-  runs_.clear();
-  ++generation_;
-  size_ = 0;
-  filter_capacity_ = 0;  // (Add makes the filter again)
-  filter_.clear();
-  Add(std::move(entries));
 }
 
 void IdRuns::Save(saved::Writer* out) const {

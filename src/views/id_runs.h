@@ -98,12 +98,6 @@ class IdRuns {
   // The first number whose fingerprint is the hash's and for which `is_it(number)` is true, searched for in
   // every run (callers ask MayContain first: it answers for most ids without a search).
   std::optional<uint32_t> Find(uint64_t hash, const std::function<bool(uint32_t)>& is_it) const;
-  // A number that `same` says is the same as another number of its fingerprint, if there is one (a check
-  // of ids restored from a checkpoint).
-  std::optional<uint32_t> FindPair(const std::function<bool(uint32_t, uint32_t)>& same) const;
-  // The same numbers again, each with the fingerprint `fingerprint_of(number)` gives, in one run (runs saved
-  // with the fingerprints of another hash).
-  void Refingerprint(const std::function<uint32_t(uint32_t)>& fingerprint_of);
   // Keeps only the numbers for which `keep(number)` is true (retention), in one run.
   void KeepIf(const std::function<bool(uint32_t)>& keep);
   // For a checkpoint: the runs as they are in memory (a load from a copy-on-write mapping uses them where

@@ -68,29 +68,6 @@ TEST(IdRuns, FindsEveryEntryOfEveryRunAndNoOther) {
   EXPECT_LT(absent_passed, 1000u);
 }
 
-// Runs saved with the fingerprints of another hash get each number's fingerprint anew, in one run, and
-// the filter follows.
-TEST(IdRuns, RefingerprintFindsEveryNumberByItsNewFingerprintOnly) {
-  IdRuns runs;
-  // Runs of 2 000, 500 and 100 (none at most twice the next: not merged).
-  for (auto [first, end] : {std::pair{0u, 2000u}, {2000u, 2500u}, {2500u, 2600u}}) {
-    std::vector<IdRuns::Entry> entries;
-    for (uint32_t number = first; number < end; ++number) entries.push_back({number * 7919u, number});
-    runs.Add(std::move(entries));
-  }
-  ASSERT_EQ(runs.runs(), 3u);
-  runs.Refingerprint([](uint32_t number) { return number * 104'729u + 1; });
-  EXPECT_EQ(runs.runs(), 1u);
-  EXPECT_EQ(runs.size(), 2600u);
-  for (uint32_t number = 0; number < 2600; ++number) {
-    ASSERT_TRUE(runs.MayContain(HashWith(number * 104'729u + 1))) << number;
-    EXPECT_EQ(NumbersOf(runs, number * 104'729u + 1), std::set<uint32_t>{number});
-    if (number * 7919u != number * 104'729u + 1) {
-      EXPECT_FALSE(NumbersOf(runs, number * 7919u).count(number));
-    }
-  }
-}
-
 TEST(IdRuns, KeepIfLeavesOneRunOfWhatIsKept) {
   IdRuns runs;
   for (uint32_t batch = 0; batch < 50; ++batch) {

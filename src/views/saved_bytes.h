@@ -84,9 +84,10 @@ class Writer {
     for (uint32_t i = 0; i < dictionary.size(); ++i) Text(dictionary.KeyOf(i));
   }
   // The elements from `first` on, as they are in memory, aligned for their type where the saved views
-  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are. Whole
-  // chunks that are in the cold file as it holds them are saved as their place there and checksum when
-  // the writer refers to the cold file (a checkpoint of the server's views, which keeps the file).
+  // start aligned (a checkpoint's payload in its mapping): a load can use them where they are. Chunks
+  // from the first whole one on that are in the cold file as it holds them (the last one too, not full:
+  // ChunkedVector::MoveToCold's `with_last`) are saved as their place there and checksum when the writer
+  // refers to the cold file (a checkpoint of the server's views, which keeps the file).
   //   u64 count | u64 places | places x (u64 element | u64 offset | u32 crc32c) | u8 padding | zeros |
   //   the other elements
   template <typename T, size_t kChunkShift>
@@ -100,8 +101,7 @@ class Writer {
     std::vector<Referred> referred;
     const size_t size = elements.size();
     const size_t first_whole = RoundUp(first, Vector::kChunkSize);
-    for (size_t at = first_whole; refer_to_cold_ && at + Vector::kChunkSize <= size;
-         at += Vector::kChunkSize) {
+    for (size_t at = first_whole; refer_to_cold_ && at < size; at += Vector::kChunkSize) {
       const ColdChunkFile* cold = nullptr;
       const T* chunk = elements.UnchangedColdChunk(at, &cold);
       if (chunk == nullptr) continue;
@@ -141,11 +141,6 @@ class Reader {
   // Chunks saved as their place in `cold` are adopted from it (without it they are refused).
   void AdoptFrom(std::shared_ptr<ColdChunkFile> cold) { cold_ = std::move(cold); }
   const std::shared_ptr<ColdChunkFile>& cold() const { return cold_; }
-  // Columns saved before checkpoint format 10: without the places of chunks.
-  void ReadColumnsWithoutPlaces() { chunk_places_ = false; }
-  // Cells saved before checkpoint format 12: their user sets always here, without the byte that says so.
-  void ReadCellsWithoutPlaces() { cell_places_ = false; }
-  bool chunk_places() const { return chunk_places_; }
   template <typename T>
   bool Value(T* value) {
     if (rest_.size() < sizeof(T)) return false;
@@ -197,7 +192,7 @@ class Reader {
       if (!Value(&count)) return false;
     }
     uint8_t where = 0;
-    if (cell_places_ && (!Value(&where) || where > 1)) return false;
+    if (!Value(&where) || where > 1) return false;
     if (where == 1) {
       ColdChunkFile::Place place;
       uint64_t bytes = 0;
@@ -226,18 +221,17 @@ class Reader {
     uint64_t count = 0, places = 0;
     if (!Value(&count) || count > max_count) return false;
     std::vector<std::pair<uint64_t, ColdChunkFile::Place>> referred;
-    if (chunk_places_) {
-      if (!Count(&places, 20) || places > count / Vector::kChunkSize) return false;
-      referred.resize(places);
-      for (auto& [element, place] : referred) {
-        if (!Value(&element) || !Value(&place.offset) || !Value(&place.crc)) return false;
-      }
+    if (!Count(&places, 20) || places > (count + Vector::kChunkSize - 1) / Vector::kChunkSize) return false;
+    referred.resize(places);
+    for (auto& [element, place] : referred) {
+      if (!Value(&element) || !Value(&place.offset) || !Value(&place.crc)) return false;
     }
     uint8_t padding = 0;
     std::string_view zeros;
     if (!Value(&padding) || padding >= alignof(T) || !Span(padding, &zeros)) return false;
-    const uint64_t inline_count = count - places * Vector::kChunkSize;
-    if (inline_count > rest_.size() / sizeof(T)) return false;
+    // (The elements saved here: at least the count less whole chunks for each place.)
+    if (count > places * Vector::kChunkSize && count - places * Vector::kChunkSize > rest_.size() / sizeof(T))
+      return false;
     char* writable = mapping ? mapping->WritableAt(rest_.data()) : nullptr;
     const size_t start = into->size();
     uint64_t appended = 0;  // of `count`
@@ -252,17 +246,17 @@ class Reader {
       appended += elements;
     };
     for (const auto& [element, place] : referred) {
-      // Each at a chunk's start, in order, inside the count.
-      if (element < appended || element > count - Vector::kChunkSize ||
-          (start + element) % Vector::kChunkSize != 0 || element - appended > rest_.size() / sizeof(T) ||
-          cold_ == nullptr) {
+      // Each at a chunk's start, in order, inside the count (the last one's chunk may be the count's end).
+      if (element < appended || element >= count || (start + element) % Vector::kChunkSize != 0 ||
+          element - appended > rest_.size() / sizeof(T) || cold_ == nullptr) {
         return false;
       }
       append_inline(element - appended);
       auto chunk = cold_->Adopt(place.offset, Vector::kChunkBytes, place.crc);
       if (!chunk.ok()) return false;
-      into->AppendCold(static_cast<T*>(*chunk), cold_);
-      appended += Vector::kChunkSize;
+      const uint64_t elements = std::min<uint64_t>(Vector::kChunkSize, count - appended);
+      into->AppendCold(static_cast<T*>(*chunk), cold_, elements);
+      appended += elements;
     }
     if (count - appended > rest_.size() / sizeof(T)) return false;
     append_inline(count - appended);
@@ -292,8 +286,6 @@ class Reader {
 
  private:
   std::string_view rest_;
-  bool chunk_places_ = true;
-  bool cell_places_ = true;
   std::shared_ptr<ColdChunkFile> cold_;
 };
 

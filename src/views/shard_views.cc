@@ -17,13 +17,25 @@ void HashRowForDigest(const EventRow& row, Hasher* hasher) {
 }
 
 }  // namespace
-void ShardViews::PrefetchTimelines(std::span<const uint32_t> users) {
-  if (last_row_of_user_.size() < users_.size()) last_row_of_user_.resize(users_.size(), kNoRow);
-  for (uint32_t user : users) __builtin_prefetch(&last_row_of_user_[user]);
+void UserRows::Merge() const {
+  if (recent_.empty()) return;
+  std::vector<uint64_t> recent(recent_.begin(), recent_.end());
+  std::sort(recent.begin(), recent.end());
+  Notes merged;
+  size_t from_run = 0, from_recent = 0;
+  while (from_run < merged_.size() || from_recent < recent.size()) {
+    if (from_recent == recent.size() ||
+        (from_run < merged_.size() && merged_[from_run] < recent[from_recent])) {
+      merged.push_back(merged_[from_run++]);
+    } else {
+      merged.push_back(recent[from_recent++]);
+    }
+  }
+  merged_ = std::move(merged);
+  recent_ = Notes();
 }
 
-uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t position, RowState state) {
-  const auto row_index = static_cast<uint32_t>(rows_.size());
+void ShardViews::Include(const EventView& event, uint32_t user, uint64_t position, RowState state) {
   EventRow row{};
   row.timestamp = event.timestamp;
   row.position = position;
@@ -33,42 +45,40 @@ uint32_t ShardViews::Include(const EventView& event, uint32_t user, uint64_t pos
   row.store = event.store_id.empty() ? kNoDimension : stores_.Intern(event.store_id);
   row.version = event.version;
   row.state = state;
-  row.previous_of_user = kNoRow;
-  if (last_row_of_user_.size() < users_.size()) last_row_of_user_.resize(users_.size(), kNoRow);
   if (type_stats_.size() < types_.size()) type_stats_.resize(types_.size());
-  rows_.push_back(row);
-  if (state == RowState::kCurrent) Count(row_index, event.received_at);
-  return row_index;
+  if (state == RowState::kCurrent) {
+    TypeStats& stats = type_stats_[row.type];
+    if (!stats.seen || event.received_at < stats.first_seen) stats.first_seen = event.received_at;
+    if (!stats.seen || event.received_at > stats.last_seen) stats.last_seen = event.received_at;
+    stats.seen = true;
+    ++stats.events;
+  }
+  if (staged_rows_.empty()) staged_rows_.reserve(kStagedRowsLimit);
+  staged_rows_.push_back(row);
+  if (staged_rows_.size() >= kStagedRowsLimit) FoldStagedRows();
 }
 
 // Hours fit in 32 bits (the log refuses a timestamp outside [0, kMaxTimestampMillis]).
 static_assert(HourOf(kMaxTimestampMillis) <= UINT32_MAX);
 
-void ShardViews::Count(uint32_t row_index, Millis received_at) {
-  EventRow& row = rows_[row_index];
-  if (staged_rows_.empty()) staged_rows_.reserve(kStagedRowsLimit);
-  staged_rows_.push_back(static_cast<uint64_t>(HourOf(row.timestamp)) << 32 | row_index);
-  row.previous_of_user = std::exchange(last_row_of_user_[row.user], row_index);
-  TypeStats& stats = type_stats_[row.type];
-  if (!stats.seen || received_at < stats.first_seen) stats.first_seen = received_at;
-  if (!stats.seen || received_at > stats.last_seen) stats.last_seen = received_at;
-  stats.seen = true;
-  ++stats.events;
-  if (staged_rows_.size() >= kStagedRowsLimit) FoldStagedRows();
-}
-
 void ShardViews::FoldStagedRows() const {
   if (staged_rows_.empty()) return;
-  // Sorted: runs of one hour, each in row order (log order, as an hour's list is kept).
-  ForEachSortedRun(staged_rows_, [&](uint32_t hour, std::span<const uint64_t> staged) {
+  // Sorted by hour, each hour's in log order (as staged): the hour's rows are kept so.
+  std::vector<uint64_t> order;
+  order.reserve(staged_rows_.size());
+  for (size_t i = 0; i < staged_rows_.size(); ++i)
+    order.push_back(static_cast<uint64_t>(HourOf(staged_rows_[i].timestamp)) << 32 | i);
+  ForEachSortedRun(order, [&](uint32_t hour, std::span<const uint64_t> staged) {
     HourData& data = hours_[hour];
     // Rows are staged and folded within one sealing pass (CollectSealJobs folds before it starts another).
     data.changed_pass = seal_pass_;
     for (const uint64_t note : staged) {
-      const auto row_index = static_cast<uint32_t>(note);
-      const EventRow& row = rows_[row_index];
-      data.rows.push_back(row_index);
-      data.all.Add(row.type, row.user);
+      const EventRow& row = staged_rows_[static_cast<uint32_t>(note)];
+      if (row.state == RowState::kCurrent) {
+        data.all.Add(row.type, row.user);
+        data.by_user.Add(row.user, static_cast<uint32_t>(data.rows.size()));
+      }
+      data.rows.push_back(row);
     }
   });
   staged_rows_.clear();
@@ -82,22 +92,34 @@ std::optional<int64_t> ShardViews::FoldPending(int64_t first_hour, size_t hours)
   return it->first;
 }
 
-void ShardViews::Retract(uint32_t row_index) {
-  // Retention dropped it from every view already; the correction that replaces it counts as the event.
-  if (Dropped(row_index)) return;
+std::optional<RowAt> ShardViews::Find(int64_t hour, uint64_t position) const {
+  const auto& hours = this->hours();
+  auto it = hours.find(hour);
+  if (it == hours.end()) return std::nullopt;
+  const std::optional<uint32_t> index = it->second.IndexOf(position);
+  if (!index) return std::nullopt;
+  return RowAt{hour, *index};
+}
+
+uint64_t ShardViews::RowCount() const {
+  uint64_t rows = 0;
+  for (const auto& [hour, data] : hours()) rows += data.rows.size();
+  return rows;
+}
+
+void ShardViews::Retract(int64_t hour_index, uint64_t position) {
   FoldStagedRows();
-  EventRow& row = rows_[row_index];
-  const int64_t hour_index = HourOf(row.timestamp);
+  // Not found: retention dropped it from every view already (with its hour, which a later event may have
+  // made again), and the correction that replaces it counts as the event.
   const auto hour = hours_.find(hour_index);
-  if (hour == hours_.end()) {  // a current row is always in its hour: nothing to take back from
-    row.state = RowState::kSuperseded;
-    rows_.NoteWritten(row_index);
-    return;
-  }
+  if (hour == hours_.end()) return;
+  HourData& data = hour->second;
+  const std::optional<uint32_t> index = data.IndexOf(position);
+  if (!index || data.rows[*index].state != RowState::kCurrent) return;
+  EventRow& row = data.rows[*index];
   // What the user still has in the same hour decides whether they leave the hour's cell and its seal's
   // groups.
-  HourData& data = hour->second;
-  const OtherRows others = OtherRowsOf(row_index, data);
+  const OtherRows others = OtherRowsOf(*index, data);
   data.all.Remove(row.type, row.user, others.stays, others.stays_in_type);
   // A part of the seal counts the row: masked from its answers until the part is sealed again
   // (CollectSealJobs), not at once.
@@ -106,26 +128,24 @@ void ShardViews::Retract(uint32_t row_index) {
   data.changed_pass = seal_pass_;
   --type_stats_[row.type].events;
   row.state = RowState::kSuperseded;
-  rows_.NoteWritten(row_index);
+  data.rows.NoteWritten(*index);
 }
 
-ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t row_index, const HourData& data) const {
-  const EventRow& row = rows_[row_index];
-  const int64_t hour = HourOf(row.timestamp);
-  // The hour's rows are in row order: a part's are those from its first to its last.
-  const std::optional<uint32_t> part = data.PartOf(row_index);
-  const uint32_t part_first_row = part ? data.rows[data.parts[*part].rows.first] : 0;
-  const uint32_t part_last_row = part ? data.rows[data.parts[*part].rows.end - 1] : 0;
+ShardViews::OtherRows ShardViews::OtherRowsOf(uint32_t index, const HourData& data) {
+  const EventRow& row = data.rows[index];
+  const std::optional<uint32_t> part = data.PartOf(index);
   OtherRows others;
   others.in_seal = part.has_value();
-  others.masked = {row_index, part.value_or(0), row.product != kNoDimension, row.store != kNoDimension};
-  ForEachCurrentRowOf(row.user, [&](uint32_t other) {
-    const EventRow& other_row = rows_[other];
-    if (other == row_index || HourOf(other_row.timestamp) != hour) return;
+  others.masked = {index, part.value_or(0), row.product != kNoDimension, row.store != kNoDimension};
+  const uint32_t part_first = part ? data.parts[*part].rows.first : 0;
+  const uint32_t part_end = part ? data.parts[*part].rows.end : 0;
+  data.by_user.ForEachOf(row.user, [&](uint32_t other) {
+    const EventRow& other_row = data.rows[other];
+    if (other == index || other_row.state != RowState::kCurrent || other_row.user != row.user) return;
     others.stays = true;
     if (other_row.type != row.type) return;
     others.stays_in_type = true;
-    if (!part || other < part_first_row || other > part_last_row) return;
+    if (!part || other < part_first || other >= part_end) return;
     if (other_row.product == row.product) others.masked.leaves_product_group = false;
     if (other_row.store == row.store) others.masked.leaves_store_group = false;
   });
@@ -136,65 +156,36 @@ void ShardViews::DropHoursBefore(int64_t first_kept_hour) {
   FoldStagedRows();
   first_kept_hour_ = std::max(first_kept_hour_, first_kept_hour);
   const auto end = hours_.lower_bound(first_kept_hour_);
-  std::vector<uint32_t> users;  // whose chains hold a row dropped now
   for (auto it = hours_.begin(); it != end; ++it) {
-    for (uint32_t row_index : it->second.rows) {
-      EventRow& row = rows_[row_index];
+    for (const EventRow& row : it->second.rows) {
       if (row.state == RowState::kCurrent) --type_stats_[row.type].events;
-      if (row.state == RowState::kCurrent || row.state == RowState::kSuperseded) users.push_back(row.user);
-      row.state = RowState::kDropped;
-      rows_.NoteWritten(row_index);
     }
   }
   hours_.erase(hours_.begin(), end);
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  for (uint32_t user : users) UnlinkDropped(user);
-  while (first_kept_row_ < rows_.size() && Dropped(first_kept_row_)) ++first_kept_row_;
-  rows_.ReleaseBefore(first_kept_row_);
 }
 
-void ShardViews::UnlinkDropped(uint32_t user) {
-  uint32_t* link = &last_row_of_user_[user];
-  uint32_t link_row = kNoRow;  // the row that holds `link` (kNoRow: the user's head)
-  auto relink = [&](uint32_t to) {
-    if (*link == to) return;
-    *link = to;
-    if (link_row != kNoRow) rows_.NoteWritten(link_row);
-  };
-  for (uint32_t row = *link; row != kNoRow && row >= first_kept_row_;) {
-    EventRow& linked = rows_[row];
-    if (linked.user != user) break;  // (a crafted checkpoint's chain: cut off below)
-    const uint32_t previous = linked.previous_of_user;
-    if (linked.state != RowState::kDropped) {
-      relink(row);
-      link = &linked.previous_of_user;
-      link_row = row;
-    }
-    row = previous;
-  }
-  // What is left of the chain was dropped, or is before the first kept row: dropped too (or not the user's).
-  relink(kNoRow);
-}
-
-Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows) {
+Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold) {
   FoldStagedRows();
   size_t moved = 0;
-  if (rows_.size() > hot_rows) {
-    auto rows = rows_.MoveToCold(rows_.size() - hot_rows, cold);
+  // An hour's rows are written again only by a retraction: all but the chunk being filled move, and that
+  // one too once the hour is quiet (there are hundreds of hours, each with a chunk of 20 KiB). A sealed
+  // hour's rows by user only grow if a late event comes. Its cell's user sets are frozen while the seal
+  // covers every row, or while it waits quiet to be merged, with a few late or retracted rows beside its
+  // parts (a late event thaws them, and they wait until the hour is quiet again: an hour that keeps
+  // receiving late events is not copied back and forth).
+  for (auto& [hour, data] : hours_) {
+    const bool quiet = data.SealedWhole() || data.WaitsToMerge();
+    auto rows = data.rows.MoveToCold(data.rows.size(), cold, quiet);
     if (!rows.ok()) return rows.status();
     moved += *rows;
-  }
-  // A sealed hour is quiet: its list only grows if a late event comes (into its last chunk, not moved).
-  // Its cell's user sets are frozen while the seal covers every row, or while it waits quiet to be merged,
-  // with a few late or retracted rows beside its parts (a late event thaws them, and they wait until the
-  // hour is quiet again: an hour that keeps receiving late events is not copied back and forth).
-  for (auto& [hour, data] : hours_) {
-    if (!data.sealed()) continue;
-    auto list = data.rows.MoveToCold(data.rows.size(), cold);
-    if (!list.ok()) return list.status();
-    moved += *list;
-    if (data.SealedWhole() || data.WaitsToMerge()) {
+    // A quiet hour's in one run, moved whole; the others' whole chunks (written once each).
+    if (quiet) data.by_user.Merge();
+    for (UserRows::Notes* notes : {&data.by_user.mutable_merged(), &data.by_user.mutable_recent()}) {
+      auto by_user = notes->MoveToCold(notes->size(), cold, quiet);
+      if (!by_user.ok()) return by_user.status();
+      moved += *by_user;
+    }
+    if (quiet) {
       auto cell = data.all.Freeze(cold);
       if (!cell.ok()) return cell.status();
       moved += *cell ? 1 : 0;
@@ -204,19 +195,38 @@ Result<size_t> ShardViews::MoveColdChunks(const std::shared_ptr<ColdChunkFile>& 
 }
 
 std::optional<uint64_t> ShardViews::FirstKeptPosition() const {
-  for (uint32_t row = first_kept_row_; row < rows_.size(); ++row) {
-    if (!Dropped(row)) return rows_[row].position;
+  std::optional<uint64_t> first;
+  for (const auto& [hour, data] : hours()) {
+    if (!data.rows.empty() && (!first || data.rows[0].position < *first)) first = data.rows[0].position;
   }
-  return std::nullopt;
+  return first;
 }
 
-std::vector<uint32_t> ShardViews::Timeline(uint32_t user) const {
-  std::vector<uint32_t> timeline;
-  ForEachCurrentRowOf(user, [&](uint32_t row) { timeline.push_back(row); });
-  std::reverse(timeline.begin(), timeline.end());
-  // Row order is log order: a stable sort by event time gives (event time, row).
-  std::stable_sort(timeline.begin(), timeline.end(),
-                   [&](uint32_t a, uint32_t b) { return rows_[a].timestamp < rows_[b].timestamp; });
+std::vector<RowAt> ShardViews::Timeline(uint32_t user) const {
+  struct Found {
+    Millis timestamp;
+    uint64_t position;
+    RowAt at;
+  };
+  std::vector<Found> found;
+  // The hours whose cell has the user: the rows by user of a hour without them are not read.
+  for (const auto& [hour_key, hour_data] : hours()) {
+    // (Named again: a structured binding is not captured by clang's C++20.)
+    const int64_t hour = hour_key;
+    const HourData& data = hour_data;
+    if (!data.all.users().contains(user)) continue;
+    data.by_user.ForEachOf(user, [&](uint32_t index) {
+      const EventRow& row = data.rows[index];
+      if (row.state == RowState::kCurrent && row.user == user)
+        found.push_back({row.timestamp, row.position, {hour, index}});
+    });
+  }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    return a.timestamp != b.timestamp ? a.timestamp < b.timestamp : a.position < b.position;
+  });
+  std::vector<RowAt> timeline;
+  timeline.reserve(found.size());
+  for (const Found& row : found) timeline.push_back(row.at);
   return timeline;
 }
 
@@ -296,7 +306,7 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
     // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
     Hasher digest;
     for (uint32_t i = first; i < job.rows; ++i) {
-      const EventRow& row = rows_[data.rows[i]];
+      const EventRow& row = data.rows[i];
       HashRowForDigest(row, &digest);
       job.Add(row);
     }
@@ -339,19 +349,11 @@ uint64_t ShardViews::RowsDigest(int64_t hour, uint32_t first, uint32_t end) cons
   return DigestOfRows(it == hours.end() ? nullptr : &it->second, first, end);
 }
 
-uint64_t ShardViews::DigestOfRows(const HourData* data, uint32_t first, uint32_t end) const {
+uint64_t ShardViews::DigestOfRows(const HourData* data, uint32_t first, uint32_t end) {
   Hasher digest;
   if (data != nullptr) {
-    const auto& list = data->rows;
-    end = std::min<uint32_t>(end, static_cast<uint32_t>(list.size()));
-    // An hour's rows are a few in every thousand of the shard's: each on a line, often a page, of its own.
-    // Asked for well ahead, many of them are on their way at once.
-    constexpr uint32_t kAhead = 16;
-    for (uint32_t i = first; i < std::min(end, first + kAhead); ++i) __builtin_prefetch(&rows_[list[i]]);
-    for (uint32_t i = first; i < end; ++i) {
-      if (i + kAhead < end) __builtin_prefetch(&rows_[list[i + kAhead]]);
-      HashRowForDigest(rows_[list[i]], &digest);
-    }
+    end = std::min<uint32_t>(end, static_cast<uint32_t>(data->rows.size()));
+    for (uint32_t i = first; i < end; ++i) HashRowForDigest(data->rows[i], &digest);
   }
   return digest.Finish();
 }
@@ -386,23 +388,22 @@ void ShardViews::InstallFittingSealedFile(int64_t hour, SealedPart part, SealedF
   data.ReplacePartsFrom(std::move(part));
   if (fit != SealedFileFit::kAsNoted) return;
   for (uint32_t row : data.noted_seal.masked_rows) {
-    if (data.PlaceOf(row, rows.first, rows.end)) data.masked.push_back(OtherRowsOf(row, data).masked);
+    if (row >= rows.first && row < rows.end) data.masked.push_back(OtherRowsOf(row, data).masked);
   }
 }
 
-std::optional<SealedEventAt> ShardViews::SealedEventOf(uint32_t row_index) const {
-  const int64_t hour = HourOf(rows_[row_index].timestamp);
+std::optional<SealedEventAt> ShardViews::SealedEventOf(RowAt at) const {
   const auto& hours = this->hours();
-  auto it = hours.find(hour);
+  auto it = hours.find(at.hour);
   if (it == hours.end()) return std::nullopt;
   const HourData& data = it->second;
-  const std::optional<uint32_t> part_index = data.PartOf(row_index);
+  const std::optional<uint32_t> part_index = data.PartOf(at.index);
   if (!part_index) return std::nullopt;
   const SealedPart& part = data.parts[*part_index];
-  // The hour's rows are in row order: the row's place among the part's is its record's number.
-  auto place = data.PlaceOf(row_index, part.rows.first, part.rows.end);
-  if (!place || *place - part.rows.first >= part.index->events.records()) return std::nullopt;
-  return SealedEventAt{hour, part.rows.first, part.index, *place - part.rows.first};
+  // A part's records are its rows', in the hour's order.
+  const uint32_t record = at.index - part.rows.first;
+  if (record >= part.index->events.records()) return std::nullopt;
+  return SealedEventAt{at.hour, part.rows.first, part.index, record};
 }
 
 std::vector<uint32_t> ShardViews::Unseal(int64_t hour, const SealedHour* sealed) {
@@ -424,16 +425,16 @@ SealedHour ShardViews::BuildSealedHour(int64_t hour) const {
   FoldStagedRows();
   SealJob job;
   if (auto it = hours_.find(hour); it != hours_.end()) {
-    for (uint32_t row_index : it->second.rows) job.Add(rows_[row_index]);
+    for (const EventRow& row : it->second.rows) job.Add(row);
   }
   job.Build();
   return *job.sealed;
 }
 
-SealMask::SealMask(const ShardViews& views, const HourData& data, uint32_t part, bool by_product) {
+SealMask::SealMask(const HourData& data, uint32_t part, bool by_product) {
   for (const MaskedRow& masked : data.masked) {
     if (masked.part != part) continue;
-    const EventRow& row = views.rows()[masked.row];
+    const EventRow& row = data.rows[masked.row];
     const uint32_t key = by_product ? row.product : row.store;
     if (key == kNoDimension) continue;
     entries_.push_back(

@@ -2,18 +2,20 @@
 // user lands in the same shard, so the shards' user sets are disjoint and unique users add up exactly
 // across shards.
 //
-// Every event that is current or a duplicate becomes a row of the shard's event table (where the whole
-// event sits in the log, and what aggregation and filtering need). Per UTC hour, one cell holds counts by
-// type and the exact user sets, kept up to date by every event: the take-home answer and the unfiltered
-// stats read it. Per product and per store, an hour is answered from its rows while it is hot, and from a
-// sealed index (dimension_index.h) once it has been quiet for a while: sealing copies the hour's rows out,
-// builds the index off the lock and installs it if no row of the hour was retracted meanwhile. Events that
-// arrive after the seal (late events) are scanned beside the index until they become a part of the seal
-// of their own (HourData::parts), and an hour's parts are merged later; a row of a part that is retracted
-// is masked from it until the part is sealed again (SealMask). A correction retracts the row it replaces from
-// every view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
-// user's timeline. A shard does only what it is told by the log-ordered step (views.h): it decides nothing
-// across shards.
+// Every event that is current or a duplicate becomes a row of its UTC hour (where the whole event sits in
+// the log, and what aggregation and filtering need), in log order: a row is named by its hour and its
+// place there (RowAt), or, across shards, by its hour and its log position (RowRef), which stay the same
+// whatever is sealed, merged or dropped around it. Per hour, one cell holds counts by type and the exact
+// user sets, kept up to date by every event: the take-home answer and the unfiltered stats read it. Per
+// product and per store, an hour is answered from its rows while it is hot, and from a sealed index
+// (dimension_index.h) once it has been quiet for a while: sealing copies the hour's rows out, builds the
+// index off the lock and installs it if no row of the hour was retracted meanwhile. Events that arrive
+// after the seal (late events) are scanned beside the index until they become a part of the seal of their
+// own (HourData::parts), and an hour's parts are merged later; a row of a part that is retracted is masked
+// from it until the part is sealed again (SealMask). A correction retracts the row it replaces from every
+// view of that row's shard; whether the user leaves a cell, or a group of a seal, is decided from the
+// user's other rows in the hour (UserRows). A shard does only what it is told by the log-ordered step
+// (views.h): it decides nothing across shards.
 #pragma once
 
 #include <algorithm>
@@ -43,29 +45,20 @@ namespace tally {
 
 inline constexpr uint32_t kNoDimension = UINT32_MAX;
 
-// How saved views (a checkpoint's payload) are laid out, oldest first: each is a checkpoint format that
-// loads still read.
+// How saved views (a checkpoint's payload) are laid out (the checkpoint's format version says which;
+// engine/checkpoint.cc has the formats' history). Only today's loads: views saved before it are refused,
+// and a start replays the log instead.
 enum class SavedLayout {
-  kShardLengthsFirst,  // each shard's length before its part; rows field by field
-  kFieldByField,       // the shards' lengths after the views; rows field by field
-  kColumnsAsInMemory,  // rows, row lists and the event-id index as they are in memory: used in place
-  kSealsNoted,         // as kColumnsAsInMemory, and each hour's sealed rows and their digest
-  kChunkPlaces,        // as kSealsNoted, chunks in the cold file saved as their place and checksum
-  kIdPlacesColumn,     // as kChunkPlaces, each event id's place among the texts a column like the others
-  kCellPlaces,         // as kIdPlacesColumn, a quiet hour's user sets saved as their place in the cold file
-  kStableIdHashes,  // as kCellPlaces, the event ids' fingerprints of a hash that is the same in every process
-  kSealMasks,       // as kStableIdHashes, each noted seal with its rows retracted since (HourData::masked)
-  kRowsOf40Bytes,   // as kSealMasks, each row 40 bytes (its state in its timestamp's top byte): 48 before
-  kSealParts,       // as kRowsOf40Bytes, each noted seal as its parts (one before)
+  kFormer,      // any layout before kRowsByHour
+  kRowsByHour,  // each hour's rows its own, with its rows by user; the event ids name a row by hour and
+                // log position
 };
-// The layout Save writes.
-inline constexpr SavedLayout kSavedLayout = SavedLayout::kSealParts;
+inline constexpr SavedLayout kSavedLayout = SavedLayout::kRowsByHour;
 
 enum class RowState : uint8_t {
   kCurrent,     // counted everywhere
   kSuperseded,  // a higher version of the same event_id replaced it
   kDuplicate,   // the same or a lower version of an event_id already seen: no effect
-  kDropped,     // was current or superseded in an hour retention dropped: in no view any more
 };
 
 // Every timestamp an applied event can have (the API and the log's decoder refuse any other) fits a row.
@@ -73,8 +66,7 @@ static_assert(kMaxTimestampMillis < int64_t{1} << 55);
 
 struct EventRow {
   // 56 bits hold every timestamp the API takes (years 0 to 9999 are within 2^48 ms) and leave the state a
-  // byte of the same word: 40 bytes a row, not 48, in memory, in the cold chunk file and in every restart's
-  // reads.
+  // byte of the same word.
   Millis timestamp : 56;
   RowState state : 8;
   uint64_t position;  // LogPosition::Packed() of the whole record
@@ -83,13 +75,63 @@ struct EventRow {
   uint32_t product;  // kNoDimension when absent
   uint32_t store;    // kNoDimension when absent
   uint32_t version;
-  // The user's previous row that was counted (kNoRow: none): each user's rows form a chain from their
-  // newest, so a timeline costs 4 bytes a row and nothing is allocated per event to keep it.
-  uint32_t previous_of_user;
-  // (Rows are saved as they are in memory and used in place at a restart: no padding.)
+  // (Rows are saved as they are in memory and used in place at a restart: the padding is named, and zero,
+  // so that the same rows save the same bytes.)
+  uint32_t unused = 0;
 };
 
-inline constexpr uint32_t kNoRow = UINT32_MAX;
+// A row of a shard: its hour, and its place among the hour's rows (in log order).
+struct RowAt {
+  int64_t hour = 0;
+  uint32_t index = 0;
+  bool operator==(const RowAt&) const = default;
+};
+
+// The counted rows (current or superseded) of one hour by user, as user << 32 | the row's place in the
+// hour: what a correction asks (does the user have another row in this hour?) and what a timeline reads.
+// Notes are appended in row order and sorted into one run only when a search finds them an eighth of it or
+// more (and when the hour is quiet), so that ingest only appends 8 bytes a row; a search reads the run and
+// the notes after it. Both are chunked: their whole chunks move to the cold chunk file as the rows' do.
+class UserRows {
+ public:
+  using Notes = ChunkedVector<uint64_t, 9>;
+  void Add(uint32_t user, uint32_t index) { recent_.push_back(uint64_t{user} << 32 | index); }
+  // Calls visit(index) for each of the user's rows, in no particular order. (A note of another user's row,
+  // which only a crafted checkpoint can hold, is the caller's to skip: it reads the row anyway.)
+  template <typename Visit>
+  void ForEachOf(uint32_t user, Visit&& visit) const {
+    if (recent_.size() > kRecentLimit && recent_.size() * 8 > merged_.size()) Merge();
+    const uint64_t first = uint64_t{user} << 32;
+    size_t low = 0, high = merged_.size();
+    while (low < high) {
+      const size_t middle = low + (high - low) / 2;
+      if (merged_[middle] < first) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    for (; low < merged_.size() && merged_[low] >> 32 == user; ++low)
+      visit(static_cast<uint32_t>(merged_[low]));
+    for (uint64_t note : recent_) {
+      if (note >> 32 == user) visit(static_cast<uint32_t>(note));
+    }
+  }
+  // Every note in the sorted run (a quiet hour's, whose run then moves to the cold file whole).
+  void Merge() const;
+  size_t size() const { return merged_.size() + recent_.size(); }
+  const Notes& merged() const { return merged_; }
+  const Notes& recent() const { return recent_; }
+  Notes& mutable_merged() { return merged_; }
+  Notes& mutable_recent() { return recent_; }
+
+ private:
+  static constexpr size_t kRecentLimit = 512;
+  // (Mutable: merged on the way to a reader, under the shard's lock as every reader and writer holds it.
+  // A checkpoint's child never searches, so never merges.)
+  mutable Notes merged_;  // sorted
+  mutable Notes recent_;  // in row order
+};
 
 // Whether a sealed hour file fits the views (ShardViews::HowSealedFileFits), and how that was told.
 enum class SealedFileFit {
@@ -130,7 +172,7 @@ struct SealedPart {
 // holds it still counts it, and every answer from that index takes it out again until the part is sealed
 // anew.
 struct MaskedRow {
-  uint32_t row = 0;
+  uint32_t row = 0;   // its place in the hour
   uint32_t part = 0;  // in HourData::parts
   // Whether the row's user has no other current row among those the part covers with the row's type and
   // product (store): the user leaves that (product or store, type) group of the part's index.
@@ -140,7 +182,10 @@ struct MaskedRow {
 
 struct HourData {
   Cell all;
-  ChunkedVector<uint32_t, 10> rows;  // every row whose event time falls in the hour, in log order (any state)
+  // Every row whose event time falls in the hour, in log order (any state): a row's place here is its
+  // name in the shard (RowAt).
+  ChunkedVector<EventRow, 9> rows;
+  UserRows by_user;  // the counted rows
   // The hour's seal: parts that cover rows[0, sealed_rows()) in order, each the current rows among its
   // rows as they were sealed, by product and store. Late rows become a part of their own; parts are merged
   // (ShardViews::CollectSealJobs).
@@ -176,36 +221,31 @@ struct HourData {
     }
     const uint32_t noted_end = seal.parts.empty() ? 0 : seal.parts.back().end;
     for (uint32_t row : noted_seal.masked_rows) {
-      if (PlaceOf(row, installed_end, noted_end)) seal.masked_rows.push_back(row);
+      if (row >= installed_end && row < noted_end) seal.masked_rows.push_back(row);
     }
     return seal;
   }
   bool sealed() const { return !parts.empty(); }
   // The rows the parts cover: rows[0, sealed_rows()).
   uint32_t sealed_rows() const { return parts.empty() ? 0 : parts.back().rows.end; }
-  // The place of the row at `row_index` among rows[first, end) (in row order), if it is there.
-  std::optional<uint32_t> PlaceOf(uint32_t row_index, uint32_t first, uint32_t end) const {
-    uint32_t low = first, high = std::min<uint32_t>(end, static_cast<uint32_t>(rows.size()));
-    if (low >= high) return std::nullopt;
-    const uint32_t last = high;
+  // The place of the row at log position `position`, if it is one of the hour's.
+  std::optional<uint32_t> IndexOf(uint64_t position) const {
+    uint32_t low = 0, high = static_cast<uint32_t>(rows.size());
     while (low < high) {
       const uint32_t middle = low + (high - low) / 2;
-      if (rows[middle] < row_index) {
+      if (rows[middle].position < position) {
         low = middle + 1;
       } else {
         high = middle;
       }
     }
-    if (low == last || rows[low] != row_index) return std::nullopt;
+    if (low == rows.size() || rows[low].position != position) return std::nullopt;
     return low;
   }
-  // The part whose rows hold the row at `row_index`, if one does (the rows are in row order).
-  std::optional<uint32_t> PartOf(uint32_t row_index) const {
+  // The part whose rows hold the row at `index`, if one does.
+  std::optional<uint32_t> PartOf(uint32_t index) const {
     for (uint32_t part = 0; part < parts.size(); ++part) {
-      if (row_index <= rows[parts[part].rows.end - 1]) {
-        if (row_index < rows[parts[part].rows.first]) return std::nullopt;
-        return part;
-      }
+      if (index < parts[part].rows.end) return part;
     }
     return std::nullopt;
   }
@@ -288,30 +328,24 @@ class ShardViews {
   // The number of a user id, adding it if new (before Include, for the event's user).
   uint32_t InternUser(std::string_view user_id) { return users_.Intern(user_id); }
   uint32_t InternUser(const Dictionary::Hashed& user_id) { return users_.Intern(user_id); }
-  // Starts loading where the timelines of these users (numbered by InternUser) end.
-  void PrefetchTimelines(std::span<const uint32_t> users);
-  // Adds the event of user number `user` as the shard's next row: counted everywhere (kCurrent) or only
-  // kept for lookups (kDuplicate). Returns the row's index.
-  uint32_t Include(const EventView& event, uint32_t user, uint64_t position, RowState state);
-  // Takes a current row back out of every view (a correction replaced it). A row a seal counts is masked
-  // from it (HourData::masked) until the hour is sealed again.
-  void Retract(uint32_t row_index);
-  // Retention: drops every hour before `first_kept_hour` (its cell, rows, sealed index and the users'
-  // timeline entries); rows of those hours stay only as targets of the event-id index, so that a re-sent
-  // or corrected old event is still known.
+  // Adds the event of user number `user` (at log position `position`, after every row added before) as a
+  // row of its hour: counted everywhere (kCurrent) or only kept for lookups (kDuplicate).
+  void Include(const EventView& event, uint32_t user, uint64_t position, RowState state);
+  // Takes the current row of `hour` at log position `position` back out of every view (a correction
+  // replaced it). A row a seal counts is masked from it (HourData::masked) until the hour is sealed again.
+  void Retract(int64_t hour, uint64_t position);
+  // Retention: drops every hour before `first_kept_hour` (its cell, rows and sealed index). Its rows stay
+  // only as targets of the event-id index, so that a re-sent or corrected old event is still known.
   void DropHoursBefore(int64_t first_kept_hour);
-  // Whether retention dropped the row (its record may be gone from the log): a row of a dropped hour, or a
-  // duplicate of an event before the first hour kept.
-  bool Dropped(uint32_t row_index) const {
-    if (row_index < first_kept_row_) return true;  // perhaps released
-    const EventRow& row = rows_[row_index];
-    return row.state == RowState::kDropped ||
-           (row.state == RowState::kDuplicate && HourOf(row.timestamp) < first_kept_hour_);
-  }
-  // The log position of the shard's first row not dropped, in row order (nullopt: none).
+  // The log position of the shard's first row not dropped (nullopt: none).
   std::optional<uint64_t> FirstKeptPosition() const;
-  // Every row before it is dropped, and its memory may be released: rows() must not be read there.
-  uint32_t first_kept_row() const { return first_kept_row_; }
+  // The row of `hour` at log position `position` (nullopt: none; retention dropped it, and its record may
+  // be gone from the log).
+  std::optional<RowAt> Find(int64_t hour, uint64_t position) const;
+  // A row that is one of the shard's (Find, Timeline, an hour's rows).
+  const EventRow& Row(RowAt at) const { return hours().at(at.hour).rows[at.index]; }
+  // The rows held (of the hours kept).
+  uint64_t RowCount() const;
 
   TakeHomeCounts TakeHomeHour(int64_t hour) const;
 
@@ -351,7 +385,7 @@ class ShardViews {
   // rows are folded in (FoldStagedRows), this only reads.
   SealedFileFit HowSealedFileFits(int64_t hour, const PartRows& part, const SealedHour& sealed) const;
   // Where the row's whole event can be read without the log (nullopt: only from the log).
-  std::optional<SealedEventAt> SealedEventOf(uint32_t row_index) const;
+  std::optional<SealedEventAt> SealedEventOf(RowAt at) const;
   // Drops the hour's seal if `sealed` is one of its parts (its file was found damaged): the hour is sealed
   // again, and its file written again, by the next pass. Returns the first rows of the parts dropped.
   std::vector<uint32_t> Unseal(int64_t hour, const SealedHour* sealed);
@@ -366,32 +400,30 @@ class ShardViews {
     InstallFittingSealedFile(hour, std::move(part), fit);
     return true;
   }
-  // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): the rows before the
-  // newest `hot_rows`, and the row lists and cells' user sets of sealed hours. Answers do not change.
-  // Returns the chunks moved.
-  Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold, uint32_t hot_rows);
+  // Moves what the shard no longer writes to often into `cold` (cold_chunks.h): each hour's rows but its
+  // newest chunk, a sealed hour's rows by user, and the cells' user sets of sealed hours. Answers do not
+  // change. Returns the chunks moved.
+  Result<size_t> MoveColdChunks(const std::shared_ptr<ColdChunkFile>& cold);
 
-  // Puts the staged rows (staged_rows_) into their hours: lists, cells, changed_pass. Every read of the
-  // hours does it first.
+  // Puts the staged rows (staged_rows_) into their hours: rows, cells, rows by user, changed_pass. Every
+  // read of the hours does it first.
   void FoldStagedRows() const;
   // The same, and the pending users of the cells of the hours from `first_hour` on, `hours` of them at most,
-  // folded into their sets: what a checkpoint's save would do in its child process, where the work is
-  // thrown away with the child (the server folds the same notes again later) and each page it writes is
-  // one more copy-on-write fault. Returns the hour to go on from, or nullopt after the last; a few hours
-  // at a time, so that the caller can let ingest in between.
+  // folded into their sets: what a checkpoint's save would do in its child
+  // process, where the work is thrown away with the child (the server folds the same notes again later) and
+  // each page it writes is one more copy-on-write fault. Returns the hour to go on from, or nullopt after the
+  // last; a few hours at a time, so that the caller can let ingest in between.
   std::optional<int64_t> FoldPending(int64_t first_hour, size_t hours) const;
   const absl::btree_map<int64_t, HourData>& hours() const {
     FoldStagedRows();
     return hours_;
   }
-  // Rows from first_kept_row() on (the ones before may be released).
-  const ChunkedVector<EventRow>& rows() const { return rows_; }
   const Dictionary& users() const { return users_; }
   const Dictionary& types() const { return types_; }
   const Dictionary& products() const { return products_; }
   const Dictionary& stores() const { return stores_; }
-  // A user's current rows, ordered by (event time, row); empty for an unknown user.
-  std::vector<uint32_t> Timeline(uint32_t user) const;
+  // A user's current rows, ordered by (event time, log position); empty for an unknown user.
+  std::vector<RowAt> Timeline(uint32_t user) const;
   const std::vector<TypeStats>& type_stats() const { return type_stats_; }
 
   // `refer_to_cold`: chunks in the cold file are saved as their place there (saved::Writer::InMemory).
@@ -404,52 +436,31 @@ class ShardViews {
                                                   const std::shared_ptr<ColdChunkFile>& cold = nullptr);
 
  private:
-  void Count(uint32_t row_index, Millis received_at);
-  // What the user's other current rows in the hour of the row at `row_index` say of it (from the user's
-  // chain, the row itself left out): whether the user stays in the hour's cell, of any type and of the
-  // row's type, and which groups of the part of the hour's seal that holds the row the user leaves.
+  // What the user's other current rows in the hour say of the row at `index` (the row itself left out):
+  // whether the user stays in the hour's cell, of any type and of the row's type, and which groups of the
+  // part of the hour's seal that holds the row the user leaves.
   struct OtherRows {
     bool stays = false, stays_in_type = false;
     bool in_seal = false;  // whether a part of the seal counts the row (then `masked` says what it takes off)
     MaskedRow masked;
   };
-  OtherRows OtherRowsOf(uint32_t row_index, const HourData& data) const;
+  static OtherRows OtherRowsOf(uint32_t index, const HourData& data);
   // RowsDigest of an hour already found (null: the shard has no such hour), its staged rows folded in.
-  uint64_t DigestOfRows(const HourData* data, uint32_t first, uint32_t end) const;
-  // Takes the dropped rows out of the user's chain, so that no walk passes through them again (a row that
-  // is never dropped, one dated far ahead, can hold first_kept_row_ back for good).
-  void UnlinkDropped(uint32_t user);
+  static uint64_t DigestOfRows(const HourData* data, uint32_t first, uint32_t end);
 
-  ChunkedVector<EventRow> rows_;
   Dictionary users_, types_, products_, stores_;
   // (Mutable: the staged rows are folded in on the way to a reader, under the shard's lock as every
   // reader and writer holds it.)
   mutable absl::btree_map<int64_t, HourData> hours_;
-  // Rows counted but not yet in their hour, as hour << 32 | row in row order. When a batch spreads over a
-  // month of hours, putting each row in its hour at once cost a cache miss or two an event (the hour's
-  // node, its list's last chunk, its cell's notes); folded sorted, an hour takes its rows in one run.
+  // Rows included but not yet in their hour, in log order. When a batch spreads over a month of hours,
+  // putting each row in its hour at once cost a cache miss or two an event (the hour's node, its rows'
+  // last chunk, its cell's notes); folded by hour, an hour takes its rows in one run.
   static constexpr size_t kStagedRowsLimit = 16384;
-  mutable std::vector<uint64_t> staged_rows_;
-  // Calls `visit(row index)` for each of the user's current rows, newest row first. (A chain that reaches
-  // another user's row, which only a crafted checkpoint can hold, ends there.)
-  template <typename Visit>
-  void ForEachCurrentRowOf(uint32_t user, Visit&& visit) const {
-    for (uint32_t row = user < last_row_of_user_.size() ? last_row_of_user_[user] : kNoRow;
-         row != kNoRow && row >= first_kept_row_ && rows_[row].user == user;
-         row = rows_[row].previous_of_user) {
-      if (rows_[row].state == RowState::kCurrent) visit(row);
-    }
-  }
+  mutable std::vector<EventRow> staged_rows_;
 
-  // By user index: the user's newest row that was counted (kNoRow: none), where its chain of rows starts
-  // (EventRow::previous_of_user). Ingest only links; a timeline is put in time order when it is asked
-  // for, so a late event costs no search through a user's rows. A row a correction superseded stays in
-  // the chain and is skipped; retention unlinks the rows it drops.
-  std::vector<uint32_t> last_row_of_user_;
   std::vector<TypeStats> type_stats_;  // by type index
   uint64_t seal_pass_ = 0;             // sealing passes started
   int64_t first_kept_hour_ = 0;        // hours before it were dropped by retention
-  uint32_t first_kept_row_ = 0;        // every row before it is dropped, its chunk perhaps released
 };
 
 // What a sealed hour's rows retracted since their part's seal (HourData::masked) take off the groups of
@@ -461,7 +472,7 @@ class SealMask {
     bool leaves;  // the user leaves the (key, type) group (MaskedRow)
     auto operator<=>(const Entry&) const = default;
   };
-  SealMask(const ShardViews& views, const HourData& data, uint32_t part, bool by_product);
+  SealMask(const HourData& data, uint32_t part, bool by_product);
   // By (key, type, user): one per masked row with a value of the dimension.
   std::span<const Entry> entries() const { return entries_; }
   // The events of the key's group that are still current.

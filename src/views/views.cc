@@ -18,7 +18,7 @@ std::vector<RowRef> Views::RowsOfId(std::string_view event_id) const {
   auto id = global_.ids_.Find(event_id);
   if (!id) return {};
   std::vector<RowRef> rows = global_.ids_.Rows(*id);
-  std::erase_if(rows, [&](RowRef row) { return shards_[row.shard]->Dropped(row.row); });
+  std::erase_if(rows, [&](RowRef row) { return !shards_[row.shard]->Find(row.hour, row.position); });
   return rows;
 }
 
@@ -54,7 +54,6 @@ std::vector<SchemaChange> Views::SchemasSetBefore(uint64_t position) const {
 Views::Views(uint32_t shard_count, size_t hot_id_set) : global_(hot_id_set) {
   shard_count = std::clamp<uint32_t>(shard_count, 1, kMaxShards);
   for (uint32_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<ShardViews>());
-  global_.next_row_.resize(shard_count);
 }
 
 void Views::PrefetchIds(std::span<const RecordView> records, ApplyPlan* plan) const {
@@ -89,33 +88,33 @@ void Views::Sequence(const RecordView& record, uint32_t record_index, uint64_t p
     const Millis kept_from = global_.first_kept_hour_ * kMillisPerHour;
     std::erase_if(global_.rejected_, [&](const RejectedRow& row) { return row.received_at < kept_from; });
     global_.ids_.ForgetBefore(global_.first_kept_hour_);
-    for (auto& steps : plan->steps) steps.push_back({ShardStep::Kind::kDropHours, record_index, 0});
+    for (auto& steps : plan->steps) steps.push_back({ShardStep::Kind::kDropHours, record_index, {}});
     plan->outcomes.push_back(ApplyOutcome::kRetentionCut);
     return;
   }
   const auto& event = std::get<EventView>(record);
   const uint32_t shard = ShardOf(event.user_id);
-  const RowRef row{shard, global_.next_row_[shard]++};
+  const RowRef row{shard, static_cast<int32_t>(HourOf(event.timestamp)), position};
   std::vector<ShardStep>& steps = plan->steps[shard];
   ApplyOutcome outcome = ApplyOutcome::kAccepted;
   if (!event.event_id.empty()) {
-    auto [id, inserted] = global_.ids_.FindOrInsert(event.event_id, plan->id_hashes[record_index], row,
-                                                    event.version, HourOf(event.timestamp));
+    auto [id, inserted] =
+        global_.ids_.FindOrInsert(event.event_id, plan->id_hashes[record_index], row, event.version);
     if (!inserted) {
       if (event.version <= global_.ids_.current_version(id)) {
         global_.ids_.AddDuplicate(id, row);
-        steps.push_back({ShardStep::Kind::kIncludeDuplicate, record_index, row.row});
+        steps.push_back({ShardStep::Kind::kIncludeDuplicate, record_index, {}});
         plan->outcomes.push_back(ApplyOutcome::kDuplicate);
         return;
       }
       // The replaced row leaves its own shard first (it may be this one: then before the new row counts).
       const RowRef replaced = global_.ids_.current(id);
-      plan->steps[replaced.shard].push_back({ShardStep::Kind::kRetract, record_index, replaced.row});
-      global_.ids_.AddCorrection(id, row, event.version, HourOf(event.timestamp));
+      plan->steps[replaced.shard].push_back({ShardStep::Kind::kRetract, record_index, replaced});
+      global_.ids_.AddCorrection(id, row, event.version);
       outcome = ApplyOutcome::kCorrection;
     }
   }
-  steps.push_back({ShardStep::Kind::kIncludeCurrent, record_index, row.row});
+  steps.push_back({ShardStep::Kind::kIncludeCurrent, record_index, {}});
   plan->outcomes.push_back(outcome);
 }
 
@@ -141,11 +140,10 @@ void Views::RunShardSteps(uint32_t shard, const ApplyPlan& plan, std::span<const
   std::vector<uint32_t> users;
   users.reserve(user_keys.size());
   for (const Dictionary::Hashed& key : user_keys) users.push_back(views.InternUser(key));
-  views.PrefetchTimelines(users);
   auto next_user = users.begin();
   for (const ShardStep& step : steps) {
     if (step.kind == ShardStep::Kind::kRetract) {
-      views.Retract(step.row);
+      views.Retract(step.retracted.hour, step.retracted.position);
       continue;
     }
     if (step.kind == ShardStep::Kind::kDropHours) {
@@ -201,7 +199,7 @@ std::map<std::string, TypeStats> Views::TypeStatsByName() const {
 
 uint64_t Views::rows() const {
   uint64_t rows = 0;
-  for (const auto& shard : shards_) rows += shard->rows().size();
+  for (const auto& shard : shards_) rows += shard->RowCount();
   return rows;
 }
 
@@ -283,7 +281,7 @@ struct MergedCell {
 struct MergedHour {
   MergedCell all;
   std::map<std::string, MergedCell> by_product, by_store;
-  std::vector<uint64_t> rows;  // global row numbers
+  uint64_t rows = 0;
 };
 
 }  // namespace
@@ -294,27 +292,33 @@ uint64_t Views::Digest() const {
   // them), and so is what points only at them.
   struct Located {
     uint64_t position;
-    uint32_t shard, row;
+    uint32_t shard;
+    int64_t hour;
+    const EventRow* row;
   };
   constexpr uint64_t kDroppedRow = UINT64_MAX;
   std::vector<Located> order;
   for (uint32_t shard = 0; shard < shard_count(); ++shard) {
-    for (uint32_t row = shards_[shard]->first_kept_row(); row < shards_[shard]->rows().size(); ++row) {
-      if (!shards_[shard]->Dropped(row)) order.push_back({shards_[shard]->rows()[row].position, shard, row});
+    for (const auto& [hour, data] : shards_[shard]->hours()) {
+      for (const EventRow& row : data.rows) order.push_back({row.position, shard, hour, &row});
     }
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const Located& a, const Located& b) { return a.position < b.position; });
-  std::vector<std::vector<uint64_t>> number(shard_count());
-  for (uint32_t shard = 0; shard < shard_count(); ++shard)
-    number[shard].resize(shards_[shard]->rows().size(), kDroppedRow);
-  for (uint64_t i = 0; i < order.size(); ++i) number[order[i].shard][order[i].row] = i;
+  std::sort(order.begin(), order.end(),
+            [](const Located& a, const Located& b) { return a.position < b.position; });
+  auto number_of = [&](RowRef row) {
+    auto it = std::lower_bound(
+        order.begin(), order.end(), row.position,
+        [](const Located& located, uint64_t position) { return located.position < position; });
+    if (it == order.end() || it->position != row.position || it->shard != row.shard || it->hour != row.hour)
+      return kDroppedRow;
+    return static_cast<uint64_t>(it - order.begin());
+  };
 
   Hasher hasher;
   hasher.Value(order.size());
   for (const Located& located : order) {
     const ShardViews& shard = *shards_[located.shard];
-    const EventRow& row = shard.rows()[located.row];
+    const EventRow& row = *located.row;
     hasher.Value(row.timestamp);
     hasher.Text(shard.users().KeyOf(row.user));
     hasher.Text(shard.types().KeyOf(row.type));
@@ -340,7 +344,7 @@ uint64_t Views::Digest() const {
       for (size_t at = 0; at < by_key.by_store.key_count(); ++at)
         merged.by_store[std::string(shard.stores().KeyOf(by_key.by_store.key_at(at)))].Add(by_key.by_store,
                                                                                            at, shard);
-      for (uint32_t row : data.rows) merged.rows.push_back(number[s][row]);
+      merged.rows += data.rows.size();
     }
   }
   for (auto& [hour, merged] : hours) {
@@ -353,8 +357,7 @@ uint64_t Views::Digest() const {
         cell.HashInto(&hasher);
       }
     }
-    std::sort(merged.rows.begin(), merged.rows.end());
-    for (uint64_t row : merged.rows) hasher.Value(row);
+    hasher.Value(merged.rows);
   }
 
   struct UserAt {
@@ -367,28 +370,45 @@ uint64_t Views::Digest() const {
       users.push_back({shards_[s]->users().KeyOf(user), s, user});
   }
   std::sort(users.begin(), users.end(), [](const UserAt& a, const UserAt& b) { return a.name < b.name; });
+  // Every user's timeline (current rows by event time, then log order), all at once: one asked for alone
+  // looks at every hour (ShardViews::Timeline).
+  struct TimelineRow {
+    uint32_t user;
+    Millis timestamp;
+    uint64_t number;
+    auto operator<=>(const TimelineRow&) const = default;
+  };
+  std::vector<std::vector<TimelineRow>> timelines(shard_count());
+  for (uint64_t number = 0; number < order.size(); ++number) {
+    const EventRow& row = *order[number].row;
+    if (row.state == RowState::kCurrent)
+      timelines[order[number].shard].push_back({row.user, row.timestamp, number});
+  }
+  for (auto& rows : timelines) std::sort(rows.begin(), rows.end());
   for (const UserAt& user : users) {
-    const std::vector<uint32_t> timeline = shards_[user.shard]->Timeline(user.user);
-    if (timeline.empty()) continue;  // no current event (or none that retention kept)
+    const std::vector<TimelineRow>& rows = timelines[user.shard];
+    const auto first = std::lower_bound(rows.begin(), rows.end(), TimelineRow{user.user, INT64_MIN, 0});
+    auto end = first;
+    while (end != rows.end() && end->user == user.user) ++end;
+    if (first == end) continue;  // no current event (or none that retention kept)
     hasher.Text(user.name);
-    hasher.Value(timeline.size());
-    for (uint32_t row : timeline) hasher.Value(number[user.shard][row]);
+    hasher.Value(static_cast<size_t>(end - first));
+    for (auto it = first; it != end; ++it) hasher.Value(it->number);
   }
 
   const EventIdIndex& ids = global_.ids_;
   std::vector<std::pair<std::string, uint32_t>> id_order;
   id_order.reserve(ids.size());
   ids.ForEach([&](uint32_t id) {
-    if (number[ids.current(id).shard][ids.current(id).row] != kDroppedRow)
-      id_order.emplace_back(ids.Text(id), id);
+    if (number_of(ids.current(id)) != kDroppedRow) id_order.emplace_back(ids.Text(id), id);
   });
   std::sort(id_order.begin(), id_order.end());
   for (const auto& [text, id] : id_order) {
     hasher.Text(text);
     hasher.Value(ids.current_version(id));
-    hasher.Value(number[ids.current(id).shard][ids.current(id).row]);
+    hasher.Value(number_of(ids.current(id)));
     for (RowRef row : ids.Rows(id)) {
-      if (number[row.shard][row.row] != kDroppedRow) hasher.Value(number[row.shard][row.row]);
+      if (const uint64_t number = number_of(row); number != kDroppedRow) hasher.Value(number);
     }
   }
   for (const RejectedRow& rejected : global_.rejected_) hasher.Value(rejected.received_at);

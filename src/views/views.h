@@ -67,15 +67,14 @@ class GlobalViews {
   EventIdIndex ids_;
   std::vector<RejectedRow> rejected_;
   absl::btree_map<std::string, SchemaEntry, std::less<>> schemas_;
-  std::vector<uint32_t> next_row_;  // by shard: the index its next row will get
 };
 
 // What one shard does for one record.
 struct ShardStep {
   enum class Kind : uint8_t { kIncludeCurrent, kIncludeDuplicate, kRetract, kDropHours };
   Kind kind;
-  uint32_t record;  // the record's index in its batch
-  uint32_t row;     // kRetract: the row taken back; kInclude*: the index the new row gets
+  uint32_t record;   // the record's index in its batch
+  RowRef retracted;  // kRetract: the row taken back
 };
 
 // The log-ordered decisions for a batch of records: the outcome of each, and each shard's steps.
@@ -161,9 +160,9 @@ class Views {
   // checkpoint of a server, whose cold file is kept), not copied.
   void Save(ByteSink* out, bool refer_to_cold = false) const;
   void Save(std::string* out) const;
-  // Bytes in an older layout load too. When `mapping` holds the bytes and copies on write (a checkpoint
-  // mapped so), the rows are used where they are instead of copied; the chunks saved as their place in the
-  // cold file are adopted from `cold` (ColdChunkFile::Adopt), and refused without it.
+  // Bytes in an older layout than kRowsByHour are refused. When `mapping` holds the bytes and copies on
+  // write (a checkpoint mapped so), the rows are used where they are instead of copied; the chunks saved as
+  // their place in the cold file are adopted from `cold` (ColdChunkFile::Adopt), and refused without it.
   static Result<std::unique_ptr<Views>> Load(std::string_view bytes, uint32_t shard_count,
                                              SavedLayout layout = kSavedLayout,
                                              const std::shared_ptr<const MappedFile>& mapping = nullptr,
@@ -175,9 +174,8 @@ class Views {
   uint64_t Digest() const;
 
  private:
-  // Load's part after the shards: the global views, checked against the shards' numbers of rows.
-  Status LoadGlobal(std::string_view bytes, std::span<const uint64_t> rows_of_shard, SavedLayout layout,
-                    const std::shared_ptr<const MappedFile>& mapping,
+  // Load's part after the shards: the global views.
+  Status LoadGlobal(std::string_view bytes, const std::shared_ptr<const MappedFile>& mapping,
                     const std::shared_ptr<ColdChunkFile>& cold);
 
   GlobalViews global_;

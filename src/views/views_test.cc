@@ -217,24 +217,6 @@ Event WithDimensions(std::string id, uint32_t version, std::string user, Millis 
   return event;
 }
 
-// Saved views of the layout before (SavedLayout::kFieldByField) moved to the layout of the one before that
-// (kShardLengthsFirst): each shard's length (without its number of rows) before the shard, nothing after
-// the global views.
-std::string WithShardLengthsFirst(std::string_view saved, uint32_t shard_count) {
-  std::vector<uint64_t> lengths(shard_count);
-  std::memcpy(lengths.data(), saved.data() + saved.size() - 8 * shard_count, 8 * shard_count);
-  std::string old(saved.substr(0, 4));
-  size_t at = 4;
-  for (uint64_t length : lengths) {
-    const uint64_t without_rows = length - 8;
-    old.append(reinterpret_cast<const char*>(&without_rows), 8);
-    old.append(saved.substr(at, length));
-    at += length;
-  }
-  old.append(saved.substr(at, saved.size() - 8 * shard_count - at));
-  return old;
-}
-
 // Views of `events` random events over five hours (the same for the same seed).
 void ApplyRandomEvents(Views* views, uint64_t seed, int events, int ids, int users, int products) {
   std::mt19937_64 random(seed);
@@ -262,193 +244,55 @@ TEST(Views, SavedViewsLoadBackAndDamagedOnesDoNot) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_EQ((*loaded)->Digest(), views.Digest());
 
-  EXPECT_FALSE(Views::Load(saved, 3, SavedLayout::kFieldByField).ok());
-  EXPECT_FALSE(Views::Load(saved, 3, SavedLayout::kShardLengthsFirst).ok());
+  EXPECT_FALSE(Views::Load(saved, 3, SavedLayout::kFormer).ok());
   EXPECT_FALSE(Views::Load(saved, 2).ok());
   for (size_t cut : {size_t{0}, size_t{3}, saved.size() / 2, saved.size() - 1})
     EXPECT_FALSE(Views::Load(std::string_view(saved).substr(0, cut), 3).ok()) << cut;
 }
 
-// testdata/views-format7.bin … views-format11.bin and views-format13.bin … views-format15.bin: these views
-// saved by the code of checkpoint formats 7 to 11 and 13 to 15 (13 with every hour sealed, without masks;
-// 14 sealed, then an event of a sealed hour corrected: a mask, and rows of 48 bytes; 15 the same with rows
-// of 40 bytes, each hour's seal one part).
-TEST(Views, ViewsSavedInTheFormerLayoutsStillLoad) {
-  Views views(3);
-  ApplyRandomEvents(&views, 23, 400, 300, 60, 20);
-  {
-    Views corrected(3);
-    ApplyRandomEvents(&corrected, 23, 400, 300, 60, 20);
-    corrected.Apply(WithDimensions("id-7", 9, "user-1", kHourStart + 5, "product-1"), LogPosition{1, 16});
-    const std::string whole_seals = ReadFile(TESTDATA_DIR "/views-format15.bin");
-    ASSERT_FALSE(whole_seals.empty());
-    auto loaded = Views::Load(whole_seals, 3, SavedLayout::kRowsOf40Bytes);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
-    size_t hours = 0, rows_after_seals = 0, masked = 0;
-    for (uint32_t shard = 0; shard < 3; ++shard) {
-      for (const auto& [hour, data] : (*loaded)->shard(shard).hours()) {
-        ++hours;
-        ASSERT_EQ(data.noted_seal.parts.size(), 1u) << hour;
-        EXPECT_EQ(data.noted_seal.parts[0].first, 0u);
-        rows_after_seals += data.rows.size() - data.noted_seal.parts[0].end;
-        masked += data.noted_seal.masked_rows.size();
-      }
-    }
-    EXPECT_EQ(hours, 15u);
-    EXPECT_EQ(rows_after_seals, 1u);  // the correction's
-    EXPECT_EQ(masked, 1u);
-    EXPECT_FALSE(Views::Load(whole_seals, 3).ok());
-  }
-  {
-    Views corrected(3);
-    ApplyRandomEvents(&corrected, 23, 400, 300, 60, 20);
-    corrected.Apply(WithDimensions("id-7", 9, "user-1", kHourStart + 5, "product-1"), LogPosition{1, 16});
-    const std::string rows_of_48_bytes = ReadFile(TESTDATA_DIR "/views-format14.bin");
-    ASSERT_FALSE(rows_of_48_bytes.empty());
-    auto loaded = Views::Load(rows_of_48_bytes, 3, SavedLayout::kSealMasks);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
-    size_t masked = 0;
-    for (uint32_t shard = 0; shard < 3; ++shard) {
-      const ShardViews& loaded_shard = (*loaded)->shard(shard);
-      const ShardViews& expected_shard = corrected.shard(shard);
-      ASSERT_EQ(loaded_shard.rows().size(), expected_shard.rows().size());
-      for (size_t row = 0; row < expected_shard.rows().size(); ++row) {
-        EXPECT_EQ(std::memcmp(&loaded_shard.rows()[row], &expected_shard.rows()[row], sizeof(EventRow)), 0)
-            << shard << " " << row;
-      }
-      for (const auto& [hour, data] : loaded_shard.hours()) masked += data.noted_seal.masked_rows.size();
-    }
-    EXPECT_EQ(masked, 1u);
-    EXPECT_FALSE(Views::Load(rows_of_48_bytes, 3).ok());
-    // Its ids' texts are in one arena an hour (hours 10 to 14 of a day), as they were then: a correction
-    // into the next day, a new id and a retention cut change both views alike, and the cut frees the
-    // arenas of the hours it drops.
-    for (Views* both : {&corrected, loaded->get()}) {
-      both->Apply(WithDimensions("id-3", 9, "user-2", kHourStart + 20 * kMillisPerHour, "product-2"),
-                  LogPosition{1, 32});
-      both->Apply(WithDimensions("id-new", 1, "user-3", kHourStart + 3 * kMillisPerHour, "product-3"),
-                  LogPosition{1, 48});
-      both->Apply(RecordView(RetentionCut{kHourStart + 21 * kMillisPerHour, HourOf(kHourStart) + 2}),
-                  LogPosition{1, 64});
-    }
-    EXPECT_EQ((*loaded)->Digest(), corrected.Digest());
-    const EventIdIndex& expected_ids = corrected.global().ids();
-    const EventIdIndex& loaded_ids = (*loaded)->global().ids();
-    ASSERT_GT(expected_ids.size(), 100u);
-    EXPECT_EQ(loaded_ids.size(), expected_ids.size());
-    expected_ids.ForEach([&](uint32_t id) {
-      const auto found = loaded_ids.Find(expected_ids.Text(id));
-      ASSERT_TRUE(found.has_value()) << expected_ids.Text(id);
-      EXPECT_EQ(loaded_ids.Text(*found), expected_ids.Text(id));
-    });
-    EXPECT_EQ(expected_ids.arenas(), 2u);  // the day of the events, the next one
-    EXPECT_EQ(loaded_ids.arenas(), 5u);    // hours 12 to 14, and those two days
-  }
-  const std::string stable_id_hashes = ReadFile(TESTDATA_DIR "/views-format13.bin");
-  ASSERT_FALSE(stable_id_hashes.empty());
-  auto loaded_stable_id_hashes = Views::Load(stable_id_hashes, 3, SavedLayout::kStableIdHashes);
-  ASSERT_TRUE(loaded_stable_id_hashes.ok()) << loaded_stable_id_hashes.status().message();
-  EXPECT_EQ((*loaded_stable_id_hashes)->Digest(), views.Digest());
-  size_t noted = 0;
-  for (uint32_t shard = 0; shard < 3; ++shard) {
-    for (const auto& [hour, data] : (*loaded_stable_id_hashes)->shard(shard).hours()) {
-      noted += data.noted_seal.parts.size();
-      EXPECT_TRUE(data.noted_seal.masked_rows.empty());
-    }
-  }
-  EXPECT_GT(noted, 0u);
-  EXPECT_FALSE(Views::Load(stable_id_hashes, 3).ok());
-
-  const std::string id_places = ReadFile(TESTDATA_DIR "/views-format11.bin");
-  ASSERT_FALSE(id_places.empty());
-  auto loaded_id_places = Views::Load(id_places, 3, SavedLayout::kIdPlacesColumn);
-  ASSERT_TRUE(loaded_id_places.ok()) << loaded_id_places.status().message();
-  EXPECT_EQ((*loaded_id_places)->Digest(), views.Digest());
-  EXPECT_FALSE(Views::Load(id_places, 3).ok());
-
-  const std::string chunk_places = ReadFile(TESTDATA_DIR "/views-format10.bin");
-  ASSERT_FALSE(chunk_places.empty());
-  auto loaded_chunk_places = Views::Load(chunk_places, 3, SavedLayout::kChunkPlaces);
-  ASSERT_TRUE(loaded_chunk_places.ok()) << loaded_chunk_places.status().message();
-  EXPECT_EQ((*loaded_chunk_places)->Digest(), views.Digest());
-  EXPECT_FALSE(Views::Load(chunk_places, 3).ok());
-  // The ids' texts are found through the places it had as a list.
-  const EventIdIndex& ids = views.global().ids();
-  const EventIdIndex& loaded_ids = (*loaded_chunk_places)->global().ids();
-  ASSERT_GT(ids.size(), 100u);
-  EXPECT_EQ(loaded_ids.size(), ids.size());
-  ids.ForEach([&](uint32_t id) {
-    EXPECT_EQ(loaded_ids.Find(ids.Text(id)), id);
-    EXPECT_EQ(loaded_ids.Text(id), ids.Text(id));
-  });
-
-  const std::string seals_noted = ReadFile(TESTDATA_DIR "/views-format9.bin");
-  ASSERT_FALSE(seals_noted.empty());
-  auto loaded_seals_noted = Views::Load(seals_noted, 3, SavedLayout::kSealsNoted);
-  ASSERT_TRUE(loaded_seals_noted.ok()) << loaded_seals_noted.status().message();
-  EXPECT_EQ((*loaded_seals_noted)->Digest(), views.Digest());
-  EXPECT_FALSE(Views::Load(seals_noted, 3).ok());
-
-  const std::string columns = ReadFile(TESTDATA_DIR "/views-format8.bin");
-  ASSERT_FALSE(columns.empty());
-  auto loaded_columns = Views::Load(columns, 3, SavedLayout::kColumnsAsInMemory);
-  ASSERT_TRUE(loaded_columns.ok()) << loaded_columns.status().message();
-  EXPECT_EQ((*loaded_columns)->Digest(), views.Digest());
-  for (const auto& [hour, data] : (*loaded_columns)->shard(0).hours())
-    EXPECT_TRUE(data.noted_seal.parts.empty());
-  EXPECT_FALSE(Views::Load(columns, 3).ok());
-
-  const std::string field_by_field = ReadFile(TESTDATA_DIR "/views-format7.bin");
-  ASSERT_FALSE(field_by_field.empty());
-  auto loaded = Views::Load(field_by_field, 3, SavedLayout::kFieldByField);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  EXPECT_EQ((*loaded)->Digest(), views.Digest());
-  const std::string lengths_first = WithShardLengthsFirst(field_by_field, 3);
-  auto loaded_older = Views::Load(lengths_first, 3, SavedLayout::kShardLengthsFirst);
-  ASSERT_TRUE(loaded_older.ok()) << loaded_older.status().message();
-  EXPECT_EQ((*loaded_older)->Digest(), views.Digest());
-
-  EXPECT_FALSE(Views::Load(field_by_field, 3).ok());
-  EXPECT_FALSE(Views::Load(lengths_first, 3, SavedLayout::kFieldByField).ok());
-  for (size_t cut : {size_t{3}, field_by_field.size() / 2, field_by_field.size() - 1}) {
-    EXPECT_FALSE(
-        Views::Load(std::string_view(field_by_field).substr(0, cut), 3, SavedLayout::kFieldByField).ok())
-        << cut;
-  }
+// testdata/views-format15.bin: these views saved by the code of checkpoint format 15 (rows numbered in
+// arrival order per shard, with a chain of each user's rows). Views saved in a layout before today's are
+// refused: a start that finds such a checkpoint replays the log instead.
+TEST(Views, ViewsSavedInAFormerLayoutAreRefused) {
+  const std::string former = ReadFile(TESTDATA_DIR "/views-format15.bin");
+  ASSERT_FALSE(former.empty());
+  EXPECT_FALSE(Views::Load(former, 3, SavedLayout::kFormer).ok());
+  EXPECT_FALSE(Views::Load(former, 3).ok());
 }
 
-// Saved views whose chain of a user's rows reaches another user's row (crafted: the checkpoint's checksum
-// is right) load, since every index fits, but no walk of the chain crosses into the other user's rows.
-TEST(Views, AChainThatReachesAnotherUsersRowEndsThere) {
+// Saved views whose rows by user name another user's row (crafted: the checkpoint's checksum is right) load,
+// but no timeline shows that row; a note of a row the hour does not have is refused.
+TEST(Views, RowsByUserThatNameAnotherUsersRowShowNothingOfIt) {
   Views views(1);
-  views.Apply(Make("click", "alice", kHourStart + 1), LogPosition{0, 16});
-  views.Apply(Make("click", "bob", kHourStart + 2), LogPosition{0, 32});
+  views.Apply(Make("click", "bob", kHourStart + 1), LogPosition{0, 16});
+  views.Apply(Make("click", "alice", kHourStart + 2), LogPosition{0, 32});
   views.Apply(Make("click", "alice", kHourStart + 3), LogPosition{0, 48});
   const ShardViews& shard = views.shard(0);
-  ASSERT_EQ(shard.rows()[2].previous_of_user, 0u);
+  const uint32_t alice = *shard.users().Find("alice");
+  EXPECT_EQ(shard.Timeline(alice), (std::vector<RowAt>{{HourOf(kHourStart), 1}, {HourOf(kHourStart), 2}}));
   std::string saved;
   views.Save(&saved);
-  // Alice's newest row, as saved, now names Bob's row as her previous one.
-  const std::string_view image(reinterpret_cast<const char*>(&shard.rows()[2]), sizeof(EventRow));
+  ASSERT_TRUE(Views::Load(saved, 1).ok());
+  // Alice's newest row, as noted, becomes Bob's row, then a row the hour does not have.
+  const uint64_t note = uint64_t{alice} << 32 | 2;
+  const std::string_view image(reinterpret_cast<const char*>(&note), sizeof note);
   const size_t at = saved.find(image);
   ASSERT_NE(at, std::string::npos);
   ASSERT_EQ(saved.find(image, at + 1), std::string::npos);
-  const uint32_t bobs_row = 1;
-  std::memcpy(&saved[at + offsetof(EventRow, previous_of_user)], &bobs_row, sizeof bobs_row);
-
-  auto loaded = Views::Load(saved, 1);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  const ShardViews& crafted = (*loaded)->shard(0);
-  const uint32_t alice = *crafted.users().Find("alice");
-  for (uint32_t row : crafted.Timeline(alice)) EXPECT_EQ(crafted.rows()[row].user, alice) << row;
-  EXPECT_EQ(crafted.Timeline(alice), std::vector<uint32_t>{2});
+  auto crafted = [&](uint64_t crafted_note) {
+    std::string bytes = saved;
+    std::memcpy(&bytes[at], &crafted_note, sizeof crafted_note);
+    return Views::Load(bytes, 1);
+  };
+  auto bobs_row = crafted(uint64_t{alice} << 32 | 0);
+  ASSERT_TRUE(bobs_row.ok()) << bobs_row.status().message();
+  EXPECT_EQ((*bobs_row)->shard(0).Timeline(alice), (std::vector<RowAt>{{HourOf(kHourStart), 1}}));
+  EXPECT_FALSE(crafted(uint64_t{alice} << 32 | 3).ok());
 }
 
 // Saved views with one field of one row out of its range (crafted: the checkpoint's checksum is right) are
-// refused: a user, type, product or store the shard does not have, a state that is none, a previous row of
-// its user that is not before it. The same row with its fields in range loads.
+// refused: a user, type, product or store the shard does not have, a state that is none, a time outside the
+// row's hour, a log position not after the row's before it. The same row with its fields in range loads.
 TEST(Views, ARowThatNamesWhatTheShardDoesNotHaveIsRefused) {
   Views views(1);
   views.Apply(Make("click", "alice", kHourStart + 1), LogPosition{0, 16});
@@ -458,12 +302,12 @@ TEST(Views, ARowThatNamesWhatTheShardDoesNotHaveIsRefused) {
   views.Apply(with_dimensions, LogPosition{0, 32});
   views.Apply(Make("click", "alice", kHourStart + 3), LogPosition{0, 48});
   const ShardViews& shard = views.shard(0);
-  ASSERT_EQ(shard.rows()[2].previous_of_user, 0u);
+  const int64_t hour = HourOf(kHourStart);
   std::string saved;
   views.Save(&saved);
   ASSERT_TRUE(Views::Load(saved, 1).ok());
   const auto with_field = [&](uint32_t row, size_t offset, const void* value, size_t size) {
-    const std::string_view image(reinterpret_cast<const char*>(&shard.rows()[row]), sizeof(EventRow));
+    const std::string_view image(reinterpret_cast<const char*>(&shard.Row({hour, row})), sizeof(EventRow));
     const size_t at = saved.find(image);
     EXPECT_NE(at, std::string::npos);
     EXPECT_EQ(saved.find(image, at + 1), std::string::npos);
@@ -479,13 +323,14 @@ TEST(Views, ARowThatNamesWhatTheShardDoesNotHaveIsRefused) {
   EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, store), &nine, 4), 1).ok());
   const size_t state_byte = 7;  // the top byte of the timestamp's word (little-endian)
   EXPECT_FALSE(Views::Load(with_field(2, state_byte, &bad_state, 1), 1).ok());
-  EXPECT_FALSE(Views::Load(with_field(2, offsetof(EventRow, previous_of_user), &two, 4), 1).ok());
-  EXPECT_FALSE(Views::Load(with_field(0, offsetof(EventRow, previous_of_user), &five, 4), 1).ok());
-  // In range: another known user, no product, the previous row at once before.
+  const uint16_t weeks_earlier = 0;  // the timestamp's third and fourth bytes (0x968d here)
+  EXPECT_FALSE(Views::Load(with_field(2, 2, &weeks_earlier, 2), 1).ok());
+  const uint64_t earlier = shard.Row({hour, 0}).position;
+  EXPECT_FALSE(Views::Load(with_field(1, offsetof(EventRow, position), &earlier, 8), 1).ok());
+  // In range: another known user, no product.
   const uint32_t one = 1;
   EXPECT_TRUE(Views::Load(with_field(0, offsetof(EventRow, user), &one, 4), 1).ok());
   EXPECT_TRUE(Views::Load(with_field(1, offsetof(EventRow, product), &none, 4), 1).ok());
-  EXPECT_TRUE(Views::Load(with_field(2, offsetof(EventRow, previous_of_user), &one, 4), 1).ok());
 }
 
 // A checkpoint is mapped copy-on-write: the loaded rows and hours' row lists stay where the file is
@@ -510,13 +355,14 @@ TEST(Views, RowsLoadedFromACopyOnWriteMappingAreUsedInPlace) {
       return bytes.data() <= address && address < bytes.data() + bytes.size();
     };
     const ShardViews& shard = (*loaded)->shard(0);
-    EXPECT_TRUE(inside(&shard.rows()[0]));
-    EXPECT_TRUE(inside(&shard.rows()[4095]));
-    EXPECT_FALSE(inside(&shard.rows()[shard.rows().size() - 1]));  // the last chunk, not whole, was copied
     const auto busiest = std::max_element(shard.hours().begin(), shard.hours().end(), [](auto& a, auto& b) {
       return a.second.rows.size() < b.second.rows.size();
     });
-    EXPECT_TRUE(inside(&busiest->second.rows[0]));
+    const auto& rows = busiest->second.rows;
+    ASSERT_GT(rows.size(), 2 * rows.kChunkSize);
+    EXPECT_TRUE(inside(&rows[0]));
+    EXPECT_TRUE(inside(&rows[rows.kChunkSize - 1]));
+    EXPECT_FALSE(inside(&rows[rows.size() - 1]));  // the last chunk, not whole, was copied
     EXPECT_GT(mapping->use_count(), 2);
 
     // Corrections of the first events write to their rows: the answers are those of views that were
@@ -562,7 +408,7 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   const HourData& hour = shard.hours().at(HourOf(kHourStart));
   ASSERT_TRUE(hour.sealed());
   EXPECT_TRUE(hour.SealedWhole());
-  const uint32_t first_row = hour.rows[hour.rows.size() - 1];
+  const auto first_row = static_cast<uint32_t>(hour.rows.size() - 1);
   const Event second = WithDimensions("fresh", 2, "user-1", kHourStart + 6, "product-2");
   sealed.Apply(second, LogPosition{1, 100});
   plain.Apply(second, LogPosition{1, 100});
@@ -591,11 +437,11 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   EXPECT_EQ(sealed.Digest(), plain.Digest());
 }
 
-// A counted row waits in its shard's buffer until it fills or anything reads the hours; either way an
-// hour's list is its rows in log order and its cell counts exactly what is current, corrections (of rows
-// still waiting and of rows folded long ago) and reads in between included.
+// A row waits in its shard's buffer until it fills or anything reads the hours; either way an hour holds
+// its rows in log order and its cell counts exactly what is current, corrections (of rows still waiting
+// and of rows folded long ago) and reads in between included.
 TEST(Views, AnHourHoldsItsRowsInLogOrderWhetherTheyWaitedOrNot) {
-  Views views;  // one shard: row numbers are the order of Apply
+  Views views;
   std::mt19937_64 random(11);
   struct Current {
     std::string user;
@@ -603,21 +449,20 @@ TEST(Views, AnHourHoldsItsRowsInLogOrderWhetherTheyWaitedOrNot) {
     int64_t hour = 0;
   };
   std::map<std::string, Current> current;         // by event id
-  std::map<int64_t, std::vector<uint32_t>> rows;  // by hour: the rows counted there, in order
-  uint32_t next_row = 0;
+  std::map<int64_t, std::vector<uint64_t>> rows;  // by hour: the positions of its rows, in order
   for (int i = 0; i < 60'000; ++i) {
-    // Mostly new ids; some re-sent (a duplicate, not in any hour) or corrected (version 2, a new row).
+    // Mostly new ids; some re-sent (a duplicate, counted nowhere) or corrected (version 2, a new row).
     const bool again = i > 0 && random() % 20 == 0;
     const std::string id = "id-" + std::to_string(again ? random() % i : i);
     const uint32_t version = again && random() % 2 == 0 ? 2 : 1;
     const Millis timestamp = kHourStart + static_cast<Millis>(random() % (400 * kMillisPerHour));
     const Event event =
         WithDimensions(id, version, "user-" + std::to_string(random() % 5000), timestamp, "p");
-    const ApplyOutcome outcome = views.Apply(event, LogPosition{0, 16 + static_cast<uint32_t>(i)});
-    const uint32_t row = next_row++;
+    const LogPosition position{0, 16 + static_cast<uint32_t>(i)};
+    const ApplyOutcome outcome = views.Apply(event, position);
+    rows[HourOf(timestamp)].push_back(position.Packed());
     if (outcome == ApplyOutcome::kDuplicate) continue;
     current[id] = Current{event.user_id, version % 2 == 0, HourOf(timestamp)};
-    rows[HourOf(timestamp)].push_back(row);
     if (i % 7919 == 0) {  // a read now and then folds what waits
       EXPECT_EQ(views.shard(0).hours().at(HourOf(timestamp)).rows.size(), rows[HourOf(timestamp)].size());
     }
@@ -632,7 +477,9 @@ TEST(Views, AnHourHoldsItsRowsInLogOrderWhetherTheyWaitedOrNot) {
   ASSERT_EQ(hours.size(), rows.size());
   for (const auto& [hour, expected] : rows) {
     const HourData& data = hours.at(hour);
-    EXPECT_EQ(std::vector<uint32_t>(data.rows.begin(), data.rows.end()), expected) << hour;
+    std::vector<uint64_t> positions;
+    for (const EventRow& row : data.rows) positions.push_back(row.position);
+    EXPECT_EQ(positions, expected) << hour;
     counts[hour].unique_users = users[hour].size();
     EXPECT_EQ(views.TakeHomeHour(hour), counts[hour]) << hour;
   }
@@ -714,8 +561,8 @@ TEST(Views, LateRowsWaitBesideTheSealOrBecomeAPartAndTheHoursPartsAreMergedLater
         }
       }
       for (uint32_t i = data.sealed_rows(); i < data.rows.size(); ++i) {
-        const EventRow& row = shard.rows()[data.rows[i]];
-        if (row.product != product) continue;
+        const EventRow& row = data.rows[i];
+        if (row.state != RowState::kCurrent || row.product != product) continue;
         ++events;
         users.add(row.user);
       }
@@ -1069,9 +916,9 @@ TEST(Views, TheIdOfADroppedEventIsForgotten) {
   EXPECT_EQ(shard.Timeline(*shard.users().Find("user-1")).size(), 1u);
 }
 
-// A row retention never drops (one dated far ahead) keeps every later row in memory; the dropped ones
-// still leave their users' timelines, and a saved and loaded copy agrees.
-TEST(Views, DroppedRowsLeaveTimelinesWhenARowAheadKeepsThemInMemory) {
+// Rows of dropped hours leave their users' timelines, whatever rows came before or after them (one dated
+// far ahead, corrections across the cut), and a saved and loaded copy agrees.
+TEST(Views, DroppedRowsLeaveTimelines) {
   Views views;
   const int64_t hour = HourOf(kHourStart);
   uint32_t next = 0;
@@ -1088,17 +935,11 @@ TEST(Views, DroppedRowsLeaveTimelinesWhenARowAheadKeepsThemInMemory) {
   views.Apply(RecordView(RetentionCut{kHourStart + 3 * kMillisPerHour, hour + 1}), LogPosition{1, 16});
   const ShardViews& shard = views.shard(views.ShardOf("user-1"));
   const uint32_t user = *shard.users().Find("user-1");
-  EXPECT_EQ(shard.first_kept_row(), 1u);
-  std::vector<uint32_t> timeline = shard.Timeline(user);
+  std::vector<RowAt> timeline = shard.Timeline(user);
   ASSERT_EQ(timeline.size(), 51u);  // 49 kept, "old-3" moved into a kept hour, "ahead"
-  for (uint32_t row : timeline) EXPECT_GE(HourOf(shard.rows()[row].timestamp), hour + 1);
-  // No row left in a chain leads to a dropped one: walks no longer pass through them.
-  for (uint32_t row = shard.first_kept_row(); row < shard.rows().size(); ++row) {
-    const EventRow& linked = shard.rows()[row];
-    if (linked.state == RowState::kDropped || linked.previous_of_user == kNoRow) continue;
-    EXPECT_NE(shard.rows()[linked.previous_of_user].state, RowState::kDropped) << row;
-  }
-  // Another correction after the cut walks the chain without the dropped rows.
+  for (RowAt at : timeline) EXPECT_GE(at.hour, hour + 1);
+  EXPECT_GT(shard.hours().begin()->first, hour);
+  // Another correction after the cut.
   EXPECT_EQ(apply(WithDimensions("kept-5", 2, "user-1", kHourStart + 2 * kMillisPerHour + 5, "p")),
             ApplyOutcome::kCorrection);
   std::string saved;
@@ -1110,7 +951,7 @@ TEST(Views, DroppedRowsLeaveTimelinesWhenARowAheadKeepsThemInMemory) {
   EXPECT_EQ((*loaded)->Digest(), views.Digest());
 }
 
-TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsForgotten) {
+TEST(Views, RowsOfDroppedHoursGoAndTheirIdsAreForgotten) {
   Views views;
   const int64_t hour = HourOf(kHourStart);
   uint32_t next = 0;
@@ -1125,7 +966,7 @@ TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsForgotten) {
                          kHourStart + kMillisPerHour, "p"));
   apply(RetentionCut{kHourStart + 2 * kMillisPerHour, hour + 1});
   const ShardViews& shard = views.shard(0);
-  EXPECT_EQ(shard.first_kept_row(), 10'000u);  // two whole chunks of rows freed
+  EXPECT_EQ(shard.RowCount(), 100u);  // the dropped hour's rows went with it
   EXPECT_EQ(views.global().ids().size(), 100u);
   // A released event sent again for a kept hour is new; its correction replaces it.
   EXPECT_EQ(apply(WithDimensions("old-7", 1, "user-7", kHourStart + kMillisPerHour + 7, "p")),
@@ -1139,7 +980,7 @@ TEST(Views, RowsOfDroppedHoursAreReleasedAndTheirIdsForgotten) {
   auto loaded = Views::Load(saved, 1);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_EQ((*loaded)->Digest(), views.Digest());
-  EXPECT_EQ((*loaded)->shard(0).first_kept_row(), 10'000u);
+  EXPECT_EQ((*loaded)->shard(0).RowCount(), 102u);
   EXPECT_EQ((*loaded)->TakeHomeHour(hour + 1), (TakeHomeCounts{100, 1, 100}));
 }
 

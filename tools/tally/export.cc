@@ -39,22 +39,26 @@ Result<uint64_t> ExportEvents(const ExportOptions& options, std::ostream& out) {
   LogReader reader(std::move(replay->segment_paths), replay->first_segment_id);
   std::vector<Event> selected;
   auto last_progress = std::chrono::steady_clock::now();
-  for (uint32_t row_index = views.first_kept_row(); row_index < views.rows().size(); ++row_index) {
-    const EventRow& row = views.rows()[row_index];
-    if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to)
-      continue;
-    auto payload = reader.ReadPayload(LogPosition::Unpack(row.position));
-    if (!payload.ok()) return payload.status();
-    auto record = DecodePayload(*payload);
-    if (!record.ok()) return record.status();
-    selected.push_back(std::move(std::get<Event>(*record)));
-    if (selected.size() % 65536 == 0 &&
-        std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(2)) {
-      std::fprintf(stderr, "tally export: %zu events read\n", selected.size());
-      last_progress = std::chrono::steady_clock::now();
+  const auto& hours = views.hours();
+  for (auto hour = hours.lower_bound(HourOf(options.from));
+       hour != hours.end() && hour->first <= HourOf(options.to); ++hour) {
+    for (const EventRow& row : hour->second.rows) {
+      if (row.state != RowState::kCurrent || row.timestamp < options.from || row.timestamp >= options.to)
+        continue;
+      auto payload = reader.ReadPayload(LogPosition::Unpack(row.position));
+      if (!payload.ok()) return payload.status();
+      auto record = DecodePayload(*payload);
+      if (!record.ok()) return record.status();
+      selected.push_back(std::move(std::get<Event>(*record)));
+      if (selected.size() % 65536 == 0 &&
+          std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(2)) {
+        std::fprintf(stderr, "tally export: %zu events read\n", selected.size());
+        last_progress = std::chrono::steady_clock::now();
+      }
     }
   }
-  // Rows are in log order; the output is by (timestamp, event_id), and stable for events without an id.
+  // Rows are in hour order, each hour's in log order; the output is by (timestamp, event_id), and stable for
+  // events without an id.
   std::stable_sort(selected.begin(), selected.end(), [](const Event& a, const Event& b) {
     return a.timestamp != b.timestamp ? a.timestamp < b.timestamp : a.event_id < b.event_id;
   });

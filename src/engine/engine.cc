@@ -539,10 +539,6 @@ Status Engine::Checkpoint() {
     started = std::chrono::steady_clock::now();
     lsn = log_->next_lsn();
     auto shard_locks = LockAllShardsWhenIdle();
-    // The rows applied since the folds above go into their hours here, not in the child: putting them there
-    // may merge an hour's rows by user, which frees the runs merged, and a run in the cold file gives its
-    // place back under the file's lock, which the fork below holds (the child would wait for it forever).
-    for (uint32_t shard = 0; shard < views_->shard_count(); ++shard) views_->shard(shard).FoldStagedRows();
     // The child's views refer to the cold file's places as they are now: they keep their bytes.
     std::unique_lock<std::mutex> cold_places;
     if (cold_) {
@@ -599,8 +595,10 @@ void Engine::WriteCheckpointAndExit(uint64_t lsn, pid_t server, int report_fd) c
   // Only this thread exists here, and only the views are read: no lock, no log line, nothing thrown out.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a server killed mid-checkpoint leaves a .tmp, not a writer
   if (::getppid() != server) ::_exit(2);
-  // Nothing freed here gives a place of the cold file back (the fork held its lock, and the child's memory
-  // goes with it anyway).
+  // Nothing freed here gives a place of the cold file back: the fork held the file's lock, and a save that
+  // folds what was applied after the server's folds may free a chunk in the file (a frozen cell thawed by a
+  // late event; a first version of rows by hour merged runs there) and would wait for that lock forever.
+  // The child's memory goes with it anyway.
   if (cold_) cold_->Closing();
   // Of the server's descriptors only the report and the cold chunk files (the chunks the checkpoint refers
   // to are synced through them) are kept: a connection the server closes must close (not linger in this

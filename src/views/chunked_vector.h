@@ -21,6 +21,7 @@ namespace tally {
 template <typename T, size_t kChunkShift = 12>
 class ChunkedVector {
  public:
+  using value_type = T;
   static constexpr size_t kChunkSize = size_t{1} << kChunkShift;
 
   void push_back(const T& value) {
@@ -91,6 +92,20 @@ class ChunkedVector {
       visit(&(*this)[index], count);
       index += count;
     }
+  }
+  // The first index in [low, high) whose element `is_less` is false for, where the elements it is true for
+  // all come first (a binary search; high if there is none).
+  template <typename IsLess>
+  size_t LowerBound(size_t low, size_t high, IsLess&& is_less) const {
+    while (low < high) {
+      const size_t middle = low + (high - low) / 2;
+      if (is_less((*this)[middle])) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return low;
   }
   T& operator[](size_t index) { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   const T& operator[](size_t index) const { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }

@@ -44,15 +44,8 @@ size_t LowerBound(const Run& run, uint32_t fingerprint) {
       low = high > step ? high - step : 0;
     }
   }
-  while (low < high) {
-    const size_t middle = low + (high - low) / 2;
-    if (run[middle].fingerprint < fingerprint) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
-  }
-  return low;
+  return run.LowerBound(low, high,
+                        [&](const IdRuns::Entry& entry) { return entry.fingerprint < fingerprint; });
 }
 
 // Sorts by fingerprint alone (equal ones stay in the order they came): four passes of a byte each, a

@@ -1,6 +1,7 @@
 #include "views/shard_views.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "common/hasher.h"
@@ -22,15 +23,7 @@ void UserRows::Merge() const {
   std::vector<uint64_t> recent(recent_.begin(), recent_.end());
   std::sort(recent.begin(), recent.end());
   Notes merged;
-  size_t from_run = 0, from_recent = 0;
-  while (from_run < merged_.size() || from_recent < recent.size()) {
-    if (from_recent == recent.size() ||
-        (from_run < merged_.size() && merged_[from_run] < recent[from_recent])) {
-      merged.push_back(merged_[from_run++]);
-    } else {
-      merged.push_back(recent[from_recent++]);
-    }
-  }
+  std::merge(merged_.begin(), merged_.end(), recent.begin(), recent.end(), std::back_inserter(merged));
   merged_ = std::move(merged);
   recent_ = Notes();
 }

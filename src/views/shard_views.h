@@ -102,15 +102,7 @@ class UserRows {
   void ForEachOf(uint32_t user, Visit&& visit) const {
     if (recent_.size() > kRecentLimit && recent_.size() * 8 > merged_.size()) Merge();
     const uint64_t first = uint64_t{user} << 32;
-    size_t low = 0, high = merged_.size();
-    while (low < high) {
-      const size_t middle = low + (high - low) / 2;
-      if (merged_[middle] < first) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
+    size_t low = merged_.LowerBound(0, merged_.size(), [&](uint64_t note) { return note < first; });
     for (; low < merged_.size() && merged_[low] >> 32 == user; ++low)
       visit(static_cast<uint32_t>(merged_[low]));
     for (uint64_t note : recent_) {
@@ -119,7 +111,6 @@ class UserRows {
   }
   // Every note in the sorted run (a quiet hour's, whose run then moves to the cold file whole).
   void Merge() const;
-  size_t size() const { return merged_.size() + recent_.size(); }
   const Notes& merged() const { return merged_; }
   const Notes& recent() const { return recent_; }
   Notes& mutable_merged() { return merged_; }
@@ -230,17 +221,10 @@ struct HourData {
   uint32_t sealed_rows() const { return parts.empty() ? 0 : parts.back().rows.end; }
   // The place of the row at log position `position`, if it is one of the hour's.
   std::optional<uint32_t> IndexOf(uint64_t position) const {
-    uint32_t low = 0, high = static_cast<uint32_t>(rows.size());
-    while (low < high) {
-      const uint32_t middle = low + (high - low) / 2;
-      if (rows[middle].position < position) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
-    if (low == rows.size() || rows[low].position != position) return std::nullopt;
-    return low;
+    const size_t index =
+        rows.LowerBound(0, rows.size(), [&](const EventRow& row) { return row.position < position; });
+    if (index == rows.size() || rows[index].position != position) return std::nullopt;
+    return static_cast<uint32_t>(index);
   }
   // The part whose rows hold the row at `index`, if one does.
   std::optional<uint32_t> PartOf(uint32_t index) const {

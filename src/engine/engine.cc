@@ -79,21 +79,22 @@ Result<DecodedFrames> DecodeFrames(std::string_view frames) {
 namespace {
 
 constexpr uint64_t kColdBytesPerTrim = uint64_t{256} << 20;
-// A pass that sealed this many rows made copies of them (their rows and log positions, 24 bytes a row,
-// and the files' blocks): their heap goes back to the system after the pass, as after chunks moved.
+// A pass that sealed this many rows made copies of them (their entries by product and store, their
+// columns, and the files' blocks): their heap goes back to the system after the pass, as after chunks moved.
 constexpr uint64_t kSealedRowsPerTrim = uint64_t{1} << 20;
 
-// The records at `positions`, in that order, as a sealed hour file's events (EventBlocks). Those of the
-// first `previous->records()` positions are taken from `previous` (the part this one replaces: the same
+// The records of `rows` (a part's), in their order, as a sealed hour file's events (EventBlocks). Those of
+// the first `previous->records()` rows are taken from `previous` (the part this one replaces: the same
 // records), the others read through mappings of their log segments, kept in `segments` for a sealing pass:
 // a read call per record would cost more than compressing it.
 Result<std::string> EventsOfRecords(
-    const SegmentLog& log, std::span<const uint64_t> positions, const EventBlocks* previous,
+    const SegmentLog& log, const RowColumns& rows, const EventBlocks* previous,
     absl::flat_hash_map<uint32_t, std::shared_ptr<const MappedFile>>* segments) {
   EventBlocksWriter writer;
-  if (previous != nullptr && previous->records() <= positions.size()) {
+  uint32_t first = 0;
+  if (previous != nullptr && previous->records() <= rows.rows()) {
     // A damaged block of the previous seal: all of them are read from the log instead.
-    if (writer.AddRecordsOf(*previous).ok()) positions = positions.subspan(previous->records());
+    if (writer.AddRecordsOf(*previous).ok()) first = previous->records();
   }
   // An hour's events are spread through the log (a cache miss each): asked for well ahead, many of them
   // are on their way at once.
@@ -104,9 +105,9 @@ Result<std::string> EventsOfRecords(
     if (it != segments->end() && it->second != nullptr && position.offset < it->second->bytes().size())
       __builtin_prefetch(it->second->bytes().data() + position.offset);
   };
-  for (size_t i = 0; i < positions.size(); ++i) {
-    if (i + kAhead < positions.size()) prefetch(positions[i + kAhead]);
-    const LogPosition position = LogPosition::Unpack(positions[i]);
+  for (uint32_t i = first; i < rows.rows(); ++i) {
+    if (i + kAhead < rows.rows()) prefetch(rows.Position(i + kAhead));
+    const LogPosition position = LogPosition::Unpack(rows.Position(i));
     std::shared_ptr<const MappedFile>& segment = (*segments)[position.segment];
     FrameView frame;
     auto read = [&] {
@@ -702,9 +703,12 @@ void Engine::SealHours(uint32_t quiet_passes, uint32_t busy_rows, const std::ato
     for (SealJob& job : jobs) {
       rows_sealed += job.rows - job.first;
       job.Build();
-      auto events = EventsOfRecords(*log_, job.positions,
+      if (job.sealed == nullptr) {  // (not installed: the parts' files stay as they are)
+        job.replaced_firsts.clear();
+        continue;
+      }
+      auto events = EventsOfRecords(*log_, job.sealed->rows,
                                     job.previous != nullptr ? &job.previous->events : nullptr, &log_segments);
-      job.positions = {};
       job.previous = nullptr;
       if (events.ok()) {
         sealed_events_failed_ = false;

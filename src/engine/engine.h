@@ -181,8 +181,9 @@ class Engine : public Committer {
   // merges the event-id index's runs off the order lock (IdRuns::TakeMerge; a merge is given up when
   // `stop` is set: a stop does not wait for it).
   // A shard's pass seals hours of kSealRowsPerPass rows in all at most (more wait for the next one): the
-  // copies, held until their indexes are built, cost 24 bytes a row, and the lock is held while they are
-  // made (a month's backfill, every hour quiet at once, took 1.1 GB for them at 100 M events).
+  // copies, held until their indexes are built, cost about 26 bytes a row (their columns, and the versions
+  // and notes by user before they are packed), and the lock is held while they are made (a month's backfill,
+  // every hour quiet at once, took 1.1 GB for copies of 24 bytes a row at 100 M events).
   static constexpr uint64_t kSealRowsPerPass = uint64_t{1} << 22;
   void SealHours(uint32_t quiet_passes, uint32_t busy_rows = 0, const std::atomic<bool>* stop = nullptr);
   // Installs the sealed hour files in DATA/segments that fit the views, and deletes the others. A start

@@ -19,10 +19,10 @@ namespace {
 constexpr char kMagic[8] = {'T', 'A', 'L', 'L', 'Y', 'S', 'E', 'G'};
 // 2: the hour's whole events after the indexes (1 had none), as the log's frames; 3: as their payloads after
 // their lengths; 4: each block of them as columns; 5: a part of the hour's rows, its first row after its
-// end (0 in 4). A file of another version is sealed again.
-constexpr uint32_t kFormatVersion = 5;
-constexpr uint32_t kFormatVersionOfWholeHours = 4;
-constexpr size_t kHeaderBytes = 64;
+// end (0 in 4); 6: the part's rows as columns (views/row_columns.h) after the indexes, their size after the
+// indexes' in the header. A file of another version is refused, and its rows sealed again.
+constexpr uint32_t kFormatVersion = 6;
+constexpr size_t kHeaderBytes = 72;
 constexpr size_t kChecksummedFrom = 16;
 
 std::string_view AsBytes(std::span<const uint32_t> words) {
@@ -58,9 +58,11 @@ std::optional<uint32_t> SealedHourFileChecksum(std::string_view bytes) {
   if (bytes.size() < kHeaderBytes) return std::nullopt;
   // Up to the events' blocks, which carry checksums of their own (EventBlocks), read when asked for.
   const uint64_t index_words = GetFixed<uint64_t>(bytes.data() + 48) + GetFixed<uint64_t>(bytes.data() + 56);
+  const uint64_t row_bytes = GetFixed<uint64_t>(bytes.data() + 64);
   uint64_t end = bytes.size();
-  if (index_words <= (bytes.size() - kHeaderBytes) / sizeof(uint32_t)) {
-    const uint64_t events = kHeaderBytes + index_words * sizeof(uint32_t);
+  if (index_words <= (bytes.size() - kHeaderBytes) / sizeof(uint32_t) &&
+      row_bytes <= bytes.size() - kHeaderBytes - index_words * sizeof(uint32_t)) {
+    const uint64_t events = kHeaderBytes + index_words * sizeof(uint32_t) + row_bytes;
     end = events + EventBlocks::TableEnd(bytes.substr(events));
   }
   return Crc32c(bytes.substr(kChecksummedFrom, end - kChecksummedFrom));
@@ -87,8 +89,11 @@ Result<SealedHourFile> WriteSealedHourFile(const std::string& directory, const S
   PutFixed<uint64_t>(&bytes, file.rows.digest);
   PutFixed<uint64_t>(&bytes, product.size());
   PutFixed<uint64_t>(&bytes, store.size());
+  const std::string_view rows = file.sealed->rows.bytes();
+  PutFixed<uint64_t>(&bytes, rows.size());
   bytes.append(AsBytes(product));
   bytes.append(AsBytes(store));
+  bytes.append(rows);
   bytes.append(events.empty() ? EventBlocks::kEmptySection : events);
   const uint32_t crc = *SealedHourFileChecksum(bytes);
   std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
@@ -115,8 +120,7 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return damaged("not a sealed hour file");
   const uint32_t version = GetFixed<uint32_t>(bytes.data() + 8);
-  if (version != kFormatVersion && version != kFormatVersionOfWholeHours)
-    return damaged("format version not known");
+  if (version != kFormatVersion) return damaged("format version " + std::to_string(version) + " not read");
   if (GetFixed<uint32_t>(bytes.data() + 12) != SealedHourFileChecksum(bytes))
     return damaged("checksum mismatch");
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint32_t) != 0) return damaged("not aligned");
@@ -127,13 +131,14 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   file.rows.end = GetFixed<uint32_t>(bytes.data() + 32);
   file.rows.first = GetFixed<uint32_t>(bytes.data() + 36);
   file.rows.digest = GetFixed<uint64_t>(bytes.data() + 40);
-  if (file.rows.first >= file.rows.end || (version == kFormatVersionOfWholeHours && file.rows.first != 0))
-    return damaged("its rows are not a part of an hour");
+  if (file.rows.first >= file.rows.end) return damaged("its rows are not a part of an hour");
   const uint64_t product_words = GetFixed<uint64_t>(bytes.data() + 48);
   const uint64_t store_words = GetFixed<uint64_t>(bytes.data() + 56);
+  const uint64_t row_bytes = GetFixed<uint64_t>(bytes.data() + 64);
   const uint64_t body_words = (bytes.size() - kHeaderBytes) / sizeof(uint32_t);
   if ((bytes.size() - kHeaderBytes) % sizeof(uint32_t) != 0 || product_words > body_words ||
-      store_words > body_words - product_words) {
+      store_words > body_words - product_words || row_bytes % sizeof(uint32_t) != 0 ||
+      row_bytes / sizeof(uint32_t) > body_words - product_words - store_words) {
     return damaged("its size does not match its header");
   }
   const auto* words = reinterpret_cast<const uint32_t*>(bytes.data() + kHeaderBytes);
@@ -141,14 +146,18 @@ Result<SealedHourFile> ParseSealedHourFile(std::string_view bytes, std::shared_p
   if (!product.ok()) return product.status();
   auto store = DimensionIndex::FromWords({words + product_words, store_words}, owner);
   if (!store.ok()) return store.status();
-  auto events = EventBlocks::FromBytes(
-      bytes.substr(kHeaderBytes + (product_words + store_words) * sizeof(uint32_t)), owner);
+  if (row_bytes == 0) return damaged("it holds no rows");
+  const uint64_t rows_at = kHeaderBytes + (product_words + store_words) * sizeof(uint32_t);
+  auto rows = RowColumns::FromBytes(bytes.substr(rows_at, row_bytes), owner, file.hour, file.rows.count());
+  if (!rows.ok()) return rows.status();
+  auto events = EventBlocks::FromBytes(bytes.substr(rows_at + row_bytes), owner);
   if (!events.ok()) return events.status();
   if (events->records() != 0 && events->records() != file.rows.count())
     return damaged("its events are not the rows it was sealed from");
   auto sealed = std::make_shared<SealedHour>();
   sealed->by_product = std::move(*product);
   sealed->by_store = std::move(*store);
+  sealed->rows = std::move(*rows);
   sealed->events = std::move(*events);
   file.sealed = std::move(sealed);
   return file;

@@ -4,17 +4,17 @@
 // "...-h<hour>-r<first row>.seg" for a later one:
 //   "TALLYSEG" | u32 format version | u32 crc32c of every byte after this field
 //   u32 shard | u32 shards | i64 hour | u32 end row | u32 first row | u64 rows digest
-//   u64 product words | u64 store words | the product index's words | the store index's words
-//   | the hour's whole events (views/event_blocks.h)
+//   u64 product words | u64 store words | u64 row bytes | the product index's words | the store index's
+//   words | the part's rows (views/row_columns.h) | the part's whole events (views/event_blocks.h)
 // (little endian, as the machine is). The checksum covers everything up to the events' blocks, which are
 // checked when they are read. It is derived data: written as a .tmp file and renamed into place, not
 // fsynced. At start an hour's files are used in the order of their first rows while each begins where the
 // one before it ends (a merge's file, written under a pending name, replaces the part with its first row
 // once installed and the others it covers are deleted; a crash in between leaves them behind): a file is
-// used only if its checksum holds, its indexes pass their checks, and the digest of the hour's rows it
-// covers (their log positions and states, rebuilt from the log) equals the one it was built from (taken
-// from the checkpoint's note of the hour's seal when it says the same and no row of the hour was
-// retracted since); any other file is deleted and its rows sealed again.
+// used only if it is of today's format, its checksum holds, its indexes and rows pass their checks, and the
+// digest of the hour's rows it covers (their log positions and states, rebuilt from the log) equals the one
+// it was built from (taken from the checkpoint's note of the hour's seal when it says the same and no row of
+// the hour was retracted since); any other file is deleted and its rows sealed again.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,8 @@
 // libFuzzer target: the bytes of a sealed hour file as a start finds them (damaged, cut, or crafted).
-// Parsing must never read outside them: a file either fails its checks or every question its indexes can
-// be asked stays inside the words (AddressSanitizer sees any read past them), and every event it holds
-// is read or refused. Most inputs fail the checksum; so that the checks behind it are fuzzed too, the
-// checksum is also set right for the fuzzer's bytes before they are parsed a second time.
+// Parsing must never read outside them: a file either fails its checks or every question its indexes and rows
+// can be asked stays inside the bytes (AddressSanitizer sees any read past them), and every event it holds is
+// read or refused. Most inputs fail the checksum; so that the checks behind it are fuzzed too, the checksum
+// is also set right for the fuzzer's bytes before they are parsed a second time.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +29,13 @@ void AskEverything(const tally::SealedHourFile& file) {
           at, [&](const tally::DimensionIndex::Group& group) { (void)index->Events(at, group.type); });
     }
   }
+  const tally::RowColumns& rows = file.sealed->rows;
+  uint64_t users = 0;
+  for (uint32_t place = 0; place < rows.rows(); ++place) {
+    const tally::EventRow row = rows.Row(place);
+    rows.ForEachOf(row.user, [&](uint32_t) { ++users; });
+  }
+  (void)users;
   tally::EventBlocks::Reader reader;
   for (uint32_t record = 0; record < file.sealed->events.records(); ++record)
     (void)file.sealed->events.Payload(record, &reader);

@@ -36,7 +36,43 @@ class SealedHourFileTest : public ::testing::Test {
     }
     sealed->by_product = DimensionIndex::Build(products);
     sealed->by_store = DimensionIndex::Build(stores);
+    const std::vector<EventRow> rows = ExampleRows();
+    RowColumnsWriter columns(498202, 500, {101, 4, 37, 5, rows.front().position, rows.back().position});
+    for (const EventRow& row : rows) columns.Add(row);
+    auto bytes = std::make_shared<const std::string>(columns.Finish());
+    sealed->rows = *RowColumns::FromBytes(*bytes, bytes, 498202, 500);
     return SealedHourFile{2, 3, 498202, PartRows{0, 500, 0x1234567890abcdefull}, sealed};
+  }
+  // The rows of Example()'s entries.
+  static std::vector<EventRow> ExampleRows() {
+    std::vector<EventRow> rows;
+    for (uint32_t i = 0; i < 500; ++i) {
+      EventRow row{};
+      row.timestamp = 498202 * kMillisPerHour + i;
+      row.state = i % 50 == 0 ? RowState::kDuplicate : RowState::kCurrent;
+      row.position = 4096 + uint64_t{i} * 100;
+      row.user = i % 101;
+      row.type = i % 3;
+      row.product = i % 37;
+      row.store = i % 5;
+      rows.push_back(row);
+    }
+    return rows;
+  }
+  static void ExpectExampleRows(const SealedHourFile& file) {
+    const std::vector<EventRow> rows = ExampleRows();
+    ASSERT_EQ(file.sealed->rows.rows(), rows.size());
+    for (uint32_t i = 0; i < rows.size(); ++i) {
+      const EventRow read = file.sealed->rows.Row(i);
+      EXPECT_EQ(std::tie(read.timestamp, read.state, read.position, read.user, read.type, read.product,
+                         read.store, read.version),
+                std::tie(rows[i].timestamp, rows[i].state, rows[i].position, rows[i].user, rows[i].type,
+                         rows[i].product, rows[i].store, rows[i].version))
+          << i;
+    }
+    std::vector<uint32_t> of_user_7;
+    file.sealed->rows.ForEachOf(7, [&](uint32_t place) { of_user_7.push_back(place); });
+    EXPECT_EQ(of_user_7, (std::vector<uint32_t>{7, 108, 209, 310, 411}));
   }
   // The whole events of Example()'s 500 rows (the log's payloads), and the section they make.
   static std::vector<std::string> ExamplePayloads() {
@@ -100,8 +136,10 @@ TEST_F(SealedHourFileTest, WrittenFilesAreReadBackInPlaceWithTheSameAnswers) {
   ExpectSameAnswers(file->sealed->by_product, written.sealed->by_product);
   ExpectSameAnswers(file->sealed->by_store, written.sealed->by_store);
   ExpectExampleEvents(*file);
-  // Read in place: the index's words are the file's, not a copy on the heap.
+  ExpectExampleRows(*file);
+  // Read in place: the index's words and the rows are the file's, not a copy on the heap.
   EXPECT_NE(file->sealed->by_product.words().data(), written.sealed->by_product.words().data());
+  EXPECT_NE(file->sealed->rows.bytes().data(), written.sealed->rows.bytes().data());
   EXPECT_EQ(ListSealedHourFiles(dir_),
             std::vector<std::string>{dir_ + "/" + SealedHourFileName({2, 3, 498202, 0})});
 }
@@ -133,25 +171,22 @@ TEST_F(SealedHourFileTest, ALaterPartIsNamedByItsFirstRow) {
   EXPECT_FALSE(WriteSealedHourFile(dir_, written).ok());
 }
 
-// Files written before hours were sealed in parts (format 4) hold the whole hour from its first row on,
-// and still open; one that says another first row does not.
-TEST_F(SealedHourFileTest, FilesOfWholeHoursInTheFormerFormatStillOpen) {
+// A file of a former format (5: parts without their rows; 4: whole hours) is refused: its rows are sealed
+// again.
+TEST_F(SealedHourFileTest, FilesOfAFormerFormatAreRefused) {
   ASSERT_TRUE(WriteSealedHourFile(dir_, Example(), ExampleEvents()).ok());
   const std::string path = dir_ + "/" + SealedHourFileName({2, 3, 498202, 0});
-  std::string bytes = Read(path);
-  const uint32_t former_version = 4;
-  std::memcpy(bytes.data() + 8, &former_version, sizeof(former_version));  // (not checksummed)
-  Write(path, bytes);
-  auto file = OpenSealedHourFile(path);
-  ASSERT_TRUE(file.ok()) << file.status().message();
-  EXPECT_EQ(file->rows, (PartRows{0, 500, 0x1234567890abcdefull}));
-  ExpectExampleEvents(*file);
-  const uint32_t first_row = 100;
-  std::memcpy(bytes.data() + 36, &first_row, sizeof(first_row));
-  const uint32_t crc = *SealedHourFileChecksum(bytes);
-  std::memcpy(bytes.data() + 12, &crc, sizeof(crc));
-  Write(path, bytes);
-  EXPECT_FALSE(OpenSealedHourFile(path).ok());
+  ASSERT_TRUE(OpenSealedHourFile(path).ok());
+  for (const uint32_t former_version : {4u, 5u}) {
+    std::string bytes = Read(path);
+    std::memcpy(bytes.data() + 8, &former_version, sizeof(former_version));  // (not checksummed)
+    Write(path + std::to_string(former_version), bytes);
+    auto refused = OpenSealedHourFile(path + std::to_string(former_version));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("format version " + std::to_string(former_version)),
+              std::string::npos)
+        << refused.status().message();
+  }
 }
 
 // A damaged byte is found when the file is opened, or, in the events' blocks, when they are read; the
@@ -183,7 +218,7 @@ TEST_F(SealedHourFileTest, EveryDamagedByteAndEveryCutIsFound) {
   }
   EXPECT_GT(found_when_read, 0u);
   EXPECT_LT(harmless, found_when_read / 20);
-  for (size_t size : {size_t{0}, size_t{10}, size_t{63}, size_t{64}, bytes.size() / 2, bytes.size() - 4}) {
+  for (size_t size : {size_t{0}, size_t{10}, size_t{71}, size_t{72}, bytes.size() / 2, bytes.size() - 4}) {
     Write(path, bytes.substr(0, size));
     EXPECT_FALSE(OpenSealedHourFile(path).ok()) << "cut at " << size;
   }
@@ -192,8 +227,8 @@ TEST_F(SealedHourFileTest, EveryDamagedByteAndEveryCutIsFound) {
 }
 
 // A file without events (they could not be read from the log) answers by product and store; a file whose
-// events are not as many as the rows it was sealed from is refused.
-TEST_F(SealedHourFileTest, EventsAreAllTheSealedRowsOrNone) {
+// events, or rows, are not as many as the rows it was sealed from is refused, and so is one without rows.
+TEST_F(SealedHourFileTest, EventsAndRowsAreAllTheSealedRowsOrNone) {
   auto without = WriteSealedHourFile(dir_, Example());
   ASSERT_TRUE(without.ok()) << without.status().message();
   EXPECT_EQ(without->sealed->events.records(), 0u);
@@ -201,7 +236,20 @@ TEST_F(SealedHourFileTest, EventsAreAllTheSealedRowsOrNone) {
   fewer.rows.end = 499;
   auto refused = WriteSealedHourFile(dir_, fewer, ExampleEvents());
   ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("rows"), std::string::npos) << refused.status().message();
+  EventBlocksWriter fewer_events;
+  const std::vector<std::string> payloads = ExamplePayloads();
+  for (size_t i = 0; i + 1 < payloads.size(); ++i) fewer_events.Add(payloads[i]);
+  refused = WriteSealedHourFile(dir_, Example(), *fewer_events.Finish());
+  ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("events"), std::string::npos) << refused.status().message();
+  SealedHourFile without_rows = Example();
+  auto sealed = std::make_shared<SealedHour>(*without_rows.sealed);
+  sealed->rows = {};
+  without_rows.sealed = sealed;
+  refused = WriteSealedHourFile(dir_, without_rows, ExampleEvents());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("no rows"), std::string::npos) << refused.status().message();
 }
 
 TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
@@ -233,9 +281,9 @@ TEST_F(SealedHourFileTest, IndexWordsThatDoNotHoldTogetherAreRefused) {
 // Leftovers of a crash: a file being written, and a merge's file whose part was not installed yet.
 TEST_F(SealedHourFileTest, LeftoverTemporaryAndPendingFilesAreRemoved) {
   fs::create_directories(dir_);
-  const std::vector<std::string> leftovers = {
-      SealedHourFileName({0, 1, 5, 0}) + ".tmp", PendingSealedHourFileName({0, 1, 5, 0}),
-      PendingSealedHourFileName({0, 1, 5, 300}) + ".tmp"};
+  const std::vector<std::string> leftovers = {SealedHourFileName({0, 1, 5, 0}) + ".tmp",
+                                              PendingSealedHourFileName({0, 1, 5, 0}),
+                                              PendingSealedHourFileName({0, 1, 5, 300}) + ".tmp"};
   for (const std::string& name : leftovers) Write(dir_ + "/" + name, "half a file");
   EXPECT_TRUE(ListSealedHourFiles(dir_).empty());
   for (const std::string& name : leftovers) EXPECT_FALSE(fs::exists(dir_ + "/" + name)) << name;

@@ -236,7 +236,14 @@ TakeHomeCounts ShardViews::TakeHomeHour(int64_t hour) const {
 }
 
 void SealJob::Add(const EventRow& row) {
-  positions.push_back(row.position);
+  if (columns) {
+    columns->Add(row);  // (its entries are read from the columns, off the lock: Build)
+    return;
+  }
+  AddEntries(row);
+}
+
+void SealJob::AddEntries(const EventRow& row) {
   if (row.state != RowState::kCurrent) return;
   if (row.product != kNoDimension) by_product.push_back({row.product, row.type, row.user});
   if (row.store != kNoDimension) by_store.push_back({row.store, row.type, row.user});
@@ -244,6 +251,14 @@ void SealJob::Add(const EventRow& row) {
 
 void SealJob::Build() {
   auto built = std::make_shared<SealedHour>();
+  if (columns) {
+    auto bytes = std::make_shared<const std::string>(columns->Finish());
+    columns.reset();
+    auto read = RowColumns::FromBytes(*bytes, bytes, hour, rows - first);
+    if (!read.ok()) return;  // (written just now, they hold together: not to be installed otherwise)
+    built->rows = std::move(*read);
+    for (uint32_t place = 0; place < built->rows.rows(); ++place) AddEntries(built->rows.Row(place));
+  }
   built->by_product = DimensionIndex::Build(std::move(by_product));
   built->by_store = DimensionIndex::Build(std::move(by_store));
   sealed = std::move(built);
@@ -295,7 +310,11 @@ std::vector<SealJob> ShardViews::CollectSealJobs(uint32_t quiet_passes, uint32_t
       if (part.rows.first == first && part.index->events.records() == part.rows.count())
         job.previous = part.index;
     }
-    job.positions.reserve(job.rows - first);
+    job.columns.emplace(
+        hour, job.rows - first,
+        RowBounds{static_cast<uint32_t>(users_.size()), static_cast<uint32_t>(types_.size()),
+                  static_cast<uint32_t>(products_.size()), static_cast<uint32_t>(stores_.size()),
+                  data.rows[first].position, data.rows[job.rows - 1].position});
     // One pass over the rows, under the shard's lock: the copy and the digest (RowsDigest) together.
     Hasher digest;
     for (uint32_t i = first; i < job.rows; ++i) {
@@ -358,7 +377,8 @@ SealedFileFit ShardViews::HowSealedFileFits(int64_t hour, const PartRows& part,
   if (it == hours.end() || part.first >= part.end || it->second.rows.size() < part.end ||
       (part.first > 0 && part.first != it->second.sealed_rows()) ||
       !sealed.by_product.Fits(products_.size(), types_.size()) ||
-      !sealed.by_store.Fits(stores_.size(), types_.size())) {
+      !sealed.by_store.Fits(stores_.size(), types_.size()) ||
+      !sealed.rows.Fits(users_.size(), types_.size(), products_.size(), stores_.size())) {
     return SealedFileFit::kNo;
   }
   // The checkpoint's views held this part, with the rows retracted since then noted as its mask (the

@@ -40,10 +40,10 @@
 #include "views/dictionary.h"
 #include "views/dimension_index.h"
 #include "views/event_blocks.h"
+#include "views/event_row.h"
+#include "views/row_columns.h"
 
 namespace tally {
-
-inline constexpr uint32_t kNoDimension = UINT32_MAX;
 
 // How saved views (a checkpoint's payload) are laid out (the checkpoint's format version says which;
 // engine/checkpoint.cc has the formats' history). Only today's loads: views saved before it are refused,
@@ -54,31 +54,6 @@ enum class SavedLayout {
                 // log position
 };
 inline constexpr SavedLayout kSavedLayout = SavedLayout::kRowsByHour;
-
-enum class RowState : uint8_t {
-  kCurrent,     // counted everywhere
-  kSuperseded,  // a higher version of the same event_id replaced it
-  kDuplicate,   // the same or a lower version of an event_id already seen: no effect
-};
-
-// Every timestamp an applied event can have (the API and the log's decoder refuse any other) fits a row.
-static_assert(kMaxTimestampMillis < int64_t{1} << 55);
-
-struct EventRow {
-  // 56 bits hold every timestamp the API takes (years 0 to 9999 are within 2^48 ms) and leave the state a
-  // byte of the same word.
-  Millis timestamp : 56;
-  RowState state : 8;
-  uint64_t position;  // LogPosition::Packed() of the whole record
-  uint32_t user;
-  uint32_t type;
-  uint32_t product;  // kNoDimension when absent
-  uint32_t store;    // kNoDimension when absent
-  uint32_t version;
-  // (Rows are saved as they are in memory and used in place at a restart: the padding is named, and zero,
-  // so that the same rows save the same bytes.)
-  uint32_t unused = 0;
-};
 
 // A row of a shard: its hour, and its place among the hour's rows (in log order).
 struct RowAt {
@@ -131,11 +106,13 @@ enum class SealedFileFit {
   kByDigest,  // the digest of the part's rows says so
 };
 
-// A part of a sealed hour: its rows' events by product and by store, frozen; and, read from its file, the
-// whole events of the rows it was sealed from (none when sealed in memory only).
+// A part of a sealed hour: its rows' events by product and by store, frozen; its rows as they were sealed,
+// as columns, with its counted rows by user (none in a file written before parts held them); and, read
+// from its file, the whole events of the rows it was sealed from (none when sealed in memory only).
 struct SealedHour {
   DimensionIndex by_product;
   DimensionIndex by_store;
+  RowColumns rows;
   EventBlocks events;
 };
 
@@ -270,8 +247,9 @@ struct SealJob {
   uint32_t first = 0;  // 0: the whole hour in one part (the parts merged); else after the part before it
   uint32_t rows = 0;   // rows[first, rows) copied
   uint32_t retractions = 0;
-  uint64_t rows_digest = 0;         // ShardViews::RowsDigest of the rows copied
-  std::vector<uint64_t> positions;  // of every row copied (any state), for the part's events
+  uint64_t rows_digest = 0;  // ShardViews::RowsDigest of the rows copied
+  // Every row copied (any state), as the part's columns (none for a part built only to be read once).
+  std::optional<RowColumnsWriter> columns;
   std::vector<DimensionIndex::Entry> by_product, by_store;
   std::shared_ptr<const SealedHour> sealed;
   // The hour's part that begins at `first`, which this one replaces, if its events are those of the first
@@ -283,8 +261,12 @@ struct SealJob {
   std::vector<uint32_t> replaced_firsts;
 
   PartRows part() const { return {first, rows, rows_digest}; }
-  void Add(const EventRow& row);  // its position, and a current row's entries (other rows have none)
-  void Build();
+  // The next row copied: into the columns, or (none) as a current row's entries (other rows have none).
+  void Add(const EventRow& row);
+  void Build();  // (with the entries of the columns' current rows; `sealed` stays null if they fail)
+
+ private:
+  void AddEntries(const EventRow& row);
 };
 
 struct TypeStats {

@@ -29,6 +29,41 @@ Event Make(std::string type, std::string user, Millis timestamp) {
 
 void Apply(Views& views, LogRecord record) { views.Apply(record, LogPosition{}); }
 
+// Each part of a sealed hour holds the rows it covers as they were sealed (a row retracted since, masked
+// from the part, was current then) and its counted rows by user, as the hour's rows by user say.
+void ExpectPartsHoldTheirRows(const ShardViews& shard) {
+  for (const auto& [hour, data] : shard.hours()) {
+    for (const SealedPart& part : data.parts) {
+      const RowColumns& columns = part.index->rows;
+      ASSERT_EQ(columns.rows(), part.rows.count()) << hour;
+      std::set<uint32_t> users;
+      for (uint32_t place = 0; place < columns.rows(); ++place) {
+        const uint32_t index = part.rows.first + place;
+        const EventRow& row = data.rows[index];
+        const EventRow read = columns.Row(place);
+        const bool masked = std::any_of(data.masked.begin(), data.masked.end(),
+                                        [&](const MaskedRow& masked_row) { return masked_row.row == index; });
+        EXPECT_EQ(read.state, masked ? RowState::kCurrent : row.state) << hour << " " << index;
+        EXPECT_EQ(
+            std::tie(read.timestamp, read.position, read.user, read.type, read.product, read.store,
+                     read.version),
+            std::tie(row.timestamp, row.position, row.user, row.type, row.product, row.store, row.version))
+            << hour << " " << index;
+        users.insert(row.user);
+      }
+      for (uint32_t user : users) {
+        std::vector<uint32_t> expected, read;
+        data.by_user.ForEachOf(user, [&](uint32_t index) {
+          if (index >= part.rows.first && index < part.rows.end) expected.push_back(index - part.rows.first);
+        });
+        std::sort(expected.begin(), expected.end());
+        columns.ForEachOf(user, [&](uint32_t place) { read.push_back(place); });
+        EXPECT_EQ(read, expected) << hour << " user " << user;
+      }
+    }
+  }
+}
+
 TEST(Views, AnHourHoldsItsFirstAndLastMillisecondAndNothingElse) {
   Views views;
   Apply(views, Make("click", "a", kHourStart - 1));
@@ -397,6 +432,8 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
     if (i % 500 == 499) sealed.SealHours(0);
   }
   EXPECT_EQ(sealed.Digest(), plain.Digest());
+  for (uint32_t shard = 0; shard < sealed.shard_count(); ++shard)
+    ExpectPartsHoldTheirRows(sealed.shard(shard));
 
   // A correction of an event in a sealed hour is masked from the index of the part that holds it until
   // the part is sealed again. (The hour's parts merged into one first.)
@@ -419,6 +456,9 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   EXPECT_EQ(hour.masked[0].part, 0u);
   EXPECT_EQ(shard.hours().at(HourOf(kHourStart)).RowsBesideSeal(), 2u);  // the masked row, the correction's
   EXPECT_EQ(sealed.Digest(), plain.Digest());
+  ExpectPartsHoldTheirRows(shard);
+  EXPECT_EQ(index->rows.Row(first_row).state, RowState::kCurrent);
+  EXPECT_EQ(hour.rows[first_row].state, RowState::kSuperseded);
   // It waits as an hour with a few late rows does (ShardViews::kLateRowsQuietFactor passes), then is
   // sealed anew, without the mask.
   sealed.SealHours(1);
@@ -435,6 +475,8 @@ TEST(Views, SealingChangesNoDigestAndARetractionIsMaskedFromTheIndex) {
   EXPECT_TRUE(hour.SealedWhole());
   EXPECT_TRUE(hour.masked.empty());
   EXPECT_EQ(sealed.Digest(), plain.Digest());
+  ExpectPartsHoldTheirRows(shard);
+  EXPECT_EQ(hour.parts[0].index->rows.Row(first_row).state, RowState::kSuperseded);
 }
 
 // A row waits in its shard's buffer until it fills or anything reads the hours; either way an hour holds
@@ -572,6 +614,7 @@ TEST(Views, LateRowsWaitBesideTheSealOrBecomeAPartAndTheHoursPartsAreMergedLater
       rebuilt.by_product.AddUsers(at, std::nullopt, &expected_users);
       EXPECT_EQ(users, expected_users) << product;
     }
+    ExpectPartsHoldTheirRows(shard);
   };
   passes(kQuiet + 1);
   ASSERT_EQ(parts(), (Parts{{0, 64}}));

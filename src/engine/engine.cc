@@ -849,8 +849,16 @@ Sealer::Sealer(Engine* engine, uint32_t quiet_seconds, uint32_t busy_rows)
             }
             installed = true;
             const SealedFilesReport report = engine->InstallSealedHourFiles();
-            for (const std::string& dropped : report.dropped)
-              spdlog::info("sealed hour file deleted (the hour is sealed again when quiet): {}", dropped);
+            // (After an upgrade every file can be of a former format: a few are named, the rest counted.)
+            constexpr size_t kDroppedNamed = 10;
+            for (size_t i = 0; i < std::min(report.dropped.size(), kDroppedNamed); ++i) {
+              spdlog::info("sealed hour file deleted (the hour is sealed again when quiet): {}",
+                           report.dropped[i]);
+            }
+            if (report.dropped.size() > kDroppedNamed) {
+              spdlog::info("{} more sealed hour files deleted (their hours are sealed again when quiet)",
+                           report.dropped.size() - kDroppedNamed);
+            }
             if (report.files > 0) {
               spdlog::info(
                   "{} sealed hour file(s) mapped ({} as the checkpoint noted them), checked in {} ms",

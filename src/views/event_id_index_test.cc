@@ -141,7 +141,9 @@ TEST_P(EventIdIndexTest, TheTextsOfADayShareAnArenaFreedWithTheDaysLastHour) {
     const std::string id = "id-" + std::to_string(i);
     const int64_t hour = i == 5 ? 20 : i == 6 ? 30 : i == 40 ? 50 : i % 48;
     ASSERT_EQ(index.Find(id).has_value(), hour >= 12) << id;
-    if (hour >= 12) ASSERT_EQ(index.Text(*index.Find(id)), id);
+    if (hour >= 12) {
+      ASSERT_EQ(index.Text(*index.Find(id)), id);
+    }
   }
   index.ForgetBefore(30);
   EXPECT_EQ(index.arenas(), 2u);  // day 0's went with its last hour

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "http_client.h"
@@ -270,6 +271,50 @@ TEST_P(DurabilityTest, KillNineWhileSealingLeavesNoFileThatChangesAnAnswer) {
   ASSERT_NE(restarted->Log().find("sealed hour file(s) mapped"), std::string::npos) << restarted->Log();
   const std::string from_files = ask(restarted->port());
   restarted->KillNine();
+
+  // Files of a former format (an upgrade) are refused and deleted, each named in the log up to ten and
+  // the rest counted; their hours answer the same from their rows until they are sealed again.
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path() + "/data/segments")) {
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);
+    const uint32_t former_version = 5;
+    file.write(reinterpret_cast<const char*>(&former_version), sizeof(former_version));
+    ++files;
+  }
+  ASSERT_GT(files, 0u);
+  // More of them than are named: copies named for hours long after.
+  const std::filesystem::path example =
+      std::filesystem::directory_iterator(dir_.path() + "/data/segments")->path();
+  const std::string name = example.filename().string();  // s<shard>of<shards>-h<hour>[-r<row>].seg
+  const size_t hour_at = name.find("-h") + 2;
+  const int64_t hour = std::stoll(name.substr(hour_at));
+  for (int64_t later = 100; later < 112; ++later) {
+    std::filesystem::copy_file(
+        example, example.parent_path() / (name.substr(0, hour_at) + std::to_string(hour + later) + ".seg"));
+    ++files;
+  }
+  auto upgraded = TallydProcess::Start(no_sealing, &error);
+  ASSERT_NE(upgraded, nullptr) << error;
+  for (int waited = 0;
+       waited < 200 && upgraded->Log().find("0 sealed hour file(s) mapped") == std::string::npos; ++waited) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string log = upgraded->Log();
+  ASSERT_NE(log.find("0 sealed hour file(s) mapped"), std::string::npos) << log;
+  size_t named = 0;
+  for (size_t at = log.find("format version 5 not read"); at != std::string::npos;
+       at = log.find("format version 5 not read", at + 1)) {
+    ++named;
+  }
+  EXPECT_EQ(named, std::min<size_t>(files, 10)) << log;
+  if (files > 10) {
+    EXPECT_NE(log.find(std::to_string(files - 10) + " more sealed hour files deleted"), std::string::npos)
+        << log;
+  }
+  EXPECT_EQ(ask(upgraded->port()), from_files);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/data/segments"));
+  upgraded->KillNine();
 
   std::filesystem::remove_all(dir_.path() + "/data/segments");
   auto from_rows_server = TallydProcess::Start(no_sealing, &error);

@@ -73,8 +73,8 @@ class RowColumns {
  public:
   static constexpr size_t kColumns = 9;
   // The columns in `bytes` (kept alive by `owner`; 8-byte aligned or not) of a part of `rows` rows of
-  // `hour`, after checking that their sizes hold together. An empty `bytes`: no columns (a file written
-  // before parts held them).
+  // `hour`, after checking that their sizes hold together. An empty `bytes`: no columns (as a part built
+  // only to be read once has).
   static Result<RowColumns> FromBytes(std::string_view bytes, std::shared_ptr<const void> owner, int64_t hour,
                                       uint32_t rows);
   bool empty() const { return rows_ == 0; }

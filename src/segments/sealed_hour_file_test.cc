@@ -62,14 +62,7 @@ class SealedHourFileTest : public ::testing::Test {
   static void ExpectExampleRows(const SealedHourFile& file) {
     const std::vector<EventRow> rows = ExampleRows();
     ASSERT_EQ(file.sealed->rows.rows(), rows.size());
-    for (uint32_t i = 0; i < rows.size(); ++i) {
-      const EventRow read = file.sealed->rows.Row(i);
-      EXPECT_EQ(std::tie(read.timestamp, read.state, read.position, read.user, read.type, read.product,
-                         read.store, read.version),
-                std::tie(rows[i].timestamp, rows[i].state, rows[i].position, rows[i].user, rows[i].type,
-                         rows[i].product, rows[i].store, rows[i].version))
-          << i;
-    }
+    for (uint32_t i = 0; i < rows.size(); ++i) EXPECT_EQ(file.sealed->rows.Row(i), rows[i]) << i;
     std::vector<uint32_t> of_user_7;
     file.sealed->rows.ForEachOf(7, [&](uint32_t place) { of_user_7.push_back(place); });
     EXPECT_EQ(of_user_7, (std::vector<uint32_t>{7, 108, 209, 310, 411}));

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/index_search.h"
 #include "tally/status.h"
 #include "views/cold_chunks.h"
 
@@ -97,15 +98,7 @@ class ChunkedVector {
   // all come first (a binary search; high if there is none).
   template <typename IsLess>
   size_t LowerBound(size_t low, size_t high, IsLess&& is_less) const {
-    while (low < high) {
-      const size_t middle = low + (high - low) / 2;
-      if (is_less((*this)[middle])) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
-    return low;
+    return LowerBoundOfPlaces(low, high, [&](size_t at) { return is_less((*this)[at]); });
   }
   T& operator[](size_t index) { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
   const T& operator[](size_t index) const { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }

@@ -33,6 +33,7 @@ struct EventRow {
   // (Rows are saved as they are in memory and used in place at a restart: the padding is named, and zero,
   // so that the same rows save the same bytes.)
   uint32_t unused = 0;
+  bool operator==(const EventRow&) const = default;
 };
 
 }  // namespace tally

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/fixed_width.h"
+#include "common/index_search.h"
 #include "tally/status.h"
 #include "views/event_row.h"
 
@@ -39,7 +40,6 @@ struct RowBounds {
 // seal: each takes the bits it needs and no more), then the notes, sorted (off the lock).
 class RowColumnsWriter {
  public:
-  RowColumnsWriter() = default;
   RowColumnsWriter(int64_t hour, uint32_t rows, const RowBounds& bounds);
   // The part's next row (rows of the hour, within the bounds).
   void Add(const EventRow& row);
@@ -49,7 +49,6 @@ class RowColumnsWriter {
  private:
   class Packer {
    public:
-    Packer() = default;
     Packer(uint64_t base, uint64_t max, uint64_t count);
     void Put(uint64_t value);  // (above the column's max: as the max)
     uint64_t max() const { return max_; }
@@ -87,16 +86,9 @@ class RowColumns {
   template <typename Visit>
   void ForEachOf(uint32_t user, Visit&& visit) const {
     const Packed notes = Column(kNotes);
-    uint32_t low = 0, high = notes_;
-    while (low < high) {
-      const uint32_t middle = low + (high - low) / 2;
-      if (UserOf(notes.Get(middle)) < user) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
-    for (uint32_t note = low; note < notes_; ++note) {
+    const size_t first =
+        LowerBoundOfPlaces(0, notes_, [&](size_t note) { return UserOf(notes.Get(note)) < user; });
+    for (size_t note = first; note < notes_; ++note) {
       const uint64_t place = notes.Get(note);
       if (UserOf(place) != user) break;
       visit(static_cast<uint32_t>(place));

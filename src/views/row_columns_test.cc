@@ -54,11 +54,6 @@ std::shared_ptr<const std::string> Write(const Part& part) {
   return std::make_shared<const std::string>(writer.Finish());
 }
 
-bool SameRow(const EventRow& a, const EventRow& b) {
-  return a.timestamp == b.timestamp && a.state == b.state && a.position == b.position && a.user == b.user &&
-         a.type == b.type && a.product == b.product && a.store == b.store && a.version == b.version;
-}
-
 TEST(RowColumns, EveryRowReadsBackAsItWasAndEachUsersCountedRowsAreFound) {
   for (uint32_t count : {1u, 2u, 63u, 64u, 65u, 5000u}) {
     const Part part = RowsOfEveryShape(count, count);
@@ -68,7 +63,7 @@ TEST(RowColumns, EveryRowReadsBackAsItWasAndEachUsersCountedRowsAreFound) {
     ASSERT_EQ(columns->rows(), count);
     std::map<uint32_t, std::vector<uint32_t>> counted;
     for (uint32_t place = 0; place < count; ++place) {
-      ASSERT_TRUE(SameRow(columns->Row(place), part.rows[place])) << count << " " << place;
+      ASSERT_EQ(columns->Row(place), part.rows[place]) << count << " " << place;
       EXPECT_EQ(columns->Position(place), part.rows[place].position);
       if (part.rows[place].state != RowState::kDuplicate) counted[part.rows[place].user].push_back(place);
     }

@@ -107,8 +107,8 @@ enum class SealedFileFit {
 };
 
 // A part of a sealed hour: its rows' events by product and by store, frozen; its rows as they were sealed,
-// as columns, with its counted rows by user (none in a file written before parts held them); and, read
-// from its file, the whole events of the rows it was sealed from (none when sealed in memory only).
+// as columns, with its counted rows by user (none when built only to be read once: BuildSealedHour); and,
+// read from its file, the whole events of the rows it was sealed from (none when sealed in memory only).
 struct SealedHour {
   DimensionIndex by_product;
   DimensionIndex by_store;
